@@ -1,0 +1,1 @@
+//! wgbgp daemon library
