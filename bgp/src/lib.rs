@@ -3,4 +3,5 @@
 //!
 //! Nothing here knows about kernels or WireGuard.
 
+pub mod fsm;
 pub mod wire;

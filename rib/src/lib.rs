@@ -1,1 +1,3 @@
-//! rib
+//! Routing Information Bases for wgbgp.
+
+pub mod kernel;

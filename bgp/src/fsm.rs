@@ -1,0 +1,814 @@
+//! The BGP session state machine (RFC 4271 §8), without sockets or clocks.
+//!
+//! A [`Session`] is driven by [`Input`]s and answers with [`Output`]s: send
+//! this message, start that timer, open a connection, the session is up.
+//! The driver ([`crate::driver`]) owns the TCP connections and the timers;
+//! this module only decides. That keeps every transition testable with
+//! plain function calls.
+//!
+//! A session may have two TCP connections at once while both speakers open
+//! one each (loopback-to-loopback eBGP does this on every start). Each
+//! connection runs its own OpenSent/OpenConfirm phase; connection collision
+//! detection (RFC 4271 §6.8) picks the survivor as soon as the peer's BGP
+//! Identifier is known from an OPEN.
+
+use std::net::Ipv4Addr;
+use std::time::Duration;
+
+use bytes::Bytes;
+
+use crate::wire::{
+    AS_TRANS, Afi, Capability, Message, Notification, Open, RouteRefresh, Safi, Update,
+};
+
+/// Session-level state, as `show bgp summary` reports it (RFC 4271 §8.2.2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum State {
+    Idle,
+    Connect,
+    Active,
+    OpenSent,
+    OpenConfirm,
+    Established,
+}
+
+impl State {
+    /// The numbering used by BGP4-MIB `bgpPeerState` and the exporters.
+    pub fn mib_value(self) -> i64 {
+        self as i64 + 1
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            State::Idle => "Idle",
+            State::Connect => "Connect",
+            State::Active => "Active",
+            State::OpenSent => "OpenSent",
+            State::OpenConfirm => "OpenConfirm",
+            State::Established => "Established",
+        }
+    }
+}
+
+/// Identifies one TCP connection of a session; assigned by the driver.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ConnId(pub u64);
+
+/// Who opened the TCP connection; decides collision resolution.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    Outgoing,
+    Incoming,
+}
+
+/// Timers the driver runs on the FSM's behalf.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Timer {
+    /// RFC 4271 §10 ConnectRetryTimer.
+    ConnectRetry,
+    /// Delay before an automatic restart after the session went down
+    /// (RFC 4271 §8.1.1 IdleHoldTimer, with back-off).
+    IdleHold,
+    HoldTimer(ConnId),
+    KeepaliveTimer(ConnId),
+}
+
+/// Settings of one session, fixed for its lifetime (a change resets it).
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub local_as: u32,
+    pub remote_as: u32,
+    pub bgp_id: Ipv4Addr,
+    /// Proposed hold time in seconds (0 or ≥ 3).
+    pub hold_time: u16,
+    /// Keepalive interval; default one third of the negotiated hold time.
+    pub keepalive: Option<u16>,
+    /// Never open connections, only accept them.
+    pub passive: bool,
+    pub connect_retry: Duration,
+    /// First automatic-restart delay after an error; doubles per failure up
+    /// to `idle_hold_max`.
+    pub idle_hold: Duration,
+    pub idle_hold_max: Duration,
+    /// Address families to announce with the Multiprotocol capability.
+    pub families: Vec<(Afi, Safi)>,
+    /// FQDN capability content (hostname, domain), as FRR announces it.
+    pub hostname: Option<String>,
+}
+
+impl Config {
+    pub fn new(local_as: u32, remote_as: u32, bgp_id: Ipv4Addr) -> Self {
+        Config {
+            local_as,
+            remote_as,
+            bgp_id,
+            hold_time: 90,
+            keepalive: None,
+            passive: false,
+            connect_retry: Duration::from_secs(5),
+            idle_hold: Duration::from_secs(1),
+            idle_hold_max: Duration::from_secs(60),
+            families: vec![(Afi::Ipv4, Safi::Unicast), (Afi::Ipv6, Safi::Unicast)],
+            hostname: None,
+        }
+    }
+
+    /// Our OPEN message (RFC 4271 §4.2, RFC 5492 capabilities).
+    pub fn open(&self) -> Open {
+        let mut capabilities: Vec<Capability> = self
+            .families
+            .iter()
+            .map(|&(afi, safi)| Capability::Multiprotocol { afi, safi })
+            .collect();
+        capabilities.push(Capability::RouteRefresh);
+        capabilities.push(Capability::FourOctetAs(self.local_as));
+        if let Some(host) = &self.hostname {
+            capabilities.push(Capability::Fqdn {
+                hostname: host.clone(),
+                domain: String::new(),
+            });
+        }
+        Open {
+            version: 4,
+            my_as: u16::try_from(self.local_as).unwrap_or(AS_TRANS),
+            hold_time: self.hold_time,
+            bgp_id: self.bgp_id,
+            capabilities,
+        }
+    }
+}
+
+/// What both OPENs agreed on; fixed for an Established session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Negotiated {
+    pub remote_as: u32,
+    pub remote_id: Ipv4Addr,
+    /// Negotiated hold time in seconds (0 = no keepalives).
+    pub hold_time: u16,
+    pub keepalive: u16,
+    pub four_octet_as: bool,
+    pub extended_message: bool,
+    pub route_refresh: bool,
+    /// Families both sides announced.
+    pub families: Vec<(Afi, Safi)>,
+    pub remote_hostname: Option<String>,
+    pub remote_open: Open,
+}
+
+/// Events into the FSM. RFC 4271 §8.1 event numbers in the comments.
+#[derive(Debug, Clone)]
+pub enum Input {
+    /// Event 1 ManualStart (Event 5 ManualStart_with_PassiveTcpEstablishment
+    /// when `Config::passive`).
+    Start,
+    /// Event 2 ManualStop, with an RFC 9003 shutdown communication.
+    Stop {
+        communication: Option<String>,
+    },
+    /// Events 16/17: a TCP connection is up.
+    TcpConnected {
+        conn: ConnId,
+        direction: Direction,
+    },
+    /// Event 18: our outgoing connection attempt failed.
+    TcpConnectFailed,
+    /// The connection closed or failed after it was up.
+    TcpClosed {
+        conn: ConnId,
+    },
+    /// A message decoded on `conn` (Events 19–28).
+    Message {
+        conn: ConnId,
+        message: Message,
+    },
+    /// The message on `conn` could not be decoded; the error says which
+    /// NOTIFICATION to send (Events 21, 22, 28).
+    DecodeError {
+        conn: ConnId,
+        notification: Notification,
+    },
+    /// The local side must reset the session (e.g. max-prefix exceeded).
+    Reset {
+        notification: Notification,
+    },
+    TimerExpired(Timer),
+}
+
+/// Why an Established session ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DownReason {
+    /// We sent this NOTIFICATION.
+    NotificationSent(Notification),
+    /// The peer sent this NOTIFICATION.
+    NotificationReceived(Notification),
+    HoldTimerExpired,
+    ConnectionClosed,
+    AdminStop,
+}
+
+impl std::fmt::Display for DownReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DownReason::NotificationSent(n) => {
+                write!(f, "sent NOTIFICATION {}/{}", n.code, n.subcode)
+            }
+            DownReason::NotificationReceived(n) => {
+                write!(f, "received NOTIFICATION {}/{}", n.code, n.subcode)
+            }
+            DownReason::HoldTimerExpired => f.write_str("hold timer expired"),
+            DownReason::ConnectionClosed => f.write_str("connection closed"),
+            DownReason::AdminStop => f.write_str("administratively stopped"),
+        }
+    }
+}
+
+/// Actions the driver carries out, in order.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Output {
+    /// Open an outgoing TCP connection; answer with `TcpConnected` or `TcpConnectFailed`.
+    Connect,
+    /// Abandon a pending outgoing connection attempt.
+    AbortConnect,
+    Send {
+        conn: ConnId,
+        message: Message,
+    },
+    /// Flush what was queued on `conn`, then close it.
+    Close {
+        conn: ConnId,
+    },
+    StartTimer(Timer, Duration),
+    StopTimer(Timer),
+    StateChange {
+        from: State,
+        to: State,
+    },
+    Established {
+        conn: ConnId,
+        negotiated: Negotiated,
+    },
+    /// An UPDATE for the RIB (Established only).
+    Update(Update),
+    /// The peer asked us to resend a family (RFC 2918).
+    RouteRefresh(RouteRefresh),
+    /// The Established session ended: the RIB drops the peer's routes.
+    Down(DownReason),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ConnState {
+    OpenSent,
+    OpenConfirm,
+    Established,
+}
+
+#[derive(Debug)]
+struct Conn {
+    id: ConnId,
+    direction: Direction,
+    state: ConnState,
+    negotiated: Option<Negotiated>,
+}
+
+/// One BGP session with one configured peer.
+#[derive(Debug)]
+pub struct Session {
+    cfg: Config,
+    state: State,
+    admin_up: bool,
+    connect_pending: bool,
+    idle_hold_running: bool,
+    /// Consecutive failures, for the IdleHold back-off.
+    failures: u32,
+    conns: Vec<Conn>,
+}
+
+// RFC 4271 §4.5 error codes and the subcodes used here.
+const OPEN_MESSAGE_ERROR: u8 = 2;
+const HOLD_TIMER_EXPIRED: u8 = 4;
+const FSM_ERROR: u8 = 5;
+const CEASE: u8 = 6;
+const BAD_PEER_AS: u8 = 2;
+const BAD_BGP_IDENTIFIER: u8 = 3;
+const UNACCEPTABLE_HOLD_TIME: u8 = 6;
+// RFC 4486 Cease subcodes.
+const ADMINISTRATIVE_SHUTDOWN: u8 = 2;
+const CONNECTION_COLLISION_RESOLUTION: u8 = 7;
+/// Hold time while waiting for the peer's OPEN (RFC 4271 §8.2.2: "large value", 4 minutes).
+const OPEN_HOLD_TIME: Duration = Duration::from_secs(240);
+
+impl Session {
+    pub fn new(cfg: Config) -> Self {
+        Session {
+            cfg,
+            state: State::Idle,
+            admin_up: false,
+            connect_pending: false,
+            idle_hold_running: false,
+            failures: 0,
+            conns: Vec::new(),
+        }
+    }
+
+    pub fn state(&self) -> State {
+        self.state
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.cfg
+    }
+
+    /// The negotiated parameters of the Established connection, if any.
+    pub fn negotiated(&self) -> Option<&Negotiated> {
+        self.conns
+            .iter()
+            .find(|c| c.state == ConnState::Established)
+            .and_then(|c| c.negotiated.as_ref())
+    }
+
+    /// Feeds one event; returns what to do, in order.
+    pub fn handle(&mut self, input: Input) -> Vec<Output> {
+        let mut out = Vec::new();
+        match input {
+            Input::Start => self.start(&mut out),
+            Input::Stop { communication } => self.stop(communication, &mut out),
+            Input::TcpConnected { conn, direction } => self.connected(conn, direction, &mut out),
+            Input::TcpConnectFailed => {
+                if self.connect_pending {
+                    self.connect_pending = false;
+                    // RFC 4271 §8.2.2 Connect state, Event 18: retry later.
+                    out.push(Output::StartTimer(
+                        Timer::ConnectRetry,
+                        self.cfg.connect_retry,
+                    ));
+                }
+            }
+            Input::TcpClosed { conn } => {
+                if let Some(i) = self.index(conn) {
+                    let was_established = self.conns[i].state == ConnState::Established;
+                    self.drop_conn(i, &mut out);
+                    if was_established {
+                        self.session_failed(DownReason::ConnectionClosed, &mut out);
+                    } else {
+                        self.after_conn_loss(&mut out);
+                    }
+                }
+            }
+            Input::Message { conn, message } => self.message(conn, message, &mut out),
+            Input::DecodeError { conn, notification } => {
+                if let Some(i) = self.index(conn) {
+                    self.fail_conn(i, notification, &mut out);
+                }
+            }
+            Input::Reset { notification } => {
+                if let Some(i) = self
+                    .conns
+                    .iter()
+                    .position(|c| c.state == ConnState::Established)
+                {
+                    self.fail_conn(i, notification, &mut out);
+                }
+            }
+            Input::TimerExpired(timer) => self.timer(timer, &mut out),
+        }
+        self.update_state(&mut out);
+        out
+    }
+
+    fn index(&self, conn: ConnId) -> Option<usize> {
+        self.conns.iter().position(|c| c.id == conn)
+    }
+
+    fn start(&mut self, out: &mut Vec<Output>) {
+        if self.admin_up {
+            return;
+        }
+        self.admin_up = true;
+        self.failures = 0;
+        self.begin(out);
+    }
+
+    /// Leaves Idle: connect (unless passive) and wait for incoming connections.
+    fn begin(&mut self, out: &mut Vec<Output>) {
+        self.idle_hold_running = false;
+        if !self.cfg.passive && !self.connect_pending {
+            self.connect_pending = true;
+            out.push(Output::Connect);
+        }
+        out.push(Output::StartTimer(
+            Timer::ConnectRetry,
+            self.cfg.connect_retry,
+        ));
+    }
+
+    fn stop(&mut self, communication: Option<String>, out: &mut Vec<Output>) {
+        self.admin_up = false;
+        let mut data = Vec::new();
+        if let Some(text) = communication {
+            // RFC 9003 §2: length octet then up to 255 octets of UTF-8.
+            let mut bytes = text.into_bytes();
+            bytes.truncate(255);
+            data.push(bytes.len() as u8);
+            data.extend_from_slice(&bytes);
+        }
+        let notification = Notification {
+            code: CEASE,
+            subcode: ADMINISTRATIVE_SHUTDOWN,
+            data: Bytes::from(data),
+        };
+        let was_established = self.conns.iter().any(|c| c.state == ConnState::Established);
+        while !self.conns.is_empty() {
+            let conn = self.conns[0].id;
+            out.push(Output::Send {
+                conn,
+                message: Message::Notification(notification.clone()),
+            });
+            self.drop_conn(0, out);
+        }
+        if was_established {
+            out.push(Output::Down(DownReason::AdminStop));
+        }
+        self.reset_timers(out);
+    }
+
+    fn reset_timers(&mut self, out: &mut Vec<Output>) {
+        if self.connect_pending {
+            self.connect_pending = false;
+            out.push(Output::AbortConnect);
+        }
+        out.push(Output::StopTimer(Timer::ConnectRetry));
+        if self.idle_hold_running {
+            self.idle_hold_running = false;
+            out.push(Output::StopTimer(Timer::IdleHold));
+        }
+    }
+
+    fn connected(&mut self, conn: ConnId, direction: Direction, out: &mut Vec<Output>) {
+        if direction == Direction::Outgoing {
+            self.connect_pending = false;
+        }
+        let established = self.conns.iter().any(|c| c.state == ConnState::Established);
+        // RFC 4271 §6.8: a collision with an Established connection closes the new one.
+        // Connections arriving while administratively down or idle-holding are refused.
+        if !self.admin_up || established || self.idle_hold_running || self.conns.len() >= 2 {
+            out.push(Output::Close { conn });
+            return;
+        }
+        self.conns.push(Conn {
+            id: conn,
+            direction,
+            state: ConnState::OpenSent,
+            negotiated: None,
+        });
+        out.push(Output::StopTimer(Timer::ConnectRetry));
+        out.push(Output::Send {
+            conn,
+            message: Message::Open(self.cfg.open()),
+        });
+        out.push(Output::StartTimer(Timer::HoldTimer(conn), OPEN_HOLD_TIME));
+    }
+
+    fn message(&mut self, conn: ConnId, message: Message, out: &mut Vec<Output>) {
+        let Some(i) = self.index(conn) else { return };
+        let state = self.conns[i].state;
+        match (state, message) {
+            (_, Message::Notification(n)) => {
+                let was_established = state == ConnState::Established;
+                self.drop_conn(i, out);
+                if was_established {
+                    self.session_failed(DownReason::NotificationReceived(n), out);
+                } else {
+                    self.failures += 1;
+                    self.after_conn_loss(out);
+                }
+            }
+            (ConnState::OpenSent, Message::Open(open)) => self.open_received(i, open, out),
+            (ConnState::OpenConfirm, Message::Keepalive) => {
+                let c = &mut self.conns[i];
+                c.state = ConnState::Established;
+                let negotiated = c.negotiated.clone().expect("OpenConfirm has negotiated");
+                if negotiated.hold_time > 0 {
+                    let hold = Duration::from_secs(negotiated.hold_time.into());
+                    out.push(Output::StartTimer(Timer::HoldTimer(conn), hold));
+                }
+                // The session is up: any other connection loses (RFC 4271 §6.8).
+                while let Some(j) = self.conns.iter().position(|c| c.id != conn) {
+                    self.close_with(j, cease_collision(), out);
+                }
+                self.failures = 0;
+                out.push(Output::Established { conn, negotiated });
+            }
+            (ConnState::Established, Message::Keepalive) => self.restart_hold(i, out),
+            (ConnState::Established, Message::Update(update)) => {
+                self.restart_hold(i, out);
+                out.push(Output::Update(update));
+            }
+            (ConnState::Established | ConnState::OpenConfirm, Message::RouteRefresh(rr)) => {
+                if state == ConnState::Established {
+                    out.push(Output::RouteRefresh(rr));
+                }
+            }
+            (_, other) => {
+                // RFC 6608 §4: FSM error subcode names the state the message arrived in.
+                let subcode = match state {
+                    ConnState::OpenSent => 1,
+                    ConnState::OpenConfirm => 2,
+                    ConnState::Established => 3,
+                };
+                let _ = other;
+                self.fail_conn(
+                    i,
+                    Notification {
+                        code: FSM_ERROR,
+                        subcode,
+                        data: Bytes::new(),
+                    },
+                    out,
+                );
+            }
+        }
+    }
+
+    /// OpenSent + OPEN (RFC 4271 §8.2.2 Event 19, §6.2 checks, §6.8 collisions).
+    fn open_received(&mut self, i: usize, open: Open, out: &mut Vec<Output>) {
+        if let Err(n) = self.check_open(&open) {
+            self.fail_conn(i, n, out);
+            return;
+        }
+        let conn = self.conns[i].id;
+        let remote_id = open.bgp_id;
+        // Collision detection: the connection opened by the speaker with the
+        // higher BGP Identifier survives (RFC 4271 §6.8).
+        if let Some(j) = self.conns.iter().position(|c| c.id != conn) {
+            let keep_outgoing = u32::from(self.cfg.bgp_id) > u32::from(remote_id);
+            let this_wins = (self.conns[i].direction == Direction::Outgoing) == keep_outgoing;
+            if this_wins {
+                self.close_with(j, cease_collision(), out);
+            } else {
+                self.close_with(i, cease_collision(), out);
+                return;
+            }
+        }
+        let i = self.index(conn).expect("connection kept");
+        let negotiated = self.negotiate(open);
+        out.push(Output::Send {
+            conn,
+            message: Message::Keepalive,
+        });
+        if negotiated.hold_time > 0 {
+            let hold = Duration::from_secs(negotiated.hold_time.into());
+            let keepalive = Duration::from_secs(negotiated.keepalive.max(1).into());
+            out.push(Output::StartTimer(Timer::HoldTimer(conn), hold));
+            out.push(Output::StartTimer(Timer::KeepaliveTimer(conn), keepalive));
+        } else {
+            out.push(Output::StopTimer(Timer::HoldTimer(conn)));
+        }
+        let c = &mut self.conns[i];
+        c.state = ConnState::OpenConfirm;
+        c.negotiated = Some(negotiated);
+    }
+
+    fn check_open(&self, open: &Open) -> Result<(), Notification> {
+        if open.version != 4 {
+            // RFC 4271 §6.2: data is the largest supported version.
+            return Err(Notification {
+                code: OPEN_MESSAGE_ERROR,
+                subcode: 1,
+                data: Bytes::from_static(&[0, 4]),
+            });
+        }
+        if open.asn() != self.cfg.remote_as {
+            return Err(Notification {
+                code: OPEN_MESSAGE_ERROR,
+                subcode: BAD_PEER_AS,
+                data: Bytes::copy_from_slice(&open.my_as.to_be_bytes()),
+            });
+        }
+        let id = u32::from(open.bgp_id);
+        if id == 0 || open.bgp_id == self.cfg.bgp_id {
+            return Err(Notification {
+                code: OPEN_MESSAGE_ERROR,
+                subcode: BAD_BGP_IDENTIFIER,
+                data: Bytes::copy_from_slice(&open.bgp_id.octets()),
+            });
+        }
+        if open.hold_time == 1 || open.hold_time == 2 {
+            return Err(Notification {
+                code: OPEN_MESSAGE_ERROR,
+                subcode: UNACCEPTABLE_HOLD_TIME,
+                data: Bytes::new(),
+            });
+        }
+        Ok(())
+    }
+
+    fn negotiate(&self, open: Open) -> Negotiated {
+        let hold_time = self.cfg.hold_time.min(open.hold_time);
+        let keepalive = match self.cfg.keepalive {
+            Some(k) if hold_time > 0 => k.min(hold_time / 3).max(1),
+            _ => hold_time / 3,
+        };
+        let theirs = open.families();
+        // A peer without any Multiprotocol capability speaks IPv4 unicast only (RFC 4760 §8).
+        let families = if theirs.is_empty() {
+            vec![(Afi::Ipv4, Safi::Unicast)]
+        } else {
+            self.cfg
+                .families
+                .iter()
+                .copied()
+                .filter(|f| theirs.contains(f))
+                .collect()
+        };
+        let remote_hostname = open.capabilities.iter().find_map(|c| match c {
+            Capability::Fqdn { hostname, .. } => Some(hostname.clone()),
+            _ => None,
+        });
+        Negotiated {
+            remote_as: open.asn(),
+            remote_id: open.bgp_id,
+            hold_time,
+            keepalive,
+            four_octet_as: open.has(|c| matches!(c, Capability::FourOctetAs(_))),
+            // We do not announce Extended Message yet, so it is never in use.
+            extended_message: false,
+            route_refresh: open.has(|c| matches!(c, Capability::RouteRefresh)),
+            families,
+            remote_hostname,
+            remote_open: open,
+        }
+    }
+
+    fn restart_hold(&mut self, i: usize, out: &mut Vec<Output>) {
+        if let Some(n) = &self.conns[i].negotiated {
+            if n.hold_time > 0 {
+                let hold = Duration::from_secs(n.hold_time.into());
+                out.push(Output::StartTimer(Timer::HoldTimer(self.conns[i].id), hold));
+            }
+        }
+    }
+
+    fn timer(&mut self, timer: Timer, out: &mut Vec<Output>) {
+        match timer {
+            Timer::ConnectRetry => {
+                if !self.admin_up || self.idle_hold_running {
+                    return;
+                }
+                // RFC 4271 §8.2.2 Event 9: drop the attempt and try again.
+                if self.conns.is_empty() && !self.cfg.passive {
+                    if self.connect_pending {
+                        out.push(Output::AbortConnect);
+                    }
+                    self.connect_pending = true;
+                    out.push(Output::Connect);
+                }
+                out.push(Output::StartTimer(
+                    Timer::ConnectRetry,
+                    self.cfg.connect_retry,
+                ));
+            }
+            Timer::IdleHold => {
+                if self.admin_up && self.idle_hold_running {
+                    self.begin(out);
+                }
+            }
+            Timer::HoldTimer(conn) => {
+                if let Some(i) = self.index(conn) {
+                    let n = Notification {
+                        code: HOLD_TIMER_EXPIRED,
+                        subcode: 0,
+                        data: Bytes::new(),
+                    };
+                    let was_established = self.conns[i].state == ConnState::Established;
+                    out.push(Output::Send {
+                        conn,
+                        message: Message::Notification(n),
+                    });
+                    self.drop_conn(i, out);
+                    if was_established {
+                        self.session_failed(DownReason::HoldTimerExpired, out);
+                    } else {
+                        self.after_conn_loss(out);
+                    }
+                }
+            }
+            Timer::KeepaliveTimer(conn) => {
+                if let Some(i) = self.index(conn) {
+                    if let Some(n) = &self.conns[i].negotiated {
+                        let every = Duration::from_secs(n.keepalive.max(1).into());
+                        out.push(Output::Send {
+                            conn,
+                            message: Message::Keepalive,
+                        });
+                        out.push(Output::StartTimer(Timer::KeepaliveTimer(conn), every));
+                    }
+                }
+            }
+        }
+    }
+
+    /// Sends `n` on connection `i`, closes it, and handles the consequences.
+    fn fail_conn(&mut self, i: usize, n: Notification, out: &mut Vec<Output>) {
+        let was_established = self.conns[i].state == ConnState::Established;
+        let conn = self.conns[i].id;
+        out.push(Output::Send {
+            conn,
+            message: Message::Notification(n.clone()),
+        });
+        self.drop_conn(i, out);
+        if was_established {
+            self.session_failed(DownReason::NotificationSent(n), out);
+        } else {
+            self.failures += 1;
+            self.after_conn_loss(out);
+        }
+    }
+
+    /// Closes a connection that lost a collision; the session goes on with the other.
+    fn close_with(&mut self, i: usize, n: Notification, out: &mut Vec<Output>) {
+        let conn = self.conns[i].id;
+        out.push(Output::Send {
+            conn,
+            message: Message::Notification(n),
+        });
+        self.drop_conn(i, out);
+    }
+
+    fn drop_conn(&mut self, i: usize, out: &mut Vec<Output>) {
+        let c = self.conns.remove(i);
+        out.push(Output::StopTimer(Timer::HoldTimer(c.id)));
+        out.push(Output::StopTimer(Timer::KeepaliveTimer(c.id)));
+        out.push(Output::Close { conn: c.id });
+    }
+
+    /// An Established session ended: tell the RIB, then restart after the
+    /// idle-hold delay (RFC 4271 §8.1.1 automatic start with back-off).
+    fn session_failed(&mut self, reason: DownReason, out: &mut Vec<Output>) {
+        out.push(Output::Down(reason));
+        while !self.conns.is_empty() {
+            self.drop_conn(0, out);
+        }
+        self.failures += 1;
+        self.idle_hold(out);
+    }
+
+    /// A connection that never reached Established went away.
+    fn after_conn_loss(&mut self, out: &mut Vec<Output>) {
+        if self.conns.is_empty() && self.admin_up {
+            if self.failures > 0 {
+                self.idle_hold(out);
+            } else {
+                out.push(Output::StartTimer(
+                    Timer::ConnectRetry,
+                    self.cfg.connect_retry,
+                ));
+            }
+        }
+    }
+
+    fn idle_hold(&mut self, out: &mut Vec<Output>) {
+        self.reset_timers(out);
+        if !self.admin_up {
+            return;
+        }
+        let shift = self.failures.saturating_sub(1).min(16);
+        let delay = self
+            .cfg
+            .idle_hold
+            .saturating_mul(1 << shift)
+            .min(self.cfg.idle_hold_max);
+        self.idle_hold_running = true;
+        out.push(Output::StartTimer(Timer::IdleHold, delay));
+    }
+
+    /// The one place the session-level state changes.
+    fn update_state(&mut self, out: &mut Vec<Output>) {
+        let best_conn = self.conns.iter().map(|c| c.state).max_by_key(|s| *s as u8);
+        let new = match best_conn {
+            Some(ConnState::Established) => State::Established,
+            Some(ConnState::OpenConfirm) => State::OpenConfirm,
+            Some(ConnState::OpenSent) => State::OpenSent,
+            None if !self.admin_up || self.idle_hold_running => State::Idle,
+            None if self.connect_pending => State::Connect,
+            None => State::Active,
+        };
+        if new != self.state {
+            out.push(Output::StateChange {
+                from: self.state,
+                to: new,
+            });
+            self.state = new;
+        }
+    }
+}
+
+fn cease_collision() -> Notification {
+    Notification {
+        code: CEASE,
+        subcode: CONNECTION_COLLISION_RESOLUTION,
+        data: Bytes::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,442 @@
+//! FSM behaviour driven by inputs alone: no sockets, no clocks.
+
+use super::*;
+
+const LOCAL_ID: Ipv4Addr = Ipv4Addr::new(1, 1, 1, 1);
+const REMOTE_ID: Ipv4Addr = Ipv4Addr::new(2, 2, 2, 2);
+
+fn session() -> Session {
+    Session::new(Config::new(65500, 65501, LOCAL_ID))
+}
+
+fn peer_open(asn: u32, id: Ipv4Addr, hold: u16) -> Message {
+    let mut cfg = Config::new(asn, 65500, id);
+    cfg.hold_time = hold;
+    Message::Open(cfg.open())
+}
+
+fn sends(out: &[Output]) -> Vec<(ConnId, Message)> {
+    out.iter()
+        .filter_map(|o| match o {
+            Output::Send { conn, message } => Some((*conn, message.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
+fn notification(out: &[Output]) -> Option<Notification> {
+    sends(out).into_iter().find_map(|(_, m)| match m {
+        Message::Notification(n) => Some(n),
+        _ => None,
+    })
+}
+
+const C1: ConnId = ConnId(1);
+const C2: ConnId = ConnId(2);
+
+/// Drives a fresh session to Established over one outgoing connection.
+fn established() -> Session {
+    let mut s = session();
+    s.handle(Input::Start);
+    s.handle(Input::TcpConnected {
+        conn: C1,
+        direction: Direction::Outgoing,
+    });
+    s.handle(Input::Message {
+        conn: C1,
+        message: peer_open(65501, REMOTE_ID, 90),
+    });
+    let out = s.handle(Input::Message {
+        conn: C1,
+        message: Message::Keepalive,
+    });
+    assert!(out.iter().any(|o| matches!(o, Output::Established { .. })));
+    s
+}
+
+#[test]
+fn start_connects_and_arms_connect_retry() {
+    let mut s = session();
+    let out = s.handle(Input::Start);
+    assert_eq!(out[0], Output::Connect);
+    assert!(out.contains(&Output::StartTimer(
+        Timer::ConnectRetry,
+        Duration::from_secs(5)
+    )));
+    assert_eq!(s.state(), State::Connect);
+}
+
+#[test]
+fn passive_session_waits_in_active_without_connecting() {
+    let mut cfg = Config::new(65500, 65501, LOCAL_ID);
+    cfg.passive = true;
+    let mut s = Session::new(cfg);
+    let out = s.handle(Input::Start);
+    assert!(!out.contains(&Output::Connect));
+    assert_eq!(s.state(), State::Active);
+}
+
+#[test]
+fn full_handshake_reaches_established_with_negotiated_hold_time() {
+    let mut s = session();
+    s.handle(Input::Start);
+    let out = s.handle(Input::TcpConnected {
+        conn: C1,
+        direction: Direction::Outgoing,
+    });
+    assert!(
+        matches!(sends(&out)[0].1, Message::Open(ref o) if o.asn() == 65500 && o.hold_time == 90)
+    );
+    assert_eq!(s.state(), State::OpenSent);
+
+    let out = s.handle(Input::Message {
+        conn: C1,
+        message: peer_open(65501, REMOTE_ID, 30),
+    });
+    assert_eq!(sends(&out), vec![(C1, Message::Keepalive)]);
+    assert!(out.contains(&Output::StartTimer(
+        Timer::HoldTimer(C1),
+        Duration::from_secs(30)
+    )));
+    assert!(out.contains(&Output::StartTimer(
+        Timer::KeepaliveTimer(C1),
+        Duration::from_secs(10)
+    )));
+    assert_eq!(s.state(), State::OpenConfirm);
+
+    let out = s.handle(Input::Message {
+        conn: C1,
+        message: Message::Keepalive,
+    });
+    let negotiated = out
+        .iter()
+        .find_map(|o| match o {
+            Output::Established { negotiated, .. } => Some(negotiated.clone()),
+            _ => None,
+        })
+        .expect("Established output");
+    assert_eq!(negotiated.hold_time, 30);
+    assert_eq!(negotiated.remote_as, 65501);
+    assert!(negotiated.four_octet_as);
+    assert_eq!(
+        negotiated.families,
+        vec![(Afi::Ipv4, Safi::Unicast), (Afi::Ipv6, Safi::Unicast)]
+    );
+    assert!(out.contains(&Output::StateChange {
+        from: State::OpenConfirm,
+        to: State::Established
+    }));
+}
+
+#[test]
+fn wrong_peer_as_sends_bad_peer_as_and_backs_off() {
+    let mut s = session();
+    s.handle(Input::Start);
+    s.handle(Input::TcpConnected {
+        conn: C1,
+        direction: Direction::Outgoing,
+    });
+    let out = s.handle(Input::Message {
+        conn: C1,
+        message: peer_open(65999, REMOTE_ID, 90),
+    });
+    let n = notification(&out).expect("notification");
+    assert_eq!((n.code, n.subcode), (2, 2));
+    assert!(out.contains(&Output::Close { conn: C1 }));
+    assert!(out.contains(&Output::StartTimer(Timer::IdleHold, Duration::from_secs(1))));
+    assert_eq!(s.state(), State::Idle);
+}
+
+#[test]
+fn own_bgp_identifier_is_rejected() {
+    let mut s = session();
+    s.handle(Input::Start);
+    s.handle(Input::TcpConnected {
+        conn: C1,
+        direction: Direction::Outgoing,
+    });
+    let out = s.handle(Input::Message {
+        conn: C1,
+        message: peer_open(65501, LOCAL_ID, 90),
+    });
+    assert_eq!(
+        notification(&out).map(|n| (n.code, n.subcode)),
+        Some((2, 3))
+    );
+}
+
+#[test]
+fn hold_time_of_one_second_is_unacceptable() {
+    let mut s = session();
+    s.handle(Input::Start);
+    s.handle(Input::TcpConnected {
+        conn: C1,
+        direction: Direction::Outgoing,
+    });
+    let out = s.handle(Input::Message {
+        conn: C1,
+        message: peer_open(65501, REMOTE_ID, 1),
+    });
+    assert_eq!(
+        notification(&out).map(|n| (n.code, n.subcode)),
+        Some((2, 6))
+    );
+}
+
+#[test]
+fn hold_timer_expiry_sends_notification_and_goes_idle() {
+    let mut s = established();
+    let out = s.handle(Input::TimerExpired(Timer::HoldTimer(C1)));
+    assert_eq!(
+        notification(&out).map(|n| (n.code, n.subcode)),
+        Some((4, 0))
+    );
+    assert!(out.contains(&Output::Down(DownReason::HoldTimerExpired)));
+    assert!(out.contains(&Output::Close { conn: C1 }));
+    assert_eq!(s.state(), State::Idle);
+    // After the idle hold, the session starts over by itself.
+    let out = s.handle(Input::TimerExpired(Timer::IdleHold));
+    assert!(out.contains(&Output::Connect));
+    assert_eq!(s.state(), State::Connect);
+}
+
+#[test]
+fn keepalive_and_update_restart_the_hold_timer() {
+    let mut s = established();
+    let out = s.handle(Input::Message {
+        conn: C1,
+        message: Message::Keepalive,
+    });
+    assert_eq!(
+        out,
+        vec![Output::StartTimer(
+            Timer::HoldTimer(C1),
+            Duration::from_secs(90)
+        )]
+    );
+    let out = s.handle(Input::Message {
+        conn: C1,
+        message: Message::Update(Update::default()),
+    });
+    assert!(out.contains(&Output::StartTimer(
+        Timer::HoldTimer(C1),
+        Duration::from_secs(90)
+    )));
+    assert!(out.contains(&Output::Update(Update::default())));
+}
+
+#[test]
+fn keepalive_timer_sends_keepalive_and_rearms() {
+    let mut s = established();
+    let out = s.handle(Input::TimerExpired(Timer::KeepaliveTimer(C1)));
+    assert_eq!(sends(&out), vec![(C1, Message::Keepalive)]);
+    assert!(out.contains(&Output::StartTimer(
+        Timer::KeepaliveTimer(C1),
+        Duration::from_secs(30)
+    )));
+}
+
+#[test]
+fn update_before_established_is_an_fsm_error() {
+    let mut s = session();
+    s.handle(Input::Start);
+    s.handle(Input::TcpConnected {
+        conn: C1,
+        direction: Direction::Outgoing,
+    });
+    let out = s.handle(Input::Message {
+        conn: C1,
+        message: Message::Update(Update::default()),
+    });
+    // RFC 6608: FSM error, "unexpected message in OpenSent".
+    assert_eq!(
+        notification(&out).map(|n| (n.code, n.subcode)),
+        Some((5, 1))
+    );
+}
+
+#[test]
+fn notification_from_peer_brings_session_down() {
+    let mut s = established();
+    let cease = Notification {
+        code: 6,
+        subcode: 2,
+        data: Bytes::new(),
+    };
+    let out = s.handle(Input::Message {
+        conn: C1,
+        message: Message::Notification(cease.clone()),
+    });
+    assert!(out.contains(&Output::Down(DownReason::NotificationReceived(cease))));
+    assert!(
+        sends(&out).is_empty(),
+        "never answer a NOTIFICATION with one"
+    );
+    assert_eq!(s.state(), State::Idle);
+}
+
+#[test]
+fn admin_stop_sends_cease_with_shutdown_communication() {
+    let mut s = established();
+    let out = s.handle(Input::Stop {
+        communication: Some("maintenance".into()),
+    });
+    let n = notification(&out).expect("cease");
+    assert_eq!((n.code, n.subcode), (6, 2));
+    assert_eq!(&n.data[..], b"\x0bmaintenance");
+    assert!(out.contains(&Output::Down(DownReason::AdminStop)));
+    assert_eq!(s.state(), State::Idle);
+    // Administratively down: no automatic restart, incoming connections refused.
+    let out = s.handle(Input::TcpConnected {
+        conn: C2,
+        direction: Direction::Incoming,
+    });
+    assert_eq!(out, vec![Output::Close { conn: C2 }]);
+}
+
+#[test]
+fn collision_keeps_connection_opened_by_higher_identifier() {
+    // Local 1.1.1.1 < remote 2.2.2.2: the peer's (incoming) connection survives.
+    let mut s = session();
+    s.handle(Input::Start);
+    s.handle(Input::TcpConnected {
+        conn: C1,
+        direction: Direction::Outgoing,
+    });
+    s.handle(Input::TcpConnected {
+        conn: C2,
+        direction: Direction::Incoming,
+    });
+    let out = s.handle(Input::Message {
+        conn: C1,
+        message: peer_open(65501, REMOTE_ID, 90),
+    });
+    let n = notification(&out).expect("collision cease");
+    assert_eq!((n.code, n.subcode), (6, 7));
+    assert!(out.contains(&Output::Close { conn: C1 }));
+    assert_eq!(s.state(), State::OpenSent);
+    s.handle(Input::Message {
+        conn: C2,
+        message: peer_open(65501, REMOTE_ID, 90),
+    });
+    let out = s.handle(Input::Message {
+        conn: C2,
+        message: Message::Keepalive,
+    });
+    assert!(
+        out.iter()
+            .any(|o| matches!(o, Output::Established { conn, .. } if *conn == C2))
+    );
+}
+
+#[test]
+fn collision_with_lower_remote_identifier_keeps_our_connection() {
+    let mut s = Session::new(Config::new(65500, 65501, Ipv4Addr::new(9, 9, 9, 9)));
+    s.handle(Input::Start);
+    s.handle(Input::TcpConnected {
+        conn: C1,
+        direction: Direction::Outgoing,
+    });
+    s.handle(Input::TcpConnected {
+        conn: C2,
+        direction: Direction::Incoming,
+    });
+    let out = s.handle(Input::Message {
+        conn: C2,
+        message: peer_open(65501, REMOTE_ID, 90),
+    });
+    assert!(out.contains(&Output::Close { conn: C2 }));
+    assert!(!out.contains(&Output::Close { conn: C1 }));
+    let out = s.handle(Input::Message {
+        conn: C1,
+        message: peer_open(65501, REMOTE_ID, 90),
+    });
+    assert_eq!(sends(&out), vec![(C1, Message::Keepalive)]);
+}
+
+#[test]
+fn connection_after_established_is_closed() {
+    let mut s = established();
+    let out = s.handle(Input::TcpConnected {
+        conn: C2,
+        direction: Direction::Incoming,
+    });
+    assert_eq!(out, vec![Output::Close { conn: C2 }]);
+    assert_eq!(s.state(), State::Established);
+}
+
+#[test]
+fn connect_failure_retries_on_connect_retry_timer() {
+    let mut s = session();
+    s.handle(Input::Start);
+    let out = s.handle(Input::TcpConnectFailed);
+    assert!(out.contains(&Output::StartTimer(
+        Timer::ConnectRetry,
+        Duration::from_secs(5)
+    )));
+    assert_eq!(s.state(), State::Active);
+    let out = s.handle(Input::TimerExpired(Timer::ConnectRetry));
+    assert!(out.contains(&Output::Connect));
+    assert_eq!(s.state(), State::Connect);
+}
+
+#[test]
+fn repeated_failures_back_off_idle_hold() {
+    let mut s = established();
+    s.handle(Input::TcpClosed { conn: C1 });
+    // Fail twice more during the OPEN exchange.
+    for (n, conn) in [(2u64, ConnId(10)), (4, ConnId(11))] {
+        s.handle(Input::TimerExpired(Timer::IdleHold));
+        s.handle(Input::TcpConnected {
+            conn,
+            direction: Direction::Outgoing,
+        });
+        let out = s.handle(Input::Message {
+            conn,
+            message: peer_open(1, REMOTE_ID, 90),
+        });
+        assert!(out.contains(&Output::StartTimer(Timer::IdleHold, Duration::from_secs(n))));
+    }
+}
+
+#[test]
+fn decode_error_sends_its_notification() {
+    let mut s = established();
+    let n = Notification {
+        code: 3,
+        subcode: 1,
+        data: Bytes::new(),
+    };
+    let out = s.handle(Input::DecodeError {
+        conn: C1,
+        notification: n.clone(),
+    });
+    assert_eq!(notification(&out), Some(n.clone()));
+    assert!(out.contains(&Output::Down(DownReason::NotificationSent(n))));
+}
+
+#[test]
+fn peer_without_multiprotocol_gets_ipv4_unicast_only() {
+    let mut s = session();
+    s.handle(Input::Start);
+    s.handle(Input::TcpConnected {
+        conn: C1,
+        direction: Direction::Outgoing,
+    });
+    let mut open = Config::new(65501, 65500, REMOTE_ID).open();
+    open.capabilities
+        .retain(|c| !matches!(c, Capability::Multiprotocol { .. }));
+    s.handle(Input::Message {
+        conn: C1,
+        message: Message::Open(open),
+    });
+    let out = s.handle(Input::Message {
+        conn: C1,
+        message: Message::Keepalive,
+    });
+    let families = out.iter().find_map(|o| match o {
+        Output::Established { negotiated, .. } => Some(negotiated.families.clone()),
+        _ => None,
+    });
+    assert_eq!(families, Some(vec![(Afi::Ipv4, Safi::Unicast)]));
+}
