@@ -1,1 +1,3 @@
 //! wgbgp daemon library
+
+pub mod config;

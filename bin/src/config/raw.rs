@@ -1,0 +1,556 @@
+//! The file as written (`Raw*`, serde) and its validation into [`Config`].
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+
+use ipnet::IpNet;
+use serde::Deserialize;
+use serde::de::{self, Deserializer, SeqAccess, Visitor};
+
+use super::*;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawConfig {
+    router_id: String,
+    asn: u32,
+    #[serde(default)]
+    loopback: OneOrMany,
+    control_socket: Option<PathBuf>,
+    metrics: Option<RawMetrics>,
+    kernel: Option<RawKernel>,
+    wireguard: Option<RawWireguard>,
+    #[serde(default)]
+    announce: OneOrMany,
+    peers: BTreeMap<String, RawPeer>,
+    #[serde(default)]
+    policies: BTreeMap<String, Vec<RawRule>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawMetrics {
+    listen: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawKernel {
+    table: Option<u32>,
+    metric: Option<u32>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawWireguard {
+    private_key_file: Option<PathBuf>,
+    backend: Option<WgBackend>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPeer {
+    asn: u32,
+    address: OneOrMany,
+    description: Option<String>,
+    wireguard: Option<RawPeerWireguard>,
+    #[serde(default)]
+    import: OneOrMany,
+    #[serde(default)]
+    export: OneOrMany,
+    passive: Option<bool>,
+    hold_time: Option<u16>,
+    keepalive: Option<u16>,
+    local_address: Option<String>,
+    port: Option<u16>,
+    shutdown: Option<bool>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPeerWireguard {
+    public_key: Option<String>,
+    endpoint: Option<String>,
+    interface: Option<String>,
+    listen_port: Option<u16>,
+    persistent_keepalive: Option<u16>,
+    mtu: Option<u32>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRule {
+    #[serde(rename = "match")]
+    matches: Option<RawMatch>,
+    action: Action,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawMatch {
+    prefix: OneOrMany,
+}
+
+/// A scalar or a list of scalars (`address: 2.2.2.2` or `address: [a, b]`).
+/// Hand-written rather than `#[serde(untagged)]` so errors keep their
+/// location and say what was expected.
+#[derive(Debug, Default)]
+struct OneOrMany(Vec<String>);
+
+impl<'de> Deserialize<'de> for OneOrMany {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = OneOrMany;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a string or a list of strings")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<OneOrMany, E> {
+                Ok(OneOrMany(vec![v.to_string()]))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<OneOrMany, A::Error> {
+                let mut out = Vec::new();
+                while let Some(s) = seq.next_element::<String>()? {
+                    out.push(s);
+                }
+                Ok(OneOrMany(out))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// Collects located problems while validating.
+struct Ctx<'a> {
+    file: String,
+    outline: Outline,
+    diags: Vec<Diagnostic>,
+    _src: &'a str,
+}
+
+impl Ctx<'_> {
+    fn err(&mut self, key: impl Into<String>, problem: Problem) {
+        let key = key.into();
+        self.diags.push(Diagnostic {
+            file: self.file.clone(),
+            line: self.outline.line_of(&key),
+            key,
+            problem,
+        });
+    }
+
+    fn ip(&mut self, key: String, value: &str, expected: &'static str) -> Option<IpAddr> {
+        match value.parse() {
+            Ok(a) => Some(a),
+            Err(_) => {
+                self.err(
+                    key,
+                    Problem::BadAddress {
+                        value: value.into(),
+                        expected,
+                    },
+                );
+                None
+            }
+        }
+    }
+
+    /// A network prefix without host bits (`announce`).
+    fn prefix(&mut self, key: String, value: &str) -> Option<IpNet> {
+        match value.parse::<IpNet>() {
+            Ok(n) if n.trunc() == n => Some(n),
+            Ok(n) => {
+                let reason = format!("`{value}` has host bits set (did you mean {}?)", n.trunc());
+                self.err(key, Problem::BadPrefix { reason });
+                None
+            }
+            Err(_) => {
+                let reason = format!("`{value}` is not a prefix (expected e.g. 198.19.0.1/32)");
+                self.err(key, Problem::BadPrefix { reason });
+                None
+            }
+        }
+    }
+}
+
+fn family(a: IpAddr) -> &'static str {
+    if a.is_ipv4() { "IPv4" } else { "IPv6" }
+}
+
+/// Linux `dev_valid_name` plus IFNAMSIZ.
+fn check_ifname(name: &str) -> Result<(), String> {
+    if name.is_empty() || name == "." || name == ".." {
+        return Err("empty or reserved".into());
+    }
+    if name.len() > MAX_IFNAME_LEN {
+        return Err(format!(
+            "{} characters, Linux allows at most {MAX_IFNAME_LEN}",
+            name.len()
+        ));
+    }
+    if name
+        .chars()
+        .any(|c| c == '/' || c == ':' || c.is_whitespace())
+    {
+        return Err("must not contain '/', ':' or whitespace".into());
+    }
+    Ok(())
+}
+
+pub(super) fn validate(raw: RawConfig, src: &str, path: &Path) -> Result<Config, ConfigError> {
+    let mut cx = Ctx {
+        file: path.display().to_string(),
+        outline: Outline::new(src),
+        diags: Vec::new(),
+        _src: src,
+    };
+
+    let router_id = match raw.router_id.parse::<Ipv4Addr>() {
+        Ok(id) if !id.is_unspecified() => id,
+        _ => {
+            cx.err(
+                "router_id",
+                Problem::BadAddress {
+                    value: raw.router_id.clone(),
+                    expected: "a non-zero IPv4 address",
+                },
+            );
+            Ipv4Addr::UNSPECIFIED
+        }
+    };
+    if raw.asn == 0 {
+        cx.err("asn", Problem::AsnZero);
+    }
+
+    let mut loopback = Vec::new();
+    for (i, s) in raw.loopback.0.iter().enumerate() {
+        // A bare address means a host prefix.
+        let parsed = s
+            .parse::<IpNet>()
+            .ok()
+            .or_else(|| s.parse::<IpAddr>().ok().map(IpNet::from));
+        match parsed {
+            Some(n) => loopback.push(n),
+            None => cx.err(
+                format!("loopback[{i}]"),
+                Problem::BadAddress {
+                    value: s.clone(),
+                    expected: "an address or address/length",
+                },
+            ),
+        }
+    }
+    let loopback_for = |a: IpAddr| {
+        loopback
+            .iter()
+            .map(|n| n.addr())
+            .find(|l| l.is_ipv4() == a.is_ipv4())
+    };
+
+    let metrics = raw
+        .metrics
+        .and_then(|m| match m.listen.parse::<SocketAddr>() {
+            Ok(listen) => Some(MetricsConfig { listen }),
+            Err(_) => {
+                cx.err(
+                    "metrics.listen",
+                    Problem::BadAddress {
+                        value: m.listen,
+                        expected: "an IP:PORT socket address",
+                    },
+                );
+                None
+            }
+        });
+    let kernel = KernelConfig {
+        table: raw
+            .kernel
+            .as_ref()
+            .and_then(|k| k.table)
+            .unwrap_or(DEFAULT_KERNEL_TABLE),
+        metric: raw
+            .kernel
+            .as_ref()
+            .and_then(|k| k.metric)
+            .unwrap_or(DEFAULT_KERNEL_METRIC),
+    };
+    let wireguard = WireguardConfig {
+        private_key_file: raw
+            .wireguard
+            .as_ref()
+            .and_then(|w| w.private_key_file.clone())
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_PRIVATE_KEY_FILE)),
+        backend: raw
+            .wireguard
+            .as_ref()
+            .and_then(|w| w.backend)
+            .unwrap_or_default(),
+    };
+
+    let announce: Vec<IpNet> = (raw.announce.0.iter().enumerate())
+        .filter_map(|(i, s)| cx.prefix(format!("announce[{i}]"), s))
+        .collect();
+
+    let mut policies = BTreeMap::new();
+    for (name, rules) in &raw.policies {
+        let mut out = Vec::new();
+        for (i, rule) in rules.iter().enumerate() {
+            let mut prefixes = Vec::new();
+            if let Some(m) = &rule.matches {
+                let key = format!("policies.{name}[{i}].match.prefix");
+                if m.prefix.0.is_empty() {
+                    cx.err(key.clone(), Problem::Empty);
+                }
+                for s in &m.prefix.0 {
+                    match PrefixMatch::parse(s) {
+                        Ok(p) => prefixes.push(p),
+                        Err(reason) => cx.err(key.clone(), Problem::BadPrefix { reason }),
+                    }
+                }
+            }
+            out.push(PolicyRule {
+                prefixes,
+                action: rule.action,
+            });
+        }
+        policies.insert(name.clone(), out);
+    }
+
+    let mut peers = BTreeMap::new();
+    // First user of each interface name / listen port / address, for duplicates.
+    let mut ifnames: BTreeMap<String, String> = BTreeMap::new();
+    let mut ports: BTreeMap<u16, String> = BTreeMap::new();
+    let mut addrs: BTreeMap<IpAddr, String> = BTreeMap::new();
+    for (name, p) in &raw.peers {
+        let base = format!("peers.{name}");
+        if p.asn == 0 {
+            cx.err(format!("{base}.asn"), Problem::AsnZero);
+        }
+        let mut addresses = Vec::new();
+        if p.address.0.is_empty() {
+            cx.err(format!("{base}.address"), Problem::Empty);
+        }
+        for s in &p.address.0 {
+            let Some(a) = cx.ip(format!("{base}.address"), s, "an IP address") else {
+                continue;
+            };
+            if loopback_for(a).is_none() {
+                let problem = Problem::NoLoopback {
+                    address: a,
+                    family: family(a),
+                };
+                cx.err(format!("{base}.address"), problem);
+            }
+            match addrs.get(&a) {
+                Some(other) => {
+                    let problem = Problem::DuplicatePeerAddress {
+                        address: a,
+                        other: other.clone(),
+                    };
+                    cx.err(format!("{base}.address"), problem);
+                }
+                None => {
+                    addrs.insert(a, name.clone());
+                }
+            }
+            addresses.push(a);
+        }
+
+        let local_address = match &p.local_address {
+            Some(s) => {
+                let local = cx.ip(format!("{base}.local_address"), s, "an IP address");
+                if let (Some(l), Some(first)) = (local, addresses.first())
+                    && l.is_ipv4() != first.is_ipv4()
+                {
+                    let problem = Problem::LocalAddressFamily {
+                        local: l,
+                        peer: *first,
+                    };
+                    cx.err(format!("{base}.local_address"), problem);
+                }
+                local
+            }
+            None => addresses.first().and_then(|a| loopback_for(*a)),
+        };
+
+        let hold_time = p.hold_time.unwrap_or(DEFAULT_HOLD_TIME);
+        if hold_time == 1 || hold_time == 2 {
+            cx.err(format!("{base}.hold_time"), Problem::BadHoldTime(hold_time));
+        }
+        let keepalive = p.keepalive.unwrap_or(hold_time / 3);
+        let keepalive_ok = if hold_time == 0 {
+            keepalive == 0
+        } else {
+            keepalive > 0 && keepalive < hold_time
+        };
+        if !keepalive_ok && p.keepalive.is_some() {
+            let problem = Problem::BadKeepalive {
+                keepalive,
+                hold_time,
+            };
+            cx.err(format!("{base}.keepalive"), problem);
+        }
+        let port = p.port.unwrap_or(179);
+        if port == 0 {
+            cx.err(
+                format!("{base}.port"),
+                Problem::Other("port 0 is not a TCP port".into()),
+            );
+        }
+
+        for (dir, list) in [("import", &p.import), ("export", &p.export)] {
+            for policy in &list.0 {
+                if !raw.policies.contains_key(policy) {
+                    let problem = Problem::UndefinedPolicy {
+                        name: policy.clone(),
+                    };
+                    cx.err(format!("{base}.{dir}"), problem);
+                }
+            }
+        }
+
+        let wireguard = p
+            .wireguard
+            .as_ref()
+            .and_then(|w| peer_wireguard(&mut cx, name, w, &mut ifnames, &mut ports));
+
+        peers.insert(
+            name.clone(),
+            Peer {
+                name: name.clone(),
+                asn: p.asn,
+                addresses,
+                description: p.description.clone(),
+                wireguard,
+                import: p.import.0.clone(),
+                export: p.export.0.clone(),
+                passive: p.passive.unwrap_or(false),
+                hold_time,
+                keepalive,
+                local_address: local_address.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED)),
+                port,
+                shutdown: p.shutdown.unwrap_or(false),
+            },
+        );
+    }
+
+    if !cx.diags.is_empty() {
+        cx.diags.sort_by_key(|d| d.line.unwrap_or(usize::MAX));
+        return Err(ConfigError::Invalid(cx.diags));
+    }
+    Ok(Config {
+        path: path.to_path_buf(),
+        router_id,
+        asn: raw.asn,
+        loopback,
+        control_socket: raw
+            .control_socket
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_CONTROL_SOCKET)),
+        metrics,
+        kernel,
+        wireguard,
+        announce,
+        peers,
+        policies,
+    })
+}
+
+fn peer_wireguard(
+    cx: &mut Ctx,
+    name: &str,
+    w: &RawPeerWireguard,
+    ifnames: &mut BTreeMap<String, String>,
+    ports: &mut BTreeMap<u16, String>,
+) -> Option<PeerWireguard> {
+    let base = format!("peers.{name}.wireguard");
+    let public_key = match &w.public_key {
+        None => {
+            cx.err(format!("{base}.public_key"), Problem::MissingPublicKey);
+            None
+        }
+        Some(s) => match wireguard_control::Key::from_base64(s.trim()) {
+            Ok(k) => Some(k),
+            Err(_) => {
+                let problem = Problem::BadPublicKey { value: s.clone() };
+                cx.err(format!("{base}.public_key"), problem);
+                None
+            }
+        },
+    };
+    let endpoint = w.endpoint.as_ref().and_then(|s| match Endpoint::parse(s) {
+        Ok(e) => Some(e),
+        Err(reason) => {
+            let problem = Problem::BadEndpoint {
+                value: s.clone(),
+                reason,
+            };
+            cx.err(format!("{base}.endpoint"), problem);
+            None
+        }
+    });
+    // A defaulted name is reported at the interface key's parent.
+    let (interface, ifkey) = match &w.interface {
+        Some(i) => (i.clone(), format!("{base}.interface")),
+        None => (format!("wg-{name}"), format!("{base}.interface")),
+    };
+    let mut ok = true;
+    if let Err(mut reason) = check_ifname(&interface) {
+        if w.interface.is_none() {
+            reason.push_str(" (the default wg-<peer name>; set `interface:`)");
+        }
+        let problem = Problem::BadInterfaceName {
+            name: interface.clone(),
+            reason,
+        };
+        cx.err(ifkey.clone(), problem);
+        ok = false;
+    }
+    match ifnames.get(&interface) {
+        Some(other) => {
+            let problem = Problem::DuplicateInterface {
+                name: interface.clone(),
+                other: other.clone(),
+            };
+            cx.err(ifkey, problem);
+            ok = false;
+        }
+        None => {
+            ifnames.insert(interface.clone(), name.to_string());
+        }
+    }
+    if let Some(port) = w.listen_port.filter(|p| *p != 0) {
+        match ports.get(&port) {
+            Some(other) => {
+                let problem = Problem::DuplicateListenPort {
+                    port,
+                    other: other.clone(),
+                };
+                cx.err(format!("{base}.listen_port"), problem);
+                ok = false;
+            }
+            None => {
+                ports.insert(port, name.to_string());
+            }
+        }
+    }
+    if let Some(mtu) = w.mtu
+        && !(576..=65535).contains(&mtu)
+    {
+        let problem = Problem::Other(format!("mtu {mtu} is outside 576..=65535"));
+        cx.err(format!("{base}.mtu"), problem);
+        ok = false;
+    }
+    if !ok {
+        return None;
+    }
+    Some(PeerWireguard {
+        public_key: public_key?,
+        endpoint,
+        interface,
+        listen_port: w.listen_port.filter(|p| *p != 0),
+        persistent_keepalive: w.persistent_keepalive.filter(|k| *k != 0),
+        mtu: w.mtu,
+    })
+}
