@@ -1,0 +1,243 @@
+//! NOTIFICATION (RFC 4271 §4.5): decoding, encoding and human-readable
+//! names for codes and subcodes, including the RFC 9003 shutdown
+//! communication carried by Cease/Administrative Shutdown and Reset.
+//!
+//! ```text
+//!  0                   1                   2                   3
+//!  0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1
+//! +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+//! | Error code    | Error subcode |   Data (variable)             |
+//! +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+//! ```
+//!
+//! RFC 9003 §2 data for Cease subcodes 2 and 4:
+//!
+//! ```text
+//! +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+//! | Length        | Shutdown Communication ...                    |
+//! +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+//! ```
+
+use bytes::{BufMut, Bytes, BytesMut};
+
+use super::header::HEADER_LEN;
+use super::types::Notification;
+
+/// Error codes (RFC 4271 §4.5, RFC 2918/7313 for 7).
+pub const MESSAGE_HEADER_ERROR: u8 = 1;
+pub const OPEN_MESSAGE_ERROR: u8 = 2;
+pub const UPDATE_MESSAGE_ERROR: u8 = 3;
+pub const HOLD_TIMER_EXPIRED: u8 = 4;
+pub const FSM_ERROR: u8 = 5;
+pub const CEASE: u8 = 6;
+pub const ROUTE_REFRESH_MESSAGE_ERROR: u8 = 7;
+
+/// Cease subcodes that carry a shutdown communication (RFC 9003 §2).
+pub const CEASE_ADMINISTRATIVE_SHUTDOWN: u8 = 2;
+pub const CEASE_ADMINISTRATIVE_RESET: u8 = 4;
+
+/// Header check already guarantees at least code and subcode.
+pub(super) fn decode(msg: &Bytes) -> Notification {
+    let body = msg.slice(HEADER_LEN..);
+    Notification {
+        code: body[0],
+        subcode: body[1],
+        data: body.slice(2..),
+    }
+}
+
+pub(super) fn encode(n: &Notification, out: &mut BytesMut) {
+    out.put_u8(n.code);
+    out.put_u8(n.subcode);
+    out.put_slice(&n.data);
+}
+
+impl Notification {
+    pub fn new(code: u8, subcode: u8, data: impl Into<Bytes>) -> Self {
+        Notification {
+            code,
+            subcode,
+            data: data.into(),
+        }
+    }
+
+    /// Cease with an RFC 9003 shutdown communication; the message is cut to
+    /// 255 octets on a UTF-8 character boundary.
+    pub fn cease_with_communication(subcode: u8, message: &str) -> Self {
+        let mut end = message.len().min(255);
+        while !message.is_char_boundary(end) {
+            end -= 1;
+        }
+        let mut data = Vec::with_capacity(end + 1);
+        data.push(end as u8);
+        data.extend_from_slice(&message.as_bytes()[..end]);
+        Notification::new(CEASE, subcode, data)
+    }
+
+    /// The RFC 9003 shutdown communication of a Cease/Administrative
+    /// Shutdown or Reset, if one is present and well-formed.
+    pub fn shutdown_communication(&self) -> Option<&str> {
+        if self.code != CEASE
+            || !matches!(
+                self.subcode,
+                CEASE_ADMINISTRATIVE_SHUTDOWN | CEASE_ADMINISTRATIVE_RESET
+            )
+        {
+            return None;
+        }
+        let (&len, rest) = self.data.split_first()?;
+        let text = rest.get(..len as usize)?;
+        if text.is_empty() {
+            return None;
+        }
+        std::str::from_utf8(text).ok()
+    }
+
+    /// The error code's name (RFC 4271 §4.5).
+    pub fn code_name(&self) -> &'static str {
+        match self.code {
+            MESSAGE_HEADER_ERROR => "Message Header Error",
+            OPEN_MESSAGE_ERROR => "OPEN Message Error",
+            UPDATE_MESSAGE_ERROR => "UPDATE Message Error",
+            HOLD_TIMER_EXPIRED => "Hold Timer Expired",
+            FSM_ERROR => "Finite State Machine Error",
+            CEASE => "Cease",
+            ROUTE_REFRESH_MESSAGE_ERROR => "ROUTE-REFRESH Message Error",
+            _ => "Unknown error code",
+        }
+    }
+
+    /// The subcode's name (RFC 4271 §4.5, RFC 5492, RFC 6608, RFC 4486,
+    /// RFC 8538, RFC 9234, RFC 7313), or `None` if it has none we know.
+    pub fn subcode_name(&self) -> Option<&'static str> {
+        let name = match (self.code, self.subcode) {
+            (_, 0) => "Unspecific",
+            (1, 1) => "Connection Not Synchronized",
+            (1, 2) => "Bad Message Length",
+            (1, 3) => "Bad Message Type",
+            (2, 1) => "Unsupported Version Number",
+            (2, 2) => "Bad Peer AS",
+            (2, 3) => "Bad BGP Identifier",
+            (2, 4) => "Unsupported Optional Parameter",
+            (2, 5) => "Authentication Failure (deprecated)",
+            (2, 6) => "Unacceptable Hold Time",
+            (2, 7) => "Unsupported Capability",
+            (2, 11) => "Role Mismatch",
+            (3, 1) => "Malformed Attribute List",
+            (3, 2) => "Unrecognized Well-known Attribute",
+            (3, 3) => "Missing Well-known Attribute",
+            (3, 4) => "Attribute Flags Error",
+            (3, 5) => "Attribute Length Error",
+            (3, 6) => "Invalid ORIGIN Attribute",
+            (3, 7) => "AS Routing Loop (deprecated)",
+            (3, 8) => "Invalid NEXT_HOP Attribute",
+            (3, 9) => "Optional Attribute Error",
+            (3, 10) => "Invalid Network Field",
+            (3, 11) => "Malformed AS_PATH",
+            (5, 1) => "Receive Unexpected Message in OpenSent State",
+            (5, 2) => "Receive Unexpected Message in OpenConfirm State",
+            (5, 3) => "Receive Unexpected Message in Established State",
+            (6, 1) => "Maximum Number of Prefixes Reached",
+            (6, 2) => "Administrative Shutdown",
+            (6, 3) => "Peer De-configured",
+            (6, 4) => "Administrative Reset",
+            (6, 5) => "Connection Rejected",
+            (6, 6) => "Other Configuration Change",
+            (6, 7) => "Connection Collision Resolution",
+            (6, 8) => "Out of Resources",
+            (6, 9) => "Hard Reset",
+            (6, 10) => "BFD Down",
+            (7, 1) => "Invalid Message Length",
+            _ => return None,
+        };
+        Some(name)
+    }
+
+    /// One line for logs and `show` output, e.g.
+    /// `Cease/Administrative Shutdown (6/2): "maintenance"`.
+    pub fn describe(&self) -> String {
+        let sub = match self.subcode_name() {
+            Some(s) => s.to_string(),
+            None => format!("subcode {}", self.subcode),
+        };
+        let mut s = format!(
+            "{}/{} ({}/{})",
+            self.code_name(),
+            sub,
+            self.code,
+            self.subcode
+        );
+        if let Some(text) = self.shutdown_communication() {
+            s.push_str(&format!(": {text:?}"));
+        } else if !self.data.is_empty() {
+            s.push_str(", data ");
+            for b in self.data.iter().take(64) {
+                s.push_str(&format!("{b:02x}"));
+            }
+            if self.data.len() > 64 {
+                s.push_str("...");
+            }
+        }
+        s
+    }
+}
+
+impl std::fmt::Display for Notification {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.describe())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn describe_names_code_and_subcode() {
+        let n = Notification::new(2, 6, Bytes::new());
+        assert_eq!(
+            n.describe(),
+            "OPEN Message Error/Unacceptable Hold Time (2/6)"
+        );
+        let n = Notification::new(1, 2, vec![0x10, 0x01]);
+        assert_eq!(
+            n.describe(),
+            "Message Header Error/Bad Message Length (1/2), data 1001"
+        );
+        let n = Notification::new(42, 9, Bytes::new());
+        assert_eq!(n.describe(), "Unknown error code/subcode 9 (42/9)");
+    }
+
+    #[test]
+    fn shutdown_communication_is_decoded_for_cease_2_and_4() {
+        let n = Notification::cease_with_communication(2, "maintenance, back at 14:00");
+        assert_eq!(n.data[0] as usize, "maintenance, back at 14:00".len());
+        assert_eq!(
+            n.shutdown_communication(),
+            Some("maintenance, back at 14:00")
+        );
+        assert_eq!(
+            n.describe(),
+            "Cease/Administrative Shutdown (6/2): \"maintenance, back at 14:00\""
+        );
+        let reset = Notification::new(6, 4, &b"\x03bye"[..]);
+        assert_eq!(reset.shutdown_communication(), Some("bye"));
+        // Length past the data, or another subcode: no communication.
+        assert_eq!(
+            Notification::new(6, 2, &b"\x09bye"[..]).shutdown_communication(),
+            None
+        );
+        assert_eq!(
+            Notification::new(6, 3, &b"\x03bye"[..]).shutdown_communication(),
+            None
+        );
+    }
+
+    #[test]
+    fn long_shutdown_communication_is_cut_on_a_char_boundary() {
+        let text = "é".repeat(200); // 400 octets
+        let n = Notification::cease_with_communication(2, &text);
+        assert_eq!(n.data[0], 254);
+        assert_eq!(n.shutdown_communication().map(|s| s.len()), Some(254));
+    }
+}

@@ -1,0 +1,613 @@
+//! Cross-module codec tests: hand-written `(hex, value)` fixtures checked
+//! both ways, packing, and a seeded round trip over generated messages.
+//!
+//! The hex was produced by a separate Python script from the RFC layouts,
+//! not by this encoder, so the two check each other.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use bytes::{Bytes, BytesMut};
+use ipnet::{IpNet, Ipv4Net};
+
+use super::*;
+
+pub(super) fn hex(s: &str) -> Bytes {
+    let s: String = s.chars().filter(|c| !c.is_whitespace()).collect();
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+        .collect::<Vec<u8>>()
+        .into()
+}
+
+pub(super) fn net(s: &str) -> IpNet {
+    s.parse().unwrap()
+}
+
+pub(super) fn v4(s: &str) -> Ipv4Net {
+    s.parse().unwrap()
+}
+
+pub(super) const AS4: Ctx = Ctx {
+    four_octet_as: true,
+    extended_message: false,
+};
+pub(super) const AS2: Ctx = Ctx {
+    four_octet_as: false,
+    extended_message: false,
+};
+
+/// decode(hex) == value and encode(value) == hex.
+fn both_ways(hex_str: &str, value: Message, ctx: &Ctx) {
+    let bytes = hex(hex_str);
+    assert_eq!(decode(&bytes, ctx).unwrap(), value, "decode");
+    let mut out = BytesMut::new();
+    encode(&value, ctx, &mut out).unwrap();
+    assert_eq!(&out[..], &bytes[..], "encode: got {}", to_hex(&out));
+}
+
+pub(super) fn to_hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+#[test]
+fn keepalive_both_ways() {
+    both_ways(
+        "ffffffffffffffffffffffffffffffff 0013 04",
+        Message::Keepalive,
+        &AS4,
+    );
+}
+
+#[test]
+fn open_with_capabilities_both_ways() {
+    let open = Open {
+        version: 4,
+        my_as: AS_TRANS,
+        hold_time: 90,
+        bgp_id: Ipv4Addr::new(10, 0, 0, 1),
+        capabilities: vec![
+            Capability::Multiprotocol {
+                afi: Afi::Ipv4,
+                safi: Safi::Unicast,
+            },
+            Capability::Multiprotocol {
+                afi: Afi::Ipv6,
+                safi: Safi::Unicast,
+            },
+            Capability::RouteRefresh,
+            Capability::FourOctetAs(4_200_000_001),
+            Capability::ExtendedMessage,
+            Capability::GracefulRestart {
+                restart_state: false,
+                restart_time: 120,
+                families: vec![(Afi::Ipv4, Safi::Unicast, true)],
+            },
+            Capability::AddPath(vec![(Afi::Ipv6, Safi::Unicast, 3)]),
+            Capability::EnhancedRouteRefresh,
+            Capability::ExtendedNextHop(vec![(Afi::Ipv4, Safi::Unicast, Afi::Ipv6)]),
+            Capability::Fqdn {
+                hostname: "r1".into(),
+                domain: "".into(),
+            },
+            Capability::Unknown {
+                code: 128,
+                value: Bytes::new(),
+            },
+        ],
+    };
+    assert_eq!(open.asn(), 4_200_000_001);
+    both_ways(
+        "ffffffffffffffffffffffffffffffff 0055 01 04 5ba0 005a 0a000001 38
+         02 36 01040001000101040002000102004104fa56ea0106004006007800010180
+         450400020103460005060001000100024904027231008000",
+        Message::Open(open),
+        &AS4,
+    );
+}
+
+fn attrs_full() -> PathAttributes {
+    PathAttributes {
+        origin: Origin::Igp,
+        as_path: AsPath::from_sequence([65001, 65002]),
+        med: Some(50),
+        local_pref: Some(100),
+        atomic_aggregate: true,
+        aggregator: Some(Aggregator {
+            asn: 65001,
+            address: Ipv4Addr::new(192, 0, 2, 9),
+        }),
+        communities: vec![Community((65001 << 16) | 100), Community::NO_EXPORT],
+        ext_communities: vec![[0x00, 0x02, 0xfd, 0xe9, 0, 0, 0, 0x64]],
+        large_communities: vec![LargeCommunity {
+            global: 65001,
+            local1: 1,
+            local2: 2,
+        }],
+        otc: Some(65001),
+        unknown: vec![RawAttribute {
+            flags: 0xe0,
+            code: 99,
+            value: Bytes::from_static(&[1, 2, 3]),
+        }],
+    }
+}
+
+#[test]
+fn update_ipv4_every_attribute_both_ways() {
+    let u = Update {
+        withdrawn: vec![v4("10.9.0.0/16")],
+        attributes: Some(attrs_full()),
+        next_hop: Some(Ipv4Addr::new(192, 0, 2, 1)),
+        nlri: vec![v4("10.1.0.0/16"), v4("10.2.3.0/24")],
+        ..Update::default()
+    };
+    both_ways(
+        "ffffffffffffffffffffffffffffffff 0087 02 0003 100a09 0066
+         400101 00 40020a 02020000fde90000fdea 400304 c0000201 800404 00000032
+         400504 00000064 400600 c00708 0000fde9c0000209 c00808 fde90064ffffff01
+         c01008 0002fde900000064 c0200c 0000fde90000000100000002 c02304 0000fde9
+         e06303 010203 100a01 180a0203",
+        Message::Update(u),
+        &AS4,
+    );
+}
+
+#[test]
+fn update_ipv6_mp_reach_with_link_local_both_ways() {
+    let u = Update {
+        attributes: Some(PathAttributes {
+            origin: Origin::Incomplete,
+            as_path: AsPath::from_sequence([65001]),
+            med: Some(0),
+            ..PathAttributes::default()
+        }),
+        mp_reach: Some(MpReach {
+            afi: Afi::Ipv6,
+            safi: Safi::Unicast,
+            next_hop: MpNextHop {
+                global: "2001:db8::1".parse().unwrap(),
+                link_local: Some("fe80::1".parse().unwrap()),
+            },
+            nlri: vec![net("2001:db8:1::/48"), net("2001:db8:2::/64")],
+        }),
+        ..Update::default()
+    };
+    both_ways(
+        "ffffffffffffffffffffffffffffffff 0063 02 0000 004c
+         800e35 0002 01 20 20010db8000000000000000000000001 fe800000000000000000000000000001 00
+         3020010db80001 4020010db80002000040010102400206020100
+         00fde980040400000000",
+        Message::Update(u),
+        &AS4,
+    );
+}
+
+#[test]
+fn update_ipv6_mp_unreach_both_ways() {
+    let u = Update {
+        mp_unreach: Some(MpUnreach {
+            afi: Afi::Ipv6,
+            safi: Safi::Unicast,
+            withdrawn: vec![net("2001:db8:1::/48")],
+        }),
+        ..Update::default()
+    };
+    both_ways(
+        "ffffffffffffffffffffffffffffffff 0024 02 0000 000d 800f0a 0002 01 3020010db80001",
+        Message::Update(u),
+        &AS4,
+    );
+}
+
+#[test]
+fn update_two_octet_session_merges_as4_path_and_as4_aggregator() {
+    // AS_PATH 65001 23456 + AS4_PATH 65001 4200000001, AGGREGATOR AS_TRANS
+    // + AS4_AGGREGATOR 4200000001 (RFC 6793 §4.2.3).
+    let u = Update {
+        attributes: Some(PathAttributes {
+            as_path: AsPath::from_sequence([65001, 4_200_000_001]),
+            aggregator: Some(Aggregator {
+                asn: 4_200_000_001,
+                address: Ipv4Addr::new(192, 0, 2, 9),
+            }),
+            ..PathAttributes::default()
+        }),
+        next_hop: Some(Ipv4Addr::new(192, 0, 2, 1)),
+        nlri: vec![v4("198.51.100.0/24")],
+        ..Update::default()
+    };
+    both_ways(
+        "ffffffffffffffffffffffffffffffff 0050 02 0000 0035
+         400101 00 400206 0202fde95ba0 400304 c0000201 c00706 5ba0c0000209
+         c0110a 02020000fde9fa56ea01 c01208 fa56ea01c0000209 18c63364",
+        Message::Update(u),
+        &AS2,
+    );
+}
+
+#[test]
+fn as4_path_ignored_when_aggregator_is_not_as_trans() {
+    // Same as above but AGGREGATOR 65009: AS4_* are stale (RFC 6793 §4.2.3).
+    let bytes = hex("ffffffffffffffffffffffffffffffff 0050 02 0000 0035
+         400101 00 400206 0202fde95ba0 400304 c0000201 c00706 fdf1c0000209
+         c0110a 02020000fde9fa56ea01 c01208 fa56ea01c0000209 18c63364");
+    let Message::Update(u) = decode(&bytes, &AS2).unwrap() else {
+        panic!("not an UPDATE")
+    };
+    let a = u.attributes.unwrap();
+    assert_eq!(a.as_path, AsPath::from_sequence([65001, 23456]));
+    assert_eq!(a.aggregator.unwrap().asn, 65009);
+}
+
+#[test]
+fn update_ipv4_nlri_over_ipv6_next_hop_rfc8950_both_ways() {
+    let u = Update {
+        attributes: Some(PathAttributes {
+            as_path: AsPath::from_sequence([65001]),
+            ..PathAttributes::default()
+        }),
+        mp_reach: Some(MpReach {
+            afi: Afi::Ipv4,
+            safi: Safi::Unicast,
+            next_hop: MpNextHop {
+                global: "2001:db8::1".parse().unwrap(),
+                link_local: None,
+            },
+            nlri: vec![net("203.0.113.0/24")],
+        }),
+        ..Update::default()
+    };
+    both_ways(
+        "ffffffffffffffffffffffffffffffff 0040 02 0000 0029
+         800e19 0001 01 10 20010db8000000000000000000000001 00 18cb0071
+         400101 00 400206 020100 00fde9",
+        Message::Update(u),
+        &AS4,
+    );
+}
+
+#[test]
+fn notification_both_ways() {
+    let n = Notification::new(6, 2, &b"\x03bye"[..]);
+    assert_eq!(n.shutdown_communication(), Some("bye"));
+    both_ways(
+        "ffffffffffffffffffffffffffffffff 0019 03 06 02 03627965",
+        Message::Notification(n),
+        &AS4,
+    );
+}
+
+#[test]
+fn route_refresh_borr_both_ways() {
+    let r = RouteRefresh {
+        afi: Afi::Ipv6,
+        subtype: 1,
+        safi: Safi::Unicast,
+    };
+    both_ways(
+        "ffffffffffffffffffffffffffffffff 0017 05 0002 01 01",
+        Message::RouteRefresh(r),
+        &AS4,
+    );
+}
+
+#[test]
+fn end_of_rib_markers() {
+    let v4 = end_of_rib(Afi::Ipv4, Safi::Unicast, &AS4);
+    assert_eq!(
+        to_hex(&v4),
+        "ffffffffffffffffffffffffffffffff00170200000000"
+    );
+    let v6 = end_of_rib(Afi::Ipv6, Safi::Unicast, &AS4);
+    assert_eq!(
+        to_hex(&v6),
+        "ffffffffffffffffffffffffffffffff001d0200000006800f03000201"
+    );
+    for (b, fam) in [
+        (v4, (Afi::Ipv4, Safi::Unicast)),
+        (v6, (Afi::Ipv6, Safi::Unicast)),
+    ] {
+        let Message::Update(u) = decode(&b, &AS4).unwrap() else {
+            panic!("not an UPDATE")
+        };
+        assert_eq!(u.end_of_rib(), Some(fam));
+    }
+}
+
+#[test]
+fn open_with_many_capabilities_uses_rfc9072_extended_parameters() {
+    let open = Open {
+        version: 4,
+        my_as: 65001,
+        hold_time: 180,
+        bgp_id: Ipv4Addr::new(192, 0, 2, 1),
+        capabilities: (0..60)
+            .map(|i| Capability::Multiprotocol {
+                afi: Afi::Unknown(100 + i),
+                safi: Safi::Unicast,
+            })
+            .collect(),
+    };
+    let bytes = encode_to_bytes(&Message::Open(open.clone()), &AS4).unwrap();
+    // Non-Ext OP Len 255, Non-Ext OP Type 255, 2-octet length.
+    assert_eq!(&bytes[28..30], &[255, 255]);
+    assert_eq!(
+        u16::from_be_bytes([bytes[30], bytes[31]]) as usize,
+        bytes.len() - 32
+    );
+    assert_eq!(decode(&bytes, &AS4).unwrap(), Message::Open(open));
+}
+
+#[test]
+fn open_capabilities_split_over_several_parameters_are_collected() {
+    // Two Capabilities parameters, one capability each (as GoBGP sends).
+    let bytes = hex(
+        "ffffffffffffffffffffffffffffffff 0029 01 04 fde9 00b4 c0000201 0c
+         02 06 010400010001 02 02 0200",
+    );
+    let Message::Open(o) = decode(&bytes, &AS4).unwrap() else {
+        panic!("not an OPEN")
+    };
+    assert_eq!(o.capabilities.len(), 2);
+    assert_eq!(o.capabilities[1], Capability::RouteRefresh);
+    assert_eq!(o.asn(), 65001);
+}
+
+fn open_error(hex_str: &str) -> (u8, u8, Bytes) {
+    let n = decode(&hex(hex_str), &AS4).unwrap_err().notification();
+    (n.code, n.subcode, n.data)
+}
+
+#[test]
+fn open_unsupported_version_is_2_1_with_version_4_as_data() {
+    let got = open_error("ffffffffffffffffffffffffffffffff 001d 01 03 fde9 00b4 c0000201 00");
+    assert_eq!(got, (2, 1, Bytes::from_static(&[0, 4])));
+}
+
+#[test]
+fn open_hold_time_1_or_2_is_2_6() {
+    for h in ["0001", "0002"] {
+        let got = open_error(&format!(
+            "ffffffffffffffffffffffffffffffff 001d 01 04 fde9 {h} c0000201 00"
+        ));
+        assert_eq!((got.0, got.1), (2, 6));
+    }
+    // Zero (no keepalives) and three are fine.
+    for h in ["0000", "0003"] {
+        let b = hex(&format!(
+            "ffffffffffffffffffffffffffffffff 001d 01 04 fde9 {h} c0000201 00"
+        ));
+        assert!(decode(&b, &AS4).is_ok());
+    }
+}
+
+#[test]
+fn open_zero_bgp_identifier_is_2_3() {
+    let got = open_error("ffffffffffffffffffffffffffffffff 001d 01 04 fde9 00b4 00000000 00");
+    assert_eq!((got.0, got.1), (2, 3));
+}
+
+#[test]
+fn open_unknown_optional_parameter_is_2_4() {
+    let got =
+        open_error("ffffffffffffffffffffffffffffffff 0021 01 04 fde9 00b4 c0000201 04 01 02 0000");
+    assert_eq!((got.0, got.1), (2, 4));
+}
+
+#[test]
+fn open_parameter_length_mismatch_is_an_open_error() {
+    let got = open_error("ffffffffffffffffffffffffffffffff 001f 01 04 fde9 00b4 c0000201 05 0200");
+    assert_eq!(got.0, 2);
+    let got = open_error("ffffffffffffffffffffffffffffffff 001f 01 04 fde9 00b4 c0000201 02 0205");
+    assert_eq!(got.0, 2);
+}
+
+#[test]
+fn malformed_known_capability_is_kept_as_unknown() {
+    // 4-octet AS capability with 3 octets of value.
+    let bytes =
+        hex("ffffffffffffffffffffffffffffffff 0024 01 04 fde9 00b4 c0000201 07 0205 4103 000001");
+    let Message::Open(o) = decode(&bytes, &AS4).unwrap() else {
+        panic!("not an OPEN")
+    };
+    assert_eq!(
+        o.capabilities,
+        vec![Capability::Unknown {
+            code: 65,
+            value: Bytes::from_static(&[0, 0, 1])
+        }]
+    );
+}
+
+#[test]
+fn keepalive_with_a_body_is_1_2() {
+    let err = decode(&hex("ffffffffffffffffffffffffffffffff 0014 04 00"), &AS4).unwrap_err();
+    let n = err.notification();
+    assert_eq!((n.code, n.subcode, &n.data[..]), (1, 2, &[0u8, 0x14][..]));
+}
+
+#[test]
+fn decode_rejects_a_message_whose_length_field_disagrees() {
+    let err = decode(&hex("ffffffffffffffffffffffffffffffff 0017 04"), &AS4).unwrap_err();
+    assert_eq!(err.notification().subcode, 2);
+}
+
+#[test]
+fn route_refresh_of_wrong_length_is_7_1_with_the_message() {
+    let b = hex("ffffffffffffffffffffffffffffffff 0018 05 0002 00 01 00");
+    let n = decode(&b, &AS4).unwrap_err().notification();
+    assert_eq!((n.code, n.subcode), (7, 1));
+    assert_eq!(n.data, b);
+}
+
+#[test]
+fn encode_refuses_update_over_4096_without_extended_message() {
+    let u = Update {
+        withdrawn: (0..2000u32)
+            .map(|i| Ipv4Net::new(Ipv4Addr::from(0x0a00_0000 + (i << 8)), 24).unwrap())
+            .collect(),
+        ..Update::default()
+    };
+    let mut out = BytesMut::from(&b"keep"[..]);
+    let err = encode(&Message::Update(u.clone()), &AS4, &mut out).unwrap_err();
+    assert!(matches!(err, EncodeError::MessageTooLong { max: 4096, .. }));
+    assert_eq!(&out[..], b"keep");
+    let ext = Ctx {
+        extended_message: true,
+        ..AS4
+    };
+    let b = encode_to_bytes(&Message::Update(u.clone()), &ext).unwrap();
+    assert_eq!(b.len(), 19 + 4 + 2000 * 4);
+    assert_eq!(decode(&b, &ext).unwrap(), Message::Update(u));
+}
+
+fn ip(s: &str) -> IpAddr {
+    s.parse().unwrap()
+}
+
+/// Decodes packed messages and returns (announced, withdrawn) prefixes.
+fn unpack(msgs: &[Bytes], ctx: &Ctx) -> (Vec<IpNet>, Vec<IpNet>) {
+    let max = if ctx.extended_message { 65535 } else { 4096 };
+    let (mut ann, mut wd) = (Vec::new(), Vec::new());
+    for m in msgs {
+        assert!(m.len() <= max, "message of {} octets", m.len());
+        assert_eq!(frame(m, ctx), Ok(Some(m.len())));
+        let Message::Update(u) = decode(m, ctx).unwrap() else {
+            panic!("not an UPDATE")
+        };
+        assert!(u.treat_as_withdraw.is_none() && u.discarded.is_empty());
+        ann.extend(u.nlri.iter().map(|p| IpNet::V4(*p)));
+        wd.extend(u.withdrawn.iter().map(|p| IpNet::V4(*p)));
+        if let Some(r) = u.mp_reach {
+            ann.extend(r.nlri);
+        }
+        if let Some(w) = u.mp_unreach {
+            wd.extend(w.withdrawn);
+        }
+    }
+    (ann, wd)
+}
+
+fn many_v4(n: u32) -> Vec<IpNet> {
+    (0..n)
+        .map(|i| IpNet::V4(Ipv4Net::new(Ipv4Addr::from(0x0a00_0000 + (i << 8)), 24).unwrap()))
+        .collect()
+}
+
+fn many_v6(n: u32) -> Vec<IpNet> {
+    (0..n)
+        .map(|i| {
+            let a =
+                Ipv6Addr::from(0x2001_0db8_0000_0000_0000_0000_0000_0000u128 + ((i as u128) << 64));
+            IpNet::V6(ipnet::Ipv6Net::new(a, 64).unwrap())
+        })
+        .collect()
+}
+
+#[test]
+fn encode_announce_ipv4_packs_all_prefixes_within_4096() {
+    let prefixes = many_v4(3000);
+    let nh = MpNextHop {
+        global: ip("192.0.2.1"),
+        link_local: None,
+    };
+    let msgs = encode_announce(&attrs_full(), &nh, Afi::Ipv4, &prefixes, &AS4);
+    // 4 octets per /24: about 1000 per message.
+    assert_eq!(msgs.len(), 4);
+    let (ann, wd) = unpack(&msgs, &AS4);
+    assert_eq!(ann, prefixes);
+    assert!(wd.is_empty());
+    let Message::Update(u) = decode(&msgs[0], &AS4).unwrap() else {
+        panic!()
+    };
+    assert_eq!(u.attributes, Some(attrs_full()));
+    assert_eq!(u.next_hop, Some(Ipv4Addr::new(192, 0, 2, 1)));
+}
+
+#[test]
+fn encode_announce_ipv6_packs_into_mp_reach() {
+    let prefixes = many_v6(1000);
+    let nh = MpNextHop {
+        global: ip("2001:db8::1"),
+        link_local: Some("fe80::1".parse().unwrap()),
+    };
+    let attrs = PathAttributes {
+        as_path: AsPath::from_sequence([65001]),
+        ..PathAttributes::default()
+    };
+    for ctx in [
+        AS4,
+        AS2,
+        Ctx {
+            extended_message: true,
+            ..AS4
+        },
+    ] {
+        let msgs = encode_announce(&attrs, &nh, Afi::Ipv6, &prefixes, &ctx);
+        let expect = if ctx.extended_message { 1 } else { 3 };
+        assert_eq!(msgs.len(), expect);
+        let (ann, _) = unpack(&msgs, &ctx);
+        assert_eq!(ann, prefixes);
+        let Message::Update(u) = decode(&msgs[0], &ctx).unwrap() else {
+            panic!()
+        };
+        assert_eq!(u.mp_reach.unwrap().next_hop, nh);
+        assert!(u.nlri.is_empty() && u.next_hop.is_none());
+    }
+}
+
+#[test]
+fn encode_announce_ipv4_over_ipv6_next_hop_uses_mp_reach() {
+    let nh = MpNextHop {
+        global: ip("2001:db8::1"),
+        link_local: None,
+    };
+    let msgs = encode_announce(
+        &PathAttributes::default(),
+        &nh,
+        Afi::Ipv4,
+        &many_v4(10),
+        &AS4,
+    );
+    let Message::Update(u) = decode(&msgs[0], &AS4).unwrap() else {
+        panic!()
+    };
+    let r = u.mp_reach.unwrap();
+    assert_eq!((r.afi, r.nlri.len()), (Afi::Ipv4, 10));
+}
+
+#[test]
+fn encode_announce_with_oversized_attributes_returns_nothing() {
+    let attrs = PathAttributes {
+        communities: (0..1100).map(Community).collect(),
+        ..PathAttributes::default()
+    };
+    let nh = MpNextHop {
+        global: ip("192.0.2.1"),
+        link_local: None,
+    };
+    assert!(encode_announce(&attrs, &nh, Afi::Ipv4, &many_v4(3), &AS4).is_empty());
+}
+
+#[test]
+fn encode_withdraw_packs_ipv4_and_ipv6() {
+    let v4s = many_v4(5000);
+    let msgs = encode_withdraw(Afi::Ipv4, &v4s, &AS4);
+    assert_eq!(msgs.len(), 5);
+    let (ann, wd) = unpack(&msgs, &AS4);
+    assert!(ann.is_empty());
+    assert_eq!(wd, v4s);
+
+    let v6s = many_v6(2000);
+    let msgs = encode_withdraw(Afi::Ipv6, &v6s, &AS4);
+    assert_eq!(msgs.len(), 5);
+    let (_, wd) = unpack(&msgs, &AS4);
+    assert_eq!(wd, v6s);
+    // Mixed-family input: only the asked family is used.
+    let mut mixed = many_v4(3);
+    mixed.extend(many_v6(2));
+    let (_, wd) = unpack(&encode_withdraw(Afi::Ipv6, &mixed, &AS4), &AS4);
+    assert_eq!(wd.len(), 2);
+    assert!(encode_withdraw(Afi::Ipv4, &[], &AS4).is_empty());
+}
