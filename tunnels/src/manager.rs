@@ -204,7 +204,7 @@ impl TunnelManager {
 }
 
 /// Makes an existing (userspace) or possibly new (kernel) device match `spec`:
-/// WireGuard configuration, then MTU and up, then host routes.
+/// WireGuard configuration, then no IPv6 link-local, MTU and up, no addresses, host routes.
 pub(crate) async fn configure(
     netlink: &Netlink,
     spec: &TunnelSpec,
@@ -213,8 +213,12 @@ pub(crate) async fn configure(
     wg::apply(spec, backend).await?;
     let link = netlink.require_link(&spec.interface).await?;
     netlink
+        .disable_ipv6_addrgen(&spec.interface, link.index)
+        .await?;
+    netlink
         .set_mtu_up(&spec.interface, link.index, spec.mtu)
         .await?;
+    netlink.flush_addresses(&spec.interface, link.index).await?;
     netlink
         .sync_host_routes(&spec.interface, link.index, &spec.peer_addresses)
         .await

@@ -9,7 +9,9 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 use futures::TryStreamExt;
 use ipnet::IpNet;
-use netlink_packet_route::link::{LinkAttribute, LinkFlags, LinkInfo, LinkMessage};
+use netlink_packet_route::link::{
+    AfSpecInet6, AfSpecUnspec, In6AddrGenMode, LinkAttribute, LinkFlags, LinkInfo, LinkMessage,
+};
 use netlink_packet_route::route::{
     RouteAddress, RouteAttribute, RouteHeader, RouteMessage, RouteProtocol, RouteScope,
 };
@@ -115,6 +117,46 @@ impl Netlink {
             .execute()
             .await
             .map_err(|e| TunnelError::netlink(name, format!("set mtu {mtu:?} up"), e))
+    }
+
+    /// Stops the kernel from generating an IPv6 link-local address on the link (TUN devices
+    /// otherwise get a random or stable-privacy one when they come up): the tunnels carry no
+    /// address at all.
+    pub async fn disable_ipv6_addrgen(&self, name: &str, index: u32) -> Result<(), TunnelError> {
+        let none =
+            LinkAttribute::AfSpecUnspec(vec![AfSpecUnspec::Inet6(vec![AfSpecInet6::AddrGenMode(
+                In6AddrGenMode::None,
+            )])]);
+        let msg = LinkUnspec::new_with_index(index)
+            .append_extra_attribute(none)
+            .build();
+        self.handle
+            .link()
+            .set(msg)
+            .execute()
+            .await
+            .map_err(|e| TunnelError::netlink(name, "set addrgenmode none", e))
+    }
+
+    /// Removes every address from the link.
+    pub async fn flush_addresses(&self, name: &str, index: u32) -> Result<(), TunnelError> {
+        let addrs: Vec<_> = self
+            .handle
+            .address()
+            .get()
+            .set_link_index_filter(index)
+            .execute()
+            .try_collect()
+            .await
+            .map_err(|e| TunnelError::netlink(name, "dump addresses", e))?;
+        for a in addrs.into_iter().filter(|a| a.header.index == index) {
+            match self.handle.address().del(a).execute().await {
+                Ok(()) => {}
+                Err(e) if errno(&e) == Some(libc::EADDRNOTAVAIL) => {}
+                Err(e) => return Err(TunnelError::netlink(name, "delete address", e)),
+            }
+        }
+        Ok(())
     }
 
     pub async fn delete_link(&self, name: &str, index: u32) -> Result<(), TunnelError> {
