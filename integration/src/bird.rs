@@ -1,0 +1,184 @@
+//! BIRD 2 running inside a namespace, as a real peer for interop tests.
+//!
+//! The config, control socket and log live in a temporary directory; `birdc`
+//! talks to the socket from the host (a Unix socket needs no namespace).
+
+use std::fs::File;
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::Duration;
+
+use crate::netns::{ChildGuard, Netns};
+use crate::tempdir::TempDir;
+
+/// `bird -f` in one namespace; killed (SIGTERM) on drop.
+pub struct Bird {
+    child: Option<ChildGuard>,
+    sock: PathBuf,
+    log: PathBuf,
+    ns: String,
+    _dir: TempDir,
+}
+
+impl Bird {
+    /// Writes `config` (a complete bird.conf; add `log stderr all;` to see its
+    /// log on failure) and starts `bird -f -c CONF -s SOCK` in `ns`, waiting
+    /// until birdc answers. Panics with BIRD's output if it exits (bad config).
+    pub fn start(ns: &Netns, config: &str) -> Bird {
+        crate::require_tool("bird", "bird2");
+        crate::require_tool("birdc", "bird2");
+        let dir = TempDir::new("bird");
+        let conf = dir.write("bird.conf", config);
+        let sock = dir.join("bird.ctl");
+        let log = dir.join("bird.log");
+        let logf = File::create(&log).expect("create bird log");
+        let conf_s = conf.to_string_lossy().into_owned();
+        let sock_s = sock.to_string_lossy().into_owned();
+        let pid_s = dir.join("bird.pid").to_string_lossy().into_owned();
+        let mut cmd = ns.command(&["bird", "-f", "-c", &conf_s, "-s", &sock_s, "-P", &pid_s]);
+        cmd.stdin(Stdio::null())
+            .stdout(logf.try_clone().expect("dup log"))
+            .stderr(logf);
+        let child = ns.spawn(cmd);
+        let mut bird = Bird {
+            child: Some(child),
+            sock,
+            log,
+            ns: ns.name().to_string(),
+            _dir: dir,
+        };
+        crate::wait_for(
+            Duration::from_secs(10),
+            Duration::from_millis(50),
+            "BIRD to answer on its control socket",
+            || {
+                bird.check_alive();
+                bird.try_birdc("show status")
+            },
+        );
+        bird
+    }
+
+    /// Panics (BIRD's log is printed on the way out) if BIRD has exited.
+    pub fn check_alive(&mut self) {
+        if let Some(c) = self.child.as_mut()
+            && let Some(st) = c.try_wait()
+        {
+            panic!("BIRD in netns {} exited: {st}", self.ns);
+        }
+    }
+
+    /// Runs `birdc -s SOCK CMD`; returns stdout or the error text.
+    pub fn try_birdc(&self, cmd: &str) -> Result<String, String> {
+        let mut args = vec!["-s".to_string(), self.sock.to_string_lossy().into_owned()];
+        args.extend(cmd.split_whitespace().map(String::from));
+        let out = std::process::Command::new("birdc")
+            .args(&args)
+            .stdin(Stdio::null())
+            .output()
+            .map_err(|e| format!("cannot run birdc: {e}"))?;
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        // birdc exits 0 even for some errors; BIRD error replies start with a
+        // 4-digit code 8xxx/9xxx in raw mode, and "syntax error" in text mode.
+        if out.status.success() && !stdout.contains("syntax error") {
+            Ok(stdout)
+        } else {
+            Err(format!(
+                "birdc {cmd:?}: {}\n{stdout}{}",
+                out.status,
+                String::from_utf8_lossy(&out.stderr)
+            ))
+        }
+    }
+
+    /// Runs `birdc CMD`; panics on failure.
+    pub fn birdc(&self, cmd: &str) -> String {
+        self.try_birdc(cmd)
+            .unwrap_or_else(|e| panic!("BIRD in netns {}: {e}", self.ns))
+    }
+
+    /// `birdc show protocols`.
+    pub fn show_protocols(&self) -> String {
+        self.birdc("show protocols")
+    }
+
+    /// `birdc show route ARGS` (e.g. `"all"`, `"for 198.18.0.1"`, `"protocol s1"`).
+    pub fn show_route(&self, args: &str) -> String {
+        self.birdc(&format!("show route {args}"))
+    }
+
+    /// The Info column of protocol `name` in `show protocols` (for BGP:
+    /// `"Established"`, `"Active"`, `"Connect"`, ...); `None` if not listed.
+    pub fn protocol_info(&self, name: &str) -> Option<String> {
+        parse_protocol_info(&self.show_protocols(), name)
+    }
+
+    /// Waits until BGP protocol `name` is Established, panicking with
+    /// `show protocols all NAME` otherwise.
+    pub fn wait_established(&mut self, name: &str, timeout: Duration) {
+        crate::wait_for(
+            timeout,
+            Duration::from_millis(250),
+            &format!(
+                "BIRD protocol {name} in netns {} to be Established",
+                self.ns
+            ),
+            || {
+                self.check_alive();
+                match self.protocol_info(name) {
+                    Some(s) if s.starts_with("Established") => Ok(()),
+                    _ => Err(self
+                        .try_birdc(&format!("show protocols all {name}"))
+                        .unwrap_or_else(|e| e)),
+                }
+            },
+        );
+    }
+}
+
+/// Finds `name`'s row in `show protocols` output and returns what follows
+/// the Since column. Rows are `Name Proto Table State Since Info...`, where
+/// Since is a time (and sometimes a date before it) without spaces in BIRD 2's
+/// default format.
+fn parse_protocol_info(show_protocols: &str, name: &str) -> Option<String> {
+    show_protocols.lines().find_map(|line| {
+        let cols: Vec<&str> = line.split_whitespace().collect();
+        if cols.first() != Some(&name) || cols.len() < 5 {
+            return None;
+        }
+        Some(cols[5..].join(" "))
+    })
+}
+
+impl Drop for Bird {
+    fn drop(&mut self) {
+        crate::dump_on_panic(&format!("BIRD in {}", self.ns), &self.log, 200);
+        if let Some(mut c) = self.child.take() {
+            c.stop(Duration::from_secs(3));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn protocol_info_is_the_last_columns() {
+        let text = "BIRD 2.0.12 ready.\n\
+            Name       Proto      Table      State  Since         Info\n\
+            device1    Device     ---        up     03:10:00.123  \n\
+            frr        BGP        ---        up     03:10:05.000  Established   \n\
+            s2         BGP        ---        start  03:10:05.000  Active        Socket: Connection refused\n";
+        assert_eq!(
+            parse_protocol_info(text, "frr").as_deref(),
+            Some("Established")
+        );
+        assert_eq!(
+            parse_protocol_info(text, "s2").as_deref(),
+            Some("Active Socket: Connection refused")
+        );
+        assert_eq!(parse_protocol_info(text, "device1").as_deref(), Some(""));
+        assert_eq!(parse_protocol_info(text, "nope"), None);
+    }
+}

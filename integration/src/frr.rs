@@ -1,0 +1,217 @@
+//! FRR (zebra + bgpd) running inside a namespace, as a real peer and as the
+//! reference behaviour wgbgpd is compared with.
+//!
+//! Each instance keeps its sockets, pid files, configs and logs in its own
+//! temporary directory (`-z`, `-i`, `--vty_socket`), so several instances run
+//! side by side without touching /var/run/frr or /etc/frr. zebra drops to the
+//! `frr` user as packaged; bgpd runs as root with `-S` (FRR refuses `-u root`
+//! unless root is in the `frrvty` group, which a test must not change).
+
+use std::fs::File;
+use std::process::Stdio;
+use std::time::Duration;
+
+use crate::netns::{ChildGuard, Netns, run_host};
+use crate::tempdir::TempDir;
+
+/// Where the Debian package installs the daemons.
+pub const FRR_LIBEXEC: &str = "/usr/lib/frr";
+
+/// zebra and bgpd in one namespace; both killed (SIGTERM) on drop.
+pub struct Frr {
+    // Field order is drop order: bgpd before zebra, then the directory.
+    bgpd: Option<ChildGuard>,
+    zebra: Option<ChildGuard>,
+    dir: TempDir,
+    ns: String,
+}
+
+impl Frr {
+    /// Starts zebra with `zebra_conf`, then bgpd with `bgpd_conf`, in `ns`, and
+    /// waits until vtysh reaches both. Panics with their logs if either exits.
+    pub fn start(ns: &Netns, bgpd_conf: &str, zebra_conf: &str) -> Frr {
+        let zebra_bin = format!("{FRR_LIBEXEC}/zebra");
+        let bgpd_bin = format!("{FRR_LIBEXEC}/bgpd");
+        crate::require_tool(&zebra_bin, "frr");
+        crate::require_tool("vtysh", "frr");
+        let dir = TempDir::new("frr");
+        dir.write("zebra.conf", zebra_conf);
+        dir.write("bgpd.conf", bgpd_conf);
+        let d = dir.path().to_string_lossy().into_owned();
+        // zebra runs as `frr` and creates its sockets here.
+        run_host(&["chown", "-R", "frr:frr", &d]);
+
+        let mut frr = Frr {
+            bgpd: None,
+            zebra: None,
+            ns: ns.name().to_string(),
+            dir,
+        };
+        let zebra = frr.spawn_daemon(ns, &zebra_bin, "zebra", &["-u", "frr", "-g", "frr"]);
+        frr.zebra = Some(zebra);
+        frr.wait_socket("zebra", "zserv.api");
+        let bgpd = frr.spawn_daemon(ns, &bgpd_bin, "bgpd", &["-S"]);
+        frr.bgpd = Some(bgpd);
+        frr.wait_socket("bgpd", "bgpd.vty");
+        crate::wait_for(
+            Duration::from_secs(10),
+            Duration::from_millis(100),
+            "vtysh to reach zebra and bgpd",
+            || {
+                frr.check_alive();
+                let out = frr.try_vtysh("show bgp summary json");
+                match out {
+                    Ok(_) => Ok(()),
+                    Err(e) => Err(e),
+                }
+            },
+        );
+        frr
+    }
+
+    fn spawn_daemon(&self, ns: &Netns, bin: &str, name: &str, user: &[&str]) -> ChildGuard {
+        let d = self.dir.path().to_string_lossy().into_owned();
+        let mut args: Vec<String> = vec![
+            bin.into(),
+            "-f".into(),
+            format!("{d}/{name}.conf"),
+            "-z".into(),
+            format!("{d}/zserv.api"),
+            "-i".into(),
+            format!("{d}/{name}.pid"),
+            "--vty_socket".into(),
+            d.clone(),
+            // No TCP vty: the namespace has nothing to do with it.
+            "-P".into(),
+            "0".into(),
+            "--log".into(),
+            "stdout".into(),
+        ];
+        args.extend(user.iter().map(|s| s.to_string()));
+        let log = File::create(self.dir.join(&format!("{name}.log"))).expect("create log");
+        let mut cmd = ns.command(&args);
+        cmd.stdin(Stdio::null())
+            .stdout(log.try_clone().expect("dup log"))
+            .stderr(log);
+        ns.spawn(cmd)
+    }
+
+    fn wait_socket(&mut self, daemon: &str, file: &str) {
+        let path = self.dir.join(file);
+        crate::wait_for(
+            Duration::from_secs(10),
+            Duration::from_millis(20),
+            &format!("{daemon} to create {}", path.display()),
+            || {
+                self.check_alive();
+                if path.exists() {
+                    Ok(())
+                } else {
+                    Err("not yet".into())
+                }
+            },
+        );
+    }
+
+    /// Panics (the logs are printed on the way out) if zebra or bgpd has exited.
+    pub fn check_alive(&mut self) {
+        for (name, child) in [("zebra", &mut self.zebra), ("bgpd", &mut self.bgpd)] {
+            if let Some(c) = child.as_mut()
+                && let Some(st) = c.try_wait()
+            {
+                panic!("FRR {name} in netns {} exited: {st}", self.ns);
+            }
+        }
+    }
+
+    /// Runs `vtysh -c CMD` against this instance; returns stdout or the error text.
+    pub fn try_vtysh(&self, cmd: &str) -> Result<String, String> {
+        let d = self.dir.path().to_string_lossy().into_owned();
+        let out = std::process::Command::new("vtysh")
+            .args(["--vty_socket", &d, "-c", cmd])
+            .stdin(Stdio::null())
+            .output()
+            .map_err(|e| format!("cannot run vtysh: {e}"))?;
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        if out.status.success() {
+            Ok(stdout)
+        } else {
+            Err(format!(
+                "vtysh -c {cmd:?}: {}\n{stdout}{}",
+                out.status,
+                String::from_utf8_lossy(&out.stderr)
+            ))
+        }
+    }
+
+    /// Runs `vtysh -c CMD`; panics if vtysh fails.
+    pub fn vtysh(&self, cmd: &str) -> String {
+        self.try_vtysh(cmd)
+            .unwrap_or_else(|e| panic!("FRR in netns {}: {e}", self.ns))
+    }
+
+    /// Runs a `... json` command and parses its output.
+    pub fn vtysh_json(&self, cmd: &str) -> serde_json::Value {
+        let text = self.vtysh(cmd);
+        serde_json::from_str(&text)
+            .unwrap_or_else(|e| panic!("vtysh -c {cmd:?} gave no JSON ({e}):\n{text}"))
+    }
+
+    /// The BGP state of neighbor `addr` (`"Established"`, `"Active"`, ...), from
+    /// `show bgp neighbors ADDR json`; `None` if bgpd does not know it.
+    pub fn neighbor_state(&self, addr: &str) -> Option<String> {
+        let v = self.vtysh_json(&format!("show bgp neighbors {addr} json"));
+        v.get(addr)?
+            .get("bgpState")?
+            .as_str()
+            .map(|s| s.to_string())
+    }
+
+    /// Waits until neighbor `addr` is Established, panicking with the
+    /// neighbor's details otherwise.
+    pub fn wait_established(&mut self, addr: &str, timeout: Duration) {
+        crate::wait_for(
+            timeout,
+            Duration::from_millis(250),
+            &format!("FRR in netns {} to reach Established with {addr}", self.ns),
+            || {
+                self.check_alive();
+                match self.neighbor_state(addr) {
+                    Some(s) if s == "Established" => Ok(()),
+                    other => Err(format!(
+                        "state {other:?}\n{}",
+                        self.try_vtysh(&format!("show bgp neighbors {addr}"))
+                            .unwrap_or_else(|e| e)
+                    )),
+                }
+            },
+        );
+    }
+
+    /// The instance's directory (configs, sockets, logs).
+    pub fn dir(&self) -> &TempDir {
+        &self.dir
+    }
+}
+
+impl Drop for Frr {
+    fn drop(&mut self) {
+        crate::dump_on_panic(
+            &format!("FRR bgpd in {}", self.ns),
+            &self.dir.join("bgpd.log"),
+            200,
+        );
+        crate::dump_on_panic(
+            &format!("FRR zebra in {}", self.ns),
+            &self.dir.join("zebra.log"),
+            200,
+        );
+        // bgpd first, so zebra still withdraws what bgpd installed.
+        if let Some(mut c) = self.bgpd.take() {
+            c.stop(Duration::from_secs(3));
+        }
+        if let Some(mut c) = self.zebra.take() {
+            c.stop(Duration::from_secs(3));
+        }
+    }
+}
