@@ -1,3 +1,5 @@
 //! wgbgp daemon library
 
 pub mod config;
+pub mod api;
+pub mod control;

@@ -1,0 +1,532 @@
+//! The control-socket protocol: request and response types.
+//!
+//! One JSON object per line over a Unix stream socket: the client writes a
+//! [`Request`], the daemon answers with one [`Response`]. The `show` payloads
+//! use FRR's JSON field names (bgpd/bgp_vty.c `show bgp summary json`,
+//! bgpd/bgp_route.c `show bgp ipv4 unicast json`) so scripts written against
+//! `vtysh -c '... json'` read wgbgp unchanged; fields FRR does not have are
+//! ours and named in the same camelCase style.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::IpAddr;
+use std::time::Duration;
+
+use ipnet::IpNet;
+use serde::{Deserialize, Serialize};
+
+/// A control request; `{"cmd":"summary"}`, `{"cmd":"routes","afi":"ipv4"}`.
+/// New commands are new variants; unknown ones are refused by the server
+/// with an error naming the command.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "cmd", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Request {
+    /// `show bgp summary`.
+    Summary,
+    /// `show bgp ipv4|ipv6 unicast [PREFIX]`.
+    Routes {
+        afi: Afi,
+        /// Only this prefix (exact match), when given.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        prefix: Option<IpNet>,
+    },
+}
+
+/// Address family as FRR names it in JSON (`idType`, `afi`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Afi {
+    Ipv4,
+    Ipv6,
+}
+
+impl Afi {
+    /// The family of an address.
+    pub fn of(addr: IpAddr) -> Afi {
+        if addr.is_ipv4() { Afi::Ipv4 } else { Afi::Ipv6 }
+    }
+}
+
+impl fmt::Display for Afi {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Afi::Ipv4 => "ipv4",
+            Afi::Ipv6 => "ipv6",
+        })
+    }
+}
+
+/// The daemon's answer. Serialized externally tagged:
+/// `{"summary":{...}}`, `{"routes":{...}}`, `{"error":"..."}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Response {
+    Summary(BgpSummary),
+    Routes(RouteTable),
+    /// The request failed; the text is for a human.
+    Error(String),
+}
+
+/// `show bgp summary json`: one [`Summary`] per address family.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct BgpSummary {
+    #[serde(
+        rename = "ipv4Unicast",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub ipv4_unicast: Option<Summary>,
+    #[serde(
+        rename = "ipv6Unicast",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub ipv6_unicast: Option<Summary>,
+}
+
+/// One family's summary (FRR `show bgp ipv4 unicast summary json`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Summary {
+    pub router_id: String,
+    #[serde(rename = "as")]
+    pub as_: u32,
+    pub vrf_id: u32,
+    pub vrf_name: String,
+    pub table_version: u64,
+    /// Prefixes in the Loc-RIB of this family.
+    pub rib_count: u64,
+    /// Peers in this summary.
+    pub peer_count: u64,
+    /// By session address (`"2.2.2.2"`), as FRR keys them.
+    pub peers: BTreeMap<String, PeerSummary>,
+    /// Peers not Established.
+    pub failed_peers: u64,
+    pub displayed_peers: u64,
+    pub total_peers: u64,
+    pub dynamic_peers: u64,
+}
+
+impl Summary {
+    /// A summary with FRR's constant fields filled in and the counts
+    /// derived from `peers`.
+    pub fn new(
+        router_id: impl Into<String>,
+        as_: u32,
+        rib_count: u64,
+        peers: BTreeMap<String, PeerSummary>,
+    ) -> Summary {
+        let n = peers.len() as u64;
+        let failed = peers
+            .values()
+            .filter(|p| p.state != SessionState::Established)
+            .count() as u64;
+        Summary {
+            router_id: router_id.into(),
+            as_,
+            vrf_id: 0,
+            vrf_name: "default".into(),
+            table_version: 0,
+            rib_count,
+            peer_count: n,
+            peers,
+            failed_peers: failed,
+            displayed_peers: n,
+            total_peers: n,
+            dynamic_peers: 0,
+        }
+    }
+}
+
+/// One peer line of the summary.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PeerSummary {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hostname: Option<String>,
+    pub remote_as: u32,
+    pub local_as: u32,
+    pub version: u8,
+    pub msg_rcvd: u64,
+    pub msg_sent: u64,
+    pub table_version: u64,
+    pub outq: u64,
+    pub inq: u64,
+    /// FRR's uptime text: "never", "00:01:02", "1d02h03m", "02w3d04h".
+    pub peer_uptime: String,
+    pub peer_uptime_msec: u64,
+    /// Unix time the session was established (absent if never).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub peer_uptime_established_epoch: Option<u64>,
+    pub pfx_rcd: u64,
+    pub pfx_snt: u64,
+    pub state: SessionState,
+    pub peer_state: PeerState,
+    pub connections_established: u64,
+    pub connections_dropped: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub desc: Option<String>,
+    pub id_type: Afi,
+    /// Ours: the config key of the peer.
+    pub name: String,
+    /// Ours: the peer's WireGuard interface, if it has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interface: Option<String>,
+}
+
+/// The session state as FRR prints it (RFC 4271 §8.2.2 states plus
+/// FRR's `Idle (Admin)` for a peer that is shut down).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum SessionState {
+    Idle,
+    #[serde(rename = "Idle (Admin)")]
+    IdleAdmin,
+    Connect,
+    Active,
+    OpenSent,
+    OpenConfirm,
+    Established,
+}
+
+impl SessionState {
+    /// The FSM state number used by Prometheus exporters (frr_exporter,
+    /// GoBGP): Idle 1, Connect 2, Active 3, OpenSent 4, OpenConfirm 5,
+    /// Established 6.
+    pub fn number(self) -> i64 {
+        match self {
+            SessionState::Idle | SessionState::IdleAdmin => 1,
+            SessionState::Connect => 2,
+            SessionState::Active => 3,
+            SessionState::OpenSent => 4,
+            SessionState::OpenConfirm => 5,
+            SessionState::Established => 6,
+        }
+    }
+}
+
+impl fmt::Display for SessionState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            SessionState::Idle => "Idle",
+            SessionState::IdleAdmin => "Idle (Admin)",
+            SessionState::Connect => "Connect",
+            SessionState::Active => "Active",
+            SessionState::OpenSent => "OpenSent",
+            SessionState::OpenConfirm => "OpenConfirm",
+            SessionState::Established => "Established",
+        })
+    }
+}
+
+/// FRR's `peerState`: why a peer is (not) exchanging routes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum PeerState {
+    #[serde(rename = "OK")]
+    Ok,
+    /// Administratively shut down.
+    Admin,
+    /// RFC 8212: eBGP without import or export policy exchanges nothing.
+    Policy,
+}
+
+/// FRR's `peer_uptime()` text for a session up for `uptime`; `None` (never
+/// established) is "never".
+pub fn format_uptime(uptime: Option<Duration>) -> String {
+    const DAY: u64 = 86_400;
+    const WEEK: u64 = 7 * DAY;
+    let Some(d) = uptime else {
+        return "never".into();
+    };
+    let s = d.as_secs();
+    let (h, m, sec) = ((s / 3600) % 24, (s / 60) % 60, s % 60);
+    if s < DAY {
+        format!("{:02}:{m:02}:{sec:02}", s / 3600)
+    } else if s < WEEK {
+        format!("{}d{h:02}h{m:02}m", s / DAY)
+    } else {
+        format!("{:02}w{}d{h:02}h", s / WEEK, (s % WEEK) / DAY)
+    }
+}
+
+/// `show bgp ipv4|ipv6 unicast json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RouteTable {
+    pub vrf_id: u32,
+    pub vrf_name: String,
+    pub table_version: u64,
+    pub router_id: String,
+    pub default_loc_prf: u32,
+    #[serde(rename = "localAS")]
+    pub local_as: u32,
+    /// By prefix (`"198.19.0.1/32"`); paths in preference order, best first.
+    pub routes: BTreeMap<String, Vec<RoutePath>>,
+    pub total_routes: u64,
+    pub total_paths: u64,
+}
+
+impl RouteTable {
+    /// A table with FRR's constant fields filled in and totals derived.
+    pub fn new(
+        router_id: impl Into<String>,
+        local_as: u32,
+        routes: BTreeMap<String, Vec<RoutePath>>,
+    ) -> RouteTable {
+        RouteTable {
+            vrf_id: 0,
+            vrf_name: "default".into(),
+            table_version: 0,
+            router_id: router_id.into(),
+            default_loc_prf: 100,
+            local_as,
+            total_routes: routes.len() as u64,
+            total_paths: routes.values().map(|v| v.len() as u64).sum(),
+            routes,
+        }
+    }
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
+/// One path for a prefix.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RoutePath {
+    pub valid: bool,
+    /// FRR writes `bestpath`/`multipath` only when true.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub bestpath: bool,
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub multipath: bool,
+    /// "external" (eBGP), "internal" (iBGP); local routes are "external" in FRR.
+    pub path_from: String,
+    /// Network address (`"198.19.0.1"`).
+    pub prefix: String,
+    pub prefix_len: u8,
+    /// `"198.19.0.1/32"`.
+    pub network: String,
+    /// MULTI_EXIT_DISC, when present.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metric: Option<u32>,
+    /// LOCAL_PREF, when present.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub loc_prf: Option<u32>,
+    /// FRR: 32768 for locally originated routes, else 0.
+    pub weight: u32,
+    /// The peer's address, or "(unspec)" for a local route.
+    pub peer_id: String,
+    /// AS_PATH as text: "65501 65502", "{65003,65004}" for sets, "" if empty.
+    pub path: String,
+    pub origin: Origin,
+    pub nexthops: Vec<Nexthop>,
+    /// Ours: the route is in the kernel FIB.
+    #[serde(default)]
+    pub installed: bool,
+    /// Ours: how the next hop resolved ("2.2.2.2 dev wg-s2 onlink").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub via: Option<String>,
+}
+
+/// ORIGIN (RFC 4271 §5.1.1) in FRR's JSON spelling.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Origin {
+    #[serde(rename = "IGP")]
+    Igp,
+    #[serde(rename = "EGP")]
+    Egp,
+    #[serde(rename = "incomplete")]
+    Incomplete,
+}
+
+impl Origin {
+    /// The code in `show bgp` text: i, e, ?.
+    pub fn code(self) -> char {
+        match self {
+            Origin::Igp => 'i',
+            Origin::Egp => 'e',
+            Origin::Incomplete => '?',
+        }
+    }
+}
+
+/// One next hop of a path.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Nexthop {
+    pub ip: IpAddr,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hostname: Option<String>,
+    pub afi: Afi,
+    /// "global" or "link-local".
+    pub scope: String,
+    pub used: bool,
+}
+
+impl Nexthop {
+    /// A global-scope next hop marked used (the common case).
+    pub fn global(ip: IpAddr) -> Nexthop {
+        Nexthop {
+            ip,
+            hostname: None,
+            afi: Afi::of(ip),
+            scope: "global".into(),
+            used: true,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn peer(state: SessionState) -> PeerSummary {
+        PeerSummary {
+            hostname: None,
+            remote_as: 65501,
+            local_as: 65500,
+            version: 4,
+            msg_rcvd: 10,
+            msg_sent: 11,
+            table_version: 0,
+            outq: 0,
+            inq: 0,
+            peer_uptime: format_uptime(Some(Duration::from_secs(62))),
+            peer_uptime_msec: 62_000,
+            peer_uptime_established_epoch: Some(1_700_000_000),
+            pfx_rcd: 1,
+            pfx_snt: 2,
+            state,
+            peer_state: PeerState::Ok,
+            connections_established: 1,
+            connections_dropped: 0,
+            desc: Some("S2".into()),
+            id_type: Afi::Ipv4,
+            name: "s2".into(),
+            interface: Some("wg-s2".into()),
+        }
+    }
+
+    #[test]
+    fn requests_are_tagged_by_cmd() {
+        assert_eq!(
+            serde_json::to_value(Request::Summary).unwrap(),
+            json!({"cmd": "summary"})
+        );
+        let r: Request = serde_json::from_str(r#"{"cmd":"routes","afi":"ipv6"}"#).unwrap();
+        assert_eq!(
+            r,
+            Request::Routes {
+                afi: Afi::Ipv6,
+                prefix: None
+            }
+        );
+        assert!(serde_json::from_str::<Request>(r#"{"cmd":"reboot"}"#).is_err());
+        assert!(serde_json::from_str::<Request>(r#"{"cmd":"routes","afi":"ipx"}"#).is_err());
+    }
+
+    #[test]
+    fn summary_uses_frr_field_names() {
+        let mut peers = BTreeMap::new();
+        peers.insert("2.2.2.2".to_string(), peer(SessionState::Established));
+        let mut idle = peer(SessionState::IdleAdmin);
+        idle.peer_state = PeerState::Admin;
+        peers.insert("3.3.3.3".to_string(), idle);
+        let s = BgpSummary {
+            ipv4_unicast: Some(Summary::new("1.1.1.1", 65500, 3, peers)),
+            ipv6_unicast: None,
+        };
+        let v = serde_json::to_value(Response::Summary(s.clone())).unwrap();
+        let v4 = &v["summary"]["ipv4Unicast"];
+        assert_eq!(v4["routerId"], "1.1.1.1");
+        assert_eq!(v4["as"], 65500);
+        assert_eq!(v4["peerCount"], 2);
+        assert_eq!(v4["failedPeers"], 1);
+        let p = &v4["peers"]["2.2.2.2"];
+        for (k, want) in [
+            ("state", json!("Established")),
+            ("peerState", json!("OK")),
+            ("remoteAs", json!(65501)),
+            ("localAs", json!(65500)),
+            ("pfxRcd", json!(1)),
+            ("pfxSnt", json!(2)),
+            ("peerUptime", json!("00:01:02")),
+            ("peerUptimeMsec", json!(62000)),
+            ("peerUptimeEstablishedEpoch", json!(1_700_000_000u64)),
+            ("msgRcvd", json!(10)),
+            ("connectionsEstablished", json!(1)),
+            ("idType", json!("ipv4")),
+            ("desc", json!("S2")),
+            ("version", json!(4)),
+        ] {
+            assert_eq!(p[k], want, "{k}");
+        }
+        assert_eq!(v4["peers"]["3.3.3.3"]["state"], "Idle (Admin)");
+        assert_eq!(v4["peers"]["3.3.3.3"]["peerState"], "Admin");
+        assert!(v["summary"].get("ipv6Unicast").is_none());
+        let back: Response = serde_json::from_value(v).unwrap();
+        assert_eq!(back, Response::Summary(s));
+    }
+
+    #[test]
+    fn routes_use_frr_field_names() {
+        let path = RoutePath {
+            valid: true,
+            bestpath: true,
+            multipath: false,
+            path_from: "external".into(),
+            prefix: "198.19.0.1".into(),
+            prefix_len: 32,
+            network: "198.19.0.1/32".into(),
+            metric: None,
+            loc_prf: None,
+            weight: 0,
+            peer_id: "2.2.2.2".into(),
+            path: "65501".into(),
+            origin: Origin::Igp,
+            nexthops: vec![Nexthop::global("2.2.2.2".parse().unwrap())],
+            installed: true,
+            via: Some("2.2.2.2 dev wg-s2 onlink".into()),
+        };
+        let mut routes = BTreeMap::new();
+        routes.insert("198.19.0.1/32".to_string(), vec![path]);
+        let t = RouteTable::new("1.1.1.1", 65500, routes);
+        let v = serde_json::to_value(&t).unwrap();
+        assert_eq!(v["localAS"], 65500);
+        assert_eq!(v["vrfName"], "default");
+        assert_eq!(v["totalPaths"], 1);
+        let r = &v["routes"]["198.19.0.1/32"][0];
+        assert_eq!(r["valid"], true);
+        assert_eq!(r["bestpath"], true);
+        assert!(r.get("multipath").is_none());
+        assert!(r.get("metric").is_none());
+        assert_eq!(r["pathFrom"], "external");
+        assert_eq!(r["prefixLen"], 32);
+        assert_eq!(r["peerId"], "2.2.2.2");
+        assert_eq!(r["path"], "65501");
+        assert_eq!(r["origin"], "IGP");
+        assert_eq!(
+            r["nexthops"][0],
+            json!({"ip": "2.2.2.2", "afi": "ipv4", "scope": "global", "used": true})
+        );
+        let back: RouteTable = serde_json::from_value(v).unwrap();
+        assert_eq!(back, t);
+    }
+
+    #[test]
+    fn uptime_formats_like_frr() {
+        let f = |s| format_uptime(Some(Duration::from_secs(s)));
+        assert_eq!(format_uptime(None), "never");
+        assert_eq!(f(0), "00:00:00");
+        assert_eq!(f(3_723), "01:02:03");
+        assert_eq!(f(86_400 + 7_380), "1d02h03m");
+        assert_eq!(f(2 * 604_800 + 3 * 86_400 + 4 * 3600), "02w3d04h");
+    }
+
+    #[test]
+    fn error_response_shape() {
+        let v = serde_json::to_value(Response::Error("boom".into())).unwrap();
+        assert_eq!(v, json!({"error": "boom"}));
+    }
+}
