@@ -10,7 +10,9 @@
 use std::net::{TcpListener, TcpStream, UdpSocket};
 use std::time::Duration;
 
-use integration::{Frr, Netns, SeedLab, WgKey, WgPeer, WgPeerConfig, require_root, veth, wait_for};
+use integration::{
+    Bird, Frr, Netns, SeedLab, WgKey, WgPeer, WgPeerConfig, require_root, veth, wait_for,
+};
 
 const SESSION_TIMEOUT: Duration = Duration::from_secs(40);
 
@@ -278,4 +280,200 @@ fn seed_lab_frr_installs_prefixes_via_loopbacks_over_wireguard() {
     }
     lab.s1.wait_ping("198.18.0.1", Duration::from_secs(5));
     lab.s1.wait_ping("198.19.0.1", Duration::from_secs(5));
+}
+
+const BIRD_A: &str = r#"
+log stderr all;
+router id 1.1.1.1;
+protocol device { scan time 2; }
+# The loopback addresses, so the announced /32 and /128 exist as routes.
+protocol direct { ipv4; ipv6; interface "lo"; }
+# `learn` brings in the host routes to the peer's loopbacks (dev wg, no
+# gateway): BIRD resolves the peer's next hops recursively through them.
+protocol kernel k4 { ipv4 { import all; export where source = RTS_BGP; }; learn; scan time 2; }
+protocol kernel k6 { ipv6 { import all; export where source = RTS_BGP; }; learn; scan time 2; }
+protocol bgp frr {
+    local 1.1.1.1 as 65001;
+    neighbor 2.2.2.2 as 65002;
+    # Loopback to loopback over an unnumbered tunnel: not "directly connected".
+    multihop;
+    connect retry time 2;
+    ipv4 { import all; export where net = 198.51.100.1/32; next hop self; };
+    ipv6 { import all; export where net = 2001:db8:1::1/128; next hop address fd00::1; };
+}
+"#;
+
+const FRR_B: &str = "frr defaults traditional
+hostname b
+log stdout informational
+router bgp 65002
+ bgp router-id 2.2.2.2
+ no bgp network import-check
+ neighbor 1.1.1.1 remote-as 65001
+ neighbor 1.1.1.1 disable-connected-check
+ neighbor 1.1.1.1 update-source 2.2.2.2
+ neighbor 1.1.1.1 timers connect 5
+ !
+ address-family ipv4 unicast
+  network 198.51.100.2/32
+  neighbor 1.1.1.1 route-map ALLOW-ALL in
+  neighbor 1.1.1.1 route-map ALLOW-ALL out
+ exit-address-family
+ !
+ address-family ipv6 unicast
+  network 2001:db8:2::1/128
+  neighbor 1.1.1.1 activate
+  neighbor 1.1.1.1 route-map ALLOW-ALL in
+  neighbor 1.1.1.1 route-map V6-NEXT-HOP out
+ exit-address-family
+!
+route-map ALLOW-ALL permit 100
+!
+! Over an IPv4 session FRR would send an IPv4-mapped next hop; give it the loopback.
+route-map V6-NEXT-HOP permit 100
+ set ipv6 next-hop global fd00::2
+!
+";
+
+/// BIRD 2 and FRR over one hand-made tunnel, one eBGP session (IPv4
+/// transport) carrying IPv4 and IPv6 unicast:
+///
+/// ```text
+///   lo 1.1.1.1 fd00::1            lo 2.2.2.2 fd00::2
+///      198.51.100.1                  198.51.100.2
+///      2001:db8:1::1                 2001:db8:2::1
+///   +-----------+ v0 10.9.0.1   10.9.0.2 v0 +-----------+
+///   | A: BIRD 2 |---------------------------| B: FRR    |
+///   | AS 65001  |==== wg (unnumbered) ======| AS 65002  |
+///   +-----------+                           +-----------+
+/// ```
+#[test]
+fn bird_and_frr_exchange_ipv4_and_ipv6_over_wireguard() {
+    require_root();
+    let a = Netns::new("bird");
+    let b = Netns::new("frr");
+    veth(&a, "v0", Some("10.9.0.1/24"), &b, "v0", Some("10.9.0.2/24"));
+    for addr in [
+        "1.1.1.1/32",
+        "fd00::1/128",
+        "198.51.100.1/32",
+        "2001:db8:1::1/128",
+    ] {
+        a.add_lo_addr(addr);
+    }
+    for addr in [
+        "2.2.2.2/32",
+        "fd00::2/128",
+        "198.51.100.2/32",
+        "2001:db8:2::1/128",
+    ] {
+        b.add_lo_addr(addr);
+    }
+    let (ka, kb) = (WgKey::generate(), WgKey::generate());
+    let wa = WgPeer::start(
+        &a,
+        "bird",
+        &WgPeerConfig {
+            private_key: ka.private.clone(),
+            listen_port: Some(51820),
+            peer_public_key: kb.public.clone(),
+            endpoint: Some("10.9.0.2:51820".into()),
+            persistent_keepalive: Some(5),
+            ..Default::default()
+        },
+    );
+    let wb = WgPeer::start(
+        &b,
+        "frr",
+        &WgPeerConfig {
+            private_key: kb.private.clone(),
+            listen_port: Some(51820),
+            peer_public_key: ka.public.clone(),
+            endpoint: Some("10.9.0.1:51820".into()),
+            ..Default::default()
+        },
+    );
+    wa.route(&a, "2.2.2.2/32");
+    wa.route(&a, "fd00::2/128");
+    wb.route(&b, "1.1.1.1/32");
+    wb.route(&b, "fd00::1/128");
+    a.wait_ping("2.2.2.2", Duration::from_secs(10));
+    a.wait_ping("fd00::2", Duration::from_secs(10));
+
+    let mut frr = Frr::start(&b, FRR_B, "hostname b\n");
+    let mut bird = Bird::start(&a, BIRD_A);
+    bird.wait_established("frr", SESSION_TIMEOUT);
+    frr.wait_established("1.1.1.1", SESSION_TIMEOUT);
+
+    let poll = Duration::from_millis(250);
+    let in_a4 = wait_for(
+        SESSION_TIMEOUT,
+        poll,
+        "FRR's IPv4 prefix in A's kernel",
+        || route(&a, "198.51.100.2"),
+    );
+    let in_a6 = wait_for(
+        SESSION_TIMEOUT,
+        poll,
+        "FRR's IPv6 prefix in A's kernel",
+        || route(&a, "2001:db8:2::1"),
+    );
+    let in_b4 = wait_for(
+        SESSION_TIMEOUT,
+        poll,
+        "BIRD's IPv4 prefix in B's kernel",
+        || route(&b, "198.51.100.1"),
+    );
+    let in_b6 = wait_for(
+        SESSION_TIMEOUT,
+        poll,
+        "BIRD's IPv6 prefix in B's kernel",
+        || route(&b, "2001:db8:1::1"),
+    );
+    eprintln!("A (BIRD):\n  {in_a4}\n  {in_a6}\nB (FRR):\n  {in_b4}\n  {in_b6}");
+    // FRR resolves the peer's loopback recursively and installs it as an
+    // onlink gateway on the tunnel, the form wgbgpd copies.
+    for (line, gw) in [(&in_b4, "1.1.1.1"), (&in_b6, "fd00::1")] {
+        let want = format!("via {gw} dev {} proto bgp metric 20 onlink", wb.ifname());
+        assert!(line.contains(&want), "{line}");
+    }
+    // BIRD 2.0 resolves it to the host route, which has no gateway, and so
+    // installs a device route into the tunnel:
+    // `198.51.100.2 dev wgX proto bird scope link metric 32`.
+    for line in [&in_a4, &in_a6] {
+        let want = format!("dev {} proto bird", wa.ifname());
+        assert!(line.contains(&want), "{line}");
+    }
+    // What BIRD learned, as it shows it.
+    let shown = bird.show_route("protocol frr");
+    assert!(
+        shown.contains("198.51.100.2/32") && shown.contains("2001:db8:2::1/128"),
+        "{shown}"
+    );
+    let v6 = frr.vtysh_json("show bgp ipv6 unicast json");
+    assert!(v6["routes"]["2001:db8:1::1/128"].is_array(), "{v6:#}");
+    // Traffic between the announced addresses crosses the tunnel both ways.
+    let ping = a.stdout(&[
+        "ping",
+        "-c",
+        "1",
+        "-W",
+        "2",
+        "-I",
+        "198.51.100.1",
+        "198.51.100.2",
+    ]);
+    assert!(ping.contains("1 received"), "{ping}");
+    let ping = b.stdout(&[
+        "ping",
+        "-6",
+        "-c",
+        "1",
+        "-W",
+        "2",
+        "-I",
+        "2001:db8:2::1",
+        "2001:db8:1::1",
+    ]);
+    assert!(ping.contains("1 received"), "{ping}");
 }
