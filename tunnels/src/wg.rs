@@ -62,7 +62,15 @@ pub(crate) async fn apply(spec: &TunnelSpec, backend: Backend) -> Result<(), Tun
         .ok()
         .map(|d| Current::from(&d));
     let update = update_for(spec, current.as_ref());
+    let socket = crate::userspace::socket_path(&spec.interface);
     blocking(&spec.interface, "set", backend, move || {
+        // wireguard-control spawns a daemonized wireguard-go of its own when it cannot open
+        // the socket; if our child just died, fail instead and let the supervisor restart it.
+        if backend == Backend::Userspace {
+            std::os::unix::net::UnixStream::connect(&socket).map_err(|e| {
+                std::io::Error::new(e.kind(), format!("UAPI socket {}: {e}", socket.display()))
+            })?;
+        }
         update.apply(&name, wg_backend(backend))
     })
     .await
