@@ -123,12 +123,15 @@ pub(super) fn merge(as_path: AsPath, as4_path: AsPath) -> AsPath {
             SegmentType::ConfedSequence | SegmentType::ConfedSet => out.push(seg),
         }
     }
+    let seam = out.len();
     for seg in as4_path.segments {
+        let at_seam = out.len() == seam;
         match out.last_mut() {
-            // Join the seam so the result looks like the path a 4-octet
-            // speaker would have sent.
+            // Join the seam (only the seam) so the result looks like the
+            // path a 4-octet speaker would have sent.
             Some(last)
-                if last.kind == SegmentType::Sequence
+                if at_seam
+                    && last.kind == SegmentType::Sequence
                     && seg.kind == SegmentType::Sequence
                     && last.asns.len() + seg.asns.len() <= 255 =>
             {

@@ -215,6 +215,9 @@ pub(super) fn decode(
     }
 
     let mut out = st.out;
+    // Same order as `encode` writes them, so decode → encode → decode is
+    // stable whatever order the peer used.
+    st.attrs.unknown.sort_by_key(|a| a.code);
     if st.any {
         out.attributes = Some(st.attrs);
     }

@@ -12,12 +12,16 @@ mod as_path;
 mod attribute;
 mod capability;
 mod error;
+#[cfg(test)]
+mod gen_tests;
 mod header;
 pub mod iana;
 mod nlri;
 mod notification;
 mod open;
 mod pack;
+#[cfg(test)]
+mod rfc7606_tests;
 mod route_refresh;
 #[cfg(test)]
 mod tests;
