@@ -3,3 +3,4 @@
 pub mod config;
 pub mod api;
 pub mod control;
+pub mod metrics;

@@ -1,0 +1,276 @@
+//! Prometheus metrics and the `/metrics` HTTP endpoint.
+//!
+//! One [`Metrics`] registry per daemon, every name prefixed `wgbgp_`. Label
+//! names follow frr_exporter and GoBGP where they have the same thing
+//! (`peer` is the session address, `peer_as`, plus our `name` = config key),
+//! so dashboards port with a rename of the prefix. The HTTP side is a bare
+//! hyper 1 server: `GET /metrics` in the text exposition format, 404 for
+//! anything else.
+
+use std::convert::Infallible;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use prometheus::{Encoder, IntCounter, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder};
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+
+/// Labels identifying a peer: session address, its ASN, config key.
+pub const PEER_LABELS: [&str; 3] = ["peer", "peer_as", "name"];
+
+/// All daemon metrics. Cheap to clone handles out of; share as `Arc<Metrics>`.
+pub struct Metrics {
+    pub registry: Registry,
+    /// BGP FSM state: 1 Idle, 2 Connect, 3 Active, 4 OpenSent,
+    /// 5 OpenConfirm, 6 Established (as frr_exporter and GoBGP).
+    pub peer_state: IntGaugeVec,
+    /// 1 while Established.
+    pub peer_up: IntGaugeVec,
+    /// Prefixes received from the peer (Adj-RIB-In), labels + afi, safi.
+    pub prefixes_received: IntGaugeVec,
+    /// Prefixes advertised to the peer (Adj-RIB-Out), labels + afi, safi.
+    pub prefixes_advertised: IntGaugeVec,
+    /// Messages received, labels + type (open, update, notification,
+    /// keepalive, route_refresh).
+    pub messages_received_total: IntCounterVec,
+    pub messages_sent_total: IntCounterVec,
+    /// Established sessions that went down.
+    pub session_flaps_total: IntCounterVec,
+    /// Loc-RIB prefixes by afi.
+    pub rib_routes: IntGaugeVec,
+    /// Routes installed in the kernel by afi.
+    pub fib_routes: IntGaugeVec,
+    /// Kernel route operations by op.
+    pub fib_operations_total: IntCounterVec,
+    pub fib_errors_total: IntCounter,
+    /// BGP next hops by state (resolved, unresolved).
+    pub nexthops: IntGaugeVec,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    /// A fresh registry with every metric registered.
+    pub fn new() -> Metrics {
+        let registry = Registry::new_custom(Some("wgbgp".into()), None)
+            .expect("static registry prefix is valid");
+        let peer_af: Vec<&str> = PEER_LABELS.iter().copied().chain(["afi", "safi"]).collect();
+        let peer_type: Vec<&str> = PEER_LABELS.iter().copied().chain(["type"]).collect();
+        let gauge = |name: &str, help: &str, labels: &[&str]| {
+            let m = IntGaugeVec::new(Opts::new(name, help), labels).expect("valid metric");
+            registry
+                .register(Box::new(m.clone()))
+                .expect("unique metric");
+            m
+        };
+        let counter = |name: &str, help: &str, labels: &[&str]| {
+            let m = IntCounterVec::new(Opts::new(name, help), labels).expect("valid metric");
+            registry
+                .register(Box::new(m.clone()))
+                .expect("unique metric");
+            m
+        };
+        let fib_errors_total =
+            IntCounter::new("fib_errors_total", "Kernel route operations that failed")
+                .expect("valid metric");
+        registry
+            .register(Box::new(fib_errors_total.clone()))
+            .expect("unique metric");
+        Metrics {
+            peer_state: gauge(
+                "peer_state",
+                "BGP session state (1 Idle, 2 Connect, 3 Active, 4 OpenSent, 5 OpenConfirm, 6 Established)",
+                &PEER_LABELS,
+            ),
+            peer_up: gauge(
+                "peer_up",
+                "1 if the BGP session is Established",
+                &PEER_LABELS,
+            ),
+            prefixes_received: gauge(
+                "prefixes_received",
+                "Prefixes received from the peer",
+                &peer_af,
+            ),
+            prefixes_advertised: gauge(
+                "prefixes_advertised",
+                "Prefixes advertised to the peer",
+                &peer_af,
+            ),
+            messages_received_total: counter(
+                "messages_received_total",
+                "BGP messages received, by type",
+                &peer_type,
+            ),
+            messages_sent_total: counter(
+                "messages_sent_total",
+                "BGP messages sent, by type",
+                &peer_type,
+            ),
+            session_flaps_total: counter(
+                "session_flaps_total",
+                "Times an Established session went down",
+                &PEER_LABELS,
+            ),
+            rib_routes: gauge("rib_routes", "Prefixes in the Loc-RIB", &["afi"]),
+            fib_routes: gauge("fib_routes", "Routes installed in the kernel", &["afi"]),
+            fib_operations_total: counter(
+                "fib_operations_total",
+                "Kernel route operations",
+                &["op"],
+            ),
+            fib_errors_total,
+            nexthops: gauge("nexthops", "BGP next hops by resolution state", &["state"]),
+            registry,
+        }
+    }
+
+    /// The text exposition of every metric.
+    pub fn encode(&self) -> String {
+        let mut buf = Vec::new();
+        // Encoding only fails on inconsistent metric families, which
+        // registration rules out.
+        let _ = TextEncoder::new().encode(&self.registry.gather(), &mut buf);
+        String::from_utf8(buf).unwrap_or_default()
+    }
+}
+
+/// A running `/metrics` server.
+pub struct MetricsServer {
+    /// The bound address (useful with port 0).
+    pub local_addr: SocketAddr,
+    pub task: JoinHandle<()>,
+}
+
+/// Binds `addr` and serves `GET /metrics` until the task is aborted.
+pub async fn serve(addr: SocketAddr, metrics: Arc<Metrics>) -> io::Result<MetricsServer> {
+    let listener = TcpListener::bind(addr).await?;
+    let local_addr = listener.local_addr()?;
+    let task = tokio::spawn(async move {
+        loop {
+            let stream = match listener.accept().await {
+                Ok((s, _)) => s,
+                Err(e) => {
+                    tracing::warn!(error = %e, "metrics accept failed");
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                    continue;
+                }
+            };
+            let metrics = metrics.clone();
+            tokio::spawn(async move {
+                let service = service_fn(move |req| respond(req, metrics.clone()));
+                if let Err(e) = http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), service)
+                    .await
+                {
+                    tracing::debug!(error = %e, "metrics connection ended");
+                }
+            });
+        }
+    });
+    Ok(MetricsServer { local_addr, task })
+}
+
+async fn respond(
+    req: Request<Incoming>,
+    metrics: Arc<Metrics>,
+) -> Result<Response<Full<Bytes>>, Infallible> {
+    let reply = |status, ctype: &str, body: String| {
+        let mut r = Response::new(Full::new(Bytes::from(body)));
+        *r.status_mut() = status;
+        if let Ok(v) = ctype.parse() {
+            r.headers_mut().insert(hyper::header::CONTENT_TYPE, v);
+        }
+        r
+    };
+    Ok(match (req.method(), req.uri().path()) {
+        (&Method::GET | &Method::HEAD, "/metrics") => reply(
+            StatusCode::OK,
+            "text/plain; version=0.0.4; charset=utf-8",
+            metrics.encode(),
+        ),
+        (_, "/metrics") => reply(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "text/plain",
+            "use GET\n".into(),
+        ),
+        _ => reply(
+            StatusCode::NOT_FOUND,
+            "text/plain",
+            "not found; try /metrics\n".into(),
+        ),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpStream;
+
+    async fn get(addr: SocketAddr, path: &str) -> String {
+        let mut s = TcpStream::connect(addr).await.unwrap();
+        let req = format!("GET {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n");
+        s.write_all(req.as_bytes()).await.unwrap();
+        let mut out = String::new();
+        s.read_to_string(&mut out).await.unwrap();
+        out
+    }
+
+    #[tokio::test]
+    async fn serves_metrics_with_labels_and_404_elsewhere() {
+        let m = Arc::new(Metrics::new());
+        let labels = ["2.2.2.2", "65501", "s2"];
+        m.peer_state.with_label_values(&labels).set(6);
+        m.peer_up.with_label_values(&labels).set(1);
+        m.prefixes_received
+            .with_label_values(&["2.2.2.2", "65501", "s2", "ipv4", "unicast"])
+            .set(1);
+        m.messages_received_total
+            .with_label_values(&["2.2.2.2", "65501", "s2", "update"])
+            .inc_by(3);
+        m.fib_errors_total.inc();
+        m.fib_operations_total.with_label_values(&["replace"]).inc();
+
+        let server = serve("127.0.0.1:0".parse().unwrap(), m.clone())
+            .await
+            .unwrap();
+        assert_ne!(server.local_addr.port(), 0);
+        let resp = get(server.local_addr, "/metrics").await;
+        assert!(resp.starts_with("HTTP/1.1 200 OK"), "{resp}");
+        assert!(
+            resp.contains("content-type: text/plain; version=0.0.4"),
+            "{resp}"
+        );
+        for line in [
+            "wgbgp_peer_state{name=\"s2\",peer=\"2.2.2.2\",peer_as=\"65501\"} 6",
+            "wgbgp_peer_up{name=\"s2\",peer=\"2.2.2.2\",peer_as=\"65501\"} 1",
+            "wgbgp_prefixes_received{afi=\"ipv4\",name=\"s2\",peer=\"2.2.2.2\",peer_as=\"65501\",safi=\"unicast\"} 1",
+            "wgbgp_messages_received_total{name=\"s2\",peer=\"2.2.2.2\",peer_as=\"65501\",type=\"update\"} 3",
+            "wgbgp_fib_errors_total 1",
+            "wgbgp_fib_operations_total{op=\"replace\"} 1",
+            "# TYPE wgbgp_peer_state gauge",
+            "# TYPE wgbgp_messages_received_total counter",
+        ] {
+            assert!(resp.contains(line), "missing {line} in {resp}");
+        }
+
+        let resp = get(server.local_addr, "/").await;
+        assert!(resp.starts_with("HTTP/1.1 404"), "{resp}");
+        let resp = get(server.local_addr, "/metricsx").await;
+        assert!(resp.starts_with("HTTP/1.1 404"), "{resp}");
+        server.task.abort();
+    }
+}
