@@ -1,6 +1,19 @@
 //! The kernel side of the RIB: a view of the kernel routing table for next-hop resolution
-//! (`view`, pure data), and the netlink plumbing that feeds it and writes the FIB (`netlink`).
+//! (`view`, pure data), the watcher that feeds it from rtnetlink notifications (`watcher`),
+//! and the FIB writer that installs our routes (`fib`, over a batched raw netlink socket).
 
+mod convert;
+pub mod fib;
+mod nlsock;
 pub mod view;
+pub mod watcher;
 
+pub use fib::{DEFAULT_BATCH, FibConfig, FibError, FibOp, FibResult, FibWriter};
 pub use view::{KernelEvent, KernelNextHop, KernelRoute, KernelView, RTPROT_BGP, RouteKind};
+pub use watcher::KernelWatcher;
+
+/// The netlink plumbing under the name the rest of the workspace expects.
+pub mod netlink {
+    pub use super::fib::{FibConfig, FibError, FibOp, FibResult, FibWriter};
+    pub use super::watcher::KernelWatcher;
+}

@@ -1,0 +1,316 @@
+//! The FIB writer: installs and removes our routes in one kernel table.
+//!
+//! ```text
+//!   caller ──submit(Vec<FibOp>)──► [cmd channel] ──► writer thread (blocking RouteSocket)
+//!   caller ◄──results()────────── [result channel] ◄─┘   batched RTM_NEWROUTE/RTM_DELROUTE,
+//!   purge_stale()/dump_own() ──► [cmd + oneshot] ──►      acks matched by sequence number
+//! ```
+//!
+//! The writer runs on its own OS thread so that full-table loads never compete with the BGP
+//! sessions' runtime, and talks to the kernel through a raw netlink socket that packs many
+//! requests into one `send()`. Ops are applied strictly in submission order, so ops for the
+//! same prefix apply in order.
+
+use std::io;
+use std::net::IpAddr;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use ipnet::IpNet;
+use netlink_packet_core::{NLM_F_CREATE, NLM_F_REPLACE};
+use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
+use tokio::sync::{mpsc, oneshot};
+
+use super::convert::{delete_message, replace_message, route_from_msg};
+use super::nlsock::{Request, RouteSocket};
+use super::view::{KernelNextHop, KernelRoute};
+
+/// Requests per `send()`: measured best on this class of machine (crates.md §2).
+pub const DEFAULT_BATCH: usize = 256;
+
+/// Where and how our routes are installed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FibConfig {
+    /// Kernel routing table (254 = main).
+    pub table: u32,
+    /// `RTA_PRIORITY`; zebra hard-codes 20.
+    pub metric: u32,
+    /// `rtm_protocol`; 186 = `RTPROT_BGP`, shown as `proto bgp`.
+    pub protocol: u8,
+}
+
+impl Default for FibConfig {
+    fn default() -> Self {
+        FibConfig {
+            table: 254,
+            metric: 20,
+            protocol: super::view::RTPROT_BGP,
+        }
+    }
+}
+
+/// One change to the FIB.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum FibOp {
+    /// Install or overwrite `prefix` with these next hops (`NLM_F_CREATE | NLM_F_REPLACE`);
+    /// several next hops make an ECMP route.
+    Replace {
+        prefix: IpNet,
+        nexthops: Vec<KernelNextHop>,
+    },
+    /// Remove our route to `prefix`; a route that is already gone is not an error.
+    Delete { prefix: IpNet },
+}
+
+impl FibOp {
+    pub fn prefix(&self) -> IpNet {
+        match self {
+            FibOp::Replace { prefix, .. } | FibOp::Delete { prefix } => *prefix,
+        }
+    }
+}
+
+/// The outcome of one submitted batch.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FibResult {
+    pub op_count: usize,
+    /// Failed ops, by prefix, with the kernel's (or our) explanation.
+    pub errors: Vec<(IpNet, String)>,
+    pub elapsed: Duration,
+}
+
+/// Why one FIB op failed.
+#[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
+pub enum FibError {
+    #[error("{prefix}: an IPv6 route cannot use the IPv4 gateway {gateway}")]
+    FamilyMismatch { prefix: IpNet, gateway: IpAddr },
+    #[error("{0}: no next hop to install")]
+    NoNextHop(IpNet),
+    #[error("kernel refused: {message} (errno {errno})")]
+    Kernel { errno: i32, message: String },
+    #[error("netlink socket failed: {0}")]
+    Socket(String),
+}
+
+enum Command {
+    Batch(Vec<FibOp>),
+    Purge(oneshot::Sender<io::Result<usize>>),
+    DumpOwn(oneshot::Sender<io::Result<Vec<KernelRoute>>>),
+}
+
+/// Handle to the writer thread. Dropping it stops the thread once queued work is done.
+pub struct FibWriter {
+    cfg: FibConfig,
+    commands: mpsc::UnboundedSender<Command>,
+    results: mpsc::UnboundedReceiver<FibResult>,
+}
+
+impl FibWriter {
+    /// Starts the writer thread with its own netlink socket, sending `DEFAULT_BATCH` requests
+    /// per `send()`.
+    pub fn spawn(cfg: FibConfig) -> io::Result<FibWriter> {
+        Self::spawn_with_batch(cfg, DEFAULT_BATCH)
+    }
+
+    /// Like `spawn` with `batch` requests per `send()` (1 = one request per round trip);
+    /// exists for measurements.
+    pub fn spawn_with_batch(cfg: FibConfig, batch: usize) -> io::Result<FibWriter> {
+        // Open the socket here so that a failure is reported to the caller, then move it
+        // to the thread: the thread inherits our network namespace at creation anyway.
+        let sock = RouteSocket::open(batch)?;
+        let (commands, cmd_rx) = mpsc::unbounded_channel();
+        let (res_tx, results) = mpsc::unbounded_channel();
+        thread::Builder::new()
+            .name("fib-writer".into())
+            .spawn(move || run(cfg, sock, cmd_rx, res_tx))?;
+        Ok(FibWriter {
+            cfg,
+            commands,
+            results,
+        })
+    }
+
+    pub fn config(&self) -> FibConfig {
+        self.cfg
+    }
+
+    /// Queues a batch; never blocks. One `FibResult` per batch arrives on `results()`.
+    pub fn submit(&self, ops: Vec<FibOp>) {
+        if self.commands.send(Command::Batch(ops)).is_err() {
+            tracing::error!("FIB writer thread is gone; batch dropped");
+        }
+    }
+
+    /// Results, one per submitted batch, in submission order.
+    pub fn results(&mut self) -> &mut mpsc::UnboundedReceiver<FibResult> {
+        &mut self.results
+    }
+
+    /// Deletes every route with our protocol in our table (left by an earlier run, as BIRD's
+    /// kernel protocol does at start) and returns how many. Runs after already queued batches.
+    pub async fn purge_stale(&self) -> io::Result<usize> {
+        let (tx, rx) = oneshot::channel();
+        self.commands.send(Command::Purge(tx)).map_err(|_| gone())?;
+        rx.await.map_err(|_| gone())?
+    }
+
+    /// Routes with our protocol currently in our table. Runs after already queued batches.
+    pub async fn dump_own(&self) -> io::Result<Vec<KernelRoute>> {
+        let (tx, rx) = oneshot::channel();
+        self.commands
+            .send(Command::DumpOwn(tx))
+            .map_err(|_| gone())?;
+        rx.await.map_err(|_| gone())?
+    }
+}
+
+fn gone() -> io::Error {
+    io::Error::new(io::ErrorKind::BrokenPipe, "FIB writer thread is gone")
+}
+
+fn run(
+    cfg: FibConfig,
+    mut sock: RouteSocket,
+    mut commands: mpsc::UnboundedReceiver<Command>,
+    results: mpsc::UnboundedSender<FibResult>,
+) {
+    tracing::debug!(batch = sock.batch(), ?cfg, "FIB writer started");
+    while let Some(cmd) = commands.blocking_recv() {
+        match cmd {
+            Command::Batch(ops) => {
+                let result = apply(&cfg, &mut sock, ops);
+                if !result.errors.is_empty() {
+                    tracing::warn!(
+                        failed = result.errors.len(),
+                        ops = result.op_count,
+                        first = %format!("{} {}", result.errors[0].0, result.errors[0].1),
+                        "FIB batch had failures"
+                    );
+                }
+                // The receiver may have been dropped by a caller that ignores results.
+                let _ = results.send(result);
+            }
+            Command::Purge(reply) => {
+                let _ = reply.send(purge(&cfg, &mut sock));
+            }
+            Command::DumpOwn(reply) => {
+                let _ = reply.send(dump_own(&cfg, &mut sock));
+            }
+        }
+    }
+}
+
+fn new_route(
+    cfg: &FibConfig,
+    prefix: &IpNet,
+    nexthops: &[KernelNextHop],
+) -> Result<Request, FibError> {
+    Ok(Request {
+        msg: RouteNetlinkMessage::NewRoute(replace_message(cfg, prefix, nexthops)?),
+        flags: NLM_F_CREATE | NLM_F_REPLACE,
+    })
+}
+
+fn del_route(cfg: &FibConfig, prefix: &IpNet) -> Request {
+    Request {
+        msg: RouteNetlinkMessage::DelRoute(delete_message(cfg, prefix)),
+        flags: 0,
+    }
+}
+
+/// Applies a batch of ops and reports per-prefix failures, in op order.
+fn apply(cfg: &FibConfig, sock: &mut RouteSocket, ops: Vec<FibOp>) -> FibResult {
+    let start = Instant::now();
+    let op_count = ops.len();
+    // (op index, prefix, message)
+    let mut errors: Vec<(usize, IpNet, String)> = Vec::new();
+    // (op index, prefix, is a delete) of each request sent
+    let mut sent = Vec::with_capacity(ops.len());
+    let mut reqs = Vec::with_capacity(ops.len());
+    for (i, op) in ops.iter().enumerate() {
+        let req = match op {
+            FibOp::Replace { prefix, nexthops } => new_route(cfg, prefix, nexthops),
+            FibOp::Delete { prefix } => Ok(del_route(cfg, prefix)),
+        };
+        match req {
+            Ok(r) => {
+                reqs.push(r);
+                sent.push((i, op.prefix(), matches!(op, FibOp::Delete { .. })));
+            }
+            Err(e) => errors.push((i, op.prefix(), e.to_string())),
+        }
+    }
+    match sock.execute(reqs) {
+        Ok(acks) => {
+            for ((i, prefix, is_delete), ack) in sent.into_iter().zip(acks) {
+                // Deleting a route that is already gone (ESRCH) is what we wanted.
+                if ack.errno == 0 || (is_delete && ack.errno == libc::ESRCH) {
+                    continue;
+                }
+                let message = ack
+                    .message
+                    .unwrap_or_else(|| io::Error::from_raw_os_error(ack.errno).to_string());
+                let e = FibError::Kernel {
+                    errno: ack.errno,
+                    message,
+                };
+                errors.push((i, prefix, e.to_string()));
+            }
+        }
+        Err(e) => {
+            let e = FibError::Socket(e.to_string()).to_string();
+            errors.extend(sent.into_iter().map(|(i, p, _)| (i, p, e.clone())));
+        }
+    }
+    errors.sort_by_key(|(i, _, _)| *i);
+    FibResult {
+        op_count,
+        errors: errors.into_iter().map(|(_, p, e)| (p, e)).collect(),
+        elapsed: start.elapsed(),
+    }
+}
+
+fn dump_own(cfg: &FibConfig, sock: &mut RouteSocket) -> io::Result<Vec<KernelRoute>> {
+    let mut own = Vec::new();
+    for family in [AddressFamily::Inet, AddressFamily::Inet6] {
+        own.extend(
+            sock.dump_routes(family)?
+                .iter()
+                .filter_map(route_from_msg)
+                .filter(|r| r.table == cfg.table && r.protocol == cfg.protocol),
+        );
+    }
+    Ok(own)
+}
+
+fn purge(cfg: &FibConfig, sock: &mut RouteSocket) -> io::Result<usize> {
+    let stale = dump_own(cfg, sock)?;
+    // Delete each with its own metric: an earlier run may have used another one.
+    let reqs = stale
+        .iter()
+        .map(|r| {
+            del_route(
+                &FibConfig {
+                    metric: r.metric,
+                    ..*cfg
+                },
+                &r.prefix,
+            )
+        })
+        .collect();
+    let acks = sock.execute(reqs)?;
+    let mut removed = 0;
+    for (r, ack) in stale.iter().zip(acks) {
+        match ack.errno {
+            0 => removed += 1,
+            libc::ESRCH => {}
+            errno => tracing::warn!(prefix = %r.prefix, errno, "could not purge stale route"),
+        }
+    }
+    tracing::info!(
+        removed,
+        table = cfg.table,
+        "purged stale routes of an earlier run"
+    );
+    Ok(removed)
+}

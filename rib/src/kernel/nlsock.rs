@@ -1,0 +1,372 @@
+//! A blocking rtnetlink socket for the FIB writer's thread: batched route requests with acks
+//! matched by sequence number, and route dumps.
+//!
+//! Why not rtnetlink's `Handle`: every request there is a future and a channel round trip
+//! through netlink-proto; packing many `RTM_NEWROUTE`s into one `send()` and draining the acks
+//! afterwards is about twice as fast (see /work/shared/notes/crates.md §2), and a dedicated
+//! thread with a blocking socket needs no runtime at all.
+
+use std::io;
+use std::os::fd::AsRawFd;
+use std::time::Duration;
+
+use netlink_packet_core::{
+    NLM_F_ACK, NLM_F_ACK_TLVS, NLM_F_DUMP, NLM_F_DUMP_INTR, NLM_F_REQUEST, NetlinkHeader,
+    NetlinkMessage, NetlinkPayload,
+};
+use netlink_packet_route::route::RouteMessage;
+use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
+use netlink_sys::{Socket, SocketAddr, protocols::NETLINK_ROUTE};
+
+use super::convert::dump_request;
+
+const NLMSG_HDRLEN: usize = 16;
+const NLMSG_ERROR: u16 = 2;
+const NLMSG_DONE: u16 = 3;
+/// `NLMSGERR_ATTR_MSG`: the extended ack's human-readable error string.
+const NLMSGERR_ATTR_MSG: u16 = 1;
+/// Receive buffer asked for; acks of a whole batch must fit or the kernel drops them.
+const RCVBUF: usize = 4 << 20;
+/// Upper bound on the kernel's memory per queued ack skb, used to size batches to the buffer.
+const ACK_TRUESIZE: usize = 1024;
+/// One recv() of a dump part; the kernel fills at most 32 KiB per part.
+const RX_CHUNK: usize = 64 << 10;
+/// A stuck kernel must not hang the writer forever.
+const RECV_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// One request in a batch: a route message with its netlink type flags.
+pub(crate) struct Request {
+    pub msg: RouteNetlinkMessage,
+    /// `NLM_F_*` flags besides `NLM_F_REQUEST | NLM_F_ACK`.
+    pub flags: u16,
+}
+
+/// The kernel's answer to one request: 0 or a positive errno, with the extended-ack text.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Ack {
+    pub errno: i32,
+    pub message: Option<String>,
+}
+
+pub(crate) struct RouteSocket {
+    sock: Socket,
+    seq: u32,
+    tx: Vec<u8>,
+    rx: Vec<u8>,
+    /// Requests per send(): the configured batch, capped so a batch's acks fit the buffer.
+    batch: usize,
+}
+
+fn setsockopt_int(fd: i32, level: i32, name: i32, value: i32) -> io::Result<()> {
+    // SAFETY: plain setsockopt with a pointer to a live c_int and its size.
+    let rc = unsafe {
+        libc::setsockopt(
+            fd,
+            level,
+            name,
+            &value as *const i32 as *const libc::c_void,
+            std::mem::size_of::<i32>() as libc::socklen_t,
+        )
+    };
+    if rc < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
+}
+
+/// Sets a socket's receive buffer with `SO_RCVBUFFORCE` (we run as root, and it ignores
+/// `net.core.rmem_max`), falling back to `SO_RCVBUF` if refused.
+pub(crate) fn set_rcvbuf(fd: i32, bytes: usize) -> io::Result<()> {
+    let bytes = bytes.min(i32::MAX as usize) as i32;
+    setsockopt_int(fd, libc::SOL_SOCKET, libc::SO_RCVBUFFORCE, bytes)
+        .or_else(|_| setsockopt_int(fd, libc::SOL_SOCKET, libc::SO_RCVBUF, bytes))
+}
+
+impl RouteSocket {
+    pub fn open(batch: usize) -> io::Result<RouteSocket> {
+        let mut sock = Socket::new(NETLINK_ROUTE)?;
+        sock.bind_auto()?;
+        sock.connect(&SocketAddr::new(0, 0))?;
+        // Acks carry only the original header, not a copy of each request.
+        sock.set_cap_ack(true)?;
+        sock.set_ext_ack(true)?;
+        let fd = sock.as_raw_fd();
+        set_rcvbuf(fd, RCVBUF)?;
+        let tv = libc::timeval {
+            tv_sec: RECV_TIMEOUT.as_secs() as libc::time_t,
+            tv_usec: 0,
+        };
+        // SAFETY: setsockopt with a pointer to a live timeval and its size.
+        let rc = unsafe {
+            libc::setsockopt(
+                fd,
+                libc::SOL_SOCKET,
+                libc::SO_RCVTIMEO,
+                &tv as *const libc::timeval as *const libc::c_void,
+                std::mem::size_of::<libc::timeval>() as libc::socklen_t,
+            )
+        };
+        if rc < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        let rcvbuf = sock.get_rx_buf_sz()?;
+        let batch = batch.clamp(1, (rcvbuf / ACK_TRUESIZE / 2).max(1));
+        Ok(RouteSocket {
+            sock,
+            seq: 1,
+            tx: Vec::with_capacity(batch * 128),
+            rx: Vec::with_capacity(RX_CHUNK),
+            batch,
+        })
+    }
+
+    /// Requests per send() actually used.
+    pub fn batch(&self) -> usize {
+        self.batch
+    }
+
+    fn next_seq(&mut self) -> u32 {
+        self.seq = self.seq.wrapping_add(1);
+        self.seq
+    }
+
+    fn recv(&mut self) -> io::Result<()> {
+        self.rx.clear();
+        self.rx.reserve(RX_CHUNK);
+        self.sock.recv(&mut self.rx, 0)?;
+        Ok(())
+    }
+
+    /// Sends every request (in order, `batch` per send()) and returns one ack per request.
+    /// An io error means the socket is unusable; per-request failures are in the acks.
+    pub fn execute(&mut self, reqs: Vec<Request>) -> io::Result<Vec<Ack>> {
+        let mut acks = Vec::with_capacity(reqs.len());
+        let mut reqs = reqs.into_iter().peekable();
+        while reqs.peek().is_some() {
+            let chunk: Vec<Request> = reqs.by_ref().take(self.batch).collect();
+            let first = self.seq.wrapping_add(1);
+            self.tx.clear();
+            let mut seqs = Vec::with_capacity(chunk.len());
+            for r in chunk {
+                let seq = self.next_seq();
+                seqs.push(seq);
+                let mut hdr = NetlinkHeader::default();
+                hdr.flags = NLM_F_REQUEST | NLM_F_ACK | r.flags;
+                hdr.sequence_number = seq;
+                let mut m = NetlinkMessage::new(hdr, NetlinkPayload::InnerMessage(r.msg));
+                m.finalize();
+                let off = self.tx.len();
+                self.tx.resize(off + m.buffer_len(), 0);
+                m.serialize(&mut self.tx[off..]);
+            }
+            self.sock.send(&self.tx, 0)?;
+            let mut got: Vec<Option<Ack>> = vec![None; seqs.len()];
+            let mut missing = seqs.len();
+            while missing > 0 {
+                self.recv()?;
+                for (seq, ack) in parse_acks(&self.rx) {
+                    let i = seq.wrapping_sub(first) as usize;
+                    if i < got.len() && got[i].is_none() {
+                        got[i] = Some(ack);
+                        missing -= 1;
+                    }
+                }
+            }
+            acks.extend(got.into_iter().flatten());
+        }
+        Ok(acks)
+    }
+
+    /// Dumps every route of `family` (all tables; the kernel ignores dump filters without
+    /// strict checking, so the caller filters).
+    pub fn dump_routes(&mut self, family: AddressFamily) -> io::Result<Vec<RouteMessage>> {
+        // A dump interrupted by a concurrent change (NLM_F_DUMP_INTR) may be inconsistent:
+        // try again a few times, then return what we have.
+        for attempt in 0..3 {
+            let (routes, interrupted) = self.dump_once(family)?;
+            if !interrupted || attempt == 2 {
+                return Ok(routes);
+            }
+        }
+        unreachable!("the loop returns on its last attempt")
+    }
+
+    fn dump_once(&mut self, family: AddressFamily) -> io::Result<(Vec<RouteMessage>, bool)> {
+        let seq = self.next_seq();
+        let mut hdr = NetlinkHeader::default();
+        hdr.flags = NLM_F_REQUEST | NLM_F_DUMP;
+        hdr.sequence_number = seq;
+        let mut m = NetlinkMessage::new(
+            hdr,
+            NetlinkPayload::InnerMessage(RouteNetlinkMessage::GetRoute(dump_request(family))),
+        );
+        m.finalize();
+        self.tx.clear();
+        self.tx.resize(m.buffer_len(), 0);
+        m.serialize(&mut self.tx);
+        self.sock.send(&self.tx, 0)?;
+        let mut routes = Vec::new();
+        let mut interrupted = false;
+        loop {
+            self.recv()?;
+            let mut off = 0;
+            while let Some((h, whole)) = next_message(&self.rx, &mut off) {
+                if h.seq != seq {
+                    continue;
+                }
+                interrupted |= h.flags & NLM_F_DUMP_INTR != 0;
+                match h.kind {
+                    NLMSG_DONE => return Ok((routes, interrupted)),
+                    NLMSG_ERROR => {
+                        let errno = error_code(&whole[NLMSG_HDRLEN..]);
+                        if errno != 0 {
+                            return Err(io::Error::from_raw_os_error(errno));
+                        }
+                    }
+                    _ => match NetlinkMessage::<RouteNetlinkMessage>::deserialize(whole) {
+                        Ok(NetlinkMessage {
+                            payload: NetlinkPayload::InnerMessage(RouteNetlinkMessage::NewRoute(r)),
+                            ..
+                        }) => routes.push(r),
+                        Ok(_) => {}
+                        Err(e) => tracing::debug!("undecodable route in dump: {e}"),
+                    },
+                }
+            }
+        }
+    }
+}
+
+struct Header {
+    kind: u16,
+    flags: u16,
+    seq: u32,
+}
+
+/// The next netlink message of a datagram: its header and the whole message (header
+/// included); advances `off` past it.
+fn next_message<'a>(buf: &'a [u8], off: &mut usize) -> Option<(Header, &'a [u8])> {
+    let rest = buf.get(*off..)?;
+    if rest.len() < NLMSG_HDRLEN {
+        return None;
+    }
+    let len = u32::from_ne_bytes(rest[0..4].try_into().ok()?) as usize;
+    if len < NLMSG_HDRLEN || len > rest.len() {
+        return None;
+    }
+    let h = Header {
+        kind: u16::from_ne_bytes(rest[4..6].try_into().ok()?),
+        flags: u16::from_ne_bytes(rest[6..8].try_into().ok()?),
+        seq: u32::from_ne_bytes(rest[8..12].try_into().ok()?),
+    };
+    // Messages are 4-byte aligned within a datagram.
+    *off += (len + 3) & !3;
+    Some((h, &rest[..len]))
+}
+
+/// `struct nlmsgerr.error`, negated into a positive errno (0 = ack).
+fn error_code(body: &[u8]) -> i32 {
+    body.get(0..4)
+        .and_then(|b| b.try_into().ok())
+        .map(|b| -i32::from_ne_bytes(b))
+        .unwrap_or(libc::EPROTO)
+}
+
+/// Extended-ack string: TLVs follow the error code and the (capped) original header.
+fn ext_ack_message(body: &[u8]) -> Option<String> {
+    let mut tlvs = body.get(4 + NLMSG_HDRLEN..)?;
+    while tlvs.len() >= 4 {
+        let len = u16::from_ne_bytes([tlvs[0], tlvs[1]]) as usize;
+        let kind = u16::from_ne_bytes([tlvs[2], tlvs[3]]) & 0x3fff;
+        if len < 4 || len > tlvs.len() {
+            return None;
+        }
+        if kind == NLMSGERR_ATTR_MSG {
+            let s = &tlvs[4..len];
+            let s = s.split(|&b| b == 0).next().unwrap_or(s);
+            return Some(String::from_utf8_lossy(s).into_owned());
+        }
+        tlvs = &tlvs[((len + 3) & !3).min(tlvs.len())..];
+    }
+    None
+}
+
+/// Every (sequence number, ack) in a datagram.
+fn parse_acks(buf: &[u8]) -> Vec<(u32, Ack)> {
+    let mut off = 0;
+    let mut out = Vec::new();
+    while let Some((h, whole)) = next_message(buf, &mut off) {
+        if h.kind != NLMSG_ERROR {
+            continue;
+        }
+        let body = &whole[NLMSG_HDRLEN..];
+        let errno = error_code(body);
+        let message = if errno != 0 && h.flags & NLM_F_ACK_TLVS != 0 {
+            ext_ack_message(body)
+        } else {
+            None
+        };
+        out.push((h.seq, Ack { errno, message }));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn nlmsg(kind: u16, flags: u16, seq: u32, body: &[u8]) -> Vec<u8> {
+        let len = NLMSG_HDRLEN + body.len();
+        let mut v = Vec::new();
+        v.extend_from_slice(&(len as u32).to_ne_bytes());
+        v.extend_from_slice(&kind.to_ne_bytes());
+        v.extend_from_slice(&flags.to_ne_bytes());
+        v.extend_from_slice(&seq.to_ne_bytes());
+        v.extend_from_slice(&0u32.to_ne_bytes());
+        v.extend_from_slice(body);
+        while v.len() % 4 != 0 {
+            v.push(0);
+        }
+        v
+    }
+
+    #[test]
+    fn acks_and_errors_with_extended_ack_text_are_matched_by_sequence() {
+        let mut dgram = nlmsg(NLMSG_ERROR, 0, 7, &[0; 4 + NLMSG_HDRLEN]);
+        let mut body = (-libc::EINVAL).to_ne_bytes().to_vec();
+        body.extend_from_slice(&[0; NLMSG_HDRLEN]);
+        let text = b"Nexthop has invalid gateway\0";
+        body.extend_from_slice(&((4 + text.len()) as u16).to_ne_bytes());
+        body.extend_from_slice(&NLMSGERR_ATTR_MSG.to_ne_bytes());
+        body.extend_from_slice(text);
+        dgram.extend(nlmsg(NLMSG_ERROR, NLM_F_ACK_TLVS, 8, &body));
+        let acks = parse_acks(&dgram);
+        assert_eq!(
+            acks,
+            vec![
+                (
+                    7,
+                    Ack {
+                        errno: 0,
+                        message: None
+                    }
+                ),
+                (
+                    8,
+                    Ack {
+                        errno: libc::EINVAL,
+                        message: Some("Nexthop has invalid gateway".into())
+                    }
+                ),
+            ]
+        );
+    }
+
+    #[test]
+    fn truncated_datagram_stops_parsing() {
+        let mut dgram = nlmsg(NLMSG_ERROR, 0, 7, &[0; 4 + NLMSG_HDRLEN]);
+        dgram.truncate(dgram.len() - 1);
+        assert!(parse_acks(&dgram).is_empty());
+    }
+}
