@@ -130,12 +130,12 @@ impl Netlink {
         let msg = LinkUnspec::new_with_index(index)
             .append_extra_attribute(none)
             .build();
-        self.handle
-            .link()
-            .set(msg)
-            .execute()
-            .await
-            .map_err(|e| TunnelError::netlink(name, "set addrgenmode none", e))
+        match self.handle.link().set(msg).execute().await {
+            Ok(()) => Ok(()),
+            // IPv6 disabled on this host: then there is no link-local to prevent either.
+            Err(e) if errno(&e) == Some(libc::EAFNOSUPPORT) => Ok(()),
+            Err(e) => Err(TunnelError::netlink(name, "set addrgenmode none", e)),
+        }
     }
 
     /// Removes every address from the link.

@@ -44,7 +44,8 @@ pub struct TunnelSpec {
     pub private_key: Key,
     /// The peer's public key.
     pub peer_public_key: Key,
-    /// Where the peer listens; `None` for a peer that only dials in.
+    /// Where the peer listens; `None` for a peer that only dials in. (WireGuard cannot forget
+    /// an endpoint, so changing `Some` to `None` in place keeps the last one.)
     pub endpoint: Option<SocketAddr>,
     /// Our UDP port; `None` lets WireGuard pick one (and keeps whatever it picked).
     pub listen_port: Option<u16>,

@@ -202,6 +202,16 @@ impl Ctx {
         }
     }
 
+    /// Undoes a start whose configuration failed: our own child is stopped, an adopted
+    /// instance (somebody else's process) is left running.
+    async fn abandon(&self, interface: &str, instance: Instance) {
+        if let Instance::Child { .. } = instance
+            && let Err(e) = self.stop(interface, instance).await
+        {
+            tracing::warn!(interface, error = %e, "stopping wireguard-go after failed configuration");
+        }
+    }
+
     /// Stops an instance and leaves neither process, socket nor TUN behind.
     async fn stop(&self, interface: &str, instance: Instance) -> Result<(), TunnelError> {
         let socket = socket_path(interface);
@@ -282,7 +292,7 @@ impl Supervisor {
             shared.pid.store(*pid, Ordering::Relaxed);
         }
         if let Err(e) = crate::manager::configure(&ctx.netlink, &spec, Backend::Userspace).await {
-            let _ = ctx.stop(&spec.interface, instance).await;
+            ctx.abandon(&spec.interface, instance).await;
             return Err(e);
         }
         let (tx, rx) = mpsc::channel(8);
@@ -436,7 +446,7 @@ async fn run(
 async fn restart(ctx: &Ctx, spec: &TunnelSpec, shared: &Shared) -> Result<Instance, TunnelError> {
     let instance = ctx.start(&spec.interface).await?;
     if let Err(e) = crate::manager::configure(&ctx.netlink, spec, Backend::Userspace).await {
-        let _ = ctx.stop(&spec.interface, instance).await;
+        ctx.abandon(&spec.interface, instance).await;
         return Err(e);
     }
     if let Instance::Child { pid, .. } = &instance {
