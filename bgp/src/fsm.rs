@@ -326,6 +326,14 @@ impl Session {
             .and_then(|c| c.negotiated.as_ref())
     }
 
+    /// The connection the session is Established on.
+    pub fn established_conn(&self) -> Option<ConnId> {
+        self.conns
+            .iter()
+            .find(|c| c.state == ConnState::Established)
+            .map(|c| c.id)
+    }
+
     /// Feeds one event; returns what to do, in order.
     pub fn handle(&mut self, input: Input) -> Vec<Output> {
         let mut out = Vec::new();

@@ -3,5 +3,6 @@
 //!
 //! Nothing here knows about kernels or WireGuard.
 
+pub mod driver;
 pub mod fsm;
 pub mod wire;

@@ -3,4 +3,5 @@
 pub mod config;
 pub mod api;
 pub mod control;
+pub mod daemon;
 pub mod metrics;

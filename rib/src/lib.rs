@@ -1,3 +1,10 @@
-//! Routing Information Bases for wgbgp.
+//! Routing Information Bases for wgbgp: the post-policy Adj-RIB-In and the
+//! Loc-RIB ([`table`]), best-path selection ([`best`]), policy
+//! ([`policy`]), and the kernel side ([`kernel`]): next-hop resolution
+//! against the kernel's table and the FIB writer.
 
+pub mod best;
 pub mod kernel;
+pub mod path;
+pub mod policy;
+pub mod table;

@@ -1,1 +1,59 @@
-fn main() {}
+//! `wgbgpd --config FILE`: the routing daemon, in the foreground, logging to stderr.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Parser;
+use tracing_subscriber::EnvFilter;
+
+/// eBGP speaker and WireGuard tunnel manager.
+#[derive(Parser)]
+#[command(name = "wgbgpd", version)]
+struct Args {
+    /// The YAML configuration file.
+    #[arg(short, long, default_value = "/etc/wgbgp/wgbgp.yaml")]
+    config: PathBuf,
+    /// Check the configuration and exit.
+    #[arg(long)]
+    check: bool,
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .init();
+    let cfg = match wgbgp::config::Config::load(&args.config) {
+        Ok(cfg) => cfg,
+        Err(e) => {
+            eprintln!("wgbgpd: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    if args.check {
+        println!("configuration OK");
+        return ExitCode::SUCCESS;
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("wgbgpd: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(wgbgp::daemon::run(cfg)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e}");
+            eprintln!("wgbgpd: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

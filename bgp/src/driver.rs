@@ -1,0 +1,614 @@
+//! The tokio driver: gives a [`Session`] its TCP connections and timers.
+//!
+//! ```text
+//!                 Command (unbounded)            Event (bounded: backpressure)
+//!   RIB task ─────────────────────────▶ session ─────────────────────────────▶ RIB task
+//!   listener ── Command::Incoming ────▶  task
+//!                                        │  ▲
+//!                       Bytes (writer)   │  │ framed messages (bounded)
+//!                                        ▼  │
+//!                                 writer task, reader task  (one pair per TCP connection)
+//! ```
+//!
+//! One session task per peer owns the FSM, the timers and the codec
+//! context of each connection. Reader tasks only frame the byte stream;
+//! decoding happens in the session task, which knows the negotiated
+//! capabilities. Writer tasks let the session task queue messages without
+//! ever blocking on a slow peer.
+
+use std::collections::HashMap;
+use std::io;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+
+use bytes::{Bytes, BytesMut};
+use ipnet::IpNet;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::net::{TcpListener, TcpSocket, TcpStream};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use tracing::{debug, info, warn};
+
+use crate::fsm::{
+    self, ConnId, Direction, DownReason, Input, Negotiated, Output, Session, State, Timer,
+};
+use crate::wire::{
+    self, Afi, Ctx, Message, MpNextHop, Notification, PathAttributes, RouteRefresh, Safi, Update,
+};
+
+/// How to reach one peer.
+#[derive(Debug, Clone)]
+pub struct PeerConfig {
+    pub fsm: fsm::Config,
+    /// Peer address and TCP port (179).
+    pub remote: SocketAddr,
+    /// Source address for outgoing connections (FRR's update-source).
+    pub local: Option<IpAddr>,
+}
+
+/// Requests to a session task.
+#[derive(Debug)]
+pub enum Command {
+    Start,
+    Stop {
+        communication: Option<String>,
+    },
+    /// A connection the listener accepted from this peer's address.
+    Incoming(TcpStream),
+    Announce {
+        afi: Afi,
+        attrs: Arc<PathAttributes>,
+        next_hop: MpNextHop,
+        prefixes: Vec<IpNet>,
+    },
+    Withdraw {
+        afi: Afi,
+        prefixes: Vec<IpNet>,
+    },
+    EndOfRib(Afi),
+    /// Tear the session down with this NOTIFICATION (e.g. max-prefix).
+    Reset(Notification),
+}
+
+/// What a session task reports to the RIB.
+#[derive(Debug)]
+pub enum Event {
+    StateChange { from: State, to: State },
+    Established(Negotiated),
+    Update(Update),
+    RouteRefresh(RouteRefresh),
+    Down(DownReason),
+}
+
+/// Counters and status read by `show` and the metrics, updated by the task.
+#[derive(Debug, Default)]
+pub struct PeerStats {
+    state: AtomicU8,
+    /// Indexed by message type code (1..=5).
+    pub messages_sent: [AtomicU64; 6],
+    pub messages_received: [AtomicU64; 6],
+    pub connections_established: AtomicU64,
+    pub connections_dropped: AtomicU64,
+    /// When the session last reached Established (monotonic, wall clock).
+    pub established_at: Mutex<Option<(Instant, SystemTime)>>,
+    pub negotiated: Mutex<Option<Negotiated>>,
+    pub last_error: Mutex<Option<String>>,
+}
+
+impl PeerStats {
+    pub fn state(&self) -> State {
+        match self.state.load(Ordering::Relaxed) {
+            1 => State::Connect,
+            2 => State::Active,
+            3 => State::OpenSent,
+            4 => State::OpenConfirm,
+            5 => State::Established,
+            _ => State::Idle,
+        }
+    }
+
+    fn set_state(&self, s: State) {
+        self.state.store(s as u8, Ordering::Relaxed);
+    }
+
+    pub fn sent_total(&self) -> u64 {
+        self.messages_sent
+            .iter()
+            .map(|c| c.load(Ordering::Relaxed))
+            .sum()
+    }
+
+    pub fn received_total(&self) -> u64 {
+        self.messages_received
+            .iter()
+            .map(|c| c.load(Ordering::Relaxed))
+            .sum()
+    }
+}
+
+/// A running session task.
+pub struct SessionHandle {
+    pub commands: mpsc::UnboundedSender<Command>,
+    pub stats: Arc<PeerStats>,
+    pub task: JoinHandle<()>,
+}
+
+/// Starts the session task for one peer. Events are tagged with `id`.
+pub fn spawn<K: Copy + Send + 'static>(
+    id: K,
+    cfg: PeerConfig,
+    events: mpsc::Sender<(K, Event)>,
+) -> SessionHandle {
+    let (tx, rx) = mpsc::unbounded_channel();
+    let stats = Arc::new(PeerStats::default());
+    let (frames_tx, frames_rx) = mpsc::channel(256);
+    let driver = Driver {
+        id,
+        session: Session::new(cfg.fsm.clone()),
+        cfg,
+        events,
+        stats: stats.clone(),
+        conns: HashMap::new(),
+        timers: HashMap::new(),
+        next_conn: 1,
+        connect: None,
+        frames_tx,
+    };
+    let task = tokio::spawn(driver.run(rx, frames_rx));
+    SessionHandle {
+        commands: tx,
+        stats,
+        task,
+    }
+}
+
+enum Frame {
+    Message(Bytes),
+    Error(wire::DecodeError),
+    Closed(Option<io::Error>),
+}
+
+struct Conn {
+    writer: mpsc::UnboundedSender<Bytes>,
+    reader: JoinHandle<()>,
+    ctx: Ctx,
+}
+
+struct Driver<K> {
+    id: K,
+    cfg: PeerConfig,
+    session: Session,
+    events: mpsc::Sender<(K, Event)>,
+    stats: Arc<PeerStats>,
+    conns: HashMap<ConnId, Conn>,
+    timers: HashMap<Timer, tokio::time::Instant>,
+    next_conn: u64,
+    /// The pending outgoing connection attempt.
+    connect: Option<JoinHandle<()>>,
+    frames_tx: mpsc::Sender<(ConnId, Frame)>,
+}
+
+enum Wake {
+    Command(Option<Command>),
+    Frame(ConnId, Frame),
+    Connected(io::Result<TcpStream>),
+    Timer,
+}
+
+impl<K: Copy + Send + 'static> Driver<K> {
+    async fn run(
+        mut self,
+        mut commands: mpsc::UnboundedReceiver<Command>,
+        mut frames: mpsc::Receiver<(ConnId, Frame)>,
+    ) {
+        let (connected_tx, mut connected_rx) = mpsc::channel(4);
+        loop {
+            let deadline = self.timers.values().min().copied();
+            let wake = tokio::select! {
+                cmd = commands.recv() => Wake::Command(cmd),
+                Some((conn, frame)) = frames.recv() => Wake::Frame(conn, frame),
+                Some(res) = connected_rx.recv() => Wake::Connected(res),
+                _ = sleep_until(deadline) => Wake::Timer,
+            };
+            match wake {
+                Wake::Command(None) => break,
+                Wake::Command(Some(cmd)) => {
+                    if !self.command(cmd, &connected_tx).await {
+                        break;
+                    }
+                }
+                Wake::Frame(conn, frame) => self.frame(conn, frame, &connected_tx).await,
+                Wake::Connected(Ok(stream)) => {
+                    self.connect = None;
+                    let conn = self.adopt(stream);
+                    let input = Input::TcpConnected {
+                        conn,
+                        direction: Direction::Outgoing,
+                    };
+                    self.input(input, &connected_tx).await;
+                }
+                Wake::Connected(Err(e)) => {
+                    self.connect = None;
+                    debug!(peer = %self.cfg.remote, error = %e, "connect failed");
+                    self.input(Input::TcpConnectFailed, &connected_tx).await;
+                }
+                Wake::Timer => {
+                    let now = tokio::time::Instant::now();
+                    let expired: Vec<Timer> = self
+                        .timers
+                        .iter()
+                        .filter(|(_, at)| **at <= now)
+                        .map(|(t, _)| *t)
+                        .collect();
+                    for t in expired {
+                        self.timers.remove(&t);
+                        self.input(Input::TimerExpired(t), &connected_tx).await;
+                    }
+                }
+            }
+        }
+        // Dropping the command sender shuts the session down quietly.
+        for (_, conn) in self.conns.drain() {
+            conn.reader.abort();
+        }
+        if let Some(c) = self.connect.take() {
+            c.abort();
+        }
+    }
+
+    /// Handles a command; false ends the task.
+    async fn command(&mut self, cmd: Command, connected: &ConnectTx) -> bool {
+        match cmd {
+            Command::Start => self.input(Input::Start, connected).await,
+            Command::Stop { communication } => {
+                self.input(Input::Stop { communication }, connected).await
+            }
+            Command::Reset(notification) => {
+                self.input(Input::Reset { notification }, connected).await
+            }
+            Command::Incoming(stream) => {
+                let conn = self.adopt(stream);
+                self.input(
+                    Input::TcpConnected {
+                        conn,
+                        direction: Direction::Incoming,
+                    },
+                    connected,
+                )
+                .await;
+            }
+            Command::Announce {
+                afi,
+                attrs,
+                next_hop,
+                prefixes,
+            } => {
+                if let Some((conn, ctx)) = self.established_conn() {
+                    for msg in wire::encode_announce(&attrs, &next_hop, afi, &prefixes, &ctx) {
+                        self.write(conn, 2, msg);
+                    }
+                }
+            }
+            Command::Withdraw { afi, prefixes } => {
+                if let Some((conn, ctx)) = self.established_conn() {
+                    for msg in wire::encode_withdraw(afi, &prefixes, &ctx) {
+                        self.write(conn, 2, msg);
+                    }
+                }
+            }
+            Command::EndOfRib(afi) => {
+                if let Some((conn, ctx)) = self.established_conn() {
+                    self.write(conn, 2, wire::end_of_rib(afi, Safi::Unicast, &ctx));
+                }
+            }
+        }
+        true
+    }
+
+    fn established_conn(&self) -> Option<(ConnId, Ctx)> {
+        let conn = self.session.established_conn()?;
+        Some((conn, self.conns.get(&conn)?.ctx))
+    }
+
+    async fn frame(&mut self, conn: ConnId, frame: Frame, connected: &ConnectTx) {
+        if !self.conns.contains_key(&conn) {
+            return; // a connection we already closed
+        }
+        match frame {
+            Frame::Message(bytes) => {
+                let ctx = self.conns[&conn].ctx;
+                let code = bytes.get(18).copied().unwrap_or(0) as usize;
+                if let Some(c) = self.stats.messages_received.get(code) {
+                    c.fetch_add(1, Ordering::Relaxed);
+                }
+                match wire::decode(&bytes, &ctx) {
+                    Ok(message) => {
+                        if let Message::Update(u) = &message {
+                            if let Some(e) = &u.treat_as_withdraw {
+                                warn!(peer = %self.cfg.remote, code = e.code, offset = e.offset,
+                                      reason = e.reason, "malformed attribute: treat-as-withdraw (RFC 7606)");
+                            }
+                            for e in &u.discarded {
+                                warn!(peer = %self.cfg.remote, code = e.code, offset = e.offset,
+                                      reason = e.reason, "malformed attribute discarded (RFC 7606)");
+                            }
+                        }
+                        if let Message::Notification(n) = &message {
+                            warn!(peer = %self.cfg.remote, "received NOTIFICATION: {}", n.describe());
+                            *self.stats.last_error.lock().unwrap() =
+                                Some(format!("received {}", n.describe()));
+                        }
+                        self.input(Input::Message { conn, message }, connected)
+                            .await;
+                    }
+                    Err(e) => self.decode_error(conn, e, connected).await,
+                }
+            }
+            Frame::Error(e) => self.decode_error(conn, e, connected).await,
+            Frame::Closed(err) => {
+                debug!(peer = %self.cfg.remote, ?err, "connection closed");
+                self.input(Input::TcpClosed { conn }, connected).await;
+            }
+        }
+    }
+
+    async fn decode_error(&mut self, conn: ConnId, e: wire::DecodeError, connected: &ConnectTx) {
+        let notification = e.notification();
+        warn!(peer = %self.cfg.remote, error = %e, "malformed message: sending {}", notification.describe());
+        *self.stats.last_error.lock().unwrap() =
+            Some(format!("sent {}: {e}", notification.describe()));
+        self.input(Input::DecodeError { conn, notification }, connected)
+            .await;
+    }
+
+    /// Registers a new TCP connection and starts its reader and writer tasks.
+    fn adopt(&mut self, stream: TcpStream) -> ConnId {
+        let conn = ConnId(self.next_conn);
+        self.next_conn += 1;
+        let _ = stream.set_nodelay(true);
+        let (read, write) = stream.into_split();
+        let (wtx, wrx) = mpsc::unbounded_channel();
+        tokio::spawn(writer(write, wrx));
+        let reader = tokio::spawn(reader(conn, read, self.frames_tx.clone()));
+        self.conns.insert(
+            conn,
+            Conn {
+                writer: wtx,
+                reader,
+                ctx: Ctx::default(),
+            },
+        );
+        conn
+    }
+
+    fn write(&self, conn: ConnId, code: usize, bytes: Bytes) {
+        if let Some(c) = self.conns.get(&conn) {
+            if c.writer.send(bytes).is_ok() {
+                self.stats.messages_sent[code].fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// Feeds the FSM and carries out what it says.
+    async fn input(&mut self, input: Input, connected: &ConnectTx) {
+        for output in self.session.handle(input) {
+            self.output(output, connected).await;
+        }
+    }
+
+    async fn output(&mut self, output: Output, connected: &ConnectTx) {
+        match output {
+            Output::Connect => {
+                if let Some(old) = self.connect.take() {
+                    old.abort();
+                }
+                let (remote, local) = (self.cfg.remote, self.cfg.local);
+                let tx = connected.clone();
+                let timeout = self.cfg.fsm.connect_retry;
+                self.connect = Some(tokio::spawn(async move {
+                    let res = match tokio::time::timeout(timeout, connect(remote, local)).await {
+                        Ok(res) => res,
+                        Err(_) => Err(io::Error::new(io::ErrorKind::TimedOut, "connect timed out")),
+                    };
+                    let _ = tx.send(res).await;
+                }));
+            }
+            Output::AbortConnect => {
+                if let Some(c) = self.connect.take() {
+                    c.abort();
+                }
+            }
+            Output::Send { conn, message } => {
+                let ctx = self.conns.get(&conn).map(|c| c.ctx).unwrap_or_default();
+                match wire::encode_to_bytes(&message, &ctx) {
+                    Ok(bytes) => self.write(conn, message.type_code() as usize, bytes),
+                    Err(e) => warn!(peer = %self.cfg.remote, error = %e, "cannot encode message"),
+                }
+                if let Message::Notification(n) = &message {
+                    info!(peer = %self.cfg.remote, "sending NOTIFICATION: {}", n.describe());
+                }
+            }
+            Output::Close { conn } => {
+                if let Some(c) = self.conns.remove(&conn) {
+                    // Dropping the writer's sender flushes what is queued, then closes.
+                    c.reader.abort();
+                }
+            }
+            Output::StartTimer(t, d) => {
+                self.timers.insert(t, tokio::time::Instant::now() + d);
+            }
+            Output::StopTimer(t) => {
+                self.timers.remove(&t);
+            }
+            Output::StateChange { from, to } => {
+                info!(peer = %self.cfg.remote, "state {} -> {}", from.name(), to.name());
+                self.stats.set_state(to);
+                let _ = self
+                    .events
+                    .send((self.id, Event::StateChange { from, to }))
+                    .await;
+            }
+            Output::Established { conn, negotiated } => {
+                if let Some(c) = self.conns.get_mut(&conn) {
+                    c.ctx = Ctx {
+                        four_octet_as: negotiated.four_octet_as,
+                        extended_message: negotiated.extended_message,
+                    };
+                }
+                info!(peer = %self.cfg.remote, remote_as = negotiated.remote_as,
+                      hold_time = negotiated.hold_time, "session established");
+                self.stats
+                    .connections_established
+                    .fetch_add(1, Ordering::Relaxed);
+                *self.stats.established_at.lock().unwrap() =
+                    Some((Instant::now(), SystemTime::now()));
+                *self.stats.negotiated.lock().unwrap() = Some(negotiated.clone());
+                let _ = self
+                    .events
+                    .send((self.id, Event::Established(negotiated)))
+                    .await;
+            }
+            Output::Update(update) => {
+                let _ = self.events.send((self.id, Event::Update(update))).await;
+            }
+            Output::RouteRefresh(rr) => {
+                let _ = self.events.send((self.id, Event::RouteRefresh(rr))).await;
+            }
+            Output::Down(reason) => {
+                warn!(peer = %self.cfg.remote, %reason, "session down");
+                self.stats
+                    .connections_dropped
+                    .fetch_add(1, Ordering::Relaxed);
+                *self.stats.established_at.lock().unwrap() = None;
+                *self.stats.negotiated.lock().unwrap() = None;
+                let _ = self.events.send((self.id, Event::Down(reason))).await;
+            }
+        }
+    }
+}
+
+type ConnectTx = mpsc::Sender<io::Result<TcpStream>>;
+
+async fn sleep_until(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Opens the outgoing connection from `local` (update-source) to `remote`.
+async fn connect(remote: SocketAddr, local: Option<IpAddr>) -> io::Result<TcpStream> {
+    let socket = match remote {
+        SocketAddr::V4(_) => TcpSocket::new_v4()?,
+        SocketAddr::V6(_) => TcpSocket::new_v6()?,
+    };
+    if let Some(local) = local {
+        socket.bind(SocketAddr::new(local, 0))?;
+    }
+    socket.connect(remote).await
+}
+
+/// Frames the byte stream into whole messages for the session task.
+async fn reader(conn: ConnId, mut read: OwnedReadHalf, tx: mpsc::Sender<(ConnId, Frame)>) {
+    let mut buf = BytesMut::with_capacity(64 * 1024);
+    // Framing accepts the RFC 8654 maximum; the session task checks the
+    // negotiated limit when it decodes.
+    let ctx = Ctx {
+        four_octet_as: true,
+        extended_message: true,
+    };
+    loop {
+        loop {
+            match wire::frame(&buf, &ctx) {
+                Ok(Some(len)) => {
+                    let msg = buf.split_to(len).freeze();
+                    if tx.send((conn, Frame::Message(msg))).await.is_err() {
+                        return;
+                    }
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    let _ = tx.send((conn, Frame::Error(e))).await;
+                    return;
+                }
+            }
+        }
+        if buf.capacity() - buf.len() < 4096 {
+            buf.reserve(64 * 1024);
+        }
+        match read.read_buf(&mut buf).await {
+            Ok(0) => {
+                let _ = tx.send((conn, Frame::Closed(None))).await;
+                return;
+            }
+            Ok(_) => {}
+            Err(e) => {
+                let _ = tx.send((conn, Frame::Closed(Some(e)))).await;
+                return;
+            }
+        }
+    }
+}
+
+/// Writes queued messages in order; when the queue's sender is dropped,
+/// flushes and closes the connection.
+async fn writer(mut write: OwnedWriteHalf, mut rx: mpsc::UnboundedReceiver<Bytes>) {
+    while let Some(first) = rx.recv().await {
+        // Coalesce what is queued into one write.
+        let mut batch = BytesMut::from(&first[..]);
+        while batch.len() < 256 * 1024 {
+            match rx.try_recv() {
+                Ok(more) => batch.extend_from_slice(&more),
+                Err(_) => break,
+            }
+        }
+        if write.write_all(&batch).await.is_err() {
+            return;
+        }
+    }
+    let _ = write.shutdown().await;
+}
+
+/// Accepts BGP connections and hands each to the session of the peer with
+/// that address; connections from unknown addresses are closed.
+pub async fn listen(
+    addr: SocketAddr,
+    lookup: Arc<dyn Fn(IpAddr) -> Option<mpsc::UnboundedSender<Command>> + Send + Sync>,
+) -> io::Result<JoinHandle<()>> {
+    let socket = socket2::Socket::new(
+        socket2::Domain::for_address(addr),
+        socket2::Type::STREAM,
+        Some(socket2::Protocol::TCP),
+    )?;
+    socket.set_reuse_address(true)?;
+    if addr.is_ipv6() {
+        socket.set_only_v6(true)?;
+    }
+    socket.set_nonblocking(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(128)?;
+    let listener = TcpListener::from_std(socket.into())?;
+    Ok(tokio::spawn(async move {
+        loop {
+            match listener.accept().await {
+                Ok((stream, from)) => {
+                    let ip = from.ip().to_canonical();
+                    match lookup(ip) {
+                        Some(session) => {
+                            debug!(%from, "accepted BGP connection");
+                            let _ = session.send(Command::Incoming(stream));
+                        }
+                        None => info!(%from, "refused BGP connection from unconfigured address"),
+                    }
+                }
+                Err(e) => {
+                    warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            }
+        }
+    }))
+}

@@ -1,0 +1,243 @@
+//! The RIB task: the one owner of routing state. It applies session and
+//! kernel events to the [`Rib`], hands FIB batches to the writer thread and
+//! announcements to the sessions, and answers control requests.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bgp::driver::{Command, Event};
+use bgp::fsm::State;
+use rib::kernel::{FibOp, FibWriter, KernelEvent};
+use rib::path::PeerId;
+use rib::table::{Output, Rib};
+use tokio::signal::unix::{SignalKind, signal};
+use tokio::sync::{mpsc, oneshot};
+use tracing::{info, warn};
+
+use super::PeerRuntime;
+use crate::api::{Request, Response};
+use crate::config::Config;
+use crate::metrics::Metrics;
+
+/// A control-socket request with the channel for its answer.
+pub struct ControlRequest {
+    pub request: Request,
+    pub reply: oneshot::Sender<Response>,
+}
+
+pub(super) struct RibTask {
+    pub cfg: Arc<Config>,
+    pub rib: Rib,
+    pub fib: FibWriter,
+    pub peers: BTreeMap<PeerId, PeerRuntime>,
+    pub metrics: Arc<Metrics>,
+}
+
+/// What is left after the task ends, for cleanup.
+pub(super) struct Finished {
+    pub fib: FibWriter,
+}
+
+/// Session events handled before the FIB batch goes out: the writer gets
+/// large batches under load and single routes when idle.
+const EVENT_BATCH: usize = 256;
+
+impl RibTask {
+    pub async fn run(
+        mut self,
+        mut events: mpsc::Receiver<(PeerId, Event)>,
+        mut kernel: mpsc::Receiver<KernelEvent>,
+        mut control: mpsc::Receiver<ControlRequest>,
+    ) -> Finished {
+        let mut sigterm = signal(SignalKind::terminate()).expect("SIGTERM handler");
+        let mut sigint = signal(SignalKind::interrupt()).expect("SIGINT handler");
+        let mut sighup = signal(SignalKind::hangup()).expect("SIGHUP handler");
+        let originated = self.rib.originate(&self.cfg.announce);
+        self.dispatch(originated);
+        loop {
+            tokio::select! {
+                Some((peer, ev)) = events.recv() => {
+                    let mut fib = Vec::new();
+                    self.session_event(peer, ev, &mut fib);
+                    // Drain what is already queued before writing the FIB.
+                    for _ in 0..EVENT_BATCH {
+                        match events.try_recv() {
+                            Ok((peer, ev)) => self.session_event(peer, ev, &mut fib),
+                            Err(_) => break,
+                        }
+                    }
+                    self.submit(fib);
+                }
+                Some(ev) = kernel.recv() => {
+                    let out = self.rib.handle_kernel_event(&ev);
+                    self.dispatch(out);
+                }
+                Some(req) = control.recv() => {
+                    let response = self.answer(req.request).await;
+                    let _ = req.reply.send(response);
+                }
+                Some(result) = self.fib.results().recv() => {
+                    self.metrics.fib_operations_total.with_label_values(&["batch"]).inc();
+                    for (prefix, error) in &result.errors {
+                        warn!(%prefix, %error, "kernel refused route");
+                        self.metrics.fib_errors_total.inc();
+                    }
+                }
+                _ = sigterm.recv() => break,
+                _ = sigint.recv() => break,
+                _ = sighup.recv() => {
+                    warn!("SIGHUP: configuration reload is not implemented yet; restart wgbgpd to apply changes");
+                }
+            }
+        }
+        self.stop_sessions().await;
+        Finished { fib: self.fib }
+    }
+
+    fn session_event(&mut self, peer: PeerId, ev: Event, fib: &mut Vec<FibOp>) {
+        let out = match ev {
+            Event::StateChange { from, to } => {
+                self.peer_state_metrics(peer, from, to);
+                return;
+            }
+            Event::Established(negotiated) => {
+                self.rib
+                    .handle_peer_up(peer, negotiated.remote_id, &negotiated.families)
+            }
+            Event::Update(update) => self.rib.handle_update(peer, update),
+            Event::RouteRefresh(rr) => self.rib.handle_route_refresh(peer, rr.afi),
+            Event::Down(reason) => {
+                info!(peer = %self.peers[&peer].name, %reason, "withdrawing routes of the session");
+                self.rib.handle_peer_down(peer)
+            }
+        };
+        self.route(out, fib);
+    }
+
+    /// Sends each output where it belongs; FIB ops go to `fib`.
+    fn route(&mut self, out: Vec<Output>, fib: &mut Vec<FibOp>) {
+        for o in out {
+            let (peer, cmd) = match o {
+                Output::Fib(op) => {
+                    fib.push(op);
+                    continue;
+                }
+                Output::Announce {
+                    peer,
+                    afi,
+                    attrs,
+                    next_hop,
+                    prefixes,
+                } => (
+                    peer,
+                    Command::Announce {
+                        afi,
+                        attrs,
+                        next_hop,
+                        prefixes,
+                    },
+                ),
+                Output::Withdraw {
+                    peer,
+                    afi,
+                    prefixes,
+                } => (peer, Command::Withdraw { afi, prefixes }),
+                Output::EndOfRib { peer, afi } => (peer, Command::EndOfRib(afi)),
+            };
+            if let Some(p) = self.peers.get(&peer) {
+                let _ = p.session.commands.send(cmd);
+            }
+        }
+    }
+
+    fn dispatch(&mut self, out: Vec<Output>) {
+        let mut fib = Vec::new();
+        self.route(out, &mut fib);
+        self.submit(fib);
+    }
+
+    fn submit(&mut self, fib: Vec<FibOp>) {
+        if !fib.is_empty() {
+            self.fib.submit(fib);
+        }
+        self.update_rib_metrics();
+    }
+
+    fn peer_state_metrics(&self, id: PeerId, from: State, to: State) {
+        let p = &self.peers[&id];
+        let labels = super::show::peer_labels(p);
+        let labels: [&str; 3] = [&labels[0], &labels[1], &labels[2]];
+        self.metrics
+            .peer_state
+            .with_label_values(&labels)
+            .set(to.mib_value());
+        self.metrics
+            .peer_up
+            .with_label_values(&labels)
+            .set((to == State::Established) as i64);
+        if from == State::Established {
+            self.metrics
+                .session_flaps_total
+                .with_label_values(&labels)
+                .inc();
+        }
+    }
+
+    fn update_rib_metrics(&self) {
+        let (mut v4, mut v6, mut fib4, mut fib6) = (0i64, 0i64, 0i64, 0i64);
+        for (prefix, dest) in self.rib.loc_rib() {
+            let installed = dest.installed.is_some() as i64;
+            match prefix {
+                ipnet::IpNet::V4(_) => (v4 += 1, fib4 += installed),
+                ipnet::IpNet::V6(_) => (v6 += 1, fib6 += installed),
+            };
+        }
+        self.metrics.rib_routes.with_label_values(&["ipv4"]).set(v4);
+        self.metrics.rib_routes.with_label_values(&["ipv6"]).set(v6);
+        self.metrics
+            .fib_routes
+            .with_label_values(&["ipv4"])
+            .set(fib4);
+        self.metrics
+            .fib_routes
+            .with_label_values(&["ipv6"])
+            .set(fib6);
+    }
+
+    async fn answer(&self, request: Request) -> Response {
+        match request {
+            Request::Summary => {
+                Response::Summary(super::show::summary(&self.cfg, &self.rib, &self.peers))
+            }
+            Request::Routes { afi, prefix } => Response::Routes(super::show::routes(
+                &self.cfg,
+                &self.rib,
+                &self.peers,
+                afi,
+                prefix,
+            )),
+        }
+    }
+
+    /// Cease/Administrative Shutdown to every peer, then give the writers a
+    /// moment to flush the NOTIFICATIONs.
+    async fn stop_sessions(&mut self) {
+        info!("shutting down: stopping sessions");
+        for p in self.peers.values() {
+            let _ = p.session.commands.send(Command::Stop {
+                communication: Some("wgbgpd shutting down".into()),
+            });
+        }
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
+        while tokio::time::Instant::now() < deadline
+            && self
+                .peers
+                .values()
+                .any(|p| p.session.stats.state() != State::Idle)
+        {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}

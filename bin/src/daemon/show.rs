@@ -1,0 +1,198 @@
+//! Builds the control-socket answers (FRR's JSON shapes) from RIB and
+//! session state.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::sync::atomic::Ordering;
+use std::time::UNIX_EPOCH;
+
+use bgp::fsm::State;
+use ipnet::IpNet;
+use rib::path::{PeerId, Source};
+use rib::table::Rib;
+
+use super::PeerRuntime;
+use crate::api::{
+    self, Afi, BgpSummary, Nexthop, PeerState, PeerSummary, RoutePath, RouteTable, SessionState,
+    Summary,
+};
+use crate::config::Config;
+
+/// Metric labels of a peer: session address, remote AS, config name.
+pub(super) fn peer_labels(p: &PeerRuntime) -> [String; 3] {
+    [
+        p.cfg.address().to_string(),
+        p.cfg.asn.to_string(),
+        p.name.clone(),
+    ]
+}
+
+fn session_state(p: &PeerRuntime) -> SessionState {
+    match p.session.stats.state() {
+        State::Idle if p.cfg.shutdown => SessionState::IdleAdmin,
+        State::Idle => SessionState::Idle,
+        State::Connect => SessionState::Connect,
+        State::Active => SessionState::Active,
+        State::OpenSent => SessionState::OpenSent,
+        State::OpenConfirm => SessionState::OpenConfirm,
+        State::Established => SessionState::Established,
+    }
+}
+
+fn peer_summary(cfg: &Config, rib: &Rib, id: PeerId, p: &PeerRuntime) -> PeerSummary {
+    let stats = &p.session.stats;
+    let established_at = *stats.established_at.lock().unwrap();
+    let uptime = established_at.map(|(at, _)| at.elapsed());
+    let (pfx_rcd, pfx_snt) = rib.peer_counts(id);
+    let negotiated = stats.negotiated.lock().unwrap().clone();
+    let peer_state = if p.cfg.shutdown {
+        PeerState::Admin
+    } else if p.cfg.import.is_empty() || p.cfg.export.is_empty() {
+        // RFC 8212: FRR shows a peer without policy as "(Policy)".
+        PeerState::Policy
+    } else {
+        PeerState::Ok
+    };
+    PeerSummary {
+        hostname: negotiated.and_then(|n| n.remote_hostname),
+        remote_as: p.cfg.asn,
+        local_as: cfg.asn,
+        version: 4,
+        msg_rcvd: stats.received_total(),
+        msg_sent: stats.sent_total(),
+        table_version: 0,
+        outq: 0,
+        inq: 0,
+        peer_uptime: api::format_uptime(uptime),
+        peer_uptime_msec: uptime.map_or(0, |d| d.as_millis() as u64),
+        peer_uptime_established_epoch: established_at
+            .and_then(|(_, wall)| wall.duration_since(UNIX_EPOCH).ok())
+            .map(|d| d.as_secs()),
+        pfx_rcd: pfx_rcd as u64,
+        pfx_snt: pfx_snt as u64,
+        state: session_state(p),
+        peer_state,
+        connections_established: stats.connections_established.load(Ordering::Relaxed),
+        connections_dropped: stats.connections_dropped.load(Ordering::Relaxed),
+        desc: p.cfg.description.clone(),
+        id_type: Afi::of(p.cfg.address()),
+        name: p.name.clone(),
+        interface: p.cfg.interface().map(str::to_string),
+    }
+}
+
+/// `show bgp summary`: every peer appears under each family it carries,
+/// keyed by its session address, as FRR does.
+pub(super) fn summary(
+    cfg: &Config,
+    rib: &Rib,
+    peers: &BTreeMap<PeerId, PeerRuntime>,
+) -> BgpSummary {
+    let mut per_family: [BTreeMap<String, PeerSummary>; 2] = Default::default();
+    for (id, p) in peers {
+        let s = peer_summary(cfg, rib, *id, p);
+        for family in &mut per_family {
+            family.insert(p.cfg.address().to_string(), s.clone());
+        }
+    }
+    let count = |v6: bool| {
+        rib.loc_rib()
+            .keys()
+            .filter(|p| matches!(p, IpNet::V6(_)) == v6)
+            .count() as u64
+    };
+    let [v4, v6] = per_family;
+    let router_id = cfg.router_id.to_string();
+    BgpSummary {
+        ipv4_unicast: Some(Summary::new(router_id.clone(), cfg.asn, count(false), v4)),
+        ipv6_unicast: Some(Summary::new(router_id, cfg.asn, count(true), v6)),
+    }
+}
+
+/// `show bgp ipv4|ipv6 unicast [PREFIX]`.
+pub(super) fn routes(
+    cfg: &Config,
+    rib: &Rib,
+    peers: &BTreeMap<PeerId, PeerRuntime>,
+    afi: Afi,
+    only: Option<IpNet>,
+) -> RouteTable {
+    let mut out = BTreeMap::new();
+    for (prefix, dest) in rib.loc_rib() {
+        let family = match prefix {
+            IpNet::V4(_) => Afi::Ipv4,
+            IpNet::V6(_) => Afi::Ipv6,
+        };
+        if family != afi || only.is_some_and(|o| o != *prefix) {
+            continue;
+        }
+        let paths: Vec<RoutePath> = dest
+            .paths
+            .iter()
+            .enumerate()
+            .map(|(i, path)| {
+                let best = dest.best == Some(i);
+                let attrs = &path.attrs;
+                let (peer_id, next_hop): (String, IpAddr) = match path.source {
+                    Source::Local => ("(unspec)".into(), local_next_hop(afi)),
+                    Source::Peer(id) => (
+                        peers
+                            .get(&id)
+                            .map_or_else(|| "?".into(), |p| p.cfg.address().to_string()),
+                        path.next_hop,
+                    ),
+                };
+                let via = if best {
+                    dest.installed.as_ref().map(|hops| {
+                        hops.iter()
+                            .map(|h| {
+                                let dev = rib.kernel().ifname(h.ifindex).unwrap_or("?");
+                                let onlink = if h.onlink { " onlink" } else { "" };
+                                format!("via {} dev {dev}{onlink}", h.gateway)
+                            })
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    })
+                } else {
+                    None
+                };
+                RoutePath {
+                    valid: rib.eligible(path),
+                    bestpath: best,
+                    multipath: false,
+                    path_from: "external".into(),
+                    prefix: prefix.addr().to_string(),
+                    prefix_len: prefix.prefix_len(),
+                    network: prefix.to_string(),
+                    metric: attrs.med,
+                    loc_prf: attrs.local_pref,
+                    weight: if path.source == Source::Local {
+                        32768
+                    } else {
+                        0
+                    },
+                    peer_id,
+                    path: attrs.as_path.to_string(),
+                    origin: match attrs.origin {
+                        bgp::wire::Origin::Igp => api::Origin::Igp,
+                        bgp::wire::Origin::Egp => api::Origin::Egp,
+                        bgp::wire::Origin::Incomplete => api::Origin::Incomplete,
+                    },
+                    nexthops: vec![Nexthop::global(next_hop)],
+                    installed: best && dest.installed.is_some(),
+                    via,
+                }
+            })
+            .collect();
+        out.insert(prefix.to_string(), paths);
+    }
+    RouteTable::new(cfg.router_id.to_string(), cfg.asn, out)
+}
+
+/// FRR shows locally originated routes with next hop 0.0.0.0 / ::.
+fn local_next_hop(afi: Afi) -> IpAddr {
+    match afi {
+        Afi::Ipv4 => IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
+        Afi::Ipv6 => IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED),
+    }
+}

@@ -1,0 +1,197 @@
+//! Best-path selection (RFC 4271 §9.1.2.2), as an ordered list of steps
+//! that records why each candidate lost, so `show bgp` can say it.
+
+use std::cmp::Ordering;
+
+use crate::path::{Path, Source};
+
+/// LOCAL_PREF assumed for paths without one (eBGP), as FRR and BIRD do.
+pub const DEFAULT_LOCAL_PREF: u32 = 100;
+
+/// The step at which a path lost to the best one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LossReason {
+    /// Its next hop does not resolve (RFC 4271 §9.1.2 "unresolvable").
+    NextHopUnresolved,
+    LocalPref,
+    /// Locally originated paths win over learned ones.
+    LocalOrigin,
+    AsPathLength,
+    Origin,
+    /// MED, compared only between paths from the same neighbour AS (§9.1.2.2 c).
+    Med,
+    /// Lower BGP Identifier wins (§9.1.2.2 f).
+    RouterId,
+    /// Lower peer address wins (§9.1.2.2 g).
+    PeerAddress,
+}
+
+impl LossReason {
+    pub fn describe(self) -> &'static str {
+        match self {
+            LossReason::NextHopUnresolved => "next hop unresolved",
+            LossReason::LocalPref => "local preference",
+            LossReason::LocalOrigin => "locally originated path preferred",
+            LossReason::AsPathLength => "AS path length",
+            LossReason::Origin => "origin",
+            LossReason::Med => "MED",
+            LossReason::RouterId => "router ID",
+            LossReason::PeerAddress => "peer address",
+        }
+    }
+}
+
+fn local_pref(p: &Path) -> u32 {
+    p.attrs.local_pref.unwrap_or(DEFAULT_LOCAL_PREF)
+}
+
+/// Compares two eligible paths: `Less` means `a` is better. The reason is
+/// the step that decided.
+pub fn compare(a: &Path, b: &Path) -> (Ordering, Option<LossReason>) {
+    let steps: [(LossReason, Ordering); 4] = [
+        // Higher LOCAL_PREF first (§9.1.1 degree of preference).
+        (LossReason::LocalPref, local_pref(b).cmp(&local_pref(a))),
+        (
+            LossReason::LocalOrigin,
+            (a.source != Source::Local).cmp(&(b.source != Source::Local)),
+        ),
+        (
+            LossReason::AsPathLength,
+            a.attrs.as_path.len().cmp(&b.attrs.as_path.len()),
+        ),
+        (LossReason::Origin, a.attrs.origin.cmp(&b.attrs.origin)),
+    ];
+    for (reason, ord) in steps {
+        if ord != Ordering::Equal {
+            return (ord, Some(reason));
+        }
+    }
+    // §9.1.2.2 c: MED only between routes from the same neighbouring AS;
+    // a missing MED counts as 0 (RFC 4271 §5.1.4).
+    if a.attrs.as_path.first() == b.attrs.as_path.first() {
+        let ord = a.attrs.med.unwrap_or(0).cmp(&b.attrs.med.unwrap_or(0));
+        if ord != Ordering::Equal {
+            return (ord, Some(LossReason::Med));
+        }
+    }
+    let ord = u32::from(a.router_id).cmp(&u32::from(b.router_id));
+    if ord != Ordering::Equal {
+        return (ord, Some(LossReason::RouterId));
+    }
+    let ord = a.peer_address.cmp(&b.peer_address);
+    if ord != Ordering::Equal {
+        return (ord, Some(LossReason::PeerAddress));
+    }
+    (Ordering::Equal, None)
+}
+
+/// Picks the best of `paths`; `eligible(i)` says whether path `i` may be
+/// used at all (its next hop resolves). Returns the index of the winner.
+pub fn select(paths: &[Path], eligible: impl Fn(usize) -> bool) -> Option<usize> {
+    let mut best: Option<usize> = None;
+    for i in (0..paths.len()).filter(|&i| eligible(i)) {
+        best = match best {
+            Some(b) if compare(&paths[b], &paths[i]).0 != Ordering::Greater => Some(b),
+            _ => Some(i),
+        };
+    }
+    best
+}
+
+/// Why `path` is not the best: the deciding step against `best`, or that
+/// its next hop does not resolve.
+pub fn loss_reason(path: &Path, best: &Path, eligible: bool) -> Option<LossReason> {
+    if !eligible {
+        return Some(LossReason::NextHopUnresolved);
+    }
+    compare(best, path).1
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bgp::wire::{AsPath, Origin, PathAttributes};
+    use std::net::{IpAddr, Ipv4Addr};
+    use std::sync::Arc;
+
+    fn path(peer: u32, as_path: &[u32], f: impl FnOnce(&mut PathAttributes)) -> Path {
+        let mut attrs = PathAttributes {
+            as_path: AsPath::from_sequence(as_path.iter().copied()),
+            ..Default::default()
+        };
+        f(&mut attrs);
+        Path {
+            source: Source::Peer(peer),
+            attrs: Arc::new(attrs),
+            next_hop: IpAddr::V4(Ipv4Addr::new(10, 0, 0, peer as u8)),
+            router_id: Ipv4Addr::new(peer as u8, peer as u8, peer as u8, peer as u8),
+            peer_address: IpAddr::V4(Ipv4Addr::new(10, 0, 0, peer as u8)),
+            seq: 0,
+        }
+    }
+
+    #[test]
+    fn shorter_as_path_wins() {
+        let a = path(1, &[65501, 65510], |_| {});
+        let b = path(2, &[65502], |_| {});
+        assert_eq!(select(&[a.clone(), b.clone()], |_| true), Some(1));
+        assert_eq!(loss_reason(&a, &b, true), Some(LossReason::AsPathLength));
+    }
+
+    #[test]
+    fn local_pref_beats_as_path_length() {
+        let a = path(1, &[65501, 65510, 65511], |a| a.local_pref = Some(200));
+        let b = path(2, &[65502], |_| {});
+        assert_eq!(select(&[a, b.clone()], |_| true), Some(0));
+    }
+
+    #[test]
+    fn lower_origin_wins_on_equal_length() {
+        let a = path(1, &[65501], |a| a.origin = Origin::Incomplete);
+        let b = path(2, &[65502], |a| a.origin = Origin::Igp);
+        assert_eq!(select(&[a.clone(), b.clone()], |_| true), Some(1));
+        assert_eq!(loss_reason(&a, &b, true), Some(LossReason::Origin));
+    }
+
+    #[test]
+    fn med_compared_only_within_the_same_neighbour_as() {
+        let a = path(1, &[65501], |a| a.med = Some(50));
+        let b = path(2, &[65501], |a| a.med = Some(10));
+        assert_eq!(select(&[a.clone(), b.clone()], |_| true), Some(1));
+        // Different neighbour AS: MED is skipped and the router ID decides.
+        let c = path(3, &[65503], |a| a.med = Some(0));
+        assert_eq!(select(&[a.clone(), c.clone()], |_| true), Some(0));
+        assert_eq!(loss_reason(&c, &a, true), Some(LossReason::RouterId));
+    }
+
+    #[test]
+    fn unresolved_next_hop_is_never_best() {
+        let a = path(1, &[65501], |_| {});
+        let b = path(2, &[65502, 65503, 65504], |_| {});
+        assert_eq!(select(&[a.clone(), b.clone()], |i| i == 1), Some(1));
+        assert_eq!(select(&[a, b], |_| false), None);
+    }
+
+    #[test]
+    fn locally_originated_wins_over_learned() {
+        let mut local = path(9, &[], |_| {});
+        local.source = Source::Local;
+        let learned = path(1, &[], |_| {});
+        assert_eq!(select(&[learned, local], |_| true), Some(1));
+    }
+
+    #[test]
+    fn selection_is_independent_of_order() {
+        let paths = vec![
+            path(3, &[1, 2], |_| {}),
+            path(1, &[5, 6], |_| {}),
+            path(2, &[7, 8], |_| {}),
+        ];
+        let best = select(&paths, |_| true).unwrap();
+        let mut reversed = paths.clone();
+        reversed.reverse();
+        let best_rev = select(&reversed, |_| true).unwrap();
+        assert_eq!(paths[best], reversed[best_rev]);
+        assert_eq!(paths[best].router_id, Ipv4Addr::new(1, 1, 1, 1));
+    }
+}

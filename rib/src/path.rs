@@ -1,0 +1,115 @@
+//! Paths (one route to a prefix from one source) and the attribute interner
+//! that lets a full table share a few hundred thousand attribute sets.
+
+use std::collections::HashSet;
+use std::net::{IpAddr, Ipv4Addr};
+use std::sync::Arc;
+
+use bgp::wire::PathAttributes;
+
+/// Index of a configured peer, assigned by the daemon.
+pub type PeerId = u32;
+
+/// Where a path came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Source {
+    /// Originated by this router (`announce:`).
+    Local,
+    Peer(PeerId),
+}
+
+/// One path in the Loc-RIB.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Path {
+    pub source: Source,
+    pub attrs: Arc<PathAttributes>,
+    /// The BGP next hop as received (unspecified for local routes).
+    pub next_hop: IpAddr,
+    /// The peer's BGP Identifier and address: the last tie-breakers.
+    pub router_id: Ipv4Addr,
+    pub peer_address: IpAddr,
+    /// Arrival order, for stable output.
+    pub seq: u64,
+}
+
+/// Hands out one shared `Arc` per distinct attribute set.
+#[derive(Debug, Default)]
+pub struct Interner {
+    set: HashSet<Arc<PathAttributes>>,
+    /// Size after the last sweep; a sweep runs when the set doubles.
+    swept_at: usize,
+}
+
+impl Interner {
+    pub fn intern(&mut self, attrs: PathAttributes) -> Arc<PathAttributes> {
+        if let Some(existing) = self.set.get(&attrs) {
+            return existing.clone();
+        }
+        if self.set.len() >= 2 * self.swept_at.max(1024) {
+            self.sweep();
+        }
+        let arc = Arc::new(attrs);
+        self.set.insert(arc.clone());
+        arc
+    }
+
+    /// Drops attribute sets no path refers to any more.
+    pub fn sweep(&mut self) {
+        self.set.retain(|a| Arc::strong_count(a) > 1);
+        self.swept_at = self.set.len();
+    }
+
+    pub fn len(&self) -> usize {
+        self.set.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.set.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bgp::wire::AsPath;
+
+    #[test]
+    fn equal_attribute_sets_share_one_allocation() {
+        let mut i = Interner::default();
+        let a = PathAttributes {
+            as_path: AsPath::from_sequence([65501]),
+            ..Default::default()
+        };
+        let x = i.intern(a.clone());
+        let y = i.intern(a);
+        assert!(Arc::ptr_eq(&x, &y));
+        let z = i.intern(PathAttributes {
+            med: Some(5),
+            ..Default::default()
+        });
+        assert!(!Arc::ptr_eq(&x, &z));
+        assert_eq!(i.len(), 2);
+    }
+
+    #[test]
+    fn sweep_drops_unreferenced_sets() {
+        let mut i = Interner::default();
+        let kept = i.intern(PathAttributes {
+            med: Some(1),
+            ..Default::default()
+        });
+        drop(i.intern(PathAttributes {
+            med: Some(2),
+            ..Default::default()
+        }));
+        i.sweep();
+        assert_eq!(i.len(), 1);
+        assert!(Arc::ptr_eq(
+            &kept,
+            &i.intern(PathAttributes {
+                med: Some(1),
+                ..Default::default()
+            })
+        ));
+    }
+}

@@ -1,0 +1,658 @@
+//! The routing engine: Adj-RIB-In (post-policy) and Loc-RIB in one table,
+//! next-hop tracking, the FIB diff and the Adj-RIB-Out diff per peer.
+//!
+//! [`Rib`] is sans-IO like the FSM: session events and kernel events go in
+//! (`handle_*`), [`Output`]s come out — FIB operations for the kernel writer
+//! and announcements/withdrawals for the session drivers. Every handler
+//! marks the prefixes it touched and a single `flush` re-runs best-path
+//! selection for them and diffs the result against what the kernel and
+//! each peer were last given.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::sync::Arc;
+
+use bgp::wire::{Afi, Community, MpNextHop, PathAttributes, Safi, Update};
+use ipnet::IpNet;
+
+use crate::best::{self, LossReason};
+use crate::kernel::{FibOp, KernelEvent, KernelNextHop, KernelView};
+use crate::path::{Interner, Path, PeerId, Source};
+use crate::policy::Chain;
+
+/// Settings of the whole RIB.
+#[derive(Debug, Clone)]
+pub struct RibConfig {
+    pub local_as: u32,
+    pub router_id: Ipv4Addr,
+    /// Kernel table the next hops resolve in.
+    pub table: u32,
+}
+
+/// What the RIB needs to know about a configured peer.
+#[derive(Debug, Clone)]
+pub struct PeerSettings {
+    pub name: String,
+    /// The session address (FRR's `peerId`).
+    pub address: IpAddr,
+    pub asn: u32,
+    pub import: Chain,
+    pub export: Chain,
+    /// Next-hop-self per family: our loopback for routes sent to this peer.
+    pub local_v4: Option<Ipv4Addr>,
+    pub local_v6: Option<Ipv6Addr>,
+}
+
+/// An action for the daemon to carry out.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Output {
+    Fib(FibOp),
+    Announce {
+        peer: PeerId,
+        afi: Afi,
+        attrs: Arc<PathAttributes>,
+        next_hop: MpNextHop,
+        prefixes: Vec<IpNet>,
+    },
+    Withdraw {
+        peer: PeerId,
+        afi: Afi,
+        prefixes: Vec<IpNet>,
+    },
+    /// The initial table dump to `peer` is complete (RFC 4724 §2).
+    EndOfRib {
+        peer: PeerId,
+        afi: Afi,
+    },
+}
+
+/// All paths to one prefix, the chosen one, and what the kernel holds.
+#[derive(Debug, Clone, Default)]
+pub struct Dest {
+    pub paths: Vec<Path>,
+    pub best: Option<usize>,
+    /// Next hops last handed to the kernel for this prefix.
+    pub installed: Option<Vec<KernelNextHop>>,
+}
+
+#[derive(Debug)]
+struct Peer {
+    settings: PeerSettings,
+    established: Option<Established>,
+    /// Paths from this peer in the Loc-RIB (FRR's `pfxRcd`).
+    received: usize,
+    /// Adj-RIB-Out: what this peer was last sent, per prefix.
+    adj_rib_out: HashMap<IpNet, Arc<PathAttributes>>,
+}
+
+#[derive(Debug, Clone)]
+struct Established {
+    router_id: Ipv4Addr,
+    families: Vec<(Afi, Safi)>,
+}
+
+#[derive(Debug, Default)]
+struct NextHop {
+    resolved: Option<Vec<KernelNextHop>>,
+    users: usize,
+}
+
+/// The routing engine. See the module docs.
+#[derive(Debug)]
+pub struct Rib {
+    cfg: RibConfig,
+    peers: BTreeMap<PeerId, Peer>,
+    loc_rib: BTreeMap<IpNet, Dest>,
+    kernel: KernelView,
+    next_hops: HashMap<IpAddr, NextHop>,
+    interner: Interner,
+    dirty: HashSet<IpNet>,
+    seq: u64,
+}
+
+fn afi_of(prefix: &IpNet) -> Afi {
+    match prefix {
+        IpNet::V4(_) => Afi::Ipv4,
+        IpNet::V6(_) => Afi::Ipv6,
+    }
+}
+
+impl Rib {
+    pub fn new(cfg: RibConfig) -> Self {
+        let kernel = KernelView::new(cfg.table);
+        Rib {
+            cfg,
+            peers: BTreeMap::new(),
+            loc_rib: BTreeMap::new(),
+            kernel,
+            next_hops: HashMap::new(),
+            interner: Interner::default(),
+            dirty: HashSet::new(),
+            seq: 0,
+        }
+    }
+
+    pub fn config(&self) -> &RibConfig {
+        &self.cfg
+    }
+
+    pub fn add_peer(&mut self, id: PeerId, settings: PeerSettings) {
+        let peer = Peer {
+            settings,
+            established: None,
+            received: 0,
+            adj_rib_out: HashMap::new(),
+        };
+        self.peers.insert(id, peer);
+    }
+
+    /// Originates `prefixes` (the `announce:` list): ORIGIN IGP, empty AS_PATH.
+    pub fn originate(&mut self, prefixes: &[IpNet]) -> Vec<Output> {
+        let attrs = self.interner.intern(PathAttributes::default());
+        for prefix in prefixes {
+            let prefix = prefix.trunc();
+            let path = Path {
+                source: Source::Local,
+                attrs: attrs.clone(),
+                next_hop: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+                router_id: self.cfg.router_id,
+                peer_address: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+                seq: self.next_seq(),
+            };
+            self.insert_path(prefix, path);
+        }
+        self.flush()
+    }
+
+    /// The session with `id` reached Established: send it the whole table.
+    pub fn handle_peer_up(
+        &mut self,
+        id: PeerId,
+        router_id: Ipv4Addr,
+        families: &[(Afi, Safi)],
+    ) -> Vec<Output> {
+        let Some(peer) = self.peers.get_mut(&id) else {
+            return Vec::new();
+        };
+        peer.established = Some(Established {
+            router_id,
+            families: families.to_vec(),
+        });
+        peer.adj_rib_out.clear();
+        let mut out = Vec::new();
+        let mut batch = ExportBatch::default();
+        let prefixes: Vec<IpNet> = self.loc_rib.keys().copied().collect();
+        for prefix in prefixes {
+            self.export_to(id, &prefix, &mut batch);
+        }
+        batch.emit(&mut out);
+        for &(afi, safi) in families {
+            if safi == Safi::Unicast {
+                out.push(Output::EndOfRib { peer: id, afi });
+            }
+        }
+        out
+    }
+
+    /// The session with `id` left Established: its routes go.
+    pub fn handle_peer_down(&mut self, id: PeerId) -> Vec<Output> {
+        let Some(peer) = self.peers.get_mut(&id) else {
+            return Vec::new();
+        };
+        peer.established = None;
+        peer.adj_rib_out.clear();
+        let source = Source::Peer(id);
+        let mut gone = Vec::new();
+        for (prefix, dest) in self.loc_rib.iter_mut() {
+            if let Some(i) = dest.paths.iter().position(|p| p.source == source) {
+                gone.push((*prefix, dest.paths.remove(i)));
+                dest.best = None;
+            }
+        }
+        for (prefix, path) in gone {
+            self.release_next_hop(path.next_hop);
+            self.dirty.insert(prefix);
+        }
+        if let Some(peer) = self.peers.get_mut(&id) {
+            peer.received = 0;
+        }
+        self.flush()
+    }
+
+    /// Applies one UPDATE from `id` (RFC 4271 §9.1 phase 1 with the import chain).
+    pub fn handle_update(&mut self, id: PeerId, update: Update) -> Vec<Output> {
+        let Some(peer) = self.peers.get(&id) else {
+            return Vec::new();
+        };
+        let Some(established) = &peer.established else {
+            return Vec::new();
+        };
+        let peer_asn = peer.settings.asn;
+        let router_id = established.router_id;
+        let peer_address = peer.settings.address;
+        let import = peer.settings.import.clone();
+
+        let mut withdrawn: Vec<IpNet> = update.withdrawn.iter().map(|&p| IpNet::V4(p)).collect();
+        if let Some(unreach) = &update.mp_unreach {
+            withdrawn.extend(unreach.withdrawn.iter().copied());
+        }
+        // (next hop, prefixes) groups carried by this UPDATE.
+        let mut reach: Vec<(Option<IpAddr>, Vec<IpNet>)> = Vec::new();
+        if !update.nlri.is_empty() {
+            let nlri = update.nlri.iter().map(|&p| IpNet::V4(p)).collect();
+            reach.push((update.next_hop.map(IpAddr::V4), nlri));
+        }
+        if let Some(mp) = &update.mp_reach {
+            if mp.safi == Safi::Unicast {
+                reach.push((Some(mp.next_hop.global), mp.nlri.clone()));
+            }
+        }
+
+        let attrs = match (&update.treat_as_withdraw, &update.attributes) {
+            (None, Some(attrs)) => self.accept_attributes(attrs, peer_asn),
+            _ => None,
+        };
+        for (next_hop, prefixes) in reach {
+            let usable = attrs
+                .as_ref()
+                .zip(next_hop.filter(|nh| self.valid_next_hop(*nh)));
+            for prefix in prefixes {
+                let prefix = prefix.trunc();
+                match usable {
+                    Some((attrs, nh)) if import.accepts(&prefix) => {
+                        let path = Path {
+                            source: Source::Peer(id),
+                            attrs: attrs.clone(),
+                            next_hop: nh,
+                            router_id,
+                            peer_address,
+                            seq: self.next_seq(),
+                        };
+                        self.insert_path(prefix, path);
+                    }
+                    // Filtered, looped or unusable: handled as a withdrawal
+                    // of any earlier path (RFC 7606 §2 treat-as-withdraw).
+                    _ => withdrawn.push(prefix),
+                }
+            }
+        }
+        for prefix in withdrawn {
+            self.remove_path(prefix.trunc(), Source::Peer(id));
+        }
+        self.flush()
+    }
+
+    /// Re-sends the Adj-RIB-Out of one family (RFC 2918 ROUTE-REFRESH).
+    pub fn handle_route_refresh(&mut self, id: PeerId, afi: Afi) -> Vec<Output> {
+        let Some(peer) = self.peers.get_mut(&id) else {
+            return Vec::new();
+        };
+        peer.adj_rib_out.retain(|p, _| afi_of(p) != afi);
+        let mut batch = ExportBatch::default();
+        let prefixes: Vec<IpNet> = self
+            .loc_rib
+            .keys()
+            .filter(|p| afi_of(p) == afi)
+            .copied()
+            .collect();
+        for prefix in prefixes {
+            self.export_to(id, &prefix, &mut batch);
+        }
+        let mut out = Vec::new();
+        batch.emit(&mut out);
+        out.push(Output::EndOfRib { peer: id, afi });
+        out
+    }
+
+    /// A change in the kernel: re-resolve next hops; routes whose
+    /// resolution changed are re-selected and re-installed.
+    pub fn handle_kernel_event(&mut self, ev: &KernelEvent) -> Vec<Output> {
+        if !self.kernel.apply(ev) {
+            return Vec::new();
+        }
+        let mut changed = HashSet::new();
+        for (addr, nh) in self.next_hops.iter_mut() {
+            let now = self.kernel.resolve(*addr);
+            if now != nh.resolved {
+                nh.resolved = now;
+                changed.insert(*addr);
+            }
+        }
+        if !changed.is_empty() {
+            for (prefix, dest) in &self.loc_rib {
+                if dest.paths.iter().any(|p| changed.contains(&p.next_hop)) {
+                    self.dirty.insert(*prefix);
+                }
+            }
+        }
+        // Routes the kernel dropped behind our back (a link went down and
+        // came back) are re-installed when their resolution is unchanged.
+        if matches!(ev, KernelEvent::Resync(_)) {
+            for dest in self.loc_rib.values_mut() {
+                dest.installed = None;
+            }
+            self.dirty.extend(self.loc_rib.keys().copied());
+        }
+        self.flush()
+    }
+
+    pub fn kernel(&self) -> &KernelView {
+        &self.kernel
+    }
+
+    /// The Loc-RIB, in prefix order.
+    pub fn loc_rib(&self) -> &BTreeMap<IpNet, Dest> {
+        &self.loc_rib
+    }
+
+    /// Whether a path's next hop resolves (local paths always do).
+    pub fn eligible(&self, path: &Path) -> bool {
+        path.source == Source::Local
+            || self
+                .next_hops
+                .get(&path.next_hop)
+                .is_some_and(|n| n.resolved.is_some())
+    }
+
+    /// Why a non-best path lost, for `show`.
+    pub fn loss_reason(&self, dest: &Dest, i: usize) -> Option<LossReason> {
+        let best = &dest.paths[dest.best?];
+        best::loss_reason(&dest.paths[i], best, self.eligible(&dest.paths[i]))
+    }
+
+    /// (pfxRcd, pfxSnt) for a peer.
+    pub fn peer_counts(&self, id: PeerId) -> (usize, usize) {
+        self.peers
+            .get(&id)
+            .map_or((0, 0), |p| (p.received, p.adj_rib_out.len()))
+    }
+
+    pub fn peer_settings(&self, id: PeerId) -> Option<&PeerSettings> {
+        self.peers.get(&id).map(|p| &p.settings)
+    }
+
+    /// Distinct attribute sets held (interning effectiveness).
+    pub fn attribute_sets(&self) -> usize {
+        self.interner.len()
+    }
+
+    fn next_seq(&mut self) -> u64 {
+        self.seq += 1;
+        self.seq
+    }
+
+    /// eBGP import checks on the attribute set; `None` means every prefix
+    /// of the UPDATE is handled as withdrawn.
+    fn accept_attributes(
+        &mut self,
+        attrs: &PathAttributes,
+        peer_asn: u32,
+    ) -> Option<Arc<PathAttributes>> {
+        // RFC 4271 §9.1.2: a route whose AS_PATH contains our AS is a loop.
+        if attrs.as_path.contains(self.cfg.local_as) {
+            return None;
+        }
+        // The neighbour must be the first AS (FRR's enforce-first-as).
+        if attrs.as_path.first() != Some(peer_asn) {
+            return None;
+        }
+        // LOCAL_PREF is not accepted from eBGP (RFC 4271 §5.1.5).
+        let mut attrs = attrs.clone();
+        attrs.local_pref = None;
+        Some(self.interner.intern(attrs))
+    }
+
+    fn valid_next_hop(&self, nh: IpAddr) -> bool {
+        !nh.is_unspecified() && !nh.is_multicast() && !self.kernel.is_local(nh)
+    }
+
+    fn insert_path(&mut self, prefix: IpNet, path: Path) {
+        let next_hop = path.next_hop;
+        let source = path.source;
+        let dest = self.loc_rib.entry(prefix).or_default();
+        let old = match dest.paths.iter().position(|p| p.source == source) {
+            Some(i) => Some(std::mem::replace(&mut dest.paths[i], path)),
+            None => {
+                dest.paths.push(path);
+                None
+            }
+        };
+        match old {
+            Some(old) => self.release_next_hop(old.next_hop),
+            None => {
+                if let Source::Peer(id) = source {
+                    if let Some(p) = self.peers.get_mut(&id) {
+                        p.received += 1;
+                    }
+                }
+            }
+        }
+        if source != Source::Local {
+            self.track_next_hop(next_hop);
+        }
+        self.dirty.insert(prefix);
+    }
+
+    fn remove_path(&mut self, prefix: IpNet, source: Source) {
+        let Some(dest) = self.loc_rib.get_mut(&prefix) else {
+            return;
+        };
+        let Some(i) = dest.paths.iter().position(|p| p.source == source) else {
+            return;
+        };
+        let old = dest.paths.remove(i);
+        dest.best = None;
+        if let Source::Peer(id) = source {
+            if let Some(p) = self.peers.get_mut(&id) {
+                p.received -= 1;
+            }
+            self.release_next_hop(old.next_hop);
+        }
+        self.dirty.insert(prefix);
+    }
+
+    fn track_next_hop(&mut self, addr: IpAddr) {
+        let kernel = &self.kernel;
+        let nh = self.next_hops.entry(addr).or_insert_with(|| NextHop {
+            resolved: kernel.resolve(addr),
+            users: 0,
+        });
+        nh.users += 1;
+    }
+
+    fn release_next_hop(&mut self, addr: IpAddr) {
+        if let Some(nh) = self.next_hops.get_mut(&addr) {
+            nh.users = nh.users.saturating_sub(1);
+            if nh.users == 0 {
+                self.next_hops.remove(&addr);
+            }
+        }
+    }
+
+    fn resolution(&self, path: &Path) -> Option<Vec<KernelNextHop>> {
+        match path.source {
+            Source::Local => None,
+            Source::Peer(_) => self.next_hops.get(&path.next_hop)?.resolved.clone(),
+        }
+    }
+
+    /// Re-selects every touched prefix and emits the FIB and export diffs.
+    fn flush(&mut self) -> Vec<Output> {
+        let mut out = Vec::new();
+        let mut batch = ExportBatch::default();
+        let mut dirty: Vec<IpNet> = self.dirty.drain().collect();
+        dirty.sort_unstable();
+        let peers: Vec<PeerId> = self
+            .peers
+            .iter()
+            .filter(|(_, p)| p.established.is_some())
+            .map(|(id, _)| *id)
+            .collect();
+        for prefix in dirty {
+            let Some(dest) = self.loc_rib.get(&prefix) else {
+                continue;
+            };
+            let best = best::select(&dest.paths, |i| self.eligible(&dest.paths[i]));
+            let want = best.and_then(|b| self.resolution(&dest.paths[b]));
+            let dest = self.loc_rib.get_mut(&prefix).expect("present");
+            dest.best = best;
+            if want != dest.installed {
+                match &want {
+                    Some(nexthops) => out.push(Output::Fib(FibOp::Replace {
+                        prefix,
+                        nexthops: nexthops.clone(),
+                    })),
+                    None => out.push(Output::Fib(FibOp::Delete { prefix })),
+                }
+                dest.installed = want;
+            }
+            for &peer in &peers {
+                self.export_to(peer, &prefix, &mut batch);
+            }
+            if self
+                .loc_rib
+                .get(&prefix)
+                .is_some_and(|d| d.paths.is_empty())
+            {
+                self.loc_rib.remove(&prefix);
+            }
+        }
+        batch.emit(&mut out);
+        out
+    }
+
+    /// Diffs what `peer` should have for `prefix` against its Adj-RIB-Out.
+    fn export_to(&mut self, id: PeerId, prefix: &IpNet, batch: &mut ExportBatch) {
+        let want = self.export_attributes(id, prefix);
+        let Some(peer) = self.peers.get_mut(&id) else {
+            return;
+        };
+        let afi = afi_of(prefix);
+        match want {
+            Some((attrs, next_hop)) => {
+                if peer
+                    .adj_rib_out
+                    .get(prefix)
+                    .is_some_and(|a| Arc::ptr_eq(a, &attrs))
+                {
+                    return;
+                }
+                peer.adj_rib_out.insert(*prefix, attrs.clone());
+                batch.announce(id, afi, attrs, next_hop, *prefix);
+            }
+            None => {
+                if peer.adj_rib_out.remove(prefix).is_some() {
+                    batch.withdraw(id, afi, *prefix);
+                }
+            }
+        }
+    }
+
+    /// eBGP export of the best path to one peer: policy, loop and community
+    /// checks, next-hop-self, own-AS prepend (RFC 4271 §5.1, §9.2).
+    fn export_attributes(
+        &mut self,
+        id: PeerId,
+        prefix: &IpNet,
+    ) -> Option<(Arc<PathAttributes>, MpNextHop)> {
+        let peer = self.peers.get(&id)?;
+        let established = peer.established.as_ref()?;
+        let afi = afi_of(prefix);
+        if !established.families.contains(&(afi, Safi::Unicast)) {
+            return None;
+        }
+        let dest = self.loc_rib.get(prefix)?;
+        let best = &dest.paths[dest.best?];
+        if best.source == Source::Peer(id) {
+            return None;
+        }
+        let attrs = &best.attrs;
+        if attrs
+            .communities
+            .iter()
+            .any(|c| *c == Community::NO_EXPORT || *c == Community::NO_ADVERTISE)
+        {
+            return None;
+        }
+        // Sender-side loop prevention: the peer would drop it anyway.
+        if attrs.as_path.contains(peer.settings.asn) {
+            return None;
+        }
+        if !peer.settings.export.accepts(prefix) {
+            return None;
+        }
+        let global = match afi {
+            Afi::Ipv4 => IpAddr::V4(peer.settings.local_v4?),
+            _ => IpAddr::V6(peer.settings.local_v6?),
+        };
+        let mut exported = PathAttributes::clone(attrs);
+        exported.as_path.prepend(self.cfg.local_as, 1);
+        // MED is not passed on to other ASes, LOCAL_PREF not sent on eBGP
+        // (RFC 4271 §5.1.4, §5.1.5).
+        if best.source != Source::Local {
+            exported.med = None;
+        }
+        exported.local_pref = None;
+        let attrs = self.interner.intern(exported);
+        Some((
+            attrs,
+            MpNextHop {
+                global,
+                link_local: None,
+            },
+        ))
+    }
+}
+
+/// Groups one flush's announcements per (peer, family, attribute set) so
+/// the driver can pack them into few UPDATEs.
+#[derive(Default)]
+struct ExportBatch {
+    announce: Vec<((PeerId, Afi, MpNextHop), Arc<PathAttributes>, Vec<IpNet>)>,
+    index: HashMap<(PeerId, Afi, MpNextHop, usize), usize>,
+    withdraw: BTreeMap<(PeerId, Afi), Vec<IpNet>>,
+}
+
+impl ExportBatch {
+    fn announce(
+        &mut self,
+        peer: PeerId,
+        afi: Afi,
+        attrs: Arc<PathAttributes>,
+        nh: MpNextHop,
+        prefix: IpNet,
+    ) {
+        let key = (peer, afi, nh, Arc::as_ptr(&attrs) as usize);
+        let i = *self.index.entry(key).or_insert_with(|| {
+            self.announce.push(((peer, afi, nh), attrs, Vec::new()));
+            self.announce.len() - 1
+        });
+        self.announce[i].2.push(prefix);
+    }
+
+    fn withdraw(&mut self, peer: PeerId, afi: Afi, prefix: IpNet) {
+        self.withdraw.entry((peer, afi)).or_default().push(prefix);
+    }
+
+    fn emit(self, out: &mut Vec<Output>) {
+        for ((peer, afi), prefixes) in self.withdraw {
+            out.push(Output::Withdraw {
+                peer,
+                afi,
+                prefixes,
+            });
+        }
+        for ((peer, afi, next_hop), attrs, prefixes) in self.announce {
+            out.push(Output::Announce {
+                peer,
+                afi,
+                attrs,
+                next_hop,
+                prefixes,
+            });
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

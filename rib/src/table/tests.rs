@@ -1,0 +1,480 @@
+//! The routing engine driven by session and kernel events, no netlink.
+
+use super::*;
+use crate::kernel::{KernelRoute, RouteKind};
+use crate::policy::{Action, Policy, Rule};
+use bgp::wire::{AsPath, MpReach, MpUnreach};
+use ipnet::Ipv4Net;
+
+const WG_S2: u32 = 5;
+const WG_S3: u32 = 6;
+
+fn net(s: &str) -> IpNet {
+    s.parse().unwrap()
+}
+
+fn v4(s: &str) -> Ipv4Net {
+    s.parse().unwrap()
+}
+
+fn accept_all() -> Chain {
+    Chain(vec![Arc::new(Policy {
+        name: "accept-all".into(),
+        rules: vec![Rule {
+            prefixes: vec![],
+            action: Action::Accept,
+        }],
+    })])
+}
+
+fn host_route(dst: &str, oif: u32) -> KernelEvent {
+    KernelEvent::RouteAdded(KernelRoute {
+        prefix: net(dst),
+        gateway: None,
+        oif: Some(oif),
+        protocol: 4,
+        kind: RouteKind::Unicast,
+        table: 254,
+        metric: 0,
+        multipath: vec![],
+    })
+}
+
+fn links() -> KernelEvent {
+    KernelEvent::Resync(vec![
+        KernelEvent::LinkChanged {
+            ifindex: 1,
+            name: "lo".into(),
+            up: true,
+        },
+        KernelEvent::LinkChanged {
+            ifindex: WG_S2,
+            name: "wg-s2".into(),
+            up: true,
+        },
+        KernelEvent::LinkChanged {
+            ifindex: WG_S3,
+            name: "wg-s3".into(),
+            up: true,
+        },
+        KernelEvent::AddressAdded {
+            ifindex: 1,
+            addr: "1.1.1.1".parse().unwrap(),
+        },
+    ])
+}
+
+fn peer(name: &str, addr: &str, asn: u32, import: Chain, export: Chain) -> PeerSettings {
+    PeerSettings {
+        name: name.into(),
+        address: addr.parse().unwrap(),
+        asn,
+        import,
+        export,
+        local_v4: Some(Ipv4Addr::new(1, 1, 1, 1)),
+        local_v6: Some("fd00::1".parse().unwrap()),
+    }
+}
+
+const FAMILIES: [(Afi, Safi); 2] = [(Afi::Ipv4, Safi::Unicast), (Afi::Ipv6, Safi::Unicast)];
+
+/// S1 (AS 65500) with peers S2 (id 2, AS 65501) and S3 (id 3, AS 65502),
+/// both Established, and host routes to their loopbacks via their tunnels.
+fn lab(import: Chain, export: Chain) -> Rib {
+    let mut rib = Rib::new(RibConfig {
+        local_as: 65500,
+        router_id: Ipv4Addr::new(1, 1, 1, 1),
+        table: 254,
+    });
+    rib.handle_kernel_event(&links());
+    rib.handle_kernel_event(&host_route("2.2.2.2/32", WG_S2));
+    rib.handle_kernel_event(&host_route("3.3.3.3/32", WG_S3));
+    rib.handle_kernel_event(&host_route("fd00::2/128", WG_S2));
+    rib.add_peer(
+        2,
+        peer("s2", "2.2.2.2", 65501, import.clone(), export.clone()),
+    );
+    rib.add_peer(3, peer("s3", "3.3.3.3", 65502, import, export));
+    rib.handle_peer_up(2, Ipv4Addr::new(2, 2, 2, 2), &FAMILIES);
+    rib.handle_peer_up(3, Ipv4Addr::new(3, 3, 3, 3), &FAMILIES);
+    rib
+}
+
+fn announce(as_path: &[u32], next_hop: &str, prefixes: &[&str]) -> Update {
+    Update {
+        attributes: Some(PathAttributes {
+            as_path: AsPath::from_sequence(as_path.iter().copied()),
+            ..Default::default()
+        }),
+        next_hop: Some(next_hop.parse().unwrap()),
+        nlri: prefixes.iter().map(|p| v4(p)).collect(),
+        ..Default::default()
+    }
+}
+
+fn withdraw(prefixes: &[&str]) -> Update {
+    Update {
+        withdrawn: prefixes.iter().map(|p| v4(p)).collect(),
+        ..Default::default()
+    }
+}
+
+fn fib(out: &[Output]) -> Vec<FibOp> {
+    out.iter()
+        .filter_map(|o| match o {
+            Output::Fib(op) => Some(op.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+fn onlink(gw: &str, ifindex: u32) -> Vec<KernelNextHop> {
+    vec![KernelNextHop {
+        gateway: gw.parse().unwrap(),
+        ifindex,
+        onlink: true,
+    }]
+}
+
+#[test]
+fn learned_route_installs_via_peer_loopback_onlink() {
+    let mut rib = lab(accept_all(), Chain::default());
+    let out = rib.handle_update(2, announce(&[65501], "2.2.2.2", &["198.19.0.1/32"]));
+    assert_eq!(
+        fib(&out),
+        vec![FibOp::Replace {
+            prefix: net("198.19.0.1/32"),
+            nexthops: onlink("2.2.2.2", WG_S2)
+        }]
+    );
+    assert_eq!(rib.peer_counts(2), (1, 0));
+}
+
+#[test]
+fn withdrawal_removes_the_kernel_route() {
+    let mut rib = lab(accept_all(), Chain::default());
+    rib.handle_update(2, announce(&[65501], "2.2.2.2", &["198.19.0.1/32"]));
+    let out = rib.handle_update(2, withdraw(&["198.19.0.1/32"]));
+    assert_eq!(
+        fib(&out),
+        vec![FibOp::Delete {
+            prefix: net("198.19.0.1/32")
+        }]
+    );
+    assert!(rib.loc_rib().is_empty());
+    assert_eq!(rib.peer_counts(2), (0, 0));
+}
+
+#[test]
+fn session_down_removes_all_its_routes() {
+    let mut rib = lab(accept_all(), Chain::default());
+    rib.handle_update(
+        2,
+        announce(&[65501], "2.2.2.2", &["198.19.0.1/32", "198.19.1.0/24"]),
+    );
+    rib.handle_update(3, announce(&[65502], "3.3.3.3", &["198.18.0.1/32"]));
+    let out = rib.handle_peer_down(2);
+    let mut ops = fib(&out);
+    ops.sort_by_key(|op| format!("{op:?}"));
+    assert_eq!(
+        ops,
+        vec![
+            FibOp::Delete {
+                prefix: net("198.19.0.1/32")
+            },
+            FibOp::Delete {
+                prefix: net("198.19.1.0/24")
+            },
+        ]
+    );
+    assert_eq!(rib.loc_rib().len(), 1);
+}
+
+#[test]
+fn no_import_policy_imports_nothing_rfc8212() {
+    let mut rib = lab(Chain::default(), Chain::default());
+    let out = rib.handle_update(2, announce(&[65501], "2.2.2.2", &["198.19.0.1/32"]));
+    assert!(out.is_empty());
+    assert!(rib.loc_rib().is_empty());
+}
+
+#[test]
+fn unresolved_next_hop_waits_for_the_kernel_route() {
+    let mut rib = lab(accept_all(), Chain::default());
+    let out = rib.handle_update(2, announce(&[65501], "9.9.9.9", &["198.19.0.1/32"]));
+    assert!(fib(&out).is_empty());
+    let dest = &rib.loc_rib()[&net("198.19.0.1/32")];
+    assert_eq!(dest.best, None);
+    assert_eq!(
+        rib.loss_reason(dest, 0),
+        None,
+        "no best, nothing to lose against"
+    );
+    let out = rib.handle_kernel_event(&host_route("9.9.9.9/32", WG_S2));
+    assert_eq!(
+        fib(&out),
+        vec![FibOp::Replace {
+            prefix: net("198.19.0.1/32"),
+            nexthops: onlink("9.9.9.9", WG_S2)
+        }]
+    );
+}
+
+#[test]
+fn shorter_path_wins_and_failover_switches_the_kernel_route() {
+    let mut rib = lab(accept_all(), Chain::default());
+    rib.handle_update(3, announce(&[65502, 65510], "3.3.3.3", &["203.0.113.0/24"]));
+    let out = rib.handle_update(2, announce(&[65501], "2.2.2.2", &["203.0.113.0/24"]));
+    assert_eq!(
+        fib(&out),
+        vec![FibOp::Replace {
+            prefix: net("203.0.113.0/24"),
+            nexthops: onlink("2.2.2.2", WG_S2)
+        }]
+    );
+    let dest = &rib.loc_rib()[&net("203.0.113.0/24")];
+    let loser = dest
+        .paths
+        .iter()
+        .position(|p| p.source == Source::Peer(3))
+        .unwrap();
+    assert_eq!(rib.loss_reason(dest, loser), Some(LossReason::AsPathLength));
+    let out = rib.handle_peer_down(2);
+    assert_eq!(
+        fib(&out),
+        vec![FibOp::Replace {
+            prefix: net("203.0.113.0/24"),
+            nexthops: onlink("3.3.3.3", WG_S3)
+        }]
+    );
+}
+
+#[test]
+fn own_as_in_path_is_a_loop_and_dropped() {
+    let mut rib = lab(accept_all(), Chain::default());
+    let out = rib.handle_update(2, announce(&[65501, 65500], "2.2.2.2", &["198.19.0.1/32"]));
+    assert!(out.is_empty());
+    assert!(rib.loc_rib().is_empty());
+}
+
+#[test]
+fn first_as_must_be_the_neighbour() {
+    let mut rib = lab(accept_all(), Chain::default());
+    rib.handle_update(2, announce(&[65999], "2.2.2.2", &["198.19.0.1/32"]));
+    assert!(rib.loc_rib().is_empty());
+}
+
+#[test]
+fn treat_as_withdraw_removes_an_earlier_path() {
+    let mut rib = lab(accept_all(), Chain::default());
+    rib.handle_update(2, announce(&[65501], "2.2.2.2", &["198.19.0.1/32"]));
+    let mut bad = announce(&[65501], "2.2.2.2", &["198.19.0.1/32"]);
+    bad.treat_as_withdraw = Some(bgp::wire::AttributeError {
+        code: 1,
+        offset: 23,
+        reason: "bad ORIGIN",
+    });
+    let out = rib.handle_update(2, bad);
+    assert_eq!(
+        fib(&out),
+        vec![FibOp::Delete {
+            prefix: net("198.19.0.1/32")
+        }]
+    );
+}
+
+#[test]
+fn ipv6_route_resolves_via_peer_ipv6_loopback() {
+    let mut rib = lab(accept_all(), Chain::default());
+    let update = Update {
+        attributes: Some(PathAttributes {
+            as_path: AsPath::from_sequence([65501]),
+            ..Default::default()
+        }),
+        mp_reach: Some(MpReach {
+            afi: Afi::Ipv6,
+            safi: Safi::Unicast,
+            next_hop: MpNextHop {
+                global: "fd00::2".parse().unwrap(),
+                link_local: None,
+            },
+            nlri: vec![net("2001:db8:2::/48")],
+        }),
+        ..Default::default()
+    };
+    let out = rib.handle_update(2, update);
+    assert_eq!(
+        fib(&out),
+        vec![FibOp::Replace {
+            prefix: net("2001:db8:2::/48"),
+            nexthops: onlink("fd00::2", WG_S2)
+        }]
+    );
+    let unreach = Update {
+        mp_unreach: Some(MpUnreach {
+            afi: Afi::Ipv6,
+            safi: Safi::Unicast,
+            withdrawn: vec![net("2001:db8:2::/48")],
+        }),
+        ..Default::default()
+    };
+    let out = rib.handle_update(2, unreach);
+    assert_eq!(
+        fib(&out),
+        vec![FibOp::Delete {
+            prefix: net("2001:db8:2::/48")
+        }]
+    );
+}
+
+fn announces(out: &[Output]) -> Vec<(PeerId, Vec<IpNet>, String, IpAddr)> {
+    out.iter()
+        .filter_map(|o| match o {
+            Output::Announce {
+                peer,
+                attrs,
+                next_hop,
+                prefixes,
+                ..
+            } => Some((
+                *peer,
+                prefixes.clone(),
+                attrs.as_path.to_string(),
+                next_hop.global,
+            )),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn originated_prefix_is_exported_with_next_hop_self_and_own_as() {
+    let mut rib = lab(accept_all(), accept_all());
+    let out = rib.originate(&[net("198.19.0.1/32")]);
+    let mut got = announces(&out);
+    got.sort();
+    let lo: IpAddr = "1.1.1.1".parse().unwrap();
+    assert_eq!(
+        got,
+        vec![
+            (2, vec![net("198.19.0.1/32")], "65500".into(), lo),
+            (3, vec![net("198.19.0.1/32")], "65500".into(), lo),
+        ]
+    );
+    assert!(fib(&out).is_empty(), "our own prefixes are not installed");
+    assert_eq!(rib.peer_counts(2), (0, 1));
+}
+
+#[test]
+fn learned_route_is_passed_on_but_not_back_to_its_source() {
+    let mut rib = lab(accept_all(), accept_all());
+    let out = rib.handle_update(2, announce(&[65501], "2.2.2.2", &["198.19.0.1/32"]));
+    assert_eq!(
+        announces(&out),
+        vec![(
+            3,
+            vec![net("198.19.0.1/32")],
+            "65500 65501".into(),
+            "1.1.1.1".parse().unwrap()
+        )]
+    );
+    let out = rib.handle_update(2, withdraw(&["198.19.0.1/32"]));
+    assert!(out.contains(&Output::Withdraw {
+        peer: 3,
+        afi: Afi::Ipv4,
+        prefixes: vec![net("198.19.0.1/32")]
+    }));
+}
+
+#[test]
+fn peer_up_sends_the_table_then_end_of_rib() {
+    let mut rib = lab(accept_all(), accept_all());
+    rib.originate(&[net("198.19.0.1/32"), net("fd00:198::/48")]);
+    rib.handle_peer_down(3);
+    let out = rib.handle_peer_up(3, Ipv4Addr::new(3, 3, 3, 3), &FAMILIES);
+    let v6 = announces(&out)
+        .into_iter()
+        .find(|a| a.1 == vec![net("fd00:198::/48")])
+        .unwrap();
+    assert_eq!(v6.3, "fd00::1".parse::<IpAddr>().unwrap());
+    let n = out.len();
+    assert_eq!(
+        out[n - 2],
+        Output::EndOfRib {
+            peer: 3,
+            afi: Afi::Ipv4
+        }
+    );
+    assert_eq!(
+        out[n - 1],
+        Output::EndOfRib {
+            peer: 3,
+            afi: Afi::Ipv6
+        }
+    );
+}
+
+#[test]
+fn no_export_community_is_honoured() {
+    let mut rib = lab(accept_all(), accept_all());
+    let mut update = announce(&[65501], "2.2.2.2", &["198.19.0.1/32"]);
+    update
+        .attributes
+        .as_mut()
+        .unwrap()
+        .communities
+        .push(Community::NO_EXPORT);
+    let out = rib.handle_update(2, update);
+    assert!(announces(&out).is_empty());
+    assert_eq!(fib(&out).len(), 1, "still used locally");
+}
+
+#[test]
+fn link_down_unresolves_and_link_up_reinstalls() {
+    let mut rib = lab(accept_all(), Chain::default());
+    rib.handle_update(2, announce(&[65501], "2.2.2.2", &["198.19.0.1/32"]));
+    let out = rib.handle_kernel_event(&KernelEvent::LinkChanged {
+        ifindex: WG_S2,
+        name: "wg-s2".into(),
+        up: false,
+    });
+    assert_eq!(
+        fib(&out),
+        vec![FibOp::Delete {
+            prefix: net("198.19.0.1/32")
+        }]
+    );
+    let out = rib.handle_kernel_event(&KernelEvent::LinkChanged {
+        ifindex: WG_S2,
+        name: "wg-s2".into(),
+        up: true,
+    });
+    assert_eq!(
+        fib(&out),
+        vec![FibOp::Replace {
+            prefix: net("198.19.0.1/32"),
+            nexthops: onlink("2.2.2.2", WG_S2)
+        }]
+    );
+}
+
+#[test]
+fn export_policy_filters_per_prefix() {
+    let local_only = Chain(vec![Arc::new(Policy {
+        name: "local-only".into(),
+        rules: vec![
+            Rule {
+                prefixes: vec!["198.19.0.0/16 le 32".parse().unwrap()],
+                action: Action::Accept,
+            },
+            Rule {
+                prefixes: vec![],
+                action: Action::Reject,
+            },
+        ],
+    })]);
+    let mut rib = lab(accept_all(), local_only);
+    let out = rib.originate(&[net("198.19.0.1/32"), net("10.0.0.0/8")]);
+    let exported: HashSet<IpNet> = announces(&out).into_iter().flat_map(|a| a.1).collect();
+    assert_eq!(exported, HashSet::from([net("198.19.0.1/32")]));
+}
