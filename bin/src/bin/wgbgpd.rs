@@ -1,5 +1,6 @@
 //! `wgbgpd --config FILE`: the routing daemon, in the foreground, logging to stderr.
 
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -26,6 +27,7 @@ fn main() -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .with_target(false)
+        .with_ansi(std::io::stderr().is_terminal())
         .init();
     let cfg = match wgbgp::config::Config::load(&args.config) {
         Ok(cfg) => cfg,
