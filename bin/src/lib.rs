@@ -5,3 +5,4 @@ pub mod api;
 pub mod control;
 pub mod daemon;
 pub mod metrics;
+pub mod render;

@@ -1,0 +1,378 @@
+//! Text and JSON rendering of `show` answers, laid out like FRR's vtysh.
+//!
+//! Column widths follow bgpd (bgp_vty.c `bgp_show_summary`, bgp_route.c
+//! `route_vty_out`) so eyes and scripts used to FRR find things where they
+//! expect them. JSON is the API payload pretty-printed: the types in
+//! [`crate::api`] already carry FRR's field names.
+
+use std::fmt::Write;
+use std::net::IpAddr;
+
+use ipnet::IpNet;
+use serde::Serialize;
+
+use crate::api::{
+    BgpSummary, PeerState, PeerSummary, RoutePath, RouteTable, SessionState, Summary,
+};
+
+/// FRR truncates descriptions in the summary table to this many characters.
+const DESC_MAX: usize = 20;
+
+/// Pretty JSON, as `vtysh -c '... json'` prints it.
+pub fn json<T: Serialize>(value: &T) -> String {
+    let mut s =
+        serde_json::to_string_pretty(value).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"));
+    s.push('\n');
+    s
+}
+
+/// `show bgp summary`: one block per address family.
+pub fn summary(s: &BgpSummary) -> String {
+    let mut out = String::new();
+    for (title, sum) in [
+        ("IPv4 Unicast", &s.ipv4_unicast),
+        ("IPv6 Unicast", &s.ipv6_unicast),
+    ] {
+        let Some(sum) = sum else { continue };
+        if !out.is_empty() {
+            out.push('\n');
+        }
+        family_summary(&mut out, title, sum);
+    }
+    if out.is_empty() {
+        out.push_str("No BGP neighbors found\n");
+    }
+    out
+}
+
+/// Orders keys like FRR does: by address, not by string.
+fn by_address<'a, V>(map: impl Iterator<Item = (&'a String, V)>) -> Vec<(&'a String, V)> {
+    let mut v: Vec<_> = map.collect();
+    v.sort_by_key(|(k, _)| (k.parse::<IpAddr>().ok(), (*k).clone()));
+    v
+}
+
+fn family_summary(out: &mut String, title: &str, s: &Summary) {
+    let _ = writeln!(out, "{title} Summary (VRF {}):", s.vrf_name);
+    let _ = writeln!(
+        out,
+        "BGP router identifier {}, local AS number {} vrf-id {}",
+        s.router_id, s.as_, s.vrf_id
+    );
+    let _ = writeln!(out, "BGP table version {}", s.table_version);
+    let _ = writeln!(out, "RIB entries {}", s.rib_count);
+    let _ = writeln!(out, "Peers {}", s.peer_count);
+    out.push('\n');
+    // FRR widens the neighbor column to the longest neighbor (min 16).
+    let width = s
+        .peers
+        .keys()
+        .map(|k| k.len() + 1)
+        .max()
+        .unwrap_or(0)
+        .max(16);
+    let _ = writeln!(
+        out,
+        "{:<width$}V {:>10} {:>9} {:>9} {:>8} {:>4} {:>4} {:>8} {:>12} {:>8} Desc",
+        "Neighbor",
+        "AS",
+        "MsgRcvd",
+        "MsgSent",
+        "TblVer",
+        "InQ",
+        "OutQ",
+        "Up/Down",
+        "State/PfxRcd",
+        "PfxSnt"
+    );
+    for (addr, p) in by_address(s.peers.iter()) {
+        peer_line(out, width, addr, p);
+    }
+    out.push('\n');
+    let _ = writeln!(out, "Total number of neighbors {}", s.peers.len());
+}
+
+fn peer_line(out: &mut String, width: usize, addr: &str, p: &PeerSummary) {
+    let _ = write!(out, "{addr:<width$}");
+    let (rcd, snt) = match (p.state, p.peer_state) {
+        (_, PeerState::Policy) => ("(Policy)".to_string(), "(Policy)".to_string()),
+        (SessionState::Established, _) => (p.pfx_rcd.to_string(), p.pfx_snt.to_string()),
+        (state, _) => (state.to_string(), p.pfx_snt.to_string()),
+    };
+    let desc: String = p
+        .desc
+        .as_deref()
+        .unwrap_or("N/A")
+        .chars()
+        .take(DESC_MAX)
+        .collect();
+    let _ = writeln!(
+        out,
+        "{} {:>10} {:>9} {:>9} {:>8} {:>4} {:>4} {:>8} {:>12} {:>8} {}",
+        p.version,
+        p.remote_as,
+        p.msg_rcvd,
+        p.msg_sent,
+        p.table_version,
+        p.inq,
+        p.outq,
+        p.peer_uptime,
+        rcd,
+        snt,
+        desc
+    );
+}
+
+/// `show bgp ipv4|ipv6 unicast`.
+pub fn routes(t: &RouteTable) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "BGP table version is {}, local router ID is {}, vrf id {}",
+        t.table_version, t.router_id, t.vrf_id
+    );
+    let _ = writeln!(
+        out,
+        "Default local pref {}, local AS {}",
+        t.default_loc_prf, t.local_as
+    );
+    out.push_str(
+        "Status codes:  s suppressed, d damped, h history, * valid, > best, = multipath,\n\
+         \x20              i internal, r RIB-failure, S Stale, R Removed\n\
+         Origin codes:  i - IGP, e - EGP, ? - incomplete\n\n",
+    );
+    if t.routes.is_empty() {
+        out.push_str("No BGP prefixes displayed, 0 exist\n");
+        return out;
+    }
+    let _ = writeln!(
+        out,
+        "   {:<17}{:<16}{:>10}{:>7}{:>7} Path",
+        "Network", "Next Hop", "Metric", "LocPrf", "Weight"
+    );
+    let mut keys: Vec<&String> = t.routes.keys().collect();
+    keys.sort_by_key(|k| (k.parse::<IpNet>().ok(), (*k).clone()));
+    let mut paths = 0;
+    for key in &keys {
+        for (i, p) in t.routes[*key].iter().enumerate() {
+            // FRR prints the network only on a prefix's first path.
+            route_line(&mut out, if i == 0 { key } else { "" }, p);
+            paths += 1;
+        }
+    }
+    let _ = writeln!(
+        out,
+        "\nDisplayed  {} routes and {paths} total paths",
+        keys.len()
+    );
+    out
+}
+
+fn route_line(out: &mut String, network: &str, p: &RoutePath) {
+    let status = format!(
+        "{}{}{}",
+        if p.valid { '*' } else { ' ' },
+        if p.bestpath {
+            '>'
+        } else if p.multipath {
+            '='
+        } else {
+            ' '
+        },
+        if p.path_from == "internal" { 'i' } else { ' ' },
+    );
+    out.push_str(&status);
+    if network.len() > 17 {
+        let _ = write!(out, "{network}\n{:20}", "");
+    } else {
+        let _ = write!(out, "{network:<17}");
+    }
+    let nh = p
+        .nexthops
+        .iter()
+        .find(|n| n.used)
+        .or(p.nexthops.first())
+        .map(|n| n.ip.to_string())
+        .unwrap_or_else(|| "0.0.0.0".into());
+    if nh.len() > 16 {
+        let _ = write!(out, "{nh}\n{:36}", "");
+    } else {
+        let _ = write!(out, "{nh:<16}");
+    }
+    let opt = |v: Option<u32>| v.map(|v| v.to_string()).unwrap_or_default();
+    let _ = write!(
+        out,
+        "{:>10}{:>7}{:>7} ",
+        opt(p.metric),
+        opt(p.loc_prf),
+        p.weight
+    );
+    if !p.path.is_empty() {
+        let _ = write!(out, "{} ", p.path);
+    }
+    let _ = writeln!(out, "{}", p.origin.code());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::{Afi, Nexthop, Origin, format_uptime};
+    use std::collections::BTreeMap;
+    use std::time::Duration;
+
+    fn peer(addr: &str, state: SessionState, pfx: u64) -> (String, PeerSummary) {
+        let up = (state == SessionState::Established).then(|| Duration::from_secs(62));
+        (
+            addr.to_string(),
+            PeerSummary {
+                hostname: None,
+                remote_as: 65501,
+                local_as: 65500,
+                version: 4,
+                msg_rcvd: 10,
+                msg_sent: 11,
+                table_version: 0,
+                outq: 0,
+                inq: 0,
+                peer_uptime: format_uptime(up),
+                peer_uptime_msec: 62_000,
+                peer_uptime_established_epoch: None,
+                pfx_rcd: pfx,
+                pfx_snt: 1,
+                state,
+                peer_state: PeerState::Ok,
+                connections_established: 1,
+                connections_dropped: 0,
+                desc: Some("S2".into()),
+                id_type: Afi::Ipv4,
+                name: "s2".into(),
+                interface: None,
+            },
+        )
+    }
+
+    #[test]
+    fn summary_table_matches_frr_layout() {
+        let peers: BTreeMap<_, _> = [
+            peer("2.2.2.2", SessionState::Established, 1),
+            peer("10.0.0.3", SessionState::Active, 0),
+        ]
+        .into_iter()
+        .collect();
+        let s = BgpSummary {
+            ipv4_unicast: Some(Summary::new("1.1.1.1", 65500, 2, peers)),
+            ipv6_unicast: None,
+        };
+        let text = summary(&s);
+        let want = "\
+IPv4 Unicast Summary (VRF default):
+BGP router identifier 1.1.1.1, local AS number 65500 vrf-id 0
+BGP table version 0
+RIB entries 2
+Peers 2
+
+Neighbor        V         AS   MsgRcvd   MsgSent   TblVer  InQ OutQ  Up/Down State/PfxRcd   PfxSnt Desc
+2.2.2.2         4      65501        10        11        0    0    0 00:01:02            1        1 S2
+10.0.0.3        4      65501        10        11        0    0    0    never       Active        1 S2
+
+Total number of neighbors 2
+";
+        assert_eq!(text, want, "\n{text}");
+    }
+
+    #[test]
+    fn policy_blocked_peer_and_long_neighbor() {
+        let (_, mut p) = peer("x", SessionState::Established, 5);
+        p.peer_state = PeerState::Policy;
+        let mut out = String::new();
+        peer_line(&mut out, 18, "fd00:1234:5678::2", &p);
+        assert!(out.starts_with("fd00:1234:5678::2 4      65501"), "{out}");
+        assert!(out.ends_with("    (Policy) (Policy) S2\n"), "{out}");
+    }
+
+    fn path(prefix: &str, nh: &str, path: &str, best: bool) -> RoutePath {
+        let net: IpNet = prefix.parse().unwrap();
+        RoutePath {
+            valid: true,
+            bestpath: best,
+            multipath: false,
+            path_from: "external".into(),
+            prefix: net.addr().to_string(),
+            prefix_len: net.prefix_len(),
+            network: prefix.into(),
+            metric: Some(0),
+            loc_prf: None,
+            weight: if path.is_empty() { 32768 } else { 0 },
+            peer_id: "2.2.2.2".into(),
+            path: path.into(),
+            origin: Origin::Igp,
+            nexthops: vec![Nexthop::global(nh.parse().unwrap())],
+            installed: best,
+            via: None,
+        }
+    }
+
+    #[test]
+    fn route_table_matches_frr_layout() {
+        let mut routes = BTreeMap::new();
+        routes.insert(
+            "198.18.0.1/32".to_string(),
+            vec![
+                path("198.18.0.1/32", "3.3.3.3", "65502", true),
+                path("198.18.0.1/32", "2.2.2.2", "65501 65502", false),
+            ],
+        );
+        routes.insert(
+            "198.19.0.1/32".into(),
+            vec![path("198.19.0.1/32", "0.0.0.0", "", true)],
+        );
+        routes.insert(
+            "10.0.0.0/8".into(),
+            vec![path("10.0.0.0/8", "2.2.2.2", "65501", true)],
+        );
+        let text = routes_text(routes);
+        let want = "\
+BGP table version is 0, local router ID is 1.1.1.1, vrf id 0
+Default local pref 100, local AS 65500
+Status codes:  s suppressed, d damped, h history, * valid, > best, = multipath,
+               i internal, r RIB-failure, S Stale, R Removed
+Origin codes:  i - IGP, e - EGP, ? - incomplete
+
+   Network          Next Hop            Metric LocPrf Weight Path
+*> 10.0.0.0/8       2.2.2.2                  0             0 65501 i
+*> 198.18.0.1/32    3.3.3.3                  0             0 65502 i
+*                   2.2.2.2                  0             0 65501 65502 i
+*> 198.19.0.1/32    0.0.0.0                  0         32768 i
+
+Displayed  3 routes and 4 total paths
+";
+        assert_eq!(text, want, "\n{text}");
+    }
+
+    fn routes_text(routes: BTreeMap<String, Vec<RoutePath>>) -> String {
+        routes_fn(&RouteTable::new("1.1.1.1", 65500, routes))
+    }
+    use super::routes as routes_fn;
+
+    #[test]
+    fn long_ipv6_prefix_wraps_like_frr() {
+        let mut routes = BTreeMap::new();
+        routes.insert(
+            "2001:db8:1234:5678::/64".to_string(),
+            vec![path("2001:db8:1234:5678::/64", "fd00::2", "65501", true)],
+        );
+        let text = routes_text(routes);
+        assert!(
+            text.contains("*> 2001:db8:1234:5678::/64\n                    fd00::2                  0             0 65501 i\n"),
+            "\n{text}"
+        );
+    }
+
+    #[test]
+    fn empty_outputs() {
+        assert_eq!(summary(&BgpSummary::default()), "No BGP neighbors found\n");
+        assert!(routes_text(BTreeMap::new()).ends_with("No BGP prefixes displayed, 0 exist\n"));
+        let j = json(&BgpSummary::default());
+        assert_eq!(j, "{}\n");
+    }
+}
