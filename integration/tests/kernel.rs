@@ -408,7 +408,7 @@ fn fib_writer_installs_replaces_and_deletes_onlink_routes() {
 fn fib_writer_reports_failures_per_prefix() {
     let p = pair("err");
     let idx = ifindex(&p.a, &p.veth);
-    let mut fib = writer_in(&p.a, cfg(), 2);
+    let mut fib = writer_in(&p.a, cfg(), 3);
     let (ok1, bad, ok2, v6) = (
         net("198.19.0.0/24"),
         net("198.19.1.0/24"),
@@ -416,8 +416,8 @@ fn fib_writer_reports_failures_per_prefix() {
         net("2001:db8::/32"),
     );
     // 10.9.9.9 is on no connected prefix and not onlink: the kernel refuses it. An IPv6
-    // prefix cannot take an IPv4 gateway: refused before sending. Batches of 2 make the bad
-    // op share a send() with a good one.
+    // prefix cannot take an IPv4 gateway: refused before sending. Batches of 3 put the bad
+    // op in the middle of a send(), where the writer asks for no ack and must still see it.
     let r = run_batch(
         &mut fib,
         vec![
@@ -630,7 +630,7 @@ fn install_and_delete_rate_100k() {
     let p = pair("rate");
     let idx = ifindex(&p.a, &p.veth);
     let prefixes = host_routes(100_000);
-    for batch in [rib::kernel::DEFAULT_BATCH, 1] {
+    for batch in [rib::kernel::DEFAULT_BATCH, 1024, 1] {
         let mut fib = writer_in(&p.a, cfg(), batch);
         let install = replace_all(&prefixes, vec![hop("2.2.2.2", idx, true)]);
         let start = Instant::now();

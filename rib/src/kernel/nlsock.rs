@@ -29,6 +29,9 @@ const NLMSGERR_ATTR_MSG: u16 = 1;
 const RCVBUF: usize = 4 << 20;
 /// Upper bound on the kernel's memory per queued ack skb, used to size batches to the buffer.
 const ACK_TRUESIZE: usize = 1024;
+/// Bytes per send(), well under the default `net.core.wmem_default` (212992) that bounds a
+/// netlink datagram.
+const MAX_SEND: usize = 64 << 10;
 /// One recv() of a dump part; the kernel fills at most 32 KiB per part.
 const RX_CHUNK: usize = 64 << 10;
 /// A stuck kernel must not hang the writer forever.
@@ -138,42 +141,61 @@ impl RouteSocket {
         Ok(())
     }
 
-    /// Sends every request (in order, `batch` per send()) and returns one ack per request.
-    /// An io error means the socket is unusable; per-request failures are in the acks.
+    /// Sends every request in order, up to `batch` (and `MAX_SEND` bytes) per send(), and
+    /// returns one ack per request. An io error means the socket failed mid-way; per-request
+    /// failures are in the acks.
+    ///
+    /// Only the last request of each send() asks for an ack (`NLM_F_ACK`): the kernel always
+    /// reports errors, and processes a send()'s messages in order before returning, so the
+    /// last ack arriving means every earlier error has been queued before it. That saves one
+    /// ack skb and one recv() per route.
     pub fn execute(&mut self, reqs: Vec<Request>) -> io::Result<Vec<Ack>> {
         let mut acks = Vec::with_capacity(reqs.len());
         let mut reqs = reqs.into_iter().peekable();
         while reqs.peek().is_some() {
-            let chunk: Vec<Request> = reqs.by_ref().take(self.batch).collect();
             let first = self.seq.wrapping_add(1);
             self.tx.clear();
-            let mut seqs = Vec::with_capacity(chunk.len());
-            for r in chunk {
-                let seq = self.next_seq();
-                seqs.push(seq);
+            let mut count = 0;
+            while count < self.batch && self.tx.len() < MAX_SEND {
+                let Some(r) = reqs.next() else { break };
+                let last = count + 1 == self.batch || reqs.peek().is_none();
+                count += 1;
                 let mut hdr = NetlinkHeader::default();
-                hdr.flags = NLM_F_REQUEST | NLM_F_ACK | r.flags;
-                hdr.sequence_number = seq;
+                hdr.flags = NLM_F_REQUEST | r.flags;
+                hdr.sequence_number = self.next_seq();
                 let mut m = NetlinkMessage::new(hdr, NetlinkPayload::InnerMessage(r.msg));
                 m.finalize();
                 let off = self.tx.len();
                 self.tx.resize(off + m.buffer_len(), 0);
                 m.serialize(&mut self.tx[off..]);
+                if last || self.tx.len() >= MAX_SEND {
+                    // Flag the last message of this send() in place.
+                    let flags =
+                        u16::from_ne_bytes([self.tx[off + 6], self.tx[off + 7]]) | NLM_F_ACK;
+                    self.tx[off + 6..off + 8].copy_from_slice(&flags.to_ne_bytes());
+                }
             }
+            let last_seq = self.seq;
             self.sock.send(&self.tx, 0)?;
-            let mut got: Vec<Option<Ack>> = vec![None; seqs.len()];
-            let mut missing = seqs.len();
-            while missing > 0 {
+            let mut got = vec![
+                Ack {
+                    errno: 0,
+                    message: None
+                };
+                count
+            ];
+            let mut done = false;
+            while !done {
                 self.recv()?;
                 for (seq, ack) in parse_acks(&self.rx) {
                     let i = seq.wrapping_sub(first) as usize;
-                    if i < got.len() && got[i].is_none() {
-                        got[i] = Some(ack);
-                        missing -= 1;
+                    if i < count {
+                        got[i] = ack;
                     }
+                    done |= seq == last_seq;
                 }
             }
-            acks.extend(got.into_iter().flatten());
+            acks.extend(got);
         }
         Ok(acks)
     }
