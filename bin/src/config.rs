@@ -239,13 +239,19 @@ impl Config {
         let raw: raw::RawConfig = serde_saphyr::from_str(src).map_err(|e| {
             let outline = Outline::new(src);
             let loc = e.location();
+            let message = strip_location(e.without_snippet().to_string());
             let line = loc.map(|l| l.line() as usize).filter(|l| *l > 0);
             ConfigError::Parse {
                 file: file.clone(),
                 line,
                 column: loc.map(|l| l.column() as usize).filter(|c| *c > 0),
-                key: line.and_then(|l| outline.path_at(l)).map(str::to_string),
-                message: strip_location(e.without_snippet().to_string()),
+                // A missing field is reported where its parent ends, so the
+                // key on that line would mislead; the message names the field.
+                key: line
+                    .filter(|_| !message.starts_with("missing field"))
+                    .and_then(|l| outline.path_at(l))
+                    .map(str::to_string),
+                message,
             }
         })?;
         raw::validate(raw, src, path)

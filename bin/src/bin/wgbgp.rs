@@ -1,1 +1,213 @@
-fn main() {}
+//! `wgbgp`, the command-line client of wgbgpd.
+//!
+//! `show` commands ask the running daemon over its control socket and print
+//! FRR-style text or (`--json`) FRR-compatible JSON; `genkey`/`pubkey` work
+//! like `wg genkey`/`wg pubkey`; `config check` validates a file offline.
+//! Exit status: 0 on success, 1 on any error (message on stderr).
+
+use std::io::{Read, Write};
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use ipnet::IpNet;
+use wgbgp::api::{Afi, Request, Response};
+use wgbgp::config::{Config, DEFAULT_CONTROL_SOCKET};
+use wgbgp::{control, render};
+use wireguard_control::Key;
+
+#[derive(Debug, Parser)]
+#[command(name = "wgbgp", version, about = "Query and manage wgbgpd")]
+struct Cli {
+    /// Control socket of the daemon [default: the config's control_socket,
+    /// else /run/wgbgp/wgbgp.sock].
+    #[arg(long, global = true, value_name = "PATH")]
+    socket: Option<PathBuf>,
+    /// The daemon's configuration file (to find its control socket).
+    #[arg(long, global = true, value_name = "PATH")]
+    config: Option<PathBuf>,
+    /// Print JSON (FRR field names) instead of text.
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Show daemon state.
+    Show {
+        #[command(subcommand)]
+        what: Show,
+    },
+    /// Print a new private key (base64), like `wg genkey`.
+    Genkey,
+    /// Read a private key on stdin, print its public key, like `wg pubkey`.
+    Pubkey,
+    /// Work with configuration files.
+    Config {
+        #[command(subcommand)]
+        what: ConfigCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum Show {
+    /// BGP state.
+    Bgp {
+        #[command(subcommand)]
+        what: ShowBgp,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ShowBgp {
+    /// Sessions and prefix counts per address family.
+    Summary,
+    /// The IPv4 unicast table.
+    Ipv4 {
+        #[command(subcommand)]
+        safi: Safi,
+    },
+    /// The IPv6 unicast table.
+    Ipv6 {
+        #[command(subcommand)]
+        safi: Safi,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum Safi {
+    /// Unicast routes, optionally only PREFIX (an address means its host prefix).
+    Unicast {
+        #[arg(value_parser = parse_prefix)]
+        prefix: Option<IpNet>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ConfigCommand {
+    /// Validate FILE (schema, values, key file directory) and exit.
+    Check { file: PathBuf },
+}
+
+fn parse_prefix(s: &str) -> Result<IpNet, String> {
+    s.parse::<IpNet>()
+        .or_else(|_| s.parse::<IpAddr>().map(IpNet::from))
+        .map_err(|_| format!("`{s}` is not a prefix or address"))
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            // --help and --version are not errors.
+            return if e.use_stderr() {
+                ExitCode::FAILURE
+            } else {
+                ExitCode::SUCCESS
+            };
+        }
+    };
+    match run(cli) {
+        Ok(out) => {
+            let mut stdout = std::io::stdout().lock();
+            // A closed pipe (`| head`) is not worth an error.
+            let _ = stdout.write_all(out.as_bytes());
+            ExitCode::SUCCESS
+        }
+        Err(msg) => {
+            eprintln!("wgbgp: {msg}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Runs the command; `Ok` is what to print on stdout.
+fn run(cli: Cli) -> Result<String, String> {
+    match &cli.command {
+        Command::Genkey => Ok(format!("{}\n", Key::generate_private().to_base64())),
+        Command::Pubkey => {
+            let mut input = String::new();
+            std::io::stdin()
+                .read_to_string(&mut input)
+                .map_err(|e| format!("reading stdin: {e}"))?;
+            let key = Key::from_base64(input.trim())
+                .map_err(|_| "stdin is not a base64 WireGuard key".to_string())?;
+            Ok(format!("{}\n", key.get_public().to_base64()))
+        }
+        Command::Config {
+            what: ConfigCommand::Check { file },
+        } => Config::load(file)
+            .map(|_| "configuration OK\n".to_string())
+            .map_err(|e| e.to_string()),
+        Command::Show {
+            what: Show::Bgp { what },
+        } => {
+            let (request, prefix) = match what {
+                ShowBgp::Summary => (Request::Summary, None),
+                ShowBgp::Ipv4 {
+                    safi: Safi::Unicast { prefix },
+                } => (routes(Afi::Ipv4, *prefix), *prefix),
+                ShowBgp::Ipv6 {
+                    safi: Safi::Unicast { prefix },
+                } => (routes(Afi::Ipv6, *prefix), *prefix),
+            };
+            let socket = socket_path(&cli)?;
+            let response = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| format!("cannot start runtime: {e}"))?
+                .block_on(control::request(&socket, &request))
+                .map_err(|e| e.to_string())?;
+            show(response, prefix, cli.json)
+        }
+    }
+}
+
+fn routes(afi: Afi, prefix: Option<IpNet>) -> Request {
+    Request::Routes { afi, prefix }
+}
+
+/// `--socket`, else the `control_socket` of `--config`, else the default.
+fn socket_path(cli: &Cli) -> Result<PathBuf, String> {
+    if let Some(s) = &cli.socket {
+        return Ok(s.clone());
+    }
+    if let Some(path) = &cli.config {
+        let src = std::fs::read_to_string(path)
+            .map_err(|e| format!("{}: cannot read: {e}", path.display()))?;
+        // Only the socket path is needed: skip the filesystem checks.
+        let cfg = Config::from_str(&src, path).map_err(|e| e.to_string())?;
+        return Ok(cfg.control_socket);
+    }
+    Ok(Path::new(DEFAULT_CONTROL_SOCKET).to_path_buf())
+}
+
+fn show(response: Response, prefix: Option<IpNet>, json: bool) -> Result<String, String> {
+    match response {
+        Response::Error(e) => Err(e),
+        Response::Summary(s) => Ok(if json {
+            render::json(&s)
+        } else {
+            render::summary(&s)
+        }),
+        Response::Routes(mut t) => {
+            if let Some(p) = prefix {
+                // The daemon filters too; doing it here keeps the output
+                // right whichever side implements it.
+                let key = p.to_string();
+                t.routes.retain(|k, _| *k == key);
+                t.total_routes = t.routes.len() as u64;
+                t.total_paths = t.routes.values().map(|v| v.len() as u64).sum();
+            }
+            Ok(if json {
+                render::json(&t)
+            } else {
+                render::routes(&t)
+            })
+        }
+    }
+}

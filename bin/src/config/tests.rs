@@ -377,3 +377,25 @@ fn load_checks_the_key_file_directory() {
         .to_string();
     assert!(msg.contains("absent.yaml: cannot read"), "{msg}");
 }
+
+#[test]
+fn missing_required_field_is_named() {
+    let msg = parse("router_id: 1.1.1.1\nasn: 1\n")
+        .unwrap_err()
+        .to_string();
+    assert!(msg.starts_with("s1.yaml:"), "{msg}");
+    assert!(msg.contains("missing field `peers`"), "{msg}");
+    assert!(!msg.contains(": asn:"), "{msg}");
+    let msg = parse("router_id: 1.1.1.1\nasn: 1\npeers:\n  a:\n    address: 10.0.0.1\n")
+        .unwrap_err()
+        .to_string();
+    assert!(msg.contains("missing field `asn`"), "{msg}");
+}
+
+#[test]
+fn syntax_error_is_located() {
+    let msg = parse("router_id: 1.1.1.1\nasn: 1\npeers:\n  a:\n    address: [1.2.3.4\n")
+        .unwrap_err()
+        .to_string();
+    assert!(msg.starts_with("s1.yaml:5:"), "{msg}");
+}

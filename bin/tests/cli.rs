@@ -1,0 +1,292 @@
+//! The `wgbgp` binary end to end: against a stand-in daemon on a temporary
+//! control socket (no namespaces, no root), plus the offline commands.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::sync::Arc;
+
+use futures::FutureExt;
+use wgbgp::api::{
+    Afi, BgpSummary, Nexthop, Origin, PeerState, PeerSummary, Request, Response, RoutePath,
+    RouteTable, SessionState, Summary, format_uptime,
+};
+use wgbgp::control;
+
+const S1: &str = include_str!("data/s1.yaml");
+
+fn wgbgp(args: &[&str], stdin: Option<&str>) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_wgbgp"))
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run wgbgp");
+    let mut input = child.stdin.take().unwrap();
+    if let Some(s) = stdin {
+        input.write_all(s.as_bytes()).unwrap();
+    }
+    drop(input);
+    child.wait_with_output().unwrap()
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+fn summary() -> BgpSummary {
+    let peer = PeerSummary {
+        hostname: None,
+        remote_as: 65501,
+        local_as: 65500,
+        version: 4,
+        msg_rcvd: 7,
+        msg_sent: 8,
+        table_version: 0,
+        outq: 0,
+        inq: 0,
+        peer_uptime: format_uptime(Some(std::time::Duration::from_secs(5))),
+        peer_uptime_msec: 5000,
+        peer_uptime_established_epoch: Some(1_700_000_000),
+        pfx_rcd: 1,
+        pfx_snt: 1,
+        state: SessionState::Established,
+        peer_state: PeerState::Ok,
+        connections_established: 1,
+        connections_dropped: 0,
+        desc: Some("S2".into()),
+        id_type: Afi::Ipv4,
+        name: "s2".into(),
+        interface: Some("wg-s2".into()),
+    };
+    let peers = BTreeMap::from([("2.2.2.2".to_string(), peer)]);
+    BgpSummary {
+        ipv4_unicast: Some(Summary::new("1.1.1.1", 65500, 2, peers.clone())),
+        ipv6_unicast: Some(Summary::new("1.1.1.1", 65500, 0, peers)),
+    }
+}
+
+fn table(afi: Afi) -> RouteTable {
+    let (net, nh) = match afi {
+        Afi::Ipv4 => ("198.19.0.1/32", "2.2.2.2"),
+        Afi::Ipv6 => ("fd00:19::/64", "fd00::2"),
+    };
+    let n: ipnet::IpNet = net.parse().unwrap();
+    let path = RoutePath {
+        valid: true,
+        bestpath: true,
+        multipath: false,
+        path_from: "external".into(),
+        prefix: n.addr().to_string(),
+        prefix_len: n.prefix_len(),
+        network: net.into(),
+        metric: None,
+        loc_prf: None,
+        weight: 0,
+        peer_id: "2.2.2.2".into(),
+        path: "65501".into(),
+        origin: Origin::Igp,
+        nexthops: vec![Nexthop::global(nh.parse().unwrap())],
+        installed: true,
+        via: Some(format!("{nh} dev wg-s2 onlink")),
+    };
+    RouteTable::new(
+        "1.1.1.1",
+        65500,
+        BTreeMap::from([(net.to_string(), vec![path])]),
+    )
+}
+
+async fn fake_daemon(path: &Path) -> tokio::task::JoinHandle<()> {
+    let handler: control::Handler = Arc::new(|req| {
+        async move {
+            match req {
+                Request::Summary => Response::Summary(summary()),
+                Request::Routes { afi, .. } => Response::Routes(table(afi)),
+            }
+        }
+        .boxed()
+    });
+    control::serve(path, handler).await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn show_commands_against_a_running_daemon() {
+    let dir = tempfile::tempdir().unwrap();
+    let sock = dir.path().join("wgbgp.sock");
+    let server = fake_daemon(&sock).await;
+    let s = sock.to_str().unwrap().to_string();
+    let run = move |args: &[&str]| {
+        let mut all = vec!["--socket", s.as_str()];
+        all.extend_from_slice(args);
+        let all: Vec<String> = all.iter().map(|a| a.to_string()).collect();
+        async move {
+            tokio::task::spawn_blocking(move || {
+                let refs: Vec<&str> = all.iter().map(String::as_str).collect();
+                wgbgp(&refs, None)
+            })
+            .await
+            .unwrap()
+        }
+    };
+
+    let out = run(&["show", "bgp", "summary"]).await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let t = text(&out.stdout);
+    assert!(
+        t.contains("BGP router identifier 1.1.1.1, local AS number 65500 vrf-id 0"),
+        "{t}"
+    );
+    assert!(t.contains("IPv6 Unicast Summary"), "{t}");
+    assert!(
+        t.contains("2.2.2.2         4      65501         7         8        0    0    0 00:00:05            1        1 S2"),
+        "{t}"
+    );
+
+    let out = run(&["show", "bgp", "summary", "--json"]).await;
+    assert!(out.status.success());
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["ipv4Unicast"]["peers"]["2.2.2.2"]["state"], "Established");
+    assert_eq!(v["ipv4Unicast"]["peers"]["2.2.2.2"]["pfxRcd"], 1);
+    assert_eq!(v["ipv4Unicast"]["peers"]["2.2.2.2"]["peerUptimeMsec"], 5000);
+
+    let out = run(&["--json", "show", "bgp", "ipv4", "unicast"]).await;
+    assert!(out.status.success());
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let r = &v["routes"]["198.19.0.1/32"][0];
+    assert_eq!(
+        (r["valid"].clone(), r["bestpath"].clone()),
+        (true.into(), true.into())
+    );
+    assert_eq!(r["nexthops"][0]["ip"], "2.2.2.2");
+    assert_eq!(r["path"], "65501");
+
+    let out = run(&["show", "bgp", "ipv6", "unicast"]).await;
+    let t = text(&out.stdout);
+    assert!(t.contains("*> fd00:19::/64     fd00::2"), "{t}");
+    assert!(t.contains("Displayed  1 routes and 1 total paths"), "{t}");
+
+    // A prefix filter that matches nothing.
+    let out = run(&["show", "bgp", "ipv4", "unicast", "10.0.0.0/8", "--json"]).await;
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["routes"], serde_json::json!({}));
+    assert_eq!(v["totalRoutes"], 0);
+    server.abort();
+}
+
+#[test]
+fn show_without_daemon_fails_with_a_hint() {
+    let dir = tempfile::tempdir().unwrap();
+    let sock = dir.path().join("none.sock");
+    let out = wgbgp(
+        &["--socket", sock.to_str().unwrap(), "show", "bgp", "summary"],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let e = text(&out.stderr);
+    assert!(
+        e.contains(&format!(
+            "cannot connect to {}: is wgbgpd running?",
+            sock.display()
+        )),
+        "{e}"
+    );
+}
+
+#[test]
+fn socket_comes_from_the_config() {
+    let dir = tempfile::tempdir().unwrap();
+    let sock = dir.path().join("from-config.sock");
+    let cfg = dir.path().join("s1.yaml");
+    std::fs::write(
+        &cfg,
+        S1.replace("/run/wgbgp/wgbgp.sock", sock.to_str().unwrap()),
+    )
+    .unwrap();
+    let out = wgbgp(
+        &["--config", cfg.to_str().unwrap(), "show", "bgp", "summary"],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("from-config.sock: is wgbgpd running?"));
+}
+
+#[test]
+fn genkey_and_pubkey_agree_with_wg() {
+    let out = wgbgp(&["genkey"], None);
+    assert!(out.status.success());
+    let private = text(&out.stdout);
+    assert_eq!(private.trim().len(), 44, "{private}");
+    let out = wgbgp(&["pubkey"], Some(&private));
+    assert!(out.status.success());
+    let public = text(&out.stdout);
+    // Cross-check against wireguard-tools when it is installed.
+    if let Ok(mut wg) = Command::new("wg")
+        .arg("pubkey")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+    {
+        wg.stdin
+            .take()
+            .unwrap()
+            .write_all(private.as_bytes())
+            .unwrap();
+        let want = wg.wait_with_output().unwrap();
+        assert_eq!(public, text(&want.stdout));
+    }
+    let out = wgbgp(&["pubkey"], Some("not a key\n"));
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("not a base64 WireGuard key"));
+}
+
+#[test]
+fn pubkey_of_a_known_key() {
+    // RFC 7748 §6.1 Alice: private a, public X25519(a, 9).
+    let private = "dwdtCnMYpX08FsFyUbJmRd9ML4frwJkqsXf7pR25LCo=";
+    let out = wgbgp(&["pubkey"], Some(private));
+    assert_eq!(
+        text(&out.stdout),
+        "hSDwCYkwp1R0i33ctD73Wg2/Og0mOBr066SpjqqbTmo=\n"
+    );
+}
+
+#[test]
+fn config_check_accepts_and_rejects() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("private.key");
+    let good = dir.path().join("s1.yaml");
+    std::fs::write(
+        &good,
+        S1.replace("/etc/wgbgp/private.key", key.to_str().unwrap()),
+    )
+    .unwrap();
+    let out = wgbgp(&["config", "check", good.to_str().unwrap()], None);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "configuration OK\n");
+
+    let bad = dir.path().join("bad.yaml");
+    let src = S1
+        .replace("/etc/wgbgp/private.key", key.to_str().unwrap())
+        .replace("interface: wg-s2", "interface: wg-s2-much-too-long");
+    std::fs::write(&bad, src).unwrap();
+    let out = wgbgp(&["config", "check", bad.to_str().unwrap()], None);
+    assert_eq!(out.status.code(), Some(1));
+    let e = text(&out.stderr);
+    assert!(
+        e.contains("bad.yaml:19: peers.s2.wireguard.interface"),
+        "{e}"
+    );
+    assert!(out.stdout.is_empty());
+}
+
+#[test]
+fn usage_errors_exit_1_and_help_exits_0() {
+    let out = wgbgp(&["show", "bgp", "nonsense"], None);
+    assert_eq!(out.status.code(), Some(1));
+    let out = wgbgp(&["--help"], None);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(text(&out.stdout).contains("genkey"));
+}
