@@ -214,23 +214,27 @@ fn cfg() -> FibConfig {
     }
 }
 
-/// Waits for events until `done(view)` holds, applying each to `view`.
+/// Waits for events until `done(view)` holds, applying each to `view`; returns how many
+/// `Resync`s it saw.
 async fn follow(
     rx: &mut tokio::sync::mpsc::Receiver<KernelEvent>,
     view: &mut KernelView,
     what: &str,
     done: impl Fn(&KernelView) -> bool,
-) {
+) -> usize {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    let mut resyncs = 0;
     while !done(view) {
         match tokio::time::timeout_at(deadline, rx.recv()).await {
             Ok(Some(ev)) => {
+                resyncs += usize::from(matches!(ev, KernelEvent::Resync(_)));
                 view.apply(&ev);
             }
             Ok(None) => panic!("watcher stopped while waiting for {what}"),
             Err(_) => panic!("timed out waiting for {what}; view: {view:?}"),
         }
     }
+    resyncs
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -657,4 +661,67 @@ fn install_and_delete_rate_100k() {
             100_000.0 / t_delete.as_secs_f64(),
         );
     }
+}
+
+/// The watcher during a 100k install by the FIB writer in the same namespace, with its usual
+/// buffer and with a tiny one that must overrun: either way it keeps going, resyncs after an
+/// overrun, and never reports our BGP routes.
+fn watch_during_full_table(test: &str, rcvbuf: Option<usize>) -> usize {
+    let p = pair(test);
+    let veth = p.veth.clone();
+    let idx = ifindex(&p.a, &veth);
+    let ns = p.a.name.clone();
+    let prefixes = host_routes(100_000);
+    let mut fib = writer_in(&p.a, cfg(), rib::kernel::DEFAULT_BATCH);
+    let (tx, rx_count) = std::sync::mpsc::channel();
+    in_netns(&p.a, move || async move {
+        let mut rx = match rcvbuf {
+            Some(b) => KernelWatcher::spawn_with_buffer(254, b),
+            None => KernelWatcher::spawn(254),
+        }
+        .expect("watcher");
+        let mut view = KernelView::new(254);
+        follow(&mut rx, &mut view, "the first resync", |v| v.is_up(idx)).await;
+        let install = tokio::task::spawn_blocking(move || {
+            let r = run_batch(
+                &mut fib,
+                replace_all(&prefixes, vec![hop("2.2.2.2", idx, true)]),
+            );
+            assert_eq!(r.errors.len(), 0);
+            fib
+        });
+        let fib = install.await.unwrap();
+        ip(&["-n", &ns, "route", "add", "5.5.5.5/32", "dev", &veth]);
+        let resyncs = follow(
+            &mut rx,
+            &mut view,
+            "5.5.5.5 to resolve after the flood",
+            |v| v.resolve(addr("5.5.5.5")).is_some(),
+        )
+        .await;
+        assert!(
+            view.route_count() < 10,
+            "BGP routes leaked into the view: {}",
+            view.route_count()
+        );
+        assert_eq!(view.resolve(addr("198.18.0.1")), None);
+        drop(fib);
+        tx.send(resyncs).unwrap();
+    });
+    rx_count.recv().unwrap()
+}
+
+#[test]
+fn watcher_keeps_up_while_the_fib_writer_installs_a_full_table() {
+    let resyncs = watch_during_full_table("flood", None);
+    println!("watcher resyncs during a 100k install: {resyncs}");
+}
+
+#[test]
+fn watcher_resyncs_after_an_overrun() {
+    let resyncs = watch_during_full_table("overrun", Some(64 << 10));
+    assert!(
+        resyncs >= 1,
+        "a 64 KiB buffer cannot hold 100k notifications"
+    );
 }

@@ -50,6 +50,12 @@ impl KernelWatcher {
     ///
     /// Must be called within a tokio runtime; the watch task ends when the receiver is dropped.
     pub fn spawn(table: u32) -> io::Result<mpsc::Receiver<KernelEvent>> {
+        Self::spawn_with_buffer(table, RCVBUF)
+    }
+
+    /// Like `spawn` with a notification socket buffer of `rcvbuf` bytes instead of 16 MiB; a
+    /// small one overruns sooner (tests use that to exercise the resync after an overrun).
+    pub fn spawn_with_buffer(table: u32, rcvbuf: usize) -> io::Result<mpsc::Receiver<KernelEvent>> {
         let rt = tokio::runtime::Handle::try_current().map_err(io::Error::other)?;
         let (mut conn, handle, messages) = rtnetlink::new_multicast_connection(&[
             MulticastGroup::Link,
@@ -58,7 +64,7 @@ impl KernelWatcher {
             MulticastGroup::Ipv4Route,
             MulticastGroup::Ipv6Route,
         ])?;
-        set_rcvbuf(conn.socket_mut().socket_mut().as_raw_fd(), RCVBUF)?;
+        set_rcvbuf(conn.socket_mut().socket_mut().as_raw_fd(), rcvbuf)?;
         let (tx, rx) = mpsc::channel(4096);
         rt.spawn(conn);
         let watch = Watch {
