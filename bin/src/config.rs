@@ -241,15 +241,16 @@ impl Config {
             let loc = e.location();
             let message = strip_location(e.without_snippet().to_string());
             let line = loc.map(|l| l.line() as usize).filter(|l| *l > 0);
+            let column = loc.map(|l| l.column() as usize).filter(|c| *c > 0);
             ConfigError::Parse {
                 file: file.clone(),
                 line,
-                column: loc.map(|l| l.column() as usize).filter(|c| *c > 0),
+                column,
                 // A missing field is reported where its parent ends, so the
                 // key on that line would mislead; the message names the field.
                 key: line
                     .filter(|_| !message.starts_with("missing field"))
-                    .and_then(|l| outline.path_at(l))
+                    .and_then(|l| outline.path_at(l, column.unwrap_or(usize::MAX)))
                     .map(str::to_string),
                 message,
             }
@@ -379,6 +380,10 @@ fn fmt_parse(
 /// Drops the parser's own " at line N, column M" suffix: the location is
 /// already at the front of our message.
 fn strip_location(mut message: String) -> String {
+    // Advice meant for the program's author, not the config's.
+    if let Some(i) = message.find(", set DuplicateKeyPolicy") {
+        message.truncate(i);
+    }
     if let Some(i) = message.rfind(" at line ")
         && message[i..].contains(", column ")
     {

@@ -14,9 +14,9 @@
 /// Key paths by line, built once per source.
 #[derive(Debug, Clone, Default)]
 pub struct Outline {
-    /// `(line, path)` in source order; 1-based lines; a line may define
-    /// several paths (flow mappings).
-    entries: Vec<(usize, String)>,
+    /// `(line, column, path)` in source order; 1-based line and column of
+    /// the key (or `-`); a line may define several paths (flow mappings).
+    entries: Vec<(usize, usize, String)>,
 }
 
 #[derive(Debug, Clone)]
@@ -146,7 +146,7 @@ impl Outline {
                     }
                 }
                 stack.push((col, Segment::Index(index)));
-                entries.push((line_no, join(&stack)));
+                entries.push((line_no, col + 1, join(&stack)));
                 let after = &rest[1..];
                 let body = after.trim_start();
                 col += 1 + (after.len() - body.len());
@@ -160,14 +160,22 @@ impl Outline {
             }
             stack.push((col, Segment::Key(key)));
             let path = join(&stack);
-            entries.push((line_no, path.clone()));
-            Self::flow(&mut entries, line_no, &path, value.trim());
+            entries.push((line_no, col + 1, path.clone()));
+            let value = value.trim();
+            Self::flow(&mut entries, line_no, offset(raw, value), &path, value);
         }
         Outline { entries }
     }
 
     /// Records the keys of a one-line flow mapping `{ k: v, ... }` under `base`.
-    fn flow(entries: &mut Vec<(usize, String)>, line_no: usize, base: &str, value: &str) {
+    /// `col0` is the 0-based column of `value` in its line.
+    fn flow(
+        entries: &mut Vec<(usize, usize, String)>,
+        line_no: usize,
+        col0: usize,
+        base: &str,
+        value: &str,
+    ) {
         let Some(inner) = value.strip_prefix('{').and_then(|v| v.strip_suffix('}')) else {
             return;
         };
@@ -176,8 +184,10 @@ impl Outline {
                 continue;
             };
             let path = format!("{base}.{key}");
-            entries.push((line_no, path.clone()));
-            Self::flow(entries, line_no, &path, v.trim());
+            let key_col = col0 + offset(value, part.trim_start());
+            entries.push((line_no, key_col + 1, path.clone()));
+            let v = v.trim();
+            Self::flow(entries, line_no, col0 + offset(value, v), &path, v);
         }
     }
 
@@ -186,7 +196,7 @@ impl Outline {
     pub fn line_of(&self, path: &str) -> Option<usize> {
         let mut p = path.to_string();
         loop {
-            if let Some((line, _)) = self.entries.iter().find(|(_, e)| *e == p) {
+            if let Some((line, _, _)) = self.entries.iter().find(|(_, _, e)| *e == p) {
                 return Some(*line);
             }
             let cut = p.rfind(['.', '['])?;
@@ -194,15 +204,21 @@ impl Outline {
         }
     }
 
-    /// The deepest key path defined on `line` (or on the closest line
-    /// before it that defines one).
-    pub fn path_at(&self, line: usize) -> Option<&str> {
+    /// The key path at `line`:`column` (1-based): the last key on that
+    /// line starting at or before the column, else the deepest key of the
+    /// closest line before it.
+    pub fn path_at(&self, line: usize, column: usize) -> Option<&str> {
         self.entries
             .iter()
             .rev()
-            .find(|(l, _)| *l <= line)
-            .map(|(_, p)| p.as_str())
+            .find(|(l, c, _)| *l < line || (*l == line && *c <= column))
+            .map(|(_, _, p)| p.as_str())
     }
+}
+
+/// Byte offset of `inner` within `outer` (`inner` must be a subslice).
+fn offset(outer: &str, inner: &str) -> usize {
+    (inner.as_ptr() as usize).saturating_sub(outer.as_ptr() as usize)
 }
 
 #[cfg(test)]
@@ -249,8 +265,15 @@ policies:
     #[test]
     fn maps_lines_to_paths() {
         let o = Outline::new(SRC);
-        assert_eq!(o.path_at(7), Some("peers.s2.wireguard.public_key"));
-        assert_eq!(o.path_at(12), Some("policies.local-only[0].match.prefix"));
-        assert_eq!(o.path_at(14), Some("policies.local-only[1].action"));
+        assert_eq!(o.path_at(7, 20), Some("peers.s2.wireguard.public_key"));
+        assert_eq!(
+            o.path_at(12, 60),
+            Some("policies.local-only[0].match.prefix")
+        );
+        assert_eq!(o.path_at(12, 7), Some("policies.local-only[0].match"));
+        assert_eq!(o.path_at(14, 30), Some("policies.local-only[1].action"));
+        assert_eq!(o.path_at(2, 1), Some("metrics"));
+        assert_eq!(o.path_at(2, 12), Some("metrics.listen"));
+        assert_eq!(o.path_at(8, 1), Some("peers.s2.wireguard.public_key"));
     }
 }

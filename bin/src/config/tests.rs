@@ -399,3 +399,15 @@ fn syntax_error_is_located() {
         .to_string();
     assert!(msg.starts_with("s1.yaml:5:"), "{msg}");
 }
+
+#[test]
+fn duplicate_keys_are_rejected_at_the_key() {
+    let src = "router_id: 1.1.1.1\nasn: 1\nloopback: 1.1.1.1\npeers:\n  \
+               a: {asn: 2, address: 10.0.0.1}\n  a: {asn: 3, address: 10.0.0.2}\n";
+    let msg = parse(src).unwrap_err().to_string();
+    assert!(
+        msg.starts_with("s1.yaml:6:3: peers.a: duplicate mapping key"),
+        "{msg}"
+    );
+    assert!(!msg.contains("DuplicateKeyPolicy"), "{msg}");
+}
