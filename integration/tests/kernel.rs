@@ -664,8 +664,8 @@ fn install_and_delete_rate_100k() {
 }
 
 /// The watcher during a 100k install by the FIB writer in the same namespace, with its usual
-/// buffer and with a tiny one that must overrun: either way it keeps going, resyncs after an
-/// overrun, and never reports our BGP routes.
+/// buffer, and with a tiny one left unread during the install so that it must overrun: either
+/// way it keeps going, resyncs after an overrun, and never reports our BGP routes.
 fn watch_during_full_table(test: &str, rcvbuf: Option<usize>) -> usize {
     let p = pair(test);
     let veth = p.veth.clone();
@@ -682,15 +682,21 @@ fn watch_during_full_table(test: &str, rcvbuf: Option<usize>) -> usize {
         .expect("watcher");
         let mut view = KernelView::new(254);
         follow(&mut rx, &mut view, "the first resync", |v| v.is_up(idx)).await;
-        let install = tokio::task::spawn_blocking(move || {
+        let install = move || {
             let r = run_batch(
                 &mut fib,
                 replace_all(&prefixes, vec![hop("2.2.2.2", idx, true)]),
             );
             assert_eq!(r.errors.len(), 0);
             fib
-        });
-        let fib = install.await.unwrap();
+        };
+        let fib = if rcvbuf.is_some() {
+            // Block this (only) runtime thread: the watcher's socket is not read meanwhile,
+            // so its small buffer must overrun.
+            std::thread::spawn(install).join().unwrap()
+        } else {
+            tokio::task::spawn_blocking(install).await.unwrap()
+        };
         ip(&["-n", &ns, "route", "add", "5.5.5.5/32", "dev", &veth]);
         let resyncs = follow(
             &mut rx,

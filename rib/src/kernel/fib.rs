@@ -240,27 +240,26 @@ fn apply(cfg: &FibConfig, sock: &mut RouteSocket, ops: Vec<FibOp>) -> FibResult 
             Err(e) => errors.push((i, op.prefix(), e.to_string())),
         }
     }
-    match sock.execute(reqs) {
-        Ok(acks) => {
-            for ((i, prefix, is_delete), ack) in sent.into_iter().zip(acks) {
-                // Deleting a route that is already gone (ESRCH) is what we wanted.
-                if ack.errno == 0 || (is_delete && ack.errno == libc::ESRCH) {
-                    continue;
-                }
-                let message = ack
-                    .message
-                    .unwrap_or_else(|| io::Error::from_raw_os_error(ack.errno).to_string());
-                let e = FibError::Kernel {
-                    errno: ack.errno,
-                    message,
-                };
-                errors.push((i, prefix, e.to_string()));
-            }
+    let done = sock.execute(reqs);
+    let mut sent = sent.into_iter();
+    for ((i, prefix, is_delete), ack) in sent.by_ref().zip(done.acks) {
+        // Deleting a route that is already gone (ESRCH) is what we wanted.
+        if ack.errno == 0 || (is_delete && ack.errno == libc::ESRCH) {
+            continue;
         }
-        Err(e) => {
-            let e = FibError::Socket(e.to_string()).to_string();
-            errors.extend(sent.into_iter().map(|(i, p, _)| (i, p, e.clone())));
-        }
+        let message = ack
+            .message
+            .unwrap_or_else(|| io::Error::from_raw_os_error(ack.errno).to_string());
+        let e = FibError::Kernel {
+            errno: ack.errno,
+            message,
+        };
+        errors.push((i, prefix, e.to_string()));
+    }
+    if let Some(e) = done.error {
+        // Ops of the send() that failed and after it: their fate is unknown.
+        let e = FibError::Socket(e.to_string()).to_string();
+        errors.extend(sent.map(|(i, p, _)| (i, p, e.clone())));
     }
     errors.sort_by_key(|(i, _, _)| *i);
     FibResult {
@@ -298,9 +297,12 @@ fn purge(cfg: &FibConfig, sock: &mut RouteSocket) -> io::Result<usize> {
             )
         })
         .collect();
-    let acks = sock.execute(reqs)?;
+    let done = sock.execute(reqs);
+    if let Some(e) = done.error {
+        return Err(e);
+    }
     let mut removed = 0;
-    for (r, ack) in stale.iter().zip(acks) {
+    for (r, ack) in stale.iter().zip(done.acks) {
         match ack.errno {
             0 => removed += 1,
             libc::ESRCH => {}

@@ -51,6 +51,13 @@ pub(crate) struct Ack {
     pub message: Option<String>,
 }
 
+/// What `execute` achieved: one ack per request of every completed send(), in request order,
+/// and the socket error that stopped it early, if any.
+pub(crate) struct Executed {
+    pub acks: Vec<Ack>,
+    pub error: Option<io::Error>,
+}
+
 pub(crate) struct RouteSocket {
     sock: Socket,
     seq: u32,
@@ -142,15 +149,25 @@ impl RouteSocket {
     }
 
     /// Sends every request in order, up to `batch` (and `MAX_SEND` bytes) per send(), and
-    /// returns one ack per request. An io error means the socket failed mid-way; per-request
-    /// failures are in the acks.
+    /// returns one ack per request, or, if the socket fails mid-way, the acks of the sends
+    /// that completed and the error.
     ///
     /// Only the last request of each send() asks for an ack (`NLM_F_ACK`): the kernel always
     /// reports errors, and processes a send()'s messages in order before returning, so the
     /// last ack arriving means every earlier error has been queued before it. That saves one
     /// ack skb and one recv() per route.
-    pub fn execute(&mut self, reqs: Vec<Request>) -> io::Result<Vec<Ack>> {
+    pub fn execute(&mut self, reqs: Vec<Request>) -> Executed {
         let mut acks = Vec::with_capacity(reqs.len());
+        match self.execute_into(reqs, &mut acks) {
+            Ok(()) => Executed { acks, error: None },
+            Err(e) => Executed {
+                acks,
+                error: Some(e),
+            },
+        }
+    }
+
+    fn execute_into(&mut self, reqs: Vec<Request>, acks: &mut Vec<Ack>) -> io::Result<()> {
         let mut reqs = reqs.into_iter().peekable();
         while reqs.peek().is_some() {
             let first = self.seq.wrapping_add(1);
@@ -197,7 +214,7 @@ impl RouteSocket {
             }
             acks.extend(got);
         }
-        Ok(acks)
+        Ok(())
     }
 
     /// Dumps every route of `family` (all tables; the kernel ignores dump filters without
