@@ -350,8 +350,9 @@ impl KernelView {
                                 ifindex: oif,
                                 onlink: false,
                             },
-                            // RFC-less but zebra's rule: an interface route keeps the
-                            // original next hop as gateway and must be installed onlink.
+                            // zebra_nhg.c: over an interface route the next hop stays the
+                            // gateway, flagged onlink "because otherwise, the kernel won't
+                            // accept the route".
                             None => KernelNextHop {
                                 gateway: nh,
                                 ifindex: oif,
