@@ -79,8 +79,9 @@ pub struct Dest {
 struct Peer {
     settings: PeerSettings,
     established: Option<Established>,
-    /// Paths from this peer in the Loc-RIB (FRR's `pfxRcd`).
-    received: usize,
+    /// Paths from this peer in the Loc-RIB per family, IPv4 then IPv6
+    /// (FRR's `pfxRcd`).
+    received: [usize; 2],
     /// Adj-RIB-Out: what this peer was last sent, per prefix.
     adj_rib_out: HashMap<IpNet, Arc<PathAttributes>>,
 }
@@ -117,6 +118,10 @@ fn afi_of(prefix: &IpNet) -> Afi {
     }
 }
 
+fn family_index(afi: Afi) -> usize {
+    (afi != Afi::Ipv4) as usize
+}
+
 impl Rib {
     pub fn new(cfg: RibConfig) -> Self {
         let kernel = KernelView::new(cfg.table);
@@ -140,7 +145,7 @@ impl Rib {
         let peer = Peer {
             settings,
             established: None,
-            received: 0,
+            received: [0; 2],
             adj_rib_out: HashMap::new(),
         };
         self.peers.insert(id, peer);
@@ -214,7 +219,7 @@ impl Rib {
             self.dirty.insert(prefix);
         }
         if let Some(peer) = self.peers.get_mut(&id) {
-            peer.received = 0;
+            peer.received = [0; 2];
         }
         self.flush()
     }
@@ -360,11 +365,13 @@ impl Rib {
         best::loss_reason(&dest.paths[i], best, self.eligible(&dest.paths[i]))
     }
 
-    /// (pfxRcd, pfxSnt) for a peer.
-    pub fn peer_counts(&self, id: PeerId) -> (usize, usize) {
-        self.peers
-            .get(&id)
-            .map_or((0, 0), |p| (p.received, p.adj_rib_out.len()))
+    /// (pfxRcd, pfxSnt) of one family for a peer.
+    pub fn peer_counts(&self, id: PeerId, afi: Afi) -> (usize, usize) {
+        let Some(p) = self.peers.get(&id) else {
+            return (0, 0);
+        };
+        let sent = p.adj_rib_out.keys().filter(|k| afi_of(k) == afi).count();
+        (p.received[family_index(afi)], sent)
     }
 
     pub fn peer_settings(&self, id: PeerId) -> Option<&PeerSettings> {
@@ -422,7 +429,7 @@ impl Rib {
             None => {
                 if let Source::Peer(id) = source {
                     if let Some(p) = self.peers.get_mut(&id) {
-                        p.received += 1;
+                        p.received[family_index(afi_of(&prefix))] += 1;
                     }
                 }
             }
@@ -444,7 +451,7 @@ impl Rib {
         dest.best = None;
         if let Source::Peer(id) = source {
             if let Some(p) = self.peers.get_mut(&id) {
-                p.received -= 1;
+                p.received[family_index(afi_of(&prefix))] -= 1;
             }
             self.release_next_hop(old.next_hop);
         }

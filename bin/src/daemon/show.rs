@@ -39,11 +39,17 @@ fn session_state(p: &PeerRuntime) -> SessionState {
     }
 }
 
-fn peer_summary(cfg: &Config, rib: &Rib, id: PeerId, p: &PeerRuntime) -> PeerSummary {
+fn peer_summary(
+    cfg: &Config,
+    rib: &Rib,
+    id: PeerId,
+    p: &PeerRuntime,
+    afi: bgp::wire::Afi,
+) -> PeerSummary {
     let stats = &p.session.stats;
     let established_at = *stats.established_at.lock().unwrap();
     let uptime = established_at.map(|(at, _)| at.elapsed());
-    let (pfx_rcd, pfx_snt) = rib.peer_counts(id);
+    let (pfx_rcd, pfx_snt) = rib.peer_counts(id, afi);
     let negotiated = stats.negotiated.lock().unwrap().clone();
     let peer_state = if p.cfg.shutdown {
         PeerState::Admin
@@ -90,9 +96,14 @@ pub(super) fn summary(
 ) -> BgpSummary {
     let mut per_family: [BTreeMap<String, PeerSummary>; 2] = Default::default();
     for (id, p) in peers {
-        let s = peer_summary(cfg, rib, *id, p);
-        for family in &mut per_family {
-            family.insert(p.cfg.address().to_string(), s.clone());
+        for (family, afi) in per_family
+            .iter_mut()
+            .zip([bgp::wire::Afi::Ipv4, bgp::wire::Afi::Ipv6])
+        {
+            family.insert(
+                p.cfg.address().to_string(),
+                peer_summary(cfg, rib, *id, p, afi),
+            );
         }
     }
     let count = |v6: bool| {

@@ -147,7 +147,7 @@ fn learned_route_installs_via_peer_loopback_onlink() {
             nexthops: onlink("2.2.2.2", WG_S2)
         }]
     );
-    assert_eq!(rib.peer_counts(2), (1, 0));
+    assert_eq!(rib.peer_counts(2, Afi::Ipv4), (1, 0));
 }
 
 #[test]
@@ -162,7 +162,7 @@ fn withdrawal_removes_the_kernel_route() {
         }]
     );
     assert!(rib.loc_rib().is_empty());
-    assert_eq!(rib.peer_counts(2), (0, 0));
+    assert_eq!(rib.peer_counts(2, Afi::Ipv4), (0, 0));
 }
 
 #[test]
@@ -362,7 +362,7 @@ fn originated_prefix_is_exported_with_next_hop_self_and_own_as() {
         ]
     );
     assert!(fib(&out).is_empty(), "our own prefixes are not installed");
-    assert_eq!(rib.peer_counts(2), (0, 1));
+    assert_eq!(rib.peer_counts(2, Afi::Ipv4), (0, 1));
 }
 
 #[test]

@@ -1,0 +1,340 @@
+//! The seed lab of the blog post with wgbgpd on S1, S2 and S3 instead of
+//! FRR and hand-made tunnels: the product's first acceptance test.
+//!
+//! ```text
+//!        lo 1.1.1.1, fd00::1                      lo 2.2.2.2, fd00::2
+//!        +------+   wg (S1-S2)  over R1           +------+ announces 198.19.0.1/32,
+//!        |  S1  |=================================|  S2  |           2001:db8:2::/48
+//!        |      |   eth1 10.1.0.2   10.2.0.2 eth1 +------+
+//!        |      |         \        /
+//!        |      |          +-- R1 --+
+//!        |      |                   \              lo 3.3.3.3
+//!        |      |=================================+------+ announces 198.18.0.1/32
+//!        +------+   wg (S1-S3)        10.3.0.2 eth1|  S3  |
+//!                                                  +------+
+//! ```
+//!
+//! wgbgpd on each node creates the per-peer wireguard-go interfaces (no
+//! address, AllowedIPs 0/0 and ::/0), the loopbacks and the host routes to
+//! the peers' loopbacks, peers eBGP loopback to loopback, and installs the
+//! learned routes recursively resolved: `via 2.2.2.2 dev wg.. onlink`.
+
+use std::time::Duration;
+
+use integration::{Netns, SeedLab, TempDir, WgKey, Wgbgpd, ifname, require_root, wait_for};
+
+const SESSION_TIMEOUT: Duration = Duration::from_secs(40);
+
+/// The kernel route for exactly `prefix` in `ns`, or the table as the error.
+fn route(ns: &Netns, prefix: &str) -> Result<String, String> {
+    let fam = if prefix.contains(':') { "-6" } else { "-4" };
+    let line = ns.stdout(&["ip", fam, "route", "show", "exact", prefix]);
+    if line.trim().is_empty() {
+        Err(format!("no route for {prefix}; table:\n{}", ns.routes("")))
+    } else {
+        Ok(line.trim().to_string())
+    }
+}
+
+fn no_route(ns: &Netns, prefix: &str) -> Result<(), String> {
+    match route(ns, prefix) {
+        Ok(line) => Err(format!("still present: {line}")),
+        Err(_) => Ok(()),
+    }
+}
+
+struct Keys {
+    s1: WgKey,
+    s2: WgKey,
+    s3: WgKey,
+}
+
+struct Ifs {
+    s1_to_s2: String,
+    s1_to_s3: String,
+    s2_to_s1: String,
+    s3_to_s1: String,
+}
+
+const POLICIES: &str = r#"
+policies:
+  accept-all:
+    - action: accept
+  local-only:
+    - match: { prefix: ["198.18.0.0/15 le 32", "2001:db8::/32 le 128"] }
+      action: accept
+    - action: reject
+"#;
+
+fn s1_config(k: &Keys, i: &Ifs) -> String {
+    format!(
+        r#"router_id: 1.1.1.1
+asn: 65500
+loopback: [1.1.1.1/32, "fd00::1/128"]
+wireguard:
+  private_key_file: "@KEY@"
+  backend: userspace
+peers:
+  s2:
+    asn: 65501
+    address: [2.2.2.2, "fd00::2"]
+    description: S2
+    wireguard:
+      public_key: {s2}
+      endpoint: 10.2.0.2:51820
+      interface: {if2}
+      persistent_keepalive: 5
+    import: [accept-all]
+    export: [local-only]
+  s3:
+    asn: 65502
+    address: 3.3.3.3
+    description: S3
+    wireguard:
+      public_key: {s3}
+      endpoint: 10.3.0.2:51820
+      interface: {if3}
+      persistent_keepalive: 5
+    import: [accept-all]
+    export: [local-only]
+{POLICIES}"#,
+        s2 = k.s2.public,
+        s3 = k.s3.public,
+        if2 = i.s1_to_s2,
+        if3 = i.s1_to_s3,
+    )
+}
+
+fn leaf_config(
+    id: &str,
+    asn: u32,
+    loopback: &str,
+    announce: &str,
+    s1_addresses: &str,
+    s1_public: &str,
+    interface: &str,
+) -> String {
+    format!(
+        r#"router_id: {id}
+asn: {asn}
+loopback: {loopback}
+announce: {announce}
+wireguard:
+  private_key_file: "@KEY@"
+peers:
+  s1:
+    asn: 65500
+    address: {s1_addresses}
+    wireguard:
+      public_key: {s1_public}
+      interface: {interface}
+      listen_port: 51820
+    import: [accept-all]
+    export: [local-only]
+{POLICIES}"#
+    )
+}
+
+/// Starts wgbgpd with `key` as its WireGuard private key (mode 0600, as
+/// wgbgpd requires).
+fn with_key(ns: &Netns, keys: &TempDir, yaml: &str, key: &WgKey) -> Wgbgpd {
+    use std::os::unix::fs::PermissionsExt;
+    let path = keys.write(&format!("{}.key", ns.name()), &format!("{}\n", key.private));
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+    Wgbgpd::start(ns, &yaml.replace(KEY_TOKEN, &path.display().to_string()))
+}
+
+/// Stands for the private key file's path in the configs below.
+const KEY_TOKEN: &str = "@KEY@";
+
+#[test]
+fn seed_lab_routes_pings_withdraws_and_restarts_cleanly() {
+    require_root();
+    let lab = SeedLab::new();
+    let keys = Keys {
+        s1: WgKey::generate(),
+        s2: WgKey::generate(),
+        s3: WgKey::generate(),
+    };
+    let ifs = Ifs {
+        s1_to_s2: ifname("s1s2"),
+        s1_to_s3: ifname("s1s3"),
+        s2_to_s1: ifname("s2s1"),
+        s3_to_s1: ifname("s3s1"),
+    };
+    // The announced addresses live on the leaves (the post used dummy0).
+    lab.s2.add_lo_addr("198.19.0.1/32");
+    lab.s2.add_lo_addr("2001:db8:2::1/128");
+    lab.s3.add_lo_addr("198.18.0.1/32");
+
+    let s2_yaml = leaf_config(
+        "2.2.2.2",
+        65501,
+        r#"[2.2.2.2/32, "fd00::2/128"]"#,
+        r#"[198.19.0.1/32, "2001:db8:2::/48"]"#,
+        r#"[1.1.1.1, "fd00::1"]"#,
+        &keys.s1.public,
+        &ifs.s2_to_s1,
+    );
+    let s3_yaml = leaf_config(
+        "3.3.3.3",
+        65502,
+        "[3.3.3.3/32]",
+        "[198.18.0.1/32]",
+        "1.1.1.1",
+        &keys.s1.public,
+        &ifs.s3_to_s1,
+    );
+    let key_dir = TempDir::new("keys");
+    let mut s2 = with_key(&lab.s2, &key_dir, &s2_yaml, &keys.s2);
+    let mut s3 = with_key(&lab.s3, &key_dir, &s3_yaml, &keys.s3);
+    let mut s1 = with_key(&lab.s1, &key_dir, &s1_config(&keys, &ifs), &keys.s1);
+
+    s1.wait_established(&lab.s1, "2.2.2.2", SESSION_TIMEOUT);
+    s1.wait_established(&lab.s1, "3.3.3.3", SESSION_TIMEOUT);
+
+    // The tunnels wgbgpd made: unnumbered, AllowedIPs everything, host routes.
+    let addrs = lab
+        .s1
+        .stdout(&["ip", "-o", "addr", "show", "dev", &ifs.s1_to_s2]);
+    assert!(
+        addrs.trim().is_empty(),
+        "the wg interface must have no address: {addrs}"
+    );
+    let allowed = lab.s1.stdout(&["wg", "show", &ifs.s1_to_s2, "allowed-ips"]);
+    assert!(
+        allowed.contains("0.0.0.0/0") && allowed.contains("::/0"),
+        "AllowedIPs: {allowed}"
+    );
+    let host = route(&lab.s1, "2.2.2.2/32").unwrap();
+    assert!(host.contains(&format!("dev {}", ifs.s1_to_s2)), "{host}");
+    let lo = lab.s1.stdout(&["ip", "-o", "addr", "show", "dev", "lo"]);
+    assert!(
+        lo.contains("1.1.1.1/32") && lo.contains("fd00::1/128"),
+        "{lo}"
+    );
+
+    // The acceptance routes, exactly as the issue states them.
+    let want_s3 = format!(
+        "198.18.0.1 via 3.3.3.3 dev {} proto bgp metric 20 onlink",
+        ifs.s1_to_s3
+    );
+    let want_s2 = format!(
+        "198.19.0.1 via 2.2.2.2 dev {} proto bgp metric 20 onlink",
+        ifs.s1_to_s2
+    );
+    let want_v6 = format!(
+        "2001:db8:2::/48 via fd00::2 dev {} proto bgp metric 20 onlink",
+        ifs.s1_to_s2
+    );
+    for (prefix, want) in [
+        ("198.18.0.1/32", &want_s3),
+        ("198.19.0.1/32", &want_s2),
+        ("2001:db8:2::/48", &want_v6),
+    ] {
+        wait_for(SESSION_TIMEOUT, Duration::from_millis(200), want, || {
+            route(&lab.s1, prefix).and_then(|l| {
+                if l.starts_with(want.as_str()) {
+                    Ok(())
+                } else {
+                    Err(format!("got `{l}`"))
+                }
+            })
+        });
+    }
+    lab.s1.wait_ping("198.18.0.1", Duration::from_secs(10));
+    lab.s1.wait_ping("198.19.0.1", Duration::from_secs(10));
+    lab.s1.wait_ping("2001:db8:2::1", Duration::from_secs(10));
+
+    // FRR-compatible JSON: both peers Established, one IPv4 prefix each.
+    let summary = s1.cli_json(&lab.s1, &["show", "bgp", "summary"]);
+    for peer in ["2.2.2.2", "3.3.3.3"] {
+        let p = &summary["ipv4Unicast"]["peers"][peer];
+        assert_eq!(p["state"], "Established", "{summary:#}");
+        assert_eq!(p["pfxRcd"], 1, "{summary:#}");
+        assert!(p["peerUptimeMsec"].as_u64().is_some(), "{summary:#}");
+    }
+    assert_eq!(
+        summary["ipv4Unicast"]["peers"]["2.2.2.2"]["remoteAs"],
+        65501
+    );
+    assert_eq!(
+        summary["ipv6Unicast"]["peers"]["2.2.2.2"]["pfxRcd"], 1,
+        "{summary:#}"
+    );
+    let routes = s1.cli_json(&lab.s1, &["show", "bgp", "ipv4", "unicast"]);
+    let r = &routes["routes"]["198.19.0.1/32"][0];
+    assert_eq!(r["valid"], true, "{routes:#}");
+    assert_eq!(r["bestpath"], true, "{routes:#}");
+    assert_eq!(r["path"], "65501", "{routes:#}");
+    assert_eq!(r["nexthops"][0]["ip"], "2.2.2.2", "{routes:#}");
+    // S1 passes S3's prefix on to S2 (its export policy admits 198.18.0.0/15):
+    // next hop self, own AS prepended, resolved through S2's tunnel to S1.
+    let s2_routes = s2.cli_json(&lab.s2, &["show", "bgp", "ipv4", "unicast"]);
+    let transit = &s2_routes["routes"]["198.18.0.1/32"][0];
+    assert_eq!(transit["path"], "65500 65502", "{s2_routes:#}");
+    assert_eq!(transit["nexthops"][0]["ip"], "1.1.1.1", "{s2_routes:#}");
+    let want_transit = format!(
+        "198.18.0.1 via 1.1.1.1 dev {} proto bgp metric 20 onlink",
+        ifs.s2_to_s1
+    );
+    assert!(
+        route(&lab.s2, "198.18.0.1/32")
+            .unwrap()
+            .starts_with(&want_transit)
+    );
+
+    // Withdraw: S2's daemon stops, its route leaves S1's kernel.
+    s2.stop();
+    wait_for(
+        Duration::from_secs(10),
+        Duration::from_millis(100),
+        "S2's route withdrawn",
+        || no_route(&lab.s1, "198.19.0.1/32").and(no_route(&lab.s1, "2001:db8:2::/48")),
+    );
+    assert!(
+        route(&lab.s1, "198.18.0.1/32").is_ok(),
+        "S3's route must stay"
+    );
+    // S2 removed what it installed and created.
+    assert_eq!(
+        lab.s2.routes("proto bgp").trim(),
+        "",
+        "S2 left routes behind"
+    );
+    let links = lab.s2.stdout(&["ip", "-o", "link", "show"]);
+    assert!(
+        !links.contains(&ifs.s2_to_s1),
+        "S2 left its tunnel behind: {links}"
+    );
+
+    // Restarting S1: no duplicate or stale routes; the table converges again.
+    s1.restart(&lab.s1);
+    s1.wait_established(&lab.s1, "3.3.3.3", SESSION_TIMEOUT);
+    wait_for(
+        SESSION_TIMEOUT,
+        Duration::from_millis(200),
+        "198.18.0.1 after restart",
+        || route(&lab.s1, "198.18.0.1/32").map(|_| ()),
+    );
+    let bgp = lab.s1.routes("proto bgp");
+    assert_eq!(bgp.lines().count(), 1, "exactly S3's route, once:\n{bgp}");
+    assert!(
+        route(&lab.s1, "198.18.0.1/32")
+            .unwrap()
+            .starts_with(&want_s3),
+        "{bgp}"
+    );
+
+    // S2 comes back and its routes return.
+    s2.restart(&lab.s2);
+    s1.wait_established(&lab.s1, "2.2.2.2", SESSION_TIMEOUT);
+    wait_for(
+        SESSION_TIMEOUT,
+        Duration::from_millis(200),
+        "198.19.0.1 back",
+        || route(&lab.s1, "198.19.0.1/32").map(|_| ()),
+    );
+    lab.s1.wait_ping("198.19.0.1", Duration::from_secs(10));
+    s3.check_alive();
+}
