@@ -14,7 +14,8 @@ use std::sync::Arc;
 use ipnet::IpNet;
 
 /// What a matching rule does with the route.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Action {
     Accept,
     Reject,
@@ -49,15 +50,27 @@ impl PrefixMatch {
     }
 }
 
-/// Why a prefix-match string does not parse.
+/// Why a prefix-match string does not parse; the message says what to fix.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PrefixMatchError {
+    #[error("empty prefix")]
+    Empty,
     #[error("`{0}` is not a prefix (expected e.g. 198.19.0.0/16)")]
     BadPrefix(String),
-    #[error("`{0}`: expected `ge N` and/or `le N` after the prefix")]
+    #[error("`{0}` has host bits set (did you mean {1}?)")]
+    HostBits(String, IpNet),
+    #[error("unexpected `{0}` (expected `ge N` or `le N`)")]
     BadQualifier(String),
-    #[error("`{0}`: prefix length bounds must satisfy len <= ge <= le <= {1}")]
-    BadRange(String, u8),
+    #[error("`{0}` given twice")]
+    Repeated(String),
+    #[error("`{0}` needs a length")]
+    MissingLength(String),
+    #[error("`{0} {1}`: length must be 0..={2}")]
+    BadLength(String, String, u8),
+    #[error("`{0} {1}` is shorter than the prefix length {2}")]
+    ShorterThanPrefix(&'static str, u8, u8),
+    #[error("`ge {0}` is greater than `le {1}`")]
+    GeAboveLe(u8, u8),
 }
 
 impl FromStr for PrefixMatch {
@@ -66,32 +79,44 @@ impl FromStr for PrefixMatch {
     /// Parses `198.19.0.0/16`, `198.19.0.0/16 le 32`, `10.0.0.0/8 ge 24 le 32`.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let mut words = s.split_whitespace();
-        let first = words
-            .next()
-            .ok_or_else(|| PrefixMatchError::BadPrefix(s.to_string()))?;
+        let first = words.next().ok_or(PrefixMatchError::Empty)?;
         let net: IpNet = first
             .parse()
-            .map_err(|_| PrefixMatchError::BadPrefix(s.to_string()))?;
+            .map_err(|_| PrefixMatchError::BadPrefix(first.to_string()))?;
         if net.trunc() != net {
-            return Err(PrefixMatchError::BadPrefix(s.to_string()));
-        }
-        let (mut ge, mut le) = (None, None);
-        while let Some(word) = words.next() {
-            let value: u8 = words
-                .next()
-                .and_then(|v| v.parse().ok())
-                .ok_or_else(|| PrefixMatchError::BadQualifier(s.to_string()))?;
-            match word {
-                "ge" if ge.is_none() => ge = Some(value),
-                "le" if le.is_none() => le = Some(value),
-                _ => return Err(PrefixMatchError::BadQualifier(s.to_string())),
-            }
+            return Err(PrefixMatchError::HostBits(first.to_string(), net.trunc()));
         }
         let max = net.max_prefix_len();
-        let low = ge.unwrap_or(net.prefix_len());
-        let high = le.unwrap_or(max);
-        if low < net.prefix_len() || low > high || high > max {
-            return Err(PrefixMatchError::BadRange(s.to_string(), max));
+        let (mut ge, mut le) = (None, None);
+        while let Some(word) = words.next() {
+            let slot = match word {
+                "ge" => &mut ge,
+                "le" => &mut le,
+                other => return Err(PrefixMatchError::BadQualifier(other.to_string())),
+            };
+            if slot.is_some() {
+                return Err(PrefixMatchError::Repeated(word.to_string()));
+            }
+            let n = words
+                .next()
+                .ok_or_else(|| PrefixMatchError::MissingLength(word.to_string()))?;
+            let value =
+                n.parse::<u8>().ok().filter(|v| *v <= max).ok_or_else(|| {
+                    PrefixMatchError::BadLength(word.to_string(), n.to_string(), max)
+                })?;
+            *slot = Some(value);
+        }
+        let len = net.prefix_len();
+        if let Some(ge) = ge.filter(|ge| *ge < len) {
+            return Err(PrefixMatchError::ShorterThanPrefix("ge", ge, len));
+        }
+        if let Some(le) = le {
+            if le < len {
+                return Err(PrefixMatchError::ShorterThanPrefix("le", le, len));
+            }
+            if let Some(ge) = ge.filter(|ge| *ge > le) {
+                return Err(PrefixMatchError::GeAboveLe(ge, le));
+            }
         }
         Ok(PrefixMatch { net, ge, le })
     }
@@ -119,7 +144,8 @@ pub struct Rule {
 }
 
 impl Rule {
-    fn matches(&self, prefix: &IpNet) -> bool {
+    /// Whether this rule applies to `prefix`.
+    pub fn matches(&self, prefix: &IpNet) -> bool {
         self.prefixes.is_empty() || self.prefixes.iter().any(|p| p.matches(prefix))
     }
 }
@@ -199,34 +225,49 @@ mod tests {
 
     #[test]
     fn bad_strings_are_rejected_with_reasons() {
+        let err = |s: &str| s.parse::<PrefixMatch>().unwrap_err();
+        assert_eq!(
+            err("198.19.0.1/16"),
+            PrefixMatchError::HostBits("198.19.0.1/16".into(), net("198.19.0.0/16"))
+        );
+        assert!(
+            err("198.19.0.1/16")
+                .to_string()
+                .contains("did you mean 198.19.0.0/16")
+        );
+        assert_eq!(
+            err("nonsense"),
+            PrefixMatchError::BadPrefix("nonsense".into())
+        );
+        assert_eq!(err(""), PrefixMatchError::Empty);
+        assert_eq!(
+            err("10.0.0.0/8 lt 9"),
+            PrefixMatchError::BadQualifier("lt".into())
+        );
+        assert_eq!(
+            err("10.0.0.0/8 le"),
+            PrefixMatchError::MissingLength("le".into())
+        );
+        assert_eq!(
+            err("10.0.0.0/8 le 24 le 25"),
+            PrefixMatchError::Repeated("le".into())
+        );
+        assert_eq!(
+            err("10.0.0.0/8 ge 30 le 24"),
+            PrefixMatchError::GeAboveLe(30, 24)
+        );
         assert!(matches!(
-            "198.19.0.1/16".parse::<PrefixMatch>(),
-            Err(PrefixMatchError::BadPrefix(_))
+            err("10.0.0.0/8 le 33"),
+            PrefixMatchError::BadLength(..)
         ));
-        assert!(matches!(
-            "nonsense".parse::<PrefixMatch>(),
-            Err(PrefixMatchError::BadPrefix(_))
-        ));
-        assert!(matches!(
-            "10.0.0.0/8 lt 9".parse::<PrefixMatch>(),
-            Err(PrefixMatchError::BadQualifier(_))
-        ));
-        assert!(matches!(
-            "10.0.0.0/8 le".parse::<PrefixMatch>(),
-            Err(PrefixMatchError::BadQualifier(_))
-        ));
-        assert!(matches!(
-            "10.0.0.0/8 ge 30 le 24".parse::<PrefixMatch>(),
-            Err(PrefixMatchError::BadRange(..))
-        ));
-        assert!(matches!(
-            "10.0.0.0/8 le 33".parse::<PrefixMatch>(),
-            Err(PrefixMatchError::BadRange(..))
-        ));
-        assert!(matches!(
-            "10.0.0.0/8 ge 4".parse::<PrefixMatch>(),
-            Err(PrefixMatchError::BadRange(..))
-        ));
+        assert_eq!(
+            err("10.0.0.0/8 ge 4"),
+            PrefixMatchError::ShorterThanPrefix("ge", 4, 8)
+        );
+        assert_eq!(
+            err("10.0.0.0/16 le 8"),
+            PrefixMatchError::ShorterThanPrefix("le", 8, 16)
+        );
     }
 
     #[test]

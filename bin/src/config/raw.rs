@@ -304,9 +304,14 @@ pub(super) fn validate(raw: RawConfig, src: &str, path: &Path) -> Result<Config,
                     cx.err(key.clone(), Problem::Empty);
                 }
                 for s in &m.prefix.0 {
-                    match PrefixMatch::parse(s) {
+                    match s.parse::<PrefixMatch>() {
                         Ok(p) => prefixes.push(p),
-                        Err(reason) => cx.err(key.clone(), Problem::BadPrefix { reason }),
+                        Err(e) => cx.err(
+                            key.clone(),
+                            Problem::BadPrefix {
+                                reason: e.to_string(),
+                            },
+                        ),
                     }
                 }
             }

@@ -23,7 +23,7 @@ use std::time::Duration;
 use bgp::driver::{self, Command, PeerConfig, SessionHandle};
 use rib::kernel::{FibConfig, FibWriter, KernelWatcher, RTPROT_BGP};
 use rib::path::PeerId;
-use rib::policy::{Chain, Policy, PrefixMatch, Rule};
+use rib::policy::{Chain, Policy};
 use rib::table::{PeerSettings, Rib, RibConfig};
 use tokio::sync::mpsc;
 use tracing::{error, info, warn};
@@ -209,25 +209,7 @@ fn chain(cfg: &Config, names: &[String]) -> Chain {
         names
             .iter()
             .filter_map(|name| {
-                let rules = cfg.policies.get(name)?;
-                let rules = rules
-                    .iter()
-                    .map(|r| Rule {
-                        prefixes: r
-                            .prefixes
-                            .iter()
-                            .map(|m| PrefixMatch {
-                                net: m.net,
-                                ge: m.ge,
-                                le: m.le,
-                            })
-                            .collect(),
-                        action: match r.action {
-                            config::Action::Accept => rib::policy::Action::Accept,
-                            config::Action::Reject => rib::policy::Action::Reject,
-                        },
-                    })
-                    .collect();
+                let rules = cfg.policies.get(name)?.clone();
                 Some(Arc::new(Policy {
                     name: name.clone(),
                     rules,
