@@ -378,6 +378,16 @@ impl Rib {
         self.peers.get(&id).map(|p| &p.settings)
     }
 
+    /// (resolved, unresolved) BGP next hops in use.
+    pub fn next_hop_counts(&self) -> (usize, usize) {
+        let resolved = self
+            .next_hops
+            .values()
+            .filter(|n| n.resolved.is_some())
+            .count();
+        (resolved, self.next_hops.len() - resolved)
+    }
+
     /// Distinct attribute sets held (interning effectiveness).
     pub fn attribute_sets(&self) -> usize {
         self.interner.len()

@@ -43,6 +43,9 @@ pub(super) struct Finished {
 /// large batches under load and single routes when idle.
 const EVENT_BATCH: usize = 256;
 
+/// How often per-peer gauges and counters are brought up to date.
+const METRICS_REFRESH: Duration = Duration::from_secs(2);
+
 impl RibTask {
     pub async fn run(
         mut self,
@@ -55,6 +58,8 @@ impl RibTask {
         let mut sighup = signal(SignalKind::hangup()).expect("SIGHUP handler");
         let originated = self.rib.originate(&self.cfg.announce);
         self.dispatch(originated);
+        let mut refresh = tokio::time::interval(METRICS_REFRESH);
+        let mut counted: BTreeMap<(PeerId, usize, bool), u64> = BTreeMap::new();
         loop {
             tokio::select! {
                 Some((peer, ev)) = events.recv() => {
@@ -78,11 +83,14 @@ impl RibTask {
                     let _ = req.reply.send(response);
                 }
                 Some(result) = self.fib.results().recv() => {
-                    self.metrics.fib_operations_total.with_label_values(&["batch"]).inc();
                     for (prefix, error) in &result.errors {
                         warn!(%prefix, %error, "kernel refused route");
                         self.metrics.fib_errors_total.inc();
                     }
+                }
+                _ = refresh.tick() => {
+                    self.refresh_peer_metrics(&mut counted);
+                    self.update_rib_metrics();
                 }
                 _ = sigterm.recv() => break,
                 _ = sigint.recv() => break,
@@ -159,9 +167,85 @@ impl RibTask {
 
     fn submit(&mut self, fib: Vec<FibOp>) {
         if !fib.is_empty() {
+            let replaced = fib
+                .iter()
+                .filter(|op| matches!(op, FibOp::Replace { .. }))
+                .count();
+            let ops = &self.metrics.fib_operations_total;
+            ops.with_label_values(&["replace"]).inc_by(replaced as u64);
+            ops.with_label_values(&["delete"])
+                .inc_by((fib.len() - replaced) as u64);
             self.fib.submit(fib);
         }
-        self.update_rib_metrics();
+    }
+
+    /// Per-peer prefix gauges and message counters, from the RIB and the
+    /// session tasks' atomic counters (`counted` remembers what was already
+    /// added to each counter).
+    fn refresh_peer_metrics(&self, counted: &mut BTreeMap<(PeerId, usize, bool), u64>) {
+        const TYPES: [&str; 6] = [
+            "unknown",
+            "open",
+            "update",
+            "notification",
+            "keepalive",
+            "route_refresh",
+        ];
+        for (id, p) in &self.peers {
+            let [peer, peer_as, name] = super::show::peer_labels(p);
+            for (afi, label) in [
+                (bgp::wire::Afi::Ipv4, "ipv4"),
+                (bgp::wire::Afi::Ipv6, "ipv6"),
+            ] {
+                let (received, sent) = self.rib.peer_counts(*id, afi);
+                let labels = [
+                    peer.as_str(),
+                    peer_as.as_str(),
+                    name.as_str(),
+                    label,
+                    "unicast",
+                ];
+                self.metrics
+                    .prefixes_received
+                    .with_label_values(&labels)
+                    .set(received as i64);
+                self.metrics
+                    .prefixes_advertised
+                    .with_label_values(&labels)
+                    .set(sent as i64);
+            }
+            let stats = &p.session.stats;
+            for (code, ty) in TYPES.iter().enumerate().skip(1) {
+                for (sent, counters, metric) in [
+                    (
+                        true,
+                        &stats.messages_sent,
+                        &self.metrics.messages_sent_total,
+                    ),
+                    (
+                        false,
+                        &stats.messages_received,
+                        &self.metrics.messages_received_total,
+                    ),
+                ] {
+                    let now = counters[code].load(std::sync::atomic::Ordering::Relaxed);
+                    let before = counted.insert((*id, code, sent), now).unwrap_or(0);
+                    let labels = [peer.as_str(), peer_as.as_str(), name.as_str(), *ty];
+                    metric
+                        .with_label_values(&labels)
+                        .inc_by(now.saturating_sub(before));
+                }
+            }
+        }
+        let (resolved, unresolved) = self.rib.next_hop_counts();
+        self.metrics
+            .nexthops
+            .with_label_values(&["resolved"])
+            .set(resolved as i64);
+        self.metrics
+            .nexthops
+            .with_label_values(&["unresolved"])
+            .set(unresolved as i64);
     }
 
     fn peer_state_metrics(&self, id: PeerId, from: State, to: State) {
