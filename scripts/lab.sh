@@ -112,11 +112,13 @@ ip -n "$NS_S3" route add 10.0.0.0/8 via 10.3.0.1
 # --- keys -------------------------------------------------------------------
 genkey() { # file
     # umask first: the key must never be readable by others, not even briefly.
-    ( umask 077; "$WGBGP" genkey >"$1" 2>/dev/null || wg genkey >"$1" )
+    ( umask 077; "$WGBGP" genkey >"$1" 2>/dev/null || true
+      # A WireGuard key is 32 bytes in base64: 44 characters.
+      [ "$(tr -d '\n' <"$1" | wc -c)" -eq 44 ] || wg genkey >"$1" )
 }
 pubkey() { # file
     local k
-    if k=$("$WGBGP" pubkey <"$1" 2>/dev/null) && [ -n "$k" ]; then echo "$k"; else wg pubkey <"$1"; fi
+    if k=$("$WGBGP" pubkey <"$1" 2>/dev/null) && [ "${#k}" -eq 44 ]; then echo "$k"; else wg pubkey <"$1"; fi
 }
 for r in s1 s2 s3; do genkey "$DIR/$r.key"; done
 PUB1=$(pubkey "$DIR/s1.key") PUB2=$(pubkey "$DIR/s2.key") PUB3=$(pubkey "$DIR/s3.key")
@@ -142,7 +144,7 @@ peers:
       interface: $IF_S1_S2
       persistent_keepalive: 25
     import: [accept-all]
-    export: [local-only]
+    export: [nothing]
   s3:
     asn: 65502
     address: 3.3.3.3
@@ -153,13 +155,12 @@ peers:
       interface: $IF_S1_S3
       persistent_keepalive: 25
     import: [accept-all]
-    export: [local-only]
+    export: [nothing]
 policies:
   accept-all:
     - action: accept
-  local-only:
-    - match: { prefix: [198.18.0.0/15 le 32] }
-      action: accept
+  # S1 originates nothing and is no transit between S2 and S3.
+  nothing:
     - action: reject
 YAML
 spoke() { # name asn loopback prefix ifname
@@ -188,7 +189,7 @@ policies:
   accept-all:
     - action: accept
   local-only:
-    - match: { prefix: [198.18.0.0/15 le 32] }
+    - match: { prefix: [$4] }
       action: accept
     - action: reject
 YAML

@@ -169,6 +169,18 @@ impl Netns {
         out
     }
 
+    /// The kernel route for exactly `prefix` (`ip route show exact PREFIX` in
+    /// the main table), e.g. `"198.19.0.1 nhid 20 via 2.2.2.2 dev wg-s2 proto
+    /// bgp metric 20 onlink"`; `None` if there is none. Several routes for the
+    /// prefix (other metrics or protocols) come back as several lines, so a
+    /// duplicate shows. A bare address means its host route (/32 or /128).
+    pub fn route_to(&self, prefix: &str) -> Option<String> {
+        let fam = if prefix.contains(':') { "-6" } else { "-4" };
+        let out = self.stdout(&["ip", fam, "route", "show", "exact", prefix]);
+        let line = out.trim();
+        (!line.is_empty()).then(|| line.to_string())
+    }
+
     /// True if `ping -c 1 -W 1 addr` (ping -6 for IPv6) succeeds from this namespace.
     pub fn ping(&self, addr: &str) -> bool {
         let fam = if addr.contains(':') { "-6" } else { "-4" };

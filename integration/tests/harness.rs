@@ -19,13 +19,8 @@ const SESSION_TIMEOUT: Duration = Duration::from_secs(40);
 /// The kernel route for exactly `prefix` in `ns` (`ip route show exact`), or
 /// the whole table as the error, for `wait_for`.
 fn route(ns: &Netns, prefix: &str) -> Result<String, String> {
-    let fam = if prefix.contains(':') { "-6" } else { "-4" };
-    let line = ns.stdout(&["ip", fam, "route", "show", "exact", prefix]);
-    if line.trim().is_empty() {
-        Err(format!("no route for {prefix}; table:\n{}", ns.routes("")))
-    } else {
-        Ok(line.trim().to_string())
-    }
+    ns.route_to(prefix)
+        .ok_or_else(|| format!("no route for {prefix}; table:\n{}", ns.routes("")))
 }
 
 #[test]
