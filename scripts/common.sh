@@ -71,8 +71,9 @@ install_packages() {
 # Makes a cargo at least WGBGP_MIN_RUST available on PATH, installing Rust
 # with rustup (its usual installer) when there is none.
 ensure_rust() {
-    if [ -x "$HOME/.cargo/bin/cargo" ]; then
-        export PATH="$HOME/.cargo/bin:$PATH"
+    local cargo_bin="${CARGO_HOME:-$HOME/.cargo}/bin"
+    if [ -x "$cargo_bin/cargo" ]; then
+        export PATH="$cargo_bin:$PATH"
     fi
     if command -v cargo >/dev/null && rust_is_new_enough; then
         return
@@ -85,7 +86,7 @@ ensure_rust() {
         log "installing Rust with rustup"
         curl --proto '=https' --tlsv1.2 -sSf https://sh.rustup.rs \
             | sh -s -- -y --profile minimal --default-toolchain stable
-        export PATH="$HOME/.cargo/bin:$PATH"
+        export PATH="$cargo_bin:$PATH"
     fi
     rust_is_new_enough || die "cargo $(cargo --version 2>&1) is older than $WGBGP_MIN_RUST"
 }
