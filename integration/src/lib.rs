@@ -6,7 +6,9 @@
 //! - [`lab`]: the seed lab of the blog post (S1, R1, S2, S3).
 //! - [`wg`]: WireGuard tunnels made by hand with wireguard-go and `wg`, as the
 //!   blog post does, for BIRD and FRR peers.
-//! - [`bird`], [`frr`]: BIRD 2 and FRR (zebra + bgpd) running inside a namespace.
+//! - [`bird`], [`frr`], [`gobgp`]: BIRD 2, FRR (zebra + bgpd) and GoBGP
+//!   running inside a namespace.
+//! - [`capture`]: tcpdump inside a namespace, and TCP payloads out of a pcap.
 //! - [`wgbgpd`]: the daemon under test and its CLI.
 //!
 //! Every guard cleans up on drop, so a failing assertion tears the lab down too.
@@ -14,7 +16,9 @@
 //! test that cannot.
 
 pub mod bird;
+pub mod capture;
 pub mod frr;
+pub mod gobgp;
 pub mod lab;
 pub mod names;
 pub mod netns;
@@ -27,7 +31,9 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 pub use bird::Bird;
+pub use capture::Capture;
 pub use frr::Frr;
+pub use gobgp::Gobgpd;
 pub use lab::SeedLab;
 pub use names::{ifname, unique_name};
 pub use netns::{ChildGuard, Netns, veth};

@@ -5,13 +5,16 @@
 //! - the seed lab of the blog post with FRR on S1, S2 and S3 over wireguard-go
 //!   tunnels made by hand, which is the behaviour wgbgpd must reproduce;
 //! - BIRD 2 and FRR peering over a hand-made tunnel, IPv4 and IPv6, which is
-//!   the ground the interop tests stand on.
+//!   the ground the interop tests stand on;
+//! - GoBGP and FRR on a plain link, captured with tcpdump.
 
 use std::net::{TcpListener, TcpStream, UdpSocket};
 use std::time::Duration;
 
+use integration::capture::tcp_payloads;
 use integration::{
-    Bird, Frr, Netns, SeedLab, WgKey, WgPeer, WgPeerConfig, require_root, veth, wait_for,
+    Bird, Capture, Frr, Gobgpd, Netns, SeedLab, WgKey, WgPeer, WgPeerConfig, require_root, veth,
+    wait_for,
 };
 
 const SESSION_TIMEOUT: Duration = Duration::from_secs(40);
@@ -471,4 +474,95 @@ fn bird_and_frr_exchange_ipv4_and_ipv6_over_wireguard() {
         "2001:db8:1::1",
     ]);
     assert!(ping.contains("1 received"), "{ping}");
+}
+
+const GOBGP_C: &str = r#"
+[global.config]
+  as = 65003
+  router-id = "3.3.3.3"
+[[neighbors]]
+  [neighbors.config]
+    neighbor-address = "10.8.0.2"
+    peer-as = 65002
+  [[neighbors.afi-safis]]
+    [neighbors.afi-safis.config]
+      afi-safi-name = "ipv4-unicast"
+"#;
+
+const FRR_D: &str = "frr defaults traditional
+hostname d
+log stdout informational
+router bgp 65002
+ bgp router-id 2.2.2.2
+ no bgp network import-check
+ neighbor 10.8.0.1 remote-as 65003
+ neighbor 10.8.0.1 timers connect 5
+ address-family ipv4 unicast
+  network 198.51.100.2/32
+  neighbor 10.8.0.1 route-map ALLOW-ALL in
+  neighbor 10.8.0.1 route-map ALLOW-ALL out
+ exit-address-family
+!
+route-map ALLOW-ALL permit 100
+!
+";
+
+/// GoBGP and FRR on a plain link, with the session captured by tcpdump:
+/// proves the GoBGP runner and the capture helper (the way codec fixtures
+/// from real implementations are taken).
+///
+/// ```text
+///   +-------------+ v0 10.8.0.1   10.8.0.2 v0 +-----------+
+///   | C: GoBGP    |-----------------------------| D: FRR    |
+///   | AS 65003    |   (tcpdump on D's v0)       | AS 65002  |
+///   +-------------+                             +-----------+
+/// ```
+#[test]
+fn gobgp_and_frr_session_is_captured() {
+    require_root();
+    let c = Netns::new("gobgp");
+    let d = Netns::new("frrd");
+    veth(&c, "v0", Some("10.8.0.1/24"), &d, "v0", Some("10.8.0.2/24"));
+    d.add_lo_addr("198.51.100.2/32");
+    let capture = Capture::start(&d, "v0", "tcp port 179");
+    let mut gobgp = Gobgpd::start(&c, GOBGP_C);
+    gobgp.cli(
+        &c,
+        &["global", "rib", "add", "198.51.100.3/32", "-a", "ipv4"],
+    );
+    let mut frr = Frr::start(&d, FRR_D, "hostname d\n");
+    frr.wait_established("10.8.0.1", SESSION_TIMEOUT);
+    gobgp.wait_established(&c, "10.8.0.2", SESSION_TIMEOUT);
+    let poll = Duration::from_millis(250);
+    let line = wait_for(
+        SESSION_TIMEOUT,
+        poll,
+        "GoBGP's prefix in D's kernel",
+        || route(&d, "198.51.100.3"),
+    );
+    assert!(
+        line.contains("via 10.8.0.1 dev v0 proto bgp metric 20"),
+        "{line}"
+    );
+    wait_for(SESSION_TIMEOUT, poll, "FRR's prefix in GoBGP's RIB", || {
+        let rib = gobgp.cli(&c, &["global", "rib", "-a", "ipv4"]);
+        if rib.contains("198.51.100.2/32") {
+            Ok(())
+        } else {
+            Err(rib)
+        }
+    });
+    let pcap = capture.finish();
+    let segments = tcp_payloads(&pcap);
+    // Each side's first BGP message is an OPEN: marker, length, type 1.
+    for (who, from_179) in [("the passive side", true), ("the active side", false)] {
+        let open = segments.iter().find(|(sport, _, p)| {
+            (*sport == 179) == from_179 && p.len() >= 19 && p[..16] == [0xff; 16] && p[18] == 1
+        });
+        assert!(
+            open.is_some(),
+            "no OPEN from {who} in {} segments",
+            segments.len()
+        );
+    }
 }
