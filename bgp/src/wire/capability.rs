@@ -86,11 +86,12 @@ fn decode_one(code: u8, v: &[u8]) -> Option<Capability> {
                 .collect::<Option<Vec<_>>>()?,
         ),
         EXTENDED_MESSAGE if v.is_empty() => Capability::ExtendedMessage,
-        // RFC 4724 §3: R flag, 12-bit restart time, then (AFI, SAFI, flags).
+        // RFC 4724 §3: R flag, N flag (RFC 8538), 12-bit restart time, then (AFI, SAFI, flags).
         GRACEFUL_RESTART if v.len() >= 2 && (v.len() - 2).is_multiple_of(4) => {
             let head = be16(v);
             Capability::GracefulRestart {
                 restart_state: head & 0x8000 != 0,
+                notification: head & 0x4000 != 0,
                 restart_time: head & 0x0fff,
                 families: v[2..]
                     .chunks_exact(4)
@@ -149,11 +150,13 @@ pub(super) fn encode(cap: &Capability, out: &mut BytesMut) -> Result<(), EncodeE
         Capability::ExtendedMessage => EXTENDED_MESSAGE,
         Capability::GracefulRestart {
             restart_state,
+            notification,
             restart_time,
             families,
         } => {
             let r = if *restart_state { 0x8000 } else { 0 };
-            v.put_u16(r | (restart_time & 0x0fff));
+            let n = if *notification { 0x4000 } else { 0 };
+            v.put_u16(r | n | (restart_time & 0x0fff));
             for (afi, safi, forwarding) in families {
                 v.put_u16((*afi).into());
                 v.put_u8((*safi).into());

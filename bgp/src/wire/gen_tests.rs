@@ -91,6 +91,7 @@ fn gen_capability(r: &mut Rng) -> Capability {
         3 => Capability::ExtendedMessage,
         4 => Capability::GracefulRestart {
             restart_state: r.chance(50),
+            notification: r.chance(50),
             restart_time: r.below(4096) as u16,
             families: (0..r.below(3))
                 .map(|_| {

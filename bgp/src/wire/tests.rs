@@ -80,6 +80,7 @@ fn open_with_capabilities_both_ways() {
             Capability::ExtendedMessage,
             Capability::GracefulRestart {
                 restart_state: false,
+                notification: false,
                 restart_time: 120,
                 families: vec![(Afi::Ipv4, Safi::Unicast, true)],
             },

@@ -14,6 +14,9 @@ use ipnet::{IpNet, Ipv4Net};
 use super::iana::{Afi, Safi};
 
 /// One BGP message (RFC 4271 §4.1 header type).
+// UPDATE is by far the most common message, so boxing it to shrink the
+// others would add an allocation where it matters most.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Message {
     Open(Open),
@@ -95,7 +98,11 @@ pub enum Capability {
     ExtendedMessage,
     /// Code 64, RFC 4724: restart flags + time, then per-AFI/SAFI flags.
     GracefulRestart {
+        /// R bit: the sender has restarted.
         restart_state: bool,
+        /// N bit (RFC 8538 §2): the sender does graceful restart for
+        /// NOTIFICATION messages too.
+        notification: bool,
         restart_time: u16,
         families: Vec<(Afi, Safi, bool)>,
     },
