@@ -69,6 +69,8 @@ pub enum Command {
         prefixes: Vec<IpNet>,
     },
     EndOfRib(Afi),
+    /// Ask the peer to resend a family (RFC 2918), if it supports it.
+    RouteRefresh(Afi),
     /// Tear the session down with this NOTIFICATION (e.g. max-prefix).
     Reset(Notification),
 }
@@ -302,6 +304,22 @@ impl<K: Copy + Send + 'static> Driver<K> {
             Command::EndOfRib(afi) => {
                 if let Some((conn, ctx)) = self.established_conn() {
                     self.write(conn, 2, wire::end_of_rib(afi, Safi::Unicast, &ctx));
+                }
+            }
+            Command::RouteRefresh(afi) => {
+                let supported = self.session.negotiated().is_some_and(|n| n.route_refresh);
+                if let (true, Some((conn, ctx))) = (supported, self.established_conn()) {
+                    let rr = Message::RouteRefresh(RouteRefresh {
+                        afi,
+                        subtype: 0,
+                        safi: Safi::Unicast,
+                    });
+                    match wire::encode_to_bytes(&rr, &ctx) {
+                        Ok(bytes) => self.write(conn, 5, bytes),
+                        Err(e) => {
+                            warn!(peer = %self.cfg.remote, error = %e, "cannot encode ROUTE-REFRESH")
+                        }
+                    }
                 }
             }
         }

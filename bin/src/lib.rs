@@ -5,4 +5,5 @@ pub mod api;
 pub mod control;
 pub mod daemon;
 pub mod metrics;
+pub mod plan;
 pub mod render;

@@ -169,6 +169,76 @@ impl Rib {
         self.flush()
     }
 
+    /// Stops originating `prefixes`.
+    pub fn withdraw_local(&mut self, prefixes: &[IpNet]) -> Vec<Output> {
+        for prefix in prefixes {
+            self.remove_path(prefix.trunc(), Source::Local);
+        }
+        self.flush()
+    }
+
+    /// Forgets a peer (de-configured): its routes go, nothing is sent to it.
+    pub fn remove_peer(&mut self, id: PeerId) -> Vec<Output> {
+        let out = self.handle_peer_down(id);
+        self.peers.remove(&id);
+        out
+    }
+
+    /// Replaces a peer's import and export chains. The export side is
+    /// re-diffed at once; the returned flag says whether the import chain
+    /// changed, in which case the caller must have the peer resend its routes
+    /// (ROUTE-REFRESH): only accepted paths are kept, so the rejected ones
+    /// are not here to re-evaluate.
+    pub fn set_policies(
+        &mut self,
+        id: PeerId,
+        import: Chain,
+        export: Chain,
+    ) -> (Vec<Output>, bool) {
+        let Some(peer) = self.peers.get_mut(&id) else {
+            return (Vec::new(), false);
+        };
+        let import_changed = peer.settings.import != import;
+        peer.settings.import = import.clone();
+        peer.settings.export = export;
+        // Paths already accepted that the new import chain rejects go now.
+        let source = Source::Peer(id);
+        let rejected: Vec<IpNet> = self
+            .loc_rib
+            .iter()
+            .filter(|(p, d)| d.paths.iter().any(|x| x.source == source) && !import.accepts(p))
+            .map(|(p, _)| *p)
+            .collect();
+        for prefix in rejected {
+            self.remove_path(prefix, source);
+        }
+        let mut out = self.flush();
+        let mut batch = ExportBatch::default();
+        let prefixes: Vec<IpNet> = self.loc_rib.keys().copied().collect();
+        for prefix in prefixes {
+            self.export_to(id, &prefix, &mut batch);
+        }
+        // A prefix exported before but gone from the Loc-RIB since.
+        let stale: Vec<IpNet> = self.peers[&id]
+            .adj_rib_out
+            .keys()
+            .filter(|p| !self.loc_rib.contains_key(p))
+            .copied()
+            .collect();
+        for prefix in stale {
+            self.export_to(id, &prefix, &mut batch);
+        }
+        batch.emit(&mut out);
+        (out, import_changed)
+    }
+
+    /// Updates the description-like settings of a peer that need no reset.
+    pub fn rename_peer(&mut self, id: PeerId, name: &str) {
+        if let Some(p) = self.peers.get_mut(&id) {
+            p.settings.name = name.to_string();
+        }
+    }
+
     /// The session with `id` reached Established: send it the whole table.
     pub fn handle_peer_up(
         &mut self,

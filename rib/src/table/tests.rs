@@ -478,3 +478,78 @@ fn export_policy_filters_per_prefix() {
     let exported: HashSet<IpNet> = announces(&out).into_iter().flat_map(|a| a.1).collect();
     assert_eq!(exported, HashSet::from([net("198.19.0.1/32")]));
 }
+
+#[test]
+fn tighter_export_policy_withdraws_what_it_now_rejects() {
+    let mut rib = lab(accept_all(), accept_all());
+    rib.originate(&[net("198.19.0.1/32"), net("10.0.0.0/8")]);
+    let only_198 = Chain(vec![Arc::new(Policy {
+        name: "only-198".into(),
+        rules: vec![Rule {
+            prefixes: vec!["198.0.0.0/8 le 32".parse().unwrap()],
+            action: Action::Accept,
+        }],
+    })]);
+    let (out, import_changed) = rib.set_policies(2, accept_all(), only_198);
+    assert!(!import_changed);
+    assert_eq!(
+        out,
+        vec![Output::Withdraw {
+            peer: 2,
+            afi: Afi::Ipv4,
+            prefixes: vec![net("10.0.0.0/8")]
+        }]
+    );
+    assert_eq!(rib.peer_counts(2, Afi::Ipv4), (0, 1));
+    assert_eq!(
+        rib.peer_counts(3, Afi::Ipv4),
+        (0, 2),
+        "other peers untouched"
+    );
+}
+
+#[test]
+fn tighter_import_policy_drops_paths_and_asks_for_refresh() {
+    let mut rib = lab(accept_all(), Chain::default());
+    rib.handle_update(
+        2,
+        announce(&[65501], "2.2.2.2", &["198.19.0.1/32", "203.0.113.0/24"]),
+    );
+    let only_198 = Chain(vec![Arc::new(Policy {
+        name: "only-198".into(),
+        rules: vec![Rule {
+            prefixes: vec!["198.0.0.0/8 le 32".parse().unwrap()],
+            action: Action::Accept,
+        }],
+    })]);
+    let (out, import_changed) = rib.set_policies(2, only_198, Chain::default());
+    assert!(import_changed);
+    assert_eq!(
+        fib(&out),
+        vec![FibOp::Delete {
+            prefix: net("203.0.113.0/24")
+        }]
+    );
+    assert_eq!(rib.peer_counts(2, Afi::Ipv4), (1, 0));
+}
+
+#[test]
+fn removed_peer_loses_its_routes_and_local_withdrawal_is_exported() {
+    let mut rib = lab(accept_all(), accept_all());
+    rib.originate(&[net("198.19.0.1/32")]);
+    rib.handle_update(2, announce(&[65501], "2.2.2.2", &["203.0.113.0/24"]));
+    let out = rib.remove_peer(2);
+    assert_eq!(
+        fib(&out),
+        vec![FibOp::Delete {
+            prefix: net("203.0.113.0/24")
+        }]
+    );
+    assert!(rib.peer_settings(2).is_none());
+    let out = rib.withdraw_local(&[net("198.19.0.1/32")]);
+    assert!(out.contains(&Output::Withdraw {
+        peer: 3,
+        afi: Afi::Ipv4,
+        prefixes: vec![net("198.19.0.1/32")]
+    }));
+}
