@@ -4,6 +4,8 @@ pub mod config;
 pub mod api;
 pub mod control;
 pub mod daemon;
+pub mod import_frr;
 pub mod metrics;
+pub mod peer_config;
 pub mod plan;
 pub mod render;

@@ -1,0 +1,928 @@
+//! `wgbgp import frr`: an FRR bgpd config plus wg-quick files in, an
+//! equivalent wgbgp YAML out.
+//!
+//! What maps: `router bgp`, `bgp router-id`, neighbors (remote-as,
+//! description, update-source, passive, shutdown, timers, port, peer-groups),
+//! IPv4/IPv6 unicast activation, `route-map`/`prefix-list` filters (as exact
+//! policies, see [`policy`]), `network` (→ `announce`), `interface lo`
+//! addresses (→ `loopback`); from wg-quick: the private key, listen port,
+//! MTU, the peer's public key, endpoint and keepalive. Each wg-quick file is
+//! matched to the BGP neighbor its host routes (PostUp `ip route add ... dev
+//! %i`) or AllowedIPs cover, else by order. Anything else is listed in the
+//! `# not translated:` block at the top of the output, with what to do
+//! instead; nothing is dropped silently. The output is checked with
+//! [`Config::from_str`] before it is returned.
+
+mod bgpd;
+mod emit;
+mod policy;
+mod wgquick;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::io::{self, Write};
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+
+use ipnet::IpNet;
+use thiserror::Error;
+use wireguard_control::Key;
+
+use crate::config::{Config, Endpoint, MAX_IFNAME_LEN};
+use bgpd::{Bgpd, Family, RemoteAs};
+use policy::{Expander, Filter};
+use wgquick::WgQuick;
+
+pub(crate) use emit::scalar;
+
+/// A wg-quick file as given on the command line.
+#[derive(Debug, Clone)]
+pub struct WgFile {
+    /// The interface name: the file's stem (`wg0` for `wg0.conf`).
+    pub interface: String,
+    /// How to name the file in messages.
+    pub origin: String,
+    pub text: String,
+}
+
+impl WgFile {
+    /// Reads `path`; the interface is named after the file's stem.
+    pub fn read(path: &Path) -> io::Result<WgFile> {
+        Ok(WgFile {
+            interface: path
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+            origin: path.display().to_string(),
+            text: std::fs::read_to_string(path)?,
+        })
+    }
+}
+
+/// A line (or fact) of the input that has no wgbgp equivalent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Skipped {
+    pub origin: String,
+    pub line: Option<usize>,
+    pub text: String,
+    /// Why, and what to do instead.
+    pub why: String,
+}
+
+impl fmt::Display for Skipped {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.line {
+            Some(l) => write!(f, "{}:{l}: `{}`: {}", self.origin, self.text, self.why),
+            None => write!(f, "{}: {}: {}", self.origin, self.text, self.why),
+        }
+    }
+}
+
+/// The result of an import.
+#[derive(Debug, Clone)]
+pub struct Translation {
+    /// The wgbgp configuration, comments first.
+    pub yaml: String,
+    /// The private key to write to the `--key-file` (the first found).
+    pub private_key: Option<Key>,
+    /// What was not translated.
+    pub skipped: Vec<Skipped>,
+    /// Decisions and assumptions the importer made.
+    pub notes: Vec<String>,
+}
+
+/// Why no configuration could be produced.
+#[derive(Debug, Error)]
+pub enum ImportError {
+    #[error("{origin}: no `router bgp ASN` found")]
+    NoRouterBgp { origin: String },
+    #[error(
+        "{origin}: no router ID: add `bgp router-id A.B.C.D` or an IPv4 `update-source` and run the import again"
+    )]
+    NoRouterId { origin: String },
+    #[error("{path}: {source}")]
+    KeyFile {
+        path: String,
+        #[source]
+        source: io::Error,
+    },
+    /// The generated YAML did not validate: a bug in the importer.
+    #[error("the generated configuration does not validate (please report):\n{0}")]
+    Invalid(String),
+}
+
+/// One neighbor, settings merged with its peer-group and router defaults.
+struct Resolved {
+    address: IpAddr,
+    asn: u32,
+    description: Option<String>,
+    update_source: Option<String>,
+    passive: bool,
+    shutdown: bool,
+    timers: Option<(u16, u16)>,
+    port: Option<u16>,
+    /// Per family: `None` not active; `Some(filter)` in and out.
+    active: [bool; 2],
+    import: [Filter; 2],
+    export: [Filter; 2],
+}
+
+/// A peer as it will be written.
+pub(crate) struct OutPeer {
+    pub name: String,
+    pub asn: u32,
+    pub address: IpAddr,
+    pub description: Option<String>,
+    pub local_address: Option<IpAddr>,
+    pub passive: bool,
+    pub shutdown: bool,
+    pub timers: Option<(u16, u16)>,
+    pub port: Option<u16>,
+    pub wireguard: Option<OutWireguard>,
+    pub import: Vec<String>,
+    pub export: Vec<String>,
+}
+
+pub(crate) struct OutWireguard {
+    pub public_key: Key,
+    pub endpoint: Option<String>,
+    pub interface: Option<String>,
+    pub listen_port: Option<u16>,
+    pub persistent_keepalive: Option<u16>,
+    pub mtu: Option<u32>,
+}
+
+/// Everything the YAML writer needs.
+pub(crate) struct Out {
+    pub sources: Vec<String>,
+    pub router_id: std::net::Ipv4Addr,
+    pub asn: u32,
+    pub loopback: Vec<IpNet>,
+    pub private_key_file: Option<PathBuf>,
+    pub announce: Vec<IpNet>,
+    /// Commented-out `announce:` suggestion.
+    pub announce_hint: Vec<IpNet>,
+    pub peers: Vec<OutPeer>,
+    /// (name, comment, rules) in insertion order.
+    pub policies: Vec<(String, String, Vec<rib::policy::Rule>)>,
+    pub skipped: Vec<Skipped>,
+    pub notes: Vec<String>,
+}
+
+/// Translates `bgpd_text` (named `bgpd_origin` in messages) and the
+/// wg-quick files. `key_file` is where the caller will write
+/// [`Translation::private_key`]; it is referenced as `private_key_file`.
+pub fn translate(
+    bgpd_origin: &str,
+    bgpd_text: &str,
+    wg_files: &[WgFile],
+    key_file: Option<&Path>,
+) -> Result<Translation, ImportError> {
+    let mut skipped = Vec::new();
+    let mut notes = Vec::new();
+    let b = bgpd::parse(bgpd_origin, bgpd_text, &mut skipped);
+    let wgs: Vec<WgQuick> = wg_files
+        .iter()
+        .map(|f| wgquick::parse(&f.interface, &f.origin, &f.text, &mut skipped))
+        .collect();
+    let asn = b.asn.ok_or_else(|| ImportError::NoRouterBgp {
+        origin: bgpd_origin.to_string(),
+    })?;
+
+    let neighbors = resolve_neighbors(&b, bgpd_origin, &mut skipped, &mut notes);
+    let matched = match_tunnels(&neighbors, &wgs, &mut skipped, &mut notes);
+
+    // Loopbacks: `interface lo` addresses, then update-source addresses.
+    let mut loopback: Vec<IpNet> = b.lo_addresses.clone();
+    let add_lo = |lo: &mut Vec<IpNet>, a: IpAddr| {
+        if !lo.iter().any(|n| n.addr() == a) {
+            lo.push(IpNet::from(a));
+        }
+    };
+    let mut local: Vec<Option<IpAddr>> = vec![None; neighbors.len()];
+    for (i, n) in neighbors.iter().enumerate() {
+        match n.update_source.as_deref().map(|s| s.parse::<IpAddr>()) {
+            Some(Ok(a)) if a.is_ipv4() == n.address.is_ipv4() => {
+                add_lo(&mut loopback, a);
+                local[i] = Some(a);
+            }
+            Some(Ok(a)) => notes.push(format!(
+                "neighbor {}: update-source {a} is of the other family; ignored",
+                n.address
+            )),
+            Some(Err(_)) => notes.push(format!(
+                "neighbor {}: update-source {} is an interface; wgbgp sources the session from \
+                 its first loopback of the neighbor's family",
+                n.address,
+                n.update_source.as_deref().unwrap_or("")
+            )),
+            None => {}
+        }
+    }
+    // Neighbors without a source: a tunnel's Address (moved to lo, tunnels
+    // are unnumbered), else the router-id.
+    for (i, n) in neighbors.iter().enumerate() {
+        let fam_has_lo =
+            |lo: &Vec<IpNet>| lo.iter().any(|l| l.addr().is_ipv4() == n.address.is_ipv4());
+        if local[i].is_some() || fam_has_lo(&loopback) {
+            continue;
+        }
+        let from_tunnel = matched[i].and_then(|w| {
+            wgs[w]
+                .addresses
+                .iter()
+                .find(|a| a.addr().is_ipv4() == n.address.is_ipv4())
+                .map(|a| (a.addr(), &wgs[w].interface))
+        });
+        if let Some((a, ifname)) = from_tunnel {
+            add_lo(&mut loopback, a);
+            local[i] = Some(a);
+            notes.push(format!(
+                "neighbor {}: source address {a} comes from `Address` of {ifname}; wgbgp puts it \
+                 on lo and leaves the tunnel unnumbered",
+                n.address
+            ));
+        } else if let (Some(id), true) = (b.router_id, n.address.is_ipv4()) {
+            add_lo(&mut loopback, IpAddr::V4(id));
+            notes.push(format!(
+                "neighbor {}: no update-source; assuming the router-id {id} is this router's \
+                 loopback (wgbgp puts it on lo)",
+                n.address
+            ));
+        }
+    }
+    let router_id = match b.router_id {
+        Some(id) => id,
+        None => {
+            let first = loopback.iter().find_map(|n| match n.addr() {
+                IpAddr::V4(a) => Some(a),
+                IpAddr::V6(_) => None,
+            });
+            let id = first.ok_or_else(|| ImportError::NoRouterId {
+                origin: bgpd_origin.to_string(),
+            })?;
+            notes.push(format!(
+                "no `bgp router-id`: using {id}, the first IPv4 loopback (FRR would pick the \
+                 highest loopback address)"
+            ));
+            id
+        }
+    };
+
+    // Private key: wgbgp has one for all tunnels.
+    let mut keys: Vec<(Key, &str)> = Vec::new();
+    for w in &wgs {
+        if let Some(k) = &w.private_key
+            && !keys.iter().any(|(have, _)| have == k)
+        {
+            keys.push((k.clone(), &w.interface));
+        }
+    }
+    if keys.len() > 1 {
+        let others: Vec<String> = keys[1..]
+            .iter()
+            .map(|(k, i)| format!("{i} (public key {})", k.get_public().to_base64()))
+            .collect();
+        notes.push(format!(
+            "the wg-quick files carry {} different private keys; wgbgp uses one key for all \
+             tunnels: the key of {} was kept (public key {}); the peers of {} must be given \
+             that public key",
+            keys.len(),
+            keys[0].1,
+            keys[0].0.get_public().to_base64(),
+            others.join(", ")
+        ));
+    }
+    let private_key = keys.first().map(|(k, _)| k.clone());
+    let private_key_file = match (&private_key, key_file) {
+        (_, Some(path)) => Some(absolute(path)),
+        (Some(_), None) => {
+            notes.push(
+                "the private key was not written: run again with --key-file PATH (mode 0600); \
+                 until then private_key_file is the default and wgbgpd generates a new key"
+                    .into(),
+            );
+            None
+        }
+        (None, None) => None,
+    };
+    if private_key.is_none() && !wgs.is_empty() {
+        notes.push(
+            "no PrivateKey in the wg-quick files: wgbgpd generates one at first start; give the \
+             peers its public key (`wgbgp pubkey < private_key_file`)"
+                .into(),
+        );
+    }
+
+    // Peers and policies.
+    let mut names: BTreeMap<String, ()> = BTreeMap::new();
+    let mut expander = Expander::new(&b);
+    let mut policies: Vec<(String, String, Vec<rib::policy::Rule>)> = Vec::new();
+    let mut peers = Vec::new();
+    let mut announce_hint = Vec::new();
+    for (i, n) in neighbors.iter().enumerate() {
+        let name = peer_name(n, &mut names);
+        let default_local = loopback
+            .iter()
+            .map(|l| l.addr())
+            .find(|l| l.is_ipv4() == n.address.is_ipv4());
+        if default_local.is_none() {
+            skipped.push(Skipped {
+                origin: bgpd_origin.to_string(),
+                line: None,
+                text: format!("neighbor {}", n.address),
+                why: "no source address of its family is known: add a loopback of that family \
+                      (update-source or `interface lo` address) and run the import again"
+                    .into(),
+            });
+            continue;
+        }
+        let local_address = local[i].filter(|a| Some(*a) != default_local);
+        let import = chain(
+            &b,
+            &mut expander,
+            &mut policies,
+            &n.active,
+            &n.import,
+            &mut notes,
+        );
+        let export = chain(
+            &b,
+            &mut expander,
+            &mut policies,
+            &n.active,
+            &n.export,
+            &mut notes,
+        );
+        if b.ebgp_requires_policy {
+            for (f, fam) in [(0, "IPv4"), (1, "IPv6")] {
+                let none = |x: &Filter| x.route_map.is_none() && x.prefix_list.is_none();
+                if n.active[f] && (none(&n.import[f]) || none(&n.export[f])) {
+                    notes.push(format!(
+                        "neighbor {} {fam} unicast has no inbound or outbound route-map: as in FRR \
+                         (bgp ebgp-requires-policy, RFC 8212) nothing passes in that direction",
+                        n.address
+                    ));
+                }
+            }
+        }
+        for f in 0..2 {
+            if n.active[f] {
+                for p in policy::permitted_exact(&b, &n.export[f]) {
+                    if !announce_hint.contains(&p) {
+                        announce_hint.push(p);
+                    }
+                }
+            }
+        }
+        let wireguard = matched[i].and_then(|w| tunnel(&wgs[w], &mut notes, &mut skipped));
+        let timers = n.timers.filter(|(ka, hold)| {
+            let ok = if *hold == 0 {
+                *ka == 0
+            } else {
+                *hold >= 3 && *ka > 0 && ka < hold
+            };
+            if !ok {
+                skipped.push(Skipped {
+                    origin: bgpd_origin.to_string(),
+                    line: None,
+                    text: format!("neighbor {} timers {ka} {hold}", n.address),
+                    why: "wgbgp needs keepalive < hold time (or both 0); defaults used".into(),
+                });
+            }
+            ok
+        });
+        peers.push(OutPeer {
+            name,
+            asn: n.asn,
+            address: n.address,
+            description: n.description.clone(),
+            local_address,
+            passive: n.passive,
+            shutdown: n.shutdown,
+            timers,
+            port: n.port.filter(|p| *p != 179),
+            wireguard,
+            import,
+            export,
+        });
+    }
+    for m in expander.missing.keys() {
+        notes.push(format!(
+            "{m} is referenced but not defined: FRR then permits nothing, and so does the \
+             translation"
+        ));
+    }
+    if !b.redistribute.is_empty() {
+        for (line, text) in &b.redistribute {
+            skipped.push(Skipped {
+                origin: bgpd_origin.to_string(),
+                line: Some(*line),
+                text: text.clone(),
+                why: "wgbgp originates only the prefixes listed in `announce:`; add the \
+                      connected/kernel/static prefixes to advertise there"
+                    .into(),
+            });
+        }
+    }
+    announce_hint.retain(|p| !b.networks.contains(p));
+    let announce_hint = if b.redistribute.is_empty() {
+        Vec::new()
+    } else {
+        announce_hint
+    };
+
+    let out = Out {
+        sources: std::iter::once(bgpd_origin.to_string())
+            .chain(wg_files.iter().map(|w| w.origin.clone()))
+            .collect(),
+        router_id,
+        asn,
+        loopback,
+        private_key_file,
+        announce: b.networks.clone(),
+        announce_hint,
+        peers,
+        policies,
+        skipped: skipped.clone(),
+        notes: notes.clone(),
+    };
+    let yaml = emit::yaml(&out);
+    Config::from_str(&yaml, "<import>").map_err(|e| ImportError::Invalid(e.to_string()))?;
+    Ok(Translation {
+        yaml,
+        private_key,
+        skipped,
+        notes,
+    })
+}
+
+/// Writes `key` (base64 and a newline) to `path` with mode 0600. An
+/// existing file holding the same key is left as is; any other existing
+/// file is not overwritten.
+pub fn write_key_file(path: &Path, key: &Key) -> Result<(), ImportError> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let err = |source| ImportError::KeyFile {
+        path: path.display().to_string(),
+        source,
+    };
+    if let Ok(existing) = std::fs::read_to_string(path) {
+        return match Key::from_base64(existing.trim()) {
+            Ok(k) if k == *key => Ok(()),
+            _ => Err(err(io::Error::new(
+                io::ErrorKind::AlreadyExists,
+                "exists and holds another key; not overwritten",
+            ))),
+        };
+    }
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(err)?;
+    f.write_all(format!("{}\n", key.to_base64()).as_bytes())
+        .map_err(err)
+}
+
+/// `wgbgp import frr`: reads the files, writes the private key to
+/// `key_file` (mode 0600) and returns the YAML; a summary goes to stderr.
+pub fn cli(key_file: Option<&Path>, bgpd: &Path, wg: &[PathBuf]) -> Result<String, String> {
+    let text = std::fs::read_to_string(bgpd)
+        .map_err(|e| format!("{}: cannot read: {e}", bgpd.display()))?;
+    let files = wg
+        .iter()
+        .map(|p| WgFile::read(p).map_err(|e| format!("{}: cannot read: {e}", p.display())))
+        .collect::<Result<Vec<_>, _>>()?;
+    let t = translate(&bgpd.display().to_string(), &text, &files, key_file)
+        .map_err(|e| e.to_string())?;
+    if let (Some(path), Some(key)) = (key_file, &t.private_key) {
+        write_key_file(path, key).map_err(|e| e.to_string())?;
+        eprintln!(
+            "wgbgp: private key written to {} (public key {})",
+            path.display(),
+            key.get_public().to_base64()
+        );
+    }
+    if !t.skipped.is_empty() {
+        eprintln!(
+            "wgbgp: {} item(s) not translated: see `# not translated:` at the top",
+            t.skipped.len()
+        );
+    }
+    Ok(t.yaml)
+}
+
+fn absolute(path: &Path) -> PathBuf {
+    if path.is_absolute() {
+        return path.to_path_buf();
+    }
+    std::env::current_dir()
+        .map(|d| d.join(path))
+        .unwrap_or_else(|_| path.to_path_buf())
+}
+
+fn resolve_neighbors(
+    b: &Bgpd,
+    origin: &str,
+    skipped: &mut Vec<Skipped>,
+    notes: &mut Vec<String>,
+) -> Vec<Resolved> {
+    let mut out = Vec::new();
+    for n in &b.neighbors {
+        let own = &n.settings;
+        let group = own.peer_group.as_ref().and_then(|g| b.groups.get(g));
+        let pick = |f: &dyn Fn(&bgpd::NeighborSettings) -> Option<String>| {
+            f(own).or_else(|| group.and_then(f))
+        };
+        let remote_as = own
+            .remote_as
+            .clone()
+            .or_else(|| group.and_then(|g| g.remote_as.clone()));
+        let asn = match remote_as {
+            Some(RemoteAs::Asn(a)) => a,
+            other => {
+                let what = match other {
+                    Some(RemoteAs::Keyword(k)) => format!("remote-as {k}"),
+                    _ => "no remote-as".to_string(),
+                };
+                skipped.push(Skipped {
+                    origin: origin.to_string(),
+                    line: None,
+                    text: format!("neighbor {} ({what})", n.address),
+                    why: "wgbgp needs the peer's AS number: add the peer by hand".into(),
+                });
+                continue;
+            }
+        };
+        if Some(asn) == b.asn {
+            notes.push(format!(
+                "neighbor {}: remote-as {asn} is our own AS (iBGP); wgbgp is built for eBGP",
+                n.address
+            ));
+        }
+        let af = |f: Family| {
+            let own_af = &own.af[f.index()];
+            let g_af = group.map(|g| &g.af[f.index()]);
+            let default = f == Family::Ipv4 && b.default_ipv4_unicast;
+            let active = own_af
+                .activate
+                .or_else(|| g_af.and_then(|g| g.activate))
+                .unwrap_or(default);
+            let get = |x: &dyn Fn(&bgpd::AfSettings) -> Option<String>| {
+                x(own_af).or_else(|| g_af.and_then(x))
+            };
+            let import = Filter {
+                prefix_list: get(&|a| a.prefix_list_in.clone()).map(|n| (f, n)),
+                route_map: get(&|a| a.route_map_in.clone()),
+            };
+            let export = Filter {
+                prefix_list: get(&|a| a.prefix_list_out.clone()).map(|n| (f, n)),
+                route_map: get(&|a| a.route_map_out.clone()),
+            };
+            (active, import, export)
+        };
+        let (a4, i4, e4) = af(Family::Ipv4);
+        let (a6, i6, e6) = af(Family::Ipv6);
+        out.push(Resolved {
+            address: n.address,
+            asn,
+            description: pick(&|s| s.description.clone()),
+            update_source: pick(&|s| s.update_source.clone()),
+            passive: own.passive || group.is_some_and(|g| g.passive),
+            shutdown: own.shutdown || group.is_some_and(|g| g.shutdown),
+            timers: own.timers.or(group.and_then(|g| g.timers)).or(b.timers),
+            port: own.port.or(group.and_then(|g| g.port)),
+            active: [a4, a6],
+            import: [i4, i6],
+            export: [e4, e6],
+        });
+    }
+    out
+}
+
+/// For each neighbor, the index of its wg-quick file.
+fn match_tunnels(
+    neighbors: &[Resolved],
+    wgs: &[WgQuick],
+    skipped: &mut Vec<Skipped>,
+    notes: &mut Vec<String>,
+) -> Vec<Option<usize>> {
+    let mut matched: Vec<Option<usize>> = vec![None; neighbors.len()];
+    let mut used = vec![false; wgs.len()];
+    // By the most specific host route or AllowedIPs entry (not a default
+    // route, which covers everyone) that covers the neighbor address.
+    for (w, wg) in wgs.iter().enumerate() {
+        let allowed = wg.peer.iter().flat_map(|p| p.allowed_ips.iter());
+        let nets: Vec<&IpNet> = wg
+            .routes
+            .iter()
+            .chain(allowed)
+            .filter(|n| n.prefix_len() > 0)
+            .collect();
+        let best = neighbors
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| matched[*i].is_none())
+            .filter_map(|(i, n)| {
+                let len = nets
+                    .iter()
+                    .filter(|net| net.contains(&n.address))
+                    .map(|net| net.prefix_len())
+                    .max()?;
+                Some((len, i))
+            })
+            .max_by_key(|(len, i)| (*len, std::cmp::Reverse(*i)));
+        if let Some((_, i)) = best {
+            matched[i] = Some(w);
+            used[w] = true;
+        }
+    }
+    // The rest by order.
+    let free: Vec<usize> = (0..wgs.len()).filter(|w| !used[*w]).collect();
+    let mut free = free.into_iter();
+    for (i, n) in neighbors.iter().enumerate() {
+        if matched[i].is_some() {
+            continue;
+        }
+        match free.next() {
+            Some(w) => {
+                matched[i] = Some(w);
+                used[w] = true;
+                notes.push(format!(
+                    "{} was matched to neighbor {} by order (no host route or AllowedIPs \
+                     entry names the neighbor); check it",
+                    wgs[w].origin, n.address
+                ));
+            }
+            None if !wgs.is_empty() => notes.push(format!(
+                "neighbor {}: no wg-quick file left; written as plain eBGP (no `wireguard:`), \
+                 so its address must already be reachable",
+                n.address
+            )),
+            None => {}
+        }
+    }
+    for (w, wg) in wgs.iter().enumerate() {
+        if !used[w] {
+            skipped.push(Skipped {
+                origin: wg.origin.clone(),
+                line: None,
+                text: format!("interface {}", wg.interface),
+                why: "no BGP neighbor left for this tunnel".into(),
+            });
+        }
+    }
+    matched
+}
+
+/// A unique peer name: the description when it makes a good key, else
+/// `peer-<address>`.
+fn peer_name(n: &Resolved, names: &mut BTreeMap<String, ()>) -> String {
+    let from_desc = n.description.as_deref().map(|d| {
+        let s: String = d
+            .to_ascii_lowercase()
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '_' {
+                    c
+                } else {
+                    '-'
+                }
+            })
+            .collect();
+        s.trim_matches('-').to_string()
+    });
+    let from_addr = format!("peer-{}", n.address.to_string().replace(['.', ':'], "-"));
+    let name = match from_desc {
+        Some(d) if !d.is_empty() && d.len() <= 32 && !names.contains_key(&d) => d,
+        _ => from_addr,
+    };
+    names.insert(name.clone(), ());
+    name
+}
+
+fn tunnel(
+    wg: &WgQuick,
+    notes: &mut Vec<String>,
+    skipped: &mut Vec<Skipped>,
+) -> Option<OutWireguard> {
+    let Some(peer) = wg.peer.as_ref() else {
+        skipped.push(Skipped {
+            origin: wg.origin.clone(),
+            line: None,
+            text: format!("interface {}", wg.interface),
+            why: "no [Peer] section: the neighbor is written without a tunnel".into(),
+        });
+        return None;
+    };
+    let Some(public_key) = peer.public_key.clone() else {
+        skipped.push(Skipped {
+            origin: wg.origin.clone(),
+            line: None,
+            text: "[Peer]".into(),
+            why: "no PublicKey: the neighbor is written without a tunnel".into(),
+        });
+        return None;
+    };
+    let endpoint = peer
+        .endpoint
+        .as_ref()
+        .and_then(|e| match Endpoint::parse(e) {
+            Ok(_) => Some(e.clone()),
+            Err(why) => {
+                skipped.push(Skipped {
+                    origin: wg.origin.clone(),
+                    line: None,
+                    text: format!("Endpoint = {e}"),
+                    why,
+                });
+                None
+            }
+        });
+    match wg.table.as_deref() {
+        Some(t) if t.eq_ignore_ascii_case("off") => {}
+        t => notes.push(format!(
+            "{}: Table = {}: wgbgp never installs AllowedIPs as routes (as with Table = off); \
+             routes come from BGP plus host routes to the peer's addresses",
+            wg.origin,
+            t.unwrap_or("auto (not set)")
+        )),
+    }
+    for a in &wg.addresses {
+        notes.push(format!(
+            "{}: Address = {a} is not put on the tunnel: wgbgp tunnels are unnumbered and \
+             sessions run between loopbacks",
+            wg.origin
+        ));
+    }
+    let everything: [IpNet; 2] = ["0.0.0.0/0".parse().unwrap(), "::/0".parse().unwrap()];
+    let mut allowed = peer.allowed_ips.clone();
+    allowed.sort();
+    allowed.dedup();
+    if allowed != everything {
+        let list: Vec<String> = peer.allowed_ips.iter().map(|n| n.to_string()).collect();
+        notes.push(format!(
+            "{}: AllowedIPs = {} ignored: wgbgp uses 0.0.0.0/0, ::/0 and routes by BGP",
+            wg.origin,
+            list.join(", ")
+        ));
+    }
+    let interface = if wg.interface.is_empty() || wg.interface.len() > MAX_IFNAME_LEN {
+        notes.push(format!(
+            "{}: the file name is not a usable interface name; wgbgp's default is used",
+            wg.origin
+        ));
+        None
+    } else {
+        Some(wg.interface.clone())
+    };
+    Some(OutWireguard {
+        public_key,
+        endpoint,
+        interface,
+        listen_port: wg.listen_port.filter(|p| *p != 0),
+        persistent_keepalive: peer.persistent_keepalive.filter(|k| *k != 0),
+        mtu: wg.mtu,
+    })
+}
+
+/// The policy chain of one direction of one neighbor.
+fn chain(
+    b: &Bgpd,
+    x: &mut Expander,
+    policies: &mut Vec<(String, String, Vec<rib::policy::Rule>)>,
+    active: &[bool; 2],
+    filters: &[Filter; 2],
+    notes: &mut Vec<String>,
+) -> Vec<String> {
+    // What FRR does per family: None rejects everything.
+    let body = |f: usize| -> Option<Filter> {
+        let filter = &filters[f];
+        if !active[f] {
+            None
+        } else if filter.route_map.is_some() || filter.prefix_list.is_some() {
+            Some(filter.clone())
+        } else if b.ebgp_requires_policy {
+            None
+        } else {
+            // `no bgp ebgp-requires-policy` and no filter: everything.
+            Some(filter.clone())
+        }
+    };
+    let (v4, v6) = (body(0), body(1));
+    let mut add = |filter: &Filter, within: Option<Family>| -> String {
+        let (base, comment) = describe(filter);
+        let (name, comment) = match within {
+            None => (base, comment),
+            Some(Family::Ipv4) => (
+                format!("{base}-ipv4"),
+                format!("{comment}, IPv4 routes only"),
+            ),
+            Some(Family::Ipv6) => (
+                format!("{base}-ipv6"),
+                format!("{comment}, IPv6 routes only"),
+            ),
+        };
+        let rules = match x.expand(filter, within) {
+            Ok(r) => r,
+            Err(()) => {
+                notes.push(format!(
+                    "{comment}: too complex to translate exactly; written as reject-all"
+                ));
+                vec![rib::policy::Rule {
+                    prefixes: Vec::new(),
+                    action: rib::policy::Action::Reject,
+                }]
+            }
+        };
+        insert_policy(policies, name, comment, rules)
+    };
+    match (v4, v6) {
+        (None, None) => Vec::new(),
+        (Some(a), Some(b6)) if a == b6 => vec![add(&a, None)],
+        (Some(a), None) => {
+            let name = add(&a, None);
+            let rules = &policies.iter().find(|p| p.0 == name).unwrap().2;
+            if policy::may_accept(rules, Family::Ipv6) {
+                vec![guard(policies, Family::Ipv6), name]
+            } else {
+                vec![name]
+            }
+        }
+        (None, Some(b6)) => {
+            let name = add(&b6, None);
+            let rules = &policies.iter().find(|p| p.0 == name).unwrap().2;
+            if policy::may_accept(rules, Family::Ipv4) {
+                vec![guard(policies, Family::Ipv4), name]
+            } else {
+                vec![name]
+            }
+        }
+        (Some(a), Some(b6)) => vec![add(&a, Some(Family::Ipv4)), add(&b6, None)],
+    }
+}
+
+/// The policy name and a comment saying where it comes from.
+fn describe(f: &Filter) -> (String, String) {
+    let kind = |fam: &Family| match fam {
+        Family::Ipv4 => "ip",
+        Family::Ipv6 => "ipv6",
+    };
+    match (&f.prefix_list, &f.route_map) {
+        (None, Some(rm)) => (rm.clone(), format!("route-map {rm}")),
+        (Some((fam, pl)), None) => (
+            format!("prefix-list-{pl}"),
+            format!("neighbor ... prefix-list: {} prefix-list {pl}", kind(fam)),
+        ),
+        (Some((fam, pl)), Some(rm)) => (
+            format!("prefix-list-{pl}-then-{rm}"),
+            format!("{} prefix-list {pl}, then route-map {rm}", kind(fam)),
+        ),
+        (None, None) => (
+            "accept-all".into(),
+            "no bgp ebgp-requires-policy: no filter passes everything".into(),
+        ),
+    }
+}
+
+/// A policy that rejects one family and leaves the other to the next
+/// policy of the chain.
+fn guard(policies: &mut Vec<(String, String, Vec<rib::policy::Rule>)>, f: Family) -> String {
+    let (name, range, comment) = match f {
+        Family::Ipv6 => (
+            "no-ipv6",
+            "::/0 le 128",
+            "IPv6 unicast is not activated for this neighbor in FRR",
+        ),
+        Family::Ipv4 => (
+            "no-ipv4",
+            "0.0.0.0/0 le 32",
+            "IPv4 unicast is not activated for this neighbor in FRR",
+        ),
+    };
+    let rules = vec![rib::policy::Rule {
+        prefixes: vec![range.parse().unwrap()],
+        action: rib::policy::Action::Reject,
+    }];
+    insert_policy(policies, name.into(), comment.into(), rules)
+}
+
+/// Adds a policy, reusing an identical one and renaming on a clash.
+fn insert_policy(
+    policies: &mut Vec<(String, String, Vec<rib::policy::Rule>)>,
+    name: String,
+    comment: String,
+    rules: Vec<rib::policy::Rule>,
+) -> String {
+    let mut candidate = name.clone();
+    for n in 2.. {
+        match policies.iter().find(|p| p.0 == candidate) {
+            Some(p) if p.2 == rules => return candidate,
+            Some(_) => candidate = format!("{name}-{n}"),
+            None => break,
+        }
+    }
+    policies.push((candidate.clone(), comment, rules));
+    candidate
+}

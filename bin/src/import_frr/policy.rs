@@ -1,0 +1,454 @@
+//! FRR route-maps and prefix-lists as wgbgp policies.
+//!
+//! FRR evaluates a route-map entry by entry: an entry matches when all its
+//! `match ... prefix-list` clauses are *permitted* by their lists (first
+//! matching list entry decides, no match is a deny), the first matching
+//! entry's permit/deny decides, and a route no entry matches is denied.
+//! A wgbgp policy is a flat first-match list of (prefix set, accept|reject).
+//!
+//! The translation is exact because the set of prefixes an entry of a
+//! prefix-list matches (`net`, lengths `lo..=hi`) is closed under
+//! intersection: walking the route-map, a list entry that denies sends its
+//! prefixes on to the following route-map entries *restricted to that
+//! entry's set*, and every restricted walk ends with a rule that rejects its
+//! whole set, so nothing falls through to a rule it must not reach.
+
+use std::collections::BTreeMap;
+
+use ipnet::IpNet;
+use rib::policy::{Action, PrefixMatch, Rule};
+
+use super::bgpd::{Bgpd, Family, PrefixListEntry, RouteMapEntry};
+
+/// A set of prefixes: inside `net`, length in `lo..=hi`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Range {
+    net: IpNet,
+    lo: u8,
+    hi: u8,
+}
+
+impl Range {
+    pub fn family(f: Family) -> Range {
+        let net: IpNet = match f {
+            Family::Ipv4 => "0.0.0.0/0".parse().unwrap(),
+            Family::Ipv6 => "::/0".parse().unwrap(),
+        };
+        Range {
+            net,
+            lo: 0,
+            hi: net.max_prefix_len(),
+        }
+    }
+
+    fn of(e: &PrefixListEntry) -> Range {
+        let len = e.net.prefix_len();
+        let (lo, hi) = match (e.ge, e.le) {
+            (None, None) => (len, len),
+            (ge, le) => (ge.unwrap_or(len), le.unwrap_or(e.net.max_prefix_len())),
+        };
+        Range { net: e.net, lo, hi }
+    }
+
+    /// The prefixes in both sets; `None` if there are none.
+    fn intersect(self, other: Range) -> Option<Range> {
+        let (inner, outer) = if self.net.prefix_len() >= other.net.prefix_len() {
+            (self, other)
+        } else {
+            (other, self)
+        };
+        if !outer.net.contains(&inner.net) {
+            return None;
+        }
+        let lo = inner.lo.max(outer.lo).max(inner.net.prefix_len());
+        let hi = inner.hi.min(outer.hi);
+        (lo <= hi).then_some(Range {
+            net: inner.net,
+            lo,
+            hi,
+        })
+    }
+
+    /// Whether every prefix of `other` is in `self`.
+    fn covers(self, other: Range) -> bool {
+        self.net.contains(&other.net)
+            && self.net.prefix_len() <= other.net.prefix_len()
+            && self.lo <= other.lo
+            && other.hi <= self.hi
+    }
+
+    pub fn to_prefix_match(self) -> PrefixMatch {
+        let len = self.net.prefix_len();
+        let max = self.net.max_prefix_len();
+        let (ge, le) = if self.lo == len && self.hi == len {
+            (None, None)
+        } else {
+            let ge = (self.lo > len).then_some(self.lo);
+            let le = (self.hi < max || ge.is_none()).then_some(self.hi);
+            (ge, le)
+        };
+        PrefixMatch {
+            net: self.net,
+            ge,
+            le,
+        }
+    }
+}
+
+/// `None` is "any prefix".
+type Constraint = Option<Range>;
+
+fn meet(c: Constraint, r: Range) -> Option<Range> {
+    match c {
+        None => Some(r),
+        Some(c) => c.intersect(r),
+    }
+}
+
+/// Past this many rules the translation gives up (it is exponential in the
+/// nesting of deny entries and multi-list matches, which real configs avoid).
+const MAX_RULES: usize = 10_000;
+
+/// A neighbor's filter in one direction: FRR applies the prefix-list, then
+/// the route-map; both must permit.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Filter {
+    pub prefix_list: Option<(Family, String)>,
+    pub route_map: Option<String>,
+}
+
+/// Expands filters into rules, remembering what it had to assume.
+pub struct Expander<'a> {
+    pub bgpd: &'a Bgpd,
+    /// Referenced but undefined route-maps and prefix-lists.
+    pub missing: BTreeMap<String, ()>,
+    rules: Vec<(Constraint, Action)>,
+    overflow: bool,
+}
+
+impl<'a> Expander<'a> {
+    pub fn new(bgpd: &'a Bgpd) -> Self {
+        Expander {
+            bgpd,
+            missing: BTreeMap::new(),
+            rules: Vec::new(),
+            overflow: false,
+        }
+    }
+
+    /// The rules of `filter` restricted to `within` (all prefixes if
+    /// `None`); `Err` if the expansion is too large to be useful.
+    pub fn expand(&mut self, filter: &Filter, within: Option<Family>) -> Result<Vec<Rule>, ()> {
+        self.rules.clear();
+        self.overflow = false;
+        let c = within.map(Range::family);
+        match &filter.prefix_list {
+            Some(pl) => {
+                let entries = self.prefix_list(pl);
+                for e in &entries {
+                    let Some(d) = meet(c, Range::of(e)) else {
+                        continue;
+                    };
+                    if !e.permit {
+                        self.push(Some(d), Action::Reject);
+                    } else if let Some(rm) = &filter.route_map {
+                        self.route_map(rm, Some(d));
+                    } else {
+                        self.push(Some(d), Action::Accept);
+                    }
+                }
+                self.push(c, Action::Reject);
+            }
+            None => match &filter.route_map {
+                Some(rm) => self.route_map(rm, c),
+                None => self.push(c, Action::Accept),
+            },
+        }
+        if self.overflow {
+            return Err(());
+        }
+        Ok(simplify(std::mem::take(&mut self.rules)))
+    }
+
+    fn push(&mut self, c: Constraint, action: Action) {
+        if self.rules.len() >= MAX_RULES {
+            self.overflow = true;
+            return;
+        }
+        self.rules.push((c, action));
+    }
+
+    fn prefix_list(&mut self, (family, name): &(Family, String)) -> Vec<PrefixListEntry> {
+        match self.bgpd.prefix_lists.get(&(*family, name.clone())) {
+            Some(e) => e.clone(),
+            None => {
+                let kind = match family {
+                    Family::Ipv4 => "ip",
+                    Family::Ipv6 => "ipv6",
+                };
+                // FRR: a missing list permits nothing.
+                self.missing
+                    .insert(format!("{kind} prefix-list {name}"), ());
+                Vec::new()
+            }
+        }
+    }
+
+    fn route_map(&mut self, name: &str, c: Constraint) {
+        match self.bgpd.route_maps.get(name) {
+            Some(entries) => {
+                let entries = entries.clone();
+                self.entries(&entries, 0, c);
+            }
+            None => {
+                // FRR: a route-map that does not exist denies everything.
+                self.missing.insert(format!("route-map {name}"), ());
+                self.push(c, Action::Reject);
+            }
+        }
+    }
+
+    /// Route-map entries from `i` on, for prefixes in `c`; ends with a rule
+    /// covering all of `c`.
+    fn entries(&mut self, rm: &[RouteMapEntry], i: usize, c: Constraint) {
+        if self.overflow {
+            return;
+        }
+        let Some(e) = rm.get(i) else {
+            self.push(c, Action::Reject);
+            return;
+        };
+        // An untranslatable match clause never matches in a permit entry
+        // (so nothing extra is accepted) and is dropped from a deny entry
+        // (so the deny covers at least as much as in FRR).
+        if e.permit && !e.other_matches.is_empty() {
+            return self.entries(rm, i + 1, c);
+        }
+        self.clauses(rm, i, &e.prefix_lists, c);
+    }
+
+    fn clauses(
+        &mut self,
+        rm: &[RouteMapEntry],
+        i: usize,
+        lists: &[(Family, String)],
+        c: Constraint,
+    ) {
+        let Some((first, rest)) = lists.split_first() else {
+            let action = if rm[i].permit {
+                Action::Accept
+            } else {
+                Action::Reject
+            };
+            self.push(c, action);
+            return;
+        };
+        for e in self.prefix_list(first) {
+            let Some(d) = meet(c, Range::of(&e)) else {
+                continue;
+            };
+            if e.permit {
+                self.clauses(rm, i, rest, Some(d));
+            } else {
+                self.entries(rm, i + 1, Some(d));
+            }
+        }
+        self.entries(rm, i + 1, c);
+    }
+}
+
+/// Drops rules that cannot fire or do not change the outcome, and joins
+/// neighbours with the same action.
+fn simplify(rules: Vec<(Constraint, Action)>) -> Vec<Rule> {
+    // Unreachable: an earlier rule covers all of it.
+    let mut kept: Vec<(Constraint, Action)> = Vec::new();
+    for (c, a) in rules {
+        let shadowed = kept.iter().any(|(k, _)| match (k, c) {
+            (None, _) => true,
+            (Some(_), None) => false,
+            (Some(k), Some(c)) => k.covers(c),
+        });
+        if !shadowed {
+            kept.push((c, a));
+        }
+    }
+    // Redundant: just before a catch-all with the same action.
+    while kept.len() >= 2 {
+        let (last_c, last_a) = kept[kept.len() - 1];
+        let (_, prev_a) = kept[kept.len() - 2];
+        if last_c.is_none() && prev_a == last_a {
+            kept.remove(kept.len() - 2);
+        } else {
+            break;
+        }
+    }
+    let mut out: Vec<Rule> = Vec::new();
+    for (c, action) in kept {
+        match (c, out.last_mut()) {
+            (Some(r), Some(last)) if last.action == action && !last.prefixes.is_empty() => {
+                last.prefixes.push(r.to_prefix_match())
+            }
+            _ => out.push(Rule {
+                prefixes: c.map(|r| vec![r.to_prefix_match()]).unwrap_or_default(),
+                action,
+            }),
+        }
+    }
+    out
+}
+
+/// Whether some rule could accept a prefix of family `f` (a cheap check:
+/// an earlier reject is not taken into account).
+pub fn may_accept(rules: &[Rule], f: Family) -> bool {
+    rules.iter().any(|r| {
+        r.action == Action::Accept
+            && (r.prefixes.is_empty() || r.prefixes.iter().any(|p| Family::of(p.net.addr()) == f))
+    })
+}
+
+/// The prefixes (exact, without ge/le) a filter's prefix-lists permit:
+/// candidates for `announce:` when the FRR config redistributed them.
+pub fn permitted_exact(bgpd: &Bgpd, filter: &Filter) -> Vec<IpNet> {
+    let mut lists: Vec<(Family, String)> = filter.prefix_list.iter().cloned().collect();
+    if let Some(rm) = filter
+        .route_map
+        .as_ref()
+        .and_then(|n| bgpd.route_maps.get(n))
+    {
+        for e in rm.iter().filter(|e| e.permit) {
+            lists.extend(e.prefix_lists.iter().cloned());
+        }
+    }
+    let mut out = Vec::new();
+    for key in lists {
+        for e in bgpd.prefix_lists.get(&key).into_iter().flatten() {
+            let r = Range::of(e);
+            if e.permit && r.lo == r.hi && r.lo == e.net.prefix_len() && !out.contains(&e.net) {
+                out.push(e.net);
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::import_frr::bgpd;
+    use rib::policy::{Chain, Policy};
+    use std::sync::Arc;
+
+    fn net(s: &str) -> IpNet {
+        s.parse().unwrap()
+    }
+
+    fn rules(conf: &str, filter: Filter) -> Vec<Rule> {
+        let mut skipped = Vec::new();
+        let b = bgpd::parse("t", conf, &mut skipped);
+        assert!(skipped.is_empty(), "{skipped:?}");
+        Expander::new(&b).expand(&filter, None).unwrap()
+    }
+
+    fn accepts(rules: &[Rule], p: &str) -> bool {
+        let chain = Chain(vec![Arc::new(Policy {
+            name: "t".into(),
+            rules: rules.to_vec(),
+        })]);
+        chain.accepts(&net(p))
+    }
+
+    fn rm(name: &str) -> Filter {
+        Filter {
+            prefix_list: None,
+            route_map: Some(name.into()),
+        }
+    }
+
+    #[test]
+    fn intersection_keeps_the_more_specific_net_and_the_common_lengths() {
+        let a = Range {
+            net: net("10.0.0.0/8"),
+            lo: 8,
+            hi: 24,
+        };
+        let b = Range {
+            net: net("10.1.0.0/16"),
+            lo: 20,
+            hi: 32,
+        };
+        let i = a.intersect(b).unwrap();
+        assert_eq!(i.to_prefix_match().to_string(), "10.1.0.0/16 ge 20 le 24");
+        let c = Range {
+            net: net("192.168.0.0/16"),
+            lo: 16,
+            hi: 32,
+        };
+        assert_eq!(a.intersect(c), None);
+    }
+
+    #[test]
+    fn deny_entry_of_a_list_hands_prefixes_to_the_next_route_map_entry() {
+        // 10.1/16 is denied by PL-A, so entry 10 does not match it and entry
+        // 20 (deny everything in 10/8 le 32) decides; the rest of 10/8 is
+        // permitted by entry 10. Outside 10/8: implicit deny.
+        let conf = "\
+ip prefix-list PL-A seq 5 deny 10.1.0.0/16 le 32
+ip prefix-list PL-A seq 10 permit 10.0.0.0/8 le 32
+ip prefix-list PL-B seq 5 permit 10.1.2.0/24
+route-map M permit 10
+ match ip address prefix-list PL-A
+route-map M permit 20
+ match ip address prefix-list PL-B
+";
+        let r = rules(conf, rm("M"));
+        assert!(accepts(&r, "10.2.0.0/16"));
+        assert!(accepts(&r, "10.1.2.0/24"), "reached entry 20: {r:?}");
+        assert!(!accepts(&r, "10.1.3.0/24"));
+        assert!(!accepts(&r, "11.0.0.0/8"));
+        assert!(!accepts(&r, "fd00::/64"));
+    }
+
+    #[test]
+    fn a_missing_route_map_denies_everything_as_in_frr() {
+        let mut skipped = Vec::new();
+        let b = bgpd::parse("t", "router bgp 1\n", &mut skipped);
+        let mut x = Expander::new(&b);
+        let r = x.expand(&rm("NOPE"), None).unwrap();
+        assert!(!accepts(&r, "10.0.0.0/8"));
+        assert!(x.missing.contains_key("route-map NOPE"));
+    }
+
+    #[test]
+    fn prefix_list_filter_then_route_map_must_both_permit() {
+        let conf = "\
+ip prefix-list F seq 5 permit 10.0.0.0/8 le 32
+ip prefix-list G seq 5 permit 10.0.0.0/16
+ip prefix-list G seq 6 permit 172.16.0.0/12
+route-map M permit 10
+ match ip address prefix-list G
+";
+        let f = Filter {
+            prefix_list: Some((Family::Ipv4, "F".into())),
+            route_map: Some("M".into()),
+        };
+        let r = rules(conf, f);
+        assert!(accepts(&r, "10.0.0.0/16"));
+        assert!(!accepts(&r, "172.16.0.0/12"));
+        assert!(!accepts(&r, "10.0.0.0/24"));
+    }
+
+    #[test]
+    fn family_restriction_keeps_the_other_family_undecided() {
+        let mut skipped = Vec::new();
+        let b = bgpd::parse("t", "route-map ALL permit 10\n", &mut skipped);
+        let r = Expander::new(&b)
+            .expand(&rm("ALL"), Some(Family::Ipv4))
+            .unwrap();
+        assert_eq!(r.len(), 1, "{r:?}");
+        assert!(accepts(&r, "0.0.0.0/0"));
+        assert!(accepts(&r, "198.19.0.1/32"));
+        // An IPv6 prefix matches no rule: it falls through to the next
+        // policy of the chain.
+        assert!(r.iter().all(|rule| !rule.matches(&net("fd00::/8"))));
+    }
+}
