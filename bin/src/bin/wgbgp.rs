@@ -45,6 +45,23 @@ enum Command {
     Genkey,
     /// Read a private key on stdin, print its public key, like `wg pubkey`.
     Pubkey,
+    /// Translate another router's configuration to wgbgp YAML (on stdout).
+    Import {
+        #[command(subcommand)]
+        what: ImportCommand,
+    },
+    /// Print the `peers:` stanza the router behind PEER needs for this router
+    /// (reads --config [default /etc/wgbgp/wgbgp.yaml] and its key file).
+    PeerConfig {
+        /// The peer's name in our configuration.
+        peer: String,
+        /// How PEER reaches us [default: REPLACE-ME:<our listen port>].
+        #[arg(long, value_name = "HOST:PORT")]
+        endpoint: Option<String>,
+        /// The name PEER gives us [default: our host name, else r-<router id>].
+        #[arg(long)]
+        name: Option<String>,
+    },
     /// Work with configuration files.
     Config {
         #[command(subcommand)]
@@ -83,6 +100,23 @@ enum Safi {
     Unicast {
         #[arg(value_parser = parse_prefix)]
         prefix: Option<IpNet>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ImportCommand {
+    /// An FRR bgpd.conf (or frr.conf) and the wg-quick files of its tunnels.
+    Frr {
+        /// Write the wg-quick PrivateKey here (mode 0600); it becomes
+        /// wireguard.private_key_file.
+        #[arg(long, value_name = "PATH")]
+        key_file: Option<PathBuf>,
+        /// The FRR configuration.
+        #[arg(value_name = "BGPD.CONF")]
+        bgpd: PathBuf,
+        /// wg-quick files; each file's stem is the interface name.
+        #[arg(value_name = "WG-QUICK.CONF")]
+        wg_quick: Vec<PathBuf>,
     },
 }
 
@@ -129,6 +163,23 @@ fn main() -> ExitCode {
 fn run(cli: Cli) -> Result<String, String> {
     match &cli.command {
         Command::Genkey => Ok(format!("{}\n", Key::generate_private().to_base64())),
+        Command::Import {
+            what:
+                ImportCommand::Frr {
+                    key_file,
+                    bgpd,
+                    wg_quick,
+                },
+        } => wgbgp::import_frr::cli(key_file.as_deref(), bgpd, wg_quick),
+        Command::PeerConfig {
+            peer,
+            endpoint,
+            name,
+        } => {
+            let default = Path::new(wgbgp::peer_config::DEFAULT_CONFIG);
+            let config = cli.config.as_deref().unwrap_or(default);
+            wgbgp::peer_config::cli(config, peer, endpoint.as_deref(), name.as_deref())
+        }
         Command::Pubkey => {
             let mut input = String::new();
             std::io::stdin()
