@@ -1,0 +1,526 @@
+//! Interop: wgbgpd peers over WireGuard with BIRD 2 and, separately, with FRR.
+//!
+//! In each test wgbgpd runs in namespace A and makes its own tunnel to B; the
+//! other router runs in namespace B behind a tunnel made by hand with
+//! wireguard-go and `wg`, exactly as the seed post does (AllowedIPs 0/0 and
+//! ::/0, no address, host routes to A's loopbacks). One eBGP session runs
+//! loopback to loopback over IPv4 and carries IPv4 and IPv6 unicast; routes
+//! must flow both ways and land in both kernels, and traffic between the
+//! announced addresses must cross the tunnel.
+
+use std::time::Duration;
+
+use integration::wgbgpd::cli_bin;
+use integration::{
+    Bird, Frr, Netns, TempDir, WgKey, WgPeer, WgPeerConfig, Wgbgpd, ifname, require_root, veth,
+    wait_for,
+};
+
+const SESSION_TIMEOUT: Duration = Duration::from_secs(30);
+const POLL: Duration = Duration::from_millis(200);
+
+/// What A (wgbgpd) announces, and the addresses inside it that pings use.
+const A_V4: &str = "198.18.0.0/24";
+const A_V6: &str = "2001:db8:a::/48";
+const A_ADDR4: &str = "198.18.0.1";
+const A_ADDR6: &str = "2001:db8:a::1";
+/// What B (BIRD or FRR) announces, and the addresses inside it.
+const B_V4: &str = "198.51.100.0/24";
+const B_V6: &str = "2001:db8:b::/48";
+const B_ADDR4: &str = "198.51.100.1";
+const B_ADDR6: &str = "2001:db8:b::1";
+
+/// The kernel route for exactly `prefix` in `ns`, or the whole table as the
+/// error, for `wait_for`.
+fn route(ns: &Netns, prefix: &str) -> Result<String, String> {
+    ns.route_to(prefix)
+        .ok_or_else(|| format!("no route for {prefix}; table:\n{}", ns.routes("")))
+}
+
+/// Waits until the kernel route for `prefix` in `ns` contains `want`; returns it.
+fn wait_route(ns: &Netns, prefix: &str, want: &str) -> String {
+    wait_for(
+        SESSION_TIMEOUT,
+        POLL,
+        &format!("`{prefix} ... {want}` in netns {}", ns.name()),
+        || {
+            route(ns, prefix).and_then(|l| {
+                if l.contains(want) {
+                    Ok(l)
+                } else {
+                    Err(format!("got `{l}`"))
+                }
+            })
+        },
+    )
+}
+
+/// Waits until `ns` has no route for `prefix`.
+fn wait_no_route(ns: &Netns, prefix: &str, timeout: Duration) {
+    wait_for(
+        timeout,
+        POLL,
+        &format!("{prefix} to leave netns {}", ns.name()),
+        || match ns.route_to(prefix) {
+            Some(l) => Err(format!("still present: {l}")),
+            None => Ok(()),
+        },
+    );
+}
+
+/// `ping -c 1 -W 2 -I SRC DST` (ping -6 for IPv6) from `ns`; the error is
+/// ping's output and the routing table.
+fn try_ping(ns: &Netns, src: &str, dst: &str) -> Result<(), String> {
+    let fam = if dst.contains(':') { "-6" } else { "-4" };
+    let out = ns.try_exec(&["ping", fam, "-n", "-c", "1", "-W", "2", "-I", src, dst]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    if out.status.success() && text.contains("1 received") {
+        Ok(())
+    } else {
+        Err(format!(
+            "ping -I {src} {dst} from netns {} failed:\n{text}{}\nroutes:\n{}",
+            ns.name(),
+            String::from_utf8_lossy(&out.stderr),
+            ns.routes("")
+        ))
+    }
+}
+
+/// Like [`try_ping`], panicking on failure.
+fn ping_from(ns: &Netns, src: &str, dst: &str) {
+    if let Err(e) = try_ping(ns, src, dst) {
+        panic!("{e}");
+    }
+}
+
+/// The two namespaces, wgbgpd in A with its tunnel to B, and B's hand-made
+/// tunnel end. Field order is drop order: daemons and tunnels before the
+/// namespaces they live in.
+struct Lab {
+    wgbgpd: Wgbgpd,
+    wg_b: WgPeer,
+    /// The interface wgbgpd creates in A for peer `b`.
+    if_a: String,
+    _keys: TempDir,
+    a: Netns,
+    b: Netns,
+}
+
+/// wgbgpd's config in A: loopbacks, announcements, one peer `b` with a
+/// tunnel; imports everything, exports only its own prefixes.
+fn wgbgpd_config(key_file: &str, b_public: &str, interface: &str) -> String {
+    format!(
+        r#"router_id: 1.1.1.1
+asn: 65500
+loopback: [1.1.1.1/32, "fd00::1/128"]
+announce: [{A_V4}, "{A_V6}"]
+wireguard:
+  private_key_file: "{key_file}"
+  backend: userspace
+peers:
+  b:
+    asn: 65501
+    address: [2.2.2.2, "fd00::2"]
+    description: B
+    wireguard:
+      public_key: {b_public}
+      endpoint: 10.60.0.2:51820
+      interface: {interface}
+      persistent_keepalive: 5
+    import: [accept-all]
+    export: [own]
+policies:
+  accept-all:
+    - action: accept
+  own:
+    - match: {{ prefix: ["{A_V4} le 32", "{A_V6} le 128"] }}
+      action: accept
+    - action: reject
+"#
+    )
+}
+
+impl Lab {
+    /// Builds A and B, B's tunnel (listening on 51820, host routes to A's
+    /// loopbacks) and starts wgbgpd in A, which dials B's tunnel; returns
+    /// once A reaches B's loopbacks through the tunnel.
+    fn new(tag: &str) -> Lab {
+        let a = Netns::new(&format!("{tag}a"));
+        let b = Netns::new(&format!("{tag}b"));
+        veth(
+            &a,
+            "v0",
+            Some("10.60.0.1/24"),
+            &b,
+            "v0",
+            Some("10.60.0.2/24"),
+        );
+        // wgbgpd puts 1.1.1.1 and fd00::1 on A's lo itself.
+        a.add_lo_addr(&format!("{A_ADDR4}/32"));
+        a.add_lo_addr(&format!("{A_ADDR6}/128"));
+        for addr in ["2.2.2.2/32", "fd00::2/128"] {
+            b.add_lo_addr(addr);
+        }
+        b.add_lo_addr(&format!("{B_ADDR4}/32"));
+        b.add_lo_addr(&format!("{B_ADDR6}/128"));
+
+        let (ka, kb) = (WgKey::generate(), WgKey::generate());
+        let wg_b = WgPeer::start(
+            &b,
+            "ib",
+            &WgPeerConfig {
+                private_key: kb.private.clone(),
+                listen_port: Some(51820),
+                peer_public_key: ka.public.clone(),
+                ..Default::default()
+            },
+        );
+        wg_b.route(&b, "1.1.1.1/32");
+        wg_b.route(&b, "fd00::1/128");
+
+        let keys = TempDir::new("keys");
+        let key_file = keys.write("a.key", &format!("{}\n", ka.private));
+        let if_a = ifname("ia");
+        let wgbgpd = Wgbgpd::start(
+            &a,
+            &wgbgpd_config(&key_file.display().to_string(), &kb.public, &if_a),
+        );
+        let lab = Lab {
+            wgbgpd,
+            wg_b,
+            if_a,
+            _keys: keys,
+            a,
+            b,
+        };
+        // wgbgpd's part: the loopbacks on lo, the host routes into its
+        // tunnel. The host routes carry no `src`, and the kernel would pick
+        // the first address on lo (198.18.0.1, which B learns only by BGP),
+        // so the pings name the loopback as source, as the BGP session does.
+        for (src, dst) in [("1.1.1.1", "2.2.2.2"), ("fd00::1", "fd00::2")] {
+            wait_for(
+                Duration::from_secs(10),
+                POLL,
+                &format!("ping -I {src} {dst} through wgbgpd's tunnel"),
+                || try_ping(&lab.a, src, dst),
+            );
+        }
+        lab
+    }
+
+    /// Asserts what A must show once routes flowed: the learned routes
+    /// installed recursively via B's loopbacks, onlink in wgbgpd's tunnel,
+    /// and one prefix received per family in wgbgpd's FRR-style summary.
+    fn assert_a_learned(&mut self) {
+        for (prefix, gw) in [(B_V4, "2.2.2.2"), (B_V6, "fd00::2")] {
+            let want = format!(
+                "{prefix} via {gw} dev {} proto bgp metric 20 onlink",
+                self.if_a
+            );
+            let line = wait_route(&self.a, prefix, &format!("via {gw} dev {}", self.if_a));
+            assert!(line.starts_with(&want), "want `{want}`, got `{line}`");
+            eprintln!("A (wgbgpd): {line}");
+        }
+        let summary = self.wgbgpd.cli_json(&self.a, &["show", "bgp", "summary"]);
+        for af in ["ipv4Unicast", "ipv6Unicast"] {
+            let p = &summary[af]["peers"]["2.2.2.2"];
+            assert_eq!(p["state"], "Established", "{af}: {summary:#}");
+            assert_eq!(p["remoteAs"], 65501, "{af}: {summary:#}");
+            assert_eq!(p["pfxRcd"], 1, "{af}: {summary:#}");
+            assert_eq!(p["pfxSnt"], 1, "{af}: {summary:#}");
+        }
+    }
+
+    /// Traffic between the announced addresses crosses the tunnel both ways,
+    /// IPv4 and IPv6.
+    fn assert_pings(&self) {
+        ping_from(&self.a, A_ADDR4, B_ADDR4);
+        ping_from(&self.a, A_ADDR6, B_ADDR6);
+        ping_from(&self.b, B_ADDR4, A_ADDR4);
+        ping_from(&self.b, B_ADDR6, A_ADDR6);
+    }
+
+    /// `ip route show proto bgp` in A (both families), one line per route.
+    fn a_bgp_routes(&self) -> Vec<String> {
+        self.a
+            .routes("proto bgp")
+            .lines()
+            .map(|l| l.trim().to_string())
+            .filter(|l| !l.is_empty())
+            .collect()
+    }
+}
+
+/// BIRD in B: static blackholes for what it announces, one BGP session from
+/// its loopback to A's, learned routes exported to the kernel.
+const BIRD_B: &str = r#"
+log stderr all;
+router id 2.2.2.2;
+protocol device { scan time 2; }
+protocol static s4 { ipv4; route 198.51.100.0/24 blackhole; }
+protocol static s6 { ipv6; route 2001:db8:b::/48 blackhole; }
+# `learn` brings the host routes to A's loopbacks (dev wg, no gateway) into
+# BIRD, which resolves A's next hops recursively through them.
+protocol kernel k4 { ipv4 { import all; export where source = RTS_BGP; }; learn; scan time 2; }
+protocol kernel k6 { ipv6 { import all; export where source = RTS_BGP; }; learn; scan time 2; }
+protocol bgp a {
+    local 2.2.2.2 as 65501;
+    neighbor 1.1.1.1 as 65500;
+    # Loopback to loopback over an unnumbered tunnel: not "directly connected".
+    multihop;
+    connect retry time 2;
+    # BIRD waits 60 s by default after a session error before it restarts
+    # the protocol; the restart tests would wait for that.
+    error wait time 1, 5;
+    ipv4 { import all; export where net = 198.51.100.0/24; next hop self; };
+    # Over an IPv4 session BIRD needs to be told its IPv6 next hop.
+    ipv6 { import all; export where net = 2001:db8:b::/48; next hop address fd00::2; };
+}
+"#;
+
+/// Starts BIRD in B and waits until both sides are Established.
+fn start_bird(lab: &mut Lab) -> Bird {
+    let mut bird = Bird::start(&lab.b, BIRD_B);
+    bird.wait_established("a", SESSION_TIMEOUT);
+    lab.wgbgpd
+        .wait_established(&lab.a, "2.2.2.2", SESSION_TIMEOUT);
+    bird
+}
+
+/// Asserts B's kernel got A's prefixes from BIRD's kernel protocol, into the
+/// tunnel. BIRD 2.0 resolves next hop 1.1.1.1 through the host route, which
+/// has no gateway, and so installs a device route:
+/// `198.18.0.0/24 dev wgX proto bird scope link metric 32`.
+fn assert_b_learned_from_bird(lab: &Lab, bird: &Bird) {
+    let dev = format!("dev {}", lab.wg_b.ifname());
+    for prefix in [A_V4, A_V6] {
+        let line = wait_route(&lab.b, prefix, &dev);
+        assert!(line.contains("proto bird"), "{line}");
+        eprintln!("B (BIRD): {line}");
+    }
+    let shown = bird.show_route("protocol a");
+    assert!(shown.contains(A_V4) && shown.contains(A_V6), "{shown}");
+}
+
+/// wgbgpd and BIRD 2 over WireGuard, IPv4 and IPv6 over one IPv4 session:
+///
+/// ```text
+///   lo 1.1.1.1 fd00::1 (by wgbgpd)      lo 2.2.2.2 fd00::2
+///      198.18.0.1 2001:db8:a::1            198.51.100.1 2001:db8:b::1
+///   announces 198.18.0.0/24             announces 198.51.100.0/24
+///             2001:db8:a::/48                     2001:db8:b::/48
+///   +-------------+ v0 10.60.0.1   10.60.0.2 v0 +-------------+
+///   | A: wgbgpd   |-----------------------------| B: BIRD 2   |
+///   | AS 65500    |==== wg (unnumbered) ========| AS 65501    |
+///   +-------------+  made by wgbgpd | by hand   +-------------+
+/// ```
+#[test]
+fn wgbgpd_and_bird_exchange_routes_over_wireguard() {
+    require_root();
+    let mut lab = Lab::new("ib");
+    let bird = start_bird(&mut lab);
+    lab.assert_a_learned();
+    assert_b_learned_from_bird(&lab, &bird);
+    lab.assert_pings();
+}
+
+/// FRR in B: bgpd announces its two prefixes (network statements without
+/// import check: the prefixes are blackholes, only their addresses exist),
+/// allows everything both ways (RFC 8212) and sends its IPv6 loopback as
+/// the IPv6 next hop; zebra installs what bgpd learns.
+const FRR_B: &str = "frr defaults traditional
+hostname b
+log stdout informational
+router bgp 65501
+ bgp router-id 2.2.2.2
+ no bgp network import-check
+ neighbor 1.1.1.1 remote-as 65500
+ neighbor 1.1.1.1 update-source 2.2.2.2
+ neighbor 1.1.1.1 disable-connected-check
+ neighbor 1.1.1.1 timers connect 5
+ !
+ address-family ipv4 unicast
+  network 198.51.100.0/24
+  neighbor 1.1.1.1 route-map ALLOW-ALL in
+  neighbor 1.1.1.1 route-map ALLOW-ALL out
+ exit-address-family
+ !
+ address-family ipv6 unicast
+  network 2001:db8:b::/48
+  neighbor 1.1.1.1 activate
+  neighbor 1.1.1.1 route-map ALLOW-ALL in
+  neighbor 1.1.1.1 route-map V6-NEXT-HOP out
+ exit-address-family
+!
+route-map ALLOW-ALL permit 100
+!
+! Over an IPv4 session FRR would send an IPv4-mapped next hop; give it the loopback.
+route-map V6-NEXT-HOP permit 100
+ set ipv6 next-hop global fd00::2
+!
+";
+
+/// wgbgpd and FRR (bgpd + zebra) over WireGuard, IPv4 and IPv6 over one
+/// IPv4 session:
+///
+/// ```text
+///   lo 1.1.1.1 fd00::1 (by wgbgpd)      lo 2.2.2.2 fd00::2
+///      198.18.0.1 2001:db8:a::1            198.51.100.1 2001:db8:b::1
+///   announces 198.18.0.0/24             announces 198.51.100.0/24
+///             2001:db8:a::/48                     2001:db8:b::/48
+///   +-------------+ v0 10.60.0.1   10.60.0.2 v0 +-------------+
+///   | A: wgbgpd   |-----------------------------| B: FRR      |
+///   | AS 65500    |==== wg (unnumbered) ========| AS 65501    |
+///   +-------------+  made by wgbgpd | by hand   +-------------+
+/// ```
+#[test]
+fn wgbgpd_and_frr_exchange_routes_over_wireguard() {
+    require_root();
+    let mut lab = Lab::new("if");
+    let mut frr = Frr::start(&lab.b, FRR_B, "hostname b\n");
+    frr.wait_established("1.1.1.1", SESSION_TIMEOUT);
+    lab.wgbgpd
+        .wait_established(&lab.a, "2.2.2.2", SESSION_TIMEOUT);
+    lab.assert_a_learned();
+
+    // FRR resolves A's loopbacks recursively and installs them as onlink
+    // gateways on its tunnel.
+    for (prefix, gw) in [(A_V4, "1.1.1.1"), (A_V6, "fd00::1")] {
+        let want = format!(
+            "via {gw} dev {} proto bgp metric 20 onlink",
+            lab.wg_b.ifname()
+        );
+        let line = wait_route(&lab.b, prefix, &want);
+        eprintln!("B (FRR): {line}");
+    }
+    let summary = frr.vtysh_json("show bgp summary json");
+    for af in ["ipv4Unicast", "ipv6Unicast"] {
+        let p = &summary[af]["peers"]["1.1.1.1"];
+        assert_eq!(p["state"], "Established", "{af}: {summary:#}");
+        assert_eq!(p["pfxRcd"], 1, "{af}: {summary:#}");
+    }
+    // What FRR learned carries wgbgpd's loopbacks as next hops.
+    let v4 = frr.vtysh_json("show bgp ipv4 unicast json");
+    let r = &v4["routes"][A_V4][0];
+    assert_eq!(r["nexthops"][0]["ip"], "1.1.1.1", "{v4:#}");
+    let v6 = frr.vtysh_json("show bgp ipv6 unicast json");
+    let r = &v6["routes"][A_V6][0];
+    assert_eq!(r["nexthops"][0]["ip"], "fd00::1", "{v6:#}");
+    lab.assert_pings();
+}
+
+/// Withdraw and restart with BIRD as the peer:
+///
+/// ```text
+///   +-------------+ v0 10.60.0.1   10.60.0.2 v0 +-------------+
+///   | A: wgbgpd   |==== wg (unnumbered) ========| B: BIRD 2   |
+///   +-------------+                             +-------------+
+///   1. BIRD stops (SIGTERM: Cease)  -> A's kernel loses B's prefixes
+///   2. BIRD starts again            -> they return
+///   3. wgbgpd stops                 -> A's kernel has no proto bgp route
+///   4. wgbgpd starts again          -> each of B's prefixes exactly once
+///   5. wgbgpd is SIGKILLed          -> its routes stay behind (stale)
+///   6. wgbgpd starts again          -> purged and reinstalled, once each
+/// ```
+#[test]
+fn stopping_the_peer_withdraws_and_restart_leaves_no_duplicates() {
+    require_root();
+    let mut lab = Lab::new("ir");
+    let bird = start_bird(&mut lab);
+    lab.assert_a_learned();
+
+    // BIRD shuts its sessions down with a Cease NOTIFICATION on SIGTERM.
+    drop(bird);
+    for prefix in [B_V4, B_V6] {
+        wait_no_route(&lab.a, prefix, Duration::from_secs(10));
+    }
+    assert_eq!(lab.a_bgp_routes(), Vec::<String>::new());
+
+    let bird = start_bird(&mut lab);
+    lab.assert_a_learned();
+    assert_b_learned_from_bird(&lab, &bird);
+
+    // A clean stop withdraws what wgbgpd installed.
+    lab.wgbgpd.stop();
+    assert_eq!(
+        lab.a_bgp_routes(),
+        Vec::<String>::new(),
+        "wgbgpd left routes behind"
+    );
+    lab.wgbgpd.restart(&lab.a);
+    lab.wgbgpd
+        .wait_established(&lab.a, "2.2.2.2", SESSION_TIMEOUT);
+    lab.assert_a_learned();
+    // Give a late duplicate (a second install, a stale copy) time to show.
+    std::thread::sleep(Duration::from_secs(2));
+    let routes = lab.a_bgp_routes();
+    assert_eq!(routes.len(), 2, "exactly B's two prefixes:\n{routes:#?}");
+    for prefix in [B_V4, B_V6] {
+        let n = routes.iter().filter(|l| l.starts_with(prefix)).count();
+        assert_eq!(n, 1, "{prefix} once:\n{routes:#?}");
+    }
+    lab.assert_pings();
+
+    // A crash leaves the installed routes behind; the next start must purge
+    // them and install each prefix once again.
+    kill_wgbgpd(&lab.a);
+    let stale = lab.a_bgp_routes();
+    assert_eq!(stale.len(), 2, "SIGKILL leaves the routes:\n{stale:#?}");
+    lab.wgbgpd.restart(&lab.a);
+    // The killed daemon's control socket file is still there, so
+    // `restart` returns before the new daemon listens on it.
+    wait_for(
+        Duration::from_secs(10),
+        POLL,
+        "the restarted wgbgpd to answer on its control socket",
+        || {
+            let mut args = vec![cli_bin().into_os_string(), "--socket".into()];
+            args.push(lab.wgbgpd.socket().into());
+            args.extend(["show", "bgp", "summary"].map(Into::into));
+            let out = lab.a.try_exec(&args);
+            if out.status.success() {
+                Ok(())
+            } else {
+                Err(String::from_utf8_lossy(&out.stderr).into_owned())
+            }
+        },
+    );
+    lab.wgbgpd
+        .wait_established(&lab.a, "2.2.2.2", SESSION_TIMEOUT);
+    lab.assert_a_learned();
+    std::thread::sleep(Duration::from_secs(2));
+    let routes = lab.a_bgp_routes();
+    assert_eq!(routes.len(), 2, "after a crash and restart:\n{routes:#?}");
+    lab.assert_pings();
+}
+
+/// SIGKILLs the wgbgpd process in `ns` (found by name among the namespace's
+/// pids; only this test's daemon runs there) and waits until it is gone.
+fn kill_wgbgpd(ns: &Netns) {
+    let pids: Vec<u32> = ns
+        .pids()
+        .into_iter()
+        .filter(|p| {
+            std::fs::read_to_string(format!("/proc/{p}/comm")).is_ok_and(|c| c.trim() == "wgbgpd")
+        })
+        .collect();
+    assert_eq!(pids.len(), 1, "one wgbgpd in netns {}: {pids:?}", ns.name());
+    // SAFETY: kill(2) on the daemon this test started.
+    unsafe { libc::kill(pids[0] as i32, libc::SIGKILL) };
+    wait_for(Duration::from_secs(5), POLL, "wgbgpd to die", || {
+        if ns.pids().contains(&pids[0]) && !is_zombie(pids[0]) {
+            Err(format!("{} still alive", pids[0]))
+        } else {
+            Ok(())
+        }
+    });
+}
+
+fn is_zombie(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .map(|s| {
+            s.rsplit_once(')')
+                .is_some_and(|(_, r)| r.trim_start().starts_with('Z'))
+        })
+        .unwrap_or(true)
+}
