@@ -191,6 +191,13 @@ pub fn translate(
 
     let neighbors = resolve_neighbors(&b, bgpd_origin, &mut skipped, &mut notes);
     let matched = match_tunnels(&neighbors, &wgs, &mut skipped, &mut notes);
+    if wgs.is_empty() && !neighbors.is_empty() {
+        notes.push(
+            "no wg-quick files given: peers are written as plain eBGP (no `wireguard:`); pass \
+             the tunnels' wg-quick files to get them"
+                .into(),
+        );
+    }
 
     // Loopbacks: `interface lo` addresses, then update-source addresses.
     let mut loopback: Vec<IpNet> = b.lo_addresses.clone();
@@ -250,6 +257,14 @@ pub fn translate(
                 n.address
             ));
         }
+    }
+    if !loopback.is_empty() {
+        let list: Vec<String> = loopback.iter().map(|n| n.to_string()).collect();
+        notes.push(format!(
+            "loopback {}: wgbgpd puts these addresses on lo at start; sessions are sourced from \
+             them",
+            list.join(", ")
+        ));
     }
     let router_id = match b.router_id {
         Some(id) => id,

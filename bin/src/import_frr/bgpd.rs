@@ -105,7 +105,6 @@ pub struct PrefixListEntry {
 pub struct Bgpd {
     pub asn: Option<u32>,
     pub router_id: Option<Ipv4Addr>,
-    pub hostname: Option<String>,
     /// `bgp ebgp-requires-policy` (FRR's default since 7.4: on).
     pub ebgp_requires_policy: bool,
     /// `bgp default ipv4-unicast` (FRR's default: on).
@@ -228,11 +227,12 @@ pub fn parse(origin: &str, text: &str, skipped: &mut Vec<Skipped>) -> Bgpd {
             continue;
         }
         let words: Vec<&str> = trimmed.split_whitespace().collect();
+        let shown = redact(&words).unwrap_or_else(|| trimmed.to_string());
         let mut skip = |why: &str| {
             skipped.push(Skipped {
                 origin: origin.to_string(),
                 line: Some(line),
-                text: trimmed.to_string(),
+                text: shown.clone(),
                 why: why.to_string(),
             })
         };
@@ -254,7 +254,9 @@ pub fn parse(origin: &str, text: &str, skipped: &mut Vec<Skipped>) -> Bgpd {
             }
             _ => {}
         }
-        if !belongs(&node, &words) && !(node == Node::Other && indented) {
+        // Indented lines of a block wgbgp does not translate stay in it.
+        let stays = belongs(&node, &words) || (node == Node::Other && indented);
+        if !stays {
             node = Node::Top;
         }
 
@@ -303,17 +305,16 @@ pub fn parse(origin: &str, text: &str, skipped: &mut Vec<Skipped>) -> Bgpd {
                 ("interface", Some(name)) => {
                     node = Node::Interface { lo: name == "lo" };
                 }
-                ("hostname", Some(h)) => b.hostname = Some(h.to_string()),
+                ("log", _) | ("debug", _) => {
+                    skip("logging: wgbgpd logs to stderr, level from `RUST_LOG`")
+                }
                 ("frr", _)
+                | ("hostname", _)
                 | ("service", _)
-                | ("log", _)
-                | ("debug", _)
                 | ("password", _)
                 | ("enable", _)
                 | ("username", _)
-                | ("banner", _) => {
-                    skip("daemon housekeeping; wgbgpd logs to stderr (level from RUST_LOG)")
-                }
+                | ("banner", _) => skip("FRR daemon/vty housekeeping: no equivalent needed"),
                 ("ip", Some("route")) | ("ipv6", Some("route")) => {
                     skip("static route (zebra): add it with `ip route` or systemd-networkd")
                 }
@@ -363,6 +364,17 @@ pub fn parse(origin: &str, text: &str, skipped: &mut Vec<Skipped>) -> Bgpd {
         }
     }
     b
+}
+
+/// The line with its secret replaced, for lines that carry one
+/// (`neighbor X password S`, `password S`, `enable password S`).
+fn redact(words: &[&str]) -> Option<String> {
+    let at = words
+        .iter()
+        .position(|w| *w == "password" || *w == "secret")?;
+    let mut shown: Vec<&str> = words[..=at].to_vec();
+    shown.push("(redacted)");
+    Some(shown.join(" "))
 }
 
 fn parse_asn(s: &str) -> Option<u32> {
@@ -540,6 +552,7 @@ fn neighbor_line(n: &mut NeighborSettings, rest: &[&str], skip: &mut dyn FnMut(&
             Err(_) => skip("bad port"),
         },
         ["activate"] => n.af[Family::Ipv4.index()].activate = Some(true),
+        // The caller redacts the secret from the listed line.
         ["password", ..] => skip("TCP MD5 (RFC 2385) is not supported; WireGuard authenticates"),
         ["timers", "connect", ..] => skip("connect retry timer is fixed in wgbgp"),
         ["bfd", ..] => skip("BFD is not supported; WireGuard keepalives detect a dead tunnel"),

@@ -1,0 +1,488 @@
+//! `wgbgp import frr` and `wgbgp peer-config`: the seed post's FRR and
+//! wg-quick configs (bin/tests/data/frr/, each file says where it comes
+//! from) translated, validated with `Config::from_str`, and checked for
+//! meaning: peers, tunnels, and what each policy chain accepts, evaluated
+//! with the RIB's own policy code.
+
+use std::net::IpAddr;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::Arc;
+
+use ipnet::IpNet;
+use rib::policy::{Chain, Policy};
+use wgbgp::config::{Config, Endpoint};
+use wgbgp::import_frr::{self, Translation, WgFile};
+use wireguard_control::Key;
+
+const S1_PRIVATE: &str = "0G/YfiSxtaUpSGQ5GMLpcNQGwQIMDSPkPN4tMVjwjHI=";
+const S1_PUBLIC: &str = "G3D758Mb0jyo9H9MnTeDO6Hnh/mqHju3R3Cols4P+jo=";
+const S2_PUBLIC: &str = "HRyEEQXB02irTFUQwtSoe0zqoNftss8IifFJFKZ46xE=";
+const S3_PUBLIC: &str = "Mi87VBithUnR8zI9cWqgMaYeK4PaNvA4tG3h4GLjLh8=";
+
+fn data(rel: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data/frr")
+        .join(rel)
+}
+
+fn import(bgpd: &str, wg: &[&str], key_file: Option<&Path>) -> (Translation, Config) {
+    let text = std::fs::read_to_string(data(bgpd)).unwrap();
+    let files: Vec<WgFile> = wg.iter().map(|w| WgFile::read(&data(w)).unwrap()).collect();
+    import_text(bgpd, &text, &files, key_file)
+}
+
+fn import_text(
+    origin: &str,
+    text: &str,
+    files: &[WgFile],
+    key_file: Option<&Path>,
+) -> (Translation, Config) {
+    let t = import_frr::translate(origin, text, files, key_file).unwrap();
+    let config = Config::from_str(&t.yaml, "imported.yaml")
+        .unwrap_or_else(|e| panic!("{e}\n---\n{}", t.yaml));
+    (t, config)
+}
+
+fn net(s: &str) -> IpNet {
+    s.parse().unwrap()
+}
+
+fn ip(s: &str) -> IpAddr {
+    s.parse().unwrap()
+}
+
+/// Whether the named chain accepts `prefix`, by the RIB's evaluation.
+fn accepts(config: &Config, chain: &[String], prefix: &str) -> bool {
+    let policies = chain
+        .iter()
+        .map(|name| {
+            Arc::new(Policy {
+                name: name.clone(),
+                rules: config.policies[name].clone(),
+            })
+        })
+        .collect();
+    Chain(policies).accepts(&net(prefix))
+}
+
+const SAMPLES: &[&str] = &[
+    "198.19.0.1/32",
+    "198.18.0.1/32",
+    "198.19.0.0/24",
+    "198.19.0.2/32",
+    "0.0.0.0/0",
+    "10.0.0.0/8",
+    "fd00::/64",
+    "::/0",
+];
+
+#[test]
+fn s1_three_node_config_translates_to_two_tunnelled_peers() {
+    let dir = tempfile::tempdir().unwrap();
+    let key_file = dir.path().join("private.key");
+    let (t, c) = import(
+        "s1/bgpd.conf",
+        &["s1/wg0.conf", "s1/wg1.conf"],
+        Some(&key_file),
+    );
+    assert!(t.skipped.is_empty(), "{:?}", t.skipped);
+    assert_eq!(c.asn, 65500);
+    assert_eq!(c.router_id.to_string(), "1.1.1.1");
+    assert_eq!(c.loopback, vec![net("1.1.1.1/32")]);
+    assert_eq!(c.wireguard.private_key_file, key_file);
+    assert_eq!(t.private_key.as_ref().unwrap().to_base64(), S1_PRIVATE);
+    assert!(c.announce.is_empty());
+
+    let names: Vec<&str> = c.peers.keys().map(String::as_str).collect();
+    assert_eq!(names, ["s2", "s3"]);
+    for (name, asn, addr, ifname, public, endpoint) in [
+        ("s2", 65501, "2.2.2.2", "wg0", S2_PUBLIC, "10.2.0.2:51820"),
+        ("s3", 65502, "3.3.3.3", "wg1", S3_PUBLIC, "10.3.0.2:51820"),
+    ] {
+        let p = &c.peers[name];
+        assert_eq!(p.asn, asn);
+        assert_eq!(p.addresses, vec![ip(addr)]);
+        assert_eq!(p.description.as_deref(), Some(name.to_uppercase().as_str()));
+        assert_eq!(p.local_address, ip("1.1.1.1"), "update-source");
+        let w = p.wireguard.as_ref().expect("tunnel");
+        assert_eq!(w.interface, ifname);
+        assert_eq!(w.public_key.to_base64(), public);
+        assert_eq!(w.endpoint, Some(Endpoint::parse(endpoint).unwrap()));
+        assert_eq!(w.listen_port, None);
+        // ALLOW-ALL in, for IPv4 (IPv6 unicast is not activated in FRR).
+        assert!(accepts(&c, &p.import, "198.19.0.1/32"));
+        assert!(accepts(&c, &p.import, "0.0.0.0/0"));
+        assert!(!accepts(&c, &p.import, "fd00::/64"));
+        // DENY-ALL out.
+        for s in SAMPLES {
+            assert!(!accepts(&c, &p.export, s), "export accepts {s}");
+        }
+    }
+    // DENY-ALL on its own rejects everything.
+    for s in SAMPLES {
+        assert!(!accepts(&c, &["DENY-ALL".to_string()], s));
+    }
+}
+
+#[test]
+fn s2_redistribute_is_listed_and_bgp_out_accepts_only_its_prefix() {
+    let (t, c) = import("s2/bgpd.conf", &["s2/wg0.conf"], None);
+    assert_eq!(c.asn, 65501);
+    assert_eq!(c.router_id.to_string(), "2.2.2.2");
+    assert!(
+        c.announce.is_empty(),
+        "redistribute is not guessed into announce"
+    );
+    assert_eq!(t.skipped.len(), 1, "{:?}", t.skipped);
+    assert_eq!(t.skipped[0].text, "redistribute connected");
+    assert_eq!(t.skipped[0].line, Some(10));
+    assert!(t.yaml.contains("# not translated:\n"));
+    assert!(t.yaml.contains("`redistribute connected`"));
+    // The prefix BGP-OUT lets out is suggested, commented out.
+    assert!(t.yaml.contains("# announce: [198.19.0.1/32]"), "{}", t.yaml);
+    // No --key-file: the key is not written, and the notes say so.
+    assert!(t.notes.iter().any(|n| n.contains("--key-file")));
+
+    let p = &c.peers["s1"];
+    assert_eq!(p.asn, 65500);
+    assert_eq!(p.addresses, vec![ip("1.1.1.1")]);
+    let w = p.wireguard.as_ref().unwrap();
+    assert_eq!(w.public_key.to_base64(), S1_PUBLIC);
+    assert_eq!(w.listen_port, Some(51820));
+    assert_eq!(w.endpoint, None);
+    assert_eq!(w.interface, "wg0");
+    for s in SAMPLES {
+        let want = *s == "198.19.0.1/32";
+        assert_eq!(accepts(&c, &p.export, s), want, "BGP-OUT on {s}");
+        assert_eq!(accepts(&c, &["BGP-OUT".to_string()], s), want);
+    }
+}
+
+#[test]
+fn two_node_config_matches_by_allowed_ips_and_moves_the_tunnel_address_to_lo() {
+    let (t, c) = import("two-node/bgpd.conf", &["two-node/wg0.conf"], None);
+    let p = c.peers.values().next().unwrap();
+    assert_eq!(p.addresses, vec![ip("198.18.0.1")]);
+    assert_eq!(p.wireguard.as_ref().unwrap().interface, "wg0");
+    // Address = 100.64.187.1/32 becomes the loopback sourcing the session.
+    assert!(c.loopback.contains(&net("100.64.187.1/32")));
+    assert_eq!(p.local_address, ip("100.64.187.1"));
+    assert_eq!(c.router_id.to_string(), "100.64.187.1");
+    let notes = t.notes.join("\n");
+    assert!(
+        !notes.contains("by order"),
+        "matched by AllowedIPs: {notes}"
+    );
+    assert!(notes.contains("Table = auto"), "{notes}");
+    assert!(
+        notes.contains("AllowedIPs = 198.18.0.1/32 ignored"),
+        "{notes}"
+    );
+    assert!(notes.contains("unnumbered"), "{notes}");
+    let skipped: Vec<&str> = t.skipped.iter().map(|s| s.text.as_str()).collect();
+    assert_eq!(
+        skipped,
+        ["neighbor 198.18.0.1 soft-reconfiguration inbound"]
+    );
+}
+
+/// Exercises what the seed does not: peer-groups, IPv6, prefix-list
+/// filters with ge/le, network, timers, passive, shutdown, host routes in
+/// PostUp that override file order, and lines with no equivalent.
+const RICH: &str = "\
+frr version 8.4.4
+hostname edge1
+interface lo
+ ip address 10.255.0.1/32
+ ipv6 address fd00::1/128
+exit
+router bgp 65500
+ bgp router-id 10.255.0.1
+ timers bgp 10 30
+ neighbor SPOKES peer-group
+ neighbor SPOKES remote-as 65510
+ neighbor SPOKES update-source 10.255.0.1
+ neighbor 10.255.0.2 peer-group SPOKES
+ neighbor 10.255.0.2 description Spoke A
+ neighbor 10.255.0.3 remote-as 65511
+ neighbor 10.255.0.3 passive
+ neighbor 10.255.0.3 shutdown
+ neighbor 10.255.0.3 password s3cret
+ neighbor 10.255.0.3 timers 5 15
+ neighbor fd00::4 remote-as 65512
+ !
+ address-family ipv4 unicast
+  network 198.51.100.0/24
+  neighbor SPOKES prefix-list FROM-SPOKES in
+  neighbor SPOKES route-map OUT out
+  neighbor 10.255.0.3 route-map OUT in
+  neighbor 10.255.0.3 route-map OUT out
+  maximum-paths 4
+ exit-address-family
+ !
+ address-family ipv6 unicast
+  network 2001:db8::/48
+  neighbor fd00::4 activate
+  neighbor fd00::4 route-map OUT6 in
+  neighbor fd00::4 route-map OUT6 out
+ exit-address-family
+exit
+!
+ip prefix-list FROM-SPOKES seq 5 deny 10.0.0.0/8 le 32
+ip prefix-list FROM-SPOKES seq 10 permit 0.0.0.0/0 ge 16 le 24
+ip prefix-list MINE seq 5 permit 198.51.100.0/24
+ipv6 prefix-list MINE6 seq 5 permit 2001:db8::/32 le 48
+!
+route-map OUT permit 10
+ match ip address prefix-list MINE
+ set metric 10
+!
+route-map OUT6 permit 10
+ match ipv6 address prefix-list MINE6
+!
+line vty
+!
+";
+
+fn wg(interface: &str, text: &str) -> WgFile {
+    WgFile {
+        interface: interface.into(),
+        origin: format!("{interface}.conf"),
+        text: text.into(),
+    }
+}
+
+#[test]
+fn rich_config_keeps_its_meaning() {
+    let k1 = Key::generate_private();
+    let k2 = Key::generate_private();
+    let pubs: Vec<Key> = (0..3)
+        .map(|_| Key::generate_private().get_public())
+        .collect();
+    // Given in the "wrong" order: the host routes decide.
+    let files = [
+        wg(
+            "wg-b",
+            &format!(
+                "[Interface]\nPrivateKey = {}\nListenPort = 51822\nMTU = 1400\nTable = off\n\
+                 PostUp = ip route add 10.255.0.3/32 dev %i\n\
+                 [Peer]\nPublicKey = {}\nEndpoint = b.example.net:51820\n\
+                 PersistentKeepalive = 25\nAllowedIPs = 0.0.0.0/0, ::/0\n",
+                k1.to_base64(),
+                pubs[1].to_base64()
+            ),
+        ),
+        wg(
+            "wg-a",
+            &format!(
+                "[Interface]\nPrivateKey = {}\nTable = off\n\
+                 PostUp = ip route add 10.255.0.2/32 dev wg-a\n\
+                 [Peer]\nPublicKey = {}\nEndpoint = 192.0.2.2:51820\nAllowedIPs = 0.0.0.0/0, ::/0\n",
+                k2.to_base64(),
+                pubs[0].to_base64()
+            ),
+        ),
+    ];
+    let (t, c) = import_text("rich.conf", RICH, &files, None);
+
+    assert_eq!(c.router_id.to_string(), "10.255.0.1");
+    assert_eq!(c.loopback, vec![net("10.255.0.1/32"), net("fd00::1/128")]);
+    assert_eq!(
+        c.announce,
+        vec![net("198.51.100.0/24"), net("2001:db8::/48")]
+    );
+
+    let a = &c.peers["spoke-a"];
+    assert_eq!(a.asn, 65510, "remote-as from the peer-group");
+    assert_eq!(a.hold_time, 30, "timers bgp");
+    assert_eq!(a.keepalive, 10);
+    assert_eq!(a.wireguard.as_ref().unwrap().interface, "wg-a");
+    assert_eq!(a.wireguard.as_ref().unwrap().public_key, pubs[0]);
+    // prefix-list FROM-SPOKES in: 10/8 denied, else /16../24 permitted.
+    assert!(accepts(&c, &a.import, "172.16.0.0/16"));
+    assert!(accepts(&c, &a.import, "192.168.1.0/24"));
+    assert!(!accepts(&c, &a.import, "10.1.0.0/16"));
+    assert!(!accepts(&c, &a.import, "192.168.1.128/25"));
+    assert!(!accepts(&c, &a.import, "2001:db8::/48"));
+    // route-map OUT out: only MINE.
+    assert!(accepts(&c, &a.export, "198.51.100.0/24"));
+    assert!(!accepts(&c, &a.export, "198.51.100.0/25"));
+
+    let b = &c.peers["peer-10-255-0-3"];
+    assert!(b.passive && b.shutdown);
+    assert_eq!((b.keepalive, b.hold_time), (5, 15));
+    let wb = b.wireguard.as_ref().unwrap();
+    assert_eq!(wb.interface, "wg-b");
+    assert_eq!(wb.public_key, pubs[1]);
+    assert_eq!(wb.listen_port, Some(51822));
+    assert_eq!(wb.mtu, Some(1400));
+    assert_eq!(wb.persistent_keepalive, Some(25));
+    assert_eq!(
+        wb.endpoint,
+        Some(Endpoint::Host {
+            host: "b.example.net".into(),
+            port: 51820
+        })
+    );
+
+    // IPv6-only neighbor: IPv4 is active by default but has no route-map,
+    // so (ebgp-requires-policy) only OUT6 decides, on IPv6.
+    let v6 = &c.peers["peer-fd00--4"];
+    assert_eq!(v6.local_address, ip("fd00::1"));
+    assert!(v6.wireguard.is_none(), "no file left: plain eBGP");
+    assert!(accepts(&c, &v6.export, "2001:db8::/48"));
+    assert!(accepts(&c, &v6.export, "2001:db8:1::/48"));
+    assert!(!accepts(&c, &v6.export, "2001:db8::/64"));
+    assert!(!accepts(&c, &v6.export, "198.51.100.0/24"));
+
+    // Different private keys: the first is used, and the notes say so.
+    assert_eq!(t.private_key.as_ref(), Some(&k1));
+    let notes = t.notes.join("\n");
+    assert!(notes.contains("2 different private keys"), "{notes}");
+    assert!(notes.contains(&k2.get_public().to_base64()), "{notes}");
+    // Nothing dropped silently.
+    let skipped: Vec<String> = t.skipped.iter().map(|s| s.text.clone()).collect();
+    for want in [
+        "frr version 8.4.4",
+        "neighbor 10.255.0.3 password (redacted)",
+        "maximum-paths 4",
+        "set metric 10",
+        "line vty",
+    ] {
+        assert!(skipped.iter().any(|s| s == want), "{want} in {skipped:?}");
+    }
+    assert!(t.yaml.contains("set metric 10"), "listed in the YAML");
+    assert!(!t.yaml.contains("s3cret"), "secrets are not repeated");
+}
+
+fn wgbgp(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_wgbgp"))
+        .args(args)
+        .output()
+        .expect("run wgbgp")
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// `wgbgp import frr` writes the key (0600) and YAML that `wgbgp config
+/// check` accepts; `peer-config` on the result gives S2 a valid stanza.
+#[test]
+fn binary_imports_s1_and_the_result_passes_config_check_and_peer_config() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("private.key");
+    let yaml = dir.path().join("s1.yaml");
+    let d = |r: &str| data(r).display().to_string();
+    let key_s = key.display().to_string();
+    let args = [
+        "import",
+        "frr",
+        "--key-file",
+        &key_s,
+        &d("s1/bgpd.conf"),
+        &d("s1/wg0.conf"),
+        &d("s1/wg1.conf"),
+    ];
+    let out = wgbgp(&args);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    std::fs::write(&yaml, &out.stdout).unwrap();
+    let meta = std::fs::metadata(&key).unwrap();
+    assert_eq!(meta.permissions().mode() & 0o777, 0o600);
+    assert_eq!(std::fs::read_to_string(&key).unwrap().trim(), S1_PRIVATE);
+    assert!(text(&out.stderr).contains(S1_PUBLIC));
+
+    let check = wgbgp(&["config", "check", yaml.to_str().unwrap()]);
+    assert!(check.status.success(), "{}", text(&check.stderr));
+
+    // Same key again: fine. Another key in the file: refused, untouched.
+    assert!(wgbgp(&args).status.success());
+    std::fs::write(&key, format!("{}\n", Key::generate_private().to_base64())).unwrap();
+    let again = wgbgp(&args);
+    assert!(!again.status.success());
+    assert!(text(&again.stderr).contains("not overwritten"));
+    std::fs::write(&key, format!("{S1_PRIVATE}\n")).unwrap();
+
+    // peer-config for S2, pasted into a minimal S2 config.
+    let y = yaml.to_str().unwrap();
+    let out = wgbgp(&[
+        "--config",
+        y,
+        "peer-config",
+        "s2",
+        "--name",
+        "s1",
+        "--endpoint",
+        "10.1.0.2:51821",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stanza = text(&out.stdout);
+    let s2 = format!("router_id: 2.2.2.2\nasn: 65501\nloopback: [2.2.2.2/32]\npeers:\n{stanza}");
+    let c = Config::from_str(&s2, "s2.yaml").unwrap_or_else(|e| panic!("{e}\n{s2}"));
+    let p = &c.peers["s1"];
+    assert_eq!(p.asn, 65500);
+    assert_eq!(p.addresses, vec![ip("1.1.1.1")]);
+    let w = p.wireguard.as_ref().unwrap();
+    assert_eq!(w.public_key.to_base64(), S1_PUBLIC);
+    assert_eq!(w.endpoint, Some(Endpoint::parse("10.1.0.2:51821").unwrap()));
+    // We send to 10.2.0.2:51820, so S2 must listen there.
+    assert_eq!(w.listen_port, Some(51820));
+    assert!(p.import.is_empty() && p.export.is_empty());
+    assert!(stanza.contains("REPLACE"), "placeholders are marked");
+
+    // Without --endpoint, S1 has no listen_port: the placeholder does not
+    // validate, so it cannot be pasted unedited.
+    let out = wgbgp(&["--config", y, "peer-config", "s2", "--name", "s1"]);
+    assert!(out.status.success());
+    let stanza = text(&out.stdout);
+    assert!(stanza.contains("endpoint: REPLACE-ME:PORT"), "{stanza}");
+    let s2 = format!("router_id: 2.2.2.2\nasn: 65501\nloopback: [2.2.2.2/32]\npeers:\n{stanza}");
+    assert!(Config::from_str(&s2, "s2.yaml").is_err());
+
+    let out = wgbgp(&["--config", y, "peer-config", "s9"]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("s2, s3"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
+fn peer_config_puts_the_session_address_first_and_names_our_listen_port() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("k");
+    let private = Key::generate_private();
+    std::fs::write(&key, private.to_base64()).unwrap();
+    let src = format!(
+        "router_id: 1.1.1.1\nasn: 65500\nloopback: [1.1.1.1/32, \"fd00::1/128\"]\n\
+         wireguard: {{ private_key_file: {} }}\n\
+         peers:\n  s2:\n    asn: 65501\n    address: \"fd00::2\"\n    wireguard:\n\
+         \x20     public_key: {S2_PUBLIC}\n      listen_port: 51821\n      mtu: 1380\n",
+        key.display()
+    );
+    let c = Config::from_str(&src, "s1.yaml").unwrap();
+    let out =
+        wgbgp::peer_config::stanza(&c, "s2", &private.get_public(), "a-rather-long-name", None)
+            .unwrap();
+    let remote = format!(
+        "router_id: 2.2.2.2\nasn: 65501\nloopback: [2.2.2.2/32, \"fd00::2/128\"]\npeers:\n{out}"
+    );
+    let rc = Config::from_str(&remote, "s2.yaml").unwrap_or_else(|e| panic!("{e}\n{remote}"));
+    let p = &rc.peers["a-rather-long-name"];
+    assert_eq!(p.addresses, vec![ip("fd00::1"), ip("1.1.1.1")]);
+    let w = p.wireguard.as_ref().unwrap();
+    assert_eq!(w.public_key, private.get_public());
+    assert_eq!(
+        w.endpoint,
+        Some(Endpoint::Host {
+            host: "REPLACE-ME".into(),
+            port: 51821
+        })
+    );
+    assert!(w.interface.len() <= 15, "{}", w.interface);
+    assert_eq!(w.mtu, Some(1380));
+    assert_eq!(w.listen_port, None, "we have no endpoint for them");
+}
