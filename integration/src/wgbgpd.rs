@@ -164,10 +164,11 @@ impl Wgbgpd {
             &format!("wgbgpd in netns {} to open {}", self.ns, sock.display()),
             || {
                 self.check_alive();
-                if sock.exists() {
-                    Ok(())
-                } else {
-                    Err(self.log_tail(20))
+                // A socket file left by a killed predecessor exists but
+                // refuses connections: only an accepted connection counts.
+                match std::os::unix::net::UnixStream::connect(&sock) {
+                    Ok(_) => Ok(()),
+                    Err(_) => Err(self.log_tail(20)),
                 }
             },
         );
@@ -178,6 +179,11 @@ impl Wgbgpd {
         if let Some(st) = self.child.as_mut().and_then(|c| c.try_wait()) {
             panic!("wgbgpd in netns {} exited: {st}", self.ns);
         }
+    }
+
+    /// Sends `sig` (e.g. `libc::SIGHUP`) to the daemon.
+    pub fn signal(&self, sig: i32) {
+        self.child.as_ref().expect("wgbgpd is not running").signal(sig);
     }
 
     /// True while the process runs.
