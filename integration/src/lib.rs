@@ -15,6 +15,7 @@
 //! Namespace tests must run as root; [`require_root`] fails (never skips) a
 //! test that cannot.
 
+pub mod bench;
 pub mod bird;
 pub mod capture;
 pub mod frr;

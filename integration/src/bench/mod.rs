@@ -1,0 +1,65 @@
+//! The full-table benchmark (issue 5): one pre-encoded table fed by our own
+//! sender to wgbgpd, BIRD 2 and FRR in turn, against the `ip -batch` and raw
+//! netlink floors, measured side by side in one run.
+//!
+//! - [`table`]: the deterministic table generator and its UPDATE stream.
+//! - [`speaker`]: `fullfeed`'s minimal BGP speaker that replays the stream.
+//! - [`probe`]: route counts of a namespace, RSS and CPU of processes.
+//! - [`receivers`]: the receivers' configurations and launchers.
+//! - [`run`]: one measured run per receiver.
+//! - [`report`]: machine description, markdown table, JSON.
+//!
+//! `src/bin/fullfeed.rs` is the command line; `scripts/bench.sh` the one
+//! command that builds and runs it; docs/benchmarks.md the write-up.
+
+pub mod probe;
+pub mod receivers;
+pub mod report;
+pub mod run;
+pub mod speaker;
+pub mod table;
+
+use std::net::{Ipv4Addr, Ipv6Addr};
+
+pub use receivers::ReceiverKind;
+pub use run::{RunOptions, RunResult, run};
+pub use table::{Table, TableSpec, generate};
+
+/// Addresses and ASNs of the sender and the receiver (see [`run`]'s diagram).
+#[derive(Debug, Clone, Copy)]
+pub struct Topology {
+    pub sender_asn: u32,
+    pub receiver_asn: u32,
+    pub sender_v4: Ipv4Addr,
+    pub receiver_v4: Ipv4Addr,
+    pub sender_v6: Ipv6Addr,
+    pub receiver_v6: Ipv6Addr,
+}
+
+impl Default for Topology {
+    fn default() -> Self {
+        Topology {
+            sender_asn: 64_600,
+            receiver_asn: 64_700,
+            sender_v4: Ipv4Addr::new(10, 77, 0, 1),
+            receiver_v4: Ipv4Addr::new(10, 77, 0, 2),
+            sender_v6: "fd77::1".parse().expect("literal"),
+            receiver_v6: "fd77::2".parse().expect("literal"),
+        }
+    }
+}
+
+impl Topology {
+    /// The table spec for `v4` + `v6` prefixes sent from this topology's sender.
+    pub fn table_spec(&self, v4: usize, v6: usize, seed: u64) -> TableSpec {
+        TableSpec {
+            v4,
+            v6,
+            seed,
+            sender_asn: self.sender_asn,
+            per_update: 3,
+            next_hop_v4: self.sender_v4,
+            next_hop_v6: self.sender_v6,
+        }
+    }
+}

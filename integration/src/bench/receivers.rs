@@ -1,0 +1,330 @@
+//! The receivers under test, each configured as a plain eBGP peer of the
+//! sender that imports everything and installs it into its namespace's main
+//! table, and the two floors that install the same routes without BGP.
+//!
+//! - wgbgpd: `import: [accept-all]`, no WireGuard, kernel table 254, metric 20.
+//! - BIRD 2: `bgp` (import all, export none) + `kernel` per family (export
+//!   all, learn off, default scan time), `protocol device`.
+//! - FRR: bgpd + zebra, `no bgp ebgp-requires-policy`; zebra with
+//!   `-s 90000000` (the netlink buffer Debian's `/etc/frr/daemons` gives it).
+//!
+//! Every receiver is passive: the sender opens the TCP session, so there is
+//! no connection collision and no connect-retry timer in the way.
+
+use std::fs::File;
+use std::process::Stdio;
+use std::time::Duration;
+
+use crate::netns::{ChildGuard, Netns, run_host};
+use crate::tempdir::TempDir;
+use crate::{Bird, Wgbgpd};
+
+use super::Topology;
+
+/// Which implementation receives the feed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReceiverKind {
+    Wgbgpd,
+    Bird,
+    Frr,
+    /// Floor: `ip -batch` with one `route add`/`route del` line per prefix.
+    IpBatch,
+    /// Floor: rib's raw batched netlink writer (`FibWriter`, 256 per send).
+    Netlink,
+}
+
+impl ReceiverKind {
+    pub const ALL: [ReceiverKind; 5] = [
+        ReceiverKind::Wgbgpd,
+        ReceiverKind::Bird,
+        ReceiverKind::Frr,
+        ReceiverKind::IpBatch,
+        ReceiverKind::Netlink,
+    ];
+
+    /// The name used on the command line and in reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            ReceiverKind::Wgbgpd => "wgbgpd",
+            ReceiverKind::Bird => "bird",
+            ReceiverKind::Frr => "frr",
+            ReceiverKind::IpBatch => "ip-batch",
+            ReceiverKind::Netlink => "netlink",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<ReceiverKind> {
+        ReceiverKind::ALL.into_iter().find(|k| k.name() == s)
+    }
+
+    /// True for the BGP speakers (the others are floors).
+    pub fn is_bgp(self) -> bool {
+        matches!(
+            self,
+            ReceiverKind::Wgbgpd | ReceiverKind::Bird | ReceiverKind::Frr
+        )
+    }
+
+    /// `rtm_protocol` of the routes this receiver installs.
+    pub fn protocol(self) -> u8 {
+        match self {
+            // RTPROT_BIRD
+            ReceiverKind::Bird => 12,
+            _ => rib::kernel::RTPROT_BGP,
+        }
+    }
+}
+
+/// A receiver daemon running in the receiver namespace; stopped on drop.
+pub enum Running {
+    Wgbgpd(Wgbgpd),
+    Bird(Bird),
+    Frr(FrrDaemons),
+}
+
+/// Starts `kind` (a BGP receiver) in `ns` for the topology `t`.
+pub fn start(kind: ReceiverKind, ns: &Netns, t: &Topology) -> Running {
+    match kind {
+        ReceiverKind::Wgbgpd => Running::Wgbgpd(Wgbgpd::start(ns, &wgbgpd_config(t))),
+        ReceiverKind::Bird => Running::Bird(Bird::start(ns, &bird_config(t))),
+        ReceiverKind::Frr => Running::Frr(FrrDaemons::start(ns, &frr_bgpd_config(t))),
+        other => panic!("{} is not a BGP receiver", other.name()),
+    }
+}
+
+impl Running {
+    /// Panics with the daemon's log if it has exited.
+    pub fn check_alive(&mut self) {
+        match self {
+            Running::Wgbgpd(d) => d.check_alive(),
+            Running::Bird(b) => b.check_alive(),
+            Running::Frr(f) => f.check_alive(),
+        }
+    }
+
+    /// The last lines of the daemon's log, for reports of a failed run.
+    pub fn log_tail(&self, lines: usize) -> String {
+        let text = match self {
+            Running::Wgbgpd(d) => d.log_text(),
+            Running::Bird(_) => String::new(),
+            Running::Frr(f) => {
+                std::fs::read_to_string(f.dir.join("bgpd.log")).unwrap_or_default()
+                    + &std::fs::read_to_string(f.dir.join("zebra.log")).unwrap_or_default()
+            }
+        };
+        let all: Vec<&str> = text.lines().collect();
+        all[all.len().saturating_sub(lines)..].join("\n")
+    }
+}
+
+/// wgbgpd as a plain eBGP peer: no WireGuard, accept all, export nothing.
+pub fn wgbgpd_config(t: &Topology) -> String {
+    format!(
+        r#"router_id: {rid}
+asn: {asn}
+peers:
+  feed:
+    asn: {peer_asn}
+    address: {peer}
+    local_address: {rid}
+    passive: true
+    hold_time: 240
+    import: [accept-all]
+    export: [nothing]
+policies:
+  accept-all:
+    - action: accept
+  nothing:
+    - action: reject
+"#,
+        rid = t.receiver_v4,
+        asn = t.receiver_asn,
+        peer_asn = t.sender_asn,
+        peer = t.sender_v4,
+    )
+}
+
+/// BIRD 2: BGP in, kernel out, both families.
+pub fn bird_config(t: &Topology) -> String {
+    format!(
+        r#"log stderr {{ info, remote, warning, error, auth, fatal, bug }};
+router id {rid};
+protocol device {{ }}
+protocol kernel kernel4 {{
+    ipv4 {{ import none; export all; }};
+    learn off;
+}}
+protocol kernel kernel6 {{
+    ipv6 {{ import none; export all; }};
+    learn off;
+}}
+protocol bgp feed {{
+    local {rid} as {asn};
+    neighbor {peer} as {peer_asn};
+    passive on;
+    hold time 240;
+    ipv4 {{ import all; export none; }};
+    ipv6 {{ import all; export none; }};
+}}
+"#,
+        rid = t.receiver_v4,
+        asn = t.receiver_asn,
+        peer = t.sender_v4,
+        peer_asn = t.sender_asn,
+    )
+}
+
+/// FRR bgpd: one passive neighbor, both families, no policy required.
+pub fn frr_bgpd_config(t: &Topology) -> String {
+    format!(
+        r#"frr defaults traditional
+hostname bench-receiver
+router bgp {asn}
+ bgp router-id {rid}
+ no bgp ebgp-requires-policy
+ no bgp network import-check
+ neighbor {peer} remote-as {peer_asn}
+ neighbor {peer} passive
+ neighbor {peer} timers 80 240
+ address-family ipv4 unicast
+  neighbor {peer} activate
+ exit-address-family
+ address-family ipv6 unicast
+  neighbor {peer} activate
+ exit-address-family
+"#,
+        rid = t.receiver_v4,
+        asn = t.receiver_asn,
+        peer = t.sender_v4,
+        peer_asn = t.sender_asn,
+    )
+}
+
+/// zebra + bgpd as `crate::Frr` runs them, but with zebra's netlink
+/// receive buffer as Debian configures it (`-s 90000000`): with the
+/// harness default (4 MiB) zebra overruns its buffer on a full table.
+pub struct FrrDaemons {
+    // Drop order: bgpd, then zebra (so zebra removes bgpd's routes), then dir.
+    bgpd: Option<ChildGuard>,
+    zebra: Option<ChildGuard>,
+    dir: TempDir,
+}
+
+impl FrrDaemons {
+    pub fn start(ns: &Netns, bgpd_conf: &str) -> FrrDaemons {
+        let zebra_bin = format!("{}/zebra", crate::frr::FRR_LIBEXEC);
+        crate::require_tool(&zebra_bin, "frr");
+        let dir = TempDir::new("frrbench");
+        dir.write("zebra.conf", "hostname bench-receiver\n");
+        dir.write("bgpd.conf", bgpd_conf);
+        let d = dir.path().to_string_lossy().into_owned();
+        run_host(&["chown", "-R", "frr:frr", &d]);
+        let mut frr = FrrDaemons {
+            bgpd: None,
+            zebra: None,
+            dir,
+        };
+        frr.zebra = Some(frr.spawn(ns, "zebra", &["-u", "frr", "-g", "frr", "-s", "90000000"]));
+        frr.wait_file("zserv.api");
+        frr.bgpd = Some(frr.spawn(ns, "bgpd", &["-S"]));
+        frr.wait_file("bgpd.vty");
+        frr
+    }
+
+    fn spawn(&self, ns: &Netns, name: &str, extra: &[&str]) -> ChildGuard {
+        let d = self.dir.path().to_string_lossy().into_owned();
+        let mut args: Vec<String> = vec![
+            format!("{}/{name}", crate::frr::FRR_LIBEXEC),
+            "-f".into(),
+            format!("{d}/{name}.conf"),
+            "-z".into(),
+            format!("{d}/zserv.api"),
+            "-i".into(),
+            format!("{d}/{name}.pid"),
+            "--vty_socket".into(),
+            d.clone(),
+            "-P".into(),
+            "0".into(),
+            "--log".into(),
+            "stdout".into(),
+        ];
+        args.extend(extra.iter().map(|s| s.to_string()));
+        let log = File::create(self.dir.join(&format!("{name}.log"))).expect("create log");
+        let mut cmd = ns.command(&args);
+        cmd.stdin(Stdio::null())
+            .stdout(log.try_clone().expect("dup log"))
+            .stderr(log);
+        ns.spawn(cmd)
+    }
+
+    fn wait_file(&mut self, file: &str) {
+        let path = self.dir.join(file);
+        crate::wait_for(
+            Duration::from_secs(10),
+            Duration::from_millis(20),
+            &format!("FRR to create {}", path.display()),
+            || {
+                self.check_alive();
+                if path.exists() {
+                    Ok(())
+                } else {
+                    Err("not yet".into())
+                }
+            },
+        );
+    }
+
+    /// Panics if zebra or bgpd has exited.
+    pub fn check_alive(&mut self) {
+        for (name, child) in [("zebra", &mut self.zebra), ("bgpd", &mut self.bgpd)] {
+            if let Some(c) = child.as_mut()
+                && let Some(st) = c.try_wait()
+            {
+                panic!("FRR {name} exited: {st}");
+            }
+        }
+    }
+}
+
+impl Drop for FrrDaemons {
+    fn drop(&mut self) {
+        crate::dump_on_panic("FRR bgpd", &self.dir.join("bgpd.log"), 100);
+        crate::dump_on_panic("FRR zebra", &self.dir.join("zebra.log"), 100);
+        if let Some(mut c) = self.bgpd.take() {
+            c.stop(Duration::from_secs(10));
+        }
+        if let Some(mut c) = self.zebra.take() {
+            c.stop(Duration::from_secs(10));
+        }
+    }
+}
+
+/// `bird --version` / `zebra --version`, first line, or "unknown".
+pub fn version(kind: ReceiverKind) -> String {
+    let (prog, args): (String, &[&str]) = match kind {
+        ReceiverKind::Bird => ("bird".into(), &["--version"]),
+        ReceiverKind::Frr => (format!("{}/zebra", crate::frr::FRR_LIBEXEC), &["--version"]),
+        ReceiverKind::IpBatch => ("ip".into(), &["-V"]),
+        ReceiverKind::Wgbgpd | ReceiverKind::Netlink => return wgbgp_version(),
+    };
+    std::process::Command::new(prog)
+        .args(args)
+        .output()
+        .ok()
+        .and_then(|o| {
+            let text = String::from_utf8_lossy(&o.stdout).into_owned()
+                + &String::from_utf8_lossy(&o.stderr);
+            text.lines().next().map(|l| l.trim().to_string())
+        })
+        .unwrap_or_else(|| "unknown".into())
+}
+
+/// The workspace version and, when set, `$WGBGP_COMMIT` (bench.sh sets it
+/// to the commit it built).
+fn wgbgp_version() -> String {
+    let v = env!("CARGO_PKG_VERSION");
+    match std::env::var("WGBGP_COMMIT") {
+        Ok(c) if !c.is_empty() => format!("wgbgp {v} ({c})"),
+        _ => format!("wgbgp {v}"),
+    }
+}

@@ -1,0 +1,214 @@
+//! Results as a markdown table and as JSON, with the machine they were
+//! measured on.
+
+use serde_json::{Value, json};
+
+use super::run::RunResult;
+use super::table::Table;
+
+/// Where and when.
+#[derive(Debug, Clone)]
+pub struct Machine {
+    /// UTC, `date -u +%Y-%m-%dT%H:%M:%SZ`.
+    pub date: String,
+    pub nproc: usize,
+    /// MemTotal, bytes.
+    pub memory: u64,
+    pub kernel: String,
+    pub cpu_model: String,
+    /// `/proc/loadavg` when the benchmark started.
+    pub load: String,
+}
+
+impl Machine {
+    pub fn describe() -> Machine {
+        let date = std::process::Command::new("date")
+            .args(["-u", "+%Y-%m-%dT%H:%M:%SZ"])
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+            .unwrap_or_default();
+        let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
+        let memory = meminfo
+            .lines()
+            .find_map(|l| l.strip_prefix("MemTotal:"))
+            .and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok())
+            .unwrap_or(0)
+            * 1024;
+        let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+        let cpu_model = cpuinfo
+            .lines()
+            .find_map(|l| l.strip_prefix("model name"))
+            .map(|v| v.trim_start_matches([' ', '\t', ':']).to_string())
+            .unwrap_or_default();
+        Machine {
+            date,
+            nproc: std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(0),
+            memory,
+            kernel: std::fs::read_to_string("/proc/sys/kernel/osrelease")
+                .unwrap_or_default()
+                .trim()
+                .to_string(),
+            cpu_model,
+            load: std::fs::read_to_string("/proc/loadavg")
+                .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+                .unwrap_or_default(),
+        }
+    }
+
+    pub fn one_line(&self) -> String {
+        format!(
+            "{}; {} CPUs ({}), {:.1} GiB, Linux {}; load at start {}",
+            self.date,
+            self.nproc,
+            self.cpu_model,
+            self.memory as f64 / (1u64 << 30) as f64,
+            self.kernel,
+            self.load
+        )
+    }
+}
+
+fn mib(b: u64) -> String {
+    format!("{:.0} MiB", b as f64 / (1u64 << 20) as f64)
+}
+
+fn opt_s(v: Option<f64>) -> String {
+    v.map(|s| format!("{s:.2} s")).unwrap_or_else(|| "—".into())
+}
+
+/// Peak RSS per route, as the issue's table defines bytes/route.
+pub fn bytes_per_route(r: &RunResult) -> Option<f64> {
+    let n = (r.v4 + r.v6) as f64;
+    r.peak_rss.map(|p| p as f64 / n)
+}
+
+/// (RSS at convergence − RSS before the session) per route.
+pub fn added_bytes_per_route(r: &RunResult) -> Option<f64> {
+    let n = (r.v4 + r.v6) as f64;
+    match (r.rss_converged, r.rss_idle) {
+        (Some(c), Some(i)) => Some(c.saturating_sub(i) as f64 / n),
+        _ => None,
+    }
+}
+
+/// The results table in markdown (one row per run).
+pub fn markdown(table: &Table, machine: &Machine, results: &[RunResult]) -> String {
+    let mut out = format!(
+        "Table: {} IPv4 + {} IPv6 prefixes, {} UPDATEs ({} prefixes each), {} distinct \
+         attribute sets, {:.1} MB on the wire, seed {}.\nMachine: {}\n\n",
+        table.v4.len(),
+        table.v6.len(),
+        table.updates,
+        table.spec.per_update,
+        table.attribute_sets,
+        table.stream.len() as f64 / 1e6,
+        table.spec.seed,
+        machine.one_line()
+    );
+    out.push_str(
+        "| receiver | Established → all in kernel | stream taken | sender gone → kernel clean \
+         | peak RSS | bytes/route (peak) | RSS added/route | CPU in | CPU out | check | load |\n\
+         |---|---|---|---|---|---|---|---|---|---|---|\n",
+    );
+    for r in results {
+        let check = match (r.ok(), r.verified) {
+            (true, Some(true)) => "ok (dump)".to_string(),
+            (true, _) => "ok".to_string(),
+            (false, _) => "FAIL".to_string(),
+        };
+        out.push_str(&format!(
+            "| {} ({}) | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
+            r.receiver,
+            r.version,
+            opt_s(r.converge_s),
+            opt_s(r.stream_s),
+            opt_s(r.withdraw_s),
+            r.peak_rss.map(mib).unwrap_or_else(|| "—".into()),
+            bytes_per_route(r)
+                .map(|b| format!("{b:.0}"))
+                .unwrap_or_else(|| "—".into()),
+            added_bytes_per_route(r)
+                .map(|b| format!("{b:.0}"))
+                .unwrap_or_else(|| "—".into()),
+            opt_s(r.cpu_converge_s),
+            opt_s(r.cpu_withdraw_s),
+            check,
+            r.load,
+        ));
+    }
+    for r in results.iter().filter(|r| !r.notes.is_empty()) {
+        out.push_str(&format!("\n{}:\n", r.receiver));
+        for n in &r.notes {
+            for line in n.lines().take(25) {
+                out.push_str(&format!("    {line}\n"));
+            }
+        }
+    }
+    out
+}
+
+/// Ratios wgbgpd / BIRD for the issue's targets, if both ran.
+pub fn targets(results: &[RunResult]) -> Option<String> {
+    let w = results.iter().find(|r| r.receiver == "wgbgpd")?;
+    let b = results.iter().find(|r| r.receiver == "bird")?;
+    let ratio = |x: Option<f64>, y: Option<f64>| match (x, y) {
+        (Some(x), Some(y)) if y > 0.0 => format!("{:.2}", x / y),
+        _ => "—".into(),
+    };
+    Some(format!(
+        "wgbgpd / BIRD: time to FIB {} (target ≤ 0.7), withdraw {} (target ≤ 0.7), \
+         peak bytes/route {} (target ≤ 1.0)\n",
+        ratio(w.converge_s, b.converge_s),
+        ratio(w.withdraw_s, b.withdraw_s),
+        ratio(bytes_per_route(w), bytes_per_route(b)),
+    ))
+}
+
+fn result_json(r: &RunResult) -> Value {
+    json!({
+        "receiver": r.receiver,
+        "version": r.version,
+        "ipv4_prefixes": r.v4,
+        "ipv6_prefixes": r.v6,
+        "established_to_fib_s": r.converge_s,
+        "established_to_stream_taken_s": r.stream_s,
+        "sender_gone_to_clean_s": r.withdraw_s,
+        "rss_idle_bytes": r.rss_idle,
+        "rss_converged_bytes": r.rss_converged,
+        "peak_rss_bytes": r.peak_rss,
+        "peak_bytes_per_route": bytes_per_route(r),
+        "added_rss_bytes_per_route": added_bytes_per_route(r),
+        "cpu_converge_s": r.cpu_converge_s,
+        "cpu_withdraw_s": r.cpu_withdraw_s,
+        "verified_by_dump": r.verified,
+        "ok": r.ok(),
+        "loadavg_before": r.load,
+        "notes": r.notes,
+    })
+}
+
+/// Everything as one JSON document.
+pub fn json(table: &Table, machine: &Machine, results: &[RunResult]) -> Value {
+    json!({
+        "date": machine.date,
+        "machine": {
+            "nproc": machine.nproc,
+            "memory_bytes": machine.memory,
+            "kernel": machine.kernel,
+            "cpu_model": machine.cpu_model,
+            "loadavg_at_start": machine.load,
+        },
+        "table": {
+            "ipv4_prefixes": table.v4.len(),
+            "ipv6_prefixes": table.v6.len(),
+            "updates": table.updates,
+            "prefixes_per_update": table.spec.per_update,
+            "distinct_attribute_sets": table.attribute_sets,
+            "stream_bytes": table.stream.len(),
+            "seed": table.spec.seed,
+        },
+        "results": results.iter().map(result_json).collect::<Vec<_>>(),
+    })
+}

@@ -1,0 +1,152 @@
+//! `fullfeed`: the full-table benchmark (see docs/benchmarks.md).
+//!
+//! Generates one table, then for each receiver builds a sender and a
+//! receiver namespace, feeds the table, measures, tears down, and prints a
+//! markdown table (and JSON with `--json FILE`). Must run as root.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use integration::bench::report::{self, Machine};
+use integration::bench::{ReceiverKind, RunOptions, Topology, generate, run};
+
+const USAGE: &str = "usage: fullfeed [--v4 N] [--v6 N] [--seed S] \
+[--receivers wgbgpd,bird,frr,ip-batch,netlink] [--json FILE] [--markdown FILE] \
+[--timeout SECS] [--poll-ms MS] [--no-verify] [--per-update K]";
+
+struct Args {
+    v4: usize,
+    v6: usize,
+    seed: u64,
+    per_update: usize,
+    receivers: Vec<ReceiverKind>,
+    json: Option<PathBuf>,
+    markdown: Option<PathBuf>,
+    opts: RunOptions,
+}
+
+fn parse_args() -> Result<Args, String> {
+    let mut a = Args {
+        v4: 100_000,
+        v6: 0,
+        seed: 1,
+        per_update: 3,
+        receivers: ReceiverKind::ALL.to_vec(),
+        json: None,
+        markdown: None,
+        opts: RunOptions::default(),
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(flag) = it.next() {
+        let mut value = |name: &str| it.next().ok_or(format!("{name} needs a value"));
+        let num = |v: String, name: &str| {
+            v.replace('_', "")
+                .parse::<u64>()
+                .map_err(|_| format!("{name}: `{v}` is not a number"))
+        };
+        match flag.as_str() {
+            "--v4" => a.v4 = num(value("--v4")?, "--v4")? as usize,
+            "--v6" => a.v6 = num(value("--v6")?, "--v6")? as usize,
+            "--seed" => a.seed = num(value("--seed")?, "--seed")?,
+            "--per-update" => a.per_update = num(value("--per-update")?, "--per-update")? as usize,
+            "--timeout" => {
+                a.opts.timeout = Duration::from_secs(num(value("--timeout")?, "--timeout")?)
+            }
+            "--poll-ms" => {
+                a.opts.poll = Duration::from_millis(num(value("--poll-ms")?, "--poll-ms")?)
+            }
+            "--no-verify" => a.opts.verify = false,
+            "--json" => a.json = Some(value("--json")?.into()),
+            "--markdown" => a.markdown = Some(value("--markdown")?.into()),
+            "--receivers" => {
+                a.receivers = value("--receivers")?
+                    .split(',')
+                    .map(|s| ReceiverKind::parse(s.trim()).ok_or(format!("unknown receiver `{s}`")))
+                    .collect::<Result<_, _>>()?
+            }
+            "-h" | "--help" => return Err(USAGE.into()),
+            other => return Err(format!("unknown argument `{other}`\n{USAGE}")),
+        }
+    }
+    if a.per_update == 0 {
+        return Err("--per-update must be at least 1".into());
+    }
+    Ok(a)
+}
+
+fn main() -> ExitCode {
+    let args = match parse_args() {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(2);
+        }
+    };
+    integration::require_root();
+    let machine = Machine::describe();
+    let topo = Topology::default();
+    let mut spec = topo.table_spec(args.v4, args.v6, args.seed);
+    spec.per_update = args.per_update;
+    let t0 = Instant::now();
+    let table = generate(&spec);
+    eprintln!(
+        "fullfeed: generated {} IPv4 + {} IPv6 prefixes in {} UPDATEs ({} attribute sets, {:.1} MB) in {:.1?}",
+        table.v4.len(),
+        table.v6.len(),
+        table.updates,
+        table.attribute_sets,
+        table.stream.len() as f64 / 1e6,
+        t0.elapsed()
+    );
+    let mut results = Vec::new();
+    for kind in &args.receivers {
+        eprintln!("fullfeed: {} (load {}) ...", kind.name(), load());
+        let r = run(*kind, &table, &topo, &args.opts);
+        eprintln!(
+            "fullfeed: {}: in {:?} s, out {:?} s, peak RSS {:?}, ok {}{}",
+            r.receiver,
+            r.converge_s,
+            r.withdraw_s,
+            r.peak_rss,
+            r.ok(),
+            if r.notes.is_empty() {
+                String::new()
+            } else {
+                format!("\n  {}", r.notes.join("\n  "))
+            }
+        );
+        results.push(r);
+    }
+    let mut md = report::markdown(&table, &machine, &results);
+    if let Some(t) = report::targets(&results) {
+        md.push('\n');
+        md.push_str(&t);
+    }
+    println!("{md}");
+    if let Some(p) = &args.markdown
+        && let Err(e) = std::fs::write(p, &md)
+    {
+        eprintln!("cannot write {}: {e}", p.display());
+        return ExitCode::FAILURE;
+    }
+    if let Some(p) = &args.json {
+        let text = serde_json::to_string_pretty(&report::json(&table, &machine, &results))
+            .expect("JSON of plain values");
+        if let Err(e) = std::fs::write(p, text + "\n") {
+            eprintln!("cannot write {}: {e}", p.display());
+            return ExitCode::FAILURE;
+        }
+    }
+    if results.iter().all(|r| r.ok()) {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+fn load() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_default()
+}
