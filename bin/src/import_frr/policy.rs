@@ -331,6 +331,146 @@ pub fn permitted_exact(bgpd: &Bgpd, filter: &Filter) -> Vec<IpNet> {
     out
 }
 
+/// The policy chain of one direction of one neighbor.
+pub(super) fn chain(
+    b: &Bgpd,
+    x: &mut Expander,
+    policies: &mut Vec<(String, String, Vec<rib::policy::Rule>)>,
+    active: &[bool; 2],
+    filters: &[Filter; 2],
+    notes: &mut Vec<String>,
+) -> Vec<String> {
+    // What FRR does per family: None rejects everything.
+    let body = |f: usize| -> Option<Filter> {
+        let filter = &filters[f];
+        if !active[f] {
+            None
+        } else if filter.route_map.is_some() || filter.prefix_list.is_some() {
+            Some(filter.clone())
+        } else if b.ebgp_requires_policy {
+            None
+        } else {
+            // `no bgp ebgp-requires-policy` and no filter: everything.
+            Some(filter.clone())
+        }
+    };
+    let (v4, v6) = (body(0), body(1));
+    let mut add = |filter: &Filter, within: Option<Family>| -> String {
+        let (base, comment) = describe(filter);
+        let (name, comment) = match within {
+            None => (base, comment),
+            Some(Family::Ipv4) => (
+                format!("{base}-ipv4"),
+                format!("{comment}, IPv4 routes only"),
+            ),
+            Some(Family::Ipv6) => (
+                format!("{base}-ipv6"),
+                format!("{comment}, IPv6 routes only"),
+            ),
+        };
+        let rules = match x.expand(filter, within) {
+            Ok(r) => r,
+            Err(()) => {
+                notes.push(format!(
+                    "{comment}: too complex to translate exactly; written as reject-all"
+                ));
+                vec![rib::policy::Rule {
+                    prefixes: Vec::new(),
+                    action: rib::policy::Action::Reject,
+                }]
+            }
+        };
+        insert_policy(policies, name, comment, rules)
+    };
+    match (v4, v6) {
+        (None, None) => Vec::new(),
+        (Some(a), Some(b6)) if a == b6 => vec![add(&a, None)],
+        (Some(a), None) => {
+            let name = add(&a, None);
+            let rules = &policies.iter().find(|p| p.0 == name).unwrap().2;
+            if may_accept(rules, Family::Ipv6) {
+                vec![guard(policies, Family::Ipv6), name]
+            } else {
+                vec![name]
+            }
+        }
+        (None, Some(b6)) => {
+            let name = add(&b6, None);
+            let rules = &policies.iter().find(|p| p.0 == name).unwrap().2;
+            if may_accept(rules, Family::Ipv4) {
+                vec![guard(policies, Family::Ipv4), name]
+            } else {
+                vec![name]
+            }
+        }
+        (Some(a), Some(b6)) => vec![add(&a, Some(Family::Ipv4)), add(&b6, None)],
+    }
+}
+
+/// The policy name and a comment saying where it comes from.
+fn describe(f: &Filter) -> (String, String) {
+    let kind = |fam: &Family| match fam {
+        Family::Ipv4 => "ip",
+        Family::Ipv6 => "ipv6",
+    };
+    match (&f.prefix_list, &f.route_map) {
+        (None, Some(rm)) => (rm.clone(), format!("route-map {rm}")),
+        (Some((fam, pl)), None) => (
+            format!("prefix-list-{pl}"),
+            format!("neighbor ... prefix-list: {} prefix-list {pl}", kind(fam)),
+        ),
+        (Some((fam, pl)), Some(rm)) => (
+            format!("prefix-list-{pl}-then-{rm}"),
+            format!("{} prefix-list {pl}, then route-map {rm}", kind(fam)),
+        ),
+        (None, None) => (
+            "accept-all".into(),
+            "no bgp ebgp-requires-policy: no filter passes everything".into(),
+        ),
+    }
+}
+
+/// A policy that rejects one family and leaves the other to the next
+/// policy of the chain.
+fn guard(policies: &mut Vec<(String, String, Vec<rib::policy::Rule>)>, f: Family) -> String {
+    let (name, range, comment) = match f {
+        Family::Ipv6 => (
+            "no-ipv6",
+            "::/0 le 128",
+            "IPv6 unicast is not activated for this neighbor in FRR",
+        ),
+        Family::Ipv4 => (
+            "no-ipv4",
+            "0.0.0.0/0 le 32",
+            "IPv4 unicast is not activated for this neighbor in FRR",
+        ),
+    };
+    let rules = vec![rib::policy::Rule {
+        prefixes: vec![range.parse().unwrap()],
+        action: rib::policy::Action::Reject,
+    }];
+    insert_policy(policies, name.into(), comment.into(), rules)
+}
+
+/// Adds a policy, reusing an identical one and renaming on a clash.
+fn insert_policy(
+    policies: &mut Vec<(String, String, Vec<rib::policy::Rule>)>,
+    name: String,
+    comment: String,
+    rules: Vec<rib::policy::Rule>,
+) -> String {
+    let mut candidate = name.clone();
+    for n in 2.. {
+        match policies.iter().find(|p| p.0 == candidate) {
+            Some(p) if p.2 == rules => return candidate,
+            Some(_) => candidate = format!("{name}-{n}"),
+            None => break,
+        }
+    }
+    policies.push((candidate.clone(), comment, rules));
+    candidate
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
