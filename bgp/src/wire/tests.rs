@@ -612,3 +612,54 @@ fn encode_withdraw_packs_ipv4_and_ipv6() {
     assert_eq!(wd.len(), 2);
     assert!(encode_withdraw(Afi::Ipv4, &[], &AS4).is_empty());
 }
+
+/// Found by the `decode_message` fuzz target (fuzz/). On a 2-octet
+/// session a lone AS4_AGGREGATOR (no AGGREGATOR) is taken as the aggregator,
+/// as FRR does; here it carries ASN 0, a 2-octet ASN. Re-encoded for a
+/// 2-octet session that gives AGGREGATOR 0 with AS4_PATH, which the receiver
+/// must ignore (RFC 6793 §4.2.3: AGGREGATOR is not AS_TRANS), so the path
+/// comes back with AS_TRANS for the 4-octet ASN. The RFC's loss, not the
+/// codec's; the fuzz target expects exactly this.
+#[test]
+fn fuzz_crash_lone_as4_aggregator_with_two_octet_asn_hides_as4_path() {
+    let msg = hex(concat!(
+        "ffffffffffffffffffffffffffffffff", // marker
+        "0045 02 0000 002c", // length 69, UPDATE, no withdrawn, 44 octets of attributes
+        "40 01 01 00",       // ORIGIN IGP
+        "40 02 06 02 02 fde9 5ba0", // AS_PATH 65001 23456
+        "40 03 04 c0000201", // NEXT_HOP 192.0.2.1
+        "c0 11 0a 02 02 0000fde9 fa56ea01", // AS4_PATH 65001 4200000001
+        "c0 12 08 00000000 00000000", // AS4_AGGREGATOR 0 0.0.0.0, no AGGREGATOR
+        "08 0a",             // NLRI 10.0.0.0/8
+    ));
+    let Message::Update(u) = decode(&msg, &AS2).unwrap() else {
+        panic!("not an UPDATE")
+    };
+    let a = u.attributes.as_ref().unwrap();
+    assert_eq!(a.as_path, AsPath::from_sequence([65001, 4_200_000_001]));
+    assert_eq!(
+        a.aggregator,
+        Some(Aggregator {
+            asn: 0,
+            address: Ipv4Addr::UNSPECIFIED
+        })
+    );
+    assert_eq!(u.nlri, vec![v4("10.0.0.0/8")]);
+
+    // Sent on: AGGREGATOR 0 and the real path in AS4_PATH ...
+    let again = encode_to_bytes(&Message::Update(u.clone()), &AS2).unwrap();
+    let as4_path = hex("c0 11 0a 02 02 0000fde9 fa56ea01");
+    assert!(again.windows(as4_path.len()).any(|w| w == as4_path));
+    assert!(again.windows(3).any(|w| w == [0xc0, 0x07, 0x06]));
+    // ... which the receiver ignores because of that AGGREGATOR.
+    let Message::Update(u2) = decode(&again, &AS2).unwrap() else {
+        panic!("not an UPDATE")
+    };
+    let a2 = u2.attributes.as_ref().unwrap();
+    assert_eq!(a2.as_path, AsPath::from_sequence([65001, AS_TRANS as u32]));
+    assert_eq!(a2.aggregator, a.aggregator);
+    assert_eq!(u2.nlri, u.nlri);
+    // From there on the round trip is exact.
+    let third = encode_to_bytes(&Message::Update(u2.clone()), &AS2).unwrap();
+    assert_eq!(decode(&third, &AS2).unwrap(), Message::Update(u2));
+}
