@@ -8,6 +8,15 @@
 //!   `EncodeError`; what it encodes decodes again to the same message (up
 //!   to the RFC 7606 outcome fields, which describe the received bytes and
 //!   are not encoded), and a second round trip is exact, bytes included.
+//!
+//! One loss is the RFC's, not the codec's: on a 2-octet session a path with
+//! 4-octet ASNs travels as AS_TRANS in AS_PATH plus the real path in
+//! AS4_PATH, but when the AGGREGATOR carries a 2-octet ASN other than
+//! AS_TRANS the receiver must ignore AS4_PATH (RFC 6793 §4.2.3), so the
+//! path comes back with AS_TRANS in place of each 4-octet ASN. The first
+//! fuzz run found exactly this (an UPDATE with a lone AS4_AGGREGATOR of
+//! ASN 0, taken as the aggregator as FRR does); the check below expects
+//! that path instead of the original one.
 
 #![no_main]
 
@@ -46,6 +55,30 @@ fn without_outcomes(m: &Message) -> Message {
     m
 }
 
+const AS_TRANS: u32 = 23456;
+
+/// What a receiver decodes for `m` after it went out under `ctx`: `m`
+/// itself, except in the RFC 6793 §4.2.3 case above, where every 4-octet
+/// ASN of the path reads AS_TRANS.
+fn expected_after_encode(m: &Message, ctx: &Ctx) -> Message {
+    let mut m = without_outcomes(m);
+    if let Message::Update(u) = &mut m
+        && !ctx.four_octet_as
+        && let Some(a) = &mut u.attributes
+        && a.aggregator
+            .is_some_and(|g| g.asn <= 0xffff && g.asn != AS_TRANS)
+    {
+        for seg in &mut a.as_path.segments {
+            for asn in &mut seg.asns {
+                if *asn > 0xffff {
+                    *asn = AS_TRANS;
+                }
+            }
+        }
+    }
+    m
+}
+
 fn round_trip(m1: &Message, ctx: &Ctx) {
     let b1 = match wire::encode_to_bytes(m1, ctx) {
         Ok(b) => b,
@@ -56,16 +89,21 @@ fn round_trip(m1: &Message, ctx: &Ctx) {
     let m2 = wire::decode(&b1, ctx).unwrap_or_else(|e| {
         panic!("decode of our own encoding failed: {e}\nmessage: {m1:?}\nbytes: {b1:02x?}")
     });
+    let expected = expected_after_encode(m1, ctx);
     assert_eq!(
-        without_outcomes(m1),
+        expected,
         without_outcomes(&m2),
         "decode -> encode -> decode changed the message\nbytes: {b1:02x?}"
     );
     let b2 = wire::encode_to_bytes(&m2, ctx)
         .unwrap_or_else(|e| panic!("re-encode of a decoded encoding failed: {e}\nmessage: {m2:?}"));
-    assert_eq!(b1, b2, "encoding is not a fixed point");
+    if expected == without_outcomes(m1) {
+        assert_eq!(b1, b2, "encoding is not a fixed point");
+    }
     let m3 = wire::decode(&b2, ctx).expect("second decode");
     assert_eq!(m2, m3, "second round trip changed the message");
+    let b3 = wire::encode_to_bytes(&m3, ctx).expect("third encode");
+    assert_eq!(b2, b3, "encoding is not a fixed point after two trips");
 }
 
 fuzz_target!(|data: &[u8]| {
