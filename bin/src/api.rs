@@ -30,6 +30,33 @@ pub enum Request {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         prefix: Option<IpNet>,
     },
+    /// `show bgp neighbors [ADDR]`.
+    Neighbors {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        address: Option<IpAddr>,
+    },
+    /// `show tunnels`.
+    Tunnels,
+    /// `show nexthops`.
+    Nexthops,
+    /// `reload`: re-read the daemon's config file and apply it by difference.
+    Reload,
+    /// `config plan FILE`: what a reload with FILE would change.
+    Plan { path: std::path::PathBuf },
+    /// `clear bgp PEER [soft in|soft out]`; PEER is a name, an address or `*`.
+    Clear {
+        peer: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        soft: Option<SoftDirection>,
+    },
+}
+
+/// Direction of a soft clear.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SoftDirection {
+    In,
+    Out,
 }
 
 /// Address family as FRR names it in JSON (`idType`, `afi`).
@@ -63,8 +90,124 @@ impl fmt::Display for Afi {
 pub enum Response {
     Summary(BgpSummary),
     Routes(RouteTable),
+    /// FRR's `show bgp neighbors json`: neighbors by address.
+    Neighbors(BTreeMap<String, Neighbor>),
+    Tunnels(Vec<TunnelInfo>),
+    Nexthops(Vec<NexthopInfo>),
+    /// A reload or plan: what changed (or would).
+    Plan(crate::plan::ReloadPlan),
+    /// A command that succeeded, with what it did.
+    Done(String),
     /// The request failed; the text is for a human.
     Error(String),
+}
+
+/// One neighbor of `show bgp neighbors json`, with FRR's field names.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Neighbor {
+    pub remote_as: u32,
+    pub local_as: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nbr_desc: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hostname: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remote_router_id: Option<String>,
+    pub local_router_id: String,
+    pub bgp_state: SessionState,
+    pub bgp_timer_up_msec: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bgp_timer_up_established_epoch: Option<u64>,
+    pub bgp_timer_configured_hold_time_msecs: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bgp_timer_hold_time_msecs: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bgp_timer_keep_alive_interval_msecs: Option<u64>,
+    pub update_source: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interface: Option<String>,
+    /// Capabilities both sides announced (FRR lists them per name).
+    pub neighbor_capabilities: BTreeMap<String, String>,
+    pub message_stats: MessageStats,
+    pub connections_established: u64,
+    pub connections_dropped: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_reset_due_to: Option<String>,
+    /// Per family (`ipv4Unicast`): accepted and sent prefix counts.
+    pub address_family_info: BTreeMap<String, AfInfo>,
+    pub name: String,
+}
+
+/// FRR's `messageStats`.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MessageStats {
+    pub opens_sent: u64,
+    pub opens_recv: u64,
+    pub notifications_sent: u64,
+    pub notifications_recv: u64,
+    pub updates_sent: u64,
+    pub updates_recv: u64,
+    pub keepalives_sent: u64,
+    pub keepalives_recv: u64,
+    pub route_refresh_sent: u64,
+    pub route_refresh_recv: u64,
+    pub total_sent: u64,
+    pub total_recv: u64,
+}
+
+/// FRR's per-family neighbor counters.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AfInfo {
+    pub accepted_prefix_counter: u64,
+    pub sent_prefix_counter: u64,
+}
+
+/// `show tunnels`: the facts of `wg show` for one tunnel; never a private key.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TunnelInfo {
+    pub interface: String,
+    /// The peer's config name.
+    pub peer: String,
+    pub backend: String,
+    pub up: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub public_key: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub peer_public_key: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endpoint: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub listen_port: Option<u16>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latest_handshake_epoch: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latest_handshake_age_secs: Option<u64>,
+    pub rx_bytes: u64,
+    pub tx_bytes: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub persistent_keepalive: Option<u16>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mtu: Option<u32>,
+    pub restarts: u32,
+    /// Set when the tunnel's state could not be read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// `show nexthops`: one BGP next hop and how it resolves.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NexthopInfo {
+    pub ip: IpAddr,
+    pub resolved: bool,
+    /// `via GW dev IF [onlink]` per kernel next hop.
+    pub via: Vec<String>,
+    /// Paths that use this next hop.
+    pub paths: u64,
 }
 
 /// `show bgp summary json`: one [`Summary`] per address family.

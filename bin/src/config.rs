@@ -257,10 +257,14 @@ impl Config {
         raw::validate(raw, src, path)
     }
 
-    /// Filesystem checks done at start (and by `config check`): the private
-    /// key file's directory must exist; a key file that exists must hold a
-    /// key. An unreadable file (permissions) is left for the daemon to report.
+    /// Filesystem checks done at start (and by `config check`): when a peer
+    /// has a tunnel, the private key file's directory must exist and a key
+    /// file that exists must hold a key. An unreadable file (permissions) is
+    /// left for the daemon to report.
     fn check_files(&self, src: &str) -> Result<(), ConfigError> {
+        if self.peers.values().all(|p| p.wireguard.is_none()) {
+            return Ok(());
+        }
         let key_file = &self.wireguard.private_key_file;
         let dir = match key_file.parent() {
             Some(d) if d.as_os_str().is_empty() => Path::new("."),

@@ -212,6 +212,7 @@ mod tests {
                     Request::Summary => Response::Summary(BgpSummary::default()),
                     Request::Routes { afi: Afi::Ipv6, .. } => panic!("handler bug"),
                     Request::Routes { afi, .. } => Response::Error(format!("no {afi}")),
+                    other => Response::Error(format!("unexpected {other:?}")),
                 }
             }
             .boxed()

@@ -11,9 +11,12 @@ use std::net::IpAddr;
 use ipnet::IpNet;
 use serde::Serialize;
 
+use std::collections::BTreeMap;
+
 use crate::api::{
     BgpSummary, PeerState, PeerSummary, RoutePath, RouteTable, SessionState, Summary,
 };
+use crate::api::{Neighbor, NexthopInfo, TunnelInfo};
 
 /// FRR truncates descriptions in the summary table to this many characters.
 const DESC_MAX: usize = 20;
@@ -211,6 +214,173 @@ fn route_line(out: &mut String, network: &str, p: &RoutePath) {
         let _ = write!(out, "{} ", p.path);
     }
     let _ = writeln!(out, "{}", p.origin.code());
+}
+
+/// `show bgp neighbors`, in the spirit of FRR's text (the main facts).
+pub fn neighbors(n: &BTreeMap<String, Neighbor>) -> String {
+    let mut out = String::new();
+    for (addr, nb) in n {
+        let _ = writeln!(
+            out,
+            "BGP neighbor is {addr}, remote AS {}, local AS {}, external link",
+            nb.remote_as, nb.local_as
+        );
+        if let Some(d) = &nb.nbr_desc {
+            let _ = writeln!(out, " Description: {d}");
+        }
+        let _ = writeln!(
+            out,
+            " Config name: {}{}",
+            nb.name,
+            nb.interface
+                .as_ref()
+                .map_or(String::new(), |i| format!(", tunnel {i}"))
+        );
+        let _ = writeln!(
+            out,
+            "  BGP version 4, remote router ID {}, local router ID {}",
+            nb.remote_router_id.as_deref().unwrap_or("0.0.0.0"),
+            nb.local_router_id
+        );
+        let up =
+            crate::api::format_uptime(Some(std::time::Duration::from_millis(nb.bgp_timer_up_msec)));
+        let _ = writeln!(
+            out,
+            "  BGP state = {}{}",
+            nb.bgp_state,
+            if nb.bgp_timer_up_msec > 0 {
+                format!(", up for {up}")
+            } else {
+                String::new()
+            }
+        );
+        if let (Some(h), Some(k)) = (
+            nb.bgp_timer_hold_time_msecs,
+            nb.bgp_timer_keep_alive_interval_msecs,
+        ) {
+            let _ = writeln!(
+                out,
+                "  Hold time is {} seconds, keepalive interval is {} seconds",
+                h / 1000,
+                k / 1000
+            );
+        }
+        let _ = writeln!(
+            out,
+            "  Configured hold time is {} seconds",
+            nb.bgp_timer_configured_hold_time_msecs / 1000
+        );
+        if !nb.neighbor_capabilities.is_empty() {
+            let _ = writeln!(out, "  Neighbor capabilities:");
+            for (cap, how) in &nb.neighbor_capabilities {
+                let _ = writeln!(out, "    {cap}: {how}");
+            }
+        }
+        let m = &nb.message_stats;
+        let _ = writeln!(
+            out,
+            "  Message statistics:\n                         Sent       Rcvd"
+        );
+        for (what, s, r) in [
+            ("Opens", m.opens_sent, m.opens_recv),
+            ("Notifications", m.notifications_sent, m.notifications_recv),
+            ("Updates", m.updates_sent, m.updates_recv),
+            ("Keepalives", m.keepalives_sent, m.keepalives_recv),
+            ("Route Refresh", m.route_refresh_sent, m.route_refresh_recv),
+            ("Total", m.total_sent, m.total_recv),
+        ] {
+            let _ = writeln!(out, "    {what:<18} {s:>10} {r:>10}");
+        }
+        for (af, info) in &nb.address_family_info {
+            let _ = writeln!(
+                out,
+                "  For address family: {af}\n    {} accepted prefixes, {} prefixes sent",
+                info.accepted_prefix_counter, info.sent_prefix_counter
+            );
+        }
+        let _ = writeln!(
+            out,
+            "  Connections established {}; dropped {}",
+            nb.connections_established, nb.connections_dropped
+        );
+        if let Some(r) = &nb.last_reset_due_to {
+            let _ = writeln!(out, "  Last reset: {r}");
+        }
+        let _ = writeln!(out, "  Update source is {}\n", nb.update_source);
+    }
+    out
+}
+
+/// `show tunnels`, laid out like `wg show` (public keys only).
+pub fn tunnels(t: &[TunnelInfo]) -> String {
+    let mut out = String::new();
+    for tun in t {
+        let _ = writeln!(
+            out,
+            "interface: {} (peer {}, {}, {})",
+            tun.interface,
+            tun.peer,
+            tun.backend,
+            if tun.up { "up" } else { "down" }
+        );
+        if let Some(e) = &tun.error {
+            let _ = writeln!(out, "  error: {e}");
+        }
+        if let Some(k) = &tun.public_key {
+            let _ = writeln!(out, "  public key: {k}");
+        }
+        if let Some(p) = tun.listen_port {
+            let _ = writeln!(out, "  listening port: {p}");
+        }
+        if let Some(m) = tun.mtu {
+            let _ = writeln!(out, "  mtu: {m}");
+        }
+        if let Some(k) = &tun.peer_public_key {
+            let _ = writeln!(out, "  peer: {k}");
+        }
+        if let Some(e) = &tun.endpoint {
+            let _ = writeln!(out, "    endpoint: {e}");
+        }
+        let _ = writeln!(out, "    allowed ips: 0.0.0.0/0, ::/0");
+        match tun.latest_handshake_age_secs {
+            Some(age) => {
+                let _ = writeln!(out, "    latest handshake: {age} seconds ago");
+            }
+            None => {
+                let _ = writeln!(out, "    latest handshake: never");
+            }
+        }
+        let _ = writeln!(
+            out,
+            "    transfer: {} B received, {} B sent",
+            tun.rx_bytes, tun.tx_bytes
+        );
+        if let Some(k) = tun.persistent_keepalive {
+            let _ = writeln!(out, "    persistent keepalive: every {k} seconds");
+        }
+        if tun.restarts > 0 {
+            let _ = writeln!(out, "    wireguard-go restarts: {}", tun.restarts);
+        }
+        out.push('\n');
+    }
+    out
+}
+
+/// `show nexthops`.
+pub fn nexthops(n: &[NexthopInfo]) -> String {
+    let mut out = String::new();
+    for nh in n {
+        let state = if nh.resolved {
+            "resolved"
+        } else {
+            "unresolved"
+        };
+        let _ = writeln!(out, "{} {state}, used by {} path(s)", nh.ip, nh.paths);
+        for v in &nh.via {
+            let _ = writeln!(out, "  {v}");
+        }
+    }
+    out
 }
 
 #[cfg(test)]

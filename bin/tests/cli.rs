@@ -105,6 +105,7 @@ async fn fake_daemon(path: &Path) -> tokio::task::JoinHandle<()> {
             match req {
                 Request::Summary => Response::Summary(summary()),
                 Request::Routes { afi, .. } => Response::Routes(table(afi)),
+                other => Response::Error(format!("the test daemon does not answer {other:?}")),
             }
         }
         .boxed()

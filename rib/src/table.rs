@@ -448,6 +448,13 @@ impl Rib {
         self.peers.get(&id).map(|p| &p.settings)
     }
 
+    /// Every BGP next hop in use: its resolution and how many paths use it.
+    pub fn next_hops(&self) -> impl Iterator<Item = (IpAddr, Option<&[KernelNextHop]>, usize)> {
+        self.next_hops
+            .iter()
+            .map(|(a, n)| (*a, n.resolved.as_deref(), n.users))
+    }
+
     /// (resolved, unresolved) BGP next hops in use.
     pub fn next_hop_counts(&self) -> (usize, usize) {
         let resolved = self

@@ -12,7 +12,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use ipnet::IpNet;
-use wgbgp::api::{Afi, Request, Response};
+use wgbgp::api::{Afi, Request, Response, SoftDirection};
 use wgbgp::config::{Config, DEFAULT_CONTROL_SOCKET};
 use wgbgp::{control, render};
 use wireguard_control::Key;
@@ -67,6 +67,27 @@ enum Command {
         #[command(subcommand)]
         what: ConfigCommand,
     },
+    /// Make the daemon re-read its configuration file and apply the
+    /// difference (same as SIGHUP).
+    Reload,
+    /// Reset sessions: `clear bgp PEER [soft in|soft out]`.
+    Clear {
+        #[command(subcommand)]
+        what: ClearCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ClearCommand {
+    /// PEER is a peer name, a peer address or `*`; `soft in` asks the peer to
+    /// resend (ROUTE-REFRESH), `soft out` resends ours; no `soft` resets.
+    Bgp {
+        peer: String,
+        #[arg(value_parser = ["soft"])]
+        soft: Option<String>,
+        #[arg(value_parser = ["in", "out"], requires = "soft")]
+        direction: Option<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -76,6 +97,10 @@ enum Show {
         #[command(subcommand)]
         what: ShowBgp,
     },
+    /// The WireGuard tunnels: keys (public only), endpoints, handshakes, transfer.
+    Tunnels,
+    /// BGP next hops and what they resolve through.
+    Nexthops,
 }
 
 #[derive(Debug, Subcommand)]
@@ -92,6 +117,8 @@ enum ShowBgp {
         #[command(subcommand)]
         safi: Safi,
     },
+    /// Session details, optionally of one neighbor address.
+    Neighbors { address: Option<IpAddr> },
 }
 
 #[derive(Debug, Subcommand)]
@@ -124,6 +151,8 @@ enum ImportCommand {
 enum ConfigCommand {
     /// Validate FILE (schema, values, key file directory) and exit.
     Check { file: PathBuf },
+    /// What a reload with FILE would change in the running daemon.
+    Plan { file: PathBuf },
 }
 
 fn parse_prefix(s: &str) -> Result<IpNet, String> {
@@ -194,11 +223,51 @@ fn run(cli: Cli) -> Result<String, String> {
         } => Config::load(file)
             .map(|_| "configuration OK\n".to_string())
             .map_err(|e| e.to_string()),
+        Command::Config {
+            what: ConfigCommand::Plan { file },
+        } => {
+            let file =
+                std::fs::canonicalize(file).map_err(|e| format!("{}: {e}", file.display()))?;
+            show(ask(&cli, &Request::Plan { path: file })?, None, cli.json)
+        }
+        Command::Reload => show(ask(&cli, &Request::Reload)?, None, cli.json),
+        Command::Clear {
+            what:
+                ClearCommand::Bgp {
+                    peer,
+                    soft,
+                    direction,
+                },
+        } => {
+            let soft = match (soft.as_deref(), direction.as_deref()) {
+                (None, _) => None,
+                (Some(_), Some("out")) => Some(SoftDirection::Out),
+                (Some(_), _) => Some(SoftDirection::In),
+            };
+            show(
+                ask(
+                    &cli,
+                    &Request::Clear {
+                        peer: peer.clone(),
+                        soft,
+                    },
+                )?,
+                None,
+                cli.json,
+            )
+        }
+        Command::Show {
+            what: Show::Tunnels,
+        } => show(ask(&cli, &Request::Tunnels)?, None, cli.json),
+        Command::Show {
+            what: Show::Nexthops,
+        } => show(ask(&cli, &Request::Nexthops)?, None, cli.json),
         Command::Show {
             what: Show::Bgp { what },
         } => {
             let (request, prefix) = match what {
                 ShowBgp::Summary => (Request::Summary, None),
+                ShowBgp::Neighbors { address } => (Request::Neighbors { address: *address }, None),
                 ShowBgp::Ipv4 {
                     safi: Safi::Unicast { prefix },
                 } => (routes(Afi::Ipv4, *prefix), *prefix),
@@ -206,16 +275,20 @@ fn run(cli: Cli) -> Result<String, String> {
                     safi: Safi::Unicast { prefix },
                 } => (routes(Afi::Ipv6, *prefix), *prefix),
             };
-            let socket = socket_path(&cli)?;
-            let response = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .map_err(|e| format!("cannot start runtime: {e}"))?
-                .block_on(control::request(&socket, &request))
-                .map_err(|e| e.to_string())?;
-            show(response, prefix, cli.json)
+            show(ask(&cli, &request)?, prefix, cli.json)
         }
     }
+}
+
+/// Sends one request to the daemon and waits for its answer.
+fn ask(cli: &Cli, request: &Request) -> Result<Response, String> {
+    let socket = socket_path(cli)?;
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start runtime: {e}"))?
+        .block_on(control::request(&socket, request))
+        .map_err(|e| e.to_string())
 }
 
 fn routes(afi: Afi, prefix: Option<IpNet>) -> Request {
@@ -240,6 +313,27 @@ fn socket_path(cli: &Cli) -> Result<PathBuf, String> {
 fn show(response: Response, prefix: Option<IpNet>, json: bool) -> Result<String, String> {
     match response {
         Response::Error(e) => Err(e),
+        Response::Done(what) => Ok(format!("{what}\n")),
+        Response::Plan(plan) => Ok(if json {
+            render::json(&plan)
+        } else {
+            plan.to_string()
+        }),
+        Response::Neighbors(n) => Ok(if json {
+            render::json(&n)
+        } else {
+            render::neighbors(&n)
+        }),
+        Response::Tunnels(t) => Ok(if json {
+            render::json(&t)
+        } else {
+            render::tunnels(&t)
+        }),
+        Response::Nexthops(n) => Ok(if json {
+            render::json(&n)
+        } else {
+            render::nexthops(&n)
+        }),
         Response::Summary(s) => Ok(if json {
             render::json(&s)
         } else {

@@ -6,18 +6,19 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bgp::driver::{Command, Event};
+use bgp::driver::{Command, Event, SessionHandle};
 use bgp::fsm::State;
 use rib::kernel::{FibOp, FibWriter, KernelEvent};
 use rib::path::PeerId;
 use rib::table::{Output, Rib};
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::{mpsc, oneshot};
-use tracing::{info, warn};
+use tracing::{error, info, warn};
+use tunnels::TunnelManager;
 
-use super::PeerRuntime;
-use crate::api::{Request, Response};
-use crate::config::Config;
+use super::SessionMap;
+use crate::api::{Request, Response, SoftDirection};
+use crate::config::{self, Config};
 use crate::metrics::Metrics;
 
 /// A control-socket request with the channel for its answer.
@@ -26,17 +27,26 @@ pub struct ControlRequest {
     pub reply: oneshot::Sender<Response>,
 }
 
+/// One configured peer as the daemon runs it.
+pub(crate) struct PeerRuntime {
+    pub name: String,
+    pub cfg: config::Peer,
+    pub session: SessionHandle,
+}
+
 pub(super) struct RibTask {
     pub cfg: Arc<Config>,
     pub rib: Rib,
     pub fib: FibWriter,
     pub peers: BTreeMap<PeerId, PeerRuntime>,
+    /// Config name → the id of its current session.
+    pub names: BTreeMap<String, PeerId>,
+    pub next_id: PeerId,
     pub metrics: Arc<Metrics>,
-}
-
-/// What is left after the task ends, for cleanup.
-pub(super) struct Finished {
-    pub fib: FibWriter,
+    pub tunnels: TunnelManager,
+    pub private_key: Option<tunnels::Key>,
+    pub events: mpsc::Sender<(PeerId, Event)>,
+    pub sessions: SessionMap,
 }
 
 /// Session events handled before the FIB batch goes out: the writer gets
@@ -47,18 +57,21 @@ const EVENT_BATCH: usize = 256;
 const METRICS_REFRESH: Duration = Duration::from_secs(2);
 
 impl RibTask {
+    /// Runs until SIGTERM/SIGINT, then stops the sessions and returns
+    /// itself for the kernel and tunnel cleanup.
     pub async fn run(
         mut self,
         mut events: mpsc::Receiver<(PeerId, Event)>,
         mut kernel: mpsc::Receiver<KernelEvent>,
         mut control: mpsc::Receiver<ControlRequest>,
-    ) -> Finished {
+    ) -> RibTask {
         let mut sigterm = signal(SignalKind::terminate()).expect("SIGTERM handler");
         let mut sigint = signal(SignalKind::interrupt()).expect("SIGINT handler");
         let mut sighup = signal(SignalKind::hangup()).expect("SIGHUP handler");
         let originated = self.rib.originate(&self.cfg.announce);
         self.dispatch(originated);
         let mut refresh = tokio::time::interval(METRICS_REFRESH);
+        let mut watchdog = tokio::time::interval(super::notify::watchdog_interval());
         let mut counted: BTreeMap<(PeerId, usize, bool), u64> = BTreeMap::new();
         loop {
             tokio::select! {
@@ -92,18 +105,26 @@ impl RibTask {
                     self.refresh_peer_metrics(&mut counted);
                     self.update_rib_metrics();
                 }
+                _ = watchdog.tick() => super::notify::watchdog(),
                 _ = sigterm.recv() => break,
                 _ = sigint.recv() => break,
                 _ = sighup.recv() => {
-                    warn!("SIGHUP: configuration reload is not implemented yet; restart wgbgpd to apply changes");
+                    info!("SIGHUP: reloading {}", self.cfg.path.display());
+                    if let Err(e) = self.reload_from_file().await {
+                        error!("reload failed, running configuration kept: {e}");
+                    }
                 }
             }
         }
         self.stop_sessions().await;
-        Finished { fib: self.fib }
+        self
     }
 
     fn session_event(&mut self, peer: PeerId, ev: Event, fib: &mut Vec<FibOp>) {
+        // Events of a session torn down by a reload: its state is gone already.
+        if !self.peers.contains_key(&peer) {
+            return;
+        }
         let out = match ev {
             Event::StateChange { from, to } => {
                 self.peer_state_metrics(peer, from, to);
@@ -159,7 +180,7 @@ impl RibTask {
         }
     }
 
-    fn dispatch(&mut self, out: Vec<Output>) {
+    pub(super) fn dispatch(&mut self, out: Vec<Output>) {
         let mut fib = Vec::new();
         self.route(out, &mut fib);
         self.submit(fib);
@@ -176,6 +197,26 @@ impl RibTask {
             ops.with_label_values(&["delete"])
                 .inc_by((fib.len() - replaced) as u64);
             self.fib.submit(fib);
+        }
+    }
+
+    fn peer_state_metrics(&self, id: PeerId, from: State, to: State) {
+        let p = &self.peers[&id];
+        let labels = super::show::peer_labels(p);
+        let labels: [&str; 3] = [&labels[0], &labels[1], &labels[2]];
+        self.metrics
+            .peer_state
+            .with_label_values(&labels)
+            .set(to.mib_value());
+        self.metrics
+            .peer_up
+            .with_label_values(&labels)
+            .set((to == State::Established) as i64);
+        if from == State::Established {
+            self.metrics
+                .session_flaps_total
+                .with_label_values(&labels)
+                .inc();
         }
     }
 
@@ -248,26 +289,6 @@ impl RibTask {
             .set(unresolved as i64);
     }
 
-    fn peer_state_metrics(&self, id: PeerId, from: State, to: State) {
-        let p = &self.peers[&id];
-        let labels = super::show::peer_labels(p);
-        let labels: [&str; 3] = [&labels[0], &labels[1], &labels[2]];
-        self.metrics
-            .peer_state
-            .with_label_values(&labels)
-            .set(to.mib_value());
-        self.metrics
-            .peer_up
-            .with_label_values(&labels)
-            .set((to == State::Established) as i64);
-        if from == State::Established {
-            self.metrics
-                .session_flaps_total
-                .with_label_values(&labels)
-                .inc();
-        }
-    }
-
     fn update_rib_metrics(&self) {
         let (mut v4, mut v6, mut fib4, mut fib6) = (0i64, 0i64, 0i64, 0i64);
         for (prefix, dest) in self.rib.loc_rib() {
@@ -289,7 +310,28 @@ impl RibTask {
             .set(fib6);
     }
 
-    async fn answer(&self, request: Request) -> Response {
+    /// The sessions a `clear` names: a config name, a session address, or `*`.
+    fn select_peers(&self, which: &str) -> Vec<PeerId> {
+        self.peers
+            .iter()
+            .filter(|(_, p)| {
+                which == "*"
+                    || p.name == which
+                    || p.cfg.addresses.iter().any(|a| a.to_string() == which)
+            })
+            .map(|(id, _)| *id)
+            .collect()
+    }
+
+    async fn reload_from_file(&mut self) -> Result<crate::plan::ReloadPlan, String> {
+        let (new, plan) = self.plan_file(None)?;
+        info!("reload plan:\n{plan}");
+        self.reload(new, &plan).await?;
+        info!("reload applied");
+        Ok(plan)
+    }
+
+    async fn answer(&mut self, request: Request) -> Response {
         match request {
             Request::Summary => {
                 Response::Summary(super::show::summary(&self.cfg, &self.rib, &self.peers))
@@ -301,6 +343,46 @@ impl RibTask {
                 afi,
                 prefix,
             )),
+            Request::Neighbors { address } => Response::Neighbors(super::show::neighbors(
+                &self.cfg,
+                &self.rib,
+                &self.peers,
+                address,
+            )),
+            Request::Tunnels => {
+                Response::Tunnels(super::show::tunnels(&self.tunnels, &self.peers).await)
+            }
+            Request::Nexthops => Response::Nexthops(super::show::nexthops(&self.rib)),
+            Request::Plan { path } => match self.plan_file(Some(&path)) {
+                Ok((_, plan)) => Response::Plan(plan),
+                Err(e) => Response::Error(e),
+            },
+            Request::Reload => match self.reload_from_file().await {
+                Ok(plan) => Response::Plan(plan),
+                Err(e) => {
+                    error!("reload failed, running configuration kept: {e}");
+                    Response::Error(e)
+                }
+            },
+            Request::Clear { peer, soft } => {
+                let ids = self.select_peers(&peer);
+                if ids.is_empty() {
+                    return Response::Error(format!("no peer named or addressed `{peer}`"));
+                }
+                for &id in &ids {
+                    match soft {
+                        None => self.reset_session(id),
+                        Some(SoftDirection::In) => self.refresh_in(id),
+                        Some(SoftDirection::Out) => self.refresh_out(id),
+                    }
+                }
+                let what = match soft {
+                    None => "reset",
+                    Some(SoftDirection::In) => "asked to resend their routes",
+                    Some(SoftDirection::Out) => "sent our routes again",
+                };
+                Response::Done(format!("{} session(s) {what}", ids.len()))
+            }
         }
     }
 

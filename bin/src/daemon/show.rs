@@ -11,10 +11,10 @@ use ipnet::IpNet;
 use rib::path::{PeerId, Source};
 use rib::table::Rib;
 
-use super::PeerRuntime;
+use super::rib_task::PeerRuntime;
 use crate::api::{
-    self, Afi, BgpSummary, Nexthop, PeerState, PeerSummary, RoutePath, RouteTable, SessionState,
-    Summary,
+    self, AfInfo, Afi, BgpSummary, MessageStats, Neighbor, Nexthop, NexthopInfo, PeerState,
+    PeerSummary, RoutePath, RouteTable, SessionState, Summary, TunnelInfo,
 };
 use crate::config::Config;
 
@@ -206,4 +206,174 @@ fn local_next_hop(afi: Afi) -> IpAddr {
         Afi::Ipv4 => IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
         Afi::Ipv6 => IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED),
     }
+}
+
+/// `show bgp neighbors [ADDR]`, keyed by session address.
+pub(super) fn neighbors(
+    cfg: &Config,
+    rib: &Rib,
+    peers: &BTreeMap<PeerId, PeerRuntime>,
+    only: Option<IpAddr>,
+) -> BTreeMap<String, Neighbor> {
+    let mut out = BTreeMap::new();
+    for (id, p) in peers {
+        if only.is_some_and(|a| !p.cfg.addresses.contains(&a)) {
+            continue;
+        }
+        let stats = &p.session.stats;
+        let count = |c: &[std::sync::atomic::AtomicU64; 6], i: usize| c[i].load(Ordering::Relaxed);
+        let (sent, recv) = (&stats.messages_sent, &stats.messages_received);
+        let established_at = *stats.established_at.lock().unwrap();
+        let negotiated = stats.negotiated.lock().unwrap().clone();
+        let mut capabilities = BTreeMap::new();
+        let mut families = BTreeMap::new();
+        if let Some(n) = &negotiated {
+            let both = "advertisedAndReceived".to_string();
+            if n.four_octet_as {
+                capabilities.insert("4byteAs".into(), both.clone());
+            }
+            if n.route_refresh {
+                capabilities.insert("routeRefresh".into(), both.clone());
+            }
+            for (afi, _) in &n.families {
+                let key = format!("multiprotocolExtensions.{afi}Unicast");
+                capabilities.insert(key, both.clone());
+            }
+        }
+        for (afi, key) in [
+            (bgp::wire::Afi::Ipv4, "ipv4Unicast"),
+            (bgp::wire::Afi::Ipv6, "ipv6Unicast"),
+        ] {
+            let (accepted, sent) = rib.peer_counts(*id, afi);
+            families.insert(
+                key.to_string(),
+                AfInfo {
+                    accepted_prefix_counter: accepted as u64,
+                    sent_prefix_counter: sent as u64,
+                },
+            );
+        }
+        let neighbor = Neighbor {
+            remote_as: p.cfg.asn,
+            local_as: cfg.asn,
+            nbr_desc: p.cfg.description.clone(),
+            hostname: negotiated.as_ref().and_then(|n| n.remote_hostname.clone()),
+            remote_router_id: negotiated.as_ref().map(|n| n.remote_id.to_string()),
+            local_router_id: cfg.router_id.to_string(),
+            bgp_state: session_state(p),
+            bgp_timer_up_msec: established_at.map_or(0, |(at, _)| at.elapsed().as_millis() as u64),
+            bgp_timer_up_established_epoch: established_at
+                .and_then(|(_, wall)| wall.duration_since(UNIX_EPOCH).ok())
+                .map(|d| d.as_secs()),
+            bgp_timer_configured_hold_time_msecs: p.cfg.hold_time as u64 * 1000,
+            bgp_timer_hold_time_msecs: negotiated.as_ref().map(|n| n.hold_time as u64 * 1000),
+            bgp_timer_keep_alive_interval_msecs: negotiated
+                .as_ref()
+                .map(|n| n.keepalive as u64 * 1000),
+            update_source: p.cfg.local_address.to_string(),
+            interface: p.cfg.interface().map(str::to_string),
+            neighbor_capabilities: capabilities,
+            message_stats: MessageStats {
+                opens_sent: count(sent, 1),
+                opens_recv: count(recv, 1),
+                updates_sent: count(sent, 2),
+                updates_recv: count(recv, 2),
+                notifications_sent: count(sent, 3),
+                notifications_recv: count(recv, 3),
+                keepalives_sent: count(sent, 4),
+                keepalives_recv: count(recv, 4),
+                route_refresh_sent: count(sent, 5),
+                route_refresh_recv: count(recv, 5),
+                total_sent: stats.sent_total(),
+                total_recv: stats.received_total(),
+            },
+            connections_established: stats.connections_established.load(Ordering::Relaxed),
+            connections_dropped: stats.connections_dropped.load(Ordering::Relaxed),
+            last_reset_due_to: stats.last_error.lock().unwrap().clone(),
+            address_family_info: families,
+            name: p.name.clone(),
+        };
+        out.insert(p.cfg.address().to_string(), neighbor);
+    }
+    out
+}
+
+/// `show tunnels`: what `wg show` would say, read from each interface.
+pub(super) async fn tunnels(
+    manager: &tunnels::TunnelManager,
+    peers: &BTreeMap<PeerId, PeerRuntime>,
+) -> Vec<TunnelInfo> {
+    let mut out = Vec::new();
+    for p in peers.values() {
+        let Some(ifname) = p.cfg.interface() else {
+            continue;
+        };
+        let wg = p.cfg.wireguard.as_ref();
+        let mut info = TunnelInfo {
+            interface: ifname.to_string(),
+            peer: p.name.clone(),
+            backend: manager.backend().to_string(),
+            up: false,
+            public_key: None,
+            peer_public_key: wg.map(|w| w.public_key.to_base64()),
+            endpoint: None,
+            listen_port: None,
+            latest_handshake_epoch: None,
+            latest_handshake_age_secs: None,
+            rx_bytes: 0,
+            tx_bytes: 0,
+            persistent_keepalive: wg.and_then(|w| w.persistent_keepalive),
+            mtu: None,
+            restarts: 0,
+            error: None,
+        };
+        match manager.status(ifname).await {
+            Ok(st) => {
+                info.backend = st.backend.to_string();
+                info.up = st.oper_up;
+                info.public_key = st.public_key.map(|k| k.to_base64());
+                info.listen_port = st.listen_port;
+                info.mtu = st.mtu;
+                info.restarts = st.restarts;
+                if let Some(peer) = st.peer {
+                    info.peer_public_key = Some(peer.public_key.to_base64());
+                    info.endpoint = peer.endpoint.map(|e| e.to_string());
+                    info.latest_handshake_epoch = peer
+                        .last_handshake
+                        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+                        .map(|d| d.as_secs());
+                    info.latest_handshake_age_secs = peer.handshake_age.map(|d| d.as_secs());
+                    info.rx_bytes = peer.rx_bytes;
+                    info.tx_bytes = peer.tx_bytes;
+                    info.persistent_keepalive = peer.persistent_keepalive;
+                }
+            }
+            Err(e) => info.error = Some(e.to_string()),
+        }
+        out.push(info);
+    }
+    out
+}
+
+/// `show nexthops`: every BGP next hop, how it resolves, how many paths use it.
+pub(super) fn nexthops(rib: &Rib) -> Vec<NexthopInfo> {
+    let mut out: Vec<NexthopInfo> = rib
+        .next_hops()
+        .map(|(ip, resolved, users)| NexthopInfo {
+            ip,
+            resolved: resolved.is_some(),
+            via: resolved
+                .unwrap_or_default()
+                .iter()
+                .map(|h| {
+                    let dev = rib.kernel().ifname(h.ifindex).unwrap_or("?");
+                    let onlink = if h.onlink { " onlink" } else { "" };
+                    format!("via {} dev {dev}{onlink}", h.gateway)
+                })
+                .collect(),
+            paths: users as u64,
+        })
+        .collect();
+    out.sort_by_key(|n| n.ip);
+    out
 }

@@ -1,0 +1,328 @@
+//! Peer lifecycle in the RIB task: bring a configured peer up (tunnel, RIB
+//! entry, session), take it down, and apply a reload by difference.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::sync::Arc;
+
+use bgp::driver::{self, Command, PeerConfig};
+use bgp::wire::{Afi, Notification};
+use rib::path::PeerId;
+use rib::policy::{Chain, Policy};
+use rib::table::PeerSettings;
+use tracing::{info, warn};
+use tunnels::TunnelSpec;
+
+use super::StartError;
+use super::rib_task::{PeerRuntime, RibTask};
+use crate::config::{self, Config};
+use crate::plan::{self, ReloadPlan};
+
+/// RFC 4486 Cease subcodes used here.
+const CEASE: u8 = 6;
+const PEER_DECONFIGURED: u8 = 3;
+const ADMINISTRATIVE_RESET: u8 = 4;
+const OTHER_CONFIGURATION_CHANGE: u8 = 6;
+
+pub(super) fn chain(cfg: &Config, names: &[String]) -> Chain {
+    Chain(
+        names
+            .iter()
+            .filter_map(|name| {
+                let rules = cfg.policies.get(name)?.clone();
+                Some(Arc::new(Policy {
+                    name: name.clone(),
+                    rules,
+                }))
+            })
+            .collect(),
+    )
+}
+
+fn peer_settings(cfg: &Config, peer: &config::Peer) -> PeerSettings {
+    let v4 = cfg.loopback.iter().find_map(|n| match n.addr() {
+        IpAddr::V4(a) => Some(a),
+        _ => None,
+    });
+    let v6 = cfg.loopback.iter().find_map(|n| match n.addr() {
+        IpAddr::V6(a) => Some(a),
+        _ => None,
+    });
+    // The session source of the peer's family is the next hop of that family.
+    let (local_v4, local_v6): (Option<Ipv4Addr>, Option<Ipv6Addr>) = match peer.local_address {
+        IpAddr::V4(a) => (Some(a), v6),
+        IpAddr::V6(a) => (v4, Some(a)),
+    };
+    PeerSettings {
+        name: peer.name.clone(),
+        address: peer.address(),
+        asn: peer.asn,
+        import: chain(cfg, &peer.import),
+        export: chain(cfg, &peer.export),
+        local_v4,
+        local_v6,
+    }
+}
+
+fn session_config(cfg: &Config, peer: &config::Peer) -> PeerConfig {
+    let mut fsm = bgp::fsm::Config::new(cfg.asn, peer.asn, cfg.router_id);
+    fsm.hold_time = peer.hold_time;
+    fsm.keepalive = Some(peer.keepalive);
+    fsm.passive = peer.passive;
+    fsm.hostname = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty());
+    PeerConfig {
+        fsm,
+        remote: SocketAddr::new(peer.address(), peer.port),
+        local: Some(peer.local_address),
+    }
+}
+
+impl RibTask {
+    async fn tunnel_spec(&self, peer: &config::Peer) -> Result<Option<TunnelSpec>, StartError> {
+        let (Some(wg), Some(private_key)) = (&peer.wireguard, self.private_key.clone()) else {
+            return Ok(None);
+        };
+        let endpoint = match &wg.endpoint {
+            Some(ep) => Some(ep.resolve().await.map_err(|source| {
+                StartError::Resolve(config::ResolveError {
+                    peer: peer.name.clone(),
+                    endpoint: ep.to_string(),
+                    source,
+                })
+            })?),
+            None => None,
+        };
+        Ok(Some(TunnelSpec {
+            name: peer.name.clone(),
+            interface: wg.interface.clone(),
+            private_key,
+            peer_public_key: wg.public_key.clone(),
+            endpoint,
+            listen_port: wg.listen_port,
+            persistent_keepalive: wg.persistent_keepalive,
+            mtu: wg.mtu,
+            fwmark: None,
+            peer_addresses: peer.addresses.clone(),
+        }))
+    }
+
+    /// Brings up the tunnel, the RIB entry and the session of `name` from
+    /// the current config. A new session always gets a fresh id, so events
+    /// of a session being torn down can never reach its successor.
+    pub(super) async fn add_peer(&mut self, name: &str) -> Result<PeerId, StartError> {
+        let cfg = self.cfg.clone();
+        let peer = cfg.peers[name].clone();
+        if let Some(spec) = self.tunnel_spec(&peer).await? {
+            self.tunnels.up(&spec).await?;
+            info!(peer = %name, interface = %spec.interface, "tunnel up");
+        }
+        let id = self.next_id;
+        self.next_id += 1;
+        self.rib.add_peer(id, peer_settings(&cfg, &peer));
+        let session = driver::spawn(id, session_config(&cfg, &peer), self.events.clone());
+        if !peer.shutdown {
+            let _ = session.commands.send(Command::Start);
+        }
+        {
+            let mut map = self.sessions.write().unwrap();
+            for a in &peer.addresses {
+                map.insert(*a, session.commands.clone());
+            }
+        }
+        self.peers.insert(
+            id,
+            PeerRuntime {
+                name: name.to_string(),
+                cfg: peer,
+                session,
+            },
+        );
+        self.names.insert(name.to_string(), id);
+        Ok(id)
+    }
+
+    /// Stops the session of `name` with `notification` and forgets its
+    /// routes; `keep_tunnel` leaves the interface for a successor.
+    async fn drop_peer(&mut self, name: &str, notification: Notification, keep_tunnel: bool) {
+        let Some(id) = self.names.remove(name) else {
+            return;
+        };
+        let Some(p) = self.peers.remove(&id) else {
+            return;
+        };
+        {
+            let mut map = self.sessions.write().unwrap();
+            for a in &p.cfg.addresses {
+                map.remove(a);
+            }
+        }
+        // The task ends once its last command sender (this one) is gone;
+        // the writer still flushes the NOTIFICATION.
+        let _ = p.session.commands.send(Command::Reset(notification));
+        let _ = p.session.commands.send(Command::Stop {
+            communication: None,
+        });
+        let out = self.rib.remove_peer(id);
+        self.dispatch(out);
+        if !keep_tunnel {
+            if let Some(ifname) = p.cfg.interface() {
+                if let Err(e) = self.tunnels.down(ifname).await {
+                    warn!(peer = %name, error = %e, "tunnel teardown failed");
+                }
+            }
+        }
+    }
+
+    /// `clear bgp PEER`: a hard reset of the session (Cease/Administrative Reset).
+    pub(super) fn reset_session(&self, id: PeerId) {
+        if let Some(p) = self.peers.get(&id) {
+            let n = Notification::new(CEASE, ADMINISTRATIVE_RESET, bytes::Bytes::new());
+            let _ = p.session.commands.send(Command::Reset(n));
+        }
+    }
+
+    /// `clear bgp PEER soft in`: ask the peer to resend (RFC 2918).
+    pub(super) fn refresh_in(&self, id: PeerId) {
+        if let Some(p) = self.peers.get(&id) {
+            for afi in [Afi::Ipv4, Afi::Ipv6] {
+                let _ = p.session.commands.send(Command::RouteRefresh(afi));
+            }
+        }
+    }
+
+    /// `clear bgp PEER soft out`: resend our Adj-RIB-Out.
+    pub(super) fn refresh_out(&mut self, id: PeerId) {
+        for afi in [Afi::Ipv4, Afi::Ipv6] {
+            let out = self.rib.handle_route_refresh(id, afi);
+            self.dispatch(out);
+        }
+    }
+
+    /// Loads `path` (or the running config's file) and plans the reload.
+    pub(super) fn plan_file(
+        &self,
+        path: Option<&std::path::Path>,
+    ) -> Result<(Config, ReloadPlan), String> {
+        let path = path.unwrap_or(&self.cfg.path);
+        let new = Config::load(path).map_err(|e| e.to_string())?;
+        let plan = plan::plan(&self.cfg, &new);
+        Ok((new, plan))
+    }
+
+    /// Applies `new` by difference. A plan that needs a restart is refused
+    /// and nothing changes.
+    pub(super) async fn reload(&mut self, new: Config, plan: &ReloadPlan) -> Result<(), String> {
+        if !plan.restart_required.is_empty() {
+            return Err(format!(
+                "not reloaded: {} cannot change without a restart",
+                plan.restart_required.join(", ")
+            ));
+        }
+        let new = Arc::new(new);
+        let old = std::mem::replace(&mut self.cfg, new.clone());
+        if plan.private_key_file_changed || new.peers.values().any(|p| p.wireguard.is_some()) {
+            let needed = new.peers.values().any(|p| p.wireguard.is_some());
+            if needed && (plan.private_key_file_changed || self.private_key.is_none()) {
+                let path = &new.wireguard.private_key_file;
+                match tunnels::keys::load_or_generate(path) {
+                    Ok(k) => self.private_key = Some(k),
+                    Err(e) => {
+                        self.cfg = old;
+                        return Err(format!("private key {}: {e}", path.display()));
+                    }
+                }
+            }
+        }
+        if let Err(e) = self.tunnels.ensure_loopbacks(&plan.loopbacks_added).await {
+            warn!(error = %e, "adding loopbacks failed");
+        }
+        let deconfigured = Notification::new(CEASE, PEER_DECONFIGURED, bytes::Bytes::new());
+        for name in &plan.peers_removed {
+            info!(peer = %name, "reload: removing peer");
+            self.drop_peer(name, deconfigured.clone(), false).await;
+        }
+        let mut errors = Vec::new();
+        for (name, why) in &plan.sessions_reset {
+            info!(peer = %name, reasons = %why.join(","), "reload: resetting session");
+            let changed = Notification::new(CEASE, OTHER_CONFIGURATION_CHANGE, bytes::Bytes::new());
+            let same_if = old.peers[name].interface() == new.peers[name].interface();
+            self.drop_peer(name, changed, same_if).await;
+            if let Err(e) = self.add_peer(name).await {
+                errors.push(format!("{name}: {e}"));
+            }
+        }
+        for name in &plan.peers_added {
+            info!(peer = %name, "reload: adding peer");
+            if let Err(e) = self.add_peer(name).await {
+                errors.push(format!("{name}: {e}"));
+            }
+        }
+        let key_changed = plan.private_key_file_changed;
+        for (name, peer) in &new.peers {
+            let Some(&id) = self.names.get(name) else {
+                continue;
+            };
+            let fresh = plan.peers_added.contains(name)
+                || plan.sessions_reset.iter().any(|(n, _)| n == name);
+            if fresh {
+                continue;
+            }
+            if plan.tunnels_changed.contains(name) || (key_changed && peer.wireguard.is_some()) {
+                let applied = match self.tunnel_spec(peer).await {
+                    Ok(Some(spec)) => self.tunnels.up(&spec).await.map_err(|e| e.to_string()),
+                    Ok(None) => Ok(()),
+                    Err(e) => Err(e.to_string()),
+                };
+                match applied {
+                    Ok(()) => info!(peer = %name, "reload: tunnel reconfigured in place"),
+                    Err(e) => errors.push(format!("{name}: tunnel: {e}")),
+                }
+                // Host routes follow `address`; the session itself is unchanged.
+                let mut map = self.sessions.write().unwrap();
+                let old_peer = &old.peers[name];
+                for a in &old_peer.addresses {
+                    map.remove(a);
+                }
+                for a in &peer.addresses {
+                    map.insert(*a, self.peers[&id].session.commands.clone());
+                }
+            }
+            if plan.import_changed.contains(name) || plan.export_changed.contains(name) {
+                let (out, import_changed) =
+                    self.rib
+                        .set_policies(id, chain(&new, &peer.import), chain(&new, &peer.export));
+                self.dispatch(out);
+                if import_changed {
+                    info!(peer = %name, "reload: import policy changed, requesting route refresh");
+                    self.refresh_in(id);
+                }
+            }
+            if plan.shutdown_changed.contains(name) {
+                let p = &self.peers[&id];
+                let cmd = if peer.shutdown {
+                    Command::Stop {
+                        communication: Some("administratively shut down".into()),
+                    }
+                } else {
+                    Command::Start
+                };
+                let _ = p.session.commands.send(cmd);
+            }
+            if let Some(p) = self.peers.get_mut(&id) {
+                p.cfg = peer.clone();
+            }
+            self.rib.rename_peer(id, name);
+        }
+        let out = self.rib.withdraw_local(&plan.announce_removed);
+        self.dispatch(out);
+        let out = self.rib.originate(&plan.announce_added);
+        self.dispatch(out);
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(errors.join("; "))
+        }
+    }
+}
