@@ -4,7 +4,8 @@
 //!
 //! - [`table`]: the deterministic table generator and its UPDATE stream.
 //! - [`speaker`]: `fullfeed`'s minimal BGP speaker that replays the stream.
-//! - [`probe`]: route counts of a namespace, RSS and CPU of processes.
+//! - [`monitor`]: counts a receiver's kernel routes from rtnetlink notifications.
+//! - [`probe`]: RSS, peak RSS and CPU time of the receiver processes.
 //! - [`receivers`]: the receivers' configurations and launchers.
 //! - [`run`]: one measured run per receiver.
 //! - [`report`]: machine description, markdown table, JSON.
@@ -12,6 +13,7 @@
 //! `src/bin/fullfeed.rs` is the command line; `scripts/bench.sh` the one
 //! command that builds and runs it; docs/benchmarks.md the write-up.
 
+pub mod monitor;
 pub mod probe;
 pub mod receivers;
 pub mod report;
@@ -34,6 +36,9 @@ pub struct Topology {
     pub receiver_v4: Ipv4Addr,
     pub sender_v6: Ipv6Addr,
     pub receiver_v6: Ipv6Addr,
+    /// Loopbacks for receivers that want one (wgbgpd).
+    pub receiver_lo_v4: Ipv4Addr,
+    pub receiver_lo_v6: Ipv6Addr,
 }
 
 impl Default for Topology {
@@ -45,6 +50,8 @@ impl Default for Topology {
             receiver_v4: Ipv4Addr::new(10, 77, 0, 2),
             sender_v6: "fd77::1".parse().expect("literal"),
             receiver_v6: "fd77::2".parse().expect("literal"),
+            receiver_lo_v4: Ipv4Addr::new(10, 77, 255, 2),
+            receiver_lo_v6: "fd77:ff::2".parse().expect("literal"),
         }
     }
 }

@@ -102,6 +102,14 @@ impl Running {
         }
     }
 
+    pub fn kind(&self) -> ReceiverKind {
+        match self {
+            Running::Wgbgpd(_) => ReceiverKind::Wgbgpd,
+            Running::Bird(_) => ReceiverKind::Bird,
+            Running::Frr(_) => ReceiverKind::Frr,
+        }
+    }
+
     /// The last lines of the daemon's log, for reports of a failed run.
     pub fn log_tail(&self, lines: usize) -> String {
         let text = match self {
@@ -122,6 +130,9 @@ pub fn wgbgpd_config(t: &Topology) -> String {
     format!(
         r#"router_id: {rid}
 asn: {asn}
+# wgbgpd wants a loopback per session family; the session itself is sourced
+# from the veth address (local_address).
+loopback: [{lo4}/32, "{lo6}/128"]
 peers:
   feed:
     asn: {peer_asn}
@@ -141,6 +152,8 @@ policies:
         asn = t.receiver_asn,
         peer_asn = t.sender_asn,
         peer = t.sender_v4,
+        lo4 = t.receiver_lo_v4,
+        lo6 = t.receiver_lo_v6,
     )
 }
 

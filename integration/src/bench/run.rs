@@ -10,9 +10,10 @@
 //!
 //! Clock: one `Instant` clock in this process. "Established" is when the
 //! sender reads the receiver's KEEPALIVE; "all in kernel" is the first poll
-//! (every `poll`, 50 ms by default) that sees baseline + N routes; "sender
-//! gone" is just before the sender writes its Cease NOTIFICATION and closes;
-//! "clean" is the first poll that sees the baseline again.
+//! (every `poll`, 10 ms by default) of the route monitor's count that sees
+//! all N routes of the receiver's protocol in the main table; "sender gone"
+//! is just before the sender writes its Cease NOTIFICATION and closes;
+//! "clean" is the first poll that sees none left.
 
 use std::collections::HashSet;
 use std::net::{IpAddr, SocketAddr};
@@ -22,7 +23,8 @@ use ipnet::IpNet;
 use rib::kernel::{FibConfig, FibOp, FibWriter, KernelNextHop};
 
 use super::Topology;
-use super::probe::{ProcSample, RouteCount, RouteCounter, sample};
+use super::monitor::RouteMonitor;
+use super::probe::{ProcSample, RouteCount, sample};
 use super::receivers::{self, ReceiverKind};
 use super::speaker::{Session, SpeakerConfig};
 use super::table::Table;
@@ -44,7 +46,7 @@ impl Default for RunOptions {
     fn default() -> Self {
         RunOptions {
             timeout: Duration::from_secs(600),
-            poll: Duration::from_millis(50),
+            poll: Duration::from_millis(10),
             verify: true,
         }
     }
@@ -174,28 +176,34 @@ pub fn run(kind: ReceiverKind, table: &Table, t: &Topology, opts: &RunOptions) -
         ..RunResult::default()
     };
     let (sns, rns) = topology_netns(t);
-    let mut counter = RouteCounter::open(&rns);
+    let counter = RouteMonitor::start(&rns, kind.protocol());
+    // The daemon starts first: addresses it puts on `lo` belong to the baseline.
+    let daemon = kind.is_bgp().then(|| {
+        let d = receivers::start(kind, &rns, t);
+        // Start-up (and BIRD's first kernel scan) is not what is measured.
+        std::thread::sleep(Duration::from_secs(1));
+        d
+    });
     let base = counter.count();
     let target = RouteCount {
         v4: base.v4 + table.v4.len() as u64,
         v6: base.v6 + table.v6.len() as u64,
     };
     let bounds = Bounds { base, target };
-    if kind.is_bgp() {
+    if let Some(daemon) = daemon {
         run_bgp(
-            kind,
-            table,
-            t,
-            opts,
-            &sns,
-            &rns,
-            &mut counter,
-            bounds,
-            &mut res,
+            daemon, table, t, opts, &sns, &rns, &counter, bounds, &mut res,
         );
     } else {
-        run_floor(kind, table, t, opts, &rns, &mut counter, bounds, &mut res);
+        run_floor(kind, table, t, opts, &rns, &counter, bounds, &mut res);
     }
+    if counter.overruns() > 0 {
+        res.notes.push(format!(
+            "route monitor overran {} times: counts and times are not reliable",
+            counter.overruns()
+        ));
+    }
+    drop(counter);
     drop(rns);
     drop(sns);
     // Namespace teardown goes on in the kernel for a while and slows the next run.
@@ -205,20 +213,16 @@ pub fn run(kind: ReceiverKind, table: &Table, t: &Topology, opts: &RunOptions) -
 
 #[allow(clippy::too_many_arguments)]
 fn run_bgp(
-    kind: ReceiverKind,
+    mut daemon: receivers::Running,
     table: &Table,
     t: &Topology,
     opts: &RunOptions,
     sns: &Netns,
     rns: &Netns,
-    counter: &mut RouteCounter,
+    counter: &RouteMonitor,
     b: Bounds,
     res: &mut RunResult,
 ) {
-    let mut daemon = receivers::start(kind, rns, t);
-    // Let the daemon finish starting (and BIRD's first kernel scan) before
-    // the session: start-up cost is not what is measured.
-    std::thread::sleep(Duration::from_secs(1));
     let me = std::process::id();
     let pids: Vec<u32> = rns.pids().into_iter().filter(|p| *p != me).collect();
     res.rss_idle = Some(sample(&pids).rss);
@@ -274,7 +278,7 @@ fn run_bgp(
     }
     daemon.check_alive();
     if opts.verify && res.converge_s.is_some() {
-        verify(kind, table, t, rns, res);
+        verify(daemon.kind(), table, t, rns, res);
     }
     if let Some(f) = session.failure() {
         res.notes.push(format!("session failed: {f}"));
@@ -366,7 +370,7 @@ fn run_floor(
     t: &Topology,
     opts: &RunOptions,
     rns: &Netns,
-    counter: &mut RouteCounter,
+    counter: &RouteMonitor,
     b: Bounds,
     res: &mut RunResult,
 ) {
@@ -447,8 +451,7 @@ fn run_floor(
             if errors > 0 {
                 res.notes.push(format!("{errors} FIB ops failed"));
             }
-            let c = counter.count();
-            if !b.full(c) {
+            if let Err(c) = counter.wait(Duration::from_secs(10), opts.poll, |c| b.full(c)) {
                 res.notes.push(format!("after the writer: {c:?}"));
             }
             if opts.verify {
@@ -459,7 +462,10 @@ fn run_floor(
             if errors > 0 {
                 res.notes.push(format!("{errors} FIB deletes failed"));
             }
-            if !b.clean(counter.count()) {
+            if counter
+                .wait(Duration::from_secs(10), opts.poll, |c| b.clean(c))
+                .is_err()
+            {
                 res.notes.push("routes left after the deletes".into());
             }
         }

@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# The full-table benchmark (docs/benchmarks.md), as root on Debian 12:
+#   bash scripts/bench.sh            100,000 IPv4, then 1,000,000 IPv4 (+ 200,000 IPv6)
+#   bash scripts/bench.sh --quick    20,000 IPv4 + 4,000 IPv6 (smoke run, ~1 min)
+# Extra arguments after the mode go to every fullfeed run, e.g.
+#   bash scripts/bench.sh --receivers wgbgpd,bird
+# Installs what is missing (scripts/common.sh), builds the release binaries,
+# runs our sender against wgbgpd, BIRD 2 and FRR one at a time plus the
+# `ip -batch` and raw-netlink floors, and writes markdown and JSON per size
+# to bench-results/ (override with BENCH_OUT=DIR). BENCH_NICE (default -10)
+# runs the measurement at a higher CPU priority than other work on the
+# machine; every receiver inherits it, so the comparison stays fair.
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+# shellcheck source=scripts/common.sh
+source scripts/common.sh
+
+quick=0
+if [ "${1:-}" = "--quick" ]; then
+    quick=1
+    shift
+fi
+prepare_machine
+
+log "building release binaries"
+cargo build --release --workspace --bins
+target="${CARGO_TARGET_DIR:-target}"
+export WGBGPD_BIN="${WGBGPD_BIN:-$target/release/wgbgpd}"
+export WGBGP_BIN="${WGBGP_BIN:-$target/release/wgbgp}"
+WGBGP_COMMIT="$(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
+if ! git diff --quiet HEAD -- bgp rib bin 2>/dev/null; then
+    WGBGP_COMMIT="$WGBGP_COMMIT+dirty"
+fi
+export WGBGP_COMMIT
+
+out="${BENCH_OUT:-bench-results}"
+mkdir -p "$out"
+nice_level="${BENCH_NICE:--10}"
+
+rc=0
+run() {
+    local name=$1
+    shift
+    log "fullfeed $name: $* (load: $(cut -d' ' -f1-3 /proc/loadavg))"
+    nice -n "$nice_level" "$target/release/fullfeed" "$@" \
+        --json "$out/$name.json" --markdown "$out/$name.md" || rc=$?
+}
+
+if [ "$quick" -eq 1 ]; then
+    run quick --v4 20000 --v6 4000 "$@"
+else
+    run 100k --v4 100000 "$@"
+    run 1m --v4 1000000 "$@"
+    run 1m-v6 --v4 1000000 --v6 200000 "$@"
+fi
+log "results in $out/ (exit $rc)"
+exit "$rc"
