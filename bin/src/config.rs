@@ -144,6 +144,9 @@ pub struct PeerWireguard {
     pub listen_port: Option<u16>,
     pub persistent_keepalive: Option<u16>,
     pub mtu: Option<u32>,
+    /// Tear the session down when nothing arrived on the tunnel for this
+    /// many seconds (default 3 × `persistent_keepalive`; `0` = off).
+    pub dead_after: Option<u16>,
 }
 
 /// A tunnel endpoint as written: an address, or a hostname resolved at start.

@@ -53,6 +53,8 @@ pub struct Metrics {
     pub fib_errors_total: IntCounter,
     /// BGP next hops by state (resolved, unresolved).
     pub nexthops: IntGaugeVec,
+    /// Sessions torn down because their tunnel went quiet, by peer name and interface.
+    pub tunnel_dead_total: IntCounterVec,
 }
 
 impl Default for Metrics {
@@ -133,6 +135,11 @@ impl Metrics {
             ),
             fib_errors_total,
             nexthops: gauge("nexthops", "BGP next hops by resolution state", &["state"]),
+            tunnel_dead_total: counter(
+                "tunnel_dead_total",
+                "Sessions torn down because nothing arrived on their WireGuard tunnel",
+                &["name", "interface"],
+            ),
             registry,
         }
     }

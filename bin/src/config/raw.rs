@@ -77,6 +77,7 @@ struct RawPeerWireguard {
     listen_port: Option<u16>,
     persistent_keepalive: Option<u16>,
     mtu: Option<u32>,
+    dead_after: Option<u16>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -547,6 +548,26 @@ fn peer_wireguard(
         cx.err(format!("{base}.mtu"), problem);
         ok = false;
     }
+    let keepalive = w.persistent_keepalive.filter(|k| *k != 0);
+    if let Some(dead) = w.dead_after {
+        match keepalive {
+            None if dead != 0 => {
+                let problem = Problem::Other(
+                    "dead_after needs persistent_keepalive (without it an idle tunnel receives nothing)".into(),
+                );
+                cx.err(format!("{base}.dead_after"), problem);
+                ok = false;
+            }
+            Some(k) if dead != 0 && dead <= k => {
+                let problem = Problem::Other(format!(
+                    "dead_after {dead} must be longer than persistent_keepalive {k}"
+                ));
+                cx.err(format!("{base}.dead_after"), problem);
+                ok = false;
+            }
+            _ => {}
+        }
+    }
     if !ok {
         return None;
     }
@@ -555,7 +576,13 @@ fn peer_wireguard(
         endpoint,
         interface,
         listen_port: w.listen_port.filter(|p| *p != 0),
-        persistent_keepalive: w.persistent_keepalive.filter(|k| *k != 0),
+        persistent_keepalive: keepalive,
         mtu: w.mtu,
+        // Default 3 × keepalive; 0 turns the liveness check off.
+        dead_after: match w.dead_after {
+            Some(0) => None,
+            Some(d) => Some(d),
+            None => keepalive.map(|k| k.saturating_mul(3)),
+        },
     })
 }

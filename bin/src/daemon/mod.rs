@@ -12,6 +12,7 @@
 //! talks to it over channels, so no lock guards a route. Reload and peer
 //! lifecycle live in [`peers`], `show` answers in [`show`].
 
+mod liveness;
 mod notify;
 mod peers;
 mod rib_task;
@@ -129,6 +130,7 @@ pub async fn run(cfg: Config) -> Result<(), StartError> {
         private_key,
         events: events_tx,
         sessions,
+        watches: BTreeMap::new(),
     };
     let started = async {
         for name in cfg.peers.keys() {

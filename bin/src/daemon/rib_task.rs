@@ -17,6 +17,11 @@ use tracing::{error, info, warn};
 use tunnels::TunnelManager;
 
 use super::SessionMap;
+use super::liveness::{Observation, Watch};
+use bgp::wire::Notification;
+
+/// RFC 4486 Cease/Administrative Reset, with an RFC 9003 communication.
+const ADMINISTRATIVE_RESET: u8 = 4;
 use crate::api::{Request, Response, SoftDirection};
 use crate::config::{self, Config};
 use crate::metrics::Metrics;
@@ -47,7 +52,12 @@ pub(super) struct RibTask {
     pub private_key: Option<tunnels::Key>,
     pub events: mpsc::Sender<(PeerId, Event)>,
     pub sessions: SessionMap,
+    /// Tunnel liveness of Established sessions over a tunnel with `dead_after`.
+    pub watches: BTreeMap<PeerId, Watch>,
 }
+
+/// How often tunnels of Established sessions are checked for liveness.
+const LIVENESS_POLL: Duration = Duration::from_secs(1);
 
 /// Session events handled before the FIB batch goes out: the writer gets
 /// large batches under load and single routes when idle.
@@ -73,6 +83,8 @@ impl RibTask {
         let mut refresh = tokio::time::interval(METRICS_REFRESH);
         let mut watchdog = tokio::time::interval(super::notify::watchdog_interval());
         let mut counted: BTreeMap<(PeerId, usize, bool), u64> = BTreeMap::new();
+        let mut liveness = tokio::time::interval(LIVENESS_POLL);
+        liveness.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
                 Some((peer, ev)) = events.recv() => {
@@ -106,6 +118,7 @@ impl RibTask {
                     self.update_rib_metrics();
                 }
                 _ = watchdog.tick() => super::notify::watchdog(),
+                _ = liveness.tick(), if !self.watches.is_empty() => self.check_liveness().await,
                 _ = sigterm.recv() => break,
                 _ = sigint.recv() => break,
                 _ = sighup.recv() => {
@@ -131,12 +144,22 @@ impl RibTask {
                 return;
             }
             Event::Established(negotiated) => {
+                let p = &self.peers[&peer];
+                if p.cfg
+                    .wireguard
+                    .as_ref()
+                    .is_some_and(|w| w.dead_after.is_some())
+                {
+                    self.watches
+                        .insert(peer, Watch::new(std::time::Instant::now()));
+                }
                 self.rib
                     .handle_peer_up(peer, negotiated.remote_id, &negotiated.families)
             }
             Event::Update(update) => self.rib.handle_update(peer, update),
             Event::RouteRefresh(rr) => self.rib.handle_route_refresh(peer, rr.afi),
             Event::Down(reason) => {
+                self.watches.remove(&peer);
                 info!(peer = %self.peers[&peer].name, %reason, "withdrawing routes of the session");
                 self.rib.handle_peer_down(peer)
             }
@@ -308,6 +331,50 @@ impl RibTask {
             .fib_routes
             .with_label_values(&["ipv6"])
             .set(fib6);
+    }
+
+    /// Tears down Established sessions whose tunnel went quiet (see
+    /// [`super::liveness`]); they come back by themselves when it recovers.
+    async fn check_liveness(&mut self) {
+        let now = std::time::Instant::now();
+        let ids: Vec<PeerId> = self.watches.keys().copied().collect();
+        for id in ids {
+            let Some(p) = self.peers.get(&id) else {
+                self.watches.remove(&id);
+                continue;
+            };
+            let (Some(ifname), Some(dead_after)) = (
+                p.cfg.interface(),
+                p.cfg.wireguard.as_ref().and_then(|w| w.dead_after),
+            ) else {
+                continue;
+            };
+            let obs = match self.tunnels.status(ifname).await {
+                Ok(st) => match st.peer {
+                    Some(peer) => Observation::Counters {
+                        rx_bytes: peer.rx_bytes,
+                        handshake_age: peer.handshake_age,
+                    },
+                    None => Observation::Missing(format!("{ifname} has no peer")),
+                },
+                Err(e) => Observation::Missing(e.to_string()),
+            };
+            let dead_after = Duration::from_secs(dead_after.into());
+            let Some(watch) = self.watches.get_mut(&id) else {
+                continue;
+            };
+            if let Some(why) = watch.observe(now, &obs, dead_after) {
+                warn!(peer = %p.name, interface = %ifname, "tunnel dead ({why}): tearing the session down");
+                self.metrics
+                    .tunnel_dead_total
+                    .with_label_values(&[&p.name, ifname])
+                    .inc();
+                let text = format!("WireGuard tunnel {ifname} dead: {why}");
+                let n = Notification::cease_with_communication(ADMINISTRATIVE_RESET, &text);
+                let _ = p.session.commands.send(Command::Reset(n));
+                self.watches.remove(&id);
+            }
+        }
     }
 
     /// The sessions a `clear` names: a config name, a session address, or `*`.
