@@ -29,17 +29,31 @@ pub enum ReceiverKind {
     Frr,
     /// Floor: `ip -batch` with one `route add`/`route del` line per prefix.
     IpBatch,
-    /// Floor: rib's raw batched netlink writer (`FibWriter`, 256 per send).
+    /// Floor: rib's raw batched netlink writer (`FibWriter`, 256 per send),
+    /// prefixes in address order.
     Netlink,
+    /// The same writer with the prefixes in a seeded random order, to see
+    /// what the order costs the kernel's trie.
+    NetlinkRandom,
 }
 
 impl ReceiverKind {
-    pub const ALL: [ReceiverKind; 5] = [
+    /// What `fullfeed` runs when not told otherwise.
+    pub const DEFAULT: [ReceiverKind; 5] = [
         ReceiverKind::Wgbgpd,
         ReceiverKind::Bird,
         ReceiverKind::Frr,
         ReceiverKind::IpBatch,
         ReceiverKind::Netlink,
+    ];
+
+    pub const ALL: [ReceiverKind; 6] = [
+        ReceiverKind::Wgbgpd,
+        ReceiverKind::Bird,
+        ReceiverKind::Frr,
+        ReceiverKind::IpBatch,
+        ReceiverKind::Netlink,
+        ReceiverKind::NetlinkRandom,
     ];
 
     /// The name used on the command line and in reports.
@@ -50,6 +64,7 @@ impl ReceiverKind {
             ReceiverKind::Frr => "frr",
             ReceiverKind::IpBatch => "ip-batch",
             ReceiverKind::Netlink => "netlink",
+            ReceiverKind::NetlinkRandom => "netlink-random",
         }
     }
 
@@ -318,7 +333,9 @@ pub fn version(kind: ReceiverKind) -> String {
         ReceiverKind::Bird => ("bird".into(), &["--version"]),
         ReceiverKind::Frr => (format!("{}/zebra", crate::frr::FRR_LIBEXEC), &["--version"]),
         ReceiverKind::IpBatch => ("ip".into(), &["-V"]),
-        ReceiverKind::Wgbgpd | ReceiverKind::Netlink => return wgbgp_version(),
+        ReceiverKind::Wgbgpd | ReceiverKind::Netlink | ReceiverKind::NetlinkRandom => {
+            return wgbgp_version();
+        }
     };
     std::process::Command::new(prog)
         .args(args)

@@ -445,7 +445,15 @@ fn run_floor(
                 }
             }
         }
-        ReceiverKind::Netlink => {
+        ReceiverKind::Netlink | ReceiverKind::NetlinkRandom => {
+            let mut prefixes = prefixes;
+            if kind == ReceiverKind::NetlinkRandom {
+                // Fisher-Yates with the table's seed.
+                let mut rng = super::table::Rng::new(table.spec.seed ^ 0x5eed);
+                for i in (1..prefixes.len()).rev() {
+                    prefixes.swap(i, rng.below(i as u64 + 1) as usize);
+                }
+            }
             let (conv, errors) = rns.in_ns(|| netlink_add(&prefixes, t));
             res.converge_s = Some(conv);
             if errors > 0 {

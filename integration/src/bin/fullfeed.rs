@@ -12,7 +12,7 @@ use integration::bench::report::{self, Machine};
 use integration::bench::{ReceiverKind, RunOptions, Topology, generate, run};
 
 const USAGE: &str = "usage: fullfeed [--v4 N] [--v6 N] [--seed S] \
-[--receivers wgbgpd,bird,frr,ip-batch,netlink] [--json FILE] [--markdown FILE] \
+[--receivers wgbgpd,bird,frr,ip-batch,netlink,netlink-random] [--json FILE] [--markdown FILE] \
 [--timeout SECS] [--poll-ms MS] [--no-verify] [--per-update K]";
 
 struct Args {
@@ -32,7 +32,7 @@ fn parse_args() -> Result<Args, String> {
         v6: 0,
         seed: 1,
         per_update: 3,
-        receivers: ReceiverKind::ALL.to_vec(),
+        receivers: ReceiverKind::DEFAULT.to_vec(),
         json: None,
         markdown: None,
         opts: RunOptions::default(),
