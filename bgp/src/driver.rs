@@ -73,6 +73,8 @@ pub enum Command {
     RouteRefresh(Afi),
     /// Tear the session down with this NOTIFICATION (e.g. max-prefix).
     Reset(Notification),
+    /// Same, and stay down this long before restarting.
+    ResetHoldDown(Notification, Duration),
 }
 
 /// What a session task reports to the RIB.
@@ -269,7 +271,21 @@ impl<K: Copy + Send + 'static> Driver<K> {
                 self.input(Input::Stop { communication }, connected).await
             }
             Command::Reset(notification) => {
-                self.input(Input::Reset { notification }, connected).await
+                self.input(
+                    Input::Reset {
+                        notification,
+                        hold_down: None,
+                    },
+                    connected,
+                )
+                .await
+            }
+            Command::ResetHoldDown(notification, hold) => {
+                let input = Input::Reset {
+                    notification,
+                    hold_down: Some(hold),
+                };
+                self.input(input, connected).await
             }
             Command::Incoming(stream) => {
                 let conn = self.adopt(stream);
@@ -447,6 +463,7 @@ impl<K: Copy + Send + 'static> Driver<K> {
                 }
                 if let Message::Notification(n) = &message {
                     info!(peer = %self.cfg.remote, "sending NOTIFICATION: {}", n.describe());
+                    *self.stats.last_error.lock().unwrap() = Some(format!("sent {}", n.describe()));
                 }
             }
             Output::Close { conn } => {

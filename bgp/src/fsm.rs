@@ -187,9 +187,12 @@ pub enum Input {
         conn: ConnId,
         notification: Notification,
     },
-    /// The local side must reset the session (e.g. max-prefix exceeded).
+    /// The local side must reset the session (e.g. max-prefix exceeded);
+    /// `hold_down` keeps it down that long before it restarts (FRR's
+    /// `maximum-prefix N restart M`) instead of the usual idle hold.
     Reset {
         notification: Notification,
+        hold_down: Option<Duration>,
     },
     TimerExpired(Timer),
 }
@@ -280,6 +283,8 @@ pub struct Session {
     idle_hold_running: bool,
     /// Consecutive failures, for the IdleHold back-off.
     failures: u32,
+    /// A one-off idle-hold delay requested with `Input::Reset`.
+    hold_down: Option<Duration>,
     conns: Vec<Conn>,
 }
 
@@ -306,6 +311,7 @@ impl Session {
             connect_pending: false,
             idle_hold_running: false,
             failures: 0,
+            hold_down: None,
             conns: Vec::new(),
         }
     }
@@ -368,7 +374,11 @@ impl Session {
                     self.fail_conn(i, notification, &mut out);
                 }
             }
-            Input::Reset { notification } => {
+            Input::Reset {
+                notification,
+                hold_down,
+            } => {
+                self.hold_down = hold_down;
                 if let Some(i) = self
                     .conns
                     .iter()
@@ -780,11 +790,12 @@ impl Session {
             return;
         }
         let shift = self.failures.saturating_sub(1).min(16);
-        let delay = self
+        let backoff = self
             .cfg
             .idle_hold
             .saturating_mul(1 << shift)
             .min(self.cfg.idle_hold_max);
+        let delay = self.hold_down.take().unwrap_or(backoff);
         self.idle_hold_running = true;
         out.push(Output::StartTimer(Timer::IdleHold, delay));
     }

@@ -121,7 +121,32 @@ pub struct Peer {
     pub port: u16,
     /// Administratively down (`Idle (Admin)`).
     pub shutdown: bool,
+    /// Limit on accepted prefixes per address family.
+    pub max_prefix: Option<MaxPrefix>,
 }
+
+/// `peers.<name>.max_prefix`: what to do when a peer sends more prefixes
+/// of one family than `limit` (after import policy).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MaxPrefix {
+    pub limit: u32,
+    pub action: MaxPrefixAction,
+    /// Seconds the session stays down after a `restart` (FRR's `restart M`).
+    pub restart_after: u32,
+}
+
+/// What exceeding `max_prefix` does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MaxPrefixAction {
+    /// Cease/Maximum Number of Prefixes Reached (RFC 4486), restart later.
+    Restart,
+    /// Log and count only.
+    Warn,
+}
+
+/// Default `max_prefix.restart_after`, seconds.
+pub const DEFAULT_MAX_PREFIX_RESTART: u32 = 60;
 
 impl Peer {
     /// The session address (first of `addresses`).

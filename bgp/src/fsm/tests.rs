@@ -440,3 +440,36 @@ fn peer_without_multiprotocol_gets_ipv4_unicast_only() {
     });
     assert_eq!(families, Some(vec![(Afi::Ipv4, Safi::Unicast)]));
 }
+
+#[test]
+fn reset_with_hold_down_waits_that_long_before_restarting() {
+    let mut s = established();
+    let n = Notification {
+        code: 6,
+        subcode: 1,
+        data: Bytes::new(),
+    };
+    let out = s.handle(Input::Reset {
+        notification: n.clone(),
+        hold_down: Some(Duration::from_secs(30)),
+    });
+    assert_eq!(notification(&out), Some(n.clone()));
+    assert!(out.contains(&Output::Down(DownReason::NotificationSent(n))));
+    assert!(out.contains(&Output::StartTimer(
+        Timer::IdleHold,
+        Duration::from_secs(30)
+    )));
+    // The next failure uses the normal back-off again.
+    s.handle(Input::TimerExpired(Timer::IdleHold));
+    s.handle(Input::TcpConnected {
+        conn: C2,
+        direction: Direction::Outgoing,
+    });
+    let out = s.handle(Input::Message {
+        conn: C2,
+        message: peer_open(1, REMOTE_ID, 90),
+    });
+    assert!(out.iter().any(
+        |o| matches!(o, Output::StartTimer(Timer::IdleHold, d) if *d < Duration::from_secs(30))
+    ));
+}

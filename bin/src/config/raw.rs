@@ -66,6 +66,23 @@ struct RawPeer {
     local_address: Option<String>,
     port: Option<u16>,
     shutdown: Option<bool>,
+    max_prefix: Option<RawMaxPrefix>,
+}
+
+/// `max_prefix: 1000` or `max_prefix: {limit: 1000, action: warn, restart_after: 60}`.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum RawMaxPrefix {
+    Limit(u32),
+    Full(RawMaxPrefixFull),
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawMaxPrefixFull {
+    limit: u32,
+    action: Option<MaxPrefixAction>,
+    restart_after: Option<u32>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -438,6 +455,18 @@ pub(super) fn validate(raw: RawConfig, src: &str, path: &Path) -> Result<Config,
                 local_address: local_address.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED)),
                 port,
                 shutdown: p.shutdown.unwrap_or(false),
+                max_prefix: p.max_prefix.as_ref().map(|m| match m {
+                    RawMaxPrefix::Limit(limit) => MaxPrefix {
+                        limit: *limit,
+                        action: MaxPrefixAction::Restart,
+                        restart_after: DEFAULT_MAX_PREFIX_RESTART,
+                    },
+                    RawMaxPrefix::Full(f) => MaxPrefix {
+                        limit: f.limit,
+                        action: f.action.unwrap_or(MaxPrefixAction::Restart),
+                        restart_after: f.restart_after.unwrap_or(DEFAULT_MAX_PREFIX_RESTART),
+                    },
+                }),
             },
         );
     }

@@ -131,6 +131,7 @@ pub async fn run(cfg: Config) -> Result<(), StartError> {
         events: events_tx,
         sessions,
         watches: BTreeMap::new(),
+        over_limit: Default::default(),
     };
     let started = async {
         for name in cfg.peers.keys() {

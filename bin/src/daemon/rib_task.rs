@@ -22,8 +22,10 @@ use bgp::wire::Notification;
 
 /// RFC 4486 Cease/Administrative Reset, with an RFC 9003 communication.
 const ADMINISTRATIVE_RESET: u8 = 4;
+/// RFC 4486 Cease/Maximum Number of Prefixes Reached.
+const MAXIMUM_PREFIXES_REACHED: u8 = 1;
 use crate::api::{Request, Response, SoftDirection};
-use crate::config::{self, Config};
+use crate::config::{self, Config, MaxPrefixAction};
 use crate::metrics::Metrics;
 
 /// A control-socket request with the channel for its answer.
@@ -54,6 +56,8 @@ pub(super) struct RibTask {
     pub sessions: SessionMap,
     /// Tunnel liveness of Established sessions over a tunnel with `dead_after`.
     pub watches: BTreeMap<PeerId, Watch>,
+    /// Peers over a warn-only `max_prefix`, so it is logged once.
+    pub over_limit: std::collections::BTreeSet<PeerId>,
 }
 
 /// How often tunnels of Established sessions are checked for liveness.
@@ -156,7 +160,11 @@ impl RibTask {
                 self.rib
                     .handle_peer_up(peer, negotiated.remote_id, &negotiated.families)
             }
-            Event::Update(update) => self.rib.handle_update(peer, update),
+            Event::Update(update) => {
+                let out = self.rib.handle_update(peer, update);
+                self.check_max_prefix(peer);
+                out
+            }
             Event::RouteRefresh(rr) => self.rib.handle_route_refresh(peer, rr.afi),
             Event::Down(reason) => {
                 self.watches.remove(&peer);
@@ -331,6 +339,40 @@ impl RibTask {
             .fib_routes
             .with_label_values(&["ipv6"])
             .set(fib6);
+    }
+
+    /// RFC 4486 Cease/Maximum Number of Prefixes Reached when a peer sends
+    /// more than `max_prefix` of one family (after import policy).
+    fn check_max_prefix(&mut self, id: PeerId) {
+        let Some(p) = self.peers.get(&id) else { return };
+        let Some(max) = p.cfg.max_prefix else { return };
+        for (afi, safi) in [(bgp::wire::Afi::Ipv4, 1u8), (bgp::wire::Afi::Ipv6, 1u8)] {
+            let (received, _) = self.rib.peer_counts(id, afi);
+            if received as u64 <= max.limit as u64 {
+                continue;
+            }
+            match max.action {
+                MaxPrefixAction::Warn => {
+                    if self.over_limit.insert(id) {
+                        warn!(peer = %p.name, %afi, received, limit = max.limit, "max_prefix exceeded (warn only)");
+                    }
+                }
+                MaxPrefixAction::Restart => {
+                    warn!(peer = %p.name, %afi, received, limit = max.limit,
+                          restart_after = max.restart_after, "max_prefix exceeded: closing the session");
+                    // RFC 4486 §4: AFI, SAFI and the limit as data.
+                    let mut data = Vec::with_capacity(7);
+                    data.extend_from_slice(&u16::from(afi).to_be_bytes());
+                    data.push(safi);
+                    data.extend_from_slice(&max.limit.to_be_bytes());
+                    let n = Notification::new(6, MAXIMUM_PREFIXES_REACHED, data);
+                    let hold = Duration::from_secs(max.restart_after.into());
+                    let _ = p.session.commands.send(Command::ResetHoldDown(n, hold));
+                }
+            }
+            return;
+        }
+        self.over_limit.remove(&id);
     }
 
     /// Tears down Established sessions whose tunnel went quiet (see
