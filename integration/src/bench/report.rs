@@ -109,7 +109,7 @@ pub fn markdown(table: &Table, machine: &Machine, results: &[RunResult]) -> Stri
     );
     out.push_str(
         "| receiver | Established → all in kernel | stream taken | sender gone → kernel clean \
-         | peak RSS | bytes/route (peak) | RSS added/route | CPU in | CPU out | check | load |\n\
+         | peak RSS (at conv.) | bytes/route (peak) | RSS added/route | CPU in | CPU out | check | load |\n\
          |---|---|---|---|---|---|---|---|---|---|---|\n",
     );
     for r in results {
@@ -125,7 +125,11 @@ pub fn markdown(table: &Table, machine: &Machine, results: &[RunResult]) -> Stri
             opt_s(r.converge_s),
             opt_s(r.stream_s),
             opt_s(r.withdraw_s),
-            r.peak_rss.map(mib).unwrap_or_else(|| "—".into()),
+            match (r.peak_rss, r.peak_rss_converged) {
+                (Some(p), Some(c)) => format!("{} ({})", mib(p), mib(c)),
+                (Some(p), None) => mib(p),
+                _ => "—".into(),
+            },
             bytes_per_route(r)
                 .map(|b| format!("{b:.0}"))
                 .unwrap_or_else(|| "—".into()),
@@ -178,6 +182,7 @@ fn result_json(r: &RunResult) -> Value {
         "rss_idle_bytes": r.rss_idle,
         "rss_converged_bytes": r.rss_converged,
         "peak_rss_bytes": r.peak_rss,
+        "peak_rss_at_convergence_bytes": r.peak_rss_converged,
         "peak_bytes_per_route": bytes_per_route(r),
         "added_rss_bytes_per_route": added_bytes_per_route(r),
         "cpu_converge_s": r.cpu_converge_s,

@@ -71,6 +71,9 @@ pub struct RunResult {
     pub rss_idle: Option<u64>,
     pub rss_converged: Option<u64>,
     pub peak_rss: Option<u64>,
+    /// VmHWM (summed) at convergence: tells whether the peak came while
+    /// taking the table in or while removing it.
+    pub peak_rss_converged: Option<u64>,
     /// CPU seconds (user + system) from Established to convergence, and
     /// from sender gone to clean.
     pub cpu_converge_s: Option<f64>,
@@ -259,6 +262,7 @@ fn run_bgp(
             let s = sample(&pids);
             res.converge_s = Some(secs(est, at));
             res.rss_converged = Some(s.rss);
+            res.peak_rss_converged = Some(s.hwm);
             res.cpu_converge_s = Some(s.cpu - at_est.cpu);
         }
         Err(last) => {
