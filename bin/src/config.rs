@@ -55,6 +55,10 @@ pub struct Config {
     pub wireguard: WireguardConfig,
     /// Prefixes this router originates.
     pub announce: Vec<IpNet>,
+    /// Equal-cost BGP paths installed as one ECMP route (1 = off).
+    pub multipath: usize,
+    /// ECMP across different AS paths of equal length (FRR's as-path multipath-relax).
+    pub multipath_relax: bool,
     /// Peers by config key (the peer's name).
     pub peers: BTreeMap<String, Peer>,
     /// Policies by name; every name a peer references exists.

@@ -154,6 +154,10 @@ pub fn plan(old: &Config, new: &Config) -> ReloadPlan {
     restart(old.router_id != new.router_id, "router_id");
     restart(old.asn != new.asn, "asn");
     restart(old.kernel != new.kernel, "kernel");
+    restart(
+        (old.multipath, old.multipath_relax) != (new.multipath, new.multipath_relax),
+        "multipath",
+    );
     restart(old.control_socket != new.control_socket, "control_socket");
     restart(old.metrics != new.metrics, "metrics");
     restart(

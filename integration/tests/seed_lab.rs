@@ -338,3 +338,106 @@ fn seed_lab_routes_pings_withdraws_and_restarts_cleanly() {
     lab.s1.wait_ping("198.19.0.1", Duration::from_secs(10));
     s3.check_alive();
 }
+
+/// S2 and S3 both announce 203.0.113.0/24 (anycast); S1 with `multipath: 2`
+/// and `multipath_relax` installs one ECMP route through both tunnels, and
+/// falls back to a single next hop when S3 leaves.
+#[test]
+fn seed_lab_multipath_installs_one_ecmp_route_over_both_tunnels() {
+    require_root();
+    let lab = SeedLab::new();
+    let keys = Keys {
+        s1: WgKey::generate(),
+        s2: WgKey::generate(),
+        s3: WgKey::generate(),
+    };
+    let ifs = Ifs {
+        s1_to_s2: ifname("m1s2"),
+        s1_to_s3: ifname("m1s3"),
+        s2_to_s1: ifname("m2s1"),
+        s3_to_s1: ifname("m3s1"),
+    };
+    lab.s2.add_lo_addr("203.0.113.1/32");
+    lab.s3.add_lo_addr("203.0.113.1/32");
+    let anycast = "[203.0.113.0/24]";
+    let s2_yaml = leaf_config(
+        "2.2.2.2",
+        65501,
+        "[2.2.2.2/32]",
+        anycast,
+        "1.1.1.1",
+        &keys.s1.public,
+        &ifs.s2_to_s1,
+    )
+    .replace("198.18.0.0/15 le 32", "203.0.113.0/24");
+    let s3_yaml = leaf_config(
+        "3.3.3.3",
+        65502,
+        "[3.3.3.3/32]",
+        anycast,
+        "1.1.1.1",
+        &keys.s1.public,
+        &ifs.s3_to_s1,
+    )
+    .replace("198.18.0.0/15 le 32", "203.0.113.0/24");
+    let s1_yaml = s1_config(&keys, &ifs)
+        .replace(
+            "asn: 65500\n",
+            "asn: 65500\nmultipath: 2\nmultipath_relax: true\n",
+        )
+        .replace(r#"address: [2.2.2.2, "fd00::2"]"#, "address: 2.2.2.2")
+        .replace(
+            r#"loopback: [1.1.1.1/32, "fd00::1/128"]"#,
+            "loopback: [1.1.1.1/32]",
+        );
+    let key_dir = TempDir::new("keys");
+    let _s2 = with_key(&lab.s2, &key_dir, &s2_yaml, &keys.s2);
+    let mut s3 = with_key(&lab.s3, &key_dir, &s3_yaml, &keys.s3);
+    let mut s1 = with_key(&lab.s1, &key_dir, &s1_yaml, &keys.s1);
+    s1.wait_established(&lab.s1, "2.2.2.2", SESSION_TIMEOUT);
+    s1.wait_established(&lab.s1, "3.3.3.3", SESSION_TIMEOUT);
+    let hop2 = format!("nexthop via 2.2.2.2 dev {} weight 1 onlink", ifs.s1_to_s2);
+    let hop3 = format!("nexthop via 3.3.3.3 dev {} weight 1 onlink", ifs.s1_to_s3);
+    wait_for(
+        SESSION_TIMEOUT,
+        Duration::from_millis(200),
+        "ECMP route via S2 and S3",
+        || {
+            route(&lab.s1, "203.0.113.0/24").and_then(|r| {
+                if r.contains(&hop2) && r.contains(&hop3) && r.contains("proto bgp metric 20") {
+                    Ok(())
+                } else {
+                    Err(format!("got `{r}`"))
+                }
+            })
+        },
+    );
+    let routes = s1.cli_json(&lab.s1, &["show", "bgp", "ipv4", "unicast"]);
+    let paths = routes["routes"]["203.0.113.0/24"].as_array().unwrap();
+    assert_eq!(
+        paths.iter().filter(|p| p["multipath"] == true).count(),
+        2,
+        "{routes:#}"
+    );
+    lab.s1.wait_ping("203.0.113.1", Duration::from_secs(10));
+
+    s3.stop();
+    let single = format!(
+        "203.0.113.0/24 via 2.2.2.2 dev {} proto bgp metric 20 onlink",
+        ifs.s1_to_s2
+    );
+    wait_for(
+        SESSION_TIMEOUT,
+        Duration::from_millis(200),
+        "single next hop after S3 left",
+        || {
+            route(&lab.s1, "203.0.113.0/24").and_then(|r| {
+                if r.starts_with(&single) {
+                    Ok(())
+                } else {
+                    Err(format!("got `{r}`"))
+                }
+            })
+        },
+    );
+}

@@ -98,6 +98,38 @@ pub fn select(paths: &[Path], eligible: impl Fn(usize) -> bool) -> Option<usize>
     best
 }
 
+/// Multipath: the eligible paths that tie with `best` up to and including
+/// MED (LOCAL_PREF, origination, AS_PATH length, ORIGIN, MED), best first,
+/// at most `max`. Without `relax` the AS_PATHs must also be identical (FRR's
+/// default); with it, equal length is enough (`as-path multipath-relax`).
+pub fn multipath(
+    paths: &[Path],
+    best: usize,
+    max: usize,
+    relax: bool,
+    eligible: impl Fn(usize) -> bool,
+) -> Vec<usize> {
+    let mut out = vec![best];
+    let b = &paths[best];
+    for (i, p) in paths.iter().enumerate() {
+        if out.len() >= max {
+            break;
+        }
+        if i == best || !eligible(i) || p.source == Source::Local || b.source == Source::Local {
+            continue;
+        }
+        let (_, reason) = compare(b, p);
+        let tied = matches!(
+            reason,
+            None | Some(LossReason::RouterId | LossReason::PeerAddress)
+        );
+        if tied && (relax || p.attrs.as_path == b.attrs.as_path) {
+            out.push(i);
+        }
+    }
+    out
+}
+
 /// Why `path` is not the best: the deciding step against `best`, or that
 /// its next hop does not resolve.
 pub fn loss_reason(path: &Path, best: &Path, eligible: bool) -> Option<LossReason> {
@@ -178,6 +210,24 @@ mod tests {
         local.source = Source::Local;
         let learned = path(1, &[], |_| {});
         assert_eq!(select(&[learned, local], |_| true), Some(1));
+    }
+
+    #[test]
+    fn multipath_takes_ties_up_to_med_and_respects_relax() {
+        let a = path(1, &[65501, 65510], |_| {});
+        let b = path(2, &[65502, 65510], |_| {});
+        let c = path(3, &[65501, 65510], |_| {});
+        let longer = path(4, &[65504, 65510, 65511], |_| {});
+        let paths = vec![a, b, c, longer];
+        let best = select(&paths, |_| true).unwrap();
+        assert_eq!(best, 0);
+        // Identical AS path only (FRR default): path 2 (same path as 0).
+        assert_eq!(multipath(&paths, best, 4, false, |_| true), vec![0, 2]);
+        // Relaxed: any path of equal length.
+        assert_eq!(multipath(&paths, best, 4, true, |_| true), vec![0, 1, 2]);
+        assert_eq!(multipath(&paths, best, 2, true, |_| true), vec![0, 1]);
+        assert_eq!(multipath(&paths, best, 4, true, |i| i != 1), vec![0, 2]);
+        assert_eq!(multipath(&paths, best, 1, true, |_| true), vec![0]);
     }
 
     #[test]

@@ -27,6 +27,10 @@ pub struct RibConfig {
     pub router_id: Ipv4Addr,
     /// Kernel table the next hops resolve in.
     pub table: u32,
+    /// Equal-cost paths installed together (1 = best path only).
+    pub multipath: usize,
+    /// Multipath across different AS paths of equal length.
+    pub multipath_relax: bool,
 }
 
 /// What the RIB needs to know about a configured peer.
@@ -71,6 +75,8 @@ pub enum Output {
 pub struct Dest {
     pub paths: Vec<Path>,
     pub best: Option<usize>,
+    /// Paths installed together with the best one (ECMP), best first.
+    pub multipath: Vec<usize>,
     /// Next hops last handed to the kernel for this prefix.
     pub installed: Option<Vec<KernelNextHop>>,
 }
@@ -586,10 +592,36 @@ impl Rib {
             let Some(dest) = self.loc_rib.get(&prefix) else {
                 continue;
             };
-            let best = best::select(&dest.paths, |i| self.eligible(&dest.paths[i]));
-            let want = best.and_then(|b| self.resolution(&dest.paths[b]));
+            let eligible = |i: usize| self.eligible(&dest.paths[i]);
+            let best = best::select(&dest.paths, eligible);
+            let multipath = match best {
+                Some(b) if self.cfg.multipath > 1 => best::multipath(
+                    &dest.paths,
+                    b,
+                    self.cfg.multipath,
+                    self.cfg.multipath_relax,
+                    eligible,
+                ),
+                _ => Vec::new(),
+            };
+            let want = match (best, multipath.len() > 1) {
+                (Some(_), true) => {
+                    // One kernel route with a next hop per path, deduplicated.
+                    let mut hops: Vec<KernelNextHop> = multipath
+                        .iter()
+                        .filter_map(|&i| self.resolution(&dest.paths[i]))
+                        .flatten()
+                        .collect();
+                    hops.sort();
+                    hops.dedup();
+                    (!hops.is_empty()).then_some(hops)
+                }
+                (Some(b), false) => self.resolution(&dest.paths[b]),
+                (None, _) => None,
+            };
             let dest = self.loc_rib.get_mut(&prefix).expect("present");
             dest.best = best;
+            dest.multipath = multipath;
             if want != dest.installed {
                 match &want {
                     Some(nexthops) => out.push(Output::Fib(FibOp::Replace {

@@ -27,6 +27,8 @@ pub(super) struct RawConfig {
     peers: BTreeMap<String, RawPeer>,
     #[serde(default)]
     policies: BTreeMap<String, Vec<RawRule>>,
+    multipath: Option<u16>,
+    multipath_relax: Option<bool>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -489,6 +491,8 @@ pub(super) fn validate(raw: RawConfig, src: &str, path: &Path) -> Result<Config,
         announce,
         peers,
         policies,
+        multipath: raw.multipath.unwrap_or(1).max(1) as usize,
+        multipath_relax: raw.multipath_relax.unwrap_or(false),
     })
 }
 

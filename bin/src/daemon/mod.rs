@@ -117,6 +117,8 @@ pub async fn run(cfg: Config) -> Result<(), StartError> {
         local_as: cfg.asn,
         router_id: cfg.router_id,
         table: cfg.kernel.table,
+        multipath: cfg.multipath,
+        multipath_relax: cfg.multipath_relax,
     });
     let mut task = rib_task::RibTask {
         cfg: Arc::new(cfg.clone()),

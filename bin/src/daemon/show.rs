@@ -153,7 +153,7 @@ pub(super) fn routes(
                         path.next_hop,
                     ),
                 };
-                let via = if best {
+                let via = if best || dest.multipath.contains(&i) {
                     dest.installed.as_ref().map(|hops| {
                         hops.iter()
                             .map(|h| {
@@ -170,7 +170,7 @@ pub(super) fn routes(
                 RoutePath {
                     valid: rib.eligible(path),
                     bestpath: best,
-                    multipath: false,
+                    multipath: dest.multipath.len() > 1 && dest.multipath.contains(&i),
                     path_from: "external".into(),
                     prefix: prefix.addr().to_string(),
                     prefix_len: prefix.prefix_len(),

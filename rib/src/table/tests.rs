@@ -85,6 +85,8 @@ fn lab(import: Chain, export: Chain) -> Rib {
         local_as: 65500,
         router_id: Ipv4Addr::new(1, 1, 1, 1),
         table: 254,
+        multipath: 1,
+        multipath_relax: false,
     });
     rib.handle_kernel_event(&links());
     rib.handle_kernel_event(&host_route("2.2.2.2/32", WG_S2));
@@ -552,4 +554,43 @@ fn removed_peer_loses_its_routes_and_local_withdrawal_is_exported() {
         afi: Afi::Ipv4,
         prefixes: vec![net("198.19.0.1/32")]
     }));
+}
+
+#[test]
+fn multipath_installs_one_ecmp_route_and_shrinks_on_withdraw() {
+    let mut rib = lab(accept_all(), Chain::default());
+    rib.cfg.multipath = 4;
+    rib.cfg.multipath_relax = true;
+    rib.handle_update(2, announce(&[65501, 65510], "2.2.2.2", &["203.0.113.0/24"]));
+    let out = rib.handle_update(3, announce(&[65502, 65510], "3.3.3.3", &["203.0.113.0/24"]));
+    let mut both = onlink("2.2.2.2", WG_S2);
+    both.extend(onlink("3.3.3.3", WG_S3));
+    assert_eq!(
+        fib(&out),
+        vec![FibOp::Replace {
+            prefix: net("203.0.113.0/24"),
+            nexthops: both
+        }]
+    );
+    assert_eq!(rib.loc_rib()[&net("203.0.113.0/24")].multipath.len(), 2);
+    let out = rib.handle_update(2, withdraw(&["203.0.113.0/24"]));
+    assert_eq!(
+        fib(&out),
+        vec![FibOp::Replace {
+            prefix: net("203.0.113.0/24"),
+            nexthops: onlink("3.3.3.3", WG_S3)
+        }]
+    );
+}
+
+#[test]
+fn multipath_without_relax_needs_identical_as_paths() {
+    let mut rib = lab(accept_all(), Chain::default());
+    rib.cfg.multipath = 4;
+    rib.handle_update(2, announce(&[65501, 65510], "2.2.2.2", &["203.0.113.0/24"]));
+    let out = rib.handle_update(3, announce(&[65502, 65510], "3.3.3.3", &["203.0.113.0/24"]));
+    assert!(
+        fib(&out).is_empty(),
+        "different AS paths: still the single best"
+    );
 }
