@@ -177,12 +177,11 @@ impl Session {
             _ => return Err(SpeakerError::Unexpected("a message other than OPEN")),
         };
         stream.write_all(&encoded(&Message::Keepalive))?;
-        loop {
-            match read_message(&mut stream, &mut buf)? {
-                Message::Keepalive => break,
-                Message::Notification(n) => return Err(SpeakerError::Notification(n.describe())),
-                _ => return Err(SpeakerError::Unexpected("a message other than KEEPALIVE")),
-            }
+        // RFC 4271 §8.2.2: in OpenConfirm only KEEPALIVE leads to Established.
+        match read_message(&mut stream, &mut buf)? {
+            Message::Keepalive => {}
+            Message::Notification(n) => return Err(SpeakerError::Notification(n.describe())),
+            _ => return Err(SpeakerError::Unexpected("a message other than KEEPALIVE")),
         }
         let established_at = Instant::now();
         // RFC 4271 §4.2: the smaller hold time wins; 0 means no KEEPALIVEs.

@@ -355,11 +355,10 @@ mod tests {
         let mut start = 0;
         for c in cuts {
             assert!(c - start <= 4_096);
-            assert_eq!(
-                bgp::wire::frame(&t.stream[start..], &ctx())
-                    .unwrap()
-                    .is_some(),
-                true
+            let first = bgp::wire::frame(&t.stream[start..], &ctx()).unwrap();
+            assert!(
+                first.is_some(),
+                "piece at {start} does not start with a message"
             );
             start = c;
         }
