@@ -26,8 +26,8 @@ use std::time::{Duration, Instant, SystemTime};
 use bytes::{Bytes, BytesMut};
 use ipnet::IpNet;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
-use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tracing::{debug, info, warn};
@@ -35,6 +35,7 @@ use tracing::{debug, info, warn};
 use crate::fsm::{
     self, ConnId, Direction, DownReason, Input, Negotiated, Output, Session, State, Timer,
 };
+use crate::socket::{Transport, connect, secure_accepted};
 use crate::wire::{
     self, Afi, Ctx, Message, MpNextHop, Notification, PathAttributes, RouteRefresh, Safi, Update,
 };
@@ -47,6 +48,8 @@ pub struct PeerConfig {
     pub remote: SocketAddr,
     /// Source address for outgoing connections (FRR's update-source).
     pub local: Option<IpAddr>,
+    /// GTSM and TCP-MD5.
+    pub transport: Transport,
 }
 
 /// Requests to a session task.
@@ -288,6 +291,10 @@ impl<K: Copy + Send + 'static> Driver<K> {
                 self.input(input, connected).await
             }
             Command::Incoming(stream) => {
+                if let Err(e) = secure_accepted(&stream, &self.cfg.transport) {
+                    warn!(peer = %self.cfg.remote, error = %e, "cannot secure accepted connection");
+                    return true;
+                }
                 let conn = self.adopt(stream);
                 self.input(
                     Input::TcpConnected {
@@ -440,13 +447,19 @@ impl<K: Copy + Send + 'static> Driver<K> {
                     old.abort();
                 }
                 let (remote, local) = (self.cfg.remote, self.cfg.local);
+                let transport = self.cfg.transport.clone();
                 let tx = connected.clone();
                 let timeout = self.cfg.fsm.connect_retry;
                 self.connect = Some(tokio::spawn(async move {
-                    let res = match tokio::time::timeout(timeout, connect(remote, local)).await {
-                        Ok(res) => res,
-                        Err(_) => Err(io::Error::new(io::ErrorKind::TimedOut, "connect timed out")),
-                    };
+                    let res =
+                        match tokio::time::timeout(timeout, connect(remote, local, &transport))
+                            .await
+                        {
+                            Ok(res) => res,
+                            Err(_) => {
+                                Err(io::Error::new(io::ErrorKind::TimedOut, "connect timed out"))
+                            }
+                        };
                     let _ = tx.send(res).await;
                 }));
             }
@@ -534,18 +547,6 @@ async fn sleep_until(deadline: Option<tokio::time::Instant>) {
     }
 }
 
-/// Opens the outgoing connection from `local` (update-source) to `remote`.
-async fn connect(remote: SocketAddr, local: Option<IpAddr>) -> io::Result<TcpStream> {
-    let socket = match remote {
-        SocketAddr::V4(_) => TcpSocket::new_v4()?,
-        SocketAddr::V6(_) => TcpSocket::new_v6()?,
-    };
-    if let Some(local) = local {
-        socket.bind(SocketAddr::new(local, 0))?;
-    }
-    socket.connect(remote).await
-}
-
 /// Frames the byte stream into whole messages for the session task.
 async fn reader(conn: ConnId, mut read: OwnedReadHalf, tx: mpsc::Sender<(ConnId, Frame)>) {
     let mut buf = BytesMut::with_capacity(64 * 1024);
@@ -605,45 +606,4 @@ async fn writer(mut write: OwnedWriteHalf, mut rx: mpsc::UnboundedReceiver<Bytes
         }
     }
     let _ = write.shutdown().await;
-}
-
-/// Accepts BGP connections and hands each to the session of the peer with
-/// that address; connections from unknown addresses are closed.
-pub async fn listen(
-    addr: SocketAddr,
-    lookup: Arc<dyn Fn(IpAddr) -> Option<mpsc::UnboundedSender<Command>> + Send + Sync>,
-) -> io::Result<JoinHandle<()>> {
-    let socket = socket2::Socket::new(
-        socket2::Domain::for_address(addr),
-        socket2::Type::STREAM,
-        Some(socket2::Protocol::TCP),
-    )?;
-    socket.set_reuse_address(true)?;
-    if addr.is_ipv6() {
-        socket.set_only_v6(true)?;
-    }
-    socket.set_nonblocking(true)?;
-    socket.bind(&addr.into())?;
-    socket.listen(128)?;
-    let listener = TcpListener::from_std(socket.into())?;
-    Ok(tokio::spawn(async move {
-        loop {
-            match listener.accept().await {
-                Ok((stream, from)) => {
-                    let ip = from.ip().to_canonical();
-                    match lookup(ip) {
-                        Some(session) => {
-                            debug!(%from, "accepted BGP connection");
-                            let _ = session.send(Command::Incoming(stream));
-                        }
-                        None => info!(%from, "refused BGP connection from unconfigured address"),
-                    }
-                }
-                Err(e) => {
-                    warn!(error = %e, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                }
-            }
-        }
-    }))
 }

@@ -285,6 +285,8 @@ pub struct Session {
     failures: u32,
     /// A one-off idle-hold delay requested with `Input::Reset`.
     hold_down: Option<Duration>,
+    /// The current idle hold is such a hold-down: refuse the peer too.
+    held_down: bool,
     conns: Vec<Conn>,
 }
 
@@ -312,6 +314,7 @@ impl Session {
             idle_hold_running: false,
             failures: 0,
             hold_down: None,
+            held_down: false,
             conns: Vec::new(),
         }
     }
@@ -467,10 +470,18 @@ impl Session {
         }
         let established = self.conns.iter().any(|c| c.state == ConnState::Established);
         // RFC 4271 §6.8: a collision with an Established connection closes the new one.
-        // Connections arriving while administratively down or idle-holding are refused.
-        if !self.admin_up || established || self.idle_hold_running || self.conns.len() >= 2 {
+        // Connections arriving while administratively down or held down
+        // (max-prefix) are refused.
+        if !self.admin_up || established || self.held_down || self.conns.len() >= 2 {
             out.push(Output::Close { conn });
             return;
+        }
+        // The idle hold only paces our own attempts: the peer's connection
+        // is taken, or two speakers backing off in step would refuse each
+        // other forever.
+        if self.idle_hold_running {
+            self.idle_hold_running = false;
+            out.push(Output::StopTimer(Timer::IdleHold));
         }
         self.conns.push(Conn {
             id: conn,
@@ -686,6 +697,7 @@ impl Session {
                 ));
             }
             Timer::IdleHold => {
+                self.held_down = false;
                 if self.admin_up && self.idle_hold_running {
                     self.begin(out);
                 }
@@ -795,6 +807,7 @@ impl Session {
             .idle_hold
             .saturating_mul(1 << shift)
             .min(self.cfg.idle_hold_max);
+        self.held_down = self.hold_down.is_some();
         let delay = self.hold_down.take().unwrap_or(backoff);
         self.idle_hold_running = true;
         out.push(Output::StartTimer(Timer::IdleHold, delay));

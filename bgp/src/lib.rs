@@ -5,4 +5,5 @@
 
 pub mod driver;
 pub mod fsm;
+pub mod socket;
 pub mod wire;

@@ -127,6 +127,10 @@ pub struct Peer {
     pub shutdown: bool,
     /// Limit on accepted prefixes per address family.
     pub max_prefix: Option<MaxPrefix>,
+    /// TCP-MD5 signature key (RFC 2385).
+    pub password: Option<String>,
+    /// GTSM (RFC 5082): TTL 255 sent and required.
+    pub ttl_security: bool,
 }
 
 /// `peers.<name>.max_prefix`: what to do when a peer sends more prefixes

@@ -133,6 +133,8 @@ fn session_changes(old: &Peer, new: &Peer) -> Vec<String> {
     check(old.hold_time != new.hold_time, "hold_time");
     check(old.keepalive != new.keepalive, "keepalive");
     check(old.passive != new.passive, "passive");
+    check(old.password != new.password, "password");
+    check(old.ttl_security != new.ttl_security, "ttl_security");
     check(
         old.wireguard.is_some() != new.wireguard.is_some(),
         "wireguard added or removed",

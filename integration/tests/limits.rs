@@ -123,3 +123,50 @@ fn max_prefix_restart_closes_the_session_and_warn_keeps_it() {
     );
     assert!(a.log_text().contains("max_prefix exceeded (warn only)"));
 }
+
+/// TCP-MD5 (RFC 2385) and GTSM (RFC 5082): matching keys and TTL 255 on
+/// both sides bring the session up; a wrong key never does.
+#[test]
+fn md5_and_gtsm_sessions_need_the_right_key() {
+    require_root();
+    let (a_ns, b_ns) = (Netns::new("sa"), Netns::new("sb"));
+    veth(
+        &a_ns,
+        "eth1",
+        Some("10.9.1.1/24"),
+        &b_ns,
+        "eth1",
+        Some("10.9.1.2/24"),
+    );
+    let secure = |yaml: &str, key: &str| {
+        yaml.replace(
+            "    import: [all]\n",
+            &format!("    password: {key}\n    ttl_security: true\n    import: [all]\n"),
+        )
+    };
+    let b = Wgbgpd::start(&b_ns, &secure(B, "s3cret"));
+    let mut a = Wgbgpd::start(&a_ns, &secure(&a_config("1000"), "s3cret"));
+    a.wait_established(&a_ns, "10.9.1.2", T);
+    wait_for(
+        T,
+        Duration::from_millis(200),
+        "routes over the signed session",
+        || {
+            if bgp_routes(&a_ns) == 3 {
+                Ok(())
+            } else {
+                Err(a_ns.routes(""))
+            }
+        },
+    );
+    drop(a);
+    let mut wrong = Wgbgpd::start(&a_ns, &secure(&a_config("1000"), "other"));
+    std::thread::sleep(Duration::from_secs(6));
+    wrong.check_alive();
+    assert_ne!(
+        wrong.peer_state(&a_ns, "10.9.1.2").as_deref(),
+        Some("Established")
+    );
+    assert_eq!(bgp_routes(&a_ns), 0);
+    drop(b);
+}

@@ -8,7 +8,8 @@
 //!   | lo 1.1.1.1      |   wg (keepalive 1 s)        | lo 2.2.2.2      |
 //!   | dead_after 3 s  |                             | 198.51.100.0/24 |
 //!   +-----------------+                             +-----------------+
-//!              B's wireguard-go is frozen (SIGSTOP), then thawed (SIGCONT)
+//!              B's wireguard-go is frozen (SIGSTOP), then thawed (SIGCONT);
+//!              both ends watch their tunnel, as they would in production.
 //! ```
 
 use std::time::{Duration, Instant};
@@ -98,7 +99,7 @@ fn quiet_tunnel_tears_the_session_down_within_dead_after() {
         &key_file(&keys, "b.key", &kb),
         &ka.public,
         &ifb,
-        "      listen_port: 51820\n      dead_after: 0\n",
+        "      listen_port: 51820\n      dead_after: 3\n",
     )
     .replace(
         "loopback: [2.2.2.2/32]",

@@ -473,3 +473,42 @@ fn reset_with_hold_down_waits_that_long_before_restarting() {
         |o| matches!(o, Output::StartTimer(Timer::IdleHold, d) if *d < Duration::from_secs(30))
     ));
 }
+
+#[test]
+fn peer_connection_during_idle_hold_is_taken() {
+    let mut s = established();
+    s.handle(Input::TcpClosed { conn: C1 });
+    assert_eq!(s.state(), State::Idle);
+    let out = s.handle(Input::TcpConnected {
+        conn: C2,
+        direction: Direction::Incoming,
+    });
+    assert!(out.contains(&Output::StopTimer(Timer::IdleHold)));
+    assert!(matches!(sends(&out)[0].1, Message::Open(_)));
+    assert_eq!(s.state(), State::OpenSent);
+}
+
+#[test]
+fn peer_connection_during_prefix_hold_down_is_refused() {
+    let mut s = established();
+    let n = Notification {
+        code: 6,
+        subcode: 1,
+        data: Bytes::new(),
+    };
+    s.handle(Input::Reset {
+        notification: n,
+        hold_down: Some(Duration::from_secs(30)),
+    });
+    let out = s.handle(Input::TcpConnected {
+        conn: C2,
+        direction: Direction::Incoming,
+    });
+    assert_eq!(out, vec![Output::Close { conn: C2 }]);
+    s.handle(Input::TimerExpired(Timer::IdleHold));
+    let out = s.handle(Input::TcpConnected {
+        conn: ConnId(3),
+        direction: Direction::Incoming,
+    });
+    assert!(matches!(sends(&out)[0].1, Message::Open(_)));
+}

@@ -69,6 +69,8 @@ struct RawPeer {
     port: Option<u16>,
     shutdown: Option<bool>,
     max_prefix: Option<RawMaxPrefix>,
+    password: Option<String>,
+    ttl_security: Option<bool>,
 }
 
 /// `max_prefix: 1000` or `max_prefix: {limit: 1000, action: warn, restart_after: 60}`.
@@ -441,6 +443,12 @@ pub(super) fn validate(raw: RawConfig, src: &str, path: &Path) -> Result<Config,
             .as_ref()
             .and_then(|w| peer_wireguard(&mut cx, name, w, &mut ifnames, &mut ports));
 
+        if let Some(pw) = &p.password {
+            if pw.is_empty() || pw.len() > 80 {
+                let problem = Problem::Other("TCP-MD5 password must be 1 to 80 bytes".into());
+                cx.err(format!("peers.{name}.password"), problem);
+            }
+        }
         peers.insert(
             name.clone(),
             Peer {
@@ -457,6 +465,8 @@ pub(super) fn validate(raw: RawConfig, src: &str, path: &Path) -> Result<Config,
                 local_address: local_address.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED)),
                 port,
                 shutdown: p.shutdown.unwrap_or(false),
+                password: p.password.clone(),
+                ttl_security: p.ttl_security.unwrap_or(false),
                 max_prefix: p.max_prefix.as_ref().map(|m| match m {
                     RawMaxPrefix::Limit(limit) => MaxPrefix {
                         limit: *limit,

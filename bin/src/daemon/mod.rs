@@ -19,11 +19,11 @@ mod rib_task;
 mod show;
 
 use std::collections::BTreeMap;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::net::IpAddr;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use bgp::driver::{self, Command};
+use bgp::driver::Command;
 use rib::kernel::{FibConfig, FibWriter, KernelWatcher, RTPROT_BGP};
 use rib::table::{Rib, RibConfig};
 use tokio::sync::mpsc;
@@ -97,7 +97,7 @@ pub async fn run(cfg: Config) -> Result<(), StartError> {
         KernelWatcher::spawn(cfg.kernel.table).map_err(io_err("subscribing to netlink"))?;
     let (events_tx, events_rx) = mpsc::channel(1024);
     let sessions: SessionMap = Arc::default();
-    let listeners = start_listeners(sessions.clone()).await?;
+    let listener = start_listener(sessions.clone()).await?;
     let (control_tx, control_rx) = mpsc::channel(16);
     let control = crate::control::serve(&cfg.control_socket, control_handler(control_tx))
         .await
@@ -133,6 +133,7 @@ pub async fn run(cfg: Config) -> Result<(), StartError> {
         events: events_tx,
         sessions,
         watches: BTreeMap::new(),
+        listener,
         over_limit: Default::default(),
     };
     let started = async {
@@ -154,9 +155,7 @@ pub async fn run(cfg: Config) -> Result<(), StartError> {
     notify::stopping();
 
     // Shutting down: sessions were told to stop inside `run`; now the kernel.
-    for l in listeners {
-        l.abort();
-    }
+    outcome.listener.abort();
     control.abort();
     let _ = std::fs::remove_file(&outcome.cfg.control_socket);
     match outcome.fib.purge_stale().await {
@@ -198,25 +197,12 @@ fn load_key(cfg: &Config) -> Result<Option<tunnels::Key>, StartError> {
 }
 
 /// TCP 179 on both families; connections go to the peer with that address.
-async fn start_listeners(
-    sessions: SessionMap,
-) -> Result<Vec<tokio::task::JoinHandle<()>>, StartError> {
-    let lookup: Arc<dyn Fn(IpAddr) -> Option<mpsc::UnboundedSender<Command>> + Send + Sync> =
+async fn start_listener(sessions: SessionMap) -> Result<bgp::socket::Listener, StartError> {
+    let lookup: bgp::socket::Lookup =
         Arc::new(move |ip| sessions.read().unwrap().get(&ip).cloned());
-    let mut handles = Vec::new();
-    let port = 179;
-    let v4: SocketAddr = (Ipv4Addr::UNSPECIFIED, port).into();
-    handles.push(
-        driver::listen(v4, lookup.clone())
-            .await
-            .map_err(io_err(format!("listening on {v4}")))?,
-    );
-    let v6: SocketAddr = (Ipv6Addr::UNSPECIFIED, port).into();
-    match driver::listen(v6, lookup).await {
-        Ok(h) => handles.push(h),
-        Err(e) => warn!(error = %e, "no IPv6 listener"),
-    }
-    Ok(handles)
+    bgp::socket::Listener::bind(179, lookup)
+        .await
+        .map_err(io_err("listening on TCP 179"))
 }
 
 fn control_handler(tx: mpsc::Sender<ControlRequest>) -> crate::control::Handler {

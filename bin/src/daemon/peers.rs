@@ -76,6 +76,10 @@ fn session_config(cfg: &Config, peer: &config::Peer) -> PeerConfig {
         fsm,
         remote: SocketAddr::new(peer.address(), peer.port),
         local: Some(peer.local_address),
+        transport: bgp::socket::Transport {
+            ttl_security: peer.ttl_security,
+            password: peer.password.clone(),
+        },
     }
 }
 
@@ -118,6 +122,16 @@ impl RibTask {
             self.tunnels.up(&spec).await?;
             info!(peer = %name, interface = %spec.interface, "tunnel up");
         }
+        if let Some(key) = &peer.password {
+            for a in &peer.addresses {
+                self.listener
+                    .set_md5(*a, Some(key))
+                    .map_err(|source| StartError::Io {
+                        what: format!("TCP-MD5 key for {a}"),
+                        source,
+                    })?;
+            }
+        }
         let id = self.next_id;
         self.next_id += 1;
         self.rib.add_peer(id, peer_settings(&cfg, &peer));
@@ -156,6 +170,11 @@ impl RibTask {
             let mut map = self.sessions.write().unwrap();
             for a in &p.cfg.addresses {
                 map.remove(a);
+            }
+        }
+        if p.cfg.password.is_some() {
+            for a in &p.cfg.addresses {
+                let _ = self.listener.set_md5(*a, None);
             }
         }
         // The task ends once its last command sender (this one) is gone;

@@ -56,12 +56,16 @@ pub(super) struct RibTask {
     pub sessions: SessionMap,
     /// Tunnel liveness of Established sessions over a tunnel with `dead_after`.
     pub watches: BTreeMap<PeerId, Watch>,
+    /// The TCP 179 listeners (MD5 keys are set on them per peer).
+    pub listener: bgp::socket::Listener,
     /// Peers over a warn-only `max_prefix`, so it is logged once.
     pub over_limit: std::collections::BTreeSet<PeerId>,
 }
 
 /// How often tunnels of Established sessions are checked for liveness.
 const LIVENESS_POLL: Duration = Duration::from_secs(1);
+/// How long a tunnel status read may take before the tunnel counts as dead.
+const STATUS_TIMEOUT: Duration = Duration::from_millis(500);
 
 /// Session events handled before the FIB batch goes out: the writer gets
 /// large batches under load and single routes when idle.
@@ -391,15 +395,21 @@ impl RibTask {
             ) else {
                 continue;
             };
-            let obs = match self.tunnels.status(ifname).await {
-                Ok(st) => match st.peer {
+            // A frozen wireguard-go never answers its UAPI socket: that, too,
+            // is a dead tunnel, and must not stall this task.
+            let status = tokio::time::timeout(STATUS_TIMEOUT, self.tunnels.status(ifname)).await;
+            let obs = match status {
+                Err(_) => Observation::Missing(format!(
+                    "{ifname} did not answer within {STATUS_TIMEOUT:?}"
+                )),
+                Ok(Ok(st)) => match st.peer {
                     Some(peer) => Observation::Counters {
                         rx_bytes: peer.rx_bytes,
                         handshake_age: peer.handshake_age,
                     },
                     None => Observation::Missing(format!("{ifname} has no peer")),
                 },
-                Err(e) => Observation::Missing(e.to_string()),
+                Ok(Err(e)) => Observation::Missing(e.to_string()),
             };
             let dead_after = Duration::from_secs(dead_after.into());
             let Some(watch) = self.watches.get_mut(&id) else {
