@@ -50,7 +50,8 @@ pub struct PeerSettings {
 /// An action for the daemon to carry out.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Output {
-    Fib(FibOp),
+    /// A batch of kernel changes, in no particular order (one per prefix).
+    Fib(Vec<FibOp>),
     Announce {
         peer: PeerId,
         afi: Afi,
@@ -64,10 +65,7 @@ pub enum Output {
         prefixes: Vec<IpNet>,
     },
     /// The initial table dump to `peer` is complete (RFC 4724 §2).
-    EndOfRib {
-        peer: PeerId,
-        afi: Afi,
-    },
+    EndOfRib { peer: PeerId, afi: Afi },
 }
 
 /// All paths to one prefix, the chosen one, and what the kernel holds.
@@ -283,16 +281,24 @@ impl Rib {
         peer.established = None;
         peer.adj_rib_out.clear();
         let source = Source::Peer(id);
-        let mut gone = Vec::new();
+        // Next hops are few: count releases here instead of collecting the
+        // removed paths (a full table's worth of memory at the worst time).
+        let mut released: HashMap<IpAddr, usize> = HashMap::new();
         for (prefix, dest) in self.loc_rib.iter_mut() {
             if let Some(i) = dest.paths.iter().position(|p| p.source == source) {
-                gone.push((*prefix, dest.paths.remove(i)));
+                let path = dest.paths.remove(i);
+                *released.entry(path.next_hop).or_default() += 1;
                 dest.best = None;
+                self.dirty.insert(*prefix);
             }
         }
-        for (prefix, path) in gone {
-            self.release_next_hop(path.next_hop);
-            self.dirty.insert(prefix);
+        for (addr, n) in released {
+            if let Some(nh) = self.next_hops.get_mut(&addr) {
+                nh.users = nh.users.saturating_sub(n);
+                if nh.users == 0 {
+                    self.next_hops.remove(&addr);
+                }
+            }
         }
         if let Some(peer) = self.peers.get_mut(&id) {
             peer.received = [0; 2];
@@ -513,6 +519,8 @@ impl Rib {
         let old = match dest.paths.iter().position(|p| p.source == source) {
             Some(i) => Some(std::mem::replace(&mut dest.paths[i], path)),
             None => {
+                // Most prefixes have one path: don't let Vec round up to 4.
+                dest.paths.reserve_exact(1);
                 dest.paths.push(path);
                 None
             }
@@ -579,9 +587,12 @@ impl Rib {
     /// Re-selects every touched prefix and emits the FIB and export diffs.
     fn flush(&mut self) -> Vec<Output> {
         let mut out = Vec::new();
+        let mut fib = Vec::new();
         let mut batch = ExportBatch::default();
-        let mut dirty: Vec<IpNet> = self.dirty.drain().collect();
-        dirty.sort_unstable();
+        // Hash order, not address order: the kernel inserts and deletes a
+        // full table about twice as fast when the prefixes are spread out
+        // (docs/benchmarks.md, "raw netlink, random order").
+        let dirty: Vec<IpNet> = self.dirty.drain().collect();
         let peers: Vec<PeerId> = self
             .peers
             .iter()
@@ -624,11 +635,11 @@ impl Rib {
             dest.multipath = multipath;
             if want != dest.installed {
                 match &want {
-                    Some(nexthops) => out.push(Output::Fib(FibOp::Replace {
+                    Some(nexthops) => fib.push(FibOp::Replace {
                         prefix,
                         nexthops: nexthops.clone(),
-                    })),
-                    None => out.push(Output::Fib(FibOp::Delete { prefix })),
+                    }),
+                    None => fib.push(FibOp::Delete { prefix }),
                 }
                 dest.installed = want;
             }
@@ -642,6 +653,9 @@ impl Rib {
             {
                 self.loc_rib.remove(&prefix);
             }
+        }
+        if !fib.is_empty() {
+            out.push(Output::Fib(fib));
         }
         batch.emit(&mut out);
         out

@@ -183,8 +183,12 @@ impl RibTask {
     fn route(&mut self, out: Vec<Output>, fib: &mut Vec<FibOp>) {
         for o in out {
             let (peer, cmd) = match o {
-                Output::Fib(op) => {
-                    fib.push(op);
+                Output::Fib(ops) => {
+                    if fib.is_empty() {
+                        *fib = ops;
+                    } else {
+                        fib.extend(ops);
+                    }
                     continue;
                 }
                 Output::Announce {

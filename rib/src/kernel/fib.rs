@@ -218,48 +218,58 @@ fn del_route(cfg: &FibConfig, prefix: &IpNet) -> Request {
     }
 }
 
+/// Ops turned into netlink requests at a time: a request is a few hundred
+/// bytes, so a full table must not be converted all at once.
+const APPLY_CHUNK: usize = 4096;
+
 /// Applies a batch of ops and reports per-prefix failures, in op order.
 fn apply(cfg: &FibConfig, sock: &mut RouteSocket, ops: Vec<FibOp>) -> FibResult {
     let start = Instant::now();
     let op_count = ops.len();
     // (op index, prefix, message)
     let mut errors: Vec<(usize, IpNet, String)> = Vec::new();
-    // (op index, prefix, is a delete) of each request sent
-    let mut sent = Vec::with_capacity(ops.len());
-    let mut reqs = Vec::with_capacity(ops.len());
-    for (i, op) in ops.iter().enumerate() {
-        let req = match op {
-            FibOp::Replace { prefix, nexthops } => new_route(cfg, prefix, nexthops),
-            FibOp::Delete { prefix } => Ok(del_route(cfg, prefix)),
-        };
-        match req {
-            Ok(r) => {
-                reqs.push(r);
-                sent.push((i, op.prefix(), matches!(op, FibOp::Delete { .. })));
+    for (chunk_no, chunk) in ops.chunks(APPLY_CHUNK).enumerate() {
+        let base = chunk_no * APPLY_CHUNK;
+        // (op index, prefix, is a delete) of each request sent
+        let mut sent = Vec::with_capacity(chunk.len());
+        let mut reqs = Vec::with_capacity(chunk.len());
+        for (j, op) in chunk.iter().enumerate() {
+            let req = match op {
+                FibOp::Replace { prefix, nexthops } => new_route(cfg, prefix, nexthops),
+                FibOp::Delete { prefix } => Ok(del_route(cfg, prefix)),
+            };
+            match req {
+                Ok(r) => {
+                    reqs.push(r);
+                    sent.push((base + j, op.prefix(), matches!(op, FibOp::Delete { .. })));
+                }
+                Err(e) => errors.push((base + j, op.prefix(), e.to_string())),
             }
-            Err(e) => errors.push((i, op.prefix(), e.to_string())),
         }
-    }
-    let done = sock.execute(reqs);
-    let mut sent = sent.into_iter();
-    for ((i, prefix, is_delete), ack) in sent.by_ref().zip(done.acks) {
-        // Deleting a route that is already gone (ESRCH) is what we wanted.
-        if ack.errno == 0 || (is_delete && ack.errno == libc::ESRCH) {
-            continue;
+        let done = sock.execute(reqs);
+        let mut sent = sent.into_iter();
+        for ((i, prefix, is_delete), ack) in sent.by_ref().zip(done.acks) {
+            // Deleting a route that is already gone (ESRCH) is what we wanted.
+            if ack.errno == 0 || (is_delete && ack.errno == libc::ESRCH) {
+                continue;
+            }
+            let message = ack
+                .message
+                .unwrap_or_else(|| io::Error::from_raw_os_error(ack.errno).to_string());
+            let e = FibError::Kernel {
+                errno: ack.errno,
+                message,
+            };
+            errors.push((i, prefix, e.to_string()));
         }
-        let message = ack
-            .message
-            .unwrap_or_else(|| io::Error::from_raw_os_error(ack.errno).to_string());
-        let e = FibError::Kernel {
-            errno: ack.errno,
-            message,
-        };
-        errors.push((i, prefix, e.to_string()));
-    }
-    if let Some(e) = done.error {
-        // Ops of the send() that failed and after it: their fate is unknown.
-        let e = FibError::Socket(e.to_string()).to_string();
-        errors.extend(sent.map(|(i, p, _)| (i, p, e.clone())));
+        if let Some(e) = done.error {
+            // Ops of the send() that failed and after it: their fate is unknown.
+            let e = FibError::Socket(e.to_string()).to_string();
+            errors.extend(sent.map(|(i, p, _)| (i, p, e.clone())));
+            let rest = ops.iter().enumerate().skip(base + chunk.len());
+            errors.extend(rest.map(|(i, op)| (i, op.prefix(), e.clone())));
+            break;
+        }
     }
     errors.sort_by_key(|(i, _, _)| *i);
     FibResult {

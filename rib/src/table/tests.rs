@@ -124,9 +124,10 @@ fn withdraw(prefixes: &[&str]) -> Update {
 fn fib(out: &[Output]) -> Vec<FibOp> {
     out.iter()
         .filter_map(|o| match o {
-            Output::Fib(op) => Some(op.clone()),
+            Output::Fib(ops) => Some(ops.clone()),
             _ => None,
         })
+        .flatten()
         .collect()
 }
 
