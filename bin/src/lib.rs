@@ -1,7 +1,7 @@
 //! wgbgp daemon library
 
-pub mod config;
 pub mod api;
+pub mod config;
 pub mod control;
 pub mod daemon;
 pub mod import_frr;

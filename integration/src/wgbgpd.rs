@@ -183,7 +183,10 @@ impl Wgbgpd {
 
     /// Sends `sig` (e.g. `libc::SIGHUP`) to the daemon.
     pub fn signal(&self, sig: i32) {
-        self.child.as_ref().expect("wgbgpd is not running").signal(sig);
+        self.child
+            .as_ref()
+            .expect("wgbgpd is not running")
+            .signal(sig);
     }
 
     /// True while the process runs.
