@@ -55,7 +55,19 @@ pub struct Metrics {
     pub nexthops: IntGaugeVec,
     /// Sessions torn down because their tunnel went quiet, by peer name and interface.
     pub tunnel_dead_total: IntCounterVec,
+    /// Per tunnel (labels interface, peer, name): 1 if the link is up and
+    /// its wireguard answers.
+    pub tunnel_up: IntGaugeVec,
+    /// Seconds since the tunnel's last handshake (absent before the first).
+    pub tunnel_handshake_age_seconds: IntGaugeVec,
+    pub tunnel_receive_bytes_total: IntCounterVec,
+    pub tunnel_transmit_bytes_total: IntCounterVec,
+    /// Times the supervised wireguard-go was restarted.
+    pub tunnel_restarts: IntGaugeVec,
 }
+
+/// Labels of a tunnel: interface, the peer's session address, config name.
+pub const TUNNEL_LABELS: [&str; 3] = ["interface", "peer", "name"];
 
 impl Default for Metrics {
     fn default() -> Self {
@@ -135,6 +147,31 @@ impl Metrics {
             ),
             fib_errors_total,
             nexthops: gauge("nexthops", "BGP next hops by resolution state", &["state"]),
+            tunnel_up: gauge(
+                "tunnel_up",
+                "1 if the tunnel's link is up and its WireGuard answers",
+                &TUNNEL_LABELS,
+            ),
+            tunnel_handshake_age_seconds: gauge(
+                "tunnel_handshake_age_seconds",
+                "Seconds since the tunnel's latest WireGuard handshake",
+                &TUNNEL_LABELS,
+            ),
+            tunnel_receive_bytes_total: counter(
+                "tunnel_receive_bytes_total",
+                "Bytes received from the WireGuard peer",
+                &TUNNEL_LABELS,
+            ),
+            tunnel_transmit_bytes_total: counter(
+                "tunnel_transmit_bytes_total",
+                "Bytes sent to the WireGuard peer",
+                &TUNNEL_LABELS,
+            ),
+            tunnel_restarts: gauge(
+                "tunnel_restarts",
+                "Restarts of the supervised wireguard-go of the tunnel",
+                &TUNNEL_LABELS,
+            ),
             tunnel_dead_total: counter(
                 "tunnel_dead_total",
                 "Sessions torn down because nothing arrived on their WireGuard tunnel",

@@ -114,6 +114,10 @@ fn quiet_tunnel_tears_the_session_down_within_dead_after() {
         &kb.public,
         &ifa,
         "      endpoint: 10.8.0.2:51820\n      dead_after: 3\n",
+    )
+    .replace(
+        "asn: 65501\n",
+        "asn: 65501\nmetrics: { listen: \"127.0.0.1:9179\" }\n",
     );
     let mut b = Wgbgpd::start(&b_ns, &b_yaml);
     let mut a = Wgbgpd::start(&a_ns, &a_yaml);
@@ -145,6 +149,25 @@ fn quiet_tunnel_tears_the_session_down_within_dead_after() {
         format!("via 2.2.2.2 dev {ifa} onlink"),
         "{nh:#}"
     );
+
+    // /metrics (on A's namespace loopback) carries the tunnel's facts.
+    let labels = format!("interface=\"{ifa}\",name=\"p\",peer=\"2.2.2.2\"");
+    wait_for(T, Duration::from_millis(250), "tunnel metrics", || {
+        let text = scrape(&a_ns);
+        let rx = metric(
+            &text,
+            &format!("wgbgp_tunnel_receive_bytes_total{{{labels}}}"),
+        );
+        let up = metric(&text, &format!("wgbgp_tunnel_up{{{labels}}}"));
+        let peer_up = metric(
+            &text,
+            "wgbgp_peer_up{name=\"p\",peer=\"2.2.2.2\",peer_as=\"65502\"}",
+        );
+        match (rx, up, peer_up) {
+            (Some(rx), Some(1), Some(1)) if rx > 0 => Ok(()),
+            _ => Err(text),
+        }
+    });
 
     // Freeze B's tunnel: A must notice within dead_after (+ one poll), far
     // below the 90 s hold time.
@@ -178,4 +201,25 @@ fn quiet_tunnel_tears_the_session_down_within_dead_after() {
         || route(&a_ns, "198.51.100.0/24").ok_or_else(|| a_ns.routes("")),
     );
     b.check_alive();
+}
+
+/// GET /metrics from 127.0.0.1:9179 inside `ns`.
+fn scrape(ns: &Netns) -> String {
+    use std::io::{Read, Write};
+    ns.in_ns(|| {
+        let Ok(mut s) = std::net::TcpStream::connect("127.0.0.1:9179") else {
+            return String::new();
+        };
+        let _ = s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+        let mut out = String::new();
+        let _ = s.read_to_string(&mut out);
+        out
+    })
+}
+
+/// The value of the sample whose name and labels are exactly `series`.
+fn metric(text: &str, series: &str) -> Option<u64> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(series)?.trim().parse::<f64>().ok())
+        .map(|v| v as u64)
 }

@@ -91,6 +91,7 @@ impl RibTask {
         let mut refresh = tokio::time::interval(METRICS_REFRESH);
         let mut watchdog = tokio::time::interval(super::notify::watchdog_interval());
         let mut counted: BTreeMap<(PeerId, usize, bool), u64> = BTreeMap::new();
+        let mut tunnel_bytes: BTreeMap<String, (u64, u64)> = BTreeMap::new();
         let mut liveness = tokio::time::interval(LIVENESS_POLL);
         liveness.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
@@ -124,6 +125,7 @@ impl RibTask {
                 _ = refresh.tick() => {
                     self.refresh_peer_metrics(&mut counted);
                     self.update_rib_metrics();
+                    self.refresh_tunnel_metrics(&mut tunnel_bytes).await;
                 }
                 _ = watchdog.tick() => super::notify::watchdog(),
                 _ = liveness.tick(), if !self.watches.is_empty() => self.check_liveness().await,
@@ -326,6 +328,47 @@ impl RibTask {
             .nexthops
             .with_label_values(&["unresolved"])
             .set(unresolved as i64);
+    }
+
+    /// Tunnel gauges and byte counters from each tunnel's status. The
+    /// counters add what grew since the last read; a wireguard-go restart
+    /// starts its counters at 0, which is added as new traffic.
+    async fn refresh_tunnel_metrics(&self, seen: &mut BTreeMap<String, (u64, u64)>) {
+        for p in self.peers.values() {
+            let Some(ifname) = p.cfg.interface() else {
+                continue;
+            };
+            let peer = p.cfg.address().to_string();
+            let labels = [ifname, peer.as_str(), p.name.as_str()];
+            let m = &self.metrics;
+            let status = tokio::time::timeout(STATUS_TIMEOUT, self.tunnels.status(ifname)).await;
+            let Ok(Ok(st)) = status else {
+                m.tunnel_up.with_label_values(&labels).set(0);
+                continue;
+            };
+            m.tunnel_up
+                .with_label_values(&labels)
+                .set(st.oper_up as i64);
+            m.tunnel_restarts
+                .with_label_values(&labels)
+                .set(st.restarts as i64);
+            let Some(wg) = st.peer else { continue };
+            if let Some(age) = wg.handshake_age {
+                m.tunnel_handshake_age_seconds
+                    .with_label_values(&labels)
+                    .set(age.as_secs() as i64);
+            }
+            let (rx0, tx0) = seen
+                .insert(ifname.to_string(), (wg.rx_bytes, wg.tx_bytes))
+                .unwrap_or((0, 0));
+            let grew = |now: u64, before: u64| if now >= before { now - before } else { now };
+            m.tunnel_receive_bytes_total
+                .with_label_values(&labels)
+                .inc_by(grew(wg.rx_bytes, rx0));
+            m.tunnel_transmit_bytes_total
+                .with_label_values(&labels)
+                .inc_by(grew(wg.tx_bytes, tx0));
+        }
     }
 
     fn update_rib_metrics(&self) {
