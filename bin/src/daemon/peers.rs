@@ -241,16 +241,19 @@ impl RibTask {
         }
         let new = Arc::new(new);
         let old = std::mem::replace(&mut self.cfg, new.clone());
-        if plan.private_key_file_changed || new.peers.values().any(|p| p.wireguard.is_some()) {
-            let needed = new.peers.values().any(|p| p.wireguard.is_some());
-            if needed && (plan.private_key_file_changed || self.private_key.is_none()) {
-                let path = &new.wireguard.private_key_file;
-                match tunnels::keys::load_or_generate(path) {
-                    Ok(k) => self.private_key = Some(k),
-                    Err(e) => {
-                        self.cfg = old;
-                        return Err(format!("private key {}: {e}", path.display()));
-                    }
+        // The key file is read again on every reload: a new key in the same
+        // file rotates the key of every tunnel, as a new file does.
+        let mut key_changed = false;
+        if new.peers.values().any(|p| p.wireguard.is_some()) {
+            let path = &new.wireguard.private_key_file;
+            match tunnels::keys::load_or_generate(path) {
+                Ok(k) => {
+                    key_changed = self.private_key.as_ref() != Some(&k);
+                    self.private_key = Some(k);
+                }
+                Err(e) => {
+                    self.cfg = old;
+                    return Err(format!("private key {}: {e}", path.display()));
                 }
             }
         }
@@ -278,7 +281,6 @@ impl RibTask {
                 errors.push(format!("{name}: {e}"));
             }
         }
-        let key_changed = plan.private_key_file_changed;
         for (name, peer) in &new.peers {
             let Some(&id) = self.names.get(name) else {
                 continue;
