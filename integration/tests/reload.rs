@@ -100,7 +100,7 @@ fn reload_applies_by_difference_without_flapping_unrelated_sessions() {
         "eth1",
         Some("10.7.2.2/24"),
     );
-    let mut b = Wgbgpd::start(
+    let b = Wgbgpd::start(
         &b_ns,
         &leaf(
             "10.7.0.2",
@@ -110,7 +110,7 @@ fn reload_applies_by_difference_without_flapping_unrelated_sessions() {
             "[198.51.100.0/24, 198.51.100.128/25]",
         ),
     );
-    let mut c = Wgbgpd::start(
+    let c = Wgbgpd::start(
         &c_ns,
         &leaf("10.7.0.3", 65503, "10.7.2.1", "10.7.2.2", "[192.0.2.0/24]"),
     );
