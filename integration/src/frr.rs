@@ -30,6 +30,12 @@ impl Frr {
     /// Starts zebra with `zebra_conf`, then bgpd with `bgpd_conf`, in `ns`, and
     /// waits until vtysh reaches both. Panics with their logs if either exits.
     pub fn start(ns: &Netns, bgpd_conf: &str, zebra_conf: &str) -> Frr {
+        Frr::start_with(ns, bgpd_conf, zebra_conf, &[])
+    }
+
+    /// [`Frr::start`] with extra zebra arguments, e.g. `-s 90000000` (the
+    /// netlink receive buffer Debian's unit gives zebra, which a full table needs).
+    pub fn start_with(ns: &Netns, bgpd_conf: &str, zebra_conf: &str, zebra_args: &[&str]) -> Frr {
         let zebra_bin = format!("{FRR_LIBEXEC}/zebra");
         let bgpd_bin = format!("{FRR_LIBEXEC}/bgpd");
         crate::require_tool(&zebra_bin, "frr");
@@ -47,7 +53,9 @@ impl Frr {
             ns: ns.name().to_string(),
             dir,
         };
-        let zebra = frr.spawn_daemon(ns, &zebra_bin, "zebra", &["-u", "frr", "-g", "frr"]);
+        let mut user = vec!["-u", "frr", "-g", "frr"];
+        user.extend_from_slice(zebra_args);
+        let zebra = frr.spawn_daemon(ns, &zebra_bin, "zebra", &user);
         frr.zebra = Some(zebra);
         frr.wait_socket("zebra", "zserv.api");
         let bgpd = frr.spawn_daemon(ns, &bgpd_bin, "bgpd", &["-S"]);

@@ -11,13 +11,8 @@
 //! Every receiver is passive: the sender opens the TCP session, so there is
 //! no connection collision and no connect-retry timer in the way.
 
-use std::fs::File;
-use std::process::Stdio;
-use std::time::Duration;
-
-use crate::netns::{ChildGuard, Netns, run_host};
-use crate::tempdir::TempDir;
-use crate::{Bird, Wgbgpd};
+use crate::netns::Netns;
+use crate::{Bird, Frr, Wgbgpd};
 
 use super::Topology;
 
@@ -94,7 +89,7 @@ impl ReceiverKind {
 pub enum Running {
     Wgbgpd(Wgbgpd),
     Bird(Bird),
-    Frr(FrrDaemons),
+    Frr(Frr),
 }
 
 /// Starts `kind` (a BGP receiver) in `ns` for the topology `t`.
@@ -102,7 +97,13 @@ pub fn start(kind: ReceiverKind, ns: &Netns, t: &Topology) -> Running {
     match kind {
         ReceiverKind::Wgbgpd => Running::Wgbgpd(Wgbgpd::start(ns, &wgbgpd_config(t))),
         ReceiverKind::Bird => Running::Bird(Bird::start(ns, &bird_config(t))),
-        ReceiverKind::Frr => Running::Frr(FrrDaemons::start(ns, &frr_bgpd_config(t))),
+        // zebra needs Debian's netlink buffer (`-s`) or it overruns on a full table.
+        ReceiverKind::Frr => Running::Frr(Frr::start_with(
+            ns,
+            &frr_bgpd_config(t),
+            "hostname bench-receiver\n",
+            &["-s", "90000000"],
+        )),
         other => panic!("{} is not a BGP receiver", other.name()),
     }
 }
@@ -131,8 +132,8 @@ impl Running {
             Running::Wgbgpd(d) => d.log_text(),
             Running::Bird(_) => String::new(),
             Running::Frr(f) => {
-                std::fs::read_to_string(f.dir.join("bgpd.log")).unwrap_or_default()
-                    + &std::fs::read_to_string(f.dir.join("zebra.log")).unwrap_or_default()
+                std::fs::read_to_string(f.dir().join("bgpd.log")).unwrap_or_default()
+                    + &std::fs::read_to_string(f.dir().join("zebra.log")).unwrap_or_default()
             }
         };
         let all: Vec<&str> = text.lines().collect();
@@ -226,105 +227,6 @@ router bgp {asn}
         peer = t.sender_v4,
         peer_asn = t.sender_asn,
     )
-}
-
-/// zebra + bgpd as `crate::Frr` runs them, but with zebra's netlink
-/// receive buffer as Debian configures it (`-s 90000000`): with the
-/// harness default (4 MiB) zebra overruns its buffer on a full table.
-pub struct FrrDaemons {
-    // Drop order: bgpd, then zebra (so zebra removes bgpd's routes), then dir.
-    bgpd: Option<ChildGuard>,
-    zebra: Option<ChildGuard>,
-    dir: TempDir,
-}
-
-impl FrrDaemons {
-    pub fn start(ns: &Netns, bgpd_conf: &str) -> FrrDaemons {
-        let zebra_bin = format!("{}/zebra", crate::frr::FRR_LIBEXEC);
-        crate::require_tool(&zebra_bin, "frr");
-        let dir = TempDir::new("frrbench");
-        dir.write("zebra.conf", "hostname bench-receiver\n");
-        dir.write("bgpd.conf", bgpd_conf);
-        let d = dir.path().to_string_lossy().into_owned();
-        run_host(&["chown", "-R", "frr:frr", &d]);
-        let mut frr = FrrDaemons {
-            bgpd: None,
-            zebra: None,
-            dir,
-        };
-        frr.zebra = Some(frr.spawn(ns, "zebra", &["-u", "frr", "-g", "frr", "-s", "90000000"]));
-        frr.wait_file("zserv.api");
-        frr.bgpd = Some(frr.spawn(ns, "bgpd", &["-S"]));
-        frr.wait_file("bgpd.vty");
-        frr
-    }
-
-    fn spawn(&self, ns: &Netns, name: &str, extra: &[&str]) -> ChildGuard {
-        let d = self.dir.path().to_string_lossy().into_owned();
-        let mut args: Vec<String> = vec![
-            format!("{}/{name}", crate::frr::FRR_LIBEXEC),
-            "-f".into(),
-            format!("{d}/{name}.conf"),
-            "-z".into(),
-            format!("{d}/zserv.api"),
-            "-i".into(),
-            format!("{d}/{name}.pid"),
-            "--vty_socket".into(),
-            d.clone(),
-            "-P".into(),
-            "0".into(),
-            "--log".into(),
-            "stdout".into(),
-        ];
-        args.extend(extra.iter().map(|s| s.to_string()));
-        let log = File::create(self.dir.join(&format!("{name}.log"))).expect("create log");
-        let mut cmd = ns.command(&args);
-        cmd.stdin(Stdio::null())
-            .stdout(log.try_clone().expect("dup log"))
-            .stderr(log);
-        ns.spawn(cmd)
-    }
-
-    fn wait_file(&mut self, file: &str) {
-        let path = self.dir.join(file);
-        crate::wait_for(
-            Duration::from_secs(10),
-            Duration::from_millis(20),
-            &format!("FRR to create {}", path.display()),
-            || {
-                self.check_alive();
-                if path.exists() {
-                    Ok(())
-                } else {
-                    Err("not yet".into())
-                }
-            },
-        );
-    }
-
-    /// Panics if zebra or bgpd has exited.
-    pub fn check_alive(&mut self) {
-        for (name, child) in [("zebra", &mut self.zebra), ("bgpd", &mut self.bgpd)] {
-            if let Some(c) = child.as_mut()
-                && let Some(st) = c.try_wait()
-            {
-                panic!("FRR {name} exited: {st}");
-            }
-        }
-    }
-}
-
-impl Drop for FrrDaemons {
-    fn drop(&mut self) {
-        crate::dump_on_panic("FRR bgpd", &self.dir.join("bgpd.log"), 100);
-        crate::dump_on_panic("FRR zebra", &self.dir.join("zebra.log"), 100);
-        if let Some(mut c) = self.bgpd.take() {
-            c.stop(Duration::from_secs(10));
-        }
-        if let Some(mut c) = self.zebra.take() {
-            c.stop(Duration::from_secs(10));
-        }
-    }
 }
 
 /// `bird --version` / `zebra --version`, first line, or "unknown".
