@@ -85,7 +85,11 @@ pub struct Config {
     pub keepalive: Option<u16>,
     /// Never open connections, only accept them.
     pub passive: bool,
+    /// First ConnectRetryTimer (RFC 4271 §10); doubles per consecutive
+    /// failed connection attempt up to `connect_retry_max`, so a peer that
+    /// is gone for hours is not dialled every few seconds.
     pub connect_retry: Duration,
+    pub connect_retry_max: Duration,
     /// First automatic-restart delay after an error; doubles per failure up
     /// to `idle_hold_max`.
     pub idle_hold: Duration,
@@ -106,6 +110,7 @@ impl Config {
             keepalive: None,
             passive: false,
             connect_retry: Duration::from_secs(5),
+            connect_retry_max: Duration::from_secs(120),
             idle_hold: Duration::from_secs(1),
             idle_hold_max: Duration::from_secs(60),
             families: vec![(Afi::Ipv4, Safi::Unicast), (Afi::Ipv6, Safi::Unicast)],
@@ -283,6 +288,9 @@ pub struct Session {
     idle_hold_running: bool,
     /// Consecutive failures, for the IdleHold back-off.
     failures: u32,
+    /// Consecutive failed or timed-out connection attempts, for the
+    /// ConnectRetry back-off.
+    connect_failures: u32,
     /// A one-off idle-hold delay requested with `Input::Reset`.
     hold_down: Option<Duration>,
     /// The current idle hold is such a hold-down: refuse the peer too.
@@ -313,6 +321,7 @@ impl Session {
             connect_pending: false,
             idle_hold_running: false,
             failures: 0,
+            connect_failures: 0,
             hold_down: None,
             held_down: false,
             conns: Vec::new(),
@@ -353,11 +362,9 @@ impl Session {
             Input::TcpConnectFailed => {
                 if self.connect_pending {
                     self.connect_pending = false;
+                    self.connect_failures += 1;
                     // RFC 4271 §8.2.2 Connect state, Event 18: retry later.
-                    out.push(Output::StartTimer(
-                        Timer::ConnectRetry,
-                        self.cfg.connect_retry,
-                    ));
+                    out.push(Output::StartTimer(Timer::ConnectRetry, self.retry_delay()));
                 }
             }
             Input::TcpClosed { conn } => {
@@ -406,6 +413,7 @@ impl Session {
         }
         self.admin_up = true;
         self.failures = 0;
+        self.connect_failures = 0;
         self.begin(out);
     }
 
@@ -416,10 +424,17 @@ impl Session {
             self.connect_pending = true;
             out.push(Output::Connect);
         }
-        out.push(Output::StartTimer(
-            Timer::ConnectRetry,
-            self.cfg.connect_retry,
-        ));
+        out.push(Output::StartTimer(Timer::ConnectRetry, self.retry_delay()));
+    }
+
+    /// The ConnectRetryTimer for the next attempt: `connect_retry` doubled
+    /// per consecutive failed attempt, at most `connect_retry_max`.
+    fn retry_delay(&self) -> Duration {
+        let shift = self.connect_failures.min(16);
+        self.cfg
+            .connect_retry
+            .saturating_mul(1 << shift)
+            .min(self.cfg.connect_retry_max.max(self.cfg.connect_retry))
     }
 
     fn stop(&mut self, communication: Option<String>, out: &mut Vec<Output>) {
@@ -468,6 +483,8 @@ impl Session {
         if direction == Direction::Outgoing {
             self.connect_pending = false;
         }
+        // The peer is reachable again: the next retry starts from the base.
+        self.connect_failures = 0;
         let established = self.conns.iter().any(|c| c.state == ConnState::Established);
         // RFC 4271 §6.8: a collision with an Established connection closes the new one.
         // Connections arriving while administratively down or held down
@@ -686,15 +703,14 @@ impl Session {
                 // RFC 4271 §8.2.2 Event 9: drop the attempt and try again.
                 if self.conns.is_empty() && !self.cfg.passive {
                     if self.connect_pending {
+                        // The attempt timed out: as good as refused.
+                        self.connect_failures += 1;
                         out.push(Output::AbortConnect);
                     }
                     self.connect_pending = true;
                     out.push(Output::Connect);
                 }
-                out.push(Output::StartTimer(
-                    Timer::ConnectRetry,
-                    self.cfg.connect_retry,
-                ));
+                out.push(Output::StartTimer(Timer::ConnectRetry, self.retry_delay()));
             }
             Timer::IdleHold => {
                 self.held_down = false;
@@ -788,10 +804,7 @@ impl Session {
             if self.failures > 0 {
                 self.idle_hold(out);
             } else {
-                out.push(Output::StartTimer(
-                    Timer::ConnectRetry,
-                    self.cfg.connect_retry,
-                ));
+                out.push(Output::StartTimer(Timer::ConnectRetry, self.retry_delay()));
             }
         }
     }

@@ -370,14 +370,58 @@ fn connect_failure_retries_on_connect_retry_timer() {
     let mut s = session();
     s.handle(Input::Start);
     let out = s.handle(Input::TcpConnectFailed);
+    // The first failure already doubles the 5 s base (back-off).
     assert!(out.contains(&Output::StartTimer(
         Timer::ConnectRetry,
-        Duration::from_secs(5)
+        Duration::from_secs(10)
     )));
     assert_eq!(s.state(), State::Active);
     let out = s.handle(Input::TimerExpired(Timer::ConnectRetry));
     assert!(out.contains(&Output::Connect));
     assert_eq!(s.state(), State::Connect);
+}
+
+#[test]
+fn failed_connects_back_off_connect_retry_until_the_cap() {
+    let mut s = session();
+    s.handle(Input::Start);
+    let mut delays = Vec::new();
+    for i in 0..8 {
+        // Alternate refusals and timeouts: both count as failed attempts.
+        let out = if i % 2 == 0 {
+            s.handle(Input::TcpConnectFailed)
+        } else {
+            s.handle(Input::TimerExpired(Timer::ConnectRetry))
+        };
+        let d = out.iter().find_map(|o| match o {
+            Output::StartTimer(Timer::ConnectRetry, d) => Some(d.as_secs()),
+            _ => None,
+        });
+        delays.push(d.expect("ConnectRetry re-armed"));
+        if i % 2 == 0 {
+            s.handle(Input::TimerExpired(Timer::ConnectRetry));
+        }
+    }
+    assert_eq!(delays, [10, 20, 40, 80, 120, 120, 120, 120]);
+}
+
+#[test]
+fn a_successful_connection_resets_the_connect_retry_back_off() {
+    let mut s = session();
+    s.handle(Input::Start);
+    s.handle(Input::TcpConnectFailed);
+    s.handle(Input::TimerExpired(Timer::ConnectRetry));
+    s.handle(Input::TcpConnectFailed);
+    s.handle(Input::TcpConnected {
+        conn: C1,
+        direction: Direction::Outgoing,
+    });
+    // The peer closes before OPEN: the session retries from the base delay.
+    let out = s.handle(Input::TcpClosed { conn: C1 });
+    assert!(out.contains(&Output::StartTimer(
+        Timer::ConnectRetry,
+        Duration::from_secs(5)
+    )));
 }
 
 #[test]
