@@ -16,7 +16,7 @@
 //! capabilities. Writer tasks let the session task queue messages without
 //! ever blocking on a slow peer.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
@@ -103,6 +103,8 @@ pub struct PeerStats {
     pub established_at: Mutex<Option<(Instant, SystemTime)>>,
     pub negotiated: Mutex<Option<Negotiated>>,
     pub last_error: Mutex<Option<String>>,
+    /// NOTIFICATIONs by (sent, code, subcode): what went wrong, as counters.
+    pub notifications: Mutex<BTreeMap<(bool, u8, u8), u64>>,
 }
 
 impl PeerStats {
@@ -119,6 +121,15 @@ impl PeerStats {
 
     fn set_state(&self, s: State) {
         self.state.store(s as u8, Ordering::Relaxed);
+    }
+
+    fn count_notification(&self, sent: bool, n: &Notification) {
+        *self
+            .notifications
+            .lock()
+            .unwrap()
+            .entry((sent, n.code, n.subcode))
+            .or_default() += 1;
     }
 
     pub fn sent_total(&self) -> u64 {
@@ -379,6 +390,7 @@ impl<K: Copy + Send + 'static> Driver<K> {
                         }
                         if let Message::Notification(n) = &message {
                             warn!(peer = %self.cfg.remote, "received NOTIFICATION: {}", n.describe());
+                            self.stats.count_notification(false, n);
                             *self.stats.last_error.lock().unwrap() =
                                 Some(format!("received {}", n.describe()));
                         }
@@ -476,6 +488,7 @@ impl<K: Copy + Send + 'static> Driver<K> {
                 }
                 if let Message::Notification(n) = &message {
                     info!(peer = %self.cfg.remote, "sending NOTIFICATION: {}", n.describe());
+                    self.stats.count_notification(true, n);
                     *self.stats.last_error.lock().unwrap() = Some(format!("sent {}", n.describe()));
                 }
             }

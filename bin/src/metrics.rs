@@ -44,6 +44,12 @@ pub struct Metrics {
     pub messages_sent_total: IntCounterVec,
     /// Established sessions that went down.
     pub session_flaps_total: IntCounterVec,
+    /// NOTIFICATIONs, labels + direction (sent, received), code, subcode
+    /// (RFC 4271 §4.5 numbers, as frr_exporter has none and GoBGP counts
+    /// only totals).
+    pub notifications_total: IntCounterVec,
+    /// Seconds since the session reached Established (0 when not up).
+    pub peer_uptime_seconds: IntGaugeVec,
     /// Loc-RIB prefixes by afi.
     pub rib_routes: IntGaugeVec,
     /// Routes installed in the kernel by afi.
@@ -82,6 +88,11 @@ impl Metrics {
             .expect("static registry prefix is valid");
         let peer_af: Vec<&str> = PEER_LABELS.iter().copied().chain(["afi", "safi"]).collect();
         let peer_type: Vec<&str> = PEER_LABELS.iter().copied().chain(["type"]).collect();
+        let peer_notification: Vec<&str> = PEER_LABELS
+            .iter()
+            .copied()
+            .chain(["direction", "code", "subcode"])
+            .collect();
         let gauge = |name: &str, help: &str, labels: &[&str]| {
             let m = IntGaugeVec::new(Opts::new(name, help), labels).expect("valid metric");
             registry
@@ -101,6 +112,12 @@ impl Metrics {
                 .expect("valid metric");
         registry
             .register(Box::new(fib_errors_total.clone()))
+            .expect("unique metric");
+        // wgbgp_process_*: RSS, CPU seconds, open and max fds, threads, start time.
+        registry
+            .register(Box::new(
+                prometheus::process_collector::ProcessCollector::for_self(),
+            ))
             .expect("unique metric");
         Metrics {
             peer_state: gauge(
@@ -136,6 +153,16 @@ impl Metrics {
             session_flaps_total: counter(
                 "session_flaps_total",
                 "Times an Established session went down",
+                &PEER_LABELS,
+            ),
+            notifications_total: counter(
+                "notifications_total",
+                "BGP NOTIFICATIONs by direction, error code and subcode",
+                &peer_notification,
+            ),
+            peer_uptime_seconds: gauge(
+                "peer_uptime_seconds",
+                "Seconds since the session reached Established, 0 when it is not up",
                 &PEER_LABELS,
             ),
             rib_routes: gauge("rib_routes", "Prefixes in the Loc-RIB", &["afi"]),
@@ -286,6 +313,9 @@ mod tests {
             .with_label_values(&["2.2.2.2", "65501", "s2", "update"])
             .inc_by(3);
         m.fib_errors_total.inc();
+        m.notifications_total
+            .with_label_values(&["2.2.2.2", "65501", "s2", "received", "6", "2"])
+            .inc();
         m.fib_operations_total.with_label_values(&["replace"]).inc();
 
         let server = serve("127.0.0.1:0".parse().unwrap(), m.clone())
@@ -306,6 +336,9 @@ mod tests {
             "wgbgp_fib_errors_total 1",
             "wgbgp_fib_operations_total{op=\"replace\"} 1",
             "# TYPE wgbgp_peer_state gauge",
+            "# TYPE wgbgp_process_resident_memory_bytes gauge",
+            "# TYPE wgbgp_process_cpu_seconds_total counter",
+            "wgbgp_notifications_total{code=\"6\",direction=\"received\",name=\"s2\",peer=\"2.2.2.2\",peer_as=\"65501\",subcode=\"2\"} 1",
             "# TYPE wgbgp_messages_received_total counter",
         ] {
             assert!(resp.contains(line), "missing {line} in {resp}");

@@ -200,6 +200,32 @@ fn quiet_tunnel_tears_the_session_down_within_dead_after() {
         "route back after thaw",
         || route(&a_ns, "198.51.100.0/24").ok_or_else(|| a_ns.routes("")),
     );
+    // The teardown is counted as a sent Cease/Administrative Reset (6/4), the
+    // session's uptime restarts, and the process metrics are there.
+    let peer = "name=\"p\",peer=\"2.2.2.2\",peer_as=\"65502\"";
+    wait_for(
+        T,
+        Duration::from_millis(250),
+        "notification and process metrics",
+        || {
+            let text = scrape(&a_ns);
+            let cease = metric(
+                &text,
+                &format!(
+                    "wgbgp_notifications_total{{code=\"6\",direction=\"sent\",{peer},subcode=\"4\"}}"
+                ),
+            );
+            let uptime = metric(&text, &format!("wgbgp_peer_uptime_seconds{{{peer}}}"));
+            let rss = metric(&text, "wgbgp_process_resident_memory_bytes");
+            let fds = metric(&text, "wgbgp_process_open_fds");
+            match (cease, uptime, rss, fds) {
+                (Some(1), Some(u), Some(rss), Some(fds)) if u < 60 && rss > 1 << 20 && fds > 3 => {
+                    Ok(())
+                }
+                _ => Err(text),
+            }
+        },
+    );
     b.check_alive();
 }
 

@@ -74,6 +74,16 @@ const EVENT_BATCH: usize = 256;
 /// How often per-peer gauges and counters are brought up to date.
 const METRICS_REFRESH: Duration = Duration::from_secs(2);
 
+/// What the metric counters already hold of the session tasks' running
+/// totals, so each refresh adds only the growth.
+#[derive(Default)]
+struct Counted {
+    /// (peer, message type, sent) → messages.
+    messages: BTreeMap<(PeerId, usize, bool), u64>,
+    /// (peer, sent, code, subcode) → NOTIFICATIONs.
+    notifications: BTreeMap<(PeerId, bool, u8, u8), u64>,
+}
+
 impl RibTask {
     /// Runs until SIGTERM/SIGINT, then stops the sessions and returns
     /// itself for the kernel and tunnel cleanup.
@@ -90,7 +100,7 @@ impl RibTask {
         self.dispatch(originated);
         let mut refresh = tokio::time::interval(METRICS_REFRESH);
         let mut watchdog = tokio::time::interval(super::notify::watchdog_interval());
-        let mut counted: BTreeMap<(PeerId, usize, bool), u64> = BTreeMap::new();
+        let mut counted = Counted::default();
         let mut tunnel_bytes: BTreeMap<String, (u64, u64)> = BTreeMap::new();
         let mut liveness = tokio::time::interval(LIVENESS_POLL);
         liveness.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -261,10 +271,10 @@ impl RibTask {
         }
     }
 
-    /// Per-peer prefix gauges and message counters, from the RIB and the
+    /// Per-peer prefix gauges, uptime, message and notification counters, from the RIB and the
     /// session tasks' atomic counters (`counted` remembers what was already
     /// added to each counter).
-    fn refresh_peer_metrics(&self, counted: &mut BTreeMap<(PeerId, usize, bool), u64>) {
+    fn refresh_peer_metrics(&self, counted: &mut Counted) {
         const TYPES: [&str; 6] = [
             "unknown",
             "open",
@@ -311,13 +321,43 @@ impl RibTask {
                     ),
                 ] {
                     let now = counters[code].load(std::sync::atomic::Ordering::Relaxed);
-                    let before = counted.insert((*id, code, sent), now).unwrap_or(0);
+                    let before = counted.messages.insert((*id, code, sent), now).unwrap_or(0);
                     let labels = [peer.as_str(), peer_as.as_str(), name.as_str(), *ty];
                     metric
                         .with_label_values(&labels)
                         .inc_by(now.saturating_sub(before));
                 }
             }
+            let notifications = stats.notifications.lock().unwrap().clone();
+            for ((sent, code, subcode), now) in notifications {
+                let before = counted
+                    .notifications
+                    .insert((*id, sent, code, subcode), now)
+                    .unwrap_or(0);
+                let (code, subcode) = (code.to_string(), subcode.to_string());
+                let direction = if sent { "sent" } else { "received" };
+                self.metrics
+                    .notifications_total
+                    .with_label_values(&[
+                        peer.as_str(),
+                        peer_as.as_str(),
+                        name.as_str(),
+                        direction,
+                        code.as_str(),
+                        subcode.as_str(),
+                    ])
+                    .inc_by(now.saturating_sub(before));
+            }
+            let uptime = stats
+                .established_at
+                .lock()
+                .unwrap()
+                .filter(|_| stats.state() == bgp::fsm::State::Established)
+                .map_or(0, |(at, _)| at.elapsed().as_secs());
+            self.metrics
+                .peer_uptime_seconds
+                .with_label_values(&[peer.as_str(), peer_as.as_str(), name.as_str()])
+                .set(uptime as i64);
         }
         let (resolved, unresolved) = self.rib.next_hop_counts();
         self.metrics
