@@ -51,6 +51,31 @@ pub enum Request {
     },
 }
 
+impl Request {
+    /// Whether the request changes the daemon's state (or reads a file as
+    /// root): only root and the `control_admin_group` may send it.
+    pub fn changes_state(&self) -> bool {
+        matches!(
+            self,
+            Request::Reload | Request::Plan { .. } | Request::Clear { .. }
+        )
+    }
+
+    /// The request's name on the wire, for messages.
+    pub fn command(&self) -> &'static str {
+        match self {
+            Request::Summary => "summary",
+            Request::Routes { .. } => "routes",
+            Request::Neighbors { .. } => "neighbors",
+            Request::Tunnels => "tunnels",
+            Request::Nexthops => "nexthops",
+            Request::Reload => "reload",
+            Request::Plan { .. } => "plan",
+            Request::Clear { .. } => "clear",
+        }
+    }
+}
+
 /// Direction of a soft clear.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

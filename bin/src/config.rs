@@ -50,6 +50,9 @@ pub struct Config {
     /// Addresses put on `lo`; the first of each family sources sessions.
     pub loopback: Vec<IpNet>,
     pub control_socket: PathBuf,
+    /// Groups allowed on the control socket (`control_group`,
+    /// `control_admin_group`), resolved to ids.
+    pub control_access: crate::control::Access,
     pub metrics: Option<MetricsConfig>,
     pub kernel: KernelConfig,
     pub wireguard: WireguardConfig,

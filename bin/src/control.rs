@@ -1,9 +1,11 @@
 //! The control socket: a Unix stream socket carrying JSON lines.
 //!
 //! The daemon side ([`serve`]) owns the socket file (creates its directory,
-//! replaces a stale file, restricts it to root with mode 0600) and runs one
-//! task per connection; every request line gets exactly one response line,
-//! including malformed or oversized ones. The CLI side ([`request`]) turns
+//! replaces a stale file, restricts it to root with mode 0600, or 0660 with
+//! a configured group) and runs one task per connection; every request line
+//! gets exactly one response line, including malformed or oversized ones.
+//! Who may send what is decided per request from the peer's credentials
+//! (`SO_PEERCRED`), see [`Access`]. The CLI side ([`request`]) turns
 //! "nothing is listening" into a message that says what to do.
 
 use std::io;
@@ -30,9 +32,101 @@ pub const CLIENT_TIMEOUT: Duration = Duration::from_secs(30);
 /// What the daemon does with a request.
 pub type Handler = Arc<dyn Fn(Request) -> BoxFuture<'static, Response> + Send + Sync>;
 
+/// Who may use the control socket. Root may do everything; members of
+/// `admin_group` too; members of `group` may run the read-only requests
+/// (`show`). The socket file is owned by root and by `group` (else
+/// `admin_group`) with mode 0660, or 0600 when neither is set, so nobody
+/// else can even connect.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Access {
+    pub group: Option<u32>,
+    pub admin_group: Option<u32>,
+}
+
+/// What a connected process may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Role {
+    Admin,
+    ReadOnly,
+    None,
+}
+
+impl Access {
+    fn file_group(&self) -> Option<u32> {
+        self.group.or(self.admin_group)
+    }
+
+    /// The role of a process with user `uid` and groups `gids`.
+    fn role(&self, uid: u32, gids: &[u32]) -> Role {
+        let member = |g: Option<u32>| g.is_some_and(|g| gids.contains(&g));
+        if uid == 0 || member(self.admin_group) {
+            Role::Admin
+        } else if member(self.group) {
+            Role::ReadOnly
+        } else {
+            Role::None
+        }
+    }
+
+    /// The role of the process at the other end of `stream`.
+    fn role_of(&self, stream: &UnixStream) -> Role {
+        let Ok(cred) = stream.peer_cred() else {
+            return Role::None;
+        };
+        let mut gids = vec![cred.gid()];
+        if let Some(pid) = cred.pid() {
+            gids.extend(supplementary_groups(pid));
+        }
+        self.role(cred.uid(), &gids)
+    }
+}
+
+/// The supplementary groups of process `pid` (`Groups:` in its
+/// `/proc/PID/status`); empty if it cannot be read.
+fn supplementary_groups(pid: i32) -> Vec<u32> {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|status| {
+            status.lines().find_map(|l| {
+                l.strip_prefix("Groups:").map(|g| {
+                    g.split_whitespace()
+                        .filter_map(|n| n.parse().ok())
+                        .collect()
+                })
+            })
+        })
+        .unwrap_or_default()
+}
+
+/// The id of group `name` (through NSS, as `getent group` resolves it).
+pub fn group_id(name: &str) -> Option<u32> {
+    let cname = std::ffi::CString::new(name).ok()?;
+    let mut buf = vec![0 as libc::c_char; 4096];
+    loop {
+        // SAFETY: getgrnam_r writes only into `grp` and `buf` (whose length
+        // it is given) and sets `result` to null or to `&grp`.
+        let mut grp: libc::group = unsafe { std::mem::zeroed() };
+        let mut result: *mut libc::group = std::ptr::null_mut();
+        let rc = unsafe {
+            libc::getgrnam_r(
+                cname.as_ptr(),
+                &mut grp,
+                buf.as_mut_ptr(),
+                buf.len(),
+                &mut result,
+            )
+        };
+        if rc == libc::ERANGE && buf.len() < 1 << 20 {
+            buf.resize(buf.len() * 2, 0);
+            continue;
+        }
+        return (rc == 0 && !result.is_null()).then_some(grp.gr_gid);
+    }
+}
+
 /// Binds `path` and serves requests with `handler` until the returned task
 /// is aborted. Fails if another process is already answering on `path`.
-pub async fn serve(path: &Path, handler: Handler) -> io::Result<JoinHandle<()>> {
+pub async fn serve(path: &Path, access: Access, handler: Handler) -> io::Result<JoinHandle<()>> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         tokio::fs::create_dir_all(dir).await?;
     }
@@ -47,16 +141,31 @@ pub async fn serve(path: &Path, handler: Handler) -> io::Result<JoinHandle<()>> 
         tokio::fs::remove_file(path).await?;
     }
     let listener = UnixListener::bind(path)?;
-    tokio::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).await?;
-    Ok(tokio::spawn(accept_loop(listener, handler)))
+    let mode = match access.file_group() {
+        Some(gid) => {
+            std::os::unix::fs::chown(path, Some(0), Some(gid))?;
+            0o660
+        }
+        None => 0o600,
+    };
+    tokio::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).await?;
+    Ok(tokio::spawn(accept_loop(listener, access, handler)))
 }
 
-async fn accept_loop(listener: UnixListener, handler: Handler) {
+async fn accept_loop(listener: UnixListener, access: Access, handler: Handler) {
     loop {
         match listener.accept().await {
-            Ok((stream, _)) => {
-                tokio::spawn(connection(stream, handler.clone()));
-            }
+            Ok((stream, _)) => match access.role_of(&stream) {
+                Role::None => {
+                    // The file mode keeps them out unless it was changed.
+                    tracing::warn!(
+                        "control socket: refused a process outside the configured groups"
+                    );
+                }
+                role => {
+                    tokio::spawn(connection(stream, role, handler.clone()));
+                }
+            },
             Err(e) => {
                 // EMFILE and friends: back off instead of spinning.
                 tracing::warn!(error = %e, "control socket accept failed");
@@ -91,14 +200,14 @@ async fn read_line<R: AsyncRead + Unpin>(
     Ok(Some(buf))
 }
 
-async fn connection(stream: UnixStream, handler: Handler) {
+async fn connection(stream: UnixStream, role: Role, handler: Handler) {
     let (rd, mut wr) = stream.into_split();
     let mut reader = BufReader::new(rd);
     loop {
         let (response, last) = match read_line(&mut reader, MAX_REQUEST).await {
             Ok(None) => return,
             Ok(Some(line)) if line.iter().all(u8::is_ascii_whitespace) => continue,
-            Ok(Some(line)) => (handle(&line, &handler).await, false),
+            Ok(Some(line)) => (handle(&line, role, &handler).await, false),
             Err(e) if e.kind() == io::ErrorKind::InvalidData => {
                 // The rest of the line is unread, so the stream cannot be
                 // resynchronised: answer and close.
@@ -117,11 +226,17 @@ async fn connection(stream: UnixStream, handler: Handler) {
     }
 }
 
-async fn handle(line: &[u8], handler: &Handler) -> Response {
+async fn handle(line: &[u8], role: Role, handler: &Handler) -> Response {
     let request: Request = match serde_json::from_slice(line) {
         Ok(r) => r,
         Err(e) => return Response::Error(format!("bad request: {e}")),
     };
+    if request.changes_state() && role != Role::Admin {
+        return Response::Error(format!(
+            "permission denied: `{}` needs root or the control_admin_group",
+            request.command()
+        ));
+    }
     // A panicking handler must not take the connection task (or the
     // daemon) with it; run it as its own task and report the panic.
     match tokio::spawn((handler)(request)).await {
@@ -139,7 +254,7 @@ pub enum ClientError {
         #[source]
         source: io::Error,
     },
-    #[error("cannot connect to {}: permission denied (run as root?)", path.display())]
+    #[error("cannot connect to {}: permission denied (run as root, or as a member of the control_group)", path.display())]
     PermissionDenied { path: PathBuf },
     #[error("cannot connect to {}: {source}", path.display())]
     Connect {
@@ -235,7 +350,9 @@ mod tests {
         // A stale socket file (nobody listening) is replaced.
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
         drop(std::os::unix::net::UnixListener::bind(&path).unwrap());
-        let task = serve(&path, echo_handler()).await.unwrap();
+        let task = serve(&path, Access::default(), echo_handler())
+            .await
+            .unwrap();
         let mode = std::fs::metadata(&path).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o600);
 
@@ -272,9 +389,70 @@ mod tests {
         assert_eq!(all.lines().count(), 2, "{all}");
 
         // A second daemon on the same path is refused.
-        let e = serve(&path, echo_handler()).await.unwrap_err();
+        let e = serve(&path, Access::default(), echo_handler())
+            .await
+            .unwrap_err();
         assert_eq!(e.kind(), io::ErrorKind::AddrInUse);
         task.abort();
+    }
+
+    #[test]
+    fn roles_follow_uid_and_groups() {
+        let access = Access {
+            group: Some(100),
+            admin_group: Some(4),
+        };
+        assert_eq!(access.role(0, &[0]), Role::Admin);
+        assert_eq!(access.role(1000, &[1000, 4]), Role::Admin);
+        assert_eq!(access.role(1000, &[100]), Role::ReadOnly);
+        assert_eq!(access.role(1000, &[1000, 27]), Role::None);
+        assert_eq!(Access::default().role(1000, &[100, 4]), Role::None);
+        assert_eq!(access.file_group(), Some(100));
+        let admins_only = Access {
+            group: None,
+            admin_group: Some(4),
+        };
+        assert_eq!(admins_only.file_group(), Some(4));
+        assert_eq!(admins_only.role(1000, &[100]), Role::None);
+    }
+
+    #[test]
+    fn groups_resolve_through_nss() {
+        assert_eq!(group_id("root"), Some(0));
+        assert_eq!(group_id("no-such-group-wgbgp"), None);
+        assert_eq!(group_id("bad\0name"), None);
+        // This test process's own groups are readable.
+        let me = supplementary_groups(std::process::id() as i32);
+        let status = std::fs::read_to_string("/proc/self/status").unwrap();
+        let line = status.lines().find(|l| l.starts_with("Groups:")).unwrap();
+        assert_eq!(me.len(), line.split_whitespace().count() - 1);
+    }
+
+    #[tokio::test]
+    async fn group_socket_is_0660_and_changing_requests_need_admin() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("wgbgp.sock");
+        let access = Access {
+            group: group_id("root"),
+            admin_group: None,
+        };
+        let task = serve(&path, access, echo_handler()).await.unwrap();
+        let meta = std::fs::metadata(&path).unwrap();
+        assert_eq!(meta.permissions().mode() & 0o777, 0o660);
+        use std::os::unix::fs::MetadataExt;
+        assert_eq!((meta.uid(), meta.gid()), (0, 0));
+        task.abort();
+        // The check itself, for a read-only member.
+        let handler = echo_handler();
+        let r = handle(b"{\"cmd\":\"reload\"}", Role::ReadOnly, &handler).await;
+        assert_eq!(
+            r,
+            Response::Error(
+                "permission denied: `reload` needs root or the control_admin_group".into()
+            )
+        );
+        let r = handle(b"{\"cmd\":\"summary\"}", Role::ReadOnly, &handler).await;
+        assert_eq!(r, Response::Summary(BgpSummary::default()));
     }
 
     #[tokio::test]

@@ -161,6 +161,10 @@ pub fn plan(old: &Config, new: &Config) -> ReloadPlan {
         "multipath",
     );
     restart(old.control_socket != new.control_socket, "control_socket");
+    restart(
+        old.control_access != new.control_access,
+        "control_group/control_admin_group",
+    );
     restart(old.metrics != new.metrics, "metrics");
     restart(
         old.wireguard.backend != new.wireguard.backend,

@@ -110,7 +110,9 @@ async fn fake_daemon(path: &Path) -> tokio::task::JoinHandle<()> {
         }
         .boxed()
     });
-    control::serve(path, handler).await.unwrap()
+    control::serve(path, control::Access::default(), handler)
+        .await
+        .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -290,4 +292,96 @@ fn usage_errors_exit_1_and_help_exits_0() {
     let out = wgbgp(&["--help"], None);
     assert_eq!(out.status.code(), Some(0));
     assert!(text(&out.stdout).contains("genkey"));
+}
+
+/// Runs a copy of `wgbgp` (in `dir`, so the build directory's permissions do
+/// not matter) as user and group 65534 with supplementary `groups`.
+fn wgbgp_as_nobody(dir: &Path, groups: &[u32], args: &[&str]) -> Output {
+    let bin = dir.join("wgbgp");
+    if !bin.exists() {
+        std::fs::copy(env!("CARGO_BIN_EXE_wgbgp"), &bin).unwrap();
+    }
+    let groups: Vec<String> = groups.iter().map(u32::to_string).collect();
+    let mut cmd = Command::new("setpriv");
+    cmd.args(["--reuid=65534", "--regid=65534"]);
+    if groups.is_empty() {
+        cmd.arg("--clear-groups");
+    } else {
+        cmd.arg(format!("--groups={}", groups.join(",")));
+    }
+    cmd.arg(&bin)
+        .args(args)
+        .output()
+        .expect("run setpriv (util-linux)")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn control_socket_access_by_group() {
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        unsafe { libc::geteuid() },
+        0,
+        "this test switches users: run it as root"
+    );
+    const READERS: u32 = 64_242;
+    const ADMINS: u32 = 64_243;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let sock = dir.path().join("wgbgp.sock");
+    let handler: control::Handler = Arc::new(|req| {
+        async move {
+            match req {
+                Request::Summary => Response::Summary(summary()),
+                Request::Reload => Response::Error("reloaded (test daemon)".into()),
+                other => Response::Error(format!("the test daemon does not answer {other:?}")),
+            }
+        }
+        .boxed()
+    });
+    let access = control::Access {
+        group: Some(READERS),
+        admin_group: Some(ADMINS),
+    };
+    let server = control::serve(&sock, access, handler).await.unwrap();
+    let s = sock.to_str().unwrap().to_string();
+    let d = dir.path().to_path_buf();
+    let run = move |groups: Vec<u32>, args: &'static [&'static str]| {
+        let (s, d) = (s.clone(), d.clone());
+        tokio::task::spawn_blocking(move || {
+            let mut all = vec!["--socket", s.as_str()];
+            all.extend_from_slice(args);
+            wgbgp_as_nobody(&d, &groups, &all)
+        })
+    };
+
+    // A reader may look but not change.
+    let out = run(vec![READERS], &["show", "bgp", "summary"])
+        .await
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("local AS number 65500"));
+    let out = run(vec![READERS], &["reload"]).await.unwrap();
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr)
+            .contains("permission denied: `reload` needs root or the control_admin_group"),
+        "{}",
+        text(&out.stderr)
+    );
+    // An admin (also in the socket's group, to reach the file) may change.
+    let out = run(vec![READERS, ADMINS], &["reload"]).await.unwrap();
+    assert!(
+        text(&out.stderr).contains("reloaded (test daemon)"),
+        "{}",
+        text(&out.stderr)
+    );
+    // Anyone else cannot even connect.
+    let out = run(vec![], &["show", "bgp", "summary"]).await.unwrap();
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("permission denied"),
+        "{}",
+        text(&out.stderr)
+    );
+    server.abort();
 }

@@ -19,6 +19,8 @@ pub(super) struct RawConfig {
     #[serde(default)]
     loopback: OneOrMany,
     control_socket: Option<PathBuf>,
+    control_group: Option<String>,
+    control_admin_group: Option<String>,
     metrics: Option<RawMetrics>,
     kernel: Option<RawKernel>,
     wireguard: Option<RawWireguard>,
@@ -483,6 +485,22 @@ pub(super) fn validate(raw: RawConfig, src: &str, path: &Path) -> Result<Config,
         );
     }
 
+    let mut group = |key: &str, name: &Option<String>| {
+        let name = name.as_ref()?;
+        let gid = crate::control::group_id(name);
+        if gid.is_none() {
+            cx.err(
+                key,
+                Problem::Other(format!("no group `{name}` on this system")),
+            );
+        }
+        gid
+    };
+    let control_access = crate::control::Access {
+        group: group("control_group", &raw.control_group),
+        admin_group: group("control_admin_group", &raw.control_admin_group),
+    };
+
     if !cx.diags.is_empty() {
         cx.diags.sort_by_key(|d| d.line.unwrap_or(usize::MAX));
         return Err(ConfigError::Invalid(cx.diags));
@@ -495,6 +513,7 @@ pub(super) fn validate(raw: RawConfig, src: &str, path: &Path) -> Result<Config,
         control_socket: raw
             .control_socket
             .unwrap_or_else(|| PathBuf::from(DEFAULT_CONTROL_SOCKET)),
+        control_access,
         metrics,
         kernel,
         wireguard,

@@ -411,3 +411,27 @@ fn duplicate_keys_are_rejected_at_the_key() {
     );
     assert!(!msg.contains("DuplicateKeyPolicy"), "{msg}");
 }
+
+#[test]
+fn control_groups_resolve_or_are_refused_with_their_line() {
+    let src = S1.replacen(
+        "control_socket: /run/wgbgp/wgbgp.sock",
+        "control_socket: /run/wgbgp/wgbgp.sock\ncontrol_group: root\ncontrol_admin_group: root",
+        1,
+    );
+    let c = parse(&src).unwrap();
+    assert_eq!(
+        c.control_access,
+        crate::control::Access {
+            group: Some(0),
+            admin_group: Some(0)
+        }
+    );
+    assert_eq!(parse(S1).unwrap().control_access, Default::default());
+    assert_bad(
+        "control_socket: /run/wgbgp/wgbgp.sock",
+        "control_group: no-such-group-wgbgp",
+        "control_group",
+        "no group `no-such-group-wgbgp` on this system",
+    );
+}

@@ -99,12 +99,16 @@ pub async fn run(cfg: Config) -> Result<(), StartError> {
     let sessions: SessionMap = Arc::default();
     let listener = start_listener(sessions.clone()).await?;
     let (control_tx, control_rx) = mpsc::channel(16);
-    let control = crate::control::serve(&cfg.control_socket, control_handler(control_tx))
-        .await
-        .map_err(io_err(format!(
-            "control socket {}",
-            cfg.control_socket.display()
-        )))?;
+    let control = crate::control::serve(
+        &cfg.control_socket,
+        cfg.control_access,
+        control_handler(control_tx),
+    )
+    .await
+    .map_err(io_err(format!(
+        "control socket {}",
+        cfg.control_socket.display()
+    )))?;
     let metrics = Arc::new(crate::metrics::Metrics::new());
     if let Some(m) = &cfg.metrics {
         crate::metrics::serve(m.listen, metrics.clone())
