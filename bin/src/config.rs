@@ -62,6 +62,8 @@ pub struct Config {
     pub multipath: usize,
     /// ECMP across different AS paths of equal length (FRR's as-path multipath-relax).
     pub multipath_relax: bool,
+    /// Longest AS_PATH accepted from a peer (FRR's `bgp maxas-limit`).
+    pub max_as_path_len: Option<usize>,
     /// Peers by config key (the peer's name).
     pub peers: BTreeMap<String, Peer>,
     /// Policies by name; every name a peer references exists.

@@ -162,6 +162,10 @@ pub fn plan(old: &Config, new: &Config) -> ReloadPlan {
     );
     restart(old.control_socket != new.control_socket, "control_socket");
     restart(
+        old.max_as_path_len != new.max_as_path_len,
+        "max_as_path_len",
+    );
+    restart(
         old.control_access != new.control_access,
         "control_group/control_admin_group",
     );

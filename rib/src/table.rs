@@ -31,6 +31,9 @@ pub struct RibConfig {
     pub multipath: usize,
     /// Multipath across different AS paths of equal length.
     pub multipath_relax: bool,
+    /// Routes with a longer AS_PATH (RFC 4271 §9.1.2.2 counting: a set
+    /// counts one) are handled as withdrawn, as FRR's `bgp maxas-limit`.
+    pub max_as_path_len: Option<usize>,
 }
 
 /// What the RIB needs to know about a configured peer.
@@ -500,6 +503,13 @@ impl Rib {
         }
         // The neighbour must be the first AS (FRR's enforce-first-as).
         if attrs.as_path.first() != Some(peer_asn) {
+            return None;
+        }
+        if self
+            .cfg
+            .max_as_path_len
+            .is_some_and(|max| attrs.as_path.len() > max)
+        {
             return None;
         }
         // LOCAL_PREF is not accepted from eBGP (RFC 4271 §5.1.5).

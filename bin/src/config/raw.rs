@@ -31,6 +31,7 @@ pub(super) struct RawConfig {
     policies: BTreeMap<String, Vec<RawRule>>,
     multipath: Option<u16>,
     multipath_relax: Option<bool>,
+    max_as_path_len: Option<u16>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -501,6 +502,11 @@ pub(super) fn validate(raw: RawConfig, src: &str, path: &Path) -> Result<Config,
         admin_group: group("control_admin_group", &raw.control_admin_group),
     };
 
+    if raw.max_as_path_len == Some(0) {
+        let problem = Problem::Other("must be at least 1 (omit it for no limit)".into());
+        cx.err("max_as_path_len", problem);
+    }
+
     if !cx.diags.is_empty() {
         cx.diags.sort_by_key(|d| d.line.unwrap_or(usize::MAX));
         return Err(ConfigError::Invalid(cx.diags));
@@ -522,6 +528,7 @@ pub(super) fn validate(raw: RawConfig, src: &str, path: &Path) -> Result<Config,
         policies,
         multipath: raw.multipath.unwrap_or(1).max(1) as usize,
         multipath_relax: raw.multipath_relax.unwrap_or(false),
+        max_as_path_len: raw.max_as_path_len.map(usize::from),
     })
 }
 

@@ -435,3 +435,16 @@ fn control_groups_resolve_or_are_refused_with_their_line() {
         "no group `no-such-group-wgbgp` on this system",
     );
 }
+
+#[test]
+fn max_as_path_len_is_optional_and_positive() {
+    assert_eq!(parse(S1).unwrap().max_as_path_len, None);
+    let src = S1.replacen("asn: 65500", "asn: 65500\nmax_as_path_len: 50", 1);
+    assert_eq!(parse(&src).unwrap().max_as_path_len, Some(50));
+    assert_bad(
+        "asn: 65500",
+        "max_as_path_len: 0\nasn: 65500",
+        "max_as_path_len",
+        "must be at least 1",
+    );
+}

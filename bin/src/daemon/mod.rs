@@ -123,6 +123,7 @@ pub async fn run(cfg: Config) -> Result<(), StartError> {
         table: cfg.kernel.table,
         multipath: cfg.multipath,
         multipath_relax: cfg.multipath_relax,
+        max_as_path_len: cfg.max_as_path_len,
     });
     let mut task = rib_task::RibTask {
         cfg: Arc::new(cfg.clone()),

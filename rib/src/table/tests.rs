@@ -87,6 +87,7 @@ fn lab(import: Chain, export: Chain) -> Rib {
         table: 254,
         multipath: 1,
         multipath_relax: false,
+        max_as_path_len: Some(8),
     });
     rib.handle_kernel_event(&links());
     rib.handle_kernel_event(&host_route("2.2.2.2/32", WG_S2));
@@ -257,6 +258,24 @@ fn own_as_in_path_is_a_loop_and_dropped() {
     let mut rib = lab(accept_all(), Chain::default());
     let out = rib.handle_update(2, announce(&[65501, 65500], "2.2.2.2", &["198.19.0.1/32"]));
     assert!(out.is_empty());
+    assert!(rib.loc_rib().is_empty());
+}
+
+#[test]
+fn as_path_longer_than_the_limit_is_withdrawn() {
+    let mut rib = lab(accept_all(), Chain::default());
+    let eight = [65501, 1, 2, 3, 4, 5, 6, 7];
+    rib.handle_update(2, announce(&eight, "2.2.2.2", &["198.19.0.1/32"]));
+    assert_eq!(rib.loc_rib().len(), 1);
+    // One more AS: over the limit, and the earlier path goes too.
+    let nine = [65501, 1, 2, 3, 4, 5, 6, 7, 8];
+    let out = rib.handle_update(2, announce(&nine, "2.2.2.2", &["198.19.0.1/32"]));
+    assert_eq!(
+        fib(&out),
+        vec![FibOp::Delete {
+            prefix: net("198.19.0.1/32")
+        }]
+    );
     assert!(rib.loc_rib().is_empty());
 }
 
