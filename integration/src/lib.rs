@@ -21,6 +21,7 @@ pub mod capture;
 pub mod frr;
 pub mod gobgp;
 pub mod lab;
+pub mod metrics;
 pub mod names;
 pub mod netns;
 pub mod tempdir;

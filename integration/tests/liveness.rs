@@ -231,21 +231,10 @@ fn quiet_tunnel_tears_the_session_down_within_dead_after() {
 
 /// GET /metrics from 127.0.0.1:9179 inside `ns`.
 fn scrape(ns: &Netns) -> String {
-    use std::io::{Read, Write};
-    ns.in_ns(|| {
-        let Ok(mut s) = std::net::TcpStream::connect("127.0.0.1:9179") else {
-            return String::new();
-        };
-        let _ = s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
-        let mut out = String::new();
-        let _ = s.read_to_string(&mut out);
-        out
-    })
+    integration::metrics::scrape(ns, "127.0.0.1:9179")
 }
 
 /// The value of the sample whose name and labels are exactly `series`.
 fn metric(text: &str, series: &str) -> Option<u64> {
-    text.lines()
-        .find_map(|l| l.strip_prefix(series)?.trim().parse::<f64>().ok())
-        .map(|v| v as u64)
+    integration::metrics::value(text, series).map(|v| v as u64)
 }
