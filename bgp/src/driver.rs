@@ -366,8 +366,12 @@ impl<K: Copy + Send + 'static> Driver<K> {
                     c.fetch_add(1, Ordering::Relaxed);
                 }
                 match wire::decode(&bytes, &ctx) {
-                    Ok(message) => {
-                        if let Message::Update(u) = &message {
+                    Ok(mut message) => {
+                        if let Message::Update(u) = &mut message {
+                            // wgbgp speaks eBGP; an equal AS would be iBGP.
+                            if self.cfg.fsm.remote_as != self.cfg.fsm.local_as {
+                                u.apply_external_peer_rules();
+                            }
                             if let Some(e) = &u.treat_as_withdraw {
                                 warn!(peer = %self.cfg.remote, code = e.code, offset = e.offset,
                                       reason = e.reason, "malformed attribute: treat-as-withdraw (RFC 7606)");

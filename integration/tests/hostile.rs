@@ -583,6 +583,21 @@ fn lenient_cases() -> Vec<LenientCase> {
             true,
         ),
         lenient(
+            "AS_PATH with a zero-length segment (RFC 7606 §7.2)",
+            &format!("{ORIGIN} 400202 0200 {NEXT_HOP}"),
+            true,
+        ),
+        lenient(
+            "AS_PATH not starting with the peer's AS (RFC 7606 §7.2)",
+            &format!("{ORIGIN} 400206 0201 0000fdf1 {NEXT_HOP}"),
+            true,
+        ),
+        lenient(
+            "NEXT_HOP is wgbgpd's own address (RFC 4271 §6.3)",
+            &format!("{ORIGIN} {AS_PATH} 400304 0a420101"),
+            true,
+        ),
+        lenient(
             "NEXT_HOP of length 5 (RFC 7606 §7.3)",
             &format!("{ORIGIN} {AS_PATH} 400305 0a42010200"),
             true,
@@ -597,10 +612,11 @@ fn lenient_cases() -> Vec<LenientCase> {
             &g("800403 000001"),
             true,
         ),
+        // From an external peer: attribute discard, not treat-as-withdraw.
         lenient(
-            "LOCAL_PREF of length 2 (RFC 7606 §7.5)",
+            "LOCAL_PREF of length 2 from an eBGP peer (RFC 7606 §7.5)",
             &g("400502 0064"),
-            true,
+            false,
         ),
         lenient(
             "ORIGIN flagged optional (RFC 7606 §3 c)",
@@ -755,6 +771,8 @@ fn malformed_messages_get_the_rfc_answer_and_disturb_nobody_else() {
                 assert_eq!(paths[0]["metric"], m, "{}: {paths:#}", c.name);
             }
         }
+        let outcome = if c.withdraw { "withdrawn" } else { "kept" };
+        eprintln!("{}: session up, route {outcome}", c.name);
         peer.assert_no_notification(Duration::from_millis(20));
         let raw = lab.summary_peer(RAW_ADDR);
         assert_eq!(raw["state"], "Established", "{}: {raw:#}", c.name);
