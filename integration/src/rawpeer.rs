@@ -160,17 +160,23 @@ impl RawPeer {
         }
     }
 
-    /// Full handshake with `open` (RFC 4271 §8.2.2): returns the daemon's
-    /// OPEN once its KEEPALIVE confirmed ours, i.e. the session is
-    /// Established on both sides.
-    pub fn open_session(&mut self, open: Open) -> Open {
+    /// Sends `open` and reads the daemon's OPEN and the KEEPALIVE that
+    /// accepts ours: the daemon is in OpenConfirm (RFC 4271 §8.2.2).
+    pub fn open_confirm(&mut self, open: Open) -> Open {
         self.send_message(&Message::Open(open));
         let theirs = self.expect_open();
-        self.send_message(&Message::Keepalive);
         match self.read_message(Duration::from_secs(5)) {
             Ok(Message::Keepalive) => theirs,
             other => panic!("expected the KEEPALIVE confirming our OPEN, got {other:?}"),
         }
+    }
+
+    /// Full handshake with `open`: returns the daemon's OPEN once both
+    /// sides are Established.
+    pub fn open_session(&mut self, open: Open) -> Open {
+        let theirs = self.open_confirm(open);
+        self.send_message(&Message::Keepalive);
+        theirs
     }
 
     /// Skips OPEN, KEEPALIVE and UPDATE until a NOTIFICATION arrives (within
@@ -223,6 +229,11 @@ impl RawPeer {
                 ),
             }
         }
+    }
+
+    /// Half-closes our side (FIN), as a peer does after its NOTIFICATION.
+    pub fn shutdown_write(&mut self) {
+        let _ = self.stream.shutdown(Shutdown::Write);
     }
 
     /// Leaves politely: Cease/Administrative Shutdown (RFC 4486), then waits

@@ -246,6 +246,8 @@ fn open_msg(version: u8, asn: u32, hold: u16, id: Ipv4Addr) -> Vec<u8> {
 enum Phase {
     /// As the peer's first message (wgbgpd is in OpenSent).
     Open,
+    /// After the OPENs, before our KEEPALIVE (wgbgpd is in OpenConfirm).
+    OpenConfirm,
     /// On an Established session, after a route was installed.
     Established,
 }
@@ -401,6 +403,13 @@ fn reset_cases() -> Vec<ResetCase> {
             Open,
             message(4, &[]),
             (5, 1),
+            None,
+        ),
+        case(
+            "UPDATE before the session is Established",
+            OpenConfirm,
+            update(&[], &attrs, &nlri),
+            (5, 2),
             None,
         ),
         case(
@@ -701,6 +710,9 @@ fn malformed_messages_get_the_rfc_answer_and_disturb_nobody_else() {
     for (i, c) in reset_cases().into_iter().enumerate() {
         let mut peer = lab.connect();
         let route = format!("10.70.{i}.0/24");
+        if c.phase == Phase::OpenConfirm {
+            peer.open_confirm(RawPeer::open(RAW_AS, RAW_ID, 90));
+        }
         if c.phase == Phase::Established {
             peer.open_session(RawPeer::open(RAW_AS, RAW_ID, 90));
             handshakes += 1;
@@ -732,6 +744,21 @@ fn malformed_messages_get_the_rfc_answer_and_disturb_nobody_else() {
         }
         lab.assert_undisturbed(c.name);
     }
+
+    // A peer leaving with a NOTIFICATION whose shutdown communication
+    // (RFC 9003 §2) claims 255 octets and has 2 of bad UTF-8: wgbgpd drops
+    // the session and its routes and answers nothing (RFC 4271 §6.4).
+    let mut peer = lab.session();
+    handshakes += 1;
+    drops += 1;
+    let route = "10.74.0.0/24";
+    peer.send(&update(&[], &good_attrs(), &prefix(route)));
+    lab.wait_route(route, "via 10.66.1.2");
+    peer.send(&message(3, &hex("06 02 ff c328")));
+    peer.shutdown_write();
+    peer.expect_closed();
+    lab.wait_no_route(route);
+    lab.assert_undisturbed("malformed NOTIFICATION received");
 
     // One session takes every UPDATE RFC 7606 lets it survive.
     let mut peer = lab.session();
