@@ -305,3 +305,35 @@ pub mod bytes_of {
         v
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::bytes_of::*;
+    use bgp::wire::{Ctx, Message, decode};
+
+    #[test]
+    fn prefixes_take_the_fewest_octets() {
+        assert_eq!(prefix("10.1.4.0/22"), vec![22, 10, 1, 4]);
+        assert_eq!(prefix("0.0.0.0/0"), vec![0]);
+        assert_eq!(prefix("10.66.1.2/32"), vec![32, 10, 66, 1, 2]);
+    }
+
+    #[test]
+    fn a_hand_made_update_is_what_the_codec_reads() {
+        let attrs = hex("400101 00 400206 0201 0000fdea 400304 0a420102");
+        let msg = update(&[], &attrs, &prefix("10.70.0.0/24"));
+        assert_eq!(u16::from_be_bytes([msg[16], msg[17]]) as usize, msg.len());
+        let ctx = Ctx {
+            four_octet_as: true,
+            extended_message: false,
+        };
+        match decode(&msg.into(), &ctx) {
+            Ok(Message::Update(u)) => {
+                assert_eq!(u.treat_as_withdraw, None);
+                assert_eq!(u.nlri, vec!["10.70.0.0/24".parse().unwrap()]);
+                assert_eq!(u.next_hop, Some("10.66.1.2".parse().unwrap()));
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+}
