@@ -377,8 +377,12 @@ impl<K: Copy + Send + 'static> Driver<K> {
                     c.fetch_add(1, Ordering::Relaxed);
                 }
                 match wire::decode(&bytes, &ctx) {
-                    Ok(message) => {
-                        if let Message::Update(u) = &message {
+                    Ok(mut message) => {
+                        if let Message::Update(u) = &mut message {
+                            // wgbgp speaks eBGP; an equal AS would be iBGP.
+                            if self.cfg.fsm.remote_as != self.cfg.fsm.local_as {
+                                u.apply_external_peer_rules();
+                            }
                             if let Some(e) = &u.treat_as_withdraw {
                                 warn!(peer = %self.cfg.remote, code = e.code, offset = e.offset,
                                       reason = e.reason, "malformed attribute: treat-as-withdraw (RFC 7606)");
@@ -425,7 +429,8 @@ impl<K: Copy + Send + 'static> Driver<K> {
         let (read, write) = stream.into_split();
         let (wtx, wrx) = mpsc::unbounded_channel();
         tokio::spawn(writer(write, wrx));
-        let reader = tokio::spawn(reader(conn, read, self.frames_tx.clone()));
+        let limits = framing_ctx(&self.cfg.fsm.open());
+        let reader = tokio::spawn(reader(conn, read, limits, self.frames_tx.clone()));
         self.conns.insert(
             conn,
             Conn {
@@ -560,15 +565,28 @@ async fn sleep_until(deadline: Option<tokio::time::Instant>) {
     }
 }
 
-/// Frames the byte stream into whole messages for the session task.
-async fn reader(conn: ConnId, mut read: OwnedReadHalf, tx: mpsc::Sender<(ConnId, Frame)>) {
-    let mut buf = BytesMut::with_capacity(64 * 1024);
-    // Framing accepts the RFC 8654 maximum; the session task checks the
-    // negotiated limit when it decodes.
-    let ctx = Ctx {
+/// The length limits the reader frames with on a connection where we send
+/// `open`. RFC 4271 §6.1: a Length above 4096 is an error as soon as the
+/// header is in; waiting for a body the peer may never send would leave the
+/// connection hanging until the hold timer. Only if we announce Extended
+/// Message (RFC 8654) may the peer send more, and then the session task
+/// checks the negotiated limit when it decodes.
+fn framing_ctx(open: &wire::Open) -> Ctx {
+    Ctx {
         four_octet_as: true,
-        extended_message: true,
-    };
+        extended_message: open.has(|c| matches!(c, wire::Capability::ExtendedMessage)),
+    }
+}
+
+/// Frames the byte stream into whole messages for the session task, with
+/// the length limits of `ctx`.
+async fn reader(
+    conn: ConnId,
+    mut read: OwnedReadHalf,
+    ctx: Ctx,
+    tx: mpsc::Sender<(ConnId, Frame)>,
+) {
+    let mut buf = BytesMut::with_capacity(64 * 1024);
     loop {
         loop {
             match wire::frame(&buf, &ctx) {
@@ -619,4 +637,71 @@ async fn writer(mut write: OwnedWriteHalf, mut rx: mpsc::UnboundedReceiver<Bytes
         }
     }
     let _ = write.shutdown().await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::net::TcpListener;
+
+    /// A connected pair: the reader side's read half, and the peer's stream.
+    async fn pair() -> (OwnedReadHalf, OwnedWriteHalf, TcpStream) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let peer = TcpStream::connect(listener.local_addr().unwrap())
+            .await
+            .unwrap();
+        let (ours, _) = listener.accept().await.unwrap();
+        let (read, write) = ours.into_split();
+        (read, write, peer)
+    }
+
+    #[tokio::test]
+    async fn reader_rejects_an_overlong_header_without_waiting_for_the_body() {
+        // Found by integration/tests/hostile.rs: a header claiming 5000
+        // octets, then silence, used to hang the connection until the hold
+        // timer because framing allowed the Extended Message maximum.
+        let (read, _write, mut peer) = pair().await;
+        let (tx, mut rx) = mpsc::channel(4);
+        let ctx = framing_ctx(&fsm::Config::new(65001, 65002, "10.0.0.1".parse().unwrap()).open());
+        assert!(!ctx.extended_message);
+        tokio::spawn(reader(ConnId(1), read, ctx, tx));
+        let mut header = vec![0xff; 16];
+        header.extend_from_slice(&5000u16.to_be_bytes());
+        header.push(2);
+        peer.write_all(&header).await.unwrap();
+        let got = tokio::time::timeout(Duration::from_secs(2), rx.recv())
+            .await
+            .expect("the reader answered at once");
+        match got {
+            Some((ConnId(1), Frame::Error(e))) => {
+                let n = e.notification();
+                assert_eq!((n.code, n.subcode), (1, 2));
+                assert_eq!(&n.data[..], &5000u16.to_be_bytes());
+            }
+            _ => panic!("expected a framing error"),
+        }
+    }
+
+    #[tokio::test]
+    async fn reader_takes_long_messages_when_we_announce_extended_message() {
+        let (read, _write, mut peer) = pair().await;
+        let (tx, mut rx) = mpsc::channel(4);
+        let mut open = fsm::Config::new(65001, 65002, "10.0.0.1".parse().unwrap()).open();
+        open.capabilities.push(wire::Capability::ExtendedMessage);
+        tokio::spawn(reader(ConnId(1), read, framing_ctx(&open), tx));
+        // An UPDATE of 5000 octets: no withdrawn routes, no attributes, and
+        // 4977 octets of /0 prefixes; framing only looks at the header.
+        let mut msg = vec![0xff; 16];
+        msg.extend_from_slice(&5000u16.to_be_bytes());
+        msg.push(2);
+        msg.resize(5000, 0);
+        peer.write_all(&msg).await.unwrap();
+        let got = tokio::time::timeout(Duration::from_secs(2), rx.recv())
+            .await
+            .expect("the reader framed the message");
+        match got {
+            Some((ConnId(1), Frame::Message(m))) => assert_eq!(m.len(), 5000),
+            _ => panic!("expected the whole message"),
+        }
+    }
 }

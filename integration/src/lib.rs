@@ -9,6 +9,7 @@
 //! - [`bird`], [`frr`], [`gobgp`]: BIRD 2, FRR (zebra + bgpd) and GoBGP
 //!   running inside a namespace.
 //! - [`capture`]: tcpdump inside a namespace, and TCP payloads out of a pcap.
+//! - [`rawpeer`]: a BGP peer that writes raw bytes, for malformed-input tests.
 //! - [`wgbgpd`]: the daemon under test and its CLI.
 //!
 //! Every guard cleans up on drop, so a failing assertion tears the lab down too.
@@ -24,6 +25,7 @@ pub mod lab;
 pub mod metrics;
 pub mod names;
 pub mod netns;
+pub mod rawpeer;
 pub mod tempdir;
 pub mod wg;
 pub mod wgbgpd;
@@ -39,6 +41,7 @@ pub use gobgp::Gobgpd;
 pub use lab::SeedLab;
 pub use names::{ifname, unique_name};
 pub use netns::{ChildGuard, Netns, veth};
+pub use rawpeer::RawPeer;
 pub use tempdir::TempDir;
 pub use wg::{WgKey, WgPeer, WgPeerConfig};
 pub use wgbgpd::{Wgbgpd, wgbgp_cli};

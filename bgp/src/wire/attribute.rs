@@ -94,12 +94,23 @@ struct State<'a> {
 
 impl State<'_> {
     fn withdraw(&mut self, code: u8, offset: usize, reason: &'static str) {
-        // RFC 7606 §3 (f): one treat-as-withdraw is enough; keep the first.
-        self.out.treat_as_withdraw.get_or_insert(AttributeError {
+        // RFC 7606 §3 (f): one treat-as-withdraw is enough; keep the first,
+        // except a LOCAL_PREF one: that rule is iBGP's only (RFC 7606
+        // §7.5), so any other reason replaces it and a LOCAL_PREF reason
+        // left standing means nothing else was wrong (see
+        // `Update::apply_external_peer_rules`).
+        let e = AttributeError {
             code,
             offset,
             reason,
-        });
+        };
+        match &self.out.treat_as_withdraw {
+            None => self.out.treat_as_withdraw = Some(e),
+            Some(first) if first.code == LOCAL_PREF && code != LOCAL_PREF => {
+                self.out.treat_as_withdraw = Some(e)
+            }
+            Some(_) => {}
+        }
     }
 
     fn discard(&mut self, code: u8, offset: usize, reason: &'static str) {
@@ -280,8 +291,9 @@ fn one(
         MULTI_EXIT_DISC if value.len() == 4 => st.attrs.med = Some(be32(value)),
         MULTI_EXIT_DISC => st.withdraw(code, at, "MULTI_EXIT_DISC length is not 4"),
         // RFC 7606 §7.5: LOCAL_PREF of length other than 4 is
-        // treat-as-withdraw (the iBGP rule; dropping LOCAL_PREF from eBGP
-        // peers is the session's job, the codec does not know the peer).
+        // treat-as-withdraw. That is the iBGP rule; the codec does not know
+        // the peer, so for an external one the session turns it into
+        // attribute discard with `Update::apply_external_peer_rules`.
         LOCAL_PREF if value.len() == 4 => st.attrs.local_pref = Some(be32(value)),
         LOCAL_PREF => st.withdraw(code, at, "LOCAL_PREF length is not 4"),
         // RFC 7606 §7.6: ATOMIC_AGGREGATE of non-zero length is discarded.

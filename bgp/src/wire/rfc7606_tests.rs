@@ -222,6 +222,36 @@ fn rfc7606_7_5_local_pref_of_wrong_length_is_treat_as_withdraw() {
 }
 
 #[test]
+fn rfc7606_7_5_local_pref_from_an_external_peer_is_discarded() {
+    // Found by integration/tests/hostile.rs: the internal rule (above) was
+    // applied to eBGP peers too, withdrawing routes §7.5 says to keep.
+    let mut u = assert_withdraw(&base_with("400502 0064"), 5);
+    u.apply_external_peer_rules();
+    assert_eq!(u.treat_as_withdraw, None);
+    assert_eq!(u.discarded.len(), 1);
+    assert_eq!(u.discarded[0].code, 5);
+    // A well-formed one is dropped as well (RFC 4271 §5.1.5).
+    let mut u = ok(&base_with("400504 00000064"), &AS4);
+    u.apply_external_peer_rules();
+    assert_eq!(u.attributes.unwrap().local_pref, None);
+}
+
+#[test]
+fn rfc7606_7_5_other_treat_as_withdraw_reasons_outrank_local_pref() {
+    // Either order: a malformed MED still withdraws from an external peer.
+    for attrs in ["400502 0064 800403 000001", "800403 000001 400502 0064"] {
+        let mut u = assert_withdraw(&base_with(attrs), 4);
+        u.apply_external_peer_rules();
+        assert_eq!(u.treat_as_withdraw.map(|e| e.code), Some(4));
+    }
+    // So does a missing well-known attribute, found after the loop.
+    let b = update("", &format!("{AS_PATH} {NEXT_HOP} 400502 0064"), NLRI);
+    let mut u = assert_withdraw(&b, 1);
+    u.apply_external_peer_rules();
+    assert_eq!(u.treat_as_withdraw.map(|e| e.code), Some(1));
+}
+
+#[test]
 fn rfc7606_7_6_atomic_aggregate_with_a_value_is_discarded() {
     let u = assert_discard(&base_with("400601 00"), &AS4, 6);
     assert!(!u.attributes.unwrap().atomic_aggregate);

@@ -146,6 +146,22 @@ pub struct Update {
 }
 
 impl Update {
+    /// RFC 7606 §7.5: a LOCAL_PREF from an external neighbor is handled by
+    /// "attribute discard", malformed or not. The decoder applies the
+    /// internal rule (treat-as-withdraw for a length other than 4) and lets
+    /// any other treat-as-withdraw reason take precedence, so a LOCAL_PREF
+    /// reason here was the only one: it becomes a discard. A session with
+    /// an external peer calls this on every UPDATE it receives.
+    pub fn apply_external_peer_rules(&mut self) {
+        // LOCAL_PREF is type code 5 (RFC 4271 §5.1.5).
+        if let Some(e) = self.treat_as_withdraw.take_if(|e| e.code == 5) {
+            self.discarded.push(e);
+        }
+        if let Some(a) = &mut self.attributes {
+            a.local_pref = None;
+        }
+    }
+
     /// An UPDATE with no routes and no withdrawals is an End-of-RIB marker
     /// for IPv4 unicast (RFC 4724 §2); an empty MP_UNREACH is one for its family.
     pub fn end_of_rib(&self) -> Option<(Afi, Safi)> {
