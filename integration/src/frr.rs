@@ -17,6 +17,75 @@ use crate::tempdir::TempDir;
 /// Where the Debian package installs the daemons.
 pub const FRR_LIBEXEC: &str = "/usr/lib/frr";
 
+/// One eBGP edge router in FRR, loopback to loopback over an unnumbered
+/// tunnel (`update-source` + `disable-connected-check`): it announces
+/// `networks` (IPv4 and IPv6 alike), takes everything in, and over its IPv4
+/// session gives `v6_next_hop` as the IPv6 next hop (FRR would otherwise
+/// send an IPv4-mapped one).
+#[derive(Debug, Clone, Copy)]
+pub struct EdgeConfig<'a> {
+    pub hostname: &'a str,
+    pub asn: u32,
+    pub router_id: &'a str,
+    pub peer: &'a str,
+    pub peer_asn: u32,
+    pub networks: &'a [&'a str],
+    pub v6_next_hop: &'a str,
+}
+
+impl EdgeConfig<'_> {
+    /// The bgpd.conf text.
+    pub fn bgpd_conf(&self) -> String {
+        let EdgeConfig {
+            hostname,
+            asn,
+            router_id,
+            peer,
+            peer_asn,
+            v6_next_hop,
+            ..
+        } = *self;
+        let networks = |v6: bool| -> String {
+            self.networks
+                .iter()
+                .filter(|n| n.contains(':') == v6)
+                .map(|n| format!("  network {n}\n"))
+                .collect()
+        };
+        let (v4, v6) = (networks(false), networks(true));
+        format!(
+            "frr defaults traditional
+hostname {hostname}
+log stdout informational
+router bgp {asn}
+ bgp router-id {router_id}
+ no bgp network import-check
+ neighbor {peer} remote-as {peer_asn}
+ neighbor {peer} update-source {router_id}
+ neighbor {peer} disable-connected-check
+ neighbor {peer} timers connect 5
+ !
+ address-family ipv4 unicast
+{v4}  neighbor {peer} route-map ALLOW-ALL in
+  neighbor {peer} route-map ALLOW-ALL out
+ exit-address-family
+ !
+ address-family ipv6 unicast
+{v6}  neighbor {peer} activate
+  neighbor {peer} route-map ALLOW-ALL in
+  neighbor {peer} route-map V6-NEXT-HOP out
+ exit-address-family
+!
+route-map ALLOW-ALL permit 100
+!
+route-map V6-NEXT-HOP permit 100
+ set ipv6 next-hop global {v6_next_hop}
+!
+"
+        )
+    }
+}
+
 /// zebra and bgpd in one namespace; both killed (SIGTERM) on drop.
 pub struct Frr {
     // Field order is drop order: bgpd before zebra, then the directory.

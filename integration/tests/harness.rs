@@ -12,6 +12,7 @@ use std::net::{TcpListener, TcpStream, UdpSocket};
 use std::time::Duration;
 
 use integration::capture::tcp_payloads;
+use integration::frr::EdgeConfig;
 use integration::{
     Bird, Capture, Frr, Gobgpd, Netns, SeedLab, WgKey, WgPeer, WgPeerConfig, require_root, veth,
     wait_for,
@@ -301,38 +302,6 @@ protocol bgp frr {
 }
 "#;
 
-const FRR_B: &str = "frr defaults traditional
-hostname b
-log stdout informational
-router bgp 65002
- bgp router-id 2.2.2.2
- no bgp network import-check
- neighbor 1.1.1.1 remote-as 65001
- neighbor 1.1.1.1 disable-connected-check
- neighbor 1.1.1.1 update-source 2.2.2.2
- neighbor 1.1.1.1 timers connect 5
- !
- address-family ipv4 unicast
-  network 198.51.100.2/32
-  neighbor 1.1.1.1 route-map ALLOW-ALL in
-  neighbor 1.1.1.1 route-map ALLOW-ALL out
- exit-address-family
- !
- address-family ipv6 unicast
-  network 2001:db8:2::1/128
-  neighbor 1.1.1.1 activate
-  neighbor 1.1.1.1 route-map ALLOW-ALL in
-  neighbor 1.1.1.1 route-map V6-NEXT-HOP out
- exit-address-family
-!
-route-map ALLOW-ALL permit 100
-!
-! Over an IPv4 session FRR would send an IPv4-mapped next hop; give it the loopback.
-route-map V6-NEXT-HOP permit 100
- set ipv6 next-hop global fd00::2
-!
-";
-
 /// BIRD 2 and FRR over one hand-made tunnel, one eBGP session (IPv4
 /// transport) carrying IPv4 and IPv6 unicast:
 ///
@@ -398,7 +367,7 @@ fn bird_and_frr_exchange_ipv4_and_ipv6_over_wireguard() {
     a.wait_ping("2.2.2.2", Duration::from_secs(10));
     a.wait_ping("fd00::2", Duration::from_secs(10));
 
-    let mut frr = Frr::start(&b, FRR_B, "hostname b\n");
+    let mut frr = Frr::start(&b, &frr_b(), "hostname b\n");
     let mut bird = Bird::start(&a, BIRD_A);
     bird.wait_established("frr", SESSION_TIMEOUT);
     frr.wait_established("1.1.1.1", SESSION_TIMEOUT);
@@ -565,4 +534,18 @@ fn gobgp_and_frr_session_is_captured() {
             segments.len()
         );
     }
+}
+
+/// FRR in B: announces its two prefixes to A.
+fn frr_b() -> String {
+    EdgeConfig {
+        hostname: "b",
+        asn: 65002,
+        router_id: "2.2.2.2",
+        peer: "1.1.1.1",
+        peer_asn: 65001,
+        networks: &["198.51.100.2/32", "2001:db8:2::1/128"],
+        v6_next_hop: "fd00::2",
+    }
+    .bgpd_conf()
 }

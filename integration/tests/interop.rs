@@ -10,6 +10,7 @@
 
 use std::time::Duration;
 
+use integration::frr::EdgeConfig;
 use integration::wgbgpd::cli_bin;
 use integration::{
     Bird, Frr, Netns, TempDir, WgKey, WgPeer, WgPeerConfig, Wgbgpd, ifname, require_root, veth,
@@ -324,42 +325,6 @@ fn wgbgpd_and_bird_exchange_routes_over_wireguard() {
     lab.assert_pings();
 }
 
-/// FRR in B: bgpd announces its two prefixes (network statements without
-/// import check: the prefixes are blackholes, only their addresses exist),
-/// allows everything both ways (RFC 8212) and sends its IPv6 loopback as
-/// the IPv6 next hop; zebra installs what bgpd learns.
-const FRR_B: &str = "frr defaults traditional
-hostname b
-log stdout informational
-router bgp 65501
- bgp router-id 2.2.2.2
- no bgp network import-check
- neighbor 1.1.1.1 remote-as 65500
- neighbor 1.1.1.1 update-source 2.2.2.2
- neighbor 1.1.1.1 disable-connected-check
- neighbor 1.1.1.1 timers connect 5
- !
- address-family ipv4 unicast
-  network 198.51.100.0/24
-  neighbor 1.1.1.1 route-map ALLOW-ALL in
-  neighbor 1.1.1.1 route-map ALLOW-ALL out
- exit-address-family
- !
- address-family ipv6 unicast
-  network 2001:db8:b::/48
-  neighbor 1.1.1.1 activate
-  neighbor 1.1.1.1 route-map ALLOW-ALL in
-  neighbor 1.1.1.1 route-map V6-NEXT-HOP out
- exit-address-family
-!
-route-map ALLOW-ALL permit 100
-!
-! Over an IPv4 session FRR would send an IPv4-mapped next hop; give it the loopback.
-route-map V6-NEXT-HOP permit 100
- set ipv6 next-hop global fd00::2
-!
-";
-
 /// wgbgpd and FRR (bgpd + zebra) over WireGuard, IPv4 and IPv6 over one
 /// IPv4 session:
 ///
@@ -377,7 +342,7 @@ route-map V6-NEXT-HOP permit 100
 fn wgbgpd_and_frr_exchange_routes_over_wireguard() {
     require_root();
     let mut lab = Lab::new("if");
-    let mut frr = Frr::start(&lab.b, FRR_B, "hostname b\n");
+    let mut frr = Frr::start(&lab.b, &frr_b(), "hostname b\n");
     frr.wait_established("1.1.1.1", SESSION_TIMEOUT);
     lab.wgbgpd
         .wait_established(&lab.a, "2.2.2.2", SESSION_TIMEOUT);
@@ -523,4 +488,18 @@ fn is_zombie(pid: u32) -> bool {
                 .is_some_and(|(_, r)| r.trim_start().starts_with('Z'))
         })
         .unwrap_or(true)
+}
+
+/// FRR in B: announces its two prefixes to A.
+fn frr_b() -> String {
+    EdgeConfig {
+        hostname: "b",
+        asn: 65501,
+        router_id: "2.2.2.2",
+        peer: "1.1.1.1",
+        peer_asn: 65500,
+        networks: &["198.51.100.0/24", "2001:db8:b::/48"],
+        v6_next_hop: "fd00::2",
+    }
+    .bgpd_conf()
 }
