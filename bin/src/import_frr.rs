@@ -525,7 +525,11 @@ pub fn cli(key_file: Option<&Path>, bgpd: &Path, wg: &[PathBuf]) -> Result<Strin
             t.skipped.len()
         );
     }
-    Ok(t.yaml)
+    let mut yaml = t.yaml;
+    if !yaml.ends_with('\n') {
+        yaml.push('\n');
+    }
+    Ok(yaml)
 }
 
 fn absolute(path: &Path) -> PathBuf {

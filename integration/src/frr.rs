@@ -86,6 +86,39 @@ route-map V6-NEXT-HOP permit 100
     }
 }
 
+/// The seed post's S2/S3 bgpd.conf (AS `asn`, loopback `me`, peering with
+/// S1 at 1.1.1.1 in AS 65500): redistribute connected, but announce only
+/// `prefix`; plus `timers connect 5` so tests do not wait FRR's 120 s.
+pub fn seed_spoke_conf(asn: u32, me: &str, prefix: &str) -> String {
+    format!(
+        "frr defaults traditional
+hostname spoke{asn}
+log stdout informational
+router bgp {asn}
+ bgp router-id {me}
+ neighbor 1.1.1.1 remote-as 65500
+ neighbor 1.1.1.1 description S1
+ neighbor 1.1.1.1 disable-connected-check
+ neighbor 1.1.1.1 update-source {me}
+ neighbor 1.1.1.1 timers connect 5
+ !
+ address-family ipv4 unicast
+  redistribute connected
+  neighbor 1.1.1.1 route-map ALLOW-ALL in
+  neighbor 1.1.1.1 route-map BGP-OUT out
+ exit-address-family
+!
+ip prefix-list DUMMY0 seq 5 permit {prefix}
+!
+route-map BGP-OUT permit 100
+ match ip address prefix-list DUMMY0
+!
+route-map ALLOW-ALL permit 100
+!
+"
+    )
+}
+
 /// zebra and bgpd in one namespace; both killed (SIGTERM) on drop.
 pub struct Frr {
     // Field order is drop order: bgpd before zebra, then the directory.

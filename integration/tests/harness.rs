@@ -131,37 +131,6 @@ fn tunnel(
     (near, far)
 }
 
-/// The seed post's S2/S3 FRR config: announce one connected prefix only.
-fn frr_spoke(asn: u32, me: &str, prefix: &str) -> String {
-    format!(
-        "frr defaults traditional
-hostname spoke{asn}
-log stdout informational
-router bgp {asn}
- bgp router-id {me}
- neighbor 1.1.1.1 remote-as 65500
- neighbor 1.1.1.1 description S1
- neighbor 1.1.1.1 disable-connected-check
- neighbor 1.1.1.1 update-source {me}
- neighbor 1.1.1.1 timers connect 5
- !
- address-family ipv4 unicast
-  redistribute connected
-  neighbor 1.1.1.1 route-map ALLOW-ALL in
-  neighbor 1.1.1.1 route-map BGP-OUT out
- exit-address-family
-!
-ip prefix-list DUMMY0 seq 5 permit {prefix}
-!
-route-map BGP-OUT permit 100
- match ip address prefix-list DUMMY0
-!
-route-map ALLOW-ALL permit 100
-!
-"
-    )
-}
-
 const FRR_S1: &str = "frr defaults traditional
 hostname s1
 log stdout informational
@@ -233,12 +202,12 @@ fn seed_lab_frr_installs_prefixes_via_loopbacks_over_wireguard() {
 
     let mut s2 = Frr::start(
         &lab.s2,
-        &frr_spoke(65501, "2.2.2.2", "198.19.0.1/32"),
+        &integration::frr::seed_spoke_conf(65501, "2.2.2.2", "198.19.0.1/32"),
         "hostname s2\n",
     );
     let mut s3 = Frr::start(
         &lab.s3,
-        &frr_spoke(65502, "3.3.3.3", "198.18.0.1/32"),
+        &integration::frr::seed_spoke_conf(65502, "3.3.3.3", "198.18.0.1/32"),
         "hostname s3\n",
     );
     let mut s1 = Frr::start(&lab.s1, FRR_S1, "hostname s1\n");
