@@ -337,10 +337,7 @@ pub(super) fn validate(raw: RawConfig, src: &str, path: &Path) -> Result<Config,
                     }
                 }
             }
-            out.push(PolicyRule {
-                prefixes,
-                action: rule.action,
-            });
+            out.push(PolicyRule::new(prefixes, rule.action));
         }
         policies.insert(name.clone(), out);
     }

@@ -87,8 +87,8 @@ fn issue_example_parses_with_all_fields() {
     let chain = c.policy_chain(&s2.export);
     assert_eq!(chain.len(), 2);
     assert_eq!(chain[0].action, Action::Accept);
-    assert!(chain[0].matches(&"198.19.0.1/32".parse().unwrap()));
-    assert!(!chain[0].matches(&"198.18.0.1/32".parse().unwrap()));
+    assert!(chain[0].matches_prefix(&"198.19.0.1/32".parse().unwrap()));
+    assert!(!chain[0].matches_prefix(&"198.18.0.1/32".parse().unwrap()));
     assert_eq!(chain[1].action, Action::Reject);
     assert!(chain[1].prefixes.is_empty());
 }

@@ -166,6 +166,7 @@ pub fn yaml(o: &Out) -> String {
             let action = match r.action {
                 Action::Accept => "accept",
                 Action::Reject => "reject",
+                Action::Next => "next",
             };
             if r.prefixes.is_empty() {
                 let _ = writeln!(s, "    - action: {action}");

@@ -288,10 +288,10 @@ fn simplify(rules: Vec<(Constraint, Action)>) -> Vec<Rule> {
             (Some(r), Some(last)) if last.action == action && !last.prefixes.is_empty() => {
                 last.prefixes.push(r.to_prefix_match())
             }
-            _ => out.push(Rule {
-                prefixes: c.map(|r| vec![r.to_prefix_match()]).unwrap_or_default(),
+            _ => out.push(Rule::new(
+                c.map(|r| vec![r.to_prefix_match()]).unwrap_or_default(),
                 action,
-            }),
+            )),
         }
     }
     out
@@ -374,10 +374,10 @@ pub(super) fn chain(
                 notes.push(format!(
                     "{comment}: too complex to translate exactly; written as reject-all"
                 ));
-                vec![rib::policy::Rule {
-                    prefixes: Vec::new(),
-                    action: rib::policy::Action::Reject,
-                }]
+                vec![rib::policy::Rule::new(
+                    Vec::new(),
+                    rib::policy::Action::Reject,
+                )]
             }
         };
         insert_policy(policies, name, comment, rules)
@@ -445,10 +445,10 @@ fn guard(policies: &mut Vec<(String, String, Vec<rib::policy::Rule>)>, f: Family
             "IPv4 unicast is not activated for this neighbor in FRR",
         ),
     };
-    let rules = vec![rib::policy::Rule {
-        prefixes: vec![range.parse().unwrap()],
-        action: rib::policy::Action::Reject,
-    }];
+    let rules = vec![rib::policy::Rule::new(
+        vec![range.parse().unwrap()],
+        rib::policy::Action::Reject,
+    )];
     insert_policy(policies, name.into(), comment.into(), rules)
 }
 
@@ -589,6 +589,6 @@ route-map M permit 10
         assert!(accepts(&r, "198.19.0.1/32"));
         // An IPv6 prefix matches no rule: it falls through to the next
         // policy of the chain.
-        assert!(r.iter().all(|rule| !rule.matches(&net("fd00::/8"))));
+        assert!(r.iter().all(|rule| !rule.matches_prefix(&net("fd00::/8"))));
     }
 }
