@@ -15,6 +15,7 @@
 //! full table through rules without `set` costs no copies.
 
 use std::borrow::Cow;
+use std::collections::HashMap;
 use std::fmt;
 use std::net::IpAddr;
 use std::str::FromStr;
@@ -147,6 +148,78 @@ impl fmt::Display for PrefixMatch {
     }
 }
 
+/// The entries of one or more prefix sets, matched like one prefix-list
+/// (any entry). Long lists (IRR-generated ones run to thousands) are looked
+/// up through a hash of entry networks, one probe per distinct entry
+/// length, instead of a scan per route.
+#[derive(Debug, Clone, Default)]
+pub struct PrefixList {
+    entries: Vec<PrefixMatch>,
+    /// Entry network -> (lowest, highest) accepted lengths; empty for
+    /// short lists, which are scanned.
+    index: HashMap<IpNet, Vec<(u8, u8)>>,
+    /// Distinct entry network lengths per family (IPv4, IPv6), ascending.
+    lengths: [Vec<u8>; 2],
+}
+
+/// Below this many entries a scan is as fast as the index.
+const INDEX_FROM: usize = 16;
+
+impl PrefixList {
+    pub fn new(entries: Vec<PrefixMatch>) -> PrefixList {
+        let mut list = PrefixList {
+            entries,
+            ..PrefixList::default()
+        };
+        if list.entries.len() >= INDEX_FROM {
+            for e in &list.entries {
+                let len = e.net.prefix_len();
+                let (lo, hi) = match (e.ge, e.le) {
+                    (None, None) => (len, len),
+                    (ge, le) => (ge.unwrap_or(len), le.unwrap_or(e.net.max_prefix_len())),
+                };
+                list.index.entry(e.net).or_default().push((lo, hi));
+                let lengths = &mut list.lengths[matches!(e.net, IpNet::V6(_)) as usize];
+                if !lengths.contains(&len) {
+                    lengths.push(len);
+                }
+            }
+            list.lengths.iter_mut().for_each(|l| l.sort_unstable());
+        }
+        list
+    }
+
+    pub fn entries(&self) -> &[PrefixMatch] {
+        &self.entries
+    }
+
+    pub fn matches(&self, prefix: &IpNet) -> bool {
+        if self.index.is_empty() {
+            return self.entries.iter().any(|e| e.matches(prefix));
+        }
+        let len = prefix.prefix_len();
+        let lengths = &self.lengths[matches!(prefix, IpNet::V6(_)) as usize];
+        lengths.iter().take_while(|l| **l <= len).any(|&l| {
+            // `l <= len` keeps `with_prefix` from failing.
+            let net = match prefix {
+                IpNet::V4(n) => IpNet::V4(ipnet::Ipv4Net::new(n.addr(), l).unwrap().trunc()),
+                IpNet::V6(n) => IpNet::V6(ipnet::Ipv6Net::new(n.addr(), l).unwrap().trunc()),
+            };
+            self.index
+                .get(&net)
+                .is_some_and(|r| r.iter().any(|(lo, hi)| (*lo..=*hi).contains(&len)))
+        })
+    }
+}
+
+impl PartialEq for PrefixList {
+    fn eq(&self, other: &Self) -> bool {
+        self.entries == other.entries
+    }
+}
+
+impl Eq for PrefixList {}
+
 /// A standard (RFC 1997) or large (RFC 8092) community as written in a
 /// policy: `65000:1`, a well-known name (`no-export`), or `65000:0:1`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -275,7 +348,7 @@ impl FromIterator<CommunityValue> for Communities {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Match {
     /// `prefix_set:`: the prefix matches an entry of one of the named sets.
-    pub prefix_set: Option<Vec<PrefixMatch>>,
+    pub prefix_set: Option<PrefixList>,
     /// `origin_as:`: the last AS of the AS_PATH is one of these (our own AS
     /// for a route with an empty AS_PATH, i.e. one we originate).
     pub origin_as: Option<Vec<u32>>,
@@ -302,7 +375,7 @@ impl Match {
             return false;
         }
         if let Some(set) = &self.prefix_set
-            && !set.iter().any(|p| p.matches(prefix))
+            && !set.matches(prefix)
         {
             return false;
         }
@@ -728,7 +801,10 @@ mod tests {
     #[test]
     fn prefix_set_matches_any_entry() {
         let m = Match {
-            prefix_set: Some(vec![pm("198.19.0.0/16 le 24"), pm("fd00::/8 le 64")]),
+            prefix_set: Some(PrefixList::new(vec![
+                pm("198.19.0.0/16 le 24"),
+                pm("fd00::/8 le 64"),
+            ])),
             ..Match::default()
         };
         assert!(holds(m.clone(), "198.19.1.0/24", &attrs(&[65501])));
@@ -994,5 +1070,36 @@ mod tests {
         assert_eq!(err("1:2:3:4"), CommunityError::Bad("1:2:3:4".into()));
         assert_eq!(err("-1:2"), CommunityError::Bad("-1:2".into()));
         assert!(matches!(err("1:99999999999:1"), CommunityError::Bad(_)));
+    }
+
+    #[test]
+    fn long_prefix_lists_use_the_index_and_agree_with_a_scan() {
+        let mut entries: Vec<PrefixMatch> = (0..40u32)
+            .map(|i| pm(&format!("10.{i}.0.0/16 le 24")))
+            .collect();
+        entries.push(pm("192.0.2.0/24"));
+        entries.push(pm("0.0.0.0/0 ge 30 le 31"));
+        entries.push(pm("fd00::/8 ge 48 le 64"));
+        let list = PrefixList::new(entries.clone());
+        assert!(!list.index.is_empty());
+        for p in [
+            "10.3.0.0/16",
+            "10.3.4.0/24",
+            "10.3.4.0/25",
+            "10.41.0.0/16",
+            "10.0.0.0/8",
+            "192.0.2.0/24",
+            "192.0.2.0/25",
+            "203.0.113.4/30",
+            "203.0.113.4/32",
+            "fd00:1::/48",
+            "fd00:1::/32",
+            "fe00::/48",
+        ] {
+            let scan = entries.iter().any(|e| e.matches(&net(p)));
+            assert_eq!(list.matches(&net(p)), scan, "{p}");
+        }
+        assert!(list.matches(&net("10.39.7.0/24")));
+        assert!(!list.matches(&net("10.40.0.0/16")));
     }
 }

@@ -451,11 +451,11 @@ fn sets_are_expanded_into_the_rules() {
     assert_eq!(rules.len(), 3);
     let m = &rules[0].matches;
     assert_eq!(
-        m.prefix_set,
-        Some(vec![
+        m.prefix_set.as_ref().unwrap().entries(),
+        [
             "198.19.0.0/16 le 24".parse().unwrap(),
             "fd00:198::/48 le 64".parse().unwrap()
-        ])
+        ]
     );
     assert_eq!(m.origin_as, Some(vec![65502, 65510]));
     assert_eq!(m.as_path_len, Some((0, 4)));
@@ -621,4 +621,17 @@ fn unknown_set_and_match_keys_are_named() {
         "policies.tag-and-prefer[0].match.afi",
         "ipv5",
     );
+}
+
+#[test]
+fn readme_configuration_example_is_valid() {
+    let readme = include_str!("../../../README.md");
+    let section = &readme[readme.find("## Configuration").unwrap()..];
+    let start = section.find("```yaml\n").unwrap() + "```yaml\n".len();
+    let yaml = &section[start..start + section[start..].find("```").unwrap()];
+    let c = parse(yaml).unwrap_or_else(|e| panic!("{e}"));
+    let rules = &c.policies["from-s2"];
+    assert_eq!(rules[0].matches.as_path_contains, Some(vec![174, 3356]));
+    assert_eq!(rules[1].action, Action::Next);
+    assert_eq!(rules[2].set.as_ref().unwrap().local_pref, Some(200));
 }

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::net::IpAddr;
 
 use bgp::wire::Afi;
-use rib::policy::{Communities, CommunityEdit, CommunityValue, Match, SetActions};
+use rib::policy::{Communities, CommunityEdit, CommunityValue, Match, PrefixList, SetActions};
 
 use super::*;
 
@@ -176,7 +176,7 @@ pub(super) fn rule(
                     ),
                 }
             }
-            matches.prefix_set = Some(entries);
+            matches.prefix_set = Some(PrefixList::new(entries));
         }
         if let Some(list) = &m.origin_as {
             matches.origin_as = Some(asns(cx, sets, &format!("{base}.match.origin_as"), list));
