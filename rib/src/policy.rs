@@ -439,6 +439,9 @@ pub struct SetActions {
     pub next_hop: Option<IpAddr>,
 }
 
+/// The most `set: {prepend: N}` may ask for.
+pub const MAX_PREPEND: u32 = 32;
+
 /// One rule: all given conditions must hold (an absent condition holds).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rule {

@@ -7,12 +7,11 @@ use std::collections::BTreeMap;
 use std::net::IpAddr;
 
 use bgp::wire::Afi;
-use rib::policy::{Communities, CommunityEdit, CommunityValue, Match, PrefixList, SetActions};
+use rib::policy::{
+    Communities, CommunityEdit, CommunityValue, MAX_PREPEND, Match, PrefixList, SetActions,
+};
 
 use super::*;
-
-/// The most `set: {prepend: N}` may ask for.
-const MAX_PREPEND: u32 = 32;
 
 /// The named sets, checked.
 pub(super) struct Sets {
