@@ -138,12 +138,34 @@ enum RawAfi {
     Ipv6,
 }
 
-/// `as_path_len: 3` or `as_path_len: {ge: 2, le: 10}`.
-#[derive(Debug, Deserialize)]
-#[serde(untagged)]
+/// `as_path_len: 3` or `as_path_len: {ge: 2, le: 10}`. Hand-written so a
+/// wrong form gets a message that shows the right ones.
+#[derive(Debug)]
 enum RawLen {
     Exact(u32),
     Range(RawLenRange),
+}
+
+impl<'de> Deserialize<'de> for RawLen {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = RawLen;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a length N or {ge: N, le: M}")
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<RawLen, E> {
+                u32::try_from(v)
+                    .map(RawLen::Exact)
+                    .map_err(|_| E::custom(format!("length {v} is too large")))
+            }
+            fn visit_map<A: de::MapAccess<'de>>(self, map: A) -> Result<RawLen, A::Error> {
+                RawLenRange::deserialize(de::value::MapAccessDeserializer::new(map))
+                    .map(RawLen::Range)
+            }
+        }
+        d.deserialize_any(V)
+    }
 }
 
 #[derive(Debug, Deserialize)]

@@ -635,3 +635,19 @@ fn readme_configuration_example_is_valid() {
     assert_eq!(rules[1].action, Action::Next);
     assert_eq!(rules[2].set.as_ref().unwrap().local_pref, Some(200));
 }
+
+#[test]
+fn as_path_len_syntax_is_explained() {
+    assert_bad_policy(
+        "as_path_len: { le: 4 }",
+        "as_path_len: \"<= 4\"",
+        "policies.tag-and-prefer[0].match.as_path_len",
+        "expected a length N or {ge: N, le: M}",
+    );
+    assert_bad_policy(
+        "as_path_len: { le: 4 }",
+        "as_path_len: { lt: 4 }",
+        "policies.tag-and-prefer[0].match.as_path_len.lt",
+        "unknown field `lt`",
+    );
+}
