@@ -738,3 +738,44 @@ fn export_set_applies_before_own_as_prepend_and_sends_med() {
     assert_eq!(plain.med, None);
     assert!(plain.communities.is_empty());
 }
+
+#[test]
+fn changed_export_set_is_re_announced_without_a_reset() {
+    let tag = |c: &str| SetActions {
+        communities: CommunityEdit {
+            add: [c.parse().unwrap()].into_iter().collect(),
+            ..CommunityEdit::default()
+        },
+        ..SetActions::default()
+    };
+    let mut rib = lab(
+        accept_all(),
+        set_chain("tag", tag("65500:1"), Match::default()),
+    );
+    let out = rib.originate(&[net("198.19.0.0/24")]);
+    assert_eq!(announces(&out).len(), 2);
+    let (out, import_changed) = rib.set_policies(
+        3,
+        accept_all(),
+        set_chain("tag", tag("65500:2"), Match::default()),
+    );
+    assert!(!import_changed);
+    let sent: Vec<Vec<Community>> = out
+        .iter()
+        .filter_map(|o| match o {
+            Output::Announce { peer, attrs, .. } => {
+                assert_eq!(*peer, 3, "only the peer whose policy changed");
+                Some(attrs.communities.clone())
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(sent, vec![vec![Community(65500 << 16 | 2)]]);
+    // The same chain again sends nothing.
+    let (out, _) = rib.set_policies(
+        3,
+        accept_all(),
+        set_chain("tag", tag("65500:2"), Match::default()),
+    );
+    assert!(announces(&out).is_empty(), "{out:?}");
+}
