@@ -487,6 +487,15 @@ pub enum Problem {
     BadInterfaceName { name: String, reason: String },
     #[error("policy `{name}` is not defined under policies:")]
     UndefinedPolicy { name: String },
+    /// A name that is not a value and not a set of that kind.
+    #[error("`{name}` is {}not defined under {kind}:", if what.is_empty() { String::new() } else { format!("not {what} and ") })]
+    UndefinedSet {
+        name: String,
+        kind: &'static str,
+        what: &'static str,
+    },
+    #[error("bad community: {reason}")]
+    BadCommunity { reason: String },
     #[error("peer address {address} is {family} but no {family} loopback is configured")]
     NoLoopback {
         address: IpAddr,

@@ -359,6 +359,7 @@ pub fn translate(
             &mut policies,
             &n.active,
             &n.import,
+            false,
             &mut notes,
         );
         let export = policy::chain(
@@ -367,6 +368,7 @@ pub fn translate(
             &mut policies,
             &n.active,
             &n.export,
+            true,
             &mut notes,
         );
         if b.ebgp_requires_policy {

@@ -301,6 +301,32 @@ policies:
     }
 
     #[test]
+    fn a_changed_set_is_a_change_of_the_policies_using_it() {
+        let with_sets = BASE
+            .replacen("    import: [all]", "    import: [from-s2]", 1)
+            .replace(
+                "policies:\n",
+                "prefix_sets:\n  ours: [198.19.0.0/16 le 24]\nas_path_sets:\n  unused: [1]\n\
+                 policies:\n  from-s2:\n    - match: { prefix_set: ours }\n      action: accept\n",
+            );
+        let old = cfg(&with_sets);
+        let new = cfg(&with_sets.replace("198.19.0.0/16 le 24", "198.19.0.0/16 le 32"));
+        let p = plan(&old, &new);
+        assert_eq!(p.import_changed, vec!["s2"]);
+        assert!(
+            p.export_changed.is_empty() && p.sessions_reset.is_empty(),
+            "{p:?}"
+        );
+        assert!(
+            p.to_string()
+                .contains("re-apply import policy (route refresh): s2")
+        );
+        // A set no policy uses changes nothing.
+        let new = cfg(&with_sets.replace("unused: [1]", "unused: [2]"));
+        assert!(plan(&old, &new).is_empty());
+    }
+
+    #[test]
     fn asn_change_resets_only_that_session() {
         let new = BASE.replace("asn: 65502", "asn: 65503");
         let p = plan(&cfg(BASE), &cfg(&new));

@@ -348,12 +348,13 @@ fn rich_config_keeps_its_meaning() {
         "frr version 8.4.4",
         "neighbor 10.255.0.3 password (redacted)",
         "maximum-paths 4",
-        "set metric 10",
         "line vty",
     ] {
         assert!(skipped.iter().any(|s| s == want), "{want} in {skipped:?}");
     }
-    assert!(t.yaml.contains("set metric 10"), "listed in the YAML");
+    // `set metric` is translated into the rule that accepts MINE.
+    assert!(!skipped.iter().any(|s| s == "set metric 10"), "{skipped:?}");
+    assert!(t.yaml.contains("      set: { med: 10 }"), "{}", t.yaml);
     assert!(!t.yaml.contains("s3cret"), "secrets are not repeated");
 }
 
@@ -485,4 +486,82 @@ fn peer_config_puts_the_session_address_first_and_names_our_listen_port() {
     assert!(w.interface.len() <= 15, "{}", w.interface);
     assert_eq!(w.mtu, Some(1380));
     assert_eq!(w.listen_port, None, "we have no endpoint for them");
+}
+
+/// Route-map `set` clauses: translated where wgbgp has the same meaning,
+/// listed where it has not.
+const SETS: &str = "\
+router bgp 65500
+ bgp router-id 10.0.0.1
+ neighbor 10.0.0.2 remote-as 65501
+ neighbor 10.0.0.2 update-source 10.0.0.1
+ address-family ipv4 unicast
+  neighbor 10.0.0.2 route-map IN in
+  neighbor 10.0.0.2 route-map OUT out
+ exit-address-family
+exit
+!
+ip prefix-list CUST seq 5 permit 203.0.113.0/24 le 28
+!
+route-map IN permit 10
+ match ip address prefix-list CUST
+ set local-preference 200
+ set metric 5
+ set community 65500:1 no-export additive
+ set large-community 65500:0:1 additive
+ set community 65500:9
+!
+route-map IN permit 20
+!
+route-map OUT permit 10
+ set as-path prepend 65500 65500
+ set local-preference 300
+ set as-path prepend 65001
+!
+";
+
+#[test]
+fn route_map_set_clauses_become_policy_set() {
+    let (t, c) = import_text("sets.conf", SETS, &[], None);
+    let p = &c.peers["peer-10-0-0-2"];
+    assert_eq!(p.import[0], "no-ipv6");
+    let import = &c.policies[&p.import[1]];
+    let set = import[0]
+        .set
+        .as_ref()
+        .unwrap_or_else(|| panic!("{}", t.yaml));
+    assert_eq!((set.local_pref, set.med), (Some(200), Some(5)));
+    let add: Vec<String> = set
+        .communities
+        .add
+        .standard
+        .iter()
+        .map(|c| c.to_string())
+        .collect();
+    assert_eq!(add, ["65500:1", "65535:65281"]);
+    assert_eq!(set.communities.add.large.len(), 1);
+    assert!(import[1].set.is_none(), "entry 20 sets nothing: {import:?}");
+    assert!(accepts(&c, &p.import, "203.0.113.0/26"));
+    assert!(accepts(&c, &p.import, "198.51.100.0/24"), "entry 20");
+
+    let export = &c.policies[&p.export[1]];
+    let set = export[0].set.as_ref().expect("OUT sets");
+    assert_eq!(set.prepend, 2);
+    assert_eq!(set.local_pref, None, "not sent to eBGP");
+    let notes = t.notes.join("\n");
+    assert!(
+        notes.contains("`set local-preference` on export"),
+        "{notes}"
+    );
+
+    let skipped: Vec<String> = t.skipped.iter().map(|s| s.text.clone()).collect();
+    for want in ["set community 65500:9", "set as-path prepend 65001"] {
+        assert!(skipped.iter().any(|s| s == want), "{want} in {skipped:?}");
+    }
+    assert!(
+        t.yaml
+            .contains("set: { local_pref: 200, med: 5, communities: { add: "),
+        "{}",
+        t.yaml
+    );
 }

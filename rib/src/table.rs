@@ -8,6 +8,7 @@
 //! selection for them and diffs the result against what the kernel and
 //! each peer were last given.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;
@@ -18,7 +19,7 @@ use ipnet::IpNet;
 use crate::best::{self, LossReason};
 use crate::kernel::{FibOp, KernelEvent, KernelNextHop, KernelView};
 use crate::path::{Interner, Path, PeerId, Source};
-use crate::policy::Chain;
+use crate::policy::{Chain, Context};
 
 /// Settings of the whole RIB.
 #[derive(Debug, Clone)]
@@ -209,11 +210,21 @@ impl Rib {
         peer.settings.import = import.clone();
         peer.settings.export = export;
         // Paths already accepted that the new import chain rejects go now.
+        // They are judged as stored (after the old chain's `set`s); the
+        // ROUTE-REFRESH the caller sends re-judges every route as received.
         let source = Source::Peer(id);
+        let cx = Context {
+            peer: &peer.settings.name,
+            local_as: self.cfg.local_as,
+        };
         let rejected: Vec<IpNet> = self
             .loc_rib
             .iter()
-            .filter(|(p, d)| d.paths.iter().any(|x| x.source == source) && !import.accepts(p))
+            .filter(|(p, d)| {
+                d.paths
+                    .iter()
+                    .any(|x| x.source == source && import.evaluate(p, &x.attrs, &cx).is_none())
+            })
             .map(|(p, _)| *p)
             .collect();
         for prefix in rejected {
@@ -321,6 +332,7 @@ impl Rib {
         let router_id = established.router_id;
         let peer_address = peer.settings.address;
         let import = peer.settings.import.clone();
+        let peer_name = peer.settings.name.clone();
 
         let mut withdrawn: Vec<IpNet> = update.withdrawn.iter().map(|&p| IpNet::V4(p)).collect();
         if let Some(unreach) = &update.mp_unreach {
@@ -342,17 +354,31 @@ impl Rib {
             (None, Some(attrs)) => self.accept_attributes(attrs, peer_asn),
             _ => None,
         };
+        let cx = Context {
+            peer: &peer_name,
+            local_as: self.cfg.local_as,
+        };
         for (next_hop, prefixes) in reach {
             let usable = attrs
                 .as_ref()
                 .zip(next_hop.filter(|nh| self.valid_next_hop(*nh)));
             for prefix in prefixes {
                 let prefix = prefix.trunc();
-                match usable {
-                    Some((attrs, nh)) if import.accepts(&prefix) => {
+                let accepted = usable.and_then(|(attrs, nh)| {
+                    let a = import.evaluate(&prefix, attrs, &cx)?;
+                    let nh = a.next_hop.filter(|n| self.valid_next_hop(*n)).unwrap_or(nh);
+                    // Only a route a `set` changed costs a copy and a lookup.
+                    let attrs = match a.attrs {
+                        Cow::Borrowed(_) => attrs.clone(),
+                        Cow::Owned(changed) => self.interner.intern(changed),
+                    };
+                    Some((attrs, nh))
+                });
+                match accepted {
+                    Some((attrs, nh)) => {
                         let path = Path {
                             source: Source::Peer(id),
-                            attrs: attrs.clone(),
+                            attrs,
                             next_hop: nh,
                             router_id,
                             peer_address,
@@ -728,18 +754,24 @@ impl Rib {
         if attrs.as_path.contains(peer.settings.asn) {
             return None;
         }
-        if !peer.settings.export.accepts(prefix) {
-            return None;
-        }
-        let global = match afi {
-            Afi::Ipv4 => IpAddr::V4(peer.settings.local_v4?),
-            _ => IpAddr::V6(peer.settings.local_v6?),
+        let cx = Context {
+            peer: &peer.settings.name,
+            local_as: self.cfg.local_as,
         };
-        let mut exported = PathAttributes::clone(attrs);
+        // The policy sees the route as in the Loc-RIB; its `set`s come
+        // before the eBGP changes below (as FRR's outbound route-map).
+        let accepted = peer.settings.export.evaluate(prefix, attrs, &cx)?;
+        let global = match (accepted.next_hop, afi) {
+            (Some(nh), _) => nh,
+            (None, Afi::Ipv4) => IpAddr::V4(peer.settings.local_v4?),
+            (None, _) => IpAddr::V6(peer.settings.local_v6?),
+        };
+        let med_set = accepted.med_set;
+        let mut exported = accepted.attrs.into_owned();
         exported.as_path.prepend(self.cfg.local_as, 1);
-        // MED is not passed on to other ASes, LOCAL_PREF not sent on eBGP
-        // (RFC 4271 §5.1.4, §5.1.5).
-        if best.source != Source::Local {
+        // MED is not passed on to other ASes unless policy set it, LOCAL_PREF
+        // not sent on eBGP (RFC 4271 §5.1.4, §5.1.5).
+        if best.source != Source::Local && !med_set {
             exported.med = None;
         }
         exported.local_pref = None;

@@ -11,6 +11,8 @@ use serde::de::{self, Deserializer, SeqAccess, Visitor};
 
 use super::*;
 
+mod policy;
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawConfig {
@@ -29,6 +31,12 @@ pub(super) struct RawConfig {
     peers: BTreeMap<String, RawPeer>,
     #[serde(default)]
     policies: BTreeMap<String, Vec<RawRule>>,
+    #[serde(default)]
+    prefix_sets: BTreeMap<String, OneOrMany>,
+    #[serde(default)]
+    community_sets: BTreeMap<String, OneOrMany>,
+    #[serde(default)]
+    as_path_sets: BTreeMap<String, Vec<u32>>,
     multipath: Option<u16>,
     multipath_relax: Option<bool>,
     max_as_path_len: Option<u16>,
@@ -110,12 +118,154 @@ struct RawRule {
     #[serde(rename = "match")]
     matches: Option<RawMatch>,
     action: Action,
+    set: Option<RawSet>,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawMatch {
-    prefix: OneOrMany,
+    prefix: Option<OneOrMany>,
+    prefix_set: Option<OneOrMany>,
+    origin_as: Option<AsnList>,
+    as_path_len: Option<RawLen>,
+    as_path_contains: Option<AsnList>,
+    community: Option<OneOrMany>,
+    peer: Option<OneOrMany>,
+    afi: Option<RawAfi>,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(rename_all = "lowercase")]
+enum RawAfi {
+    Ipv4,
+    Ipv6,
+}
+
+/// `as_path_len: 3` or `as_path_len: {ge: 2, le: 10}`. Hand-written so a
+/// wrong form gets a message that shows the right ones.
+#[derive(Debug)]
+enum RawLen {
+    Exact(u32),
+    Range(RawLenRange),
+}
+
+impl<'de> Deserialize<'de> for RawLen {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = RawLen;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a length N or {ge: N, le: M}")
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<RawLen, E> {
+                u32::try_from(v)
+                    .map(RawLen::Exact)
+                    .map_err(|_| E::custom(format!("length {v} is too large")))
+            }
+            fn visit_map<A: de::MapAccess<'de>>(self, map: A) -> Result<RawLen, A::Error> {
+                RawLenRange::deserialize(de::value::MapAccessDeserializer::new(map))
+                    .map(RawLen::Range)
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLenRange {
+    ge: Option<u32>,
+    le: Option<u32>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSet {
+    local_pref: Option<u32>,
+    med: Option<u32>,
+    prepend: Option<u32>,
+    communities: Option<RawCommunityEdit>,
+    next_hop: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCommunityEdit {
+    replace: Option<OneOrMany>,
+    remove: Option<OneOrMany>,
+    add: Option<OneOrMany>,
+}
+
+/// An ASN or a set name, or a list of them (`origin_as: 65001`,
+/// `as_path_contains: [65001, transit]`).
+#[derive(Debug, Default)]
+struct AsnList(Vec<AsnItem>);
+
+#[derive(Debug)]
+enum AsnItem {
+    Asn(u32),
+    Name(String),
+}
+
+impl<'de> Deserialize<'de> for AsnItem {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = AsnItem;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("an ASN or an as_path_sets name")
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<AsnItem, E> {
+                u32::try_from(v)
+                    .map(AsnItem::Asn)
+                    .map_err(|_| E::custom(format!("ASN {v} does not fit in 32 bits")))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<AsnItem, E> {
+                u64::try_from(v)
+                    .map_err(|_| E::custom(format!("ASN {v} is negative")))
+                    .and_then(|v| self.visit_u64(v))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<AsnItem, E> {
+                Ok(match v.parse::<u32>() {
+                    Ok(a) => AsnItem::Asn(a),
+                    Err(_) => AsnItem::Name(v.to_string()),
+                })
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+impl<'de> Deserialize<'de> for AsnList {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = AsnList;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("an ASN, an as_path_sets name, or a list of them")
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<AsnList, E> {
+                use de::IntoDeserializer;
+                AsnItem::deserialize(v.into_deserializer()).map(|i| AsnList(vec![i]))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<AsnList, E> {
+                use de::IntoDeserializer;
+                AsnItem::deserialize(v.into_deserializer()).map(|i| AsnList(vec![i]))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<AsnList, E> {
+                use de::IntoDeserializer;
+                AsnItem::deserialize(v.into_deserializer()).map(|i| AsnList(vec![i]))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<AsnList, A::Error> {
+                let mut out = Vec::new();
+                while let Some(i) = seq.next_element::<AsnItem>()? {
+                    out.push(i);
+                }
+                Ok(AsnList(out))
+            }
+        }
+        d.deserialize_any(V)
+    }
 }
 
 /// A scalar or a list of scalars (`address: 2.2.2.2` or `address: [a, b]`).
@@ -276,13 +426,14 @@ pub(super) fn validate(raw: RawConfig, src: &str, path: &Path) -> Result<Config,
 
     let metrics = raw
         .metrics
+        .as_ref()
         .and_then(|m| match m.listen.parse::<SocketAddr>() {
             Ok(listen) => Some(MetricsConfig { listen }),
             Err(_) => {
                 cx.err(
                     "metrics.listen",
                     Problem::BadAddress {
-                        value: m.listen,
+                        value: m.listen.clone(),
                         expected: "an IP:PORT socket address",
                     },
                 );
@@ -318,33 +469,14 @@ pub(super) fn validate(raw: RawConfig, src: &str, path: &Path) -> Result<Config,
         .filter_map(|(i, s)| cx.prefix(format!("announce[{i}]"), s))
         .collect();
 
+    let sets = policy::sets(&mut cx, &raw);
     let mut policies = BTreeMap::new();
     for (name, rules) in &raw.policies {
-        let mut out = Vec::new();
-        for (i, rule) in rules.iter().enumerate() {
-            let mut prefixes = Vec::new();
-            if let Some(m) = &rule.matches {
-                let key = format!("policies.{name}[{i}].match.prefix");
-                if m.prefix.0.is_empty() {
-                    cx.err(key.clone(), Problem::Empty);
-                }
-                for s in &m.prefix.0 {
-                    match s.parse::<PrefixMatch>() {
-                        Ok(p) => prefixes.push(p),
-                        Err(e) => cx.err(
-                            key.clone(),
-                            Problem::BadPrefix {
-                                reason: e.to_string(),
-                            },
-                        ),
-                    }
-                }
-            }
-            out.push(PolicyRule {
-                prefixes,
-                action: rule.action,
-            });
-        }
+        let out = (rules.iter().enumerate())
+            .map(|(i, rule)| {
+                policy::rule(&mut cx, &sets, &raw, &format!("policies.{name}[{i}]"), rule)
+            })
+            .collect();
         policies.insert(name.clone(), out);
     }
 
@@ -438,6 +570,21 @@ pub(super) fn validate(raw: RawConfig, src: &str, path: &Path) -> Result<Config,
                     };
                     cx.err(format!("{base}.{dir}"), problem);
                 }
+            }
+        }
+        // RFC 4271 §5.1.5: LOCAL_PREF is never sent to an eBGP peer.
+        for policy in &p.export.0 {
+            let sets_local_pref = policies.get(policy).is_some_and(|rules: &Vec<PolicyRule>| {
+                rules
+                    .iter()
+                    .any(|r| r.set.as_ref().is_some_and(|s| s.local_pref.is_some()))
+            });
+            if sets_local_pref {
+                let problem = Problem::Other(format!(
+                    "policy `{policy}` sets local_pref, which is not sent to eBGP peers \
+                     (RFC 4271 §5.1.5); use med or prepend on export"
+                ));
+                cx.err(format!("{base}.export"), problem);
             }
         }
 

@@ -87,8 +87,8 @@ fn issue_example_parses_with_all_fields() {
     let chain = c.policy_chain(&s2.export);
     assert_eq!(chain.len(), 2);
     assert_eq!(chain[0].action, Action::Accept);
-    assert!(chain[0].matches(&"198.19.0.1/32".parse().unwrap()));
-    assert!(!chain[0].matches(&"198.18.0.1/32".parse().unwrap()));
+    assert!(chain[0].matches_prefix(&"198.19.0.1/32".parse().unwrap()));
+    assert!(!chain[0].matches_prefix(&"198.18.0.1/32".parse().unwrap()));
     assert_eq!(chain[1].action, Action::Reject);
     assert!(chain[1].prefixes.is_empty());
 }
@@ -410,6 +410,246 @@ fn duplicate_keys_are_rejected_at_the_key() {
         "{msg}"
     );
     assert!(!msg.contains("DuplicateKeyPolicy"), "{msg}");
+}
+
+/// S1 with named sets and a policy using every match and `set`.
+const POLICY: &str = "\
+prefix_sets:
+  ours: [\"198.19.0.0/16 le 24\", \"fd00:198::/48 le 64\"]
+community_sets:
+  tagged: [\"65500:1\", \"65500:0:1\", no-export]
+as_path_sets:
+  transit: [174, 3356]
+  s3-side: [65502]
+";
+
+const POLICY_RULES: &str = "
+  tag-and-prefer:
+    - match: { prefix_set: ours, origin_as: [65510, s3-side], as_path_len: { le: 4 }, peer: s2, afi: ipv4 }
+      action: next
+      set: { local_pref: 200, communities: { add: [\"65500:7\", \"65500:0:7\"], remove: [tagged] } }
+    - match: { as_path_contains: transit, community: [\"65500:7\"], as_path_len: 3 }
+      action: reject
+    - match:
+        community: tagged
+      action: accept
+      set:
+        med: 10
+        prepend: 2
+        next_hop: 192.0.2.1
+        communities: { replace: [] }
+";
+
+fn with_policy() -> String {
+    format!("{S1}{POLICY}").replace("policies:\n", &format!("policies:\n{}", &POLICY_RULES[1..]))
+}
+
+#[test]
+fn sets_are_expanded_into_the_rules() {
+    let c = parse(&with_policy()).unwrap_or_else(|e| panic!("{e}"));
+    let rules = &c.policies["tag-and-prefer"];
+    assert_eq!(rules.len(), 3);
+    let m = &rules[0].matches;
+    assert_eq!(
+        m.prefix_set.as_ref().unwrap().entries(),
+        [
+            "198.19.0.0/16 le 24".parse().unwrap(),
+            "fd00:198::/48 le 64".parse().unwrap()
+        ]
+    );
+    assert_eq!(m.origin_as, Some(vec![65502, 65510]));
+    assert_eq!(m.as_path_len, Some((0, 4)));
+    assert_eq!(m.peer, Some(vec!["s2".to_string()]));
+    assert_eq!(m.afi, Some(bgp::wire::Afi::Ipv4));
+    assert_eq!(rules[0].action, Action::Next);
+    let set = rules[0].set.as_ref().unwrap();
+    assert_eq!(set.local_pref, Some(200));
+    assert_eq!(set.communities.add.standard.len(), 1);
+    assert_eq!(set.communities.add.large.len(), 1);
+    assert_eq!(
+        set.communities.remove.standard.len(),
+        2,
+        "65500:1 and no-export"
+    );
+    assert_eq!(set.communities.remove.large.len(), 1);
+    let m = &rules[1].matches;
+    assert_eq!(m.as_path_contains, Some(vec![174, 3356]));
+    assert_eq!(m.as_path_len, Some((3, 3)));
+    let set = rules[2].set.as_ref().unwrap();
+    assert_eq!((set.med, set.prepend), (Some(10), 2));
+    assert_eq!(set.next_hop, Some("192.0.2.1".parse().unwrap()));
+    assert_eq!(set.communities.replace, Some(Default::default()));
+    assert_eq!(
+        rules[2].matches.community.as_ref().unwrap().standard.len(),
+        2
+    );
+}
+
+/// Like `assert_bad` on the policy example.
+#[track_caller]
+fn assert_bad_policy(from: &str, to: &str, key: &str, what: &str) {
+    let base = with_policy();
+    assert_eq!(base.matches(from).count(), 1, "fixture edit `{from}`");
+    let src = base.replacen(from, to, 1);
+    // The first line the edit adds.
+    let added = to.lines().find(|l| !from.contains(l)).unwrap();
+    let line = src.lines().position(|l| l.contains(added)).unwrap() + 1;
+    let msg = parse(&src).expect_err("should be rejected").to_string();
+    assert!(
+        msg.contains(&format!("s1.yaml:{line}:")) && msg.contains(&format!(" {key}: ")),
+        "line {line} key {key} not in: {msg}"
+    );
+    assert!(msg.contains(what), "`{what}` not in: {msg}");
+}
+
+#[test]
+fn undefined_set_names_are_rejected() {
+    assert_bad_policy(
+        "prefix_set: ours,",
+        "prefix_set: theirs,",
+        "policies.tag-and-prefer[0].match.prefix_set",
+        "`theirs` is not defined under prefix_sets:",
+    );
+    assert_bad_policy(
+        "remove: [tagged]",
+        "remove: [tagd]",
+        "policies.tag-and-prefer[0].set.communities.remove",
+        "`tagd` is not a community and not defined under community_sets:",
+    );
+    assert_bad_policy(
+        "as_path_contains: transit,",
+        "as_path_contains: [1, transt],",
+        "policies.tag-and-prefer[1].match.as_path_contains",
+        "`transt` is not an ASN and not defined under as_path_sets:",
+    );
+    assert_bad_policy(
+        "peer: s2,",
+        "peer: s9,",
+        "policies.tag-and-prefer[0].match.peer",
+        "`s9` is not a peer under peers:",
+    );
+}
+
+#[test]
+fn bad_policy_values_are_rejected() {
+    assert_bad_policy(
+        "community: [\"65500:7\"]",
+        "community: [\"65536:7\"]",
+        "policies.tag-and-prefer[1].match.community",
+        "bad community: `65536:7`: 65536 does not fit in 16 bits",
+    );
+    assert_bad_policy(
+        "  tagged: [\"65500:1\", \"65500:0:1\", no-export]",
+        "  tagged: [\"65500:1\", \"65500:x:1\"]",
+        "community_sets.tagged[1]",
+        "bad community: `65500:x:1` is not a community",
+    );
+    assert_bad_policy(
+        "  ours: [\"198.19.0.0/16 le 24\", \"fd00:198::/48 le 64\"]",
+        "  ours: [\"198.19.0.1/16 le 24\"]",
+        "prefix_sets.ours[0]",
+        "did you mean 198.19.0.0/16",
+    );
+    assert_bad_policy(
+        "as_path_len: { le: 4 }",
+        "as_path_len: { ge: 5, le: 4 }",
+        "policies.tag-and-prefer[0].match.as_path_len",
+        "ge 5 is greater than le 4",
+    );
+    assert_bad_policy(
+        "        prepend: 2",
+        "        prepend: 0",
+        "policies.tag-and-prefer[2].set.prepend",
+        "prepend 0 must be 1..=32",
+    );
+    assert_bad_policy(
+        "        next_hop: 192.0.2.1",
+        "        next_hop: 224.0.0.1",
+        "policies.tag-and-prefer[2].set.next_hop",
+        "a unicast IP address",
+    );
+    assert_bad_policy(
+        "  transit: [174, 3356]",
+        "  transit: []",
+        "as_path_sets.transit",
+        "must not be empty",
+    );
+}
+
+#[test]
+fn set_on_a_reject_rule_is_refused() {
+    assert_bad_policy(
+        "      action: reject\n    - match:\n        community: tagged",
+        "      action: reject\n      set: { med: 1 }\n    - match:\n        community: tagged",
+        "policies.tag-and-prefer[1].set",
+        "has no effect with `action: reject`",
+    );
+}
+
+#[test]
+fn local_pref_on_export_is_refused() {
+    let src = with_policy().replace("    export: [local-only]", "    export: [tag-and-prefer]");
+    let msg = parse(&src).unwrap_err().to_string();
+    let line = src
+        .lines()
+        .position(|l| l.contains("export: [tag-and-prefer]"))
+        .unwrap()
+        + 1;
+    assert!(
+        msg.contains(&format!(
+            "s1.yaml:{line}: peers.s2.export: policy `tag-and-prefer` sets local_pref"
+        )),
+        "{msg}"
+    );
+    assert!(msg.contains("RFC 4271 §5.1.5"), "{msg}");
+    // As import it is what local_pref is for.
+    let src = with_policy().replace("    import: [accept-all]", "    import: [tag-and-prefer]");
+    parse(&src).unwrap_or_else(|e| panic!("{e}"));
+}
+
+#[test]
+fn unknown_set_and_match_keys_are_named() {
+    assert_bad_policy(
+        "        med: 10",
+        "        colour: red",
+        "policies.tag-and-prefer[2].set.colour",
+        "unknown field `colour`",
+    );
+    assert_bad_policy(
+        "afi: ipv4 }",
+        "afi: ipv5 }",
+        "policies.tag-and-prefer[0].match.afi",
+        "ipv5",
+    );
+}
+
+#[test]
+fn readme_configuration_example_is_valid() {
+    let readme = include_str!("../../../README.md");
+    let section = &readme[readme.find("## Configuration").unwrap()..];
+    let start = section.find("```yaml\n").unwrap() + "```yaml\n".len();
+    let yaml = &section[start..start + section[start..].find("```").unwrap()];
+    let c = parse(yaml).unwrap_or_else(|e| panic!("{e}"));
+    let rules = &c.policies["from-s2"];
+    assert_eq!(rules[0].matches.as_path_contains, Some(vec![174, 3356]));
+    assert_eq!(rules[1].action, Action::Next);
+    assert_eq!(rules[2].set.as_ref().unwrap().local_pref, Some(200));
+}
+
+#[test]
+fn as_path_len_syntax_is_explained() {
+    assert_bad_policy(
+        "as_path_len: { le: 4 }",
+        "as_path_len: \"<= 4\"",
+        "policies.tag-and-prefer[0].match.as_path_len",
+        "expected a length N or {ge: N, le: M}",
+    );
+    assert_bad_policy(
+        "as_path_len: { le: 4 }",
+        "as_path_len: { lt: 4 }",
+        "policies.tag-and-prefer[0].match.as_path_len.lt",
+        "unknown field `lt`",
+    );
 }
 
 #[test]

@@ -88,6 +88,9 @@ pub struct RouteMapEntry {
     pub prefix_lists: Vec<(Family, String)>,
     /// Match clauses wgbgp cannot evaluate (line, text).
     pub other_matches: Vec<(usize, String)>,
+    /// The translated `set` clauses (`local-preference`, `metric`,
+    /// `as-path prepend` of our AS, `community`, `large-community`).
+    pub set: rib::policy::SetActions,
 }
 
 /// One prefix-list entry.
@@ -283,6 +286,7 @@ pub fn parse(origin: &str, text: &str, skipped: &mut Vec<Skipped>) -> Bgpd {
                             permit,
                             prefix_lists: Vec::new(),
                             other_matches: Vec::new(),
+                            set: Default::default(),
                         });
                         entries.sort_by_key(|e| e.seq);
                         node = Node::RouteMap(name);
@@ -346,10 +350,11 @@ pub fn parse(origin: &str, text: &str, skipped: &mut Vec<Skipped>) -> Bgpd {
                     }
                     ["match", ..] => entry.other_matches.push((line, trimmed.to_string())),
                     ["description", ..] => {}
-                    ["set", ..] => skip(
-                        "wgbgp policies accept or reject; they do not change attributes \
-                         (the entry is translated without it)",
-                    ),
+                    ["set", rest @ ..] => {
+                        if let Err(why) = route_map_set(&mut entry.set, rest, b.asn) {
+                            skip(&format!("{why} (the entry is translated without it)"));
+                        }
+                    }
                     _ => skip("route-map flow control is not translated (on-match/call/continue)"),
                 }
             }
@@ -375,6 +380,74 @@ fn redact(words: &[&str]) -> Option<String> {
     let mut shown: Vec<&str> = words[..=at].to_vec();
     shown.push("(redacted)");
     Some(shown.join(" "))
+}
+
+/// One route-map `set` clause (the words after `set`) into `set`.
+fn route_map_set(
+    set: &mut rib::policy::SetActions,
+    words: &[&str],
+    own_asn: Option<u32>,
+) -> Result<(), String> {
+    use rib::policy::{CommunityValue, MAX_PREPEND};
+    let number = |w: &str| {
+        w.parse::<u32>()
+            .map_err(|_| format!("`{w}` is not a number"))
+    };
+    match words {
+        ["local-preference", n] => set.local_pref = Some(number(n)?),
+        ["metric", n] => set.med = Some(number(n)?),
+        ["as-path", "prepend", asns @ ..] if !asns.is_empty() && asns[0] != "last-as" => {
+            let ours = asns
+                .iter()
+                .all(|a| parse_asn(a).is_some() && parse_asn(a) == own_asn);
+            if !ours {
+                return Err(
+                    "wgbgp prepends only its own AS (`router bgp` before the route-map)".into(),
+                );
+            }
+            if asns.len() > MAX_PREPEND as usize {
+                return Err(format!("wgbgp prepends at most {MAX_PREPEND} times"));
+            }
+            set.prepend = asns.len() as u8;
+        }
+        [kind @ ("community" | "large-community"), values @ ..] if !values.is_empty() => {
+            let (values, additive) = match values.split_last() {
+                Some((&"additive", rest)) => (rest, true),
+                _ => (values, false),
+            };
+            let mut list = rib::policy::Communities::default();
+            if values != ["none"] {
+                for v in values {
+                    let parsed: CommunityValue = v.parse().map_err(|e| format!("{e}"))?;
+                    let large = matches!(parsed, CommunityValue::Large(_));
+                    if large != (*kind == "large-community") {
+                        return Err(format!("`{v}` is not a {kind}"));
+                    }
+                    list.push(parsed);
+                }
+            }
+            let edit = &mut set.communities;
+            if additive {
+                list.standard
+                    .iter()
+                    .for_each(|c| edit.add.push(CommunityValue::Standard(*c)));
+                list.large
+                    .iter()
+                    .for_each(|l| edit.add.push(CommunityValue::Large(*l)));
+            } else {
+                // FRR replaces one kind and keeps the other: remove what the
+                // route carries of this kind is not expressible, so only an
+                // empty other kind in the replacement is exact.
+                return Err(format!(
+                    "`set {kind}` without `additive` replaces only that kind; wgbgp's \
+                     `communities: {{replace: [...]}}` replaces standard and large ones, write \
+                     it by hand"
+                ));
+            }
+        }
+        _ => return Err("this `set` has no wgbgp equivalent".into()),
+    }
+    Ok(())
 }
 
 fn parse_asn(s: &str) -> Option<u32> {

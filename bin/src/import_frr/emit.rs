@@ -166,6 +166,7 @@ pub fn yaml(o: &Out) -> String {
             let action = match r.action {
                 Action::Accept => "accept",
                 Action::Reject => "reject",
+                Action::Next => "next",
             };
             if r.prefixes.is_empty() {
                 let _ = writeln!(s, "    - action: {action}");
@@ -173,9 +174,55 @@ pub fn yaml(o: &Out) -> String {
                 let _ = writeln!(s, "    - match: {{ prefix: {} }}", flow_list(&r.prefixes));
                 let _ = writeln!(s, "      action: {action}");
             }
+            if let Some(set) = &r.set {
+                let _ = writeln!(s, "      set: {}", set_flow(set));
+            }
         }
     }
     s
+}
+
+/// A rule's `set:` as a one-line flow mapping.
+fn set_flow(set: &rib::policy::SetActions) -> String {
+    let mut parts = Vec::new();
+    if let Some(lp) = set.local_pref {
+        parts.push(format!("local_pref: {lp}"));
+    }
+    if let Some(med) = set.med {
+        parts.push(format!("med: {med}"));
+    }
+    if set.prepend > 0 {
+        parts.push(format!("prepend: {}", set.prepend));
+    }
+    let list = |c: &rib::policy::Communities| {
+        let values: Vec<String> = (c.standard.iter())
+            .map(|v| format!("\"{v}\""))
+            .chain(
+                c.large
+                    .iter()
+                    .map(|l| format!("\"{}:{}:{}\"", l.global, l.local1, l.local2)),
+            )
+            .collect();
+        format!("[{}]", values.join(", "))
+    };
+    let edit = &set.communities;
+    let mut comm = Vec::new();
+    if let Some(r) = &edit.replace {
+        comm.push(format!("replace: {}", list(r)));
+    }
+    if !edit.remove.is_empty() {
+        comm.push(format!("remove: {}", list(&edit.remove)));
+    }
+    if !edit.add.is_empty() {
+        comm.push(format!("add: {}", list(&edit.add)));
+    }
+    if !comm.is_empty() {
+        parts.push(format!("communities: {{ {} }}", comm.join(", ")));
+    }
+    if let Some(nh) = set.next_hop {
+        parts.push(format!("next_hop: \"{nh}\""));
+    }
+    format!("{{ {} }}", parts.join(", "))
 }
 
 #[cfg(test)]

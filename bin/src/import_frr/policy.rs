@@ -16,7 +16,7 @@
 use std::collections::BTreeMap;
 
 use ipnet::IpNet;
-use rib::policy::{Action, PrefixMatch, Rule};
+use rib::policy::{Action, PrefixMatch, Rule, SetActions};
 
 use super::bgpd::{Bgpd, Family, PrefixListEntry, RouteMapEntry};
 
@@ -122,7 +122,7 @@ pub struct Expander<'a> {
     pub bgpd: &'a Bgpd,
     /// Referenced but undefined route-maps and prefix-lists.
     pub missing: BTreeMap<String, ()>,
-    rules: Vec<(Constraint, Action)>,
+    rules: Vec<(Constraint, Action, SetActions)>,
     overflow: bool,
 }
 
@@ -171,11 +171,15 @@ impl<'a> Expander<'a> {
     }
 
     fn push(&mut self, c: Constraint, action: Action) {
+        self.push_set(c, action, SetActions::default());
+    }
+
+    fn push_set(&mut self, c: Constraint, action: Action, set: SetActions) {
         if self.rules.len() >= MAX_RULES {
             self.overflow = true;
             return;
         }
-        self.rules.push((c, action));
+        self.rules.push((c, action, set));
     }
 
     fn prefix_list(&mut self, (family, name): &(Family, String)) -> Vec<PrefixListEntry> {
@@ -235,12 +239,11 @@ impl<'a> Expander<'a> {
         c: Constraint,
     ) {
         let Some((first, rest)) = lists.split_first() else {
-            let action = if rm[i].permit {
-                Action::Accept
+            if rm[i].permit {
+                self.push_set(c, Action::Accept, rm[i].set.clone());
             } else {
-                Action::Reject
-            };
-            self.push(c, action);
+                self.push(c, Action::Reject);
+            }
             return;
         };
         for e in self.prefix_list(first) {
@@ -259,38 +262,43 @@ impl<'a> Expander<'a> {
 
 /// Drops rules that cannot fire or do not change the outcome, and joins
 /// neighbours with the same action.
-fn simplify(rules: Vec<(Constraint, Action)>) -> Vec<Rule> {
+fn simplify(rules: Vec<(Constraint, Action, SetActions)>) -> Vec<Rule> {
     // Unreachable: an earlier rule covers all of it.
-    let mut kept: Vec<(Constraint, Action)> = Vec::new();
-    for (c, a) in rules {
-        let shadowed = kept.iter().any(|(k, _)| match (k, c) {
+    let mut kept: Vec<(Constraint, Action, SetActions)> = Vec::new();
+    for (c, a, set) in rules {
+        let shadowed = kept.iter().any(|(k, _, _)| match (k, c) {
             (None, _) => true,
             (Some(_), None) => false,
             (Some(k), Some(c)) => k.covers(c),
         });
         if !shadowed {
-            kept.push((c, a));
+            kept.push((c, a, set));
         }
     }
-    // Redundant: just before a catch-all with the same action.
+    // Redundant: just before a catch-all with the same outcome.
     while kept.len() >= 2 {
-        let (last_c, last_a) = kept[kept.len() - 1];
-        let (_, prev_a) = kept[kept.len() - 2];
-        if last_c.is_none() && prev_a == last_a {
+        let (last, prev) = (&kept[kept.len() - 1], &kept[kept.len() - 2]);
+        if last.0.is_none() && (prev.1, &prev.2) == (last.1, &last.2) {
             kept.remove(kept.len() - 2);
         } else {
             break;
         }
     }
     let mut out: Vec<Rule> = Vec::new();
-    for (c, action) in kept {
+    for (c, action, set) in kept {
+        let set = (set != SetActions::default()).then(|| Box::new(set));
         match (c, out.last_mut()) {
-            (Some(r), Some(last)) if last.action == action && !last.prefixes.is_empty() => {
+            (Some(r), Some(last))
+                if last.action == action && last.set == set && !last.prefixes.is_empty() =>
+            {
                 last.prefixes.push(r.to_prefix_match())
             }
             _ => out.push(Rule {
-                prefixes: c.map(|r| vec![r.to_prefix_match()]).unwrap_or_default(),
-                action,
+                set,
+                ..Rule::new(
+                    c.map(|r| vec![r.to_prefix_match()]).unwrap_or_default(),
+                    action,
+                )
             }),
         }
     }
@@ -338,6 +346,7 @@ pub(super) fn chain(
     policies: &mut Vec<(String, String, Vec<rib::policy::Rule>)>,
     active: &[bool; 2],
     filters: &[Filter; 2],
+    export: bool,
     notes: &mut Vec<String>,
 ) -> Vec<String> {
     // What FRR does per family: None rejects everything.
@@ -369,15 +378,32 @@ pub(super) fn chain(
             ),
         };
         let rules = match x.expand(filter, within) {
+            Ok(mut r) if export => {
+                // RFC 4271 §5.1.5: FRR ignores it towards eBGP; wgbgp refuses it.
+                let mut dropped = false;
+                for set in r.iter_mut().filter_map(|r| r.set.as_mut()) {
+                    dropped |= set.local_pref.take().is_some();
+                }
+                r.iter_mut()
+                    .filter(|r| r.set.as_deref() == Some(&SetActions::default()))
+                    .for_each(|r| r.set = None);
+                if dropped {
+                    notes.push(format!(
+                        "{comment}: `set local-preference` on export is not sent to an eBGP \
+                         peer (FRR ignores it); left out"
+                    ));
+                }
+                r
+            }
             Ok(r) => r,
             Err(()) => {
                 notes.push(format!(
                     "{comment}: too complex to translate exactly; written as reject-all"
                 ));
-                vec![rib::policy::Rule {
-                    prefixes: Vec::new(),
-                    action: rib::policy::Action::Reject,
-                }]
+                vec![rib::policy::Rule::new(
+                    Vec::new(),
+                    rib::policy::Action::Reject,
+                )]
             }
         };
         insert_policy(policies, name, comment, rules)
@@ -445,10 +471,10 @@ fn guard(policies: &mut Vec<(String, String, Vec<rib::policy::Rule>)>, f: Family
             "IPv4 unicast is not activated for this neighbor in FRR",
         ),
     };
-    let rules = vec![rib::policy::Rule {
-        prefixes: vec![range.parse().unwrap()],
-        action: rib::policy::Action::Reject,
-    }];
+    let rules = vec![rib::policy::Rule::new(
+        vec![range.parse().unwrap()],
+        rib::policy::Action::Reject,
+    )];
     insert_policy(policies, name.into(), comment.into(), rules)
 }
 
@@ -589,6 +615,6 @@ route-map M permit 10
         assert!(accepts(&r, "198.19.0.1/32"));
         // An IPv6 prefix matches no rule: it falls through to the next
         // policy of the chain.
-        assert!(r.iter().all(|rule| !rule.matches(&net("fd00::/8"))));
+        assert!(r.iter().all(|rule| !rule.matches_prefix(&net("fd00::/8"))));
     }
 }

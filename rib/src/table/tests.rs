@@ -2,7 +2,7 @@
 
 use super::*;
 use crate::kernel::{KernelRoute, RouteKind};
-use crate::policy::{Action, Policy, Rule};
+use crate::policy::{Action, CommunityEdit, Match, Policy, Rule, SetActions};
 use bgp::wire::{AsPath, MpReach, MpUnreach};
 use ipnet::Ipv4Net;
 
@@ -20,10 +20,7 @@ fn v4(s: &str) -> Ipv4Net {
 fn accept_all() -> Chain {
     Chain(vec![Arc::new(Policy {
         name: "accept-all".into(),
-        rules: vec![Rule {
-            prefixes: vec![],
-            action: Action::Accept,
-        }],
+        rules: vec![Rule::new(vec![], Action::Accept)],
     })])
 }
 
@@ -485,14 +482,8 @@ fn export_policy_filters_per_prefix() {
     let local_only = Chain(vec![Arc::new(Policy {
         name: "local-only".into(),
         rules: vec![
-            Rule {
-                prefixes: vec!["198.19.0.0/16 le 32".parse().unwrap()],
-                action: Action::Accept,
-            },
-            Rule {
-                prefixes: vec![],
-                action: Action::Reject,
-            },
+            Rule::new(vec!["198.19.0.0/16 le 32".parse().unwrap()], Action::Accept),
+            Rule::new(vec![], Action::Reject),
         ],
     })]);
     let mut rib = lab(accept_all(), local_only);
@@ -507,10 +498,10 @@ fn tighter_export_policy_withdraws_what_it_now_rejects() {
     rib.originate(&[net("198.19.0.1/32"), net("10.0.0.0/8")]);
     let only_198 = Chain(vec![Arc::new(Policy {
         name: "only-198".into(),
-        rules: vec![Rule {
-            prefixes: vec!["198.0.0.0/8 le 32".parse().unwrap()],
-            action: Action::Accept,
-        }],
+        rules: vec![Rule::new(
+            vec!["198.0.0.0/8 le 32".parse().unwrap()],
+            Action::Accept,
+        )],
     })]);
     let (out, import_changed) = rib.set_policies(2, accept_all(), only_198);
     assert!(!import_changed);
@@ -539,10 +530,10 @@ fn tighter_import_policy_drops_paths_and_asks_for_refresh() {
     );
     let only_198 = Chain(vec![Arc::new(Policy {
         name: "only-198".into(),
-        rules: vec![Rule {
-            prefixes: vec!["198.0.0.0/8 le 32".parse().unwrap()],
-            action: Action::Accept,
-        }],
+        rules: vec![Rule::new(
+            vec!["198.0.0.0/8 le 32".parse().unwrap()],
+            Action::Accept,
+        )],
     })]);
     let (out, import_changed) = rib.set_policies(2, only_198, Chain::default());
     assert!(import_changed);
@@ -613,4 +604,197 @@ fn multipath_without_relax_needs_identical_as_paths() {
         fib(&out).is_empty(),
         "different AS paths: still the single best"
     );
+}
+
+fn set_chain(name: &str, set: SetActions, m: Match) -> Chain {
+    Chain(vec![Arc::new(Policy {
+        name: name.into(),
+        rules: vec![Rule {
+            matches: m,
+            set: Some(Box::new(set)),
+            ..Rule::new(vec![], Action::Accept)
+        }],
+    })])
+}
+
+#[test]
+fn import_set_local_pref_overrides_a_shorter_path() {
+    // s3 has the longer path, but its routes get LOCAL_PREF 200 on import.
+    let prefer_s3 = SetActions {
+        local_pref: Some(200),
+        ..SetActions::default()
+    };
+    let only_s3 = Match {
+        peer: Some(vec!["s3".into()]),
+        ..Match::default()
+    };
+    let import = Chain(
+        set_chain("prefer-s3", prefer_s3, only_s3)
+            .0
+            .into_iter()
+            .chain(accept_all().0)
+            .collect(),
+    );
+    let mut rib = lab(import, Chain::default());
+    rib.handle_update(2, announce(&[65501], "2.2.2.2", &["203.0.113.0/24"]));
+    let out = rib.handle_update(3, announce(&[65502, 65510], "3.3.3.3", &["203.0.113.0/24"]));
+    assert_eq!(
+        fib(&out),
+        vec![FibOp::Replace {
+            prefix: net("203.0.113.0/24"),
+            nexthops: onlink("3.3.3.3", WG_S3)
+        }]
+    );
+    let dest = &rib.loc_rib()[&net("203.0.113.0/24")];
+    let best = &dest.paths[dest.best.unwrap()];
+    assert_eq!(best.attrs.local_pref, Some(200));
+    let loser = dest
+        .paths
+        .iter()
+        .position(|p| p.source == Source::Peer(2))
+        .unwrap();
+    assert_eq!(rib.loss_reason(dest, loser), Some(LossReason::LocalPref));
+    assert_eq!(dest.paths[loser].attrs.local_pref, None, "s2 untouched");
+}
+
+#[test]
+fn import_set_attributes_are_interned_once() {
+    let tag = SetActions {
+        communities: CommunityEdit {
+            add: ["65500:1".parse().unwrap()].into_iter().collect(),
+            ..CommunityEdit::default()
+        },
+        ..SetActions::default()
+    };
+    let mut rib = lab(set_chain("tag", tag, Match::default()), Chain::default());
+    let before = rib.attribute_sets();
+    rib.handle_update(
+        2,
+        announce(
+            &[65501],
+            "2.2.2.2",
+            &["198.19.0.0/24", "198.19.1.0/24", "198.19.2.0/24"],
+        ),
+    );
+    let paths: Vec<&Path> = rib.loc_rib().values().map(|d| &d.paths[0]).collect();
+    assert_eq!(paths.len(), 3);
+    assert!(paths.iter().all(|p| Arc::ptr_eq(&p.attrs, &paths[0].attrs)));
+    assert_eq!(paths[0].attrs.communities, vec![Community(65500 << 16 | 1)]);
+    // The received set and the tagged one.
+    assert_eq!(rib.attribute_sets(), before + 2);
+}
+
+#[test]
+fn import_set_next_hop_is_tracked_and_installed() {
+    let set = SetActions {
+        next_hop: Some("3.3.3.3".parse().unwrap()),
+        ..SetActions::default()
+    };
+    let mut rib = lab(set_chain("nh", set, Match::default()), Chain::default());
+    let out = rib.handle_update(2, announce(&[65501], "2.2.2.2", &["198.19.0.0/24"]));
+    assert_eq!(
+        fib(&out),
+        vec![FibOp::Replace {
+            prefix: net("198.19.0.0/24"),
+            nexthops: onlink("3.3.3.3", WG_S3)
+        }]
+    );
+}
+
+#[test]
+fn export_set_applies_before_own_as_prepend_and_sends_med() {
+    let set = SetActions {
+        med: Some(77),
+        prepend: 2,
+        communities: CommunityEdit {
+            add: ["65500:100".parse().unwrap(), "65500:0:5".parse().unwrap()]
+                .into_iter()
+                .collect(),
+            ..CommunityEdit::default()
+        },
+        ..SetActions::default()
+    };
+    let to_s3 = Match {
+        peer: Some(vec!["s3".into()]),
+        ..Match::default()
+    };
+    let export = Chain(
+        set_chain("to-s3", set, to_s3)
+            .0
+            .into_iter()
+            .chain(accept_all().0)
+            .collect(),
+    );
+    let mut rib = lab(accept_all(), export);
+    let mut update = announce(&[65501], "2.2.2.2", &["198.19.0.0/24"]);
+    update.attributes.as_mut().unwrap().med = Some(10);
+    let out = rib.handle_update(2, update.clone());
+    let sent: Vec<&Arc<PathAttributes>> = out
+        .iter()
+        .filter_map(|o| match o {
+            Output::Announce { peer: 3, attrs, .. } => Some(attrs),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(sent.len(), 1);
+    let a = sent[0];
+    assert_eq!(a.as_path.to_string(), "65500 65500 65500 65501");
+    assert_eq!(a.med, Some(77), "a MED set by export policy is sent");
+    assert_eq!(a.communities, vec![Community(65500 << 16 | 100)]);
+    assert_eq!(a.large_communities.len(), 1);
+    assert_eq!(a.local_pref, None);
+    // Peers the rule does not match get the plain export: MED dropped.
+    rib.add_peer(4, peer("s4", "4.4.4.4", 65504, accept_all(), accept_all()));
+    let out = rib.handle_peer_up(4, Ipv4Addr::new(4, 4, 4, 4), &FAMILIES);
+    let plain = out
+        .iter()
+        .find_map(|o| match o {
+            Output::Announce { peer: 4, attrs, .. } => Some(attrs.clone()),
+            _ => None,
+        })
+        .unwrap();
+    assert_eq!(plain.as_path.to_string(), "65500 65501");
+    assert_eq!(plain.med, None);
+    assert!(plain.communities.is_empty());
+}
+
+#[test]
+fn changed_export_set_is_re_announced_without_a_reset() {
+    let tag = |c: &str| SetActions {
+        communities: CommunityEdit {
+            add: [c.parse().unwrap()].into_iter().collect(),
+            ..CommunityEdit::default()
+        },
+        ..SetActions::default()
+    };
+    let mut rib = lab(
+        accept_all(),
+        set_chain("tag", tag("65500:1"), Match::default()),
+    );
+    let out = rib.originate(&[net("198.19.0.0/24")]);
+    assert_eq!(announces(&out).len(), 2);
+    let (out, import_changed) = rib.set_policies(
+        3,
+        accept_all(),
+        set_chain("tag", tag("65500:2"), Match::default()),
+    );
+    assert!(!import_changed);
+    let sent: Vec<Vec<Community>> = out
+        .iter()
+        .filter_map(|o| match o {
+            Output::Announce { peer, attrs, .. } => {
+                assert_eq!(*peer, 3, "only the peer whose policy changed");
+                Some(attrs.communities.clone())
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(sent, vec![vec![Community(65500 << 16 | 2)]]);
+    // The same chain again sends nothing.
+    let (out, _) = rib.set_policies(
+        3,
+        accept_all(),
+        set_chain("tag", tag("65500:2"), Match::default()),
+    );
+    assert!(announces(&out).is_empty(), "{out:?}");
 }

@@ -1,0 +1,279 @@
+//! Validation of `policies:` and the named sets they use (`prefix_sets:`,
+//! `community_sets:`, `as_path_sets:`). Set names are resolved here, into
+//! the rules themselves: a rule holds the values, so a changed set is a
+//! changed policy to the reload diff.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+
+use bgp::wire::Afi;
+use rib::policy::{
+    Communities, CommunityEdit, CommunityValue, MAX_PREPEND, Match, PrefixList, SetActions,
+};
+
+use super::*;
+
+/// The named sets, checked.
+pub(super) struct Sets {
+    prefix: BTreeMap<String, Vec<PrefixMatch>>,
+    community: BTreeMap<String, Communities>,
+    as_path: BTreeMap<String, Vec<u32>>,
+}
+
+pub(super) fn sets(cx: &mut Ctx, raw: &RawConfig) -> Sets {
+    let mut prefix = BTreeMap::new();
+    for (name, list) in &raw.prefix_sets {
+        let key = format!("prefix_sets.{name}");
+        if list.0.is_empty() {
+            cx.err(key.clone(), Problem::Empty);
+        }
+        let entries = (list.0.iter().enumerate())
+            .filter_map(|(i, s)| prefix_match(cx, format!("{key}[{i}]"), s))
+            .collect();
+        prefix.insert(name.clone(), entries);
+    }
+    let mut community = BTreeMap::new();
+    for (name, list) in &raw.community_sets {
+        let key = format!("community_sets.{name}");
+        if list.0.is_empty() {
+            cx.err(key.clone(), Problem::Empty);
+        }
+        let mut values = Communities::default();
+        for (i, s) in list.0.iter().enumerate() {
+            match s.parse::<CommunityValue>() {
+                Ok(v) => values.push(v),
+                Err(e) => cx.err(
+                    format!("{key}[{i}]"),
+                    Problem::BadCommunity {
+                        reason: e.to_string(),
+                    },
+                ),
+            }
+        }
+        community.insert(name.clone(), values);
+    }
+    let mut as_path = BTreeMap::new();
+    for (name, list) in &raw.as_path_sets {
+        if list.is_empty() {
+            cx.err(format!("as_path_sets.{name}"), Problem::Empty);
+        }
+        as_path.insert(name.clone(), list.clone());
+    }
+    Sets {
+        prefix,
+        community,
+        as_path,
+    }
+}
+
+fn prefix_match(cx: &mut Ctx, key: String, s: &str) -> Option<PrefixMatch> {
+    match s.parse::<PrefixMatch>() {
+        Ok(p) => Some(p),
+        Err(e) => {
+            let reason = e.to_string();
+            cx.err(key, Problem::BadPrefix { reason });
+            None
+        }
+    }
+}
+
+/// Community values and `community_sets:` names, mixed.
+fn communities(cx: &mut Ctx, sets: &Sets, key: &str, list: &OneOrMany) -> Communities {
+    let mut out = Communities::default();
+    for s in &list.0 {
+        if let Some(set) = sets.community.get(s) {
+            set.standard
+                .iter()
+                .for_each(|c| out.push(CommunityValue::Standard(*c)));
+            set.large
+                .iter()
+                .for_each(|l| out.push(CommunityValue::Large(*l)));
+            continue;
+        }
+        match s.parse::<CommunityValue>() {
+            Ok(v) => out.push(v),
+            // Something that looks like a value is judged as one.
+            Err(e) if s.contains(':') || s.starts_with(|c: char| c.is_ascii_digit()) => {
+                let reason = e.to_string();
+                cx.err(key, Problem::BadCommunity { reason });
+            }
+            Err(_) => cx.err(
+                key,
+                Problem::UndefinedSet {
+                    name: s.clone(),
+                    kind: "community_sets",
+                    what: "a community",
+                },
+            ),
+        }
+    }
+    out
+}
+
+fn asns(cx: &mut Ctx, sets: &Sets, key: &str, list: &AsnList) -> Vec<u32> {
+    let mut out = Vec::new();
+    for item in &list.0 {
+        match item {
+            AsnItem::Asn(a) => out.push(*a),
+            AsnItem::Name(n) => match sets.as_path.get(n) {
+                Some(set) => out.extend(set),
+                None => cx.err(
+                    key,
+                    Problem::UndefinedSet {
+                        name: n.clone(),
+                        kind: "as_path_sets",
+                        what: "an ASN",
+                    },
+                ),
+            },
+        }
+    }
+    if list.0.is_empty() {
+        cx.err(key, Problem::Empty);
+    }
+    out.sort_unstable();
+    out.dedup();
+    out
+}
+
+/// One rule of a policy; `base` is its key (`policies.NAME[i]`).
+pub(super) fn rule(
+    cx: &mut Ctx,
+    sets: &Sets,
+    raw: &RawConfig,
+    base: &str,
+    rule: &RawRule,
+) -> PolicyRule {
+    let mut prefixes = Vec::new();
+    let mut matches = Match::default();
+    if let Some(m) = &rule.matches {
+        if let Some(list) = &m.prefix {
+            let key = format!("{base}.match.prefix");
+            if list.0.is_empty() {
+                cx.err(key.clone(), Problem::Empty);
+            }
+            prefixes = (list.0.iter())
+                .filter_map(|s| prefix_match(cx, key.clone(), s))
+                .collect();
+        }
+        if let Some(list) = &m.prefix_set {
+            let key = format!("{base}.match.prefix_set");
+            if list.0.is_empty() {
+                cx.err(key.clone(), Problem::Empty);
+            }
+            let mut entries = Vec::new();
+            for name in &list.0 {
+                match sets.prefix.get(name) {
+                    Some(set) => entries.extend(set.iter().copied()),
+                    None => cx.err(
+                        key.clone(),
+                        Problem::UndefinedSet {
+                            name: name.clone(),
+                            kind: "prefix_sets",
+                            what: "",
+                        },
+                    ),
+                }
+            }
+            matches.prefix_set = Some(PrefixList::new(entries));
+        }
+        if let Some(list) = &m.origin_as {
+            matches.origin_as = Some(asns(cx, sets, &format!("{base}.match.origin_as"), list));
+        }
+        if let Some(list) = &m.as_path_contains {
+            let key = format!("{base}.match.as_path_contains");
+            matches.as_path_contains = Some(asns(cx, sets, &key, list));
+        }
+        if let Some(len) = &m.as_path_len {
+            let (ge, le) = match len {
+                RawLen::Exact(n) => (*n, *n),
+                RawLen::Range(r) => (r.ge.unwrap_or(0), r.le.unwrap_or(u32::MAX)),
+            };
+            if ge > le {
+                let problem = Problem::Other(format!("ge {ge} is greater than le {le}"));
+                cx.err(format!("{base}.match.as_path_len"), problem);
+            }
+            matches.as_path_len = Some((ge, le));
+        }
+        if let Some(list) = &m.community {
+            let key = format!("{base}.match.community");
+            if list.0.is_empty() {
+                cx.err(key.clone(), Problem::Empty);
+            }
+            matches.community = Some(communities(cx, sets, &key, list));
+        }
+        if let Some(list) = &m.peer {
+            let key = format!("{base}.match.peer");
+            if list.0.is_empty() {
+                cx.err(key.clone(), Problem::Empty);
+            }
+            for name in list.0.iter().filter(|n| !raw.peers.contains_key(*n)) {
+                let problem = Problem::Other(format!("`{name}` is not a peer under peers:"));
+                cx.err(key.clone(), problem);
+            }
+            matches.peer = Some(list.0.clone());
+        }
+        matches.afi = m.afi.map(|a| match a {
+            RawAfi::Ipv4 => Afi::Ipv4,
+            RawAfi::Ipv6 => Afi::Ipv6,
+        });
+    }
+    let set = rule.set.as_ref().map(|s| {
+        let key = format!("{base}.set");
+        if rule.action == Action::Reject {
+            let problem = Problem::Other("has no effect with `action: reject`".into());
+            cx.err(key.clone(), problem);
+        }
+        Box::new(set_actions(cx, sets, &key, s))
+    });
+    PolicyRule {
+        prefixes,
+        matches,
+        action: rule.action,
+        set,
+    }
+}
+
+fn set_actions(cx: &mut Ctx, sets: &Sets, key: &str, s: &RawSet) -> SetActions {
+    let prepend = match s.prepend {
+        None => 0,
+        Some(n @ 1..=MAX_PREPEND) => n as u8,
+        Some(n) => {
+            let problem = Problem::Other(format!("prepend {n} must be 1..={MAX_PREPEND}"));
+            cx.err(format!("{key}.prepend"), problem);
+            0
+        }
+    };
+    let mut edit = CommunityEdit::default();
+    if let Some(c) = &s.communities {
+        let key = format!("{key}.communities");
+        if let Some(list) = &c.replace {
+            edit.replace = Some(communities(cx, sets, &format!("{key}.replace"), list));
+        }
+        if let Some(list) = &c.remove {
+            edit.remove = communities(cx, sets, &format!("{key}.remove"), list);
+        }
+        if let Some(list) = &c.add {
+            edit.add = communities(cx, sets, &format!("{key}.add"), list);
+        }
+    }
+    let next_hop = s.next_hop.as_ref().and_then(|v| {
+        let a = cx.ip(format!("{key}.next_hop"), v, "an IP address")?;
+        if a.is_unspecified() || a.is_multicast() {
+            let problem = Problem::BadAddress {
+                value: v.clone(),
+                expected: "a unicast IP address",
+            };
+            cx.err(format!("{key}.next_hop"), problem);
+            return None;
+        }
+        Some::<IpAddr>(a)
+    });
+    SetActions {
+        local_pref: s.local_pref,
+        med: s.med,
+        prepend,
+        communities: edit,
+        next_hop,
+    }
+}
