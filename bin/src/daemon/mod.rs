@@ -117,6 +117,7 @@ pub async fn run(cfg: Config) -> Result<(), StartError> {
         local_as: cfg.asn,
         router_id: cfg.router_id,
         table: cfg.kernel.table,
+        metric: cfg.kernel.metric,
         multipath: cfg.multipath,
         multipath_relax: cfg.multipath_relax,
     });
