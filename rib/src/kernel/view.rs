@@ -305,6 +305,11 @@ impl KernelView {
     /// metric `metric`. Such a route shares the kernel's identity (prefix, metric, table) with
     /// the one we would install, so `NLM_F_REPLACE` would overwrite it.
     pub fn has_foreign(&self, prefix: &IpNet, metric: u32) -> bool {
+        self.routes_to(prefix).iter().any(|r| r.metric == metric)
+    }
+
+    /// The routes held to exactly `prefix` (not BGP, this table).
+    pub fn routes_to(&self, prefix: &IpNet) -> &[KernelRoute] {
         let table = match prefix {
             IpNet::V4(_) => &self.v4,
             IpNet::V6(_) => &self.v6,
@@ -313,7 +318,7 @@ impl KernelView {
             .by_len
             .get(&prefix.prefix_len())
             .and_then(|m| m.get(prefix))
-            .is_some_and(|routes| routes.iter().any(|r| r.metric == metric))
+            .map_or(&[], Vec::as_slice)
     }
 
     /// Number of routes held (for `show` and tests).
