@@ -111,9 +111,12 @@ fn lab() -> Lab {
     let b = Wgbgpd::start(&b_ns, &b_yaml);
     let mut a = Wgbgpd::start(&a_ns, &a_yaml);
     a.wait_established(&a_ns, "2.2.2.2", T);
-    wait_for(T, Duration::from_millis(100), "B's prefix in A's kernel", || {
-        bgp_route(&a_ns).ok_or_else(|| a_ns.routes(""))
-    });
+    wait_for(
+        T,
+        Duration::from_millis(100),
+        "B's prefix in A's kernel",
+        || bgp_route(&a_ns).ok_or_else(|| a_ns.routes("")),
+    );
     Lab {
         a_ns,
         b_ns,
@@ -167,7 +170,9 @@ fn deleted_route_host_route_and_loopback_come_back_within_a_second() {
 
     // Another protocol's route to the same prefix at another metric lives
     // next to ours throughout.
-    a_ns.route_add(&format!("{PREFIX} via 10.8.0.2 dev eth1 proto static metric 10"));
+    a_ns.route_add(&format!(
+        "{PREFIX} via 10.8.0.2 dev eth1 proto static metric 10"
+    ));
     let statics = || a_ns.stdout(&["ip", "route", "show", "exact", PREFIX, "proto", "static"]);
 
     // 1. Our BGP route.
@@ -177,18 +182,24 @@ fn deleted_route_host_route_and_loopback_come_back_within_a_second() {
     });
     eprintln!("heal: proto bgp route deleted -> re-installed in {took:?}");
     let r = bgp_route(a_ns).unwrap();
-    assert!(r.contains(&format!("dev {ifa}")) && r.contains("metric 20"), "{r}");
+    assert!(
+        r.contains(&format!("dev {ifa}")) && r.contains("metric 20"),
+        "{r}"
+    );
     assert!(statics().contains("metric 10"), "{}", statics());
-    wait_for(T, Duration::from_millis(100), "route repair counted", || {
-        match repairs(a_ns, "route") {
+    wait_for(
+        T,
+        Duration::from_millis(100),
+        "route repair counted",
+        || match repairs(a_ns, "route") {
             1 => Ok(()),
             n => Err(format!("kernel_repairs_total{{kind=route}} = {n}")),
-        }
-    });
+        },
+    );
     assert!(
-        lab.a
-            .log_text()
-            .contains(&format!("route {PREFIX} was deleted behind our back: restored")),
+        lab.a.log_text().contains(&format!(
+            "route {PREFIX} was deleted behind our back: restored"
+        )),
         "no repair log line"
     );
 
@@ -202,7 +213,9 @@ fn deleted_route_host_route_and_loopback_come_back_within_a_second() {
     let s = statics();
     assert!(s.contains("metric 20") && s.contains("metric 10"), "{s}");
     assert_eq!(bgp_route(a_ns), None, "ours must stand back");
-    a_ns.exec(&["ip", "route", "del", PREFIX, "proto", "static", "metric", "20"]);
+    a_ns.exec(&[
+        "ip", "route", "del", PREFIX, "proto", "static", "metric", "20",
+    ]);
     let took = time_until(HEAL, "our route back after the other left", || {
         bgp_route(a_ns).map(|_| ()).ok_or_else(|| a_ns.routes(""))
     });
@@ -212,14 +225,19 @@ fn deleted_route_host_route_and_loopback_come_back_within_a_second() {
 
     // 3. The host route to the peer's loopback (and with it the BGP route).
     a_ns.exec(&["ip", "route", "del", "2.2.2.2/32", "dev", &ifa]);
-    let took = time_until(HEAL, "the host route back", || match a_ns.route_to("2.2.2.2") {
-        Some(r) if r.contains(&format!("dev {ifa}")) => Ok(()),
-        other => Err(format!("{other:?}")),
+    let took = time_until(HEAL, "the host route back", || {
+        match a_ns.route_to("2.2.2.2") {
+            Some(r) if r.contains(&format!("dev {ifa}")) => Ok(()),
+            other => Err(format!("{other:?}")),
+        }
     });
     eprintln!("heal: host route deleted -> restored in {took:?}");
-    wait_for(HEAL, Duration::from_millis(5), "the BGP route over it back", || {
-        bgp_route(a_ns).map(|_| ()).ok_or_else(|| a_ns.routes(""))
-    });
+    wait_for(
+        HEAL,
+        Duration::from_millis(5),
+        "the BGP route over it back",
+        || bgp_route(a_ns).map(|_| ()).ok_or_else(|| a_ns.routes("")),
+    );
     assert_eq!(repairs(a_ns, "host_route"), 1);
 
     // 4. The loopback address on lo.
@@ -262,32 +280,44 @@ fn deleted_wg_interface_is_recreated_and_the_session_recovers() {
         }
     });
     eprintln!("heal: wg interface deleted -> recreated in {took:?}");
-    wait_for(Duration::from_secs(5), Duration::from_millis(5), "host route on the new interface", || {
-        match a_ns.route_to("2.2.2.2") {
+    wait_for(
+        Duration::from_secs(5),
+        Duration::from_millis(5),
+        "host route on the new interface",
+        || match a_ns.route_to("2.2.2.2") {
             Some(r) if r.contains(&format!("dev {ifa}")) => Ok(()),
             other => Err(format!("{other:?}")),
-        }
-    });
+        },
+    );
     // The session rides it out (or re-establishes) well within the hold time.
-    wait_for(T, Duration::from_millis(20), "B's prefix back in A's kernel", || {
-        bgp_route(a_ns).map(|_| ()).ok_or_else(|| a_ns.routes(""))
-    });
+    wait_for(
+        T,
+        Duration::from_millis(20),
+        "B's prefix back in A's kernel",
+        || bgp_route(a_ns).map(|_| ()).ok_or_else(|| a_ns.routes("")),
+    );
     eprintln!(
         "heal: wg interface deleted -> BGP route back in {:?}",
         gone.elapsed()
     );
     lab.a.wait_established(a_ns, "2.2.2.2", T);
-    assert!(a_ns.ping("2.2.2.2"), "no traffic through the recreated tunnel");
-    wait_for(T, Duration::from_millis(100), "interface repair counted", || {
-        match repairs(a_ns, "interface") {
+    assert!(
+        a_ns.ping("2.2.2.2"),
+        "no traffic through the recreated tunnel"
+    );
+    wait_for(
+        T,
+        Duration::from_millis(100),
+        "interface repair counted",
+        || match repairs(a_ns, "interface") {
             1 => Ok(()),
             n => Err(format!("kernel_repairs_total{{kind=interface}} = {n}")),
-        }
-    });
+        },
+    );
     assert!(
-        lab.a
-            .log_text()
-            .contains(&format!("interface {ifa} was deleted behind our back: restored")),
+        lab.a.log_text().contains(&format!(
+            "interface {ifa} was deleted behind our back: restored"
+        )),
         "no repair log line"
     );
     lab.b.check_alive();

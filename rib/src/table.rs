@@ -481,7 +481,10 @@ impl Rib {
         if r.table != self.cfg.table || r.metric != self.cfg.metric {
             return;
         }
-        let Some(installed) = self.loc_rib.get(&r.prefix).and_then(|d| d.installed.as_ref())
+        let Some(installed) = self
+            .loc_rib
+            .get(&r.prefix)
+            .and_then(|d| d.installed.as_ref())
         else {
             return;
         };

@@ -252,8 +252,16 @@ peers:
             h.observe(&ev, &view, &cfg, managed);
         }
         assert!(!h.pending());
-        h.observe(&KernelEvent::LinkRemoved { ifindex: 5 }, &view, &cfg, |_: &str| false);
-        assert!(!h.pending(), "an interface we do not manage is not ours to recreate");
+        h.observe(
+            &KernelEvent::LinkRemoved { ifindex: 5 },
+            &view,
+            &cfg,
+            |_: &str| false,
+        );
+        assert!(
+            !h.pending(),
+            "an interface we do not manage is not ours to recreate"
+        );
 
         h.observe(
             &KernelEvent::AddressRemoved {
@@ -271,7 +279,12 @@ peers:
         );
         assert_eq!(h.host_routes["wg-s2"].len(), 1);
         // The interface going takes its host routes along: one repair.
-        h.observe(&KernelEvent::LinkRemoved { ifindex: 5 }, &view, &cfg, managed);
+        h.observe(
+            &KernelEvent::LinkRemoved { ifindex: 5 },
+            &view,
+            &cfg,
+            managed,
+        );
         assert!(h.host_routes.is_empty());
         assert!(h.interfaces.contains("wg-s2"));
     }
@@ -319,7 +332,12 @@ peers:
 
         // The link gone (its routes with it): one interface repair.
         let mut h = Heal::default();
-        h.observe(&KernelEvent::Resync(vec![links()[0].clone(), lo]), &view, &cfg, managed);
+        h.observe(
+            &KernelEvent::Resync(vec![links()[0].clone(), lo]),
+            &view,
+            &cfg,
+            managed,
+        );
         assert!(h.interfaces.contains("wg-s2"));
         assert!(h.host_routes.is_empty() && h.loopbacks.is_empty());
     }

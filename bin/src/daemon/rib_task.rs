@@ -456,7 +456,10 @@ impl RibTask {
 
     /// Logs and counts one thing put back.
     fn repaired(&self, kind: Kind, what: &dyn std::fmt::Display) {
-        warn!(kind = kind.label(), "{what} was deleted behind our back: restored");
+        warn!(
+            kind = kind.label(),
+            "{what} was deleted behind our back: restored"
+        );
         self.metrics
             .kernel_repairs_total
             .with_label_values(&[kind.label()])
@@ -476,7 +479,11 @@ impl RibTask {
         if let Some(more) = routes.repaired.len().checked_sub(REPAIR_LOG_LINES)
             && more > 0
         {
-            warn!(kind = "route", routes = more, "more routes were deleted behind our back: restored");
+            warn!(
+                kind = "route",
+                routes = more,
+                "more routes were deleted behind our back: restored"
+            );
             self.metrics
                 .kernel_repairs_total
                 .with_label_values(&[Kind::Route.label()])
@@ -567,7 +574,9 @@ impl RibTask {
                 Err(e) => {
                     warn!(interface = %ifname, error = %e, "restoring host routes failed; retrying");
                     self.heal.pacer.repaired(key, now);
-                    self.heal.host_routes.insert(ifname, addrs.into_iter().collect());
+                    self.heal
+                        .host_routes
+                        .insert(ifname, addrs.into_iter().collect());
                 }
             }
         }

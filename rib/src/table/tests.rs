@@ -629,7 +629,10 @@ fn route_deleted_behind_our_back_is_reinstalled_once() {
     let mut rib = lab(accept_all(), Chain::default());
     rib.handle_update(2, announce(&[65501], "2.2.2.2", &["198.19.0.1/32"]));
     let gone = KernelEvent::OwnRouteRemoved(our_route("198.19.0.1/32", "2.2.2.2", WG_S2));
-    assert!(rib.handle_kernel_event(&gone).is_empty(), "coalesced, not at once");
+    assert!(
+        rib.handle_kernel_event(&gone).is_empty(),
+        "coalesced, not at once"
+    );
     // A burst of the same notification is one repair.
     rib.handle_kernel_event(&gone);
     assert!(rib.repairs_pending());
@@ -708,8 +711,10 @@ fn route_of_another_protocol_at_our_metric_is_never_overwritten() {
     // `ip route replace ... proto static metric 20` took our slot: we
     // stand back (a delete of ours is protocol-qualified and cannot touch
     // it) and never replace it, not even when the path changes.
-    let out =
-        rib.handle_kernel_event(&KernelEvent::RouteReplaced(static_route("198.19.0.1/32", 20)));
+    let out = rib.handle_kernel_event(&KernelEvent::RouteReplaced(static_route(
+        "198.19.0.1/32",
+        20,
+    )));
     assert_eq!(
         fib(&out),
         vec![FibOp::Delete {
@@ -721,8 +726,10 @@ fn route_of_another_protocol_at_our_metric_is_never_overwritten() {
     let out = rib.handle_update(3, announce(&[65502], "3.3.3.3", &["198.19.0.1/32"]));
     assert!(fib(&out).is_empty(), "{out:?}");
     // It leaves: ours goes in.
-    let out =
-        rib.handle_kernel_event(&KernelEvent::RouteRemoved(static_route("198.19.0.1/32", 20)));
+    let out = rib.handle_kernel_event(&KernelEvent::RouteRemoved(static_route(
+        "198.19.0.1/32",
+        20,
+    )));
     assert_eq!(
         fib(&out),
         vec![FibOp::Replace {
