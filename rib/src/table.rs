@@ -436,14 +436,12 @@ impl Rib {
         if let KernelEvent::RouteAdded(r)
         | KernelEvent::RouteReplaced(r)
         | KernelEvent::RouteRemoved(r) = ev
+            && r.table == self.cfg.table
+            && r.protocol != crate::kernel::RTPROT_BGP
+            && r.metric == self.cfg.metric
+            && self.loc_rib.contains_key(&r.prefix)
         {
-            if r.table == self.cfg.table
-                && r.protocol != crate::kernel::RTPROT_BGP
-                && r.metric == self.cfg.metric
-                && self.loc_rib.contains_key(&r.prefix)
-            {
-                self.dirty.insert(r.prefix);
-            }
+            self.dirty.insert(r.prefix);
         }
         if !self.kernel.apply(ev) {
             return self.flush();
