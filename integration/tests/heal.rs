@@ -91,7 +91,10 @@ fn lab() -> Lab {
     )
     .replace(
         "loopback: [2.2.2.2/32]",
-        &format!("loopback: [2.2.2.2/32]\nannounce: [{PREFIX}]"),
+        &format!(
+            "loopback: [2.2.2.2/32]\nannounce: [{PREFIX}, {}]",
+            burst().join(", ")
+        ),
     );
     let a_yaml = config(
         "1.1.1.1",
@@ -125,6 +128,11 @@ fn lab() -> Lab {
         ifa,
         _keys: keys,
     }
+}
+
+/// More prefixes B announces, for a burst of deletions.
+fn burst() -> Vec<String> {
+    (0..50).map(|i| format!("198.18.{i}.0/24")).collect()
 }
 
 /// A's `proto bgp` route to B's prefix.
@@ -253,9 +261,24 @@ fn deleted_route_host_route_and_loopback_come_back_within_a_second() {
     eprintln!("heal: loopback address deleted -> restored in {took:?}");
     assert_eq!(repairs(a_ns, "loopback"), 1);
 
+    // 5. A burst: every route of ours at once, as another daemon's purge would.
+    let ours = || {
+        a_ns.stdout(&["ip", "-4", "route", "show", "proto", "bgp"])
+            .lines()
+            .count()
+    };
+    assert_eq!(ours(), 51);
+    a_ns.exec(&["ip", "-4", "route", "flush", "proto", "bgp"]);
+    let took = time_until(HEAL, "all 51 routes back", || match ours() {
+        51 => Ok(()),
+        n => Err(format!("{n} of 51")),
+    });
+    eprintln!("heal: ip route flush proto bgp (51 routes) -> all re-installed in {took:?}");
+    assert!(statics().contains("metric 10"), "{}", statics());
+
     // Nothing fights in a loop: one repair each, the session never dropped.
     std::thread::sleep(Duration::from_millis(500));
-    assert_eq!(repairs(a_ns, "route"), 1);
+    assert_eq!(repairs(a_ns, "route"), 52);
     assert_eq!(repairs(a_ns, "host_route"), 1);
     assert_eq!(repairs(a_ns, "loopback"), 1);
     assert_eq!(repairs(a_ns, "interface"), 0);
