@@ -217,6 +217,9 @@ fn deleted_route_host_route_and_loopback_come_back_within_a_second() {
         "ip", "route", "replace", PREFIX, "via", "10.8.0.2", "dev", "eth1", "proto", "static",
         "metric", "20",
     ]);
+    // B sending its routes again makes the RIB re-decide the prefix, which
+    // without the check would be an NLM_F_REPLACE over the static route.
+    lab.a.cli(a_ns, &["clear", "bgp", "p", "soft", "in"]);
     std::thread::sleep(Duration::from_millis(1500));
     let s = statics();
     assert!(s.contains("metric 20") && s.contains("metric 10"), "{s}");
