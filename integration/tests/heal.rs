@@ -217,8 +217,21 @@ fn deleted_route_host_route_and_loopback_come_back_within_a_second() {
         "ip", "route", "replace", PREFIX, "via", "10.8.0.2", "dev", "eth1", "proto", "static",
         "metric", "20",
     ]);
-    // B sending its routes again makes the RIB re-decide the prefix, which
-    // without the check would be an NLM_F_REPLACE over the static route.
+    // The next hop going and coming back (its host route deleted and
+    // restored) makes the RIB install the prefix again, and B sending its
+    // routes again makes it re-decide it: without the check either would be
+    // an NLM_F_REPLACE over the static route.
+    a_ns.exec(&["ip", "route", "del", "2.2.2.2/32", "dev", &ifa]);
+    wait_for(
+        HEAL,
+        Duration::from_millis(5),
+        "the host route back",
+        || {
+            a_ns.route_to("2.2.2.2")
+                .map(|_| ())
+                .ok_or_else(|| a_ns.routes(""))
+        },
+    );
     lab.a.cli(a_ns, &["clear", "bgp", "p", "soft", "in"]);
     std::thread::sleep(Duration::from_millis(1500));
     let s = statics();
@@ -249,7 +262,7 @@ fn deleted_route_host_route_and_loopback_come_back_within_a_second() {
         "the BGP route over it back",
         || bgp_route(a_ns).map(|_| ()).ok_or_else(|| a_ns.routes("")),
     );
-    assert_eq!(repairs(a_ns, "host_route"), 1);
+    assert_eq!(repairs(a_ns, "host_route"), 2, "this one and step 2's");
 
     // 4. The loopback address on lo.
     a_ns.exec(&["ip", "addr", "del", "1.1.1.1/32", "dev", "lo"]);
@@ -282,7 +295,7 @@ fn deleted_route_host_route_and_loopback_come_back_within_a_second() {
     // Nothing fights in a loop: one repair each, the session never dropped.
     std::thread::sleep(Duration::from_millis(500));
     assert_eq!(repairs(a_ns, "route"), 52);
-    assert_eq!(repairs(a_ns, "host_route"), 1);
+    assert_eq!(repairs(a_ns, "host_route"), 2);
     assert_eq!(repairs(a_ns, "loopback"), 1);
     assert_eq!(repairs(a_ns, "interface"), 0);
     lab.a.wait_established(a_ns, "2.2.2.2", T);
