@@ -70,6 +70,9 @@ pub struct Metrics {
     pub tunnel_transmit_bytes_total: IntCounterVec,
     /// Times the supervised wireguard-go was restarted.
     pub tunnel_restarts: IntGaugeVec,
+    /// Things deleted behind our back and put back, by kind (route,
+    /// host_route, loopback, interface).
+    pub kernel_repairs_total: IntCounterVec,
 }
 
 /// Labels of a tunnel: interface, the peer's session address, config name.
@@ -203,6 +206,11 @@ impl Metrics {
                 "tunnel_dead_total",
                 "Sessions torn down because nothing arrived on their WireGuard tunnel",
                 &["name", "interface"],
+            ),
+            kernel_repairs_total: counter(
+                "kernel_repairs_total",
+                "Routes, host routes, loopback addresses and interfaces deleted behind our back and restored",
+                &["kind"],
             ),
             registry,
         }

@@ -7,11 +7,20 @@
 //! marks the prefixes it touched and a single `flush` re-runs best-path
 //! selection for them and diffs the result against what the kernel and
 //! each peer were last given.
+//!
+//! Self-healing: a deletion of one of our kernel routes that our writer did
+//! not make (`KernelEvent::OwnRouteRemoved`) makes the prefix a suspect when
+//! the deleted route is exactly what we last installed; [`Rib::repair`]
+//! re-installs the suspects that are still wanted as they were, paced by
+//! [`crate::repair::Pacer`]. A route of another protocol to the same prefix
+//! at our metric is never overwritten (`NLM_F_REPLACE` would): we stand
+//! back while it is there and install ours when it leaves.
 
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;
+use std::time::Instant;
 
 use bgp::wire::{Afi, Community, MpNextHop, PathAttributes, Safi, Update};
 use ipnet::IpNet;
@@ -20,14 +29,18 @@ use crate::best::{self, LossReason};
 use crate::kernel::{FibOp, KernelEvent, KernelNextHop, KernelView};
 use crate::path::{Interner, Path, PeerId, Source};
 use crate::policy::{Chain, Context};
+use crate::repair::Pacer;
 
 /// Settings of the whole RIB.
 #[derive(Debug, Clone)]
 pub struct RibConfig {
     pub local_as: u32,
     pub router_id: Ipv4Addr,
-    /// Kernel table the next hops resolve in.
+    /// Kernel table the next hops resolve in and our routes go to.
     pub table: u32,
+    /// Metric (`RTA_PRIORITY`) of our kernel routes: with the prefix and
+    /// the table it is the kernel's identity of a route.
+    pub metric: u32,
     /// Equal-cost paths installed together (1 = best path only).
     pub multipath: usize,
     /// Multipath across different AS paths of equal length.
@@ -81,6 +94,20 @@ pub struct Dest {
     pub multipath: Vec<usize>,
     /// Next hops last handed to the kernel for this prefix.
     pub installed: Option<Vec<KernelNextHop>>,
+    /// A route of another protocol holds this prefix at our metric, so
+    /// ours is not installed.
+    pub yielded: bool,
+}
+
+/// What [`Rib::repair`] did.
+#[derive(Debug, Default)]
+pub struct Repair {
+    /// The re-installations (and whatever else the flush found).
+    pub out: Vec<Output>,
+    /// Prefixes re-installed.
+    pub repaired: Vec<IpNet>,
+    /// When held-back suspects are due (see [`crate::repair`]).
+    pub next: Option<Instant>,
 }
 
 #[derive(Debug)]
@@ -117,6 +144,10 @@ pub struct Rib {
     interner: Interner,
     dirty: HashSet<IpNet>,
     seq: u64,
+    /// Routes deleted behind our back: prefix → the next hops that were
+    /// installed when the deletion was seen.
+    suspects: BTreeMap<IpNet, Vec<KernelNextHop>>,
+    pacer: Pacer<IpNet>,
 }
 
 fn afi_of(prefix: &IpNet) -> Afi {
@@ -142,6 +173,8 @@ impl Rib {
             interner: Interner::default(),
             dirty: HashSet::new(),
             seq: 0,
+            suspects: BTreeMap::new(),
+            pacer: Pacer::default(),
         }
     }
 
@@ -423,8 +456,24 @@ impl Rib {
     /// A change in the kernel: re-resolve next hops; routes whose
     /// resolution changed are re-selected and re-installed.
     pub fn handle_kernel_event(&mut self, ev: &KernelEvent) -> Vec<Output> {
-        if !self.kernel.apply(ev) {
+        if let KernelEvent::OwnRouteRemoved(r) = ev {
+            self.handle_own_route_removed(r);
             return Vec::new();
+        }
+        // A route of another protocol at our metric appearing or leaving
+        // decides whether ours may be installed.
+        if let KernelEvent::RouteAdded(r)
+        | KernelEvent::RouteReplaced(r)
+        | KernelEvent::RouteRemoved(r) = ev
+            && r.table == self.cfg.table
+            && r.protocol != crate::kernel::RTPROT_BGP
+            && r.metric == self.cfg.metric
+            && self.loc_rib.contains_key(&r.prefix)
+        {
+            self.dirty.insert(r.prefix);
+        }
+        if !self.kernel.apply(ev) {
+            return self.flush();
         }
         let mut changed = HashSet::new();
         for (addr, nh) in self.next_hops.iter_mut() {
@@ -450,6 +499,68 @@ impl Rib {
             self.dirty.extend(self.loc_rib.keys().copied());
         }
         self.flush()
+    }
+
+    /// One of our routes was deleted by someone else. It becomes a suspect
+    /// only if it is exactly what we last installed: a deletion of a route
+    /// we have replaced or withdrawn since is history, not damage.
+    fn handle_own_route_removed(&mut self, r: &crate::kernel::KernelRoute) {
+        if r.table != self.cfg.table || r.metric != self.cfg.metric {
+            return;
+        }
+        let Some(installed) = self
+            .loc_rib
+            .get(&r.prefix)
+            .and_then(|d| d.installed.as_ref())
+        else {
+            return;
+        };
+        let mut have: Vec<(Option<IpAddr>, Option<u32>)> = installed
+            .iter()
+            .map(|h| (Some(h.gateway), Some(h.ifindex)))
+            .collect();
+        let mut gone = r.paths();
+        have.sort();
+        gone.sort();
+        if have == gone {
+            self.suspects.insert(r.prefix, installed.clone());
+        }
+    }
+
+    /// True if routes deleted behind our back wait for [`Rib::repair`].
+    pub fn repairs_pending(&self) -> bool {
+        !self.suspects.is_empty()
+    }
+
+    /// Re-installs the suspects that are still wanted with the next hops
+    /// that were deleted, over links that are up, unless the pacer holds
+    /// them back. Suspects the RIB has changed since (a later replace or
+    /// delete of ours already fixed the kernel) are dropped.
+    pub fn repair(&mut self, now: Instant) -> Repair {
+        let mut repair = Repair::default();
+        let suspects = std::mem::take(&mut self.suspects);
+        for (prefix, hops) in suspects {
+            let Some(dest) = self.loc_rib.get_mut(&prefix) else {
+                continue;
+            };
+            if dest.installed.as_ref() != Some(&hops)
+                || !hops.iter().all(|h| self.kernel.is_up(h.ifindex))
+            {
+                continue;
+            }
+            let due = self.pacer.due(&prefix, now);
+            if due > now {
+                repair.next = Some(repair.next.map_or(due, |n: Instant| n.min(due)));
+                self.suspects.insert(prefix, hops);
+                continue;
+            }
+            dest.installed = None;
+            self.dirty.insert(prefix);
+            self.pacer.repaired(prefix, now);
+            repair.repaired.push(prefix);
+        }
+        repair.out = self.flush();
+        repair
     }
 
     pub fn kernel(&self) -> &KernelView {
@@ -666,7 +777,20 @@ impl Rib {
                 (Some(b), false) => self.resolution(&dest.paths[b]),
                 (None, _) => None,
             };
+            // Never overwrite another protocol's route (NLM_F_REPLACE
+            // would): stand back while it holds our prefix and metric.
+            let yielded = want.is_some() && self.kernel.has_foreign(&prefix, self.cfg.metric);
+            let want = if yielded { None } else { want };
             let dest = self.loc_rib.get_mut(&prefix).expect("present");
+            if yielded != dest.yielded {
+                if yielded {
+                    tracing::info!(%prefix, metric = self.cfg.metric,
+                        "a route of another protocol holds this prefix at our metric: ours stands back");
+                } else {
+                    tracing::info!(%prefix, "the other protocol's route left: installing ours");
+                }
+                dest.yielded = yielded;
+            }
             dest.best = best;
             dest.multipath = multipath;
             if want != dest.installed {

@@ -1,6 +1,7 @@
 //! [`TunnelManager`]: picks the backend, and brings tunnels up, down and in line with their spec.
 
 use std::collections::BTreeMap;
+use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
@@ -80,7 +81,47 @@ impl TunnelManager {
 
     /// Puts each address on `lo` (an address already there is fine) and brings `lo` up.
     pub async fn ensure_loopbacks(&self, addrs: &[IpNet]) -> Result<(), TunnelError> {
+        self.netlink.ensure_loopbacks(addrs).await.map(|_| ())
+    }
+
+    /// Like [`TunnelManager::ensure_loopbacks`], returning the addresses that were missing
+    /// and are back.
+    pub async fn restore_loopbacks(&self, addrs: &[IpNet]) -> Result<Vec<IpNet>, TunnelError> {
         self.netlink.ensure_loopbacks(addrs).await
+    }
+
+    /// Puts back the host routes of `interface` among `addrs` that are missing, never
+    /// replacing a route someone else put at the same prefix; returns those added.
+    pub async fn restore_host_routes(
+        &self,
+        interface: &str,
+        addrs: &[IpAddr],
+    ) -> Result<Vec<IpAddr>, TunnelError> {
+        self.netlink.restore_host_routes(interface, addrs).await
+    }
+
+    /// Recreates the interface of a tunnel this manager owns if it is gone (deleted behind
+    /// our back) and configures it from `spec`: the kernel backend creates the link again,
+    /// the userspace one replaces the `wireguard-go` that lost its TUN with a fresh one at
+    /// once instead of waiting for it to notice. Returns false if the link was there.
+    pub async fn recreate(&mut self, spec: &TunnelSpec) -> Result<bool, TunnelError> {
+        if self.netlink.link(&spec.interface).await?.is_some() {
+            return Ok(false);
+        }
+        match self.tunnels.get_mut(&spec.interface) {
+            None => Err(TunnelError::NotManaged {
+                interface: spec.interface.clone(),
+            }),
+            Some(Tunnel::Kernel { spec: current }) => {
+                configure(&self.netlink, spec, Backend::Kernel).await?;
+                *current = spec.clone();
+                Ok(true)
+            }
+            Some(Tunnel::Userspace { supervisor }) => {
+                supervisor.recreate(spec.clone()).await?;
+                Ok(true)
+            }
+        }
     }
 
     /// Creates (or adopts an existing interface of that name it can configure) and configures
@@ -182,6 +223,11 @@ impl TunnelManager {
     /// userspace devices on Linux, so this is the only list there is.)
     pub fn interfaces(&self) -> Vec<String> {
         self.tunnels.keys().cloned().collect()
+    }
+
+    /// True if this manager created (and owns) `interface`.
+    pub fn manages(&self, interface: &str) -> bool {
+        self.tunnels.contains_key(interface)
     }
 
     /// The UAPI socket path of a userspace interface.

@@ -169,21 +169,52 @@ impl Netlink {
     }
 
     /// Brings `lo` up and puts each address on it; an address already there is fine.
-    pub async fn ensure_loopbacks(&self, addrs: &[IpNet]) -> Result<(), TunnelError> {
+    /// Returns the addresses that were missing.
+    pub async fn ensure_loopbacks(&self, addrs: &[IpNet]) -> Result<Vec<IpNet>, TunnelError> {
         let lo = self.require_link("lo").await?;
         self.set_mtu_up("lo", lo.index, None).await?;
+        let mut added = Vec::new();
         for net in addrs {
             let req = self
                 .handle
                 .address()
                 .add(lo.index, net.addr(), net.prefix_len());
             match req.execute().await {
-                Ok(()) => {}
+                Ok(()) => added.push(*net),
                 Err(e) if errno(&e) == Some(libc::EEXIST) => {}
                 Err(e) => return Err(TunnelError::netlink("lo", format!("add address {net}"), e)),
             }
         }
-        Ok(())
+        Ok(added)
+    }
+
+    /// Adds the host routes via `name` to those of `want` that are missing, without replacing
+    /// anything: a route another protocol put at the same prefix and metric stays (`EEXIST`).
+    /// Returns the routes added; a missing link adds nothing.
+    pub async fn restore_host_routes(
+        &self,
+        name: &str,
+        want: &[IpAddr],
+    ) -> Result<Vec<IpAddr>, TunnelError> {
+        let Some(link) = self.link(name).await? else {
+            return Ok(Vec::new());
+        };
+        let have = self.host_routes(name, link.index).await?;
+        let mut added = Vec::new();
+        for addr in want.iter().filter(|a| !have.contains(a)) {
+            let route = host_route(*addr, link.index);
+            match self.handle.route().add(route).execute().await {
+                Ok(()) => added.push(*addr),
+                Err(e) if errno(&e) == Some(libc::EEXIST) => {
+                    tracing::info!(interface = name, %addr,
+                        "another route holds the host route's prefix; left alone");
+                }
+                Err(e) => {
+                    return Err(TunnelError::netlink(name, format!("add route {addr}"), e));
+                }
+            }
+        }
+        Ok(added)
     }
 
     /// Makes the host routes via `index` exactly `want`: adds (replacing any route to the same

@@ -271,6 +271,8 @@ fn remove_stale_socket(interface: &str, path: &Path) -> Result<(), TunnelError> 
 
 enum Command {
     Apply(Box<TunnelSpec>, oneshot::Sender<Result<(), TunnelError>>),
+    /// The TUN was deleted: replace the child now.
+    Recreate(Box<TunnelSpec>, oneshot::Sender<Result<(), TunnelError>>),
     Stop(oneshot::Sender<Result<(), TunnelError>>),
 }
 
@@ -320,6 +322,13 @@ impl Supervisor {
     /// Re-applies a (changed) spec in place.
     pub async fn apply(&self, spec: TunnelSpec) -> Result<(), TunnelError> {
         self.call(|reply| Command::Apply(Box::new(spec), reply))
+            .await
+    }
+
+    /// Replaces the child with a fresh one configured from `spec` (its TUN was deleted; the
+    /// old process would exit by itself only when it next touches the device).
+    pub async fn recreate(&self, spec: TunnelSpec) -> Result<(), TunnelError> {
+        self.call(|reply| Command::Recreate(Box::new(spec), reply))
             .await
     }
 
@@ -417,6 +426,30 @@ async fn run(
                         retry_at = None;
                     }),
                 };
+                let _ = reply.send(result);
+            }
+            Event::Command(Some(Command::Recreate(spec, reply))) => {
+                desired = *spec;
+                if let Some(Instance::Child { mut child, pid, .. }) = instance.take() {
+                    // Without its TUN it has nothing left to clean up: no SIGTERM grace.
+                    if let Err(e) = child.kill().await {
+                        tracing::warn!(interface = %interface, pid, error = %e,
+                            "killing wireguard-go that lost its interface");
+                    }
+                }
+                shared.pid.store(0, Ordering::Relaxed);
+                let result = match remove_stale_socket(&interface, &socket_path(&interface)) {
+                    Ok(()) => restart(&ctx, &desired, &shared).await.map(|i| {
+                        instance = Some(i);
+                        retry_at = None;
+                        backoff = FIRST_RETRY;
+                    }),
+                    Err(e) => Err(e),
+                };
+                if result.is_err() {
+                    // Leave it to the restart loop.
+                    retry_at = Some(Instant::now() + backoff);
+                }
                 let _ = reply.send(result);
             }
             Event::Command(Some(Command::Stop(reply))) => {

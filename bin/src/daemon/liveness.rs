@@ -54,6 +54,12 @@ impl Watch {
                 rx_bytes,
                 handshake_age,
             } => {
+                // A counter that went down belongs to a new wireguard-go (restarted,
+                // or recreated after its interface was deleted): start over.
+                if self.rx_bytes.is_some_and(|before| *rx_bytes < before) {
+                    self.rx_bytes = None;
+                    self.last_growth = now;
+                }
                 if self.rx_bytes.is_none_or(|before| *rx_bytes > before) {
                     if self.rx_bytes.is_some() {
                         self.last_growth = now;
@@ -120,6 +126,25 @@ mod tests {
         assert!(
             w.observe(t0 + Duration::from_secs(5), &counters(600, 1), DEAD)
                 .is_some()
+        );
+    }
+
+    #[test]
+    fn counter_reset_by_a_new_wireguard_go_starts_the_clock_over() {
+        let t0 = Instant::now();
+        let mut w = Watch::new(t0);
+        w.observe(t0, &counters(5000, 1), DEAD);
+        // Recreated at t0 + 2 s: its counter starts from zero.
+        let t1 = t0 + Duration::from_secs(2);
+        assert_eq!(w.observe(t1, &counters(0, 0), DEAD), None);
+        assert_eq!(
+            w.observe(t1 + Duration::from_secs(2), &counters(64, 0), DEAD),
+            None
+        );
+        assert!(
+            w.observe(t1 + Duration::from_secs(5), &counters(64, 0), DEAD)
+                .is_some(),
+            "and silence after it still counts"
         );
     }
 

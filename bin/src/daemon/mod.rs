@@ -5,13 +5,14 @@
 //!                        ▲                       │ RIB task │ ◀──KernelEvent──── kernel watcher
 //!                        └──Announce/Withdraw─── │ (Rib,    │ ◀──Request──────── control socket
 //!                                                │ tunnels) │ ───gauges────────▶ metrics
-//!                                                └──────────┘
+//!                                                └──────────┘ ──repairs (heal)──▶ kernel, tunnels
 //! ```
 //!
 //! The RIB task owns all routing state and the tunnels; everything else
 //! talks to it over channels, so no lock guards a route. Reload and peer
 //! lifecycle live in [`peers`], `show` answers in [`show`].
 
+mod heal;
 mod liveness;
 mod notify;
 mod peers;
@@ -93,8 +94,9 @@ pub async fn run(cfg: Config) -> Result<(), StartError> {
             return Err(e);
         }
     };
-    let kernel_events =
-        KernelWatcher::spawn(cfg.kernel.table).map_err(io_err("subscribing to netlink"))?;
+    // With the writer's port id, deletions of our routes by anyone else are reported.
+    let kernel_events = KernelWatcher::spawn_with_owner(cfg.kernel.table, fib.port_id())
+        .map_err(io_err("subscribing to netlink"))?;
     let (events_tx, events_rx) = mpsc::channel(1024);
     let sessions: SessionMap = Arc::default();
     let listener = start_listener(sessions.clone()).await?;
@@ -121,6 +123,7 @@ pub async fn run(cfg: Config) -> Result<(), StartError> {
         local_as: cfg.asn,
         router_id: cfg.router_id,
         table: cfg.kernel.table,
+        metric: cfg.kernel.metric,
         multipath: cfg.multipath,
         multipath_relax: cfg.multipath_relax,
         max_as_path_len: cfg.max_as_path_len,
@@ -140,6 +143,8 @@ pub async fn run(cfg: Config) -> Result<(), StartError> {
         watches: BTreeMap::new(),
         listener,
         over_limit: Default::default(),
+        heal: Default::default(),
+        repair_at: None,
     };
     let started = async {
         for name in cfg.peers.keys() {

@@ -84,7 +84,10 @@ fn session_config(cfg: &Config, peer: &config::Peer) -> PeerConfig {
 }
 
 impl RibTask {
-    async fn tunnel_spec(&self, peer: &config::Peer) -> Result<Option<TunnelSpec>, StartError> {
+    pub(super) async fn tunnel_spec(
+        &self,
+        peer: &config::Peer,
+    ) -> Result<Option<TunnelSpec>, StartError> {
         let (Some(wg), Some(private_key)) = (&peer.wireguard, self.private_key.clone()) else {
             return Ok(None);
         };

@@ -17,6 +17,7 @@ use tracing::{error, info, warn};
 use tunnels::TunnelManager;
 
 use super::SessionMap;
+use super::heal::{COALESCE, Heal, Kind};
 use super::liveness::{Observation, Watch};
 use bgp::wire::Notification;
 
@@ -60,7 +61,14 @@ pub(super) struct RibTask {
     pub listener: bgp::socket::Listener,
     /// Peers over a warn-only `max_prefix`, so it is logged once.
     pub over_limit: std::collections::BTreeSet<PeerId>,
+    /// Loopbacks, host routes and interfaces deleted behind our back.
+    pub heal: Heal,
+    /// When the next repair pass runs (see [`super::heal`]).
+    pub repair_at: Option<std::time::Instant>,
 }
+
+/// Repaired routes named one by one in the log; the rest are summed up.
+const REPAIR_LOG_LINES: usize = 10;
 
 /// How often tunnels of Established sessions are checked for liveness.
 const LIVENESS_POLL: Duration = Duration::from_secs(1);
@@ -119,8 +127,18 @@ impl RibTask {
                     self.submit(fib);
                 }
                 Some(ev) = kernel.recv() => {
+                    let tunnels = &self.tunnels;
+                    self.heal.observe(&ev, self.rib.kernel(), &self.cfg, |i| tunnels.manages(i));
                     let out = self.rib.handle_kernel_event(&ev);
                     self.dispatch(out);
+                    self.arm_repair(None);
+                }
+                _ = tokio::time::sleep_until(self.repair_at.map_or_else(
+                    tokio::time::Instant::now,
+                    tokio::time::Instant::from_std,
+                )), if self.repair_at.is_some() => {
+                    self.repair_at = None;
+                    self.repair().await;
                 }
                 Some(req) = control.recv() => {
                     let response = self.answer(req.request).await;
@@ -464,6 +482,145 @@ impl RibTask {
             return;
         }
         self.over_limit.remove(&id);
+    }
+
+    /// Schedules a repair pass if something waits for one: at `next` (a
+    /// paced repair), else `COALESCE` from now so a burst is one pass.
+    fn arm_repair(&mut self, next: Option<std::time::Instant>) {
+        if self.repair_at.is_some() || !(self.rib.repairs_pending() || self.heal.pending()) {
+            return;
+        }
+        let soon = std::time::Instant::now() + COALESCE;
+        self.repair_at = Some(next.map_or(soon, |n| n.max(soon)));
+    }
+
+    /// Logs and counts one thing put back.
+    fn repaired(&self, kind: Kind, what: &dyn std::fmt::Display) {
+        warn!(
+            kind = kind.label(),
+            "{what} was deleted behind our back: restored"
+        );
+        self.metrics
+            .kernel_repairs_total
+            .with_label_values(&[kind.label()])
+            .inc();
+    }
+
+    /// Puts back what was deleted behind our back: our routes (the RIB
+    /// decides which), loopback addresses, host routes, interfaces.
+    async fn repair(&mut self) {
+        let now = std::time::Instant::now();
+        let routes = self.rib.repair(now);
+        let mut next = routes.next;
+        self.dispatch(routes.out);
+        for prefix in routes.repaired.iter().take(REPAIR_LOG_LINES) {
+            self.repaired(Kind::Route, &format_args!("route {prefix}"));
+        }
+        if let Some(more) = routes.repaired.len().checked_sub(REPAIR_LOG_LINES)
+            && more > 0
+        {
+            warn!(
+                kind = "route",
+                routes = more,
+                "more routes were deleted behind our back: restored"
+            );
+            self.metrics
+                .kernel_repairs_total
+                .with_label_values(&[Kind::Route.label()])
+                .inc_by(more as u64);
+        }
+
+        // Interfaces first: their host routes come back with them.
+        for ifname in std::mem::take(&mut self.heal.interfaces) {
+            let key = format!("interface {ifname}");
+            if !self.heal.allowed(&key, now, &mut next) {
+                self.heal.interfaces.insert(ifname);
+                continue;
+            }
+            let Some(peer) = self
+                .cfg
+                .peers
+                .values()
+                .find(|p| p.interface() == Some(ifname.as_str()))
+                .cloned()
+            else {
+                continue;
+            };
+            self.heal.pacer.repaired(key.clone(), now);
+            let spec = match self.tunnel_spec(&peer).await {
+                Ok(Some(spec)) => spec,
+                Ok(None) => continue,
+                Err(e) => {
+                    warn!(interface = %ifname, error = %e, "cannot recreate the tunnel");
+                    self.heal.interfaces.insert(ifname);
+                    continue;
+                }
+            };
+            // Already back (wireguard-go's supervisor restarted it) counts too.
+            match self.tunnels.recreate(&spec).await {
+                Ok(_) => self.repaired(Kind::Interface, &key),
+                Err(e) => {
+                    warn!(interface = %ifname, error = %e, "recreating the tunnel failed; retrying");
+                    self.heal.interfaces.insert(ifname);
+                }
+            }
+        }
+
+        let loopbacks: Vec<ipnet::IpNet> = std::mem::take(&mut self.heal.loopbacks)
+            .into_iter()
+            .filter(|net| {
+                let key = format!("loopback {net}");
+                let ok = self.heal.allowed(&key, now, &mut next);
+                if !ok {
+                    self.heal.loopbacks.insert(*net);
+                }
+                ok
+            })
+            .collect();
+        if !loopbacks.is_empty() {
+            match self.tunnels.restore_loopbacks(&loopbacks).await {
+                Ok(added) => {
+                    for net in added {
+                        self.heal.pacer.repaired(format!("loopback {net}"), now);
+                        self.repaired(Kind::Loopback, &format_args!("loopback {net} on lo"));
+                    }
+                }
+                Err(e) => {
+                    warn!(error = %e, "restoring loopback addresses failed; retrying");
+                    self.heal.loopbacks.extend(loopbacks);
+                }
+            }
+        }
+
+        for (ifname, addrs) in std::mem::take(&mut self.heal.host_routes) {
+            let key = format!("host routes {ifname}");
+            if !self.heal.allowed(&key, now, &mut next) {
+                self.heal.host_routes.insert(ifname, addrs);
+                continue;
+            }
+            let addrs: Vec<std::net::IpAddr> = addrs.into_iter().collect();
+            match self.tunnels.restore_host_routes(&ifname, &addrs).await {
+                Ok(added) => {
+                    if !added.is_empty() {
+                        self.heal.pacer.repaired(key, now);
+                    }
+                    for addr in added {
+                        self.repaired(
+                            Kind::HostRoute,
+                            &format_args!("host route {addr} dev {ifname}"),
+                        );
+                    }
+                }
+                Err(e) => {
+                    warn!(interface = %ifname, error = %e, "restoring host routes failed; retrying");
+                    self.heal.pacer.repaired(key, now);
+                    self.heal
+                        .host_routes
+                        .insert(ifname, addrs.into_iter().collect());
+                }
+            }
+        }
+        self.arm_repair(next);
     }
 
     /// Tears down Established sessions whose tunnel went quiet (see

@@ -101,6 +101,7 @@ enum Command {
 /// Handle to the writer thread. Dropping it stops the thread once queued work is done.
 pub struct FibWriter {
     cfg: FibConfig,
+    port_id: u32,
     commands: mpsc::UnboundedSender<Command>,
     results: mpsc::UnboundedReceiver<FibResult>,
 }
@@ -118,6 +119,7 @@ impl FibWriter {
         // Open the socket here so that a failure is reported to the caller, then move it
         // to the thread: the thread inherits our network namespace at creation anyway.
         let sock = RouteSocket::open(batch)?;
+        let port_id = sock.port_id()?;
         let (commands, cmd_rx) = mpsc::unbounded_channel();
         let (res_tx, results) = mpsc::unbounded_channel();
         thread::Builder::new()
@@ -125,6 +127,7 @@ impl FibWriter {
             .spawn(move || run(cfg, sock, cmd_rx, res_tx))?;
         Ok(FibWriter {
             cfg,
+            port_id,
             commands,
             results,
         })
@@ -132,6 +135,12 @@ impl FibWriter {
 
     pub fn config(&self) -> FibConfig {
         self.cfg
+    }
+
+    /// The netlink port id of the writer's socket: notifications of the routes it adds and
+    /// deletes carry it (see [`super::KernelWatcher::spawn_with_owner`]).
+    pub fn port_id(&self) -> u32 {
+        self.port_id
     }
 
     /// Queues a batch; never blocks. One `FibResult` per batch arrives on `results()`.

@@ -131,6 +131,14 @@ impl RouteSocket {
         })
     }
 
+    /// The socket's netlink port id: the kernel stamps it on the notifications of the changes
+    /// this socket makes, which is how the watcher tells our own changes from others'.
+    pub fn port_id(&self) -> io::Result<u32> {
+        let mut addr = SocketAddr::new(0, 0);
+        self.sock.get_address(&mut addr)?;
+        Ok(addr.port_number())
+    }
+
     /// Requests per send() actually used.
     pub fn batch(&self) -> usize {
         self.batch

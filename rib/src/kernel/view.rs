@@ -97,6 +97,10 @@ pub enum KernelEvent {
     LinkRemoved { ifindex: u32 },
     /// A full dump: the view replaces everything it knows with these events.
     Resync(Vec<KernelEvent>),
+    /// `RTM_DELROUTE` of a route with our protocol in our table that our FIB writer did not
+    /// ask for (another process, or the kernel): the input of self-healing. Reported only by
+    /// [`super::KernelWatcher::spawn_with_owner`]; the view ignores it.
+    OwnRouteRemoved(KernelRoute),
 }
 
 #[derive(Clone, Debug)]
@@ -241,6 +245,7 @@ impl KernelView {
                 self.addrs.retain(|(i, _)| i != ifindex);
                 self.links.remove(ifindex).is_some()
             }
+            KernelEvent::OwnRouteRemoved(_) => false,
             KernelEvent::Resync(events) => {
                 let mut fresh = KernelView::new(self.table);
                 for e in events {
@@ -294,6 +299,26 @@ impl KernelView {
     /// True if `addr` is configured on one of our interfaces.
     pub fn is_local(&self, addr: IpAddr) -> bool {
         self.addrs.iter().any(|(_, a)| *a == addr)
+    }
+
+    /// True if the view holds a route of another protocol (not BGP) to exactly `prefix` with
+    /// metric `metric`. Such a route shares the kernel's identity (prefix, metric, table) with
+    /// the one we would install, so `NLM_F_REPLACE` would overwrite it.
+    pub fn has_foreign(&self, prefix: &IpNet, metric: u32) -> bool {
+        self.routes_to(prefix).iter().any(|r| r.metric == metric)
+    }
+
+    /// The routes held to exactly `prefix` (not BGP, this table).
+    pub fn routes_to(&self, prefix: &IpNet) -> &[KernelRoute] {
+        let table = match prefix {
+            IpNet::V4(_) => &self.v4,
+            IpNet::V6(_) => &self.v6,
+        };
+        table
+            .by_len
+            .get(&prefix.prefix_len())
+            .and_then(|m| m.get(prefix))
+            .map_or(&[], Vec::as_slice)
     }
 
     /// Number of routes held (for `show` and tests).

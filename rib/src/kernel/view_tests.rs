@@ -335,3 +335,25 @@ fn names_and_indexes() {
     assert_eq!(v.ifindex("wg-s1"), Some(WG1));
     assert_eq!(v.ifindex("nope"), None);
 }
+
+#[test]
+fn foreign_route_is_found_by_exact_prefix_and_metric_and_bgp_ones_are_not() {
+    let mut v = view();
+    let p: IpNet = "198.19.0.0/24".parse().unwrap();
+    let mut r = route("198.19.0.0/24", Some("192.0.2.9"), ETH);
+    r.metric = 20;
+    assert!(v.apply(&KernelEvent::RouteAdded(r.clone())));
+    assert!(v.has_foreign(&p, 20));
+    assert!(!v.has_foreign(&p, 30), "another metric coexists");
+    assert!(!v.has_foreign(&"198.19.0.0/25".parse().unwrap(), 20));
+    v.apply(&KernelEvent::RouteRemoved(r.clone()));
+    assert!(!v.has_foreign(&p, 20));
+    // Our own kind of route, and the deletion notice of one, change nothing.
+    let ours = KernelRoute {
+        protocol: RTPROT_BGP,
+        ..r
+    };
+    assert!(!v.apply(&KernelEvent::RouteAdded(ours.clone())));
+    assert!(!v.apply(&KernelEvent::OwnRouteRemoved(ours)));
+    assert!(!v.has_foreign(&p, 20));
+}

@@ -13,6 +13,11 @@
 //! harmless. A re-dump is needed after link changes because the kernel drops IPv4 routes of
 //! a link that goes down without sending `RTM_DELROUTE` (crates.md §2), and after a socket
 //! overrun (`ENOBUFS`, e.g. while the FIB writer installs a full table) because events were lost.
+//!
+//! With an owner (`spawn_with_owner`), deletions of our own (protocol 186) routes are reported
+//! too, unless the owner's socket made them: the kernel stamps a notification with the netlink
+//! port id of the socket whose request caused it (0 for the kernel itself), so the FIB writer's
+//! own deletes and replaces never look like a route deleted behind our back.
 
 use std::collections::HashMap;
 use std::io;
@@ -50,12 +55,27 @@ impl KernelWatcher {
     ///
     /// Must be called within a tokio runtime; the watch task ends when the receiver is dropped.
     pub fn spawn(table: u32) -> io::Result<mpsc::Receiver<KernelEvent>> {
-        Self::spawn_with_buffer(table, RCVBUF)
+        Self::spawn_inner(table, RCVBUF, None)
+    }
+
+    /// Like `spawn`, and also reports `OwnRouteRemoved` for every deletion of a BGP route in
+    /// `table` that the netlink socket with port id `owner` (the FIB writer's,
+    /// [`super::FibWriter::port_id`]) did not ask for.
+    pub fn spawn_with_owner(table: u32, owner: u32) -> io::Result<mpsc::Receiver<KernelEvent>> {
+        Self::spawn_inner(table, RCVBUF, Some(owner))
     }
 
     /// Like `spawn` with a notification socket buffer of `rcvbuf` bytes instead of 16 MiB; a
     /// small one overruns sooner (tests use that to exercise the resync after an overrun).
     pub fn spawn_with_buffer(table: u32, rcvbuf: usize) -> io::Result<mpsc::Receiver<KernelEvent>> {
+        Self::spawn_inner(table, rcvbuf, None)
+    }
+
+    fn spawn_inner(
+        table: u32,
+        rcvbuf: usize,
+        owner: Option<u32>,
+    ) -> io::Result<mpsc::Receiver<KernelEvent>> {
         let rt = tokio::runtime::Handle::try_current().map_err(io::Error::other)?;
         let (mut conn, handle, messages) = rtnetlink::new_multicast_connection(&[
             MulticastGroup::Link,
@@ -69,6 +89,7 @@ impl KernelWatcher {
         rt.spawn(conn);
         let watch = Watch {
             table,
+            owner,
             handle,
             messages,
             tx,
@@ -83,6 +104,8 @@ type Messages = UnboundedReceiver<(NetlinkMessage<RouteNetlinkMessage>, netlink_
 
 struct Watch {
     table: u32,
+    /// Port id of the FIB writer's socket, when own-route deletions are wanted.
+    owner: Option<u32>,
     handle: Handle,
     messages: Messages,
     tx: mpsc::Sender<KernelEvent>,
@@ -144,8 +167,16 @@ impl Watch {
         r.table == self.table && r.protocol != RTPROT_BGP
     }
 
+    /// A deletion of one of our routes that our FIB writer did not make.
+    fn own_removed(&self, r: &KernelRoute, port: u32) -> bool {
+        self.owner.is_some_and(|owner| owner != port)
+            && r.table == self.table
+            && r.protocol == RTPROT_BGP
+    }
+
     async fn handle(&mut self, msg: NetlinkMessage<RouteNetlinkMessage>) -> Next {
         let replace = msg.header.flags & NLM_F_REPLACE != 0;
+        let port = msg.header.port_number;
         let m = match msg.payload {
             NetlinkPayload::InnerMessage(m) => m,
             NetlinkPayload::Overrun(_) => {
@@ -203,6 +234,9 @@ impl Watch {
             },
             RouteNetlinkMessage::DelRoute(r) => match route_from_msg(&r) {
                 Some(r) if self.wanted(&r) => self.send(KernelEvent::RouteRemoved(r)).await,
+                Some(r) if self.own_removed(&r, port) => {
+                    self.send(KernelEvent::OwnRouteRemoved(r)).await
+                }
                 _ => Next::Continue,
             },
             _ => Next::Continue,

@@ -82,6 +82,7 @@ fn lab(import: Chain, export: Chain) -> Rib {
         local_as: 65500,
         router_id: Ipv4Addr::new(1, 1, 1, 1),
         table: 254,
+        metric: 20,
         multipath: 1,
         multipath_relax: false,
         max_as_path_len: Some(8),
@@ -797,4 +798,147 @@ fn changed_export_set_is_re_announced_without_a_reset() {
         set_chain("tag", tag("65500:2"), Match::default()),
     );
     assert!(announces(&out).is_empty(), "{out:?}");
+}
+
+/// The kernel route our writer installed for `prefix` via 2.2.2.2 on wg-s2.
+fn our_route(prefix: &str, gateway: &str, oif: u32) -> KernelRoute {
+    KernelRoute {
+        prefix: net(prefix),
+        gateway: Some(gateway.parse().unwrap()),
+        oif: Some(oif),
+        protocol: 186,
+        kind: RouteKind::Unicast,
+        table: 254,
+        metric: 20,
+        multipath: vec![],
+    }
+}
+
+fn static_route(prefix: &str, metric: u32) -> KernelRoute {
+    KernelRoute {
+        prefix: net(prefix),
+        gateway: Some("10.9.9.9".parse().unwrap()),
+        oif: Some(1),
+        protocol: 4,
+        kind: RouteKind::Unicast,
+        table: 254,
+        metric,
+        multipath: vec![],
+    }
+}
+
+#[test]
+fn route_deleted_behind_our_back_is_reinstalled_once() {
+    let mut rib = lab(accept_all(), Chain::default());
+    rib.handle_update(2, announce(&[65501], "2.2.2.2", &["198.19.0.1/32"]));
+    let gone = KernelEvent::OwnRouteRemoved(our_route("198.19.0.1/32", "2.2.2.2", WG_S2));
+    assert!(
+        rib.handle_kernel_event(&gone).is_empty(),
+        "coalesced, not at once"
+    );
+    // A burst of the same notification is one repair.
+    rib.handle_kernel_event(&gone);
+    assert!(rib.repairs_pending());
+    let r = rib.repair(Instant::now());
+    assert_eq!(r.repaired, vec![net("198.19.0.1/32")]);
+    assert_eq!(
+        fib(&r.out),
+        vec![FibOp::Replace {
+            prefix: net("198.19.0.1/32"),
+            nexthops: onlink("2.2.2.2", WG_S2)
+        }]
+    );
+    assert!(!rib.repairs_pending());
+    // Our own re-install is not a deletion: nothing more to do.
+    let again = rib.repair(Instant::now());
+    assert!(again.repaired.is_empty() && fib(&again.out).is_empty());
+}
+
+#[test]
+fn deletion_of_a_route_we_no_longer_want_as_it_was_is_not_repaired() {
+    let mut rib = lab(accept_all(), Chain::default());
+    rib.handle_update(2, announce(&[65501], "2.2.2.2", &["198.19.0.1/32"]));
+    // Another metric, another gateway, a prefix we never installed: not ours.
+    for r in [
+        KernelRoute {
+            metric: 30,
+            ..our_route("198.19.0.1/32", "2.2.2.2", WG_S2)
+        },
+        our_route("198.19.0.1/32", "3.3.3.3", WG_S3),
+        our_route("198.19.9.0/24", "2.2.2.2", WG_S2),
+    ] {
+        rib.handle_kernel_event(&KernelEvent::OwnRouteRemoved(r));
+    }
+    assert!(!rib.repairs_pending());
+    // The exact route, but withdrawn before the repair runs: its deletion
+    // by our own writer already matches what we want.
+    rib.handle_kernel_event(&KernelEvent::OwnRouteRemoved(our_route(
+        "198.19.0.1/32",
+        "2.2.2.2",
+        WG_S2,
+    )));
+    rib.handle_update(2, withdraw(&["198.19.0.1/32"]));
+    let r = rib.repair(Instant::now());
+    assert!(r.repaired.is_empty() && fib(&r.out).is_empty(), "{r:?}");
+}
+
+#[test]
+fn repeated_deletions_are_repaired_with_growing_delay() {
+    let mut rib = lab(accept_all(), Chain::default());
+    rib.handle_update(2, announce(&[65501], "2.2.2.2", &["198.19.0.1/32"]));
+    let gone = KernelEvent::OwnRouteRemoved(our_route("198.19.0.1/32", "2.2.2.2", WG_S2));
+    let t0 = Instant::now();
+    for i in 0..crate::repair::FREE {
+        rib.handle_kernel_event(&gone);
+        let r = rib.repair(t0 + std::time::Duration::from_millis(i as u64));
+        assert_eq!(r.repaired.len(), 1, "repair {i} is immediate");
+    }
+    rib.handle_kernel_event(&gone);
+    let now = t0 + std::time::Duration::from_millis(10);
+    let r = rib.repair(now);
+    assert!(r.repaired.is_empty(), "a fight is not joined at once");
+    let due = r.next.expect("held back, with a due time");
+    assert!(due > now);
+    assert!(rib.repairs_pending());
+    let r = rib.repair(due);
+    assert_eq!(r.repaired, vec![net("198.19.0.1/32")]);
+}
+
+#[test]
+fn route_of_another_protocol_at_our_metric_is_never_overwritten() {
+    let mut rib = lab(accept_all(), Chain::default());
+    // Another protocol at a different metric coexists with ours.
+    rib.handle_kernel_event(&KernelEvent::RouteAdded(static_route("198.19.0.1/32", 0)));
+    let out = rib.handle_update(2, announce(&[65501], "2.2.2.2", &["198.19.0.1/32"]));
+    assert_eq!(fib(&out).len(), 1, "installed next to the metric-0 route");
+    // `ip route replace ... proto static metric 20` took our slot: we
+    // stand back (a delete of ours is protocol-qualified and cannot touch
+    // it) and never replace it, not even when the path changes.
+    let out = rib.handle_kernel_event(&KernelEvent::RouteReplaced(static_route(
+        "198.19.0.1/32",
+        20,
+    )));
+    assert_eq!(
+        fib(&out),
+        vec![FibOp::Delete {
+            prefix: net("198.19.0.1/32")
+        }]
+    );
+    assert!(rib.loc_rib()[&net("198.19.0.1/32")].yielded);
+    rib.handle_update(2, withdraw(&["198.19.0.1/32"]));
+    let out = rib.handle_update(3, announce(&[65502], "3.3.3.3", &["198.19.0.1/32"]));
+    assert!(fib(&out).is_empty(), "{out:?}");
+    // It leaves: ours goes in.
+    let out = rib.handle_kernel_event(&KernelEvent::RouteRemoved(static_route(
+        "198.19.0.1/32",
+        20,
+    )));
+    assert_eq!(
+        fib(&out),
+        vec![FibOp::Replace {
+            prefix: net("198.19.0.1/32"),
+            nexthops: onlink("3.3.3.3", WG_S3)
+        }]
+    );
+    assert!(!rib.loc_rib()[&net("198.19.0.1/32")].yielded);
 }

@@ -1,0 +1,365 @@
+//! Self-healing: what wgbgpd put in the kernel and someone deletes with `ip` comes back by
+//! itself (a BGP route, a host route to the peer's loopback, a loopback address within a
+//! second; a deleted wg interface is recreated and the session and route recover), each repair
+//! is logged and counted in `wgbgp_kernel_repairs_total{kind}`, and a route of another
+//! protocol to the same prefix is never overwritten or removed.
+//!
+//! ```text
+//!   +-----------------+  veth 10.8.0.1 -- 10.8.0.2  +-----------------+
+//!   | A  wgbgpd       |=============================| B  wgbgpd       |
+//!   | lo 1.1.1.1      |   wg (keepalive 1 s)        | lo 2.2.2.2      |
+//!   | /metrics        |                             | 198.51.100.0/24 |
+//!   +-----------------+                             +-----------------+
+//!     things are deleted in A, behind wgbgpd's back
+//! ```
+
+use std::time::{Duration, Instant};
+
+use integration::{Netns, TempDir, WgKey, Wgbgpd, ifname, require_root, veth, wait_for};
+
+const T: Duration = Duration::from_secs(40);
+/// The promise: back within a second.
+const HEAL: Duration = Duration::from_secs(1);
+const PREFIX: &str = "198.51.100.0/24";
+
+fn config(id: &str, asn: u32, peer_asn: u32, peer: &str, key: &str, wg: &str) -> String {
+    format!(
+        r#"router_id: {id}
+asn: {asn}
+loopback: [{id}/32]
+wireguard:
+  private_key_file: "{key}"
+  backend: userspace
+peers:
+  p:
+    asn: {peer_asn}
+    address: {peer}
+    wireguard:
+{wg}      persistent_keepalive: 1
+    import: [all]
+    export: [all]
+policies:
+  all:
+    - action: accept
+"#
+    )
+}
+
+fn key_file(dir: &TempDir, name: &str, key: &WgKey) -> String {
+    use std::os::unix::fs::PermissionsExt;
+    let path = dir.write(name, &format!("{}\n", key.private));
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+    path.display().to_string()
+}
+
+/// A and B peered over a tunnel, B's prefix installed in A.
+struct Lab {
+    a_ns: Netns,
+    b_ns: Netns,
+    a: Wgbgpd,
+    b: Wgbgpd,
+    /// A's tunnel interface.
+    ifa: String,
+    _keys: TempDir,
+}
+
+fn lab() -> Lab {
+    require_root();
+    let (a_ns, b_ns) = (Netns::new("ha"), Netns::new("hb"));
+    veth(
+        &a_ns,
+        "eth1",
+        Some("10.8.0.1/24"),
+        &b_ns,
+        "eth1",
+        Some("10.8.0.2/24"),
+    );
+    let keys = TempDir::new("keys");
+    let (ka, kb) = (WgKey::generate(), WgKey::generate());
+    let (ifa, ifb) = (ifname("heala"), ifname("healb"));
+    b_ns.add_lo_addr("198.51.100.1/32");
+    let b_yaml = config(
+        "2.2.2.2",
+        65502,
+        65501,
+        "1.1.1.1",
+        &key_file(&keys, "b.key", &kb),
+        &format!(
+            "      public_key: {}\n      interface: {ifb}\n      listen_port: 51820\n",
+            ka.public
+        ),
+    )
+    .replace(
+        "loopback: [2.2.2.2/32]",
+        &format!(
+            "loopback: [2.2.2.2/32]\nannounce: [{PREFIX}, {}]",
+            burst().join(", ")
+        ),
+    );
+    let a_yaml = config(
+        "1.1.1.1",
+        65501,
+        65502,
+        "2.2.2.2",
+        &key_file(&keys, "a.key", &ka),
+        &format!(
+            "      public_key: {}\n      interface: {ifa}\n      endpoint: 10.8.0.2:51820\n",
+            kb.public
+        ),
+    )
+    .replace(
+        "asn: 65501\n",
+        "asn: 65501\nmetrics: { listen: \"127.0.0.1:9179\" }\n",
+    );
+    let b = Wgbgpd::start(&b_ns, &b_yaml);
+    let mut a = Wgbgpd::start(&a_ns, &a_yaml);
+    a.wait_established(&a_ns, "2.2.2.2", T);
+    wait_for(
+        T,
+        Duration::from_millis(100),
+        "B's prefix in A's kernel",
+        || bgp_route(&a_ns).ok_or_else(|| a_ns.routes("")),
+    );
+    Lab {
+        a_ns,
+        b_ns,
+        a,
+        b,
+        ifa,
+        _keys: keys,
+    }
+}
+
+/// More prefixes B announces, for a burst of deletions.
+fn burst() -> Vec<String> {
+    (0..50).map(|i| format!("198.18.{i}.0/24")).collect()
+}
+
+/// A's `proto bgp` route to B's prefix.
+fn bgp_route(ns: &Netns) -> Option<String> {
+    let out = ns.stdout(&["ip", "route", "show", "exact", PREFIX, "proto", "bgp"]);
+    (!out.trim().is_empty()).then(|| out.trim().to_string())
+}
+
+/// Polls `f` every 5 ms until it holds; panics after `within`; returns how long it took.
+fn time_until(within: Duration, what: &str, mut f: impl FnMut() -> Result<(), String>) -> Duration {
+    let start = Instant::now();
+    wait_for(within, Duration::from_millis(5), what, &mut f);
+    start.elapsed()
+}
+
+/// GET /metrics from 127.0.0.1:9179 inside `ns`.
+fn scrape(ns: &Netns) -> String {
+    use std::io::{Read, Write};
+    ns.in_ns(|| {
+        let Ok(mut s) = std::net::TcpStream::connect("127.0.0.1:9179") else {
+            return String::new();
+        };
+        let _ = s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+        let mut out = String::new();
+        let _ = s.read_to_string(&mut out);
+        out
+    })
+}
+
+/// `wgbgp_kernel_repairs_total{kind="KIND"}`, 0 when absent.
+fn repairs(ns: &Netns, kind: &str) -> u64 {
+    let series = format!("wgbgp_kernel_repairs_total{{kind=\"{kind}\"}}");
+    scrape(ns)
+        .lines()
+        .find_map(|l| l.strip_prefix(&series)?.trim().parse::<f64>().ok())
+        .map_or(0, |v| v as u64)
+}
+
+#[test]
+fn deleted_route_host_route_and_loopback_come_back_within_a_second() {
+    let mut lab = lab();
+    let (a_ns, ifa) = (&lab.a_ns, lab.ifa.clone());
+
+    // Another protocol's route to the same prefix at another metric lives
+    // next to ours throughout.
+    a_ns.route_add(&format!(
+        "{PREFIX} via 10.8.0.2 dev eth1 proto static metric 10"
+    ));
+    let statics = || a_ns.stdout(&["ip", "route", "show", "exact", PREFIX, "proto", "static"]);
+
+    // 1. Our BGP route.
+    a_ns.exec(&["ip", "route", "del", PREFIX, "proto", "bgp", "metric", "20"]);
+    let took = time_until(HEAL, "the deleted BGP route back", || {
+        bgp_route(a_ns).map(|_| ()).ok_or_else(|| a_ns.routes(""))
+    });
+    eprintln!("heal: proto bgp route deleted -> re-installed in {took:?}");
+    let r = bgp_route(a_ns).unwrap();
+    assert!(
+        r.contains(&format!("dev {ifa}")) && r.contains("metric 20"),
+        "{r}"
+    );
+    assert!(statics().contains("metric 10"), "{}", statics());
+    wait_for(
+        T,
+        Duration::from_millis(100),
+        "route repair counted",
+        || match repairs(a_ns, "route") {
+            1 => Ok(()),
+            n => Err(format!("kernel_repairs_total{{kind=route}} = {n}")),
+        },
+    );
+    assert!(
+        lab.a.log_text().contains(&format!(
+            "route {PREFIX} was deleted behind our back: restored"
+        )),
+        "no repair log line"
+    );
+
+    // 2. Another protocol takes our slot (same prefix and metric): it is
+    // never overwritten, and ours comes back once it leaves.
+    a_ns.exec(&[
+        "ip", "route", "replace", PREFIX, "via", "10.8.0.2", "dev", "eth1", "proto", "static",
+        "metric", "20",
+    ]);
+    // The next hop going and coming back (its host route deleted and
+    // restored) makes the RIB install the prefix again, and B sending its
+    // routes again makes it re-decide it: without the check either would be
+    // an NLM_F_REPLACE over the static route.
+    a_ns.exec(&["ip", "route", "del", "2.2.2.2/32", "dev", &ifa]);
+    wait_for(
+        HEAL,
+        Duration::from_millis(5),
+        "the host route back",
+        || {
+            a_ns.route_to("2.2.2.2")
+                .map(|_| ())
+                .ok_or_else(|| a_ns.routes(""))
+        },
+    );
+    lab.a.cli(a_ns, &["clear", "bgp", "p", "soft", "in"]);
+    std::thread::sleep(Duration::from_millis(1500));
+    let s = statics();
+    assert!(s.contains("metric 20") && s.contains("metric 10"), "{s}");
+    assert_eq!(bgp_route(a_ns), None, "ours must stand back");
+    a_ns.exec(&[
+        "ip", "route", "del", PREFIX, "proto", "static", "metric", "20",
+    ]);
+    let took = time_until(HEAL, "our route back after the other left", || {
+        bgp_route(a_ns).map(|_| ()).ok_or_else(|| a_ns.routes(""))
+    });
+    eprintln!("heal: other protocol's route at our metric removed -> ours installed in {took:?}");
+    assert!(statics().contains("metric 10"), "{}", statics());
+    assert_eq!(repairs(a_ns, "route"), 1, "standing back is not a repair");
+
+    // 3. The host route to the peer's loopback (and with it the BGP route).
+    a_ns.exec(&["ip", "route", "del", "2.2.2.2/32", "dev", &ifa]);
+    let took = time_until(HEAL, "the host route back", || {
+        match a_ns.route_to("2.2.2.2") {
+            Some(r) if r.contains(&format!("dev {ifa}")) => Ok(()),
+            other => Err(format!("{other:?}")),
+        }
+    });
+    eprintln!("heal: host route deleted -> restored in {took:?}");
+    wait_for(
+        HEAL,
+        Duration::from_millis(5),
+        "the BGP route over it back",
+        || bgp_route(a_ns).map(|_| ()).ok_or_else(|| a_ns.routes("")),
+    );
+    assert_eq!(repairs(a_ns, "host_route"), 2, "this one and step 2's");
+
+    // 4. The loopback address on lo.
+    a_ns.exec(&["ip", "addr", "del", "1.1.1.1/32", "dev", "lo"]);
+    let took = time_until(HEAL, "the loopback address back", || {
+        let out = a_ns.stdout(&["ip", "-4", "addr", "show", "dev", "lo"]);
+        if out.contains("1.1.1.1/32") {
+            Ok(())
+        } else {
+            Err(out)
+        }
+    });
+    eprintln!("heal: loopback address deleted -> restored in {took:?}");
+    assert_eq!(repairs(a_ns, "loopback"), 1);
+
+    // 5. A burst: every route of ours at once, as another daemon's purge would.
+    let ours = || {
+        a_ns.stdout(&["ip", "-4", "route", "show", "proto", "bgp"])
+            .lines()
+            .count()
+    };
+    assert_eq!(ours(), 51);
+    a_ns.exec(&["ip", "-4", "route", "flush", "proto", "bgp"]);
+    let took = time_until(HEAL, "all 51 routes back", || match ours() {
+        51 => Ok(()),
+        n => Err(format!("{n} of 51")),
+    });
+    eprintln!("heal: ip route flush proto bgp (51 routes) -> all re-installed in {took:?}");
+    assert!(statics().contains("metric 10"), "{}", statics());
+
+    // Nothing fights in a loop: one repair each, the session never dropped.
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(repairs(a_ns, "route"), 52);
+    assert_eq!(repairs(a_ns, "host_route"), 2);
+    assert_eq!(repairs(a_ns, "loopback"), 1);
+    assert_eq!(repairs(a_ns, "interface"), 0);
+    lab.a.wait_established(a_ns, "2.2.2.2", T);
+    assert!(bgp_route(a_ns).is_some());
+    lab.b.check_alive();
+    let _ = &lab.b_ns;
+}
+
+#[test]
+fn deleted_wg_interface_is_recreated_and_the_session_recovers() {
+    let mut lab = lab();
+    let (a_ns, ifa) = (&lab.a_ns, lab.ifa.clone());
+    a_ns.exec(&["ip", "link", "del", &ifa]);
+    let gone = Instant::now();
+    let took = time_until(Duration::from_secs(5), "the interface back", || {
+        let out = a_ns.try_exec(&["ip", "link", "show", "dev", &ifa]);
+        if out.status.success() {
+            Ok(())
+        } else {
+            Err(String::from_utf8_lossy(&out.stderr).into_owned())
+        }
+    });
+    eprintln!("heal: wg interface deleted -> recreated in {took:?}");
+    wait_for(
+        Duration::from_secs(5),
+        Duration::from_millis(5),
+        "host route on the new interface",
+        || match a_ns.route_to("2.2.2.2") {
+            Some(r) if r.contains(&format!("dev {ifa}")) => Ok(()),
+            other => Err(format!("{other:?}")),
+        },
+    );
+    // The session rides it out (or re-establishes) well within the hold time.
+    wait_for(
+        T,
+        Duration::from_millis(20),
+        "B's prefix back in A's kernel",
+        || bgp_route(a_ns).map(|_| ()).ok_or_else(|| a_ns.routes("")),
+    );
+    eprintln!(
+        "heal: wg interface deleted -> BGP route back in {:?}",
+        gone.elapsed()
+    );
+    lab.a.wait_established(a_ns, "2.2.2.2", T);
+    assert!(
+        a_ns.ping("2.2.2.2"),
+        "no traffic through the recreated tunnel"
+    );
+    wait_for(
+        T,
+        Duration::from_millis(100),
+        "interface repair counted",
+        || match repairs(a_ns, "interface") {
+            1 => Ok(()),
+            n => Err(format!("kernel_repairs_total{{kind=interface}} = {n}")),
+        },
+    );
+    assert!(
+        lab.a.log_text().contains(&format!(
+            "interface {ifa} was deleted behind our back: restored"
+        )),
+        "no repair log line"
+    );
+    lab.b.check_alive();
+    lab.a.check_alive();
+    let _ = &lab.b_ns;
+}
