@@ -169,7 +169,7 @@ fn host_routes(n: u32) -> Vec<IpNet> {
 
 /// Submits a batch and waits for its result.
 fn run_batch(fib: &mut FibWriter, ops: Vec<FibOp>) -> FibResult {
-    fib.submit(ops);
+    fib.submit_blocking(ops);
     fib.results().blocking_recv().expect("FIB writer alive")
 }
 
@@ -186,7 +186,7 @@ fn replace_all(prefixes: &[IpNet], nexthops: Vec<KernelNextHop>) -> Vec<FibOp> {
         .iter()
         .map(|&prefix| FibOp::Replace {
             prefix,
-            nexthops: nexthops.clone(),
+            nexthops: nexthops.clone().into(),
         })
         .collect()
 }
@@ -427,23 +427,23 @@ fn fib_writer_reports_failures_per_prefix() {
         vec![
             FibOp::Replace {
                 prefix: ok1,
-                nexthops: vec![hop("2.2.2.2", idx, true)],
+                nexthops: vec![hop("2.2.2.2", idx, true)].into(),
             },
             FibOp::Replace {
                 prefix: bad,
-                nexthops: vec![hop("10.9.9.9", idx, false)],
+                nexthops: vec![hop("10.9.9.9", idx, false)].into(),
             },
             FibOp::Replace {
                 prefix: ok2,
-                nexthops: vec![hop("2.2.2.2", idx, true)],
+                nexthops: vec![hop("2.2.2.2", idx, true)].into(),
             },
             FibOp::Replace {
                 prefix: v6,
-                nexthops: vec![hop("2.2.2.2", idx, true)],
+                nexthops: vec![hop("2.2.2.2", idx, true)].into(),
             },
             FibOp::Replace {
                 prefix: net("198.19.3.0/24"),
-                nexthops: vec![],
+                nexthops: vec![].into(),
             },
         ],
     );
@@ -469,11 +469,11 @@ fn fib_writer_reports_failures_per_prefix() {
             FibOp::Delete { prefix: ok1 },
             FibOp::Replace {
                 prefix: ok1,
-                nexthops: vec![hop("2.2.2.3", idx, true)],
+                nexthops: vec![hop("2.2.2.3", idx, true)].into(),
             },
             FibOp::Replace {
                 prefix: ok2,
-                nexthops: vec![hop("2.2.2.3", idx, true)],
+                nexthops: vec![hop("2.2.2.3", idx, true)].into(),
             },
             FibOp::Delete { prefix: ok2 },
         ],
@@ -498,20 +498,20 @@ fn fib_writer_installs_ecmp_ipv6_and_ipv4_over_ipv6_routes() {
         vec![
             FibOp::Replace {
                 prefix: net("198.19.0.0/24"),
-                nexthops: vec![hop("2.2.2.2", idx, true), hop("2.2.2.3", idx, true)],
+                nexthops: vec![hop("2.2.2.2", idx, true), hop("2.2.2.3", idx, true)].into(),
             },
             FibOp::Replace {
                 prefix: net("2001:db8:100::/48"),
-                nexthops: vec![hop("fe80::2", idx, false)],
+                nexthops: vec![hop("fe80::2", idx, false)].into(),
             },
             FibOp::Replace {
                 prefix: net("2001:db8:200::/48"),
-                nexthops: vec![hop("fe80::2", idx, true), hop("fe80::3", idx, true)],
+                nexthops: vec![hop("fe80::2", idx, true), hop("fe80::3", idx, true)].into(),
             },
             // RFC 8950: IPv4 prefix, IPv6 next hop (RTA_VIA).
             FibOp::Replace {
                 prefix: net("198.19.9.0/24"),
-                nexthops: vec![hop("fe80::2", idx, false)],
+                nexthops: vec![hop("fe80::2", idx, false)].into(),
             },
         ],
     );

@@ -14,11 +14,15 @@ use std::sync::Arc;
 
 use bgp::wire::{Afi, Community, MpNextHop, PathAttributes, Safi, Update};
 use ipnet::IpNet;
+use smallvec::SmallVec;
 
 use crate::best::{self, LossReason};
 use crate::kernel::{FibOp, KernelEvent, KernelNextHop, KernelView};
 use crate::path::{Interner, Path, PeerId, Source};
 use crate::policy::Chain;
+
+mod loc_rib;
+pub use loc_rib::LocRib;
 
 /// Settings of the whole RIB.
 #[derive(Debug, Clone)]
@@ -69,14 +73,35 @@ pub enum Output {
 }
 
 /// All paths to one prefix, the chosen one, and what the kernel holds.
+/// One per route of a full table, so it is kept small (see the size test):
+/// the usual single path is stored inline and the installed next hops are
+/// shared with every route through the same BGP next hop.
 #[derive(Debug, Clone, Default)]
 pub struct Dest {
-    pub paths: Vec<Path>,
-    pub best: Option<usize>,
-    /// Paths installed together with the best one (ECMP), best first.
-    pub multipath: Vec<usize>,
+    pub paths: SmallVec<[Path; 1]>,
+    best: Option<u32>,
+    /// Paths installed together with the best one (ECMP): bit `i` is path
+    /// `i`; only the first 64 paths of a prefix can be multipaths.
+    multipath: u64,
     /// Next hops last handed to the kernel for this prefix.
-    pub installed: Option<Vec<KernelNextHop>>,
+    pub installed: Option<Arc<[KernelNextHop]>>,
+}
+
+impl Dest {
+    /// Index of the best path in `paths`.
+    pub fn best(&self) -> Option<usize> {
+        self.best.map(|b| b as usize)
+    }
+
+    /// Whether path `i` is installed as one of several ECMP paths.
+    pub fn is_multipath(&self, i: usize) -> bool {
+        self.multipath.count_ones() > 1 && i < 64 && self.multipath & (1 << i) != 0
+    }
+
+    /// How many paths are installed together (0 without a best path).
+    pub fn multipath_count(&self) -> usize {
+        self.multipath.count_ones() as usize
+    }
 }
 
 #[derive(Debug)]
@@ -98,7 +123,8 @@ struct Established {
 
 #[derive(Debug, Default)]
 struct NextHop {
-    resolved: Option<Vec<KernelNextHop>>,
+    /// Shared by every route installed through this next hop.
+    resolved: Option<Arc<[KernelNextHop]>>,
     users: usize,
 }
 
@@ -107,12 +133,35 @@ struct NextHop {
 pub struct Rib {
     cfg: RibConfig,
     peers: BTreeMap<PeerId, Peer>,
-    loc_rib: BTreeMap<IpNet, Dest>,
+    loc_rib: LocRib,
     kernel: KernelView,
     next_hops: HashMap<IpAddr, NextHop>,
     interner: Interner,
     dirty: HashSet<IpNet>,
-    seq: u64,
+    /// Prefixes a session going down left to re-select, in hash order
+    /// (popped from the end); worked off in chunks by `flush_sweep` so that
+    /// a full table's withdrawal never sits in memory as FIB ops at once.
+    sweep: Vec<IpNet>,
+}
+
+/// Looks up the tie-breakers of a path's source (best::TieBreak).
+fn tie_break<'a>(
+    cfg: &'a RibConfig,
+    peers: &'a BTreeMap<PeerId, Peer>,
+) -> impl Fn(Source) -> (Ipv4Addr, IpAddr) + 'a {
+    move |source| match source {
+        Source::Local => (cfg.router_id, IpAddr::V4(Ipv4Addr::UNSPECIFIED)),
+        Source::Peer(id) => peers.get(&id).map_or(
+            (Ipv4Addr::BROADCAST, IpAddr::V4(Ipv4Addr::BROADCAST)),
+            |p| {
+                let rid = p
+                    .established
+                    .as_ref()
+                    .map_or(Ipv4Addr::BROADCAST, |e| e.router_id);
+                (rid, p.settings.address)
+            },
+        ),
+    }
 }
 
 fn afi_of(prefix: &IpNet) -> Afi {
@@ -132,12 +181,12 @@ impl Rib {
         Rib {
             cfg,
             peers: BTreeMap::new(),
-            loc_rib: BTreeMap::new(),
+            loc_rib: LocRib::default(),
             kernel,
             next_hops: HashMap::new(),
             interner: Interner::default(),
             dirty: HashSet::new(),
-            seq: 0,
+            sweep: Vec::new(),
         }
     }
 
@@ -164,9 +213,6 @@ impl Rib {
                 source: Source::Local,
                 attrs: attrs.clone(),
                 next_hop: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
-                router_id: self.cfg.router_id,
-                peer_address: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
-                seq: self.next_seq(),
             };
             self.insert_path(prefix, path);
         }
@@ -211,14 +257,14 @@ impl Rib {
             .loc_rib
             .iter()
             .filter(|(p, d)| d.paths.iter().any(|x| x.source == source) && !import.accepts(p))
-            .map(|(p, _)| *p)
+            .map(|(p, _)| p)
             .collect();
         for prefix in rejected {
             self.remove_path(prefix, source);
         }
         let mut out = self.flush();
         let mut batch = ExportBatch::default();
-        let prefixes: Vec<IpNet> = self.loc_rib.keys().copied().collect();
+        let prefixes: Vec<IpNet> = self.loc_rib.keys().collect();
         for prefix in prefixes {
             self.export_to(id, &prefix, &mut batch);
         }
@@ -260,7 +306,7 @@ impl Rib {
         peer.adj_rib_out.clear();
         let mut out = Vec::new();
         let mut batch = ExportBatch::default();
-        let prefixes: Vec<IpNet> = self.loc_rib.keys().copied().collect();
+        let prefixes: Vec<IpNet> = self.loc_rib.keys().collect();
         for prefix in prefixes {
             self.export_to(id, &prefix, &mut batch);
         }
@@ -275,6 +321,15 @@ impl Rib {
 
     /// The session with `id` left Established: its routes go.
     pub fn handle_peer_down(&mut self, id: PeerId) -> Vec<Output> {
+        let mut out = self.begin_peer_down(id);
+        out.extend(self.flush_sweep(usize::MAX));
+        out
+    }
+
+    /// Like `handle_peer_down`, but the prefixes to re-select are queued for
+    /// `flush_sweep`, which the caller runs until `sweep_pending` is false
+    /// (re-selecting before the FIB writer took the previous chunk).
+    pub fn begin_peer_down(&mut self, id: PeerId) -> Vec<Output> {
         let Some(peer) = self.peers.get_mut(&id) else {
             return Vec::new();
         };
@@ -287,11 +342,16 @@ impl Rib {
         for (prefix, dest) in self.loc_rib.iter_mut() {
             if let Some(i) = dest.paths.iter().position(|p| p.source == source) {
                 let path = dest.paths.remove(i);
+                dest.paths.shrink_to_fit();
                 *released.entry(path.next_hop).or_default() += 1;
                 dest.best = None;
-                self.dirty.insert(*prefix);
+                self.sweep.push(prefix);
             }
         }
+        // Spread out, like the hash order of `flush` (the kernel deletes a
+        // full table about twice as fast that way).
+        self.sweep.sort_unstable_by_key(|p| spread(p));
+        self.sweep.shrink_to_fit();
         for (addr, n) in released {
             if let Some(nh) = self.next_hops.get_mut(&addr) {
                 nh.users = nh.users.saturating_sub(n);
@@ -311,12 +371,10 @@ impl Rib {
         let Some(peer) = self.peers.get(&id) else {
             return Vec::new();
         };
-        let Some(established) = &peer.established else {
+        if peer.established.is_none() {
             return Vec::new();
-        };
+        }
         let peer_asn = peer.settings.asn;
-        let router_id = established.router_id;
-        let peer_address = peer.settings.address;
         let import = peer.settings.import.clone();
 
         let mut withdrawn: Vec<IpNet> = update.withdrawn.iter().map(|&p| IpNet::V4(p)).collect();
@@ -351,9 +409,6 @@ impl Rib {
                             source: Source::Peer(id),
                             attrs: attrs.clone(),
                             next_hop: nh,
-                            router_id,
-                            peer_address,
-                            seq: self.next_seq(),
                         };
                         self.insert_path(prefix, path);
                     }
@@ -376,12 +431,7 @@ impl Rib {
         };
         peer.adj_rib_out.retain(|p, _| afi_of(p) != afi);
         let mut batch = ExportBatch::default();
-        let prefixes: Vec<IpNet> = self
-            .loc_rib
-            .keys()
-            .filter(|p| afi_of(p) == afi)
-            .copied()
-            .collect();
+        let prefixes: Vec<IpNet> = self.loc_rib.keys().filter(|p| afi_of(p) == afi).collect();
         for prefix in prefixes {
             self.export_to(id, &prefix, &mut batch);
         }
@@ -400,25 +450,25 @@ impl Rib {
         let mut changed = HashSet::new();
         for (addr, nh) in self.next_hops.iter_mut() {
             let now = self.kernel.resolve(*addr);
-            if now != nh.resolved {
-                nh.resolved = now;
+            if now.as_deref() != nh.resolved.as_deref() {
+                nh.resolved = now.map(Arc::from);
                 changed.insert(*addr);
             }
         }
         if !changed.is_empty() {
-            for (prefix, dest) in &self.loc_rib {
+            for (prefix, dest) in self.loc_rib.iter() {
                 if dest.paths.iter().any(|p| changed.contains(&p.next_hop)) {
-                    self.dirty.insert(*prefix);
+                    self.dirty.insert(prefix);
                 }
             }
         }
         // Routes the kernel dropped behind our back (a link went down and
         // came back) are re-installed when their resolution is unchanged.
         if matches!(ev, KernelEvent::Resync(_)) {
-            for dest in self.loc_rib.values_mut() {
+            for (_, dest) in self.loc_rib.iter_mut() {
                 dest.installed = None;
             }
-            self.dirty.extend(self.loc_rib.keys().copied());
+            self.dirty.extend(self.loc_rib.keys());
         }
         self.flush()
     }
@@ -428,7 +478,7 @@ impl Rib {
     }
 
     /// The Loc-RIB, in prefix order.
-    pub fn loc_rib(&self) -> &BTreeMap<IpNet, Dest> {
+    pub fn loc_rib(&self) -> &LocRib {
         &self.loc_rib
     }
 
@@ -443,8 +493,9 @@ impl Rib {
 
     /// Why a non-best path lost, for `show`.
     pub fn loss_reason(&self, dest: &Dest, i: usize) -> Option<LossReason> {
-        let best = &dest.paths[dest.best?];
-        best::loss_reason(&dest.paths[i], best, self.eligible(&dest.paths[i]))
+        let best = &dest.paths[dest.best()?];
+        let ids = tie_break(&self.cfg, &self.peers);
+        best::loss_reason(&dest.paths[i], best, &ids, self.eligible(&dest.paths[i]))
     }
 
     /// (pfxRcd, pfxSnt) of one family for a peer.
@@ -482,11 +533,6 @@ impl Rib {
         self.interner.len()
     }
 
-    fn next_seq(&mut self) -> u64 {
-        self.seq += 1;
-        self.seq
-    }
-
     /// eBGP import checks on the attribute set; `None` means every prefix
     /// of the UPDATE is handled as withdrawn.
     fn accept_attributes(
@@ -515,11 +561,11 @@ impl Rib {
     fn insert_path(&mut self, prefix: IpNet, path: Path) {
         let next_hop = path.next_hop;
         let source = path.source;
-        let dest = self.loc_rib.entry(prefix).or_default();
+        let dest = self.loc_rib.get_or_default(prefix);
         let old = match dest.paths.iter().position(|p| p.source == source) {
             Some(i) => Some(std::mem::replace(&mut dest.paths[i], path)),
             None => {
-                // Most prefixes have one path: don't let Vec round up to 4.
+                // Most prefixes have one path, inline; don't round up to 4.
                 dest.paths.reserve_exact(1);
                 dest.paths.push(path);
                 None
@@ -549,6 +595,7 @@ impl Rib {
             return;
         };
         let old = dest.paths.remove(i);
+        dest.paths.shrink_to_fit();
         dest.best = None;
         if let Source::Peer(id) = source {
             if let Some(p) = self.peers.get_mut(&id) {
@@ -562,7 +609,7 @@ impl Rib {
     fn track_next_hop(&mut self, addr: IpAddr) {
         let kernel = &self.kernel;
         let nh = self.next_hops.entry(addr).or_insert_with(|| NextHop {
-            resolved: kernel.resolve(addr),
+            resolved: kernel.resolve(addr).map(Arc::from),
             users: 0,
         });
         nh.users += 1;
@@ -577,22 +624,41 @@ impl Rib {
         }
     }
 
-    fn resolution(&self, path: &Path) -> Option<Vec<KernelNextHop>> {
+    fn resolution(&self, path: &Path) -> Option<Arc<[KernelNextHop]>> {
         match path.source {
             Source::Local => None,
             Source::Peer(_) => self.next_hops.get(&path.next_hop)?.resolved.clone(),
         }
     }
 
+    /// Whether `begin_peer_down` left prefixes for `flush_sweep`.
+    pub fn sweep_pending(&self) -> bool {
+        !self.sweep.is_empty()
+    }
+
+    /// Re-selects up to `max` of the prefixes queued by `begin_peer_down`.
+    pub fn flush_sweep(&mut self, max: usize) -> Vec<Output> {
+        let keep = self.sweep.len().saturating_sub(max);
+        let chunk: Vec<IpNet> = self.sweep.drain(keep..).collect();
+        if self.sweep.is_empty() {
+            self.sweep = Vec::new();
+        }
+        self.flush_prefixes(chunk)
+    }
+
     /// Re-selects every touched prefix and emits the FIB and export diffs.
     fn flush(&mut self) -> Vec<Output> {
-        let mut out = Vec::new();
-        let mut fib = Vec::new();
-        let mut batch = ExportBatch::default();
         // Hash order, not address order: the kernel inserts and deletes a
         // full table about twice as fast when the prefixes are spread out
         // (docs/benchmarks.md, "raw netlink, random order").
         let dirty: Vec<IpNet> = self.dirty.drain().collect();
+        self.flush_prefixes(dirty)
+    }
+
+    fn flush_prefixes(&mut self, dirty: Vec<IpNet>) -> Vec<Output> {
+        let mut out = Vec::new();
+        let mut fib = Vec::with_capacity(dirty.len());
+        let mut batch = ExportBatch::default();
         let peers: Vec<PeerId> = self
             .peers
             .iter()
@@ -604,16 +670,21 @@ impl Rib {
                 continue;
             };
             let eligible = |i: usize| self.eligible(&dest.paths[i]);
-            let best = best::select(&dest.paths, eligible);
-            let multipath = match best {
-                Some(b) if self.cfg.multipath > 1 => best::multipath(
-                    &dest.paths,
-                    b,
-                    self.cfg.multipath,
-                    self.cfg.multipath_relax,
-                    eligible,
-                ),
-                _ => Vec::new(),
+            let (best, multipath) = {
+                let ids = tie_break(&self.cfg, &self.peers);
+                let best = best::select(&dest.paths, &ids, eligible);
+                let multipath = match best {
+                    Some(b) if self.cfg.multipath > 1 => best::multipath(
+                        &dest.paths,
+                        &ids,
+                        b,
+                        self.cfg.multipath,
+                        self.cfg.multipath_relax,
+                        eligible,
+                    ),
+                    _ => Vec::new(),
+                };
+                (best, multipath)
             };
             let want = match (best, multipath.len() > 1) {
                 (Some(_), true) => {
@@ -621,18 +692,24 @@ impl Rib {
                     let mut hops: Vec<KernelNextHop> = multipath
                         .iter()
                         .filter_map(|&i| self.resolution(&dest.paths[i]))
-                        .flatten()
+                        .flat_map(|h| h.to_vec())
                         .collect();
                     hops.sort();
                     hops.dedup();
-                    (!hops.is_empty()).then_some(hops)
+                    (!hops.is_empty()).then(|| Arc::from(hops))
                 }
                 (Some(b), false) => self.resolution(&dest.paths[b]),
                 (None, _) => None,
             };
             let dest = self.loc_rib.get_mut(&prefix).expect("present");
-            dest.best = best;
-            dest.multipath = multipath;
+            dest.best = best.map(|b| b as u32);
+            dest.multipath = match best {
+                Some(b) if multipath.is_empty() => 1u64.checked_shl(b as u32).unwrap_or(0),
+                _ => multipath
+                    .iter()
+                    .filter(|&&i| i < 64)
+                    .fold(0, |m, &i| m | 1 << i),
+            };
             if want != dest.installed {
                 match &want {
                     Some(nexthops) => fib.push(FibOp::Replace {
@@ -702,7 +779,7 @@ impl Rib {
             return None;
         }
         let dest = self.loc_rib.get(prefix)?;
-        let best = &dest.paths[dest.best?];
+        let best = &dest.paths[dest.best()?];
         if best.source == Source::Peer(id) {
             return None;
         }
@@ -742,6 +819,23 @@ impl Rib {
             },
         ))
     }
+}
+
+/// A cheap, well-mixed sort key (splitmix64 of address and length) that
+/// orders prefixes like a hash table would.
+fn spread(prefix: &IpNet) -> u64 {
+    let (hi, lo) = match prefix {
+        IpNet::V4(n) => (0, u64::from(u32::from(n.addr()))),
+        IpNet::V6(n) => {
+            let a = u128::from(n.addr());
+            ((a >> 64) as u64, a as u64)
+        }
+    };
+    let mut z = lo ^ hi.rotate_left(29) ^ (u64::from(prefix.prefix_len()) << 56);
+    z = z.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
 }
 
 /// Groups one flush's announcements per (peer, family, attribute set) so

@@ -71,6 +71,10 @@ const STATUS_TIMEOUT: Duration = Duration::from_millis(500);
 /// large batches under load and single routes when idle.
 const EVENT_BATCH: usize = 256;
 
+/// Prefixes re-selected per FIB batch when a session goes down (its whole
+/// table is withdrawn chunk by chunk, at the FIB writer's pace).
+const SWEEP_CHUNK: usize = 4096;
+
 /// How often per-peer gauges and counters are brought up to date.
 const METRICS_REFRESH: Duration = Duration::from_secs(2);
 
@@ -87,7 +91,7 @@ impl RibTask {
         let mut sigint = signal(SignalKind::interrupt()).expect("SIGINT handler");
         let mut sighup = signal(SignalKind::hangup()).expect("SIGHUP handler");
         let originated = self.rib.originate(&self.cfg.announce);
-        self.dispatch(originated);
+        self.dispatch(originated).await;
         let mut refresh = tokio::time::interval(METRICS_REFRESH);
         let mut watchdog = tokio::time::interval(super::notify::watchdog_interval());
         let mut counted: BTreeMap<(PeerId, usize, bool), u64> = BTreeMap::new();
@@ -106,11 +110,12 @@ impl RibTask {
                             Err(_) => break,
                         }
                     }
-                    self.submit(fib);
+                    self.submit(fib).await;
+                    self.sweep().await;
                 }
                 Some(ev) = kernel.recv() => {
                     let out = self.rib.handle_kernel_event(&ev);
-                    self.dispatch(out);
+                    self.dispatch(out).await;
                 }
                 Some(req) = control.recv() => {
                     let response = self.answer(req.request).await;
@@ -175,7 +180,8 @@ impl RibTask {
             Event::Down(reason) => {
                 self.watches.remove(&peer);
                 info!(peer = %self.peers[&peer].name, %reason, "withdrawing routes of the session");
-                self.rib.handle_peer_down(peer)
+                // Re-selection of its prefixes follows in `sweep`.
+                self.rib.begin_peer_down(peer)
             }
         };
         self.route(out, fib);
@@ -221,13 +227,25 @@ impl RibTask {
         }
     }
 
-    pub(super) fn dispatch(&mut self, out: Vec<Output>) {
+    pub(super) async fn dispatch(&mut self, out: Vec<Output>) {
         let mut fib = Vec::new();
         self.route(out, &mut fib);
-        self.submit(fib);
+        self.submit(fib).await;
+        self.sweep().await;
     }
 
-    fn submit(&mut self, fib: Vec<FibOp>) {
+    /// Works off what a session going down left to re-select, one FIB
+    /// batch at a time.
+    async fn sweep(&mut self) {
+        while self.rib.sweep_pending() {
+            let out = self.rib.flush_sweep(SWEEP_CHUNK);
+            let mut fib = Vec::new();
+            self.route(out, &mut fib);
+            self.submit(fib).await;
+        }
+    }
+
+    async fn submit(&mut self, fib: Vec<FibOp>) {
         if !fib.is_empty() {
             let replaced = fib
                 .iter()
@@ -237,7 +255,7 @@ impl RibTask {
             ops.with_label_values(&["replace"]).inc_by(replaced as u64);
             ops.with_label_values(&["delete"])
                 .inc_by((fib.len() - replaced) as u64);
-            self.fib.submit(fib);
+            self.fib.submit(fib).await;
         }
     }
 
@@ -373,7 +391,7 @@ impl RibTask {
 
     fn update_rib_metrics(&self) {
         let (mut v4, mut v6, mut fib4, mut fib6) = (0i64, 0i64, 0i64, 0i64);
-        for (prefix, dest) in self.rib.loc_rib() {
+        for (prefix, dest) in self.rib.loc_rib().iter() {
             let installed = dest.installed.is_some() as i64;
             match prefix {
                 ipnet::IpNet::V4(_) => (v4 += 1, fib4 += installed),
@@ -539,7 +557,7 @@ impl RibTask {
                     match soft {
                         None => self.reset_session(id),
                         Some(SoftDirection::In) => self.refresh_in(id),
-                        Some(SoftDirection::Out) => self.refresh_out(id),
+                        Some(SoftDirection::Out) => self.refresh_out(id).await,
                     }
                 }
                 let what = match soft {

@@ -131,6 +131,10 @@ fn fib(out: &[Output]) -> Vec<FibOp> {
         .collect()
 }
 
+fn onlink_arc(gw: &str, ifindex: u32) -> std::sync::Arc<[KernelNextHop]> {
+    onlink(gw, ifindex).into()
+}
+
 fn onlink(gw: &str, ifindex: u32) -> Vec<KernelNextHop> {
     vec![KernelNextHop {
         gateway: gw.parse().unwrap(),
@@ -147,7 +151,7 @@ fn learned_route_installs_via_peer_loopback_onlink() {
         fib(&out),
         vec![FibOp::Replace {
             prefix: net("198.19.0.1/32"),
-            nexthops: onlink("2.2.2.2", WG_S2)
+            nexthops: onlink_arc("2.2.2.2", WG_S2)
         }]
     );
     assert_eq!(rib.peer_counts(2, Afi::Ipv4), (1, 0));
@@ -207,7 +211,7 @@ fn unresolved_next_hop_waits_for_the_kernel_route() {
     let out = rib.handle_update(2, announce(&[65501], "9.9.9.9", &["198.19.0.1/32"]));
     assert!(fib(&out).is_empty());
     let dest = &rib.loc_rib()[&net("198.19.0.1/32")];
-    assert_eq!(dest.best, None);
+    assert_eq!(dest.best(), None);
     assert_eq!(
         rib.loss_reason(dest, 0),
         None,
@@ -218,7 +222,7 @@ fn unresolved_next_hop_waits_for_the_kernel_route() {
         fib(&out),
         vec![FibOp::Replace {
             prefix: net("198.19.0.1/32"),
-            nexthops: onlink("9.9.9.9", WG_S2)
+            nexthops: onlink_arc("9.9.9.9", WG_S2)
         }]
     );
 }
@@ -232,7 +236,7 @@ fn shorter_path_wins_and_failover_switches_the_kernel_route() {
         fib(&out),
         vec![FibOp::Replace {
             prefix: net("203.0.113.0/24"),
-            nexthops: onlink("2.2.2.2", WG_S2)
+            nexthops: onlink_arc("2.2.2.2", WG_S2)
         }]
     );
     let dest = &rib.loc_rib()[&net("203.0.113.0/24")];
@@ -247,7 +251,7 @@ fn shorter_path_wins_and_failover_switches_the_kernel_route() {
         fib(&out),
         vec![FibOp::Replace {
             prefix: net("203.0.113.0/24"),
-            nexthops: onlink("3.3.3.3", WG_S3)
+            nexthops: onlink_arc("3.3.3.3", WG_S3)
         }]
     );
 }
@@ -310,7 +314,7 @@ fn ipv6_route_resolves_via_peer_ipv6_loopback() {
         fib(&out),
         vec![FibOp::Replace {
             prefix: net("2001:db8:2::/48"),
-            nexthops: onlink("fd00::2", WG_S2)
+            nexthops: onlink_arc("fd00::2", WG_S2)
         }]
     );
     let unreach = Update {
@@ -456,7 +460,7 @@ fn link_down_unresolves_and_link_up_reinstalls() {
         fib(&out),
         vec![FibOp::Replace {
             prefix: net("198.19.0.1/32"),
-            nexthops: onlink("2.2.2.2", WG_S2)
+            nexthops: onlink_arc("2.2.2.2", WG_S2)
         }]
     );
 }
@@ -570,16 +574,16 @@ fn multipath_installs_one_ecmp_route_and_shrinks_on_withdraw() {
         fib(&out),
         vec![FibOp::Replace {
             prefix: net("203.0.113.0/24"),
-            nexthops: both
+            nexthops: both.into()
         }]
     );
-    assert_eq!(rib.loc_rib()[&net("203.0.113.0/24")].multipath.len(), 2);
+    assert_eq!(rib.loc_rib()[&net("203.0.113.0/24")].multipath_count(), 2);
     let out = rib.handle_update(2, withdraw(&["203.0.113.0/24"]));
     assert_eq!(
         fib(&out),
         vec![FibOp::Replace {
             prefix: net("203.0.113.0/24"),
-            nexthops: onlink("3.3.3.3", WG_S3)
+            nexthops: onlink_arc("3.3.3.3", WG_S3)
         }]
     );
 }
@@ -594,4 +598,15 @@ fn multipath_without_relax_needs_identical_as_paths() {
         fib(&out).is_empty(),
         "different AS paths: still the single best"
     );
+}
+
+#[test]
+fn route_state_stays_small() {
+    use std::mem::size_of;
+    // One Dest per route of a full table, the single path inline: grows
+    // here show up straight in the full-table memory (docs/benchmarks.md).
+    let dest = size_of::<Dest>();
+    assert!(dest <= 80, "Dest is {dest} bytes");
+    let attrs = size_of::<PathAttributes>();
+    assert!(attrs <= 160, "PathAttributes is {attrs} bytes");
 }
