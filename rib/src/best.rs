@@ -180,7 +180,7 @@ mod tests {
         Path {
             source: Source::Peer(peer),
             attrs: Arc::new(attrs),
-            next_hop: IpAddr::V4(Ipv4Addr::new(10, 0, 0, peer as u8)),
+            next_hop: Arc::new(IpAddr::V4(Ipv4Addr::new(10, 0, 0, peer as u8))),
         }
     }
 

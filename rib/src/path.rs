@@ -25,8 +25,9 @@ pub enum Source {
 pub struct Path {
     pub source: Source,
     pub attrs: Arc<PathAttributes>,
-    /// The BGP next hop as received (unspecified for local routes).
-    pub next_hop: IpAddr,
+    /// The BGP next hop as received (unspecified for local routes), one
+    /// allocation shared by every path through it.
+    pub next_hop: Arc<IpAddr>,
 }
 
 /// Hands out one shared `Arc` per distinct attribute set.
@@ -72,8 +73,8 @@ mod tests {
 
     #[test]
     fn path_stays_small() {
-        // Arc (8) + next hop (17) + source (8), padded: one per route.
-        assert!(std::mem::size_of::<Path>() <= 40);
+        // Two Arcs (8 + 8) and the source (8): one per route and peer.
+        assert!(std::mem::size_of::<Path>() <= 24);
     }
 
     #[test]

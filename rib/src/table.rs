@@ -13,11 +13,11 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;
 
 use bgp::wire::{Afi, Community, MpNextHop, PathAttributes, Safi, Update};
-use ipnet::IpNet;
+use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 use smallvec::SmallVec;
 
 use crate::best::{self, LossReason};
-use crate::kernel::{FibOp, KernelEvent, KernelNextHop, KernelView};
+use crate::kernel::{FibOp, KernelEvent, KernelNextHop, KernelView, NextHops};
 use crate::path::{Interner, Path, PeerId, Source};
 use crate::policy::Chain;
 
@@ -76,26 +76,40 @@ pub enum Output {
 /// One per route of a full table, so it is kept small (see the size test):
 /// the usual single path is stored inline and the installed next hops are
 /// shared with every route through the same BGP next hop.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Dest {
     pub paths: SmallVec<[Path; 1]>,
-    best: Option<u32>,
+    /// Index of the best path; `NO_BEST` when there is none.
+    best: u32,
     /// Paths installed together with the best one (ECMP): bit `i` is path
-    /// `i`; only the first 64 paths of a prefix can be multipaths.
-    multipath: u64,
+    /// `i`; only the first 32 paths of a prefix can be multipaths.
+    multipath: u32,
     /// Next hops last handed to the kernel for this prefix.
-    pub installed: Option<Arc<[KernelNextHop]>>,
+    pub installed: Option<NextHops>,
+}
+
+const NO_BEST: u32 = u32::MAX;
+
+impl Default for Dest {
+    fn default() -> Self {
+        Dest {
+            paths: SmallVec::new(),
+            best: NO_BEST,
+            multipath: 0,
+            installed: None,
+        }
+    }
 }
 
 impl Dest {
     /// Index of the best path in `paths`.
     pub fn best(&self) -> Option<usize> {
-        self.best.map(|b| b as usize)
+        (self.best != NO_BEST).then_some(self.best as usize)
     }
 
     /// Whether path `i` is installed as one of several ECMP paths.
     pub fn is_multipath(&self, i: usize) -> bool {
-        self.multipath.count_ones() > 1 && i < 64 && self.multipath & (1 << i) != 0
+        self.multipath.count_ones() > 1 && i < 32 && self.multipath & (1 << i) != 0
     }
 
     /// How many paths are installed together (0 without a best path).
@@ -121,10 +135,12 @@ struct Established {
     families: Vec<(Afi, Safi)>,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct NextHop {
+    /// The address, shared by every path through this next hop.
+    addr: Arc<IpAddr>,
     /// Shared by every route installed through this next hop.
-    resolved: Option<Arc<[KernelNextHop]>>,
+    resolved: Option<NextHops>,
     users: usize,
 }
 
@@ -141,7 +157,14 @@ pub struct Rib {
     /// Prefixes a session going down left to re-select, in hash order
     /// (popped from the end); worked off in chunks by `flush_sweep` so that
     /// a full table's withdrawal never sits in memory as FIB ops at once.
-    sweep: Vec<IpNet>,
+    sweep: Sweep,
+}
+
+/// Prefixes left to re-select, per family (5 bytes an IPv4 prefix).
+#[derive(Debug, Default)]
+struct Sweep {
+    v4: Vec<Ipv4Net>,
+    v6: Vec<Ipv6Net>,
 }
 
 /// Looks up the tie-breakers of a path's source (best::TieBreak).
@@ -186,7 +209,7 @@ impl Rib {
             next_hops: HashMap::new(),
             interner: Interner::default(),
             dirty: HashSet::new(),
-            sweep: Vec::new(),
+            sweep: Sweep::default(),
         }
     }
 
@@ -207,12 +230,13 @@ impl Rib {
     /// Originates `prefixes` (the `announce:` list): ORIGIN IGP, empty AS_PATH.
     pub fn originate(&mut self, prefixes: &[IpNet]) -> Vec<Output> {
         let attrs = self.interner.intern(PathAttributes::default());
+        let next_hop = Arc::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
         for prefix in prefixes {
             let prefix = prefix.trunc();
             let path = Path {
                 source: Source::Local,
                 attrs: attrs.clone(),
-                next_hop: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+                next_hop: next_hop.clone(),
             };
             self.insert_path(prefix, path);
         }
@@ -343,15 +367,24 @@ impl Rib {
             if let Some(i) = dest.paths.iter().position(|p| p.source == source) {
                 let path = dest.paths.remove(i);
                 dest.paths.shrink_to_fit();
-                *released.entry(path.next_hop).or_default() += 1;
-                dest.best = None;
-                self.sweep.push(prefix);
+                *released.entry(*path.next_hop).or_default() += 1;
+                dest.best = NO_BEST;
+                match prefix {
+                    IpNet::V4(p) => self.sweep.v4.push(p),
+                    IpNet::V6(p) => self.sweep.v6.push(p),
+                }
             }
         }
         // Spread out, like the hash order of `flush` (the kernel deletes a
         // full table about twice as fast that way).
-        self.sweep.sort_unstable_by_key(|p| spread(p));
-        self.sweep.shrink_to_fit();
+        self.sweep
+            .v4
+            .sort_unstable_by_key(|p| spread(&IpNet::V4(*p)));
+        self.sweep
+            .v6
+            .sort_unstable_by_key(|p| spread(&IpNet::V6(*p)));
+        self.sweep.v4.shrink_to_fit();
+        self.sweep.v6.shrink_to_fit();
         for (addr, n) in released {
             if let Some(nh) = self.next_hops.get_mut(&addr) {
                 nh.users = nh.users.saturating_sub(n);
@@ -408,7 +441,7 @@ impl Rib {
                         let path = Path {
                             source: Source::Peer(id),
                             attrs: attrs.clone(),
-                            next_hop: nh,
+                            next_hop: self.track_next_hop(nh),
                         };
                         self.insert_path(prefix, path);
                     }
@@ -450,14 +483,14 @@ impl Rib {
         let mut changed = HashSet::new();
         for (addr, nh) in self.next_hops.iter_mut() {
             let now = self.kernel.resolve(*addr);
-            if now.as_deref() != nh.resolved.as_deref() {
-                nh.resolved = now.map(Arc::from);
+            if now.as_ref() != nh.resolved.as_deref() {
+                nh.resolved = now.map(Arc::new);
                 changed.insert(*addr);
             }
         }
         if !changed.is_empty() {
             for (prefix, dest) in self.loc_rib.iter() {
-                if dest.paths.iter().any(|p| changed.contains(&p.next_hop)) {
+                if dest.paths.iter().any(|p| changed.contains(&*p.next_hop)) {
                     self.dirty.insert(prefix);
                 }
             }
@@ -487,7 +520,7 @@ impl Rib {
         path.source == Source::Local
             || self
                 .next_hops
-                .get(&path.next_hop)
+                .get(&*path.next_hop)
                 .is_some_and(|n| n.resolved.is_some())
     }
 
@@ -515,7 +548,7 @@ impl Rib {
     pub fn next_hops(&self) -> impl Iterator<Item = (IpAddr, Option<&[KernelNextHop]>, usize)> {
         self.next_hops
             .iter()
-            .map(|(a, n)| (*a, n.resolved.as_deref(), n.users))
+            .map(|(a, n)| (*a, n.resolved.as_deref().map(Vec::as_slice), n.users))
     }
 
     /// (resolved, unresolved) BGP next hops in use.
@@ -558,8 +591,9 @@ impl Rib {
         !nh.is_unspecified() && !nh.is_multicast() && !self.kernel.is_local(nh)
     }
 
+    /// Inserts or replaces the path of `path.source`; the caller counted
+    /// the path as a user of its next hop (`track_next_hop`).
     fn insert_path(&mut self, prefix: IpNet, path: Path) {
-        let next_hop = path.next_hop;
         let source = path.source;
         let dest = self.loc_rib.get_or_default(prefix);
         let old = match dest.paths.iter().position(|p| p.source == source) {
@@ -572,7 +606,7 @@ impl Rib {
             }
         };
         match old {
-            Some(old) => self.release_next_hop(old.next_hop),
+            Some(old) => self.release_next_hop(*old.next_hop),
             None => {
                 if let Source::Peer(id) = source {
                     if let Some(p) = self.peers.get_mut(&id) {
@@ -580,9 +614,6 @@ impl Rib {
                     }
                 }
             }
-        }
-        if source != Source::Local {
-            self.track_next_hop(next_hop);
         }
         self.dirty.insert(prefix);
     }
@@ -596,23 +627,26 @@ impl Rib {
         };
         let old = dest.paths.remove(i);
         dest.paths.shrink_to_fit();
-        dest.best = None;
+        dest.best = NO_BEST;
         if let Source::Peer(id) = source {
             if let Some(p) = self.peers.get_mut(&id) {
                 p.received[family_index(afi_of(&prefix))] -= 1;
             }
-            self.release_next_hop(old.next_hop);
+            self.release_next_hop(*old.next_hop);
         }
         self.dirty.insert(prefix);
     }
 
-    fn track_next_hop(&mut self, addr: IpAddr) {
+    /// Counts one more path through `addr`; returns the shared address.
+    fn track_next_hop(&mut self, addr: IpAddr) -> Arc<IpAddr> {
         let kernel = &self.kernel;
         let nh = self.next_hops.entry(addr).or_insert_with(|| NextHop {
-            resolved: kernel.resolve(addr).map(Arc::from),
+            addr: Arc::new(addr),
+            resolved: kernel.resolve(addr).map(Arc::new),
             users: 0,
         });
         nh.users += 1;
+        nh.addr.clone()
     }
 
     fn release_next_hop(&mut self, addr: IpAddr) {
@@ -624,24 +658,30 @@ impl Rib {
         }
     }
 
-    fn resolution(&self, path: &Path) -> Option<Arc<[KernelNextHop]>> {
+    fn resolution(&self, path: &Path) -> Option<NextHops> {
         match path.source {
             Source::Local => None,
-            Source::Peer(_) => self.next_hops.get(&path.next_hop)?.resolved.clone(),
+            Source::Peer(_) => self.next_hops.get(&*path.next_hop)?.resolved.clone(),
         }
     }
 
     /// Whether `begin_peer_down` left prefixes for `flush_sweep`.
     pub fn sweep_pending(&self) -> bool {
-        !self.sweep.is_empty()
+        !self.sweep.v4.is_empty() || !self.sweep.v6.is_empty()
     }
 
     /// Re-selects up to `max` of the prefixes queued by `begin_peer_down`.
     pub fn flush_sweep(&mut self, max: usize) -> Vec<Output> {
-        let keep = self.sweep.len().saturating_sub(max);
-        let chunk: Vec<IpNet> = self.sweep.drain(keep..).collect();
-        if self.sweep.is_empty() {
-            self.sweep = Vec::new();
+        let v4 = &mut self.sweep.v4;
+        let mut chunk: Vec<IpNet> = v4
+            .drain(v4.len().saturating_sub(max)..)
+            .map(IpNet::V4)
+            .collect();
+        let v6 = &mut self.sweep.v6;
+        let rest = max - chunk.len();
+        chunk.extend(v6.drain(v6.len().saturating_sub(rest)..).map(IpNet::V6));
+        if !self.sweep_pending() {
+            self.sweep = Sweep::default();
         }
         self.flush_prefixes(chunk)
     }
@@ -692,22 +732,22 @@ impl Rib {
                     let mut hops: Vec<KernelNextHop> = multipath
                         .iter()
                         .filter_map(|&i| self.resolution(&dest.paths[i]))
-                        .flat_map(|h| h.to_vec())
+                        .flat_map(|h| h.iter().cloned().collect::<Vec<_>>())
                         .collect();
                     hops.sort();
                     hops.dedup();
-                    (!hops.is_empty()).then(|| Arc::from(hops))
+                    (!hops.is_empty()).then(|| Arc::new(hops))
                 }
                 (Some(b), false) => self.resolution(&dest.paths[b]),
                 (None, _) => None,
             };
             let dest = self.loc_rib.get_mut(&prefix).expect("present");
-            dest.best = best.map(|b| b as u32);
+            dest.best = best.map_or(NO_BEST, |b| b as u32);
             dest.multipath = match best {
-                Some(b) if multipath.is_empty() => 1u64.checked_shl(b as u32).unwrap_or(0),
+                Some(b) if multipath.is_empty() => 1u32.checked_shl(b as u32).unwrap_or(0),
                 _ => multipath
                     .iter()
-                    .filter(|&&i| i < 64)
+                    .filter(|&&i| i < 32)
                     .fold(0, |m, &i| m | 1 << i),
             };
             if want != dest.installed {

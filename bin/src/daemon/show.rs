@@ -146,7 +146,7 @@ pub(super) fn routes(
                         peers
                             .get(&id)
                             .map_or_else(|| "?".into(), |p| p.cfg.address().to_string()),
-                        path.next_hop,
+                        *path.next_hop,
                     ),
                 };
                 let via = if best || dest.is_multipath(i) {

@@ -522,15 +522,14 @@ fn netlink_add(prefixes: &[IpNet], t: &Topology) -> (f64, usize) {
         .iter()
         .map(|p| FibOp::Replace {
             prefix: *p,
-            nexthops: [KernelNextHop {
+            nexthops: std::sync::Arc::new(vec![KernelNextHop {
                 gateway: match p {
                     IpNet::V4(_) => IpAddr::V4(t.sender_v4),
                     IpNet::V6(_) => IpAddr::V6(t.sender_v6),
                 },
                 ifindex,
                 onlink: false,
-            }]
-            .into(),
+            }]),
         })
         .collect();
     fib_run(ops)

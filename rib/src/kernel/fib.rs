@@ -56,16 +56,17 @@ impl Default for FibConfig {
     }
 }
 
+/// The next hops of one route, shared (a `Vec` behind the `Arc` keeps the
+/// pointer thin: the RIB holds one per route).
+pub type NextHops = Arc<Vec<KernelNextHop>>;
+
 /// One change to the FIB.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum FibOp {
     /// Install or overwrite `prefix` with these next hops (`NLM_F_CREATE | NLM_F_REPLACE`);
     /// several next hops make an ECMP route. The next hops are shared with
     /// the RIB (every route through one BGP next hop has the same).
-    Replace {
-        prefix: IpNet,
-        nexthops: Arc<[KernelNextHop]>,
-    },
+    Replace { prefix: IpNet, nexthops: NextHops },
     /// Remove our route to `prefix`; a route that is already gone is not an error.
     Delete { prefix: IpNet },
 }

@@ -131,7 +131,7 @@ fn fib(out: &[Output]) -> Vec<FibOp> {
         .collect()
 }
 
-fn onlink_arc(gw: &str, ifindex: u32) -> std::sync::Arc<[KernelNextHop]> {
+fn onlink_arc(gw: &str, ifindex: u32) -> NextHops {
     onlink(gw, ifindex).into()
 }
 
@@ -606,7 +606,39 @@ fn route_state_stays_small() {
     // One Dest per route of a full table, the single path inline: grows
     // here show up straight in the full-table memory (docs/benchmarks.md).
     let dest = size_of::<Dest>();
-    assert!(dest <= 80, "Dest is {dest} bytes");
+    assert!(dest <= 48, "Dest is {dest} bytes");
     let attrs = size_of::<PathAttributes>();
-    assert!(attrs <= 160, "PathAttributes is {attrs} bytes");
+    assert!(attrs <= 96, "PathAttributes is {attrs} bytes");
+}
+
+#[test]
+fn session_down_is_worked_off_in_chunks() {
+    let mut rib = lab(accept_all(), Chain::default());
+    let prefixes: Vec<String> = (0..10).map(|i| format!("198.19.{i}.0/24")).collect();
+    let prefixes: Vec<&str> = prefixes.iter().map(String::as_str).collect();
+    rib.handle_update(2, announce(&[65501], "2.2.2.2", &prefixes));
+    rib.handle_update(3, announce(&[65502, 65510], "3.3.3.3", &["198.19.0.0/24"]));
+    assert!(
+        fib(&rib.begin_peer_down(2)).is_empty(),
+        "nothing before the sweep"
+    );
+    assert!(rib.sweep_pending());
+    let mut ops = Vec::new();
+    while rib.sweep_pending() {
+        let chunk = fib(&rib.flush_sweep(4));
+        assert!(chunk.len() <= 4);
+        ops.extend(chunk);
+    }
+    // Nine deletions, and the one prefix peer 3 also has moves over to it.
+    let deletes = ops
+        .iter()
+        .filter(|op| matches!(op, FibOp::Delete { .. }))
+        .count();
+    assert_eq!(deletes, 9);
+    assert!(ops.contains(&FibOp::Replace {
+        prefix: net("198.19.0.0/24"),
+        nexthops: onlink_arc("3.3.3.3", WG_S3)
+    }));
+    assert_eq!(rib.loc_rib().len(), 1);
+    assert_eq!(rib.flush_sweep(4), Vec::new());
 }
