@@ -18,7 +18,7 @@ use std::path::PathBuf;
 
 use bgp::wire::{
     Afi, AsPath, Community, Ctx, LargeCommunity, Message, MpNextHop, Origin, PathAttributes,
-    decode, encode_announce,
+    RareAttributes, decode, encode_announce,
 };
 use bytes::Bytes;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
@@ -63,15 +63,19 @@ fn attributes(rng: &mut Rng) -> PathAttributes {
         communities: (0..rng.below(5))
             .map(|_| Community((64_600 << 16) | (1_000 + rng.below(3_000) as u32)))
             .collect(),
-        large_communities: if rng.below(100) < 20 {
-            vec![LargeCommunity {
-                global: 64_600,
-                local1: 1,
-                local2: rng.below(400_000) as u32,
-            }]
-        } else {
-            Vec::new()
-        },
+        rare: RareAttributes {
+            large_communities: if rng.below(100) < 20 {
+                vec![LargeCommunity {
+                    global: 64_600,
+                    local1: 1,
+                    local2: rng.below(400_000) as u32,
+                }]
+            } else {
+                Vec::new()
+            },
+            ..RareAttributes::default()
+        }
+        .boxed(),
         ..PathAttributes::default()
     }
 }

@@ -166,7 +166,7 @@ fn bird_ipv4_update_carries_the_configured_attributes() {
     assert_eq!(a.origin, Origin::Igp);
     assert_eq!(a.med, Some(50));
     assert_eq!(a.communities, vec![comm(65001, 100), comm(65001, 200)]);
-    assert_eq!(a.large_communities, vec![large(65001, 1, 2)]);
+    assert_eq!(a.large_communities(), vec![large(65001, 1, 2)]);
     assert_eq!(u.next_hop, Some(Ipv4Addr::new(10, 201, 0, 1)));
     assert_eq!(
         sorted(u.nlri.into_iter().map(IpNet::V4).collect()),
@@ -188,7 +188,7 @@ fn bird_ipv6_update_has_global_and_link_local_next_hop() {
     );
     let a = u.attributes.unwrap();
     assert_eq!(a.communities, vec![comm(65001, 300)]);
-    assert_eq!(a.large_communities, vec![large(65001, 3, 4)]);
+    assert_eq!(a.large_communities(), vec![large(65001, 3, 4)]);
 }
 
 #[test]
@@ -239,7 +239,7 @@ fn gobgp_updates_carry_the_routes_added_and_withdrawn_from_its_cli() {
     assert_eq!(a.as_path, AsPath::from_sequence([4_200_000_002]));
     assert_eq!(a.med, Some(10));
     assert_eq!(a.communities, vec![comm(4200, 1), Community::NO_EXPORT]);
-    assert_eq!(a.large_communities, vec![large(4_200_000_002, 5, 6)]);
+    assert_eq!(a.large_communities(), vec![large(4_200_000_002, 5, 6)]);
     assert_eq!(u.nlri, vec!["203.0.113.0/24".parse().unwrap()]);
     assert_eq!(u.next_hop, Some(Ipv4Addr::new(10, 201, 0, 2)));
 
@@ -254,7 +254,7 @@ fn gobgp_updates_carry_the_routes_added_and_withdrawn_from_its_cli() {
     assert_eq!(r.next_hop.link_local, None);
     let a6 = u6.attributes.unwrap();
     assert_eq!(a6.communities, vec![comm(4200, 3)]);
-    assert_eq!(a6.large_communities, vec![large(4_200_000_002, 7, 8)]);
+    assert_eq!(a6.large_communities(), vec![large(4_200_000_002, 7, 8)]);
 
     let w6 = update("gobgp-3.10.0/to-bird-ipv6-04-update");
     assert_eq!(
@@ -285,7 +285,7 @@ fn frr_open_and_updates() {
     let a = u.attributes.unwrap();
     assert_eq!(a.med, Some(33));
     assert_eq!(a.communities, vec![comm(65003, 7), comm(65003, 77)]);
-    assert_eq!(a.large_communities, vec![large(65003, 8, 9)]);
+    assert_eq!(a.large_communities(), vec![large(65003, 8, 9)]);
     assert_eq!(
         sorted(u.nlri.into_iter().map(IpNet::V4).collect()),
         nets(&["192.0.2.0/25", "192.0.2.128/25"])

@@ -65,7 +65,7 @@ fn expected_after_encode(m: &Message, ctx: &Ctx) -> Message {
     if let Message::Update(u) = &mut m
         && !ctx.four_octet_as
         && let Some(a) = &mut u.attributes
-        && a.aggregator
+        && a.aggregator()
             .is_some_and(|g| g.asn <= 0xffff && g.asn != AS_TRANS)
     {
         for seg in &mut a.as_path.segments {

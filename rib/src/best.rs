@@ -2,8 +2,21 @@
 //! that records why each candidate lost, so `show bgp` can say it.
 
 use std::cmp::Ordering;
+use std::net::{IpAddr, Ipv4Addr};
 
 use crate::path::{Path, Source};
+
+/// The last tie-breakers of a path's source: its BGP Identifier and session
+/// address (§9.1.2.2 f, g). They are per peer, so paths don't carry them.
+pub trait TieBreak {
+    fn ids(&self, source: Source) -> (Ipv4Addr, IpAddr);
+}
+
+impl<F: Fn(Source) -> (Ipv4Addr, IpAddr)> TieBreak for F {
+    fn ids(&self, source: Source) -> (Ipv4Addr, IpAddr) {
+        self(source)
+    }
+}
 
 /// LOCAL_PREF assumed for paths without one (eBGP), as FRR and BIRD do.
 pub const DEFAULT_LOCAL_PREF: u32 = 100;
@@ -47,7 +60,7 @@ fn local_pref(p: &Path) -> u32 {
 
 /// Compares two eligible paths: `Less` means `a` is better. The reason is
 /// the step that decided.
-pub fn compare(a: &Path, b: &Path) -> (Ordering, Option<LossReason>) {
+pub fn compare(a: &Path, b: &Path, ids: &impl TieBreak) -> (Ordering, Option<LossReason>) {
     let steps: [(LossReason, Ordering); 4] = [
         // Higher LOCAL_PREF first (§9.1.1 degree of preference).
         (LossReason::LocalPref, local_pref(b).cmp(&local_pref(a))),
@@ -74,11 +87,13 @@ pub fn compare(a: &Path, b: &Path) -> (Ordering, Option<LossReason>) {
             return (ord, Some(LossReason::Med));
         }
     }
-    let ord = u32::from(a.router_id).cmp(&u32::from(b.router_id));
+    let (a_id, a_addr) = ids.ids(a.source);
+    let (b_id, b_addr) = ids.ids(b.source);
+    let ord = u32::from(a_id).cmp(&u32::from(b_id));
     if ord != Ordering::Equal {
         return (ord, Some(LossReason::RouterId));
     }
-    let ord = a.peer_address.cmp(&b.peer_address);
+    let ord = a_addr.cmp(&b_addr);
     if ord != Ordering::Equal {
         return (ord, Some(LossReason::PeerAddress));
     }
@@ -87,11 +102,15 @@ pub fn compare(a: &Path, b: &Path) -> (Ordering, Option<LossReason>) {
 
 /// Picks the best of `paths`; `eligible(i)` says whether path `i` may be
 /// used at all (its next hop resolves). Returns the index of the winner.
-pub fn select(paths: &[Path], eligible: impl Fn(usize) -> bool) -> Option<usize> {
+pub fn select(
+    paths: &[Path],
+    ids: &impl TieBreak,
+    eligible: impl Fn(usize) -> bool,
+) -> Option<usize> {
     let mut best: Option<usize> = None;
     for i in (0..paths.len()).filter(|&i| eligible(i)) {
         best = match best {
-            Some(b) if compare(&paths[b], &paths[i]).0 != Ordering::Greater => Some(b),
+            Some(b) if compare(&paths[b], &paths[i], ids).0 != Ordering::Greater => Some(b),
             _ => Some(i),
         };
     }
@@ -104,6 +123,7 @@ pub fn select(paths: &[Path], eligible: impl Fn(usize) -> bool) -> Option<usize>
 /// default); with it, equal length is enough (`as-path multipath-relax`).
 pub fn multipath(
     paths: &[Path],
+    ids: &impl TieBreak,
     best: usize,
     max: usize,
     relax: bool,
@@ -118,7 +138,7 @@ pub fn multipath(
         if i == best || !eligible(i) || p.source == Source::Local || b.source == Source::Local {
             continue;
         }
-        let (_, reason) = compare(b, p);
+        let (_, reason) = compare(b, p, ids);
         let tied = matches!(
             reason,
             None | Some(LossReason::RouterId | LossReason::PeerAddress)
@@ -132,11 +152,16 @@ pub fn multipath(
 
 /// Why `path` is not the best: the deciding step against `best`, or that
 /// its next hop does not resolve.
-pub fn loss_reason(path: &Path, best: &Path, eligible: bool) -> Option<LossReason> {
+pub fn loss_reason(
+    path: &Path,
+    best: &Path,
+    ids: &impl TieBreak,
+    eligible: bool,
+) -> Option<LossReason> {
     if !eligible {
         return Some(LossReason::NextHopUnresolved);
     }
-    compare(best, path).1
+    compare(best, path, ids).1
 }
 
 #[cfg(test)]
@@ -155,53 +180,65 @@ mod tests {
         Path {
             source: Source::Peer(peer),
             attrs: Arc::new(attrs),
-            next_hop: IpAddr::V4(Ipv4Addr::new(10, 0, 0, peer as u8)),
-            router_id: Ipv4Addr::new(peer as u8, peer as u8, peer as u8, peer as u8),
-            peer_address: IpAddr::V4(Ipv4Addr::new(10, 0, 0, peer as u8)),
-            seq: 0,
+            next_hop: Arc::new(IpAddr::V4(Ipv4Addr::new(10, 0, 0, peer as u8))),
         }
+    }
+
+    /// Peer n has router ID n.n.n.n and address 10.0.0.n.
+    fn ids(source: Source) -> (Ipv4Addr, IpAddr) {
+        let n = match source {
+            Source::Local => 0,
+            Source::Peer(p) => p as u8,
+        };
+        (
+            Ipv4Addr::new(n, n, n, n),
+            IpAddr::V4(Ipv4Addr::new(10, 0, 0, n)),
+        )
     }
 
     #[test]
     fn shorter_as_path_wins() {
         let a = path(1, &[65501, 65510], |_| {});
         let b = path(2, &[65502], |_| {});
-        assert_eq!(select(&[a.clone(), b.clone()], |_| true), Some(1));
-        assert_eq!(loss_reason(&a, &b, true), Some(LossReason::AsPathLength));
+        assert_eq!(select(&[a.clone(), b.clone()], &ids, |_| true), Some(1));
+        assert_eq!(
+            loss_reason(&a, &b, &ids, true),
+            Some(LossReason::AsPathLength)
+        );
     }
 
     #[test]
     fn local_pref_beats_as_path_length() {
         let a = path(1, &[65501, 65510, 65511], |a| a.local_pref = Some(200));
         let b = path(2, &[65502], |_| {});
-        assert_eq!(select(&[a, b.clone()], |_| true), Some(0));
+        assert_eq!(select(&[a, b.clone()], &ids, |_| true), Some(0));
     }
 
     #[test]
     fn lower_origin_wins_on_equal_length() {
         let a = path(1, &[65501], |a| a.origin = Origin::Incomplete);
         let b = path(2, &[65502], |a| a.origin = Origin::Igp);
-        assert_eq!(select(&[a.clone(), b.clone()], |_| true), Some(1));
-        assert_eq!(loss_reason(&a, &b, true), Some(LossReason::Origin));
+        assert_eq!(select(&[a.clone(), b.clone()], &ids, |_| true), Some(1));
+        assert_eq!(loss_reason(&a, &b, &ids, true), Some(LossReason::Origin));
     }
 
     #[test]
     fn med_compared_only_within_the_same_neighbour_as() {
         let a = path(1, &[65501], |a| a.med = Some(50));
         let b = path(2, &[65501], |a| a.med = Some(10));
-        assert_eq!(select(&[a.clone(), b.clone()], |_| true), Some(1));
+        assert_eq!(select(&[a.clone(), b.clone()], &ids, |_| true), Some(1));
         // Different neighbour AS: MED is skipped and the router ID decides.
         let c = path(3, &[65503], |a| a.med = Some(0));
-        assert_eq!(select(&[a.clone(), c.clone()], |_| true), Some(0));
-        assert_eq!(loss_reason(&c, &a, true), Some(LossReason::RouterId));
+        assert_eq!(select(&[a.clone(), c.clone()], &ids, |_| true), Some(0));
+        assert_eq!(loss_reason(&c, &a, &ids, true), Some(LossReason::RouterId));
     }
 
     #[test]
     fn unresolved_next_hop_is_never_best() {
         let a = path(1, &[65501], |_| {});
         let b = path(2, &[65502, 65503, 65504], |_| {});
-        assert_eq!(select(&[a.clone(), b.clone()], |i| i == 1), Some(1));
-        assert_eq!(select(&[a, b], |_| false), None);
+        assert_eq!(select(&[a.clone(), b.clone()], &ids, |i| i == 1), Some(1));
+        assert_eq!(select(&[a, b], &ids, |_| false), None);
     }
 
     #[test]
@@ -209,7 +246,7 @@ mod tests {
         let mut local = path(9, &[], |_| {});
         local.source = Source::Local;
         let learned = path(1, &[], |_| {});
-        assert_eq!(select(&[learned, local], |_| true), Some(1));
+        assert_eq!(select(&[learned, local], &ids, |_| true), Some(1));
     }
 
     #[test]
@@ -219,15 +256,24 @@ mod tests {
         let c = path(3, &[65501, 65510], |_| {});
         let longer = path(4, &[65504, 65510, 65511], |_| {});
         let paths = vec![a, b, c, longer];
-        let best = select(&paths, |_| true).unwrap();
+        let best = select(&paths, &ids, |_| true).unwrap();
         assert_eq!(best, 0);
         // Identical AS path only (FRR default): path 2 (same path as 0).
-        assert_eq!(multipath(&paths, best, 4, false, |_| true), vec![0, 2]);
+        assert_eq!(
+            multipath(&paths, &ids, best, 4, false, |_| true),
+            vec![0, 2]
+        );
         // Relaxed: any path of equal length.
-        assert_eq!(multipath(&paths, best, 4, true, |_| true), vec![0, 1, 2]);
-        assert_eq!(multipath(&paths, best, 2, true, |_| true), vec![0, 1]);
-        assert_eq!(multipath(&paths, best, 4, true, |i| i != 1), vec![0, 2]);
-        assert_eq!(multipath(&paths, best, 1, true, |_| true), vec![0]);
+        assert_eq!(
+            multipath(&paths, &ids, best, 4, true, |_| true),
+            vec![0, 1, 2]
+        );
+        assert_eq!(multipath(&paths, &ids, best, 2, true, |_| true), vec![0, 1]);
+        assert_eq!(
+            multipath(&paths, &ids, best, 4, true, |i| i != 1),
+            vec![0, 2]
+        );
+        assert_eq!(multipath(&paths, &ids, best, 1, true, |_| true), vec![0]);
     }
 
     #[test]
@@ -237,11 +283,11 @@ mod tests {
             path(1, &[5, 6], |_| {}),
             path(2, &[7, 8], |_| {}),
         ];
-        let best = select(&paths, |_| true).unwrap();
+        let best = select(&paths, &ids, |_| true).unwrap();
         let mut reversed = paths.clone();
         reversed.reverse();
-        let best_rev = select(&reversed, |_| true).unwrap();
+        let best_rev = select(&reversed, &ids, |_| true).unwrap();
         assert_eq!(paths[best], reversed[best_rev]);
-        assert_eq!(paths[best].router_id, Ipv4Addr::new(1, 1, 1, 1));
+        assert_eq!(ids(paths[best].source).0, Ipv4Addr::new(1, 1, 1, 1));
     }
 }

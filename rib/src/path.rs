@@ -2,7 +2,7 @@
 //! that lets a full table share a few hundred thousand attribute sets.
 
 use std::collections::HashSet;
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use bgp::wire::PathAttributes;
@@ -18,18 +18,16 @@ pub enum Source {
     Peer(PeerId),
 }
 
-/// One path in the Loc-RIB.
+/// One path in the Loc-RIB. A full table holds one per prefix and peer, so
+/// it is kept small (see the size test): what is per peer (BGP Identifier,
+/// session address) is looked up through `source`, not copied here.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Path {
     pub source: Source,
     pub attrs: Arc<PathAttributes>,
-    /// The BGP next hop as received (unspecified for local routes).
-    pub next_hop: IpAddr,
-    /// The peer's BGP Identifier and address: the last tie-breakers.
-    pub router_id: Ipv4Addr,
-    pub peer_address: IpAddr,
-    /// Arrival order, for stable output.
-    pub seq: u64,
+    /// The BGP next hop as received (unspecified for local routes), one
+    /// allocation shared by every path through it.
+    pub next_hop: Arc<IpAddr>,
 }
 
 /// Hands out one shared `Arc` per distinct attribute set.
@@ -72,6 +70,12 @@ impl Interner {
 mod tests {
     use super::*;
     use bgp::wire::AsPath;
+
+    #[test]
+    fn path_stays_small() {
+        // Two Arcs (8 + 8) and the source (8): one per route and peer.
+        assert!(std::mem::size_of::<Path>() <= 24);
+    }
 
     #[test]
     fn equal_attribute_sets_share_one_allocation() {

@@ -327,7 +327,7 @@ impl Communities {
             || self
                 .large
                 .iter()
-                .any(|l| attrs.large_communities.contains(l))
+                .any(|l| attrs.large_communities().contains(l))
     }
 }
 
@@ -536,11 +536,12 @@ fn edit_communities(attrs: &mut Cow<'_, PathAttributes>, edit: &CommunityEdit) {
         return;
     }
     if let Some(r) = &edit.replace
-        && (attrs.communities != r.standard || attrs.large_communities != r.large)
+        && (attrs.communities != r.standard || attrs.large_communities() != r.large)
     {
         let a = attrs.to_mut();
         a.communities = r.standard.clone();
-        a.large_communities = r.large.clone();
+        *a.large_communities_mut() = r.large.clone();
+        a.shrink_rare();
     }
     let rm = &edit.remove;
     if rm.standard.iter().any(|c| attrs.communities.contains(c)) {
@@ -549,11 +550,10 @@ fn edit_communities(attrs: &mut Cow<'_, PathAttributes>, edit: &CommunityEdit) {
             .communities
             .retain(|c| !rm.standard.contains(c));
     }
-    if rm.large.iter().any(|l| attrs.large_communities.contains(l)) {
-        attrs
-            .to_mut()
-            .large_communities
-            .retain(|l| !rm.large.contains(l));
+    if rm.large.iter().any(|l| attrs.large_communities().contains(l)) {
+        let a = attrs.to_mut();
+        a.large_communities_mut().retain(|l| !rm.large.contains(l));
+        a.shrink_rare();
     }
     let add = &edit.add;
     for c in &add.standard {
@@ -562,8 +562,8 @@ fn edit_communities(attrs: &mut Cow<'_, PathAttributes>, edit: &CommunityEdit) {
         }
     }
     for l in &add.large {
-        if !attrs.large_communities.contains(l) {
-            attrs.to_mut().large_communities.push(*l);
+        if !attrs.large_communities().contains(l) {
+            attrs.to_mut().large_communities_mut().push(*l);
         }
     }
 }
@@ -869,7 +869,7 @@ mod tests {
         a.communities.push(Community(65000 << 16 | 1));
         assert!(holds(m.clone(), "10.0.0.0/8", &a));
         let mut b = attrs(&[65501]);
-        b.large_communities.push(LargeCommunity {
+        b.large_communities_mut().push(LargeCommunity {
             global: 65000,
             local1: 0,
             local2: 7,
@@ -983,7 +983,7 @@ mod tests {
             got.attrs.communities,
             vec![Community(2), Community(65000 << 16 | 1)]
         );
-        assert_eq!(got.attrs.large_communities, comms(&["65000:0:1"]).large);
+        assert_eq!(got.attrs.large_communities(), comms(&["65000:0:1"]).large);
         let replace = SetActions {
             communities: CommunityEdit {
                 replace: Some(comms(&["no-export"])),

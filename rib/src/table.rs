@@ -23,13 +23,17 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use bgp::wire::{Afi, Community, MpNextHop, PathAttributes, Safi, Update};
-use ipnet::IpNet;
+use ipnet::{IpNet, Ipv4Net, Ipv6Net};
+use smallvec::SmallVec;
 
 use crate::best::{self, LossReason};
-use crate::kernel::{FibOp, KernelEvent, KernelNextHop, KernelView};
+use crate::kernel::{FibOp, KernelEvent, KernelNextHop, KernelView, NextHops};
 use crate::path::{Interner, Path, PeerId, Source};
 use crate::policy::{Chain, Context};
 use crate::repair::Pacer;
+
+mod loc_rib;
+pub use loc_rib::LocRib;
 
 /// Settings of the whole RIB.
 #[derive(Debug, Clone)]
@@ -86,17 +90,49 @@ pub enum Output {
 }
 
 /// All paths to one prefix, the chosen one, and what the kernel holds.
-#[derive(Debug, Clone, Default)]
+/// One per route of a full table, so it is kept small (see the size test):
+/// the usual single path is stored inline and the installed next hops are
+/// shared with every route through the same BGP next hop.
+#[derive(Debug, Clone)]
 pub struct Dest {
-    pub paths: Vec<Path>,
-    pub best: Option<usize>,
-    /// Paths installed together with the best one (ECMP), best first.
-    pub multipath: Vec<usize>,
+    pub paths: SmallVec<[Path; 1]>,
+    /// Index of the best path; `NO_BEST` when there is none.
+    best: u32,
+    /// Paths installed together with the best one (ECMP): bit `i` is path
+    /// `i`; only the first 32 paths of a prefix can be multipaths.
+    multipath: u32,
     /// Next hops last handed to the kernel for this prefix.
-    pub installed: Option<Vec<KernelNextHop>>,
-    /// A route of another protocol holds this prefix at our metric, so
-    /// ours is not installed.
-    pub yielded: bool,
+    pub installed: Option<NextHops>,
+}
+
+const NO_BEST: u32 = u32::MAX;
+
+impl Default for Dest {
+    fn default() -> Self {
+        Dest {
+            paths: SmallVec::new(),
+            best: NO_BEST,
+            multipath: 0,
+            installed: None,
+        }
+    }
+}
+
+impl Dest {
+    /// Index of the best path in `paths`.
+    pub fn best(&self) -> Option<usize> {
+        (self.best != NO_BEST).then_some(self.best as usize)
+    }
+
+    /// Whether path `i` is installed as one of several ECMP paths.
+    pub fn is_multipath(&self, i: usize) -> bool {
+        self.multipath.count_ones() > 1 && i < 32 && self.multipath & (1 << i) != 0
+    }
+
+    /// How many paths are installed together (0 without a best path).
+    pub fn multipath_count(&self) -> usize {
+        self.multipath.count_ones() as usize
+    }
 }
 
 /// What [`Rib::repair`] did.
@@ -127,9 +163,12 @@ struct Established {
     families: Vec<(Afi, Safi)>,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct NextHop {
-    resolved: Option<Vec<KernelNextHop>>,
+    /// The address, shared by every path through this next hop.
+    addr: Arc<IpAddr>,
+    /// Shared by every route installed through this next hop.
+    resolved: Option<NextHops>,
     users: usize,
 }
 
@@ -138,16 +177,49 @@ struct NextHop {
 pub struct Rib {
     cfg: RibConfig,
     peers: BTreeMap<PeerId, Peer>,
-    loc_rib: BTreeMap<IpNet, Dest>,
+    loc_rib: LocRib,
     kernel: KernelView,
     next_hops: HashMap<IpAddr, NextHop>,
     interner: Interner,
     dirty: HashSet<IpNet>,
-    seq: u64,
     /// Routes deleted behind our back: prefix → the next hops that were
     /// installed when the deletion was seen.
-    suspects: BTreeMap<IpNet, Vec<KernelNextHop>>,
+    suspects: BTreeMap<IpNet, NextHops>,
     pacer: Pacer<IpNet>,
+    /// Prefixes where a route of another protocol holds our metric, so ours
+    /// is not installed (rare: kept out of `Dest`).
+    yielded: HashSet<IpNet>,
+    /// Prefixes a session going down left to re-select, in hash order
+    /// (popped from the end); worked off in chunks by `flush_sweep` so that
+    /// a full table's withdrawal never sits in memory as FIB ops at once.
+    sweep: Sweep,
+}
+
+/// Prefixes left to re-select, per family (5 bytes an IPv4 prefix).
+#[derive(Debug, Default)]
+struct Sweep {
+    v4: Vec<Ipv4Net>,
+    v6: Vec<Ipv6Net>,
+}
+
+/// Looks up the tie-breakers of a path's source (best::TieBreak).
+fn tie_break<'a>(
+    cfg: &'a RibConfig,
+    peers: &'a BTreeMap<PeerId, Peer>,
+) -> impl Fn(Source) -> (Ipv4Addr, IpAddr) + 'a {
+    move |source| match source {
+        Source::Local => (cfg.router_id, IpAddr::V4(Ipv4Addr::UNSPECIFIED)),
+        Source::Peer(id) => peers.get(&id).map_or(
+            (Ipv4Addr::BROADCAST, IpAddr::V4(Ipv4Addr::BROADCAST)),
+            |p| {
+                let rid = p
+                    .established
+                    .as_ref()
+                    .map_or(Ipv4Addr::BROADCAST, |e| e.router_id);
+                (rid, p.settings.address)
+            },
+        ),
+    }
 }
 
 fn afi_of(prefix: &IpNet) -> Afi {
@@ -167,14 +239,15 @@ impl Rib {
         Rib {
             cfg,
             peers: BTreeMap::new(),
-            loc_rib: BTreeMap::new(),
+            loc_rib: LocRib::default(),
             kernel,
             next_hops: HashMap::new(),
             interner: Interner::default(),
             dirty: HashSet::new(),
-            seq: 0,
             suspects: BTreeMap::new(),
             pacer: Pacer::default(),
+            yielded: HashSet::new(),
+            sweep: Sweep::default(),
         }
     }
 
@@ -195,15 +268,13 @@ impl Rib {
     /// Originates `prefixes` (the `announce:` list): ORIGIN IGP, empty AS_PATH.
     pub fn originate(&mut self, prefixes: &[IpNet]) -> Vec<Output> {
         let attrs = self.interner.intern(PathAttributes::default());
+        let next_hop = Arc::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
         for prefix in prefixes {
             let prefix = prefix.trunc();
             let path = Path {
                 source: Source::Local,
                 attrs: attrs.clone(),
-                next_hop: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
-                router_id: self.cfg.router_id,
-                peer_address: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
-                seq: self.next_seq(),
+                next_hop: next_hop.clone(),
             };
             self.insert_path(prefix, path);
         }
@@ -258,14 +329,14 @@ impl Rib {
                     .iter()
                     .any(|x| x.source == source && import.evaluate(p, &x.attrs, &cx).is_none())
             })
-            .map(|(p, _)| *p)
+            .map(|(p, _)| p)
             .collect();
         for prefix in rejected {
             self.remove_path(prefix, source);
         }
         let mut out = self.flush();
         let mut batch = ExportBatch::default();
-        let prefixes: Vec<IpNet> = self.loc_rib.keys().copied().collect();
+        let prefixes: Vec<IpNet> = self.loc_rib.keys().collect();
         for prefix in prefixes {
             self.export_to(id, &prefix, &mut batch);
         }
@@ -307,7 +378,7 @@ impl Rib {
         peer.adj_rib_out.clear();
         let mut out = Vec::new();
         let mut batch = ExportBatch::default();
-        let prefixes: Vec<IpNet> = self.loc_rib.keys().copied().collect();
+        let prefixes: Vec<IpNet> = self.loc_rib.keys().collect();
         for prefix in prefixes {
             self.export_to(id, &prefix, &mut batch);
         }
@@ -322,6 +393,15 @@ impl Rib {
 
     /// The session with `id` left Established: its routes go.
     pub fn handle_peer_down(&mut self, id: PeerId) -> Vec<Output> {
+        let mut out = self.begin_peer_down(id);
+        out.extend(self.flush_sweep(usize::MAX));
+        out
+    }
+
+    /// Like `handle_peer_down`, but the prefixes to re-select are queued for
+    /// `flush_sweep`, which the caller runs until `sweep_pending` is false
+    /// (re-selecting before the FIB writer took the previous chunk).
+    pub fn begin_peer_down(&mut self, id: PeerId) -> Vec<Output> {
         let Some(peer) = self.peers.get_mut(&id) else {
             return Vec::new();
         };
@@ -334,11 +414,25 @@ impl Rib {
         for (prefix, dest) in self.loc_rib.iter_mut() {
             if let Some(i) = dest.paths.iter().position(|p| p.source == source) {
                 let path = dest.paths.remove(i);
-                *released.entry(path.next_hop).or_default() += 1;
-                dest.best = None;
-                self.dirty.insert(*prefix);
+                dest.paths.shrink_to_fit();
+                *released.entry(*path.next_hop).or_default() += 1;
+                dest.best = NO_BEST;
+                match prefix {
+                    IpNet::V4(p) => self.sweep.v4.push(p),
+                    IpNet::V6(p) => self.sweep.v6.push(p),
+                }
             }
         }
+        // Spread out, like the hash order of `flush` (the kernel deletes a
+        // full table about twice as fast that way).
+        self.sweep
+            .v4
+            .sort_unstable_by_key(|p| spread(&IpNet::V4(*p)));
+        self.sweep
+            .v6
+            .sort_unstable_by_key(|p| spread(&IpNet::V6(*p)));
+        self.sweep.v4.shrink_to_fit();
+        self.sweep.v6.shrink_to_fit();
         for (addr, n) in released {
             if let Some(nh) = self.next_hops.get_mut(&addr) {
                 nh.users = nh.users.saturating_sub(n);
@@ -358,12 +452,10 @@ impl Rib {
         let Some(peer) = self.peers.get(&id) else {
             return Vec::new();
         };
-        let Some(established) = &peer.established else {
+        if peer.established.is_none() {
             return Vec::new();
-        };
+        }
         let peer_asn = peer.settings.asn;
-        let router_id = established.router_id;
-        let peer_address = peer.settings.address;
         let import = peer.settings.import.clone();
         let peer_name = peer.settings.name.clone();
 
@@ -412,10 +504,7 @@ impl Rib {
                         let path = Path {
                             source: Source::Peer(id),
                             attrs,
-                            next_hop: nh,
-                            router_id,
-                            peer_address,
-                            seq: self.next_seq(),
+                            next_hop: self.track_next_hop(nh),
                         };
                         self.insert_path(prefix, path);
                     }
@@ -438,12 +527,7 @@ impl Rib {
         };
         peer.adj_rib_out.retain(|p, _| afi_of(p) != afi);
         let mut batch = ExportBatch::default();
-        let prefixes: Vec<IpNet> = self
-            .loc_rib
-            .keys()
-            .filter(|p| afi_of(p) == afi)
-            .copied()
-            .collect();
+        let prefixes: Vec<IpNet> = self.loc_rib.keys().filter(|p| afi_of(p) == afi).collect();
         for prefix in prefixes {
             self.export_to(id, &prefix, &mut batch);
         }
@@ -478,25 +562,25 @@ impl Rib {
         let mut changed = HashSet::new();
         for (addr, nh) in self.next_hops.iter_mut() {
             let now = self.kernel.resolve(*addr);
-            if now != nh.resolved {
-                nh.resolved = now;
+            if now.as_ref() != nh.resolved.as_deref() {
+                nh.resolved = now.map(Arc::new);
                 changed.insert(*addr);
             }
         }
         if !changed.is_empty() {
-            for (prefix, dest) in &self.loc_rib {
-                if dest.paths.iter().any(|p| changed.contains(&p.next_hop)) {
-                    self.dirty.insert(*prefix);
+            for (prefix, dest) in self.loc_rib.iter() {
+                if dest.paths.iter().any(|p| changed.contains(&*p.next_hop)) {
+                    self.dirty.insert(prefix);
                 }
             }
         }
         // Routes the kernel dropped behind our back (a link went down and
         // came back) are re-installed when their resolution is unchanged.
         if matches!(ev, KernelEvent::Resync(_)) {
-            for dest in self.loc_rib.values_mut() {
+            for (_, dest) in self.loc_rib.iter_mut() {
                 dest.installed = None;
             }
-            self.dirty.extend(self.loc_rib.keys().copied());
+            self.dirty.extend(self.loc_rib.keys());
         }
         self.flush()
     }
@@ -525,6 +609,12 @@ impl Rib {
         if have == gone {
             self.suspects.insert(r.prefix, installed.clone());
         }
+    }
+
+    /// True if a route of another protocol holds `prefix` at our metric, so
+    /// ours stands back.
+    pub fn is_yielded(&self, prefix: &IpNet) -> bool {
+        self.yielded.contains(prefix)
     }
 
     /// True if routes deleted behind our back wait for [`Rib::repair`].
@@ -568,7 +658,7 @@ impl Rib {
     }
 
     /// The Loc-RIB, in prefix order.
-    pub fn loc_rib(&self) -> &BTreeMap<IpNet, Dest> {
+    pub fn loc_rib(&self) -> &LocRib {
         &self.loc_rib
     }
 
@@ -577,14 +667,15 @@ impl Rib {
         path.source == Source::Local
             || self
                 .next_hops
-                .get(&path.next_hop)
+                .get(&*path.next_hop)
                 .is_some_and(|n| n.resolved.is_some())
     }
 
     /// Why a non-best path lost, for `show`.
     pub fn loss_reason(&self, dest: &Dest, i: usize) -> Option<LossReason> {
-        let best = &dest.paths[dest.best?];
-        best::loss_reason(&dest.paths[i], best, self.eligible(&dest.paths[i]))
+        let best = &dest.paths[dest.best()?];
+        let ids = tie_break(&self.cfg, &self.peers);
+        best::loss_reason(&dest.paths[i], best, &ids, self.eligible(&dest.paths[i]))
     }
 
     /// (pfxRcd, pfxSnt) of one family for a peer.
@@ -604,7 +695,7 @@ impl Rib {
     pub fn next_hops(&self) -> impl Iterator<Item = (IpAddr, Option<&[KernelNextHop]>, usize)> {
         self.next_hops
             .iter()
-            .map(|(a, n)| (*a, n.resolved.as_deref(), n.users))
+            .map(|(a, n)| (*a, n.resolved.as_deref().map(Vec::as_slice), n.users))
     }
 
     /// (resolved, unresolved) BGP next hops in use.
@@ -620,11 +711,6 @@ impl Rib {
     /// Distinct attribute sets held (interning effectiveness).
     pub fn attribute_sets(&self) -> usize {
         self.interner.len()
-    }
-
-    fn next_seq(&mut self) -> u64 {
-        self.seq += 1;
-        self.seq
     }
 
     /// eBGP import checks on the attribute set; `None` means every prefix
@@ -659,21 +745,22 @@ impl Rib {
         !nh.is_unspecified() && !nh.is_multicast() && !self.kernel.is_local(nh)
     }
 
+    /// Inserts or replaces the path of `path.source`; the caller counted
+    /// the path as a user of its next hop (`track_next_hop`).
     fn insert_path(&mut self, prefix: IpNet, path: Path) {
-        let next_hop = path.next_hop;
         let source = path.source;
-        let dest = self.loc_rib.entry(prefix).or_default();
+        let dest = self.loc_rib.get_or_default(prefix);
         let old = match dest.paths.iter().position(|p| p.source == source) {
             Some(i) => Some(std::mem::replace(&mut dest.paths[i], path)),
             None => {
-                // Most prefixes have one path: don't let Vec round up to 4.
+                // Most prefixes have one path, inline; don't round up to 4.
                 dest.paths.reserve_exact(1);
                 dest.paths.push(path);
                 None
             }
         };
         match old {
-            Some(old) => self.release_next_hop(old.next_hop),
+            Some(old) => self.release_next_hop(*old.next_hop),
             None => {
                 if let Source::Peer(id) = source {
                     if let Some(p) = self.peers.get_mut(&id) {
@@ -681,9 +768,6 @@ impl Rib {
                     }
                 }
             }
-        }
-        if source != Source::Local {
-            self.track_next_hop(next_hop);
         }
         self.dirty.insert(prefix);
     }
@@ -696,23 +780,27 @@ impl Rib {
             return;
         };
         let old = dest.paths.remove(i);
-        dest.best = None;
+        dest.paths.shrink_to_fit();
+        dest.best = NO_BEST;
         if let Source::Peer(id) = source {
             if let Some(p) = self.peers.get_mut(&id) {
                 p.received[family_index(afi_of(&prefix))] -= 1;
             }
-            self.release_next_hop(old.next_hop);
+            self.release_next_hop(*old.next_hop);
         }
         self.dirty.insert(prefix);
     }
 
-    fn track_next_hop(&mut self, addr: IpAddr) {
+    /// Counts one more path through `addr`; returns the shared address.
+    fn track_next_hop(&mut self, addr: IpAddr) -> Arc<IpAddr> {
         let kernel = &self.kernel;
         let nh = self.next_hops.entry(addr).or_insert_with(|| NextHop {
-            resolved: kernel.resolve(addr),
+            addr: Arc::new(addr),
+            resolved: kernel.resolve(addr).map(Arc::new),
             users: 0,
         });
         nh.users += 1;
+        nh.addr.clone()
     }
 
     fn release_next_hop(&mut self, addr: IpAddr) {
@@ -724,22 +812,47 @@ impl Rib {
         }
     }
 
-    fn resolution(&self, path: &Path) -> Option<Vec<KernelNextHop>> {
+    fn resolution(&self, path: &Path) -> Option<NextHops> {
         match path.source {
             Source::Local => None,
-            Source::Peer(_) => self.next_hops.get(&path.next_hop)?.resolved.clone(),
+            Source::Peer(_) => self.next_hops.get(&*path.next_hop)?.resolved.clone(),
         }
+    }
+
+    /// Whether `begin_peer_down` left prefixes for `flush_sweep`.
+    pub fn sweep_pending(&self) -> bool {
+        !self.sweep.v4.is_empty() || !self.sweep.v6.is_empty()
+    }
+
+    /// Re-selects up to `max` of the prefixes queued by `begin_peer_down`.
+    pub fn flush_sweep(&mut self, max: usize) -> Vec<Output> {
+        let v4 = &mut self.sweep.v4;
+        let mut chunk: Vec<IpNet> = v4
+            .drain(v4.len().saturating_sub(max)..)
+            .map(IpNet::V4)
+            .collect();
+        let v6 = &mut self.sweep.v6;
+        let rest = max - chunk.len();
+        chunk.extend(v6.drain(v6.len().saturating_sub(rest)..).map(IpNet::V6));
+        if !self.sweep_pending() {
+            self.sweep = Sweep::default();
+        }
+        self.flush_prefixes(chunk)
     }
 
     /// Re-selects every touched prefix and emits the FIB and export diffs.
     fn flush(&mut self) -> Vec<Output> {
-        let mut out = Vec::new();
-        let mut fib = Vec::new();
-        let mut batch = ExportBatch::default();
         // Hash order, not address order: the kernel inserts and deletes a
         // full table about twice as fast when the prefixes are spread out
         // (docs/benchmarks.md, "raw netlink, random order").
         let dirty: Vec<IpNet> = self.dirty.drain().collect();
+        self.flush_prefixes(dirty)
+    }
+
+    fn flush_prefixes(&mut self, dirty: Vec<IpNet>) -> Vec<Output> {
+        let mut out = Vec::new();
+        let mut fib = Vec::with_capacity(dirty.len());
+        let mut batch = ExportBatch::default();
         let peers: Vec<PeerId> = self
             .peers
             .iter()
@@ -751,16 +864,21 @@ impl Rib {
                 continue;
             };
             let eligible = |i: usize| self.eligible(&dest.paths[i]);
-            let best = best::select(&dest.paths, eligible);
-            let multipath = match best {
-                Some(b) if self.cfg.multipath > 1 => best::multipath(
-                    &dest.paths,
-                    b,
-                    self.cfg.multipath,
-                    self.cfg.multipath_relax,
-                    eligible,
-                ),
-                _ => Vec::new(),
+            let (best, multipath) = {
+                let ids = tie_break(&self.cfg, &self.peers);
+                let best = best::select(&dest.paths, &ids, eligible);
+                let multipath = match best {
+                    Some(b) if self.cfg.multipath > 1 => best::multipath(
+                        &dest.paths,
+                        &ids,
+                        b,
+                        self.cfg.multipath,
+                        self.cfg.multipath_relax,
+                        eligible,
+                    ),
+                    _ => Vec::new(),
+                };
+                (best, multipath)
             };
             let want = match (best, multipath.len() > 1) {
                 (Some(_), true) => {
@@ -768,11 +886,11 @@ impl Rib {
                     let mut hops: Vec<KernelNextHop> = multipath
                         .iter()
                         .filter_map(|&i| self.resolution(&dest.paths[i]))
-                        .flatten()
+                        .flat_map(|h| h.iter().cloned().collect::<Vec<_>>())
                         .collect();
                     hops.sort();
                     hops.dedup();
-                    (!hops.is_empty()).then_some(hops)
+                    (!hops.is_empty()).then(|| Arc::new(hops))
                 }
                 (Some(b), false) => self.resolution(&dest.paths[b]),
                 (None, _) => None,
@@ -781,18 +899,25 @@ impl Rib {
             // would): stand back while it holds our prefix and metric.
             let yielded = want.is_some() && self.kernel.has_foreign(&prefix, self.cfg.metric);
             let want = if yielded { None } else { want };
-            let dest = self.loc_rib.get_mut(&prefix).expect("present");
-            if yielded != dest.yielded {
+            if yielded != self.yielded.contains(&prefix) {
                 if yielded {
                     tracing::info!(%prefix, metric = self.cfg.metric,
                         "a route of another protocol holds this prefix at our metric: ours stands back");
+                    self.yielded.insert(prefix);
                 } else {
                     tracing::info!(%prefix, "the other protocol's route left: installing ours");
+                    self.yielded.remove(&prefix);
                 }
-                dest.yielded = yielded;
             }
-            dest.best = best;
-            dest.multipath = multipath;
+            let dest = self.loc_rib.get_mut(&prefix).expect("present");
+            dest.best = best.map_or(NO_BEST, |b| b as u32);
+            dest.multipath = match best {
+                Some(b) if multipath.is_empty() => 1u32.checked_shl(b as u32).unwrap_or(0),
+                _ => multipath
+                    .iter()
+                    .filter(|&&i| i < 32)
+                    .fold(0, |m, &i| m | 1 << i),
+            };
             if want != dest.installed {
                 match &want {
                     Some(nexthops) => fib.push(FibOp::Replace {
@@ -862,7 +987,7 @@ impl Rib {
             return None;
         }
         let dest = self.loc_rib.get(prefix)?;
-        let best = &dest.paths[dest.best?];
+        let best = &dest.paths[dest.best()?];
         if best.source == Source::Peer(id) {
             return None;
         }
@@ -908,6 +1033,23 @@ impl Rib {
             },
         ))
     }
+}
+
+/// A cheap, well-mixed sort key (splitmix64 of address and length) that
+/// orders prefixes like a hash table would.
+fn spread(prefix: &IpNet) -> u64 {
+    let (hi, lo) = match prefix {
+        IpNet::V4(n) => (0, u64::from(u32::from(n.addr()))),
+        IpNet::V6(n) => {
+            let a = u128::from(n.addr());
+            ((a >> 64) as u64, a as u64)
+        }
+    };
+    let mut z = lo ^ hi.rotate_left(29) ^ (u64::from(prefix.prefix_len()) << 56);
+    z = z.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
 }
 
 /// Groups one flush's announcements per (peer, family, attribute set) so

@@ -33,7 +33,7 @@ fn segment_type(v: u8) -> Option<SegmentType> {
 /// empty, a segment overruns the attribute, or fewer octets than a segment
 /// header remain.
 pub(super) fn decode(mut v: &[u8], asn_len: usize) -> Result<AsPath, &'static str> {
-    let mut segments = Vec::new();
+    let mut segments = super::types::Segments::new();
     while !v.is_empty() {
         let Some((&[ty, count], rest)) = v.split_first_chunk::<2>() else {
             return Err("truncated AS_PATH segment header");
@@ -140,7 +140,9 @@ pub(super) fn merge(as_path: AsPath, as4_path: AsPath) -> AsPath {
             _ => out.push(seg),
         }
     }
-    AsPath { segments: out }
+    AsPath {
+        segments: out.into(),
+    }
 }
 
 #[cfg(test)]
@@ -192,7 +194,7 @@ mod tests {
     #[test]
     fn as4_merge_counts_a_set_as_one() {
         let as_path = AsPath {
-            segments: vec![
+            segments: smallvec::smallvec![
                 seq(&[65001]),
                 AsSegment {
                     kind: SegmentType::Set,

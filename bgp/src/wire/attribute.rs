@@ -27,7 +27,7 @@ use super::iana::{Afi, Safi};
 use super::nlri;
 use super::types::{
     AS_TRANS, Aggregator, AsPath, AttributeError, Community, LargeCommunity, MpNextHop, MpReach,
-    MpUnreach, Origin, PathAttributes, RawAttribute, SegmentType,
+    MpUnreach, Origin, PathAttributes, RareAttributes, RawAttribute, SegmentType,
 };
 use super::{Ctx, offset_of};
 
@@ -86,6 +86,8 @@ struct State<'a> {
     ctx: &'a Ctx,
     out: Decoded,
     attrs: PathAttributes,
+    /// Collected apart, boxed into `attrs.rare` at the end.
+    rare: RareAttributes,
     any: bool,
     as4_path: Option<AsPath>,
     as4_aggregator: Option<Aggregator>,
@@ -136,6 +138,7 @@ pub(super) fn decode(
         ctx,
         out: Decoded::default(),
         attrs: PathAttributes::default(),
+        rare: RareAttributes::default(),
         any: false,
         as4_path: None,
         as4_aggregator: None,
@@ -192,13 +195,13 @@ pub(super) fn decode(
 
     // RFC 6793 §4.2.3: on a 2-octet session rebuild the real path.
     if !ctx.four_octet_as {
-        match st.attrs.aggregator {
+        match st.rare.aggregator {
             // An AGGREGATOR that is not AS_TRANS means whoever aggregated
             // did not speak 4-octet AS: AS4_PATH and AS4_AGGREGATOR are stale.
             Some(agg) if agg.asn != AS_TRANS as u32 => {}
             _ => {
                 if let Some(a4) = st.as4_aggregator {
-                    st.attrs.aggregator = Some(a4);
+                    st.rare.aggregator = Some(a4);
                 }
                 if let Some(p4) = st.as4_path.take()
                     && st.seen[AS_PATH as usize]
@@ -228,7 +231,8 @@ pub(super) fn decode(
     let mut out = st.out;
     // Same order as `encode` writes them, so decode → encode → decode is
     // stable whatever order the peer used.
-    st.attrs.unknown.sort_by_key(|a| a.code);
+    st.rare.unknown.sort_by_key(|a| a.code);
+    st.attrs.rare = st.rare.boxed();
     if st.any {
         out.attributes = Some(st.attrs);
     }
@@ -306,7 +310,7 @@ fn one(
                 .iter()
                 .fold(0u32, |acc, &b| (acc << 8) | b as u32);
             let address = Ipv4Addr::from(be32(&value[asn_len..]));
-            st.attrs.aggregator = Some(Aggregator { asn, address });
+            st.rare.aggregator = Some(Aggregator { asn, address });
         }
         AGGREGATOR => st.discard(code, at, "AGGREGATOR length is wrong"),
         // RFC 7606 §7.8: COMMUNITIES of length 0 or not a multiple of 4
@@ -323,7 +327,7 @@ fn one(
         // RFC 7606 §7.14: EXTENDED_COMMUNITIES of length 0 or not a
         // multiple of 8 is treat-as-withdraw.
         EXTENDED_COMMUNITIES if !value.is_empty() && value.len().is_multiple_of(8) => {
-            st.attrs.ext_communities = value
+            st.rare.ext_communities = value
                 .chunks_exact(8)
                 .map(|c| c.try_into().unwrap_or([0; 8]))
                 .collect();
@@ -360,7 +364,7 @@ fn one(
         // RFC 8092 §6: LARGE_COMMUNITIES of length 0 or not a multiple of
         // 12 is treat-as-withdraw.
         LARGE_COMMUNITIES if !value.is_empty() && value.len().is_multiple_of(12) => {
-            st.attrs.large_communities = value
+            st.rare.large_communities = value
                 .chunks_exact(12)
                 .map(|c| LargeCommunity {
                     global: be32(c),
@@ -373,7 +377,7 @@ fn one(
             st.withdraw(code, at, "LARGE_COMMUNITIES length is not a multiple of 12")
         }
         // RFC 9234 §5: OTC of length other than 4 is treat-as-withdraw.
-        OTC if value.len() == 4 => st.attrs.otc = Some(be32(value)),
+        OTC if value.len() == 4 => st.rare.otc = Some(be32(value)),
         OTC => st.withdraw(code, at, "OTC length is not 4"),
         _ => {}
     }
@@ -403,7 +407,7 @@ fn unknown(
     if flags & TRANSITIVE != 0 {
         // RFC 4271 §5: passed on with the Partial bit set.
         st.any = true;
-        st.attrs.unknown.push(RawAttribute {
+        st.rare.unknown.push(RawAttribute {
             flags: (flags | PARTIAL) & !EXTENDED_LENGTH & 0xf0,
             code,
             value: st.msg.slice_ref(value),
@@ -713,7 +717,7 @@ fn encode_path_attributes(
     if a.atomic_aggregate {
         list.push((ATOMIC_AGGREGATE, WELL_KNOWN, Bytes::new()));
     }
-    if let Some(agg) = a.aggregator {
+    if let Some(agg) = a.aggregator() {
         if ctx.four_octet_as {
             v.put_u32(agg.asn);
         } else {
@@ -735,8 +739,8 @@ fn encode_path_attributes(
         }
         list.push((COMMUNITIES, OPTIONAL_TRANSITIVE, v.split().freeze()));
     }
-    if !a.ext_communities.is_empty() {
-        for c in &a.ext_communities {
+    if !a.ext_communities().is_empty() {
+        for c in a.ext_communities() {
             v.put_slice(c);
         }
         list.push((
@@ -745,18 +749,18 @@ fn encode_path_attributes(
             v.split().freeze(),
         ));
     }
-    if !a.large_communities.is_empty() {
-        for c in &a.large_communities {
+    if !a.large_communities().is_empty() {
+        for c in a.large_communities() {
             v.put_u32(c.global);
             v.put_u32(c.local1);
             v.put_u32(c.local2);
         }
         list.push((LARGE_COMMUNITIES, OPTIONAL_TRANSITIVE, v.split().freeze()));
     }
-    if let Some(otc) = a.otc {
+    if let Some(otc) = a.otc() {
         list.push((OTC, OPTIONAL_TRANSITIVE, u32v(otc)));
     }
-    for raw in &a.unknown {
+    for raw in a.unknown() {
         list.push((raw.code, raw.flags, raw.value.clone()));
     }
     Ok(())

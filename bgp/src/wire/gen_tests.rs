@@ -179,24 +179,27 @@ fn gen_attributes(r: &mut Rng, ctx: &Ctx) -> PathAttributes {
         med: r.chance(50).then(|| r.u32()),
         local_pref: r.chance(30).then(|| r.u32()),
         atomic_aggregate: r.chance(10),
-        aggregator,
         communities: (0..r.below(5)).map(|_| Community(r.u32())).collect(),
-        ext_communities: (0..r.below(3)).map(|_| r.next().to_be_bytes()).collect(),
-        large_communities: (0..r.below(3))
-            .map(|_| LargeCommunity {
-                global: r.u32(),
-                local1: r.u32(),
-                local2: r.u32(),
-            })
-            .collect(),
-        otc: r.chance(20).then(|| r.u32()),
-        unknown: (0..r.below(2))
-            .map(|i| RawAttribute {
-                flags: 0xe0,
-                code: 100 + i as u8,
-                value: r.bytes(300),
-            })
-            .collect(),
+        rare: RareAttributes {
+            aggregator,
+            ext_communities: (0..r.below(3)).map(|_| r.next().to_be_bytes()).collect(),
+            large_communities: (0..r.below(3))
+                .map(|_| LargeCommunity {
+                    global: r.u32(),
+                    local1: r.u32(),
+                    local2: r.u32(),
+                })
+                .collect(),
+            otc: r.chance(20).then(|| r.u32()),
+            unknown: (0..r.below(2))
+                .map(|i| RawAttribute {
+                    flags: 0xe0,
+                    code: 100 + i as u8,
+                    value: r.bytes(300),
+                })
+                .collect(),
+        }
+        .boxed(),
     }
 }
 

@@ -261,7 +261,7 @@ fn rfc7606_7_6_atomic_aggregate_with_a_value_is_discarded() {
 fn rfc7606_7_7_aggregator_of_wrong_length_is_discarded() {
     // 6 octets on a 4-octet session.
     let u = assert_discard(&base_with("c00706 fde9c0000209"), &AS4, 7);
-    assert_eq!(u.attributes.unwrap().aggregator, None);
+    assert_eq!(u.attributes.unwrap().aggregator(), None);
     // 8 octets on a 2-octet session.
     let b = update(
         "",
@@ -369,7 +369,7 @@ fn rfc6793_6_malformed_as4_path_is_discarded() {
 fn rfc6793_4_1_as4_attributes_on_a_four_octet_session_are_dropped() {
     let u = ok(&base_with("c01106 020100 00fde9"), &AS4);
     let a = u.attributes.unwrap();
-    assert!(a.unknown.is_empty());
+    assert!(a.unknown().is_empty());
     assert_eq!(a.as_path, AsPath::from_sequence([65001]));
     assert_eq!(u.treat_as_withdraw, None);
 }
@@ -387,7 +387,7 @@ fn unknown_optional_transitive_is_kept_with_partial_bit() {
     let u = ok(&base_with("d0500002 abcd"), &AS4);
     let a = u.attributes.unwrap();
     assert_eq!(
-        a.unknown,
+        a.unknown(),
         vec![RawAttribute {
             flags: 0xe0,
             code: 0x50,
@@ -399,7 +399,7 @@ fn unknown_optional_transitive_is_kept_with_partial_bit() {
 #[test]
 fn unknown_optional_non_transitive_is_dropped() {
     let u = ok(&base_with("805002 abcd"), &AS4);
-    assert!(u.attributes.unwrap().unknown.is_empty());
+    assert!(u.attributes.unwrap().unknown().is_empty());
     assert_eq!(u.treat_as_withdraw, None);
     assert!(u.discarded.is_empty());
 }

@@ -114,23 +114,26 @@ fn attrs_full() -> PathAttributes {
         med: Some(50),
         local_pref: Some(100),
         atomic_aggregate: true,
-        aggregator: Some(Aggregator {
-            asn: 65001,
-            address: Ipv4Addr::new(192, 0, 2, 9),
-        }),
         communities: vec![Community((65001 << 16) | 100), Community::NO_EXPORT],
-        ext_communities: vec![[0x00, 0x02, 0xfd, 0xe9, 0, 0, 0, 0x64]],
-        large_communities: vec![LargeCommunity {
-            global: 65001,
-            local1: 1,
-            local2: 2,
-        }],
-        otc: Some(65001),
-        unknown: vec![RawAttribute {
-            flags: 0xe0,
-            code: 99,
-            value: Bytes::from_static(&[1, 2, 3]),
-        }],
+        rare: RareAttributes {
+            aggregator: Some(Aggregator {
+                asn: 65001,
+                address: Ipv4Addr::new(192, 0, 2, 9),
+            }),
+            ext_communities: vec![[0x00, 0x02, 0xfd, 0xe9, 0, 0, 0, 0x64]],
+            large_communities: vec![LargeCommunity {
+                global: 65001,
+                local1: 1,
+                local2: 2,
+            }],
+            otc: Some(65001),
+            unknown: vec![RawAttribute {
+                flags: 0xe0,
+                code: 99,
+                value: Bytes::from_static(&[1, 2, 3]),
+            }],
+        }
+        .boxed(),
     }
 }
 
@@ -208,10 +211,14 @@ fn update_two_octet_session_merges_as4_path_and_as4_aggregator() {
     let u = Update {
         attributes: Some(PathAttributes {
             as_path: AsPath::from_sequence([65001, 4_200_000_001]),
-            aggregator: Some(Aggregator {
-                asn: 4_200_000_001,
-                address: Ipv4Addr::new(192, 0, 2, 9),
-            }),
+            rare: RareAttributes {
+                aggregator: Some(Aggregator {
+                    asn: 4_200_000_001,
+                    address: Ipv4Addr::new(192, 0, 2, 9),
+                }),
+                ..RareAttributes::default()
+            }
+            .boxed(),
             ..PathAttributes::default()
         }),
         next_hop: Some(Ipv4Addr::new(192, 0, 2, 1)),
@@ -238,7 +245,7 @@ fn as4_path_ignored_when_aggregator_is_not_as_trans() {
     };
     let a = u.attributes.unwrap();
     assert_eq!(a.as_path, AsPath::from_sequence([65001, 23456]));
-    assert_eq!(a.aggregator.unwrap().asn, 65009);
+    assert_eq!(a.aggregator().unwrap().asn, 65009);
 }
 
 #[test]
@@ -638,7 +645,7 @@ fn fuzz_crash_lone_as4_aggregator_with_two_octet_asn_hides_as4_path() {
     let a = u.attributes.as_ref().unwrap();
     assert_eq!(a.as_path, AsPath::from_sequence([65001, 4_200_000_001]));
     assert_eq!(
-        a.aggregator,
+        a.aggregator(),
         Some(Aggregator {
             asn: 0,
             address: Ipv4Addr::UNSPECIFIED
@@ -657,7 +664,7 @@ fn fuzz_crash_lone_as4_aggregator_with_two_octet_asn_hides_as4_path() {
     };
     let a2 = u2.attributes.as_ref().unwrap();
     assert_eq!(a2.as_path, AsPath::from_sequence([65001, AS_TRANS as u32]));
-    assert_eq!(a2.aggregator, a.aggregator);
+    assert_eq!(a2.aggregator(), a.aggregator());
     assert_eq!(u2.nlri, u.nlri);
     // From there on the round trip is exact.
     let third = encode_to_bytes(&Message::Update(u2.clone()), &AS2).unwrap();

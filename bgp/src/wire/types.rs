@@ -227,11 +227,15 @@ pub struct AsSegment {
     pub asns: Vec<u32>,
 }
 
+/// The segments of an AS_PATH: nearly always one AS_SEQUENCE, held inline
+/// (a full table keeps a few hundred thousand distinct AS paths).
+pub type Segments = smallvec::SmallVec<[AsSegment; 1]>;
+
 /// AS_PATH (RFC 4271 §5.1.2), always held with 4-octet ASNs; the codec
 /// converts for 2-octet sessions (RFC 6793 §4.2).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 pub struct AsPath {
-    pub segments: Vec<AsSegment>,
+    pub segments: Segments,
 }
 
 impl AsPath {
@@ -241,7 +245,7 @@ impl AsPath {
             return AsPath::default();
         }
         AsPath {
-            segments: vec![AsSegment {
+            segments: smallvec::smallvec![AsSegment {
                 kind: SegmentType::Sequence,
                 asns,
             }],
@@ -369,18 +373,29 @@ pub struct RawAttribute {
     pub value: Bytes,
 }
 
-/// The attributes that describe a path, shareable between prefixes.
+/// The attributes that describe a path, shareable between prefixes. A full
+/// table holds a few hundred thousand distinct sets, so the attributes most
+/// paths lack live in one box (`rare`), absent when they all are.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 pub struct PathAttributes {
     pub origin: Origin,
+    pub atomic_aggregate: bool,
     pub as_path: AsPath,
     /// MULTI_EXIT_DISC (type 4).
     pub med: Option<u32>,
     /// LOCAL_PREF (type 5); only meaningful on iBGP.
     pub local_pref: Option<u32>,
-    pub atomic_aggregate: bool,
-    pub aggregator: Option<Aggregator>,
     pub communities: Vec<Community>,
+    /// `None` when every one of them is absent (never an empty box, so that
+    /// equal sets compare and hash equal): build it with
+    /// [`RareAttributes::boxed`].
+    pub rare: Option<Box<RareAttributes>>,
+}
+
+/// The less common path attributes (see [`PathAttributes::rare`]).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
+pub struct RareAttributes {
+    pub aggregator: Option<Aggregator>,
     /// EXTENDED_COMMUNITIES (RFC 4360), 8 octets each.
     pub ext_communities: Vec<[u8; 8]>,
     pub large_communities: Vec<LargeCommunity>,
@@ -389,6 +404,53 @@ pub struct PathAttributes {
     /// Unknown optional transitive attributes, carried on with the Partial
     /// bit; unknown non-transitive ones are dropped at decode.
     pub unknown: Vec<RawAttribute>,
+}
+
+impl RareAttributes {
+    pub fn is_empty(&self) -> bool {
+        *self == RareAttributes::default()
+    }
+
+    /// The value for [`PathAttributes::rare`]: `None` when empty.
+    pub fn boxed(self) -> Option<Box<RareAttributes>> {
+        (!self.is_empty()).then(|| Box::new(self))
+    }
+}
+
+impl PathAttributes {
+    pub fn aggregator(&self) -> Option<Aggregator> {
+        self.rare.as_ref().and_then(|r| r.aggregator)
+    }
+
+    pub fn ext_communities(&self) -> &[[u8; 8]] {
+        self.rare.as_ref().map_or(&[], |r| &r.ext_communities)
+    }
+
+    pub fn large_communities(&self) -> &[LargeCommunity] {
+        self.rare.as_ref().map_or(&[], |r| &r.large_communities)
+    }
+
+    pub fn otc(&self) -> Option<u32> {
+        self.rare.as_ref().and_then(|r| r.otc)
+    }
+
+    /// LARGE_COMMUNITIES for editing (policy `set`); call
+    /// [`PathAttributes::shrink_rare`] after, so an emptied set compares
+    /// equal to one that never had any.
+    pub fn large_communities_mut(&mut self) -> &mut Vec<LargeCommunity> {
+        &mut self.rare.get_or_insert_with(Box::default).large_communities
+    }
+
+    /// Drops the rare-attribute box when nothing is left in it.
+    pub fn shrink_rare(&mut self) {
+        if self.rare.as_ref().is_some_and(|r| r.is_empty()) {
+            self.rare = None;
+        }
+    }
+
+    pub fn unknown(&self) -> &[RawAttribute] {
+        self.rare.as_ref().map_or(&[], |r| &r.unknown)
+    }
 }
 
 /// NOTIFICATION (RFC 4271 §4.5).

@@ -187,7 +187,7 @@ impl RibTask {
             communication: None,
         });
         let out = self.rib.remove_peer(id);
-        self.dispatch(out);
+        self.dispatch(out).await;
         if !keep_tunnel {
             if let Some(ifname) = p.cfg.interface() {
                 if let Err(e) = self.tunnels.down(ifname).await {
@@ -215,10 +215,10 @@ impl RibTask {
     }
 
     /// `clear bgp PEER soft out`: resend our Adj-RIB-Out.
-    pub(super) fn refresh_out(&mut self, id: PeerId) {
+    pub(super) async fn refresh_out(&mut self, id: PeerId) {
         for afi in [Afi::Ipv4, Afi::Ipv6] {
             let out = self.rib.handle_route_refresh(id, afi);
-            self.dispatch(out);
+            self.dispatch(out).await;
         }
     }
 
@@ -317,7 +317,7 @@ impl RibTask {
                 let (out, import_changed) =
                     self.rib
                         .set_policies(id, chain(&new, &peer.import), chain(&new, &peer.export));
-                self.dispatch(out);
+                self.dispatch(out).await;
                 if import_changed {
                     info!(peer = %name, "reload: import policy changed, requesting route refresh");
                     self.refresh_in(id);
@@ -340,9 +340,9 @@ impl RibTask {
             self.rib.rename_peer(id, name);
         }
         let out = self.rib.withdraw_local(&plan.announce_removed);
-        self.dispatch(out);
+        self.dispatch(out).await;
         let out = self.rib.originate(&plan.announce_added);
-        self.dispatch(out);
+        self.dispatch(out).await;
         if errors.is_empty() {
             Ok(())
         } else {

@@ -79,6 +79,10 @@ const STATUS_TIMEOUT: Duration = Duration::from_millis(500);
 /// large batches under load and single routes when idle.
 const EVENT_BATCH: usize = 256;
 
+/// Prefixes re-selected per FIB batch when a session goes down (its whole
+/// table is withdrawn chunk by chunk, at the FIB writer's pace).
+const SWEEP_CHUNK: usize = 4096;
+
 /// How often per-peer gauges and counters are brought up to date.
 const METRICS_REFRESH: Duration = Duration::from_secs(2);
 
@@ -105,7 +109,7 @@ impl RibTask {
         let mut sigint = signal(SignalKind::interrupt()).expect("SIGINT handler");
         let mut sighup = signal(SignalKind::hangup()).expect("SIGHUP handler");
         let originated = self.rib.originate(&self.cfg.announce);
-        self.dispatch(originated);
+        self.dispatch(originated).await;
         let mut refresh = tokio::time::interval(METRICS_REFRESH);
         let mut watchdog = tokio::time::interval(super::notify::watchdog_interval());
         let mut counted = Counted::default();
@@ -124,13 +128,14 @@ impl RibTask {
                             Err(_) => break,
                         }
                     }
-                    self.submit(fib);
+                    self.submit(fib).await;
+                    self.sweep().await;
                 }
                 Some(ev) = kernel.recv() => {
                     let tunnels = &self.tunnels;
                     self.heal.observe(&ev, self.rib.kernel(), &self.cfg, |i| tunnels.manages(i));
                     let out = self.rib.handle_kernel_event(&ev);
-                    self.dispatch(out);
+                    self.dispatch(out).await;
                     self.arm_repair(None);
                 }
                 _ = tokio::time::sleep_until(self.repair_at.map_or_else(
@@ -203,7 +208,8 @@ impl RibTask {
             Event::Down(reason) => {
                 self.watches.remove(&peer);
                 info!(peer = %self.peers[&peer].name, %reason, "withdrawing routes of the session");
-                self.rib.handle_peer_down(peer)
+                // Re-selection of its prefixes follows in `sweep`.
+                self.rib.begin_peer_down(peer)
             }
         };
         self.route(out, fib);
@@ -249,13 +255,25 @@ impl RibTask {
         }
     }
 
-    pub(super) fn dispatch(&mut self, out: Vec<Output>) {
+    pub(super) async fn dispatch(&mut self, out: Vec<Output>) {
         let mut fib = Vec::new();
         self.route(out, &mut fib);
-        self.submit(fib);
+        self.submit(fib).await;
+        self.sweep().await;
     }
 
-    fn submit(&mut self, fib: Vec<FibOp>) {
+    /// Works off what a session going down left to re-select, one FIB
+    /// batch at a time.
+    async fn sweep(&mut self) {
+        while self.rib.sweep_pending() {
+            let out = self.rib.flush_sweep(SWEEP_CHUNK);
+            let mut fib = Vec::new();
+            self.route(out, &mut fib);
+            self.submit(fib).await;
+        }
+    }
+
+    async fn submit(&mut self, fib: Vec<FibOp>) {
         if !fib.is_empty() {
             let replaced = fib
                 .iter()
@@ -265,7 +283,7 @@ impl RibTask {
             ops.with_label_values(&["replace"]).inc_by(replaced as u64);
             ops.with_label_values(&["delete"])
                 .inc_by((fib.len() - replaced) as u64);
-            self.fib.submit(fib);
+            self.fib.submit(fib).await;
         }
     }
 
@@ -431,7 +449,7 @@ impl RibTask {
 
     fn update_rib_metrics(&self) {
         let (mut v4, mut v6, mut fib4, mut fib6) = (0i64, 0i64, 0i64, 0i64);
-        for (prefix, dest) in self.rib.loc_rib() {
+        for (prefix, dest) in self.rib.loc_rib().iter() {
             let installed = dest.installed.is_some() as i64;
             match prefix {
                 ipnet::IpNet::V4(_) => (v4 += 1, fib4 += installed),
@@ -512,7 +530,7 @@ impl RibTask {
         let now = std::time::Instant::now();
         let routes = self.rib.repair(now);
         let mut next = routes.next;
-        self.dispatch(routes.out);
+        self.dispatch(routes.out).await;
         for prefix in routes.repaired.iter().take(REPAIR_LOG_LINES) {
             self.repaired(Kind::Route, &format_args!("route {prefix}"));
         }
@@ -736,7 +754,7 @@ impl RibTask {
                     match soft {
                         None => self.reset_session(id),
                         Some(SoftDirection::In) => self.refresh_in(id),
-                        Some(SoftDirection::Out) => self.refresh_out(id),
+                        Some(SoftDirection::Out) => self.refresh_out(id).await,
                     }
                 }
                 let what = match soft {

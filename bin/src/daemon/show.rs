@@ -106,12 +106,8 @@ pub(super) fn summary(
             );
         }
     }
-    let count = |v6: bool| {
-        rib.loc_rib()
-            .keys()
-            .filter(|p| matches!(p, IpNet::V6(_)) == v6)
-            .count() as u64
-    };
+    let (v4_count, v6_count) = rib.loc_rib().counts();
+    let count = |v6: bool| if v6 { v6_count } else { v4_count } as u64;
     let [v4, v6] = per_family;
     let router_id = cfg.router_id.to_string();
     BgpSummary {
@@ -129,12 +125,12 @@ pub(super) fn routes(
     only: Option<IpNet>,
 ) -> RouteTable {
     let mut out = BTreeMap::new();
-    for (prefix, dest) in rib.loc_rib() {
+    for (prefix, dest) in rib.loc_rib().iter() {
         let family = match prefix {
             IpNet::V4(_) => Afi::Ipv4,
             IpNet::V6(_) => Afi::Ipv6,
         };
-        if family != afi || only.is_some_and(|o| o != *prefix) {
+        if family != afi || only.is_some_and(|o| o != prefix) {
             continue;
         }
         let paths: Vec<RoutePath> = dest
@@ -142,7 +138,7 @@ pub(super) fn routes(
             .iter()
             .enumerate()
             .map(|(i, path)| {
-                let best = dest.best == Some(i);
+                let best = dest.best() == Some(i);
                 let attrs = &path.attrs;
                 let (peer_id, next_hop): (String, IpAddr) = match path.source {
                     Source::Local => ("(unspec)".into(), local_next_hop(afi)),
@@ -150,10 +146,10 @@ pub(super) fn routes(
                         peers
                             .get(&id)
                             .map_or_else(|| "?".into(), |p| p.cfg.address().to_string()),
-                        path.next_hop,
+                        *path.next_hop,
                     ),
                 };
-                let via = if best || dest.multipath.contains(&i) {
+                let via = if best || dest.is_multipath(i) {
                     dest.installed.as_ref().map(|hops| {
                         hops.iter()
                             .map(|h| {
@@ -170,7 +166,7 @@ pub(super) fn routes(
                 RoutePath {
                     valid: rib.eligible(path),
                     bestpath: best,
-                    multipath: dest.multipath.len() > 1 && dest.multipath.contains(&i),
+                    multipath: dest.is_multipath(i),
                     path_from: "external".into(),
                     prefix: prefix.addr().to_string(),
                     prefix_len: prefix.prefix_len(),

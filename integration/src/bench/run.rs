@@ -498,7 +498,7 @@ fn fib_run(ops: Vec<FibOp>) -> (f64, usize) {
     let mut ops = ops;
     while !ops.is_empty() {
         let rest = ops.split_off(ops.len().min(FLOOR_SUBMIT));
-        writer.submit(ops);
+        writer.submit_blocking(ops);
         ops = rest;
         batches += 1;
     }
@@ -522,14 +522,14 @@ fn netlink_add(prefixes: &[IpNet], t: &Topology) -> (f64, usize) {
         .iter()
         .map(|p| FibOp::Replace {
             prefix: *p,
-            nexthops: vec![KernelNextHop {
+            nexthops: std::sync::Arc::new(vec![KernelNextHop {
                 gateway: match p {
                     IpNet::V4(_) => IpAddr::V4(t.sender_v4),
                     IpNet::V6(_) => IpAddr::V6(t.sender_v6),
                 },
                 ifindex,
                 onlink: false,
-            }],
+            }]),
         })
         .collect();
     fib_run(ops)

@@ -198,11 +198,16 @@ pub fn gen_attributes(rng: &mut Rng, sender_asn: u32) -> PathAttributes {
             segments: vec![AsSegment {
                 kind: SegmentType::Sequence,
                 asns,
-            }],
+            }]
+            .into(),
         },
         med: (rng.below(100) < 30).then(|| rng.below(1_000) as u32),
         communities,
-        large_communities,
+        rare: bgp::wire::RareAttributes {
+            large_communities,
+            ..Default::default()
+        }
+        .boxed(),
         ..PathAttributes::default()
     }
 }

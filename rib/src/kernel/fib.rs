@@ -13,6 +13,7 @@
 
 use std::io;
 use std::net::IpAddr;
+use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -27,6 +28,12 @@ use super::view::{KernelNextHop, KernelRoute};
 
 /// Requests per `send()`: measured best on this class of machine (crates.md §2).
 pub const DEFAULT_BATCH: usize = 256;
+
+/// Batches queued for the writer thread at most. `submit` waits for room,
+/// so a RIB faster than the kernel is held to the kernel's pace (and the
+/// BGP sessions, through their bounded event channel, to TCP's) instead of
+/// queueing up a full table of ops.
+pub const QUEUE_BATCHES: usize = 4;
 
 /// Where and how our routes are installed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -49,15 +56,17 @@ impl Default for FibConfig {
     }
 }
 
+/// The next hops of one route, shared (a `Vec` behind the `Arc` keeps the
+/// pointer thin: the RIB holds one per route).
+pub type NextHops = Arc<Vec<KernelNextHop>>;
+
 /// One change to the FIB.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum FibOp {
     /// Install or overwrite `prefix` with these next hops (`NLM_F_CREATE | NLM_F_REPLACE`);
-    /// several next hops make an ECMP route.
-    Replace {
-        prefix: IpNet,
-        nexthops: Vec<KernelNextHop>,
-    },
+    /// several next hops make an ECMP route. The next hops are shared with
+    /// the RIB (every route through one BGP next hop has the same).
+    Replace { prefix: IpNet, nexthops: NextHops },
     /// Remove our route to `prefix`; a route that is already gone is not an error.
     Delete { prefix: IpNet },
 }
@@ -102,7 +111,7 @@ enum Command {
 pub struct FibWriter {
     cfg: FibConfig,
     port_id: u32,
-    commands: mpsc::UnboundedSender<Command>,
+    commands: mpsc::Sender<Command>,
     results: mpsc::UnboundedReceiver<FibResult>,
 }
 
@@ -120,7 +129,7 @@ impl FibWriter {
         // to the thread: the thread inherits our network namespace at creation anyway.
         let sock = RouteSocket::open(batch)?;
         let port_id = sock.port_id()?;
-        let (commands, cmd_rx) = mpsc::unbounded_channel();
+        let (commands, cmd_rx) = mpsc::channel(QUEUE_BATCHES);
         let (res_tx, results) = mpsc::unbounded_channel();
         thread::Builder::new()
             .name("fib-writer".into())
@@ -143,9 +152,17 @@ impl FibWriter {
         self.port_id
     }
 
-    /// Queues a batch; never blocks. One `FibResult` per batch arrives on `results()`.
-    pub fn submit(&self, ops: Vec<FibOp>) {
-        if self.commands.send(Command::Batch(ops)).is_err() {
+    /// Queues a batch, waiting while `QUEUE_BATCHES` are queued already. One `FibResult` per
+    /// batch arrives on `results()`.
+    pub async fn submit(&self, ops: Vec<FibOp>) {
+        if self.commands.send(Command::Batch(ops)).await.is_err() {
+            tracing::error!("FIB writer thread is gone; batch dropped");
+        }
+    }
+
+    /// `submit` for callers outside an async runtime (blocks the thread).
+    pub fn submit_blocking(&self, ops: Vec<FibOp>) {
+        if self.commands.blocking_send(Command::Batch(ops)).is_err() {
             tracing::error!("FIB writer thread is gone; batch dropped");
         }
     }
@@ -159,7 +176,10 @@ impl FibWriter {
     /// kernel protocol does at start) and returns how many. Runs after already queued batches.
     pub async fn purge_stale(&self) -> io::Result<usize> {
         let (tx, rx) = oneshot::channel();
-        self.commands.send(Command::Purge(tx)).map_err(|_| gone())?;
+        self.commands
+            .send(Command::Purge(tx))
+            .await
+            .map_err(|_| gone())?;
         rx.await.map_err(|_| gone())?
     }
 
@@ -168,6 +188,7 @@ impl FibWriter {
         let (tx, rx) = oneshot::channel();
         self.commands
             .send(Command::DumpOwn(tx))
+            .await
             .map_err(|_| gone())?;
         rx.await.map_err(|_| gone())?
     }
@@ -180,7 +201,7 @@ fn gone() -> io::Error {
 fn run(
     cfg: FibConfig,
     mut sock: RouteSocket,
-    mut commands: mpsc::UnboundedReceiver<Command>,
+    mut commands: mpsc::Receiver<Command>,
     results: mpsc::UnboundedSender<FibResult>,
 ) {
     tracing::debug!(batch = sock.batch(), ?cfg, "FIB writer started");

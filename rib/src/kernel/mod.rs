@@ -8,7 +8,9 @@ mod nlsock;
 pub mod view;
 pub mod watcher;
 
-pub use fib::{DEFAULT_BATCH, FibConfig, FibError, FibOp, FibResult, FibWriter};
+pub use fib::{
+    DEFAULT_BATCH, FibConfig, FibError, FibOp, FibResult, FibWriter, NextHops, QUEUE_BATCHES,
+};
 pub use view::{KernelEvent, KernelNextHop, KernelRoute, KernelView, RTPROT_BGP, RouteKind};
 pub use watcher::KernelWatcher;
 

@@ -93,6 +93,95 @@ pub(crate) fn set_rcvbuf(fd: i32, bytes: usize) -> io::Result<()> {
         .or_else(|_| setsockopt_int(fd, libc::SOL_SOCKET, libc::SO_RCVBUF, bytes))
 }
 
+/// Has the kernel drop route notifications of protocol `protocol` before they are queued on
+/// `fd` (a classic BPF socket filter, as zebra installs one for its own routes): the FIB
+/// writer's own full table would otherwise come back to the watcher as a million messages to
+/// parse and discard, buffered in rtnetlink's unbounded channel when the watcher is slower.
+/// With `owner` (the FIB writer's netlink port id) only the notifications that socket caused
+/// are dropped: the kernel stamps each with the port id of the requester, so a deletion of
+/// one of our routes by anyone else still arrives (self-healing needs it). Dump replies
+/// (`NLM_F_MULTI`, several messages per datagram) always pass.
+pub(crate) fn drop_route_notifications(fd: i32, protocol: u8, owner: Option<u32>) -> io::Result<()> {
+    // Loads are big-endian; netlink headers are in host order.
+    let host16 = |v: u16| u32::from(u16::from_be_bytes(v.to_ne_bytes()));
+    let host32 = |v: u32| u32::from_be_bytes(v.to_ne_bytes());
+    let stmt = |code: u32, k: u32| libc::sock_filter {
+        code: code as u16,
+        jt: 0,
+        jf: 0,
+        k,
+    };
+    let jump = |code: u32, k: u32, jt: u8, jf: u8| libc::sock_filter {
+        code: code as u16,
+        jt,
+        jf,
+        k,
+    };
+    use libc::{
+        BPF_ABS, BPF_B, BPF_H, BPF_JEQ, BPF_JMP, BPF_JSET, BPF_K, BPF_LD, BPF_RET, BPF_W,
+    };
+    const ACCEPT: libc::sock_filter = libc::sock_filter {
+        code: (BPF_RET | BPF_K) as u16,
+        jt: 0,
+        jf: 0,
+        k: u32::MAX,
+    };
+    const DROP: libc::sock_filter = libc::sock_filter {
+        code: (BPF_RET | BPF_K) as u16,
+        jt: 0,
+        jf: 0,
+        k: 0,
+    };
+    let mut code = vec![
+        // nlmsg_type (offset 4): a route notification?
+        stmt(BPF_LD | BPF_H | BPF_ABS, 4),
+        jump(BPF_JMP | BPF_JEQ | BPF_K, host16(libc::RTM_NEWROUTE), 1, 0),
+        // Not a route message: jump to the final ACCEPT (patched below).
+        jump(BPF_JMP | BPF_JEQ | BPF_K, host16(libc::RTM_DELROUTE), 0, 0),
+        // nlmsg_flags (offset 6): part of a dump?
+        stmt(BPF_LD | BPF_H | BPF_ABS, 6),
+        jump(BPF_JMP | BPF_JSET | BPF_K, host16(libc::NLM_F_MULTI as u16), 0, 0),
+        // rtmsg.rtm_protocol (16-byte nlmsghdr, then family, dst_len, src_len, tos, table).
+        stmt(BPF_LD | BPF_B | BPF_ABS, 16 + 5),
+        jump(BPF_JMP | BPF_JEQ | BPF_K, u32::from(protocol), 0, 0),
+    ];
+    if let Some(port) = owner {
+        // nlmsg_pid (offset 12): caused by the owner's socket?
+        code.push(stmt(BPF_LD | BPF_W | BPF_ABS, 12));
+        code.push(jump(BPF_JMP | BPF_JEQ | BPF_K, host32(port), 0, 0));
+    }
+    code.push(DROP);
+    code.push(ACCEPT);
+    // Patch the jumps to ACCEPT (relative to the next instruction).
+    let accept = code.len() - 1;
+    let to_accept = |at: usize| (accept - at - 1) as u8;
+    code[2].jf = to_accept(2);
+    code[4].jt = to_accept(4);
+    code[6].jf = to_accept(6);
+    if owner.is_some() {
+        code[8].jf = to_accept(8);
+    }
+    let prog = libc::sock_fprog {
+        len: code.len() as u16,
+        filter: code.as_ptr().cast_mut(),
+    };
+    // SAFETY: `prog` points to `code`, both alive for the call; the kernel copies the program.
+    let rc = unsafe {
+        libc::setsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_ATTACH_FILTER,
+            (&raw const prog).cast(),
+            std::mem::size_of::<libc::sock_fprog>() as libc::socklen_t,
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
 impl RouteSocket {
     pub fn open(batch: usize) -> io::Result<RouteSocket> {
         let mut sock = Socket::new(NETLINK_ROUTE)?;

@@ -33,7 +33,7 @@ use rtnetlink::{Handle, MulticastGroup};
 use tokio::sync::mpsc;
 
 use super::convert::{address_of, dump_request, link_event, route_from_msg};
-use super::nlsock::set_rcvbuf;
+use super::nlsock::{drop_route_notifications, set_rcvbuf};
 use super::view::{KernelEvent, KernelRoute, RTPROT_BGP};
 
 /// Multicast receive buffer: large, since a full-table install by the FIB writer produces
@@ -84,7 +84,11 @@ impl KernelWatcher {
             MulticastGroup::Ipv4Route,
             MulticastGroup::Ipv6Route,
         ])?;
-        set_rcvbuf(conn.socket_mut().socket_mut().as_raw_fd(), rcvbuf)?;
+        let fd = conn.socket_mut().socket_mut().as_raw_fd();
+        set_rcvbuf(fd, rcvbuf)?;
+        // The FIB writer's own route changes (without an owner: every BGP route's) are not
+        // wanted: don't even queue them.
+        drop_route_notifications(fd, RTPROT_BGP, owner)?;
         let (tx, rx) = mpsc::channel(4096);
         rt.spawn(conn);
         let watch = Watch {

@@ -130,6 +130,10 @@ fn fib(out: &[Output]) -> Vec<FibOp> {
         .collect()
 }
 
+fn onlink_arc(gw: &str, ifindex: u32) -> NextHops {
+    onlink(gw, ifindex).into()
+}
+
 fn onlink(gw: &str, ifindex: u32) -> Vec<KernelNextHop> {
     vec![KernelNextHop {
         gateway: gw.parse().unwrap(),
@@ -146,7 +150,7 @@ fn learned_route_installs_via_peer_loopback_onlink() {
         fib(&out),
         vec![FibOp::Replace {
             prefix: net("198.19.0.1/32"),
-            nexthops: onlink("2.2.2.2", WG_S2)
+            nexthops: onlink_arc("2.2.2.2", WG_S2)
         }]
     );
     assert_eq!(rib.peer_counts(2, Afi::Ipv4), (1, 0));
@@ -206,7 +210,7 @@ fn unresolved_next_hop_waits_for_the_kernel_route() {
     let out = rib.handle_update(2, announce(&[65501], "9.9.9.9", &["198.19.0.1/32"]));
     assert!(fib(&out).is_empty());
     let dest = &rib.loc_rib()[&net("198.19.0.1/32")];
-    assert_eq!(dest.best, None);
+    assert_eq!(dest.best(), None);
     assert_eq!(
         rib.loss_reason(dest, 0),
         None,
@@ -217,7 +221,7 @@ fn unresolved_next_hop_waits_for_the_kernel_route() {
         fib(&out),
         vec![FibOp::Replace {
             prefix: net("198.19.0.1/32"),
-            nexthops: onlink("9.9.9.9", WG_S2)
+            nexthops: onlink_arc("9.9.9.9", WG_S2)
         }]
     );
 }
@@ -231,7 +235,7 @@ fn shorter_path_wins_and_failover_switches_the_kernel_route() {
         fib(&out),
         vec![FibOp::Replace {
             prefix: net("203.0.113.0/24"),
-            nexthops: onlink("2.2.2.2", WG_S2)
+            nexthops: onlink_arc("2.2.2.2", WG_S2)
         }]
     );
     let dest = &rib.loc_rib()[&net("203.0.113.0/24")];
@@ -246,7 +250,7 @@ fn shorter_path_wins_and_failover_switches_the_kernel_route() {
         fib(&out),
         vec![FibOp::Replace {
             prefix: net("203.0.113.0/24"),
-            nexthops: onlink("3.3.3.3", WG_S3)
+            nexthops: onlink_arc("3.3.3.3", WG_S3)
         }]
     );
 }
@@ -327,7 +331,7 @@ fn ipv6_route_resolves_via_peer_ipv6_loopback() {
         fib(&out),
         vec![FibOp::Replace {
             prefix: net("2001:db8:2::/48"),
-            nexthops: onlink("fd00::2", WG_S2)
+            nexthops: onlink_arc("fd00::2", WG_S2)
         }]
     );
     let unreach = Update {
@@ -473,7 +477,7 @@ fn link_down_unresolves_and_link_up_reinstalls() {
         fib(&out),
         vec![FibOp::Replace {
             prefix: net("198.19.0.1/32"),
-            nexthops: onlink("2.2.2.2", WG_S2)
+            nexthops: onlink_arc("2.2.2.2", WG_S2)
         }]
     );
 }
@@ -581,16 +585,16 @@ fn multipath_installs_one_ecmp_route_and_shrinks_on_withdraw() {
         fib(&out),
         vec![FibOp::Replace {
             prefix: net("203.0.113.0/24"),
-            nexthops: both
+            nexthops: both.into()
         }]
     );
-    assert_eq!(rib.loc_rib()[&net("203.0.113.0/24")].multipath.len(), 2);
+    assert_eq!(rib.loc_rib()[&net("203.0.113.0/24")].multipath_count(), 2);
     let out = rib.handle_update(2, withdraw(&["203.0.113.0/24"]));
     assert_eq!(
         fib(&out),
         vec![FibOp::Replace {
             prefix: net("203.0.113.0/24"),
-            nexthops: onlink("3.3.3.3", WG_S3)
+            nexthops: onlink_arc("3.3.3.3", WG_S3)
         }]
     );
 }
@@ -643,11 +647,11 @@ fn import_set_local_pref_overrides_a_shorter_path() {
         fib(&out),
         vec![FibOp::Replace {
             prefix: net("203.0.113.0/24"),
-            nexthops: onlink("3.3.3.3", WG_S3)
+            nexthops: onlink_arc("3.3.3.3", WG_S3)
         }]
     );
     let dest = &rib.loc_rib()[&net("203.0.113.0/24")];
-    let best = &dest.paths[dest.best.unwrap()];
+    let best = &dest.paths[dest.best().unwrap()];
     assert_eq!(best.attrs.local_pref, Some(200));
     let loser = dest
         .paths
@@ -677,7 +681,7 @@ fn import_set_attributes_are_interned_once() {
             &["198.19.0.0/24", "198.19.1.0/24", "198.19.2.0/24"],
         ),
     );
-    let paths: Vec<&Path> = rib.loc_rib().values().map(|d| &d.paths[0]).collect();
+    let paths: Vec<&Path> = rib.loc_rib().iter().map(|(_, d)| &d.paths[0]).collect();
     assert_eq!(paths.len(), 3);
     assert!(paths.iter().all(|p| Arc::ptr_eq(&p.attrs, &paths[0].attrs)));
     assert_eq!(paths[0].attrs.communities, vec![Community(65500 << 16 | 1)]);
@@ -697,7 +701,7 @@ fn import_set_next_hop_is_tracked_and_installed() {
         fib(&out),
         vec![FibOp::Replace {
             prefix: net("198.19.0.0/24"),
-            nexthops: onlink("3.3.3.3", WG_S3)
+            nexthops: onlink_arc("3.3.3.3", WG_S3)
         }]
     );
 }
@@ -742,7 +746,7 @@ fn export_set_applies_before_own_as_prepend_and_sends_med() {
     assert_eq!(a.as_path.to_string(), "65500 65500 65500 65501");
     assert_eq!(a.med, Some(77), "a MED set by export policy is sent");
     assert_eq!(a.communities, vec![Community(65500 << 16 | 100)]);
-    assert_eq!(a.large_communities.len(), 1);
+    assert_eq!(a.large_communities().len(), 1);
     assert_eq!(a.local_pref, None);
     // Peers the rule does not match get the plain export: MED dropped.
     rib.add_peer(4, peer("s4", "4.4.4.4", 65504, accept_all(), accept_all()));
@@ -845,7 +849,7 @@ fn route_deleted_behind_our_back_is_reinstalled_once() {
         fib(&r.out),
         vec![FibOp::Replace {
             prefix: net("198.19.0.1/32"),
-            nexthops: onlink("2.2.2.2", WG_S2)
+            nexthops: onlink_arc("2.2.2.2", WG_S2)
         }]
     );
     assert!(!rib.repairs_pending());
@@ -924,7 +928,7 @@ fn route_of_another_protocol_at_our_metric_is_never_overwritten() {
             prefix: net("198.19.0.1/32")
         }]
     );
-    assert!(rib.loc_rib()[&net("198.19.0.1/32")].yielded);
+    assert!(rib.is_yielded(&net("198.19.0.1/32")));
     rib.handle_update(2, withdraw(&["198.19.0.1/32"]));
     let out = rib.handle_update(3, announce(&[65502], "3.3.3.3", &["198.19.0.1/32"]));
     assert!(fib(&out).is_empty(), "{out:?}");
@@ -937,8 +941,51 @@ fn route_of_another_protocol_at_our_metric_is_never_overwritten() {
         fib(&out),
         vec![FibOp::Replace {
             prefix: net("198.19.0.1/32"),
-            nexthops: onlink("3.3.3.3", WG_S3)
+            nexthops: onlink_arc("3.3.3.3", WG_S3)
         }]
     );
-    assert!(!rib.loc_rib()[&net("198.19.0.1/32")].yielded);
+    assert!(!rib.is_yielded(&net("198.19.0.1/32")));
+}
+
+#[test]
+fn route_state_stays_small() {
+    use std::mem::size_of;
+    // One Dest per route of a full table, the single path inline: grows
+    // here show up straight in the full-table memory (docs/benchmarks.md).
+    let dest = size_of::<Dest>();
+    assert!(dest <= 48, "Dest is {dest} bytes");
+    let attrs = size_of::<PathAttributes>();
+    assert!(attrs <= 96, "PathAttributes is {attrs} bytes");
+}
+
+#[test]
+fn session_down_is_worked_off_in_chunks() {
+    let mut rib = lab(accept_all(), Chain::default());
+    let prefixes: Vec<String> = (0..10).map(|i| format!("198.19.{i}.0/24")).collect();
+    let prefixes: Vec<&str> = prefixes.iter().map(String::as_str).collect();
+    rib.handle_update(2, announce(&[65501], "2.2.2.2", &prefixes));
+    rib.handle_update(3, announce(&[65502, 65510], "3.3.3.3", &["198.19.0.0/24"]));
+    assert!(
+        fib(&rib.begin_peer_down(2)).is_empty(),
+        "nothing before the sweep"
+    );
+    assert!(rib.sweep_pending());
+    let mut ops = Vec::new();
+    while rib.sweep_pending() {
+        let chunk = fib(&rib.flush_sweep(4));
+        assert!(chunk.len() <= 4);
+        ops.extend(chunk);
+    }
+    // Nine deletions, and the one prefix peer 3 also has moves over to it.
+    let deletes = ops
+        .iter()
+        .filter(|op| matches!(op, FibOp::Delete { .. }))
+        .count();
+    assert_eq!(deletes, 9);
+    assert!(ops.contains(&FibOp::Replace {
+        prefix: net("198.19.0.0/24"),
+        nexthops: onlink_arc("3.3.3.3", WG_S3)
+    }));
+    assert_eq!(rib.loc_rib().len(), 1);
+    assert_eq!(rib.flush_sweep(4), Vec::new());
 }
