@@ -19,7 +19,10 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
-use prometheus::{Encoder, IntCounter, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder};
+use prometheus::{
+    Encoder, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGaugeVec, Opts, Registry,
+    TextEncoder,
+};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
@@ -57,6 +60,9 @@ pub struct Metrics {
     /// Kernel route operations by op.
     pub fib_operations_total: IntCounterVec,
     pub fib_errors_total: IntCounter,
+    /// Seconds the kernel took for one batch of route operations (up to
+    /// 256 per netlink message, several messages per batch).
+    pub fib_batch_duration_seconds: Histogram,
     /// BGP next hops by state (resolved, unresolved).
     pub nexthops: IntGaugeVec,
     /// Sessions torn down because their tunnel went quiet, by peer name and interface.
@@ -115,6 +121,20 @@ impl Metrics {
                 .expect("valid metric");
         registry
             .register(Box::new(fib_errors_total.clone()))
+            .expect("unique metric");
+        let fib_batch_duration_seconds = Histogram::with_opts(
+            HistogramOpts::new(
+                "fib_batch_duration_seconds",
+                "Time the kernel took to apply one batch of route operations",
+            )
+            .buckets(vec![
+                0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
+                1.0,
+            ]),
+        )
+        .expect("valid metric");
+        registry
+            .register(Box::new(fib_batch_duration_seconds.clone()))
             .expect("unique metric");
         // wgbgp_process_*: RSS, CPU seconds, open and max fds, threads, start time.
         registry
@@ -176,6 +196,7 @@ impl Metrics {
                 &["op"],
             ),
             fib_errors_total,
+            fib_batch_duration_seconds,
             nexthops: gauge("nexthops", "BGP next hops by resolution state", &["state"]),
             tunnel_up: gauge(
                 "tunnel_up",
@@ -321,6 +342,7 @@ mod tests {
             .with_label_values(&["2.2.2.2", "65501", "s2", "update"])
             .inc_by(3);
         m.fib_errors_total.inc();
+        m.fib_batch_duration_seconds.observe(0.003);
         m.notifications_total
             .with_label_values(&["2.2.2.2", "65501", "s2", "received", "6", "2"])
             .inc();
@@ -342,6 +364,9 @@ mod tests {
             "wgbgp_prefixes_received{afi=\"ipv4\",name=\"s2\",peer=\"2.2.2.2\",peer_as=\"65501\",safi=\"unicast\"} 1",
             "wgbgp_messages_received_total{name=\"s2\",peer=\"2.2.2.2\",peer_as=\"65501\",type=\"update\"} 3",
             "wgbgp_fib_errors_total 1",
+            "wgbgp_fib_batch_duration_seconds_bucket{le=\"0.0025\"} 0",
+            "wgbgp_fib_batch_duration_seconds_bucket{le=\"0.005\"} 1",
+            "wgbgp_fib_batch_duration_seconds_count 1",
             "wgbgp_fib_operations_total{op=\"replace\"} 1",
             "# TYPE wgbgp_peer_state gauge",
             "# TYPE wgbgp_process_resident_memory_bytes gauge",

@@ -550,7 +550,11 @@ fn edit_communities(attrs: &mut Cow<'_, PathAttributes>, edit: &CommunityEdit) {
             .communities
             .retain(|c| !rm.standard.contains(c));
     }
-    if rm.large.iter().any(|l| attrs.large_communities().contains(l)) {
+    if rm
+        .large
+        .iter()
+        .any(|l| attrs.large_communities().contains(l))
+    {
         let a = attrs.to_mut();
         a.large_communities_mut().retain(|l| !rm.large.contains(l));
         a.shrink_rare();

@@ -150,6 +150,9 @@ impl RibTask {
                     let _ = req.reply.send(response);
                 }
                 Some(result) = self.fib.results().recv() => {
+                    self.metrics
+                        .fib_batch_duration_seconds
+                        .observe(result.elapsed.as_secs_f64());
                     for (prefix, error) in &result.errors {
                         warn!(%prefix, %error, "kernel refused route");
                         self.metrics.fib_errors_total.inc();

@@ -101,7 +101,11 @@ pub(crate) fn set_rcvbuf(fd: i32, bytes: usize) -> io::Result<()> {
 /// are dropped: the kernel stamps each with the port id of the requester, so a deletion of
 /// one of our routes by anyone else still arrives (self-healing needs it). Dump replies
 /// (`NLM_F_MULTI`, several messages per datagram) always pass.
-pub(crate) fn drop_route_notifications(fd: i32, protocol: u8, owner: Option<u32>) -> io::Result<()> {
+pub(crate) fn drop_route_notifications(
+    fd: i32,
+    protocol: u8,
+    owner: Option<u32>,
+) -> io::Result<()> {
     // Loads are big-endian; netlink headers are in host order.
     let host16 = |v: u16| u32::from(u16::from_be_bytes(v.to_ne_bytes()));
     let host32 = |v: u32| u32::from_be_bytes(v.to_ne_bytes());
@@ -117,9 +121,7 @@ pub(crate) fn drop_route_notifications(fd: i32, protocol: u8, owner: Option<u32>
         jf,
         k,
     };
-    use libc::{
-        BPF_ABS, BPF_B, BPF_H, BPF_JEQ, BPF_JMP, BPF_JSET, BPF_K, BPF_LD, BPF_RET, BPF_W,
-    };
+    use libc::{BPF_ABS, BPF_B, BPF_H, BPF_JEQ, BPF_JMP, BPF_JSET, BPF_K, BPF_LD, BPF_RET, BPF_W};
     const ACCEPT: libc::sock_filter = libc::sock_filter {
         code: (BPF_RET | BPF_K) as u16,
         jt: 0,
@@ -140,7 +142,12 @@ pub(crate) fn drop_route_notifications(fd: i32, protocol: u8, owner: Option<u32>
         jump(BPF_JMP | BPF_JEQ | BPF_K, host16(libc::RTM_DELROUTE), 0, 0),
         // nlmsg_flags (offset 6): part of a dump?
         stmt(BPF_LD | BPF_H | BPF_ABS, 6),
-        jump(BPF_JMP | BPF_JSET | BPF_K, host16(libc::NLM_F_MULTI as u16), 0, 0),
+        jump(
+            BPF_JMP | BPF_JSET | BPF_K,
+            host16(libc::NLM_F_MULTI as u16),
+            0,
+            0,
+        ),
         // rtmsg.rtm_protocol (16-byte nlmsghdr, then family, dst_len, src_len, tos, table).
         stmt(BPF_LD | BPF_B | BPF_ABS, 16 + 5),
         jump(BPF_JMP | BPF_JEQ | BPF_K, u32::from(protocol), 0, 0),
