@@ -246,6 +246,7 @@ fn anycast_fails_over_to_the_backup_within_three_keepalives() {
     // SAFETY: signalling a process of our own test namespace.
     unsafe { libc::kill(wg2, libc::SIGSTOP) };
     let freeze = wait_route_via(&lab.s1, &if13, Duration::from_secs(15));
+    let mut via_s3 = vec![epoch()];
     eprintln!("failover: S2's wireguard-go frozen -> S1's kernel routes via S3 in {freeze:?}");
     std::thread::sleep(Duration::from_secs(1));
 
@@ -260,6 +261,7 @@ fn anycast_fails_over_to_the_backup_within_three_keepalives() {
     events.push(("link down", epoch()));
     lab.s2.exec(&["ip", "link", "del", "eth1"]);
     let link = wait_route_via(&lab.s1, &if13, Duration::from_secs(15));
+    via_s3.push(epoch());
     eprintln!("failover: S2's link deleted -> S1's kernel routes via S3 in {link:?}");
     std::thread::sleep(Duration::from_secs(1));
     events.push(("link back", epoch()));
@@ -303,9 +305,14 @@ fn anycast_fails_over_to_the_backup_within_three_keepalives() {
             secs * 1e3,
         );
     }
-    // Traffic flowed via S3 after each cut: replies follow the cut's gap.
-    let after = |at: f64| got.iter().filter(|(t, _)| *t > at).count();
-    assert!(after(events[1].1) > 50 && after(events[3].1) > 50);
+    // Between each switch to S3 and S2's repair (1 s), replies came via S3.
+    for (from, until) in via_s3.iter().zip([events[1].1, events[3].1]) {
+        let n = got
+            .iter()
+            .filter(|(t, _)| (*from..until).contains(t))
+            .count();
+        assert!(n > 50, "{n} replies via S3 in {:.2} s", until - from);
+    }
 
     assert!(
         freeze < BOUND,
