@@ -8,11 +8,28 @@
 //! when the interface is gone, the session is torn down at once instead of
 //! waiting out the hold timer. The verdict is a pure function of what was
 //! observed, so it is tested without tunnels.
+//!
+//! Growth is only seen when the tunnel is polled, so a poll every second
+//! made detection take up to `dead_after` + 2 s (growth seen up to a poll
+//! late, and a verdict that misses `dead_after` by a millisecond of timer
+//! jitter waits for the next poll). Each tunnel is therefore polled every
+//! tenth of its `dead_after` (0.1 s to 1 s): detection takes `dead_after`
+//! plus at most two of those polls.
 
 use std::time::{Duration, Instant};
 
 /// WireGuard's REJECT_AFTER_TIME: keys older than this carry no data.
 pub const REJECT_AFTER_TIME: Duration = Duration::from_secs(180);
+
+/// The shortest and longest time between two polls of one tunnel.
+pub const MIN_POLL: Duration = Duration::from_millis(100);
+pub const MAX_POLL: Duration = Duration::from_secs(1);
+
+/// How often a tunnel declared dead after `dead_after` of silence is polled:
+/// a tenth of it, within [`MIN_POLL`, `MAX_POLL`].
+pub fn poll_interval(dead_after: Duration) -> Duration {
+    (dead_after / 10).clamp(MIN_POLL, MAX_POLL)
+}
 
 /// What one poll of the tunnel saw.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -30,6 +47,8 @@ pub enum Observation {
 pub struct Watch {
     rx_bytes: Option<u64>,
     last_growth: Instant,
+    /// When the tunnel is polled next.
+    next_poll: Instant,
 }
 
 impl Watch {
@@ -38,7 +57,22 @@ impl Watch {
         Watch {
             rx_bytes: None,
             last_growth: now,
+            next_poll: now,
         }
+    }
+
+    /// Whether the tunnel is due for a poll at `now`; if so, the next poll
+    /// is scheduled [`poll_interval`] after this one was due (not after
+    /// `now`, so timer latency does not stretch the interval by a tick).
+    pub fn due(&mut self, now: Instant, dead_after: Duration) -> bool {
+        if now < self.next_poll {
+            return false;
+        }
+        self.next_poll += poll_interval(dead_after);
+        if self.next_poll <= now {
+            self.next_poll = now + poll_interval(dead_after);
+        }
+        true
     }
 
     /// Records `obs` and says why the tunnel is dead, if it is.
@@ -123,10 +157,9 @@ mod tests {
             w.observe(t0 + Duration::from_secs(4), &counters(600, 1), DEAD),
             None
         );
-        assert!(
-            w.observe(t0 + Duration::from_secs(5), &counters(600, 1), DEAD)
-                .is_some()
-        );
+        assert!(w
+            .observe(t0 + Duration::from_secs(5), &counters(600, 1), DEAD)
+            .is_some());
     }
 
     #[test]
@@ -154,6 +187,65 @@ mod tests {
         let mut w = Watch::new(t0);
         let verdict = w.observe(t0, &counters(1, 181), DEAD);
         assert_eq!(verdict.as_deref(), Some("last handshake 181 s ago"));
+    }
+
+    #[test]
+    fn poll_interval_is_a_tenth_of_dead_after_within_bounds() {
+        assert_eq!(poll_interval(DEAD), Duration::from_millis(300));
+        assert_eq!(poll_interval(Duration::from_secs(75)), MAX_POLL);
+        assert_eq!(poll_interval(Duration::from_secs(1)), MIN_POLL);
+        assert_eq!(poll_interval(Duration::ZERO), MIN_POLL);
+    }
+
+    #[test]
+    fn due_spaces_polls_by_the_poll_interval() {
+        let t0 = Instant::now();
+        let mut w = Watch::new(t0);
+        let ms = |n| t0 + Duration::from_millis(n);
+        assert!(w.due(ms(2), DEAD), "the first poll is at once");
+        assert!(!w.due(ms(100), DEAD));
+        assert!(!w.due(ms(299), DEAD));
+        // Due at 300 ms; a timer 5 ms late does not push the next one back.
+        assert!(w.due(ms(305), DEAD));
+        assert!(!w.due(ms(599), DEAD));
+        assert!(w.due(ms(600), DEAD));
+        // After a stall the schedule restarts from now.
+        assert!(w.due(ms(5_000), DEAD));
+        assert!(!w.due(ms(5_299), DEAD));
+        assert!(w.due(ms(5_300), DEAD));
+    }
+
+    /// Polled on a 100 ms tick whose timer is up to 2 ms late, a tunnel that
+    /// falls silent is declared dead within `dead_after` plus two polls (one
+    /// to see the last growth, one lost to jitter), not `dead_after` + 2 s.
+    #[test]
+    fn detection_takes_dead_after_plus_at_most_two_polls() {
+        let t0 = Instant::now();
+        let silent_from = t0 + Duration::from_millis(2_050);
+        let mut w = Watch::new(t0 + Duration::from_millis(37));
+        let (mut rx, mut polls) = (0, Vec::new());
+        let verdict_at = (1..200u64)
+            .map(|k| t0 + MIN_POLL * k as u32 + Duration::from_millis(k % 3))
+            .find(|&now| {
+                if !w.due(now, DEAD) {
+                    return false;
+                }
+                // Traffic flows until `silent_from`: the counter has grown
+                // if the previous poll was earlier.
+                if polls.last().is_none_or(|&prev| prev < silent_from) {
+                    rx += 100;
+                }
+                polls.push(now);
+                w.observe(now, &counters(rx, 1), DEAD).is_some()
+            })
+            .expect("declared dead");
+        for pair in polls.windows(2) {
+            let gap = pair[1] - pair[0];
+            assert!(gap <= poll_interval(DEAD) + MIN_POLL, "{gap:?}");
+        }
+        let detection = verdict_at - silent_from;
+        assert!(detection >= DEAD, "{detection:?}");
+        assert!(detection <= DEAD + 2 * poll_interval(DEAD), "{detection:?}");
     }
 
     #[test]

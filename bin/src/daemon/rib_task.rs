@@ -70,8 +70,9 @@ pub(super) struct RibTask {
 /// Repaired routes named one by one in the log; the rest are summed up.
 const REPAIR_LOG_LINES: usize = 10;
 
-/// How often tunnels of Established sessions are checked for liveness.
-const LIVENESS_POLL: Duration = Duration::from_secs(1);
+/// How often the liveness watches are looked at; each tunnel is polled only
+/// when due (every tenth of its `dead_after`, see [`super::liveness`]).
+const LIVENESS_TICK: Duration = super::liveness::MIN_POLL;
 /// How long a tunnel status read may take before the tunnel counts as dead.
 const STATUS_TIMEOUT: Duration = Duration::from_millis(500);
 
@@ -114,7 +115,7 @@ impl RibTask {
         let mut watchdog = tokio::time::interval(super::notify::watchdog_interval());
         let mut counted = Counted::default();
         let mut tunnel_bytes: BTreeMap<String, (u64, u64)> = BTreeMap::new();
-        let mut liveness = tokio::time::interval(LIVENESS_POLL);
+        let mut liveness = tokio::time::interval(LIVENESS_TICK);
         liveness.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
@@ -647,7 +648,6 @@ impl RibTask {
     /// Tears down Established sessions whose tunnel went quiet (see
     /// [`super::liveness`]); they come back by themselves when it recovers.
     async fn check_liveness(&mut self) {
-        let now = std::time::Instant::now();
         let ids: Vec<PeerId> = self.watches.keys().copied().collect();
         for id in ids {
             let Some(p) = self.peers.get(&id) else {
@@ -660,6 +660,15 @@ impl RibTask {
             ) else {
                 continue;
             };
+            let dead_after = Duration::from_secs(dead_after.into());
+            let now = std::time::Instant::now();
+            if !self
+                .watches
+                .get_mut(&id)
+                .is_some_and(|w| w.due(now, dead_after))
+            {
+                continue;
+            }
             // A frozen wireguard-go never answers its UAPI socket: that, too,
             // is a dead tunnel, and must not stall this task.
             let status = tokio::time::timeout(STATUS_TIMEOUT, self.tunnels.status(ifname)).await;
@@ -676,7 +685,8 @@ impl RibTask {
                 },
                 Ok(Err(e)) => Observation::Missing(e.to_string()),
             };
-            let dead_after = Duration::from_secs(dead_after.into());
+            // When the counters were read, not when this round began.
+            let now = std::time::Instant::now();
             let Some(watch) = self.watches.get_mut(&id) else {
                 continue;
             };
