@@ -715,24 +715,21 @@ impl Session {
             Capability::Fqdn { hostname, .. } => Some(hostname.clone()),
             _ => None,
         });
-        let graceful_restart = self
-            .cfg
-            .graceful_restart
-            .and_then(|_| {
-                open.capabilities.iter().find_map(|c| match c {
-                    Capability::GracefulRestart {
-                        restart_state,
-                        restart_time,
-                        families,
-                        ..
-                    } => Some(PeerGracefulRestart {
-                        restart_state: *restart_state,
-                        restart_time: *restart_time,
-                        families: families.clone(),
-                    }),
-                    _ => None,
-                })
-            });
+        let graceful_restart = self.cfg.graceful_restart.and_then(|_| {
+            open.capabilities.iter().find_map(|c| match c {
+                Capability::GracefulRestart {
+                    restart_state,
+                    restart_time,
+                    families,
+                    ..
+                } => Some(PeerGracefulRestart {
+                    restart_state: *restart_state,
+                    restart_time: *restart_time,
+                    families: families.clone(),
+                }),
+                _ => None,
+            })
+        });
         Negotiated {
             remote_as: open.asn(),
             remote_id: open.bgp_id,

@@ -174,7 +174,14 @@ pub fn routes(t: &RouteTable) -> String {
 fn route_line(out: &mut String, network: &str, p: &RoutePath) {
     let status = format!(
         "{}{}{}",
-        if p.valid { '*' } else { ' ' },
+        // FRR's status column: S(tale) takes the place of the valid mark.
+        if p.stale {
+            'S'
+        } else if p.valid {
+            '*'
+        } else {
+            ' '
+        },
         if p.bestpath {
             '>'
         } else if p.multipath {
@@ -466,6 +473,7 @@ Total number of neighbors 2
             valid: true,
             bestpath: best,
             multipath: false,
+            stale: false,
             path_from: "external".into(),
             prefix: net.addr().to_string(),
             prefix_len: net.prefix_len(),

@@ -374,7 +374,9 @@ impl Rib {
 
     /// Whether `id`'s path to `prefix` is stale.
     pub fn is_stale(&self, id: PeerId, prefix: &IpNet) -> bool {
-        self.peers.get(&id).is_some_and(|p| p.stale.contains(prefix))
+        self.peers
+            .get(&id)
+            .is_some_and(|p| p.stale.contains(prefix))
     }
 
     /// Applies one UPDATE from `id` (RFC 4271 §9.1 phase 1 with the import chain).

@@ -589,7 +589,10 @@ fn negotiated_with(ours: Option<u16>, peer_caps: Vec<Capability>) -> Negotiated 
 #[test]
 fn graceful_restart_capability_is_helper_only() {
     let mut cfg = Config::new(65500, 65501, LOCAL_ID);
-    assert!(!cfg.open().has(|c| matches!(c, Capability::GracefulRestart { .. })));
+    assert!(
+        !cfg.open()
+            .has(|c| matches!(c, Capability::GracefulRestart { .. }))
+    );
     cfg.graceful_restart = Some(120);
     let caps = cfg.open().capabilities;
     let gr = caps

@@ -140,6 +140,7 @@ pub async fn run(cfg: Config) -> Result<(), StartError> {
         watches: BTreeMap::new(),
         listener,
         over_limit: Default::default(),
+        graceful: Default::default(),
     };
     let started = async {
         for name in cfg.peers.keys() {

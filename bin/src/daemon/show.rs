@@ -171,6 +171,10 @@ pub(super) fn routes(
                     valid: rib.eligible(path),
                     bestpath: best,
                     multipath: dest.multipath.len() > 1 && dest.multipath.contains(&i),
+                    stale: match path.source {
+                        Source::Peer(id) => rib.is_stale(id, prefix),
+                        Source::Local => false,
+                    },
                     path_from: "external".into(),
                     prefix: prefix.addr().to_string(),
                     prefix_len: prefix.prefix_len(),
