@@ -527,6 +527,20 @@ Displayed  3 routes and 4 total paths
         assert_eq!(text, want, "\n{text}");
     }
 
+    #[test]
+    fn stale_path_shows_s_in_the_status_column() {
+        let mut stale = path("198.51.100.0/24", "2.2.2.2", "65501", true);
+        stale.stale = true;
+        let json = serde_json::to_value(&stale).unwrap();
+        assert_eq!(json["stale"], true);
+        let fresh = path("198.51.100.0/24", "2.2.2.2", "65501", true);
+        assert!(serde_json::to_value(&fresh).unwrap().get("stale").is_none());
+        let mut routes = BTreeMap::new();
+        routes.insert("198.51.100.0/24".to_string(), vec![stale]);
+        let text = routes_text(routes);
+        assert!(text.contains("\nS> 198.51.100.0/24  2.2.2.2 "), "\n{text}");
+    }
+
     fn routes_text(routes: BTreeMap<String, Vec<RoutePath>>) -> String {
         routes_fn(&RouteTable::new("1.1.1.1", 65500, routes))
     }

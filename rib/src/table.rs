@@ -623,13 +623,12 @@ impl Rib {
                 }
             }
         }
-        if let Source::Peer(id) = source {
-            // Re-announced: fresh again.
-            if let Some(p) = self.peers.get_mut(&id) {
-                if !p.stale.is_empty() {
-                    p.stale.remove(&prefix);
-                }
-            }
+        // Re-announced: fresh again.
+        if let Source::Peer(id) = source
+            && let Some(p) = self.peers.get_mut(&id)
+            && !p.stale.is_empty()
+        {
+            p.stale.remove(&prefix);
         }
         if source != Source::Local {
             self.track_next_hop(next_hop);

@@ -239,6 +239,9 @@ pub(super) fn neighbors(
             if n.route_refresh {
                 capabilities.insert("routeRefresh".into(), both.clone());
             }
+            if n.graceful_restart.is_some() {
+                capabilities.insert("gracefulRestart".into(), both.clone());
+            }
             for (afi, _) in &n.families {
                 let key = format!("multiprotocolExtensions.{afi}Unicast");
                 capabilities.insert(key, both.clone());
