@@ -98,6 +98,11 @@ pub struct Config {
     pub families: Vec<(Afi, Safi)>,
     /// FQDN capability content (hostname, domain), as FRR announces it.
     pub hostname: Option<String>,
+    /// Announce the Graceful Restart capability (RFC 4724 §3) with this
+    /// Restart Time in seconds (at most 4095). We list no address families
+    /// (we cannot keep forwarding state across our own restart), which makes
+    /// us a helper only: we keep a restarting peer's routes.
+    pub graceful_restart: Option<u16>,
 }
 
 impl Config {
@@ -115,6 +120,7 @@ impl Config {
             idle_hold_max: Duration::from_secs(60),
             families: vec![(Afi::Ipv4, Safi::Unicast), (Afi::Ipv6, Safi::Unicast)],
             hostname: None,
+            graceful_restart: None,
         }
     }
 
@@ -127,6 +133,14 @@ impl Config {
             .collect();
         capabilities.push(Capability::RouteRefresh);
         capabilities.push(Capability::FourOctetAs(self.local_as));
+        if let Some(restart_time) = self.graceful_restart {
+            capabilities.push(Capability::GracefulRestart {
+                restart_state: false,
+                notification: false,
+                restart_time: restart_time.min(0x0fff),
+                families: Vec::new(),
+            });
+        }
         if let Some(host) = &self.hostname {
             capabilities.push(Capability::Fqdn {
                 hostname: host.clone(),
@@ -157,7 +171,38 @@ pub struct Negotiated {
     /// Families both sides announced.
     pub families: Vec<(Afi, Safi)>,
     pub remote_hostname: Option<String>,
+    /// The peer's Graceful Restart capability, when both sides announced
+    /// one (RFC 4724 §3): what to keep if the session ends without a
+    /// NOTIFICATION.
+    pub graceful_restart: Option<PeerGracefulRestart>,
     pub remote_open: Open,
+}
+
+/// A peer's Graceful Restart capability (RFC 4724 §3).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PeerGracefulRestart {
+    /// R bit: the peer has just restarted.
+    pub restart_state: bool,
+    /// How long to keep its routes while it restarts, seconds.
+    pub restart_time: u16,
+    /// Families whose routes it preserves, with the F bit (forwarding
+    /// state kept across the restart).
+    pub families: Vec<(Afi, Safi, bool)>,
+}
+
+impl PeerGracefulRestart {
+    /// Whether the peer preserves `family` and kept its forwarding state
+    /// for it across the restart it announces (the F bit).
+    pub fn forwarding_kept(&self, afi: Afi, safi: Safi) -> bool {
+        self.families
+            .iter()
+            .any(|&(a, s, f)| a == afi && s == safi && f)
+    }
+
+    /// Whether the peer preserves `family` at all.
+    pub fn preserves(&self, afi: Afi, safi: Safi) -> bool {
+        self.families.iter().any(|&(a, s, _)| a == afi && s == safi)
+    }
 }
 
 /// Events into the FSM. RFC 4271 §8.1 event numbers in the comments.
@@ -670,6 +715,21 @@ impl Session {
             Capability::Fqdn { hostname, .. } => Some(hostname.clone()),
             _ => None,
         });
+        let graceful_restart = self.cfg.graceful_restart.and_then(|_| {
+            open.capabilities.iter().find_map(|c| match c {
+                Capability::GracefulRestart {
+                    restart_state,
+                    restart_time,
+                    families,
+                    ..
+                } => Some(PeerGracefulRestart {
+                    restart_state: *restart_state,
+                    restart_time: *restart_time,
+                    families: families.clone(),
+                }),
+                _ => None,
+            })
+        });
         Negotiated {
             remote_as: open.asn(),
             remote_id: open.bgp_id,
@@ -681,6 +741,7 @@ impl Session {
             route_refresh: open.has(|c| matches!(c, Capability::RouteRefresh)),
             families,
             remote_hostname,
+            graceful_restart,
             remote_open: open,
         }
     }

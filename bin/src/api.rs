@@ -468,6 +468,10 @@ pub struct RoutePath {
     pub bestpath: bool,
     #[serde(default, skip_serializing_if = "is_false")]
     pub multipath: bool,
+    /// Kept across the peer's graceful restart (RFC 4724), not yet
+    /// re-announced; FRR writes it only when true.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub stale: bool,
     /// "external" (eBGP), "internal" (iBGP); local routes are "external" in FRR.
     pub path_from: String,
     /// Network address (`"198.19.0.1"`).
@@ -643,6 +647,7 @@ mod tests {
             valid: true,
             bestpath: true,
             multipath: false,
+            stale: false,
             path_from: "external".into(),
             prefix: "198.19.0.1".into(),
             prefix_len: 32,

@@ -136,7 +136,13 @@ pub struct Peer {
     pub password: Option<String>,
     /// GTSM (RFC 5082): TTL 255 sent and required.
     pub ttl_security: bool,
+    /// Graceful Restart helper (RFC 4724): the Restart Time we announce, or
+    /// `None` when the capability is not announced.
+    pub graceful_restart: Option<u16>,
 }
+
+/// Default Restart Time announced with Graceful Restart, seconds (FRR's).
+pub const DEFAULT_RESTART_TIME: u16 = 120;
 
 /// `peers.<name>.max_prefix`: what to do when a peer sends more prefixes
 /// of one family than `limit` (after import policy).

@@ -136,6 +136,10 @@ fn session_changes(old: &Peer, new: &Peer) -> Vec<String> {
     check(old.password != new.password, "password");
     check(old.ttl_security != new.ttl_security, "ttl_security");
     check(
+        old.graceful_restart != new.graceful_restart,
+        "graceful_restart",
+    );
+    check(
         old.wireguard.is_some() != new.wireguard.is_some(),
         "wireguard added or removed",
     );

@@ -174,7 +174,14 @@ pub fn routes(t: &RouteTable) -> String {
 fn route_line(out: &mut String, network: &str, p: &RoutePath) {
     let status = format!(
         "{}{}{}",
-        if p.valid { '*' } else { ' ' },
+        // FRR's status column: S(tale) takes the place of the valid mark.
+        if p.stale {
+            'S'
+        } else if p.valid {
+            '*'
+        } else {
+            ' '
+        },
         if p.bestpath {
             '>'
         } else if p.multipath {
@@ -466,6 +473,7 @@ Total number of neighbors 2
             valid: true,
             bestpath: best,
             multipath: false,
+            stale: false,
             path_from: "external".into(),
             prefix: net.addr().to_string(),
             prefix_len: net.prefix_len(),
@@ -517,6 +525,20 @@ Origin codes:  i - IGP, e - EGP, ? - incomplete
 Displayed  3 routes and 4 total paths
 ";
         assert_eq!(text, want, "\n{text}");
+    }
+
+    #[test]
+    fn stale_path_shows_s_in_the_status_column() {
+        let mut stale = path("198.51.100.0/24", "2.2.2.2", "65501", true);
+        stale.stale = true;
+        let json = serde_json::to_value(&stale).unwrap();
+        assert_eq!(json["stale"], true);
+        let fresh = path("198.51.100.0/24", "2.2.2.2", "65501", true);
+        assert!(serde_json::to_value(&fresh).unwrap().get("stale").is_none());
+        let mut routes = BTreeMap::new();
+        routes.insert("198.51.100.0/24".to_string(), vec![stale]);
+        let text = routes_text(routes);
+        assert!(text.contains("\nS> 198.51.100.0/24  2.2.2.2 "), "\n{text}");
     }
 
     fn routes_text(routes: BTreeMap<String, Vec<RoutePath>>) -> String {

@@ -78,6 +78,7 @@ fn table(afi: Afi) -> RouteTable {
         valid: true,
         bestpath: true,
         multipath: false,
+        stale: false,
         path_from: "external".into(),
         prefix: n.addr().to_string(),
         prefix_len: n.prefix_len(),

@@ -7,7 +7,6 @@
 //! `frr` user as packaged; bgpd runs as root with `-S` (FRR refuses `-u root`
 //! unless root is in the `frrvty` group, which a test must not change).
 
-use std::fs::File;
 use std::process::Stdio;
 use std::time::Duration;
 
@@ -198,7 +197,12 @@ impl Frr {
             "stdout".into(),
         ];
         args.extend(user.iter().map(|s| s.to_string()));
-        let log = File::create(self.dir.join(&format!("{name}.log"))).expect("create log");
+        // Appended to: a restarted bgpd keeps the log of the first run.
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.join(&format!("{name}.log")))
+            .expect("create log");
         let mut cmd = ns.command(&args);
         cmd.stdin(Stdio::null())
             .stdout(log.try_clone().expect("dup log"))
@@ -294,6 +298,37 @@ impl Frr {
                             .unwrap_or_else(|e| e)
                     )),
                 }
+            },
+        );
+    }
+
+    /// Kills bgpd with SIGKILL (zebra stays): no NOTIFICATION, no clean
+    /// TCP close beyond what the kernel does for a dead process, as in a
+    /// crash. Graceful Restart tests start it again with [`Frr::start_bgpd`].
+    pub fn kill_bgpd(&mut self) {
+        if let Some(mut c) = self.bgpd.take() {
+            c.signal(9);
+            c.stop(Duration::from_secs(3));
+        }
+        // A killed bgpd leaves its vty socket and pid file behind.
+        let _ = std::fs::remove_file(self.dir.join("bgpd.vty"));
+        let _ = std::fs::remove_file(self.dir.join("bgpd.pid"));
+    }
+
+    /// Starts bgpd again with its config, after [`Frr::kill_bgpd`].
+    pub fn start_bgpd(&mut self, ns: &Netns) {
+        assert!(self.bgpd.is_none(), "bgpd in {} is running", self.ns);
+        let bgpd_bin = format!("{FRR_LIBEXEC}/bgpd");
+        let bgpd = self.spawn_daemon(ns, &bgpd_bin, "bgpd", &["-S"]);
+        self.bgpd = Some(bgpd);
+        self.wait_socket("bgpd", "bgpd.vty");
+        crate::wait_for(
+            Duration::from_secs(10),
+            Duration::from_millis(100),
+            "vtysh to reach the restarted bgpd",
+            || {
+                self.check_alive();
+                self.try_vtysh("show bgp summary json").map(|_| ())
             },
         );
     }

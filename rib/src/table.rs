@@ -155,6 +155,10 @@ struct Peer {
     received: [usize; 2],
     /// Adj-RIB-Out: what this peer was last sent, per prefix.
     adj_rib_out: HashMap<IpNet, Arc<PathAttributes>>,
+    /// Prefixes whose path from this peer is stale: kept across the peer's
+    /// graceful restart (RFC 4724 §4.2) until it is re-announced, swept by
+    /// End-of-RIB, or the restart or stale-path timer runs out.
+    stale: HashSet<IpNet>,
 }
 
 #[derive(Debug, Clone)]
@@ -261,6 +265,7 @@ impl Rib {
             established: None,
             received: [0; 2],
             adj_rib_out: HashMap::new(),
+            stale: HashSet::new(),
         };
         self.peers.insert(id, peer);
     }
@@ -407,6 +412,7 @@ impl Rib {
         };
         peer.established = None;
         peer.adj_rib_out.clear();
+        peer.stale.clear();
         let source = Source::Peer(id);
         // Next hops are few: count releases here instead of collecting the
         // removed paths (a full table's worth of memory at the worst time).
@@ -447,6 +453,70 @@ impl Rib {
         self.flush()
     }
 
+    /// The session with `id` ended in a way that allows a graceful restart
+    /// (RFC 4724 §4.2: no NOTIFICATION, and the peer announced the
+    /// capability): its paths of the families in `keep` stay — best,
+    /// installed and exported — but are marked stale; those of the other
+    /// families go as with [`Rib::handle_peer_down`]. The caller runs the
+    /// restart timer and calls [`Rib::sweep_stale`] when it runs out.
+    pub fn handle_peer_down_graceful(&mut self, id: PeerId, keep: &[Afi]) -> Vec<Output> {
+        let Some(peer) = self.peers.get_mut(&id) else {
+            return Vec::new();
+        };
+        peer.established = None;
+        peer.adj_rib_out.clear();
+        let source = Source::Peer(id);
+        let mut gone = Vec::new();
+        let mut stale = Vec::new();
+        for (prefix, dest) in self.loc_rib.iter() {
+            if dest.paths.iter().any(|p| p.source == source) {
+                if keep.contains(&afi_of(&prefix)) {
+                    stale.push(prefix);
+                } else {
+                    gone.push(prefix);
+                }
+            }
+        }
+        for prefix in gone {
+            self.remove_path(prefix, source);
+        }
+        if let Some(peer) = self.peers.get_mut(&id) {
+            peer.stale.extend(stale);
+        }
+        self.flush()
+    }
+
+    /// Removes the stale paths of `id` (RFC 4724 §4.2), of one family or of
+    /// all (`None`): End-of-RIB came, a timer ran out, or the peer came back
+    /// without preserving the family.
+    pub fn sweep_stale(&mut self, id: PeerId, afi: Option<Afi>) -> Vec<Output> {
+        let Some(peer) = self.peers.get_mut(&id) else {
+            return Vec::new();
+        };
+        let swept: Vec<IpNet> = peer
+            .stale
+            .iter()
+            .filter(|p| afi.is_none_or(|a| afi_of(p) == a))
+            .copied()
+            .collect();
+        for prefix in swept {
+            self.remove_path(prefix, Source::Peer(id));
+        }
+        self.flush()
+    }
+
+    /// How many of `id`'s paths are stale.
+    pub fn stale_count(&self, id: PeerId) -> usize {
+        self.peers.get(&id).map_or(0, |p| p.stale.len())
+    }
+
+    /// Whether `id`'s path to `prefix` is stale.
+    pub fn is_stale(&self, id: PeerId, prefix: &IpNet) -> bool {
+        self.peers
+            .get(&id)
+            .is_some_and(|p| p.stale.contains(prefix))
+    }
+
     /// Applies one UPDATE from `id` (RFC 4271 §9.1 phase 1 with the import chain).
     pub fn handle_update(&mut self, id: PeerId, update: Update) -> Vec<Output> {
         let Some(peer) = self.peers.get(&id) else {
@@ -458,6 +528,14 @@ impl Rib {
         let peer_asn = peer.settings.asn;
         let import = peer.settings.import.clone();
         let peer_name = peer.settings.name.clone();
+        // End-of-RIB: the peer has sent all its routes of the family, so
+        // the stale ones it did not re-announce are gone (RFC 4724 §4.2).
+        if let Some((afi, Safi::Unicast)) = update.end_of_rib() {
+            if !peer.stale.is_empty() {
+                return self.sweep_stale(id, Some(afi));
+            }
+            return Vec::new();
+        }
 
         let mut withdrawn: Vec<IpNet> = update.withdrawn.iter().map(|&p| IpNet::V4(p)).collect();
         if let Some(unreach) = &update.mp_unreach {
@@ -769,6 +847,13 @@ impl Rib {
                 }
             }
         }
+        // Re-announced: fresh again.
+        if let Source::Peer(id) = source
+            && let Some(p) = self.peers.get_mut(&id)
+            && !p.stale.is_empty()
+        {
+            p.stale.remove(&prefix);
+        }
         self.dirty.insert(prefix);
     }
 
@@ -785,6 +870,9 @@ impl Rib {
         if let Source::Peer(id) = source {
             if let Some(p) = self.peers.get_mut(&id) {
                 p.received[family_index(afi_of(&prefix))] -= 1;
+                if !p.stale.is_empty() {
+                    p.stale.remove(&prefix);
+                }
             }
             self.release_next_hop(*old.next_hop);
         }

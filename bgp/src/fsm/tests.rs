@@ -556,3 +556,90 @@ fn peer_connection_during_prefix_hold_down_is_refused() {
     });
     assert!(matches!(sends(&out)[0].1, Message::Open(_)));
 }
+
+/// Negotiates with a peer whose OPEN carries `peer_caps` extra capabilities;
+/// `ours` is our Graceful Restart setting.
+fn negotiated_with(ours: Option<u16>, peer_caps: Vec<Capability>) -> Negotiated {
+    let mut cfg = Config::new(65500, 65501, LOCAL_ID);
+    cfg.graceful_restart = ours;
+    let mut s = Session::new(cfg);
+    s.handle(Input::Start);
+    s.handle(Input::TcpConnected {
+        conn: C1,
+        direction: Direction::Outgoing,
+    });
+    let mut open = Config::new(65501, 65500, REMOTE_ID).open();
+    open.capabilities.extend(peer_caps);
+    s.handle(Input::Message {
+        conn: C1,
+        message: Message::Open(open),
+    });
+    let out = s.handle(Input::Message {
+        conn: C1,
+        message: Message::Keepalive,
+    });
+    out.into_iter()
+        .find_map(|o| match o {
+            Output::Established { negotiated, .. } => Some(negotiated),
+            _ => None,
+        })
+        .expect("Established")
+}
+
+#[test]
+fn graceful_restart_capability_is_helper_only() {
+    let mut cfg = Config::new(65500, 65501, LOCAL_ID);
+    assert!(
+        !cfg.open()
+            .has(|c| matches!(c, Capability::GracefulRestart { .. }))
+    );
+    cfg.graceful_restart = Some(120);
+    let caps = cfg.open().capabilities;
+    let gr = caps
+        .iter()
+        .find(|c| matches!(c, Capability::GracefulRestart { .. }))
+        .expect("announced");
+    assert_eq!(
+        *gr,
+        Capability::GracefulRestart {
+            restart_state: false,
+            notification: false,
+            restart_time: 120,
+            families: Vec::new(),
+        }
+    );
+    // The Restart Time field has 12 bits.
+    cfg.graceful_restart = Some(5000);
+    assert!(cfg.open().has(|c| matches!(
+        c,
+        Capability::GracefulRestart {
+            restart_time: 4095,
+            ..
+        }
+    )));
+}
+
+#[test]
+fn graceful_restart_is_negotiated_only_when_both_announce_it() {
+    let theirs = Capability::GracefulRestart {
+        restart_state: true,
+        notification: false,
+        restart_time: 90,
+        families: vec![
+            (Afi::Ipv4, Safi::Unicast, true),
+            (Afi::Ipv6, Safi::Unicast, false),
+        ],
+    };
+    let n = negotiated_with(Some(120), vec![theirs.clone()]);
+    let gr = n.graceful_restart.expect("negotiated");
+    assert!(gr.restart_state);
+    assert_eq!(gr.restart_time, 90);
+    assert!(gr.forwarding_kept(Afi::Ipv4, Safi::Unicast));
+    assert!(!gr.forwarding_kept(Afi::Ipv6, Safi::Unicast));
+    assert!(gr.preserves(Afi::Ipv6, Safi::Unicast));
+    assert!(!gr.preserves(Afi::Ipv4, Safi::Multicast));
+    // We did not announce it: the peer's capability is ignored.
+    assert_eq!(negotiated_with(None, vec![theirs]).graceful_restart, None);
+    // The peer did not announce it.
+    assert_eq!(negotiated_with(Some(120), vec![]).graceful_restart, None);
+}

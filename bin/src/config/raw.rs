@@ -82,6 +82,21 @@ struct RawPeer {
     max_prefix: Option<RawMaxPrefix>,
     password: Option<String>,
     ttl_security: Option<bool>,
+    graceful_restart: Option<RawGracefulRestart>,
+}
+
+/// `graceful_restart: false` or `graceful_restart: {restart_time: 120}`.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum RawGracefulRestart {
+    Enabled(bool),
+    Full(RawGracefulRestartFull),
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawGracefulRestartFull {
+    restart_time: Option<u16>,
 }
 
 /// `max_prefix: 1000` or `max_prefix: {limit: 1000, action: warn, restart_after: 60}`.
@@ -599,6 +614,20 @@ pub(super) fn validate(raw: RawConfig, src: &str, path: &Path) -> Result<Config,
                 cx.err(format!("peers.{name}.password"), problem);
             }
         }
+        let graceful_restart = match &p.graceful_restart {
+            None | Some(RawGracefulRestart::Enabled(true)) => Some(DEFAULT_RESTART_TIME),
+            Some(RawGracefulRestart::Enabled(false)) => None,
+            Some(RawGracefulRestart::Full(f)) => {
+                let t = f.restart_time.unwrap_or(DEFAULT_RESTART_TIME);
+                if t > 4095 {
+                    let problem = Problem::Other(format!(
+                        "restart_time {t} does not fit the 12-bit Restart Time field (at most 4095 seconds, RFC 4724 §3)"
+                    ));
+                    cx.err(format!("{base}.graceful_restart.restart_time"), problem);
+                }
+                Some(t.min(4095))
+            }
+        };
         peers.insert(
             name.clone(),
             Peer {
@@ -617,6 +646,7 @@ pub(super) fn validate(raw: RawConfig, src: &str, path: &Path) -> Result<Config,
                 shutdown: p.shutdown.unwrap_or(false),
                 password: p.password.clone(),
                 ttl_security: p.ttl_security.unwrap_or(false),
+                graceful_restart,
                 max_prefix: p.max_prefix.as_ref().map(|m| match m {
                     RawMaxPrefix::Limit(limit) => MaxPrefix {
                         limit: *limit,

@@ -688,3 +688,31 @@ fn max_as_path_len_is_optional_and_positive() {
         "must be at least 1",
     );
 }
+
+#[test]
+fn graceful_restart_helper_is_on_by_default_and_configurable() {
+    let c = parse(S1).unwrap();
+    assert_eq!(c.peers["s2"].graceful_restart, Some(DEFAULT_RESTART_TIME));
+    let off = S1.replacen(
+        "    description: S2\n",
+        "    description: S2\n    graceful_restart: false\n",
+        1,
+    );
+    assert_eq!(parse(&off).unwrap().peers["s2"].graceful_restart, None);
+    let short = S1.replacen(
+        "    description: S2\n",
+        "    description: S2\n    graceful_restart: { restart_time: 5 }\n",
+        1,
+    );
+    assert_eq!(parse(&short).unwrap().peers["s2"].graceful_restart, Some(5));
+}
+
+#[test]
+fn graceful_restart_time_must_fit_12_bits() {
+    assert_bad(
+        "    description: S2\n",
+        "    graceful_restart: { restart_time: 5000 }\n",
+        "peers.s2.graceful_restart.restart_time",
+        "at most 4095",
+    );
+}

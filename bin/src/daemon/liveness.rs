@@ -157,9 +157,10 @@ mod tests {
             w.observe(t0 + Duration::from_secs(4), &counters(600, 1), DEAD),
             None
         );
-        assert!(w
-            .observe(t0 + Duration::from_secs(5), &counters(600, 1), DEAD)
-            .is_some());
+        assert!(
+            w.observe(t0 + Duration::from_secs(5), &counters(600, 1), DEAD)
+                .is_some()
+        );
     }
 
     #[test]

@@ -145,6 +145,7 @@ pub async fn run(cfg: Config) -> Result<(), StartError> {
         over_limit: Default::default(),
         heal: Default::default(),
         repair_at: None,
+        graceful: Default::default(),
     };
     let started = async {
         for name in cfg.peers.keys() {

@@ -68,6 +68,7 @@ fn session_config(cfg: &Config, peer: &config::Peer) -> PeerConfig {
     fsm.hold_time = peer.hold_time;
     fsm.keepalive = Some(peer.keepalive);
     fsm.passive = peer.passive;
+    fsm.graceful_restart = peer.graceful_restart;
     fsm.hostname = std::fs::read_to_string("/proc/sys/kernel/hostname")
         .ok()
         .map(|s| s.trim().to_string())
@@ -186,6 +187,7 @@ impl RibTask {
         let _ = p.session.commands.send(Command::Stop {
             communication: None,
         });
+        self.graceful.forget(id);
         let out = self.rib.remove_peer(id);
         self.dispatch(out).await;
         if !keep_tunnel {

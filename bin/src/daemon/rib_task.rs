@@ -65,6 +65,8 @@ pub(super) struct RibTask {
     pub heal: Heal,
     /// When the next repair pass runs (see [`super::heal`]).
     pub repair_at: Option<std::time::Instant>,
+    /// Graceful Restart helper state (RFC 4724).
+    pub graceful: Graceful,
 }
 
 /// Repaired routes named one by one in the log; the rest are summed up.
@@ -73,6 +75,31 @@ const REPAIR_LOG_LINES: usize = 10;
 /// How often the liveness watches are looked at; each tunnel is polled only
 /// when due (every tenth of its `dead_after`, see [`super::liveness`]).
 const LIVENESS_TICK: Duration = super::liveness::MIN_POLL;
+
+/// How long the stale routes of a peer that came back after a graceful
+/// restart may wait for its End-of-RIB (FRR's `stalepath-time`).
+const STALE_PATH_TIME: Duration = Duration::from_secs(360);
+
+/// Graceful Restart helper state: what each Established peer announced,
+/// and when the stale routes of each restarting peer expire.
+#[derive(Default)]
+pub(super) struct Graceful {
+    /// The peer's capability in its current (or last) session.
+    caps: BTreeMap<PeerId, bgp::fsm::PeerGracefulRestart>,
+    /// Restart timer while the peer is away, then the stale-path timer
+    /// once it is back; the peer's stale routes go when it runs out.
+    deadlines: BTreeMap<PeerId, std::time::Instant>,
+}
+
+impl Graceful {
+    pub(super) fn forget(&mut self, id: PeerId) {
+        self.caps.remove(&id);
+        self.deadlines.remove(&id);
+    }
+}
+
+/// How often restart and stale-path timers are checked.
+const GRACEFUL_POLL: Duration = Duration::from_millis(500);
 /// How long a tunnel status read may take before the tunnel counts as dead.
 const STATUS_TIMEOUT: Duration = Duration::from_millis(500);
 
@@ -117,6 +144,8 @@ impl RibTask {
         let mut tunnel_bytes: BTreeMap<String, (u64, u64)> = BTreeMap::new();
         let mut liveness = tokio::time::interval(LIVENESS_TICK);
         liveness.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut graceful = tokio::time::interval(GRACEFUL_POLL);
+        graceful.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
                 Some((peer, ev)) = events.recv() => {
@@ -166,6 +195,7 @@ impl RibTask {
                 }
                 _ = watchdog.tick() => super::notify::watchdog(),
                 _ = liveness.tick(), if !self.watches.is_empty() => self.check_liveness().await,
+                _ = graceful.tick(), if !self.graceful.deadlines.is_empty() => self.graceful_timers(),
                 _ = sigterm.recv() => break,
                 _ = sigint.recv() => break,
                 _ = sighup.recv() => {
@@ -200,23 +230,120 @@ impl RibTask {
                     self.watches
                         .insert(peer, Watch::new(std::time::Instant::now()));
                 }
-                self.rib
-                    .handle_peer_up(peer, negotiated.remote_id, &negotiated.families)
+                let mut out =
+                    self.rib
+                        .handle_peer_up(peer, negotiated.remote_id, &negotiated.families);
+                out.extend(self.graceful_up(peer, &negotiated));
+                out
             }
             Event::Update(update) => {
                 let out = self.rib.handle_update(peer, update);
                 self.check_max_prefix(peer);
+                if self.graceful.deadlines.contains_key(&peer) && self.rib.stale_count(peer) == 0 {
+                    self.graceful.deadlines.remove(&peer);
+                }
                 out
             }
             Event::RouteRefresh(rr) => self.rib.handle_route_refresh(peer, rr.afi),
             Event::Down(reason) => {
                 self.watches.remove(&peer);
-                info!(peer = %self.peers[&peer].name, %reason, "withdrawing routes of the session");
-                // Re-selection of its prefixes follows in `sweep`.
-                self.rib.begin_peer_down(peer)
+                self.graceful_down(peer, &reason)
             }
         };
         self.route(out, fib);
+    }
+
+    /// RFC 4724 §4.2: a session that ends without a NOTIFICATION (the
+    /// connection closed, or the hold timer expired: the peer could not
+    /// send one) with a peer that announced Graceful Restart keeps the
+    /// routes of the families it preserves, stale, for its Restart Time.
+    fn graceful_down(&mut self, peer: PeerId, reason: &bgp::fsm::DownReason) -> Vec<Output> {
+        use bgp::fsm::DownReason;
+        let name = &self.peers[&peer].name;
+        let cap = self.graceful.caps.remove(&peer);
+        let eligible = matches!(
+            reason,
+            DownReason::ConnectionClosed | DownReason::HoldTimerExpired
+        );
+        let keep: Vec<bgp::wire::Afi> = match &cap {
+            Some(cap) if eligible && cap.restart_time > 0 => {
+                [bgp::wire::Afi::Ipv4, bgp::wire::Afi::Ipv6]
+                    .into_iter()
+                    .filter(|&afi| cap.preserves(afi, bgp::wire::Safi::Unicast))
+                    .collect()
+            }
+            _ => Vec::new(),
+        };
+        if keep.is_empty() {
+            info!(peer = %name, %reason, "withdrawing routes of the session");
+            self.graceful.deadlines.remove(&peer);
+            // Re-selection of its prefixes follows in `sweep`.
+            return self.rib.begin_peer_down(peer);
+        }
+        let restart_time = cap.map_or(0, |c| c.restart_time);
+        info!(peer = %name, %reason, restart_time, families = ?keep,
+              "graceful restart: keeping the routes of the session as stale");
+        self.graceful.deadlines.insert(
+            peer,
+            std::time::Instant::now() + Duration::from_secs(restart_time.into()),
+        );
+        self.rib.handle_peer_down_graceful(peer, &keep)
+    }
+
+    /// The peer is back. RFC 4724 §4.2: stale routes of a family it no
+    /// longer preserves, or whose forwarding state it lost (F bit clear),
+    /// go now; the others wait for its End-of-RIB, at most
+    /// [`STALE_PATH_TIME`].
+    fn graceful_up(&mut self, peer: PeerId, negotiated: &bgp::fsm::Negotiated) -> Vec<Output> {
+        use bgp::wire::{Afi, Safi};
+        let cap = negotiated.graceful_restart.clone();
+        let mut out = Vec::new();
+        if self.rib.stale_count(peer) > 0 {
+            for afi in [Afi::Ipv4, Afi::Ipv6] {
+                if !cap
+                    .as_ref()
+                    .is_some_and(|c| c.forwarding_kept(afi, Safi::Unicast))
+                {
+                    out.extend(self.rib.sweep_stale(peer, Some(afi)));
+                }
+            }
+        }
+        if self.rib.stale_count(peer) > 0 {
+            let name = &self.peers[&peer].name;
+            info!(peer = %name, stale = self.rib.stale_count(peer),
+                  "graceful restart: peer is back, waiting for its End-of-RIB");
+            self.graceful
+                .deadlines
+                .insert(peer, std::time::Instant::now() + STALE_PATH_TIME);
+        } else {
+            self.graceful.deadlines.remove(&peer);
+        }
+        match cap {
+            Some(cap) => self.graceful.caps.insert(peer, cap),
+            None => self.graceful.caps.remove(&peer),
+        };
+        out
+    }
+
+    /// Sweeps the stale routes of peers whose restart or stale-path timer ran out.
+    fn graceful_timers(&mut self) {
+        let now = std::time::Instant::now();
+        let expired: Vec<PeerId> = self
+            .graceful
+            .deadlines
+            .iter()
+            .filter(|(_, at)| **at <= now)
+            .map(|(id, _)| *id)
+            .collect();
+        for peer in expired {
+            self.graceful.deadlines.remove(&peer);
+            if let Some(p) = self.peers.get(&peer) {
+                info!(peer = %p.name, stale = self.rib.stale_count(peer),
+                      "graceful restart: timer ran out, removing the stale routes");
+            }
+            let out = self.rib.sweep_stale(peer, None);
+            self.dispatch(out);
+        }
     }
 
     /// Sends each output where it belongs; FIB ops go to `fib`.

@@ -167,6 +167,10 @@ pub(super) fn routes(
                     valid: rib.eligible(path),
                     bestpath: best,
                     multipath: dest.is_multipath(i),
+                    stale: match path.source {
+                        Source::Peer(id) => rib.is_stale(id, &prefix),
+                        Source::Local => false,
+                    },
                     path_from: "external".into(),
                     prefix: prefix.addr().to_string(),
                     prefix_len: prefix.prefix_len(),
@@ -230,6 +234,9 @@ pub(super) fn neighbors(
             }
             if n.route_refresh {
                 capabilities.insert("routeRefresh".into(), both.clone());
+            }
+            if n.graceful_restart.is_some() {
+                capabilities.insert("gracefulRestart".into(), both.clone());
             }
             for (afi, _) in &n.families {
                 let key = format!("multiprotocolExtensions.{afi}Unicast");

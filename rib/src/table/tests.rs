@@ -989,3 +989,150 @@ fn session_down_is_worked_off_in_chunks() {
     assert_eq!(rib.loc_rib().len(), 1);
     assert_eq!(rib.flush_sweep(4), Vec::new());
 }
+
+fn v6_route(prefix: &str) -> Update {
+    Update {
+        attributes: Some(PathAttributes {
+            as_path: AsPath::from_sequence([65501]),
+            ..Default::default()
+        }),
+        mp_reach: Some(MpReach {
+            afi: Afi::Ipv6,
+            safi: Safi::Unicast,
+            next_hop: MpNextHop {
+                global: "fd00::2".parse().unwrap(),
+                link_local: None,
+            },
+            nlri: vec![net(prefix)],
+        }),
+        ..Default::default()
+    }
+}
+
+fn end_of_rib_v4() -> Update {
+    Update::default()
+}
+
+/// S2 sent two IPv4 routes and one IPv6 route, then restarted gracefully,
+/// preserving `keep`.
+fn restarted(keep: &[Afi]) -> (Rib, Vec<Output>) {
+    let mut rib = lab(accept_all(), accept_all());
+    rib.handle_update(
+        2,
+        announce(&[65501], "2.2.2.2", &["198.19.0.1/32", "198.19.1.0/24"]),
+    );
+    rib.handle_update(2, v6_route("2001:db8:2::/48"));
+    let out = rib.handle_peer_down_graceful(2, keep);
+    (rib, out)
+}
+
+#[test]
+fn graceful_restart_keeps_routes_installed_and_marks_them_stale() {
+    let (rib, out) = restarted(&[Afi::Ipv4]);
+    // The IPv6 family is not preserved: its route goes at once.
+    assert_eq!(
+        fib(&out),
+        vec![FibOp::Delete {
+            prefix: net("2001:db8:2::/48")
+        }]
+    );
+    // Nothing is withdrawn from S3: the stale routes stay best.
+    assert!(
+        !out.iter()
+            .any(|o| matches!(o, Output::Withdraw { afi: Afi::Ipv4, .. }))
+    );
+    assert_eq!(rib.stale_count(2), 2);
+    assert!(rib.is_stale(2, &net("198.19.0.1/32")));
+    let dest = &rib.loc_rib()[&net("198.19.0.1/32")];
+    assert!(dest.best().is_some());
+    assert_eq!(dest.installed, Some(onlink_arc("2.2.2.2", WG_S2)));
+    assert_eq!(rib.peer_counts(2, Afi::Ipv4).0, 2);
+}
+
+#[test]
+fn re_announced_route_is_fresh_and_end_of_rib_sweeps_the_rest() {
+    let (mut rib, _) = restarted(&[Afi::Ipv4, Afi::Ipv6]);
+    rib.handle_peer_up(2, Ipv4Addr::new(2, 2, 2, 2), &FAMILIES);
+    // Re-announced with the same next hop: no kernel change.
+    let out = rib.handle_update(2, announce(&[65501], "2.2.2.2", &["198.19.0.1/32"]));
+    assert!(fib(&out).is_empty());
+    assert!(!rib.is_stale(2, &net("198.19.0.1/32")));
+    assert!(rib.is_stale(2, &net("198.19.1.0/24")));
+    // IPv4 End-of-RIB sweeps the IPv4 route not re-announced, not IPv6.
+    let out = rib.handle_update(2, end_of_rib_v4());
+    assert_eq!(
+        fib(&out),
+        vec![FibOp::Delete {
+            prefix: net("198.19.1.0/24")
+        }]
+    );
+    assert!(out.iter().any(|o| matches!(
+        o,
+        Output::Withdraw { peer: 3, prefixes, .. } if prefixes == &vec![net("198.19.1.0/24")]
+    )));
+    assert_eq!(rib.stale_count(2), 1);
+    assert!(rib.is_stale(2, &net("2001:db8:2::/48")));
+    assert_eq!(rib.peer_counts(2, Afi::Ipv4).0, 1);
+    // The IPv6 End-of-RIB (an empty MP_UNREACH) sweeps IPv6.
+    let eor_v6 = Update {
+        mp_unreach: Some(MpUnreach {
+            afi: Afi::Ipv6,
+            safi: Safi::Unicast,
+            withdrawn: vec![],
+        }),
+        ..Default::default()
+    };
+    let out = rib.handle_update(2, eor_v6);
+    assert_eq!(
+        fib(&out),
+        vec![FibOp::Delete {
+            prefix: net("2001:db8:2::/48")
+        }]
+    );
+    assert_eq!(rib.stale_count(2), 0);
+    assert_eq!(rib.loc_rib().len(), 1);
+}
+
+#[test]
+fn restart_timer_sweep_removes_every_stale_route() {
+    let (mut rib, _) = restarted(&[Afi::Ipv4, Afi::Ipv6]);
+    let out = rib.sweep_stale(2, None);
+    let mut ops = fib(&out);
+    ops.sort_by_key(|op| format!("{op:?}"));
+    assert_eq!(ops.len(), 3);
+    assert!(ops.iter().all(|op| matches!(op, FibOp::Delete { .. })));
+    assert!(rib.loc_rib().is_empty());
+    assert_eq!(rib.stale_count(2), 0);
+    assert_eq!(rib.peer_counts(2, Afi::Ipv4), (0, 0));
+    assert_eq!(rib.next_hop_counts(), (0, 0));
+}
+
+#[test]
+fn re_announced_route_with_a_new_next_hop_replaces_the_stale_one() {
+    let (mut rib, _) = restarted(&[Afi::Ipv4]);
+    rib.handle_kernel_event(&host_route("2.2.2.9/32", WG_S2));
+    rib.handle_peer_up(2, Ipv4Addr::new(2, 2, 2, 2), &FAMILIES);
+    let out = rib.handle_update(2, announce(&[65501], "2.2.2.9", &["198.19.0.1/32"]));
+    assert_eq!(
+        fib(&out),
+        vec![FibOp::Replace {
+            prefix: net("198.19.0.1/32"),
+            nexthops: onlink_arc("2.2.2.9", WG_S2)
+        }]
+    );
+    assert_eq!(rib.loc_rib()[&net("198.19.0.1/32")].paths.len(), 1);
+    assert_eq!(rib.stale_count(2), 1);
+    // A withdrawal of a stale route removes it and its stale mark.
+    rib.handle_update(2, withdraw(&["198.19.1.0/24"]));
+    assert_eq!(rib.stale_count(2), 0);
+    assert_eq!(rib.peer_counts(2, Afi::Ipv4).0, 1);
+}
+
+#[test]
+fn hard_down_after_a_graceful_one_removes_the_stale_routes() {
+    let (mut rib, _) = restarted(&[Afi::Ipv4]);
+    let out = rib.handle_peer_down(2);
+    assert_eq!(fib(&out).len(), 2);
+    assert_eq!(rib.stale_count(2), 0);
+    assert!(rib.loc_rib().is_empty());
+}
