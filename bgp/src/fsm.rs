@@ -18,7 +18,7 @@ use std::time::Duration;
 use bytes::Bytes;
 
 use crate::wire::{
-    Afi, Capability, Message, Notification, Open, RouteRefresh, Safi, Update, AS_TRANS,
+    AS_TRANS, Afi, Capability, Message, Notification, Open, RouteRefresh, Safi, Update,
 };
 
 /// Session-level state, as `show bgp summary` reports it (RFC 4271 §8.2.2).

@@ -136,6 +136,9 @@ pub struct Peer {
     pub password: Option<String>,
     /// GTSM (RFC 5082): TTL 255 sent and required.
     pub ttl_security: bool,
+    /// Announce RFC 8950 Extended Next Hop (IPv4 unicast over IPv6 next
+    /// hops); defaults to on when the session address is IPv6.
+    pub extended_next_hop: bool,
 }
 
 /// `peers.<name>.max_prefix`: what to do when a peer sends more prefixes

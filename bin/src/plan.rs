@@ -136,6 +136,10 @@ fn session_changes(old: &Peer, new: &Peer) -> Vec<String> {
     check(old.password != new.password, "password");
     check(old.ttl_security != new.ttl_security, "ttl_security");
     check(
+        old.extended_next_hop != new.extended_next_hop,
+        "extended_next_hop",
+    );
+    check(
         old.wireguard.is_some() != new.wireguard.is_some(),
         "wireguard added or removed",
     );

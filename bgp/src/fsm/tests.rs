@@ -323,9 +323,10 @@ fn collision_keeps_connection_opened_by_higher_identifier() {
         conn: C2,
         message: Message::Keepalive,
     });
-    assert!(out
-        .iter()
-        .any(|o| matches!(o, Output::Established { conn, .. } if *conn == C2)));
+    assert!(
+        out.iter()
+            .any(|o| matches!(o, Output::Established { conn, .. } if *conn == C2))
+    );
 }
 
 #[test]

@@ -68,6 +68,7 @@ fn session_config(cfg: &Config, peer: &config::Peer) -> PeerConfig {
     fsm.hold_time = peer.hold_time;
     fsm.keepalive = Some(peer.keepalive);
     fsm.passive = peer.passive;
+    fsm.extended_next_hop = peer.extended_next_hop;
     fsm.hostname = std::fs::read_to_string("/proc/sys/kernel/hostname")
         .ok()
         .map(|s| s.trim().to_string())

@@ -173,8 +173,12 @@ impl RibTask {
                     self.watches
                         .insert(peer, Watch::new(std::time::Instant::now()));
                 }
-                self.rib
-                    .handle_peer_up(peer, negotiated.remote_id, &negotiated.families)
+                self.rib.handle_peer_up(
+                    peer,
+                    negotiated.remote_id,
+                    &negotiated.families,
+                    negotiated.extended_next_hop,
+                )
             }
             Event::Update(update) => {
                 let out = self.rib.handle_update(peer, update);
