@@ -103,6 +103,9 @@ pub struct Config {
     /// (we cannot keep forwarding state across our own restart), which makes
     /// us a helper only: we keep a restarting peer's routes.
     pub graceful_restart: Option<u16>,
+    /// Announce the Extended Next Hop capability (RFC 8950) for IPv4
+    /// unicast with IPv6 next hops, as FRR's `capability extended-nexthop`.
+    pub extended_next_hop: bool,
 }
 
 impl Config {
@@ -121,6 +124,7 @@ impl Config {
             families: vec![(Afi::Ipv4, Safi::Unicast), (Afi::Ipv6, Safi::Unicast)],
             hostname: None,
             graceful_restart: None,
+            extended_next_hop: false,
         }
     }
 
@@ -131,6 +135,13 @@ impl Config {
             .iter()
             .map(|&(afi, safi)| Capability::Multiprotocol { afi, safi })
             .collect();
+        if self.extended_next_hop && self.families.contains(&(Afi::Ipv4, Safi::Unicast)) {
+            capabilities.push(Capability::ExtendedNextHop(vec![(
+                Afi::Ipv4,
+                Safi::Unicast,
+                Afi::Ipv6,
+            )]));
+        }
         capabilities.push(Capability::RouteRefresh);
         capabilities.push(Capability::FourOctetAs(self.local_as));
         if let Some(restart_time) = self.graceful_restart {
@@ -168,6 +179,9 @@ pub struct Negotiated {
     pub four_octet_as: bool,
     pub extended_message: bool,
     pub route_refresh: bool,
+    /// IPv4 unicast routes may carry an IPv6 next hop (RFC 8950): both
+    /// sides announced Extended Next Hop for IPv4 unicast over IPv6.
+    pub extended_next_hop: bool,
     /// Families both sides announced.
     pub families: Vec<(Afi, Safi)>,
     pub remote_hostname: Option<String>,
@@ -711,6 +725,11 @@ impl Session {
                 .filter(|f| theirs.contains(f))
                 .collect()
         };
+        let enh = (Afi::Ipv4, Safi::Unicast, Afi::Ipv6);
+        let announces_enh = |o: &Open| {
+            o.has(|c| matches!(c, Capability::ExtendedNextHop(list) if list.contains(&enh)))
+        };
+        let extended_next_hop = announces_enh(&self.cfg.open()) && announces_enh(&open);
         let remote_hostname = open.capabilities.iter().find_map(|c| match c {
             Capability::Fqdn { hostname, .. } => Some(hostname.clone()),
             _ => None,
@@ -739,6 +758,7 @@ impl Session {
             // We do not announce Extended Message yet, so it is never in use.
             extended_message: false,
             route_refresh: open.has(|c| matches!(c, Capability::RouteRefresh)),
+            extended_next_hop,
             families,
             remote_hostname,
             graceful_restart,

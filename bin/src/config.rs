@@ -139,6 +139,9 @@ pub struct Peer {
     /// Graceful Restart helper (RFC 4724): the Restart Time we announce, or
     /// `None` when the capability is not announced.
     pub graceful_restart: Option<u16>,
+    /// Announce RFC 8950 Extended Next Hop (IPv4 unicast over IPv6 next
+    /// hops); defaults to on when the session address is IPv6.
+    pub extended_next_hop: bool,
 }
 
 /// Default Restart Time announced with Graceful Restart, seconds (FRR's).

@@ -140,6 +140,10 @@ fn session_changes(old: &Peer, new: &Peer) -> Vec<String> {
         "graceful_restart",
     );
     check(
+        old.extended_next_hop != new.extended_next_hop,
+        "extended_next_hop",
+    );
+    check(
         old.wireguard.is_some() != new.wireguard.is_some(),
         "wireguard added or removed",
     );

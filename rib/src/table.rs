@@ -165,6 +165,8 @@ struct Peer {
 struct Established {
     router_id: Ipv4Addr,
     families: Vec<(Afi, Safi)>,
+    /// RFC 8950 negotiated: IPv4 unicast routes may have IPv6 next hops.
+    extended_next_hop: bool,
 }
 
 #[derive(Debug)]
@@ -367,11 +369,13 @@ impl Rib {
     }
 
     /// The session with `id` reached Established: send it the whole table.
+    /// `extended_next_hop`: RFC 8950 was negotiated for IPv4 unicast.
     pub fn handle_peer_up(
         &mut self,
         id: PeerId,
         router_id: Ipv4Addr,
         families: &[(Afi, Safi)],
+        extended_next_hop: bool,
     ) -> Vec<Output> {
         let Some(peer) = self.peers.get_mut(&id) else {
             return Vec::new();
@@ -379,6 +383,7 @@ impl Rib {
         peer.established = Some(Established {
             router_id,
             families: families.to_vec(),
+            extended_next_hop,
         });
         peer.adj_rib_out.clear();
         let mut out = Vec::new();
@@ -522,10 +527,11 @@ impl Rib {
         let Some(peer) = self.peers.get(&id) else {
             return Vec::new();
         };
-        if peer.established.is_none() {
+        let Some(established) = &peer.established else {
             return Vec::new();
-        }
+        };
         let peer_asn = peer.settings.asn;
+        let extended_next_hop = established.extended_next_hop;
         let import = peer.settings.import.clone();
         let peer_name = peer.settings.name.clone();
         // End-of-RIB: the peer has sent all its routes of the family, so
@@ -562,6 +568,14 @@ impl Rib {
             local_as: self.cfg.local_as,
         };
         for (next_hop, prefixes) in reach {
+            // An IPv6 next hop for IPv4 NLRI needs RFC 8950 negotiated
+            // (§4: else the route is handled as withdrawn).
+            let family_ok = |nh: &IpAddr, prefixes: &[IpNet]| {
+                nh.is_ipv4()
+                    || extended_next_hop
+                    || prefixes.iter().all(|p| matches!(p, IpNet::V6(_)))
+            };
+            let next_hop = next_hop.filter(|nh| family_ok(nh, &prefixes));
             let usable = attrs
                 .as_ref()
                 .zip(next_hop.filter(|nh| self.valid_next_hop(*nh)));
@@ -1098,8 +1112,12 @@ impl Rib {
         // The policy sees the route as in the Loc-RIB; its `set`s come
         // before the eBGP changes below (as FRR's outbound route-map).
         let accepted = peer.settings.export.evaluate(prefix, attrs, &cx)?;
+        // Over an IPv6 session with RFC 8950 negotiated, IPv4 routes carry
+        // our IPv6 address as next hop in MP_REACH_NLRI (as FRR does).
+        let v6_for_v4 = established.extended_next_hop && peer.settings.address.is_ipv6();
         let global = match (accepted.next_hop, afi) {
             (Some(nh), _) => nh,
+            (None, Afi::Ipv4) if v6_for_v4 => IpAddr::V6(peer.settings.local_v6?),
             (None, Afi::Ipv4) => IpAddr::V4(peer.settings.local_v4?),
             (None, _) => IpAddr::V6(peer.settings.local_v6?),
         };

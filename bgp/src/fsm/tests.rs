@@ -643,3 +643,81 @@ fn graceful_restart_is_negotiated_only_when_both_announce_it() {
     // The peer did not announce it.
     assert_eq!(negotiated_with(Some(120), vec![]).graceful_restart, None);
 }
+/// Runs one handshake with ENHE on our side and/or theirs; returns what was negotiated.
+fn negotiate_enh(ours: bool, theirs: bool) -> Negotiated {
+    let mut cfg = Config::new(65500, 65501, LOCAL_ID);
+    cfg.extended_next_hop = ours;
+    let mut s = Session::new(cfg);
+    s.handle(Input::Start);
+    let out = s.handle(Input::TcpConnected {
+        conn: C1,
+        direction: Direction::Outgoing,
+    });
+    let Message::Open(sent) = &sends(&out)[0].1 else {
+        panic!("expected our OPEN");
+    };
+    let announced = sent
+        .has(|c| *c == Capability::ExtendedNextHop(vec![(Afi::Ipv4, Safi::Unicast, Afi::Ipv6)]));
+    assert_eq!(announced, ours);
+    let mut peer = Config::new(65501, 65500, REMOTE_ID);
+    peer.extended_next_hop = theirs;
+    s.handle(Input::Message {
+        conn: C1,
+        message: Message::Open(peer.open()),
+    });
+    let out = s.handle(Input::Message {
+        conn: C1,
+        message: Message::Keepalive,
+    });
+    out.into_iter()
+        .find_map(|o| match o {
+            Output::Established { negotiated, .. } => Some(negotiated),
+            _ => None,
+        })
+        .expect("Established output")
+}
+
+#[test]
+fn extended_next_hop_is_negotiated_only_when_both_sides_announce_it() {
+    assert!(negotiate_enh(true, true).extended_next_hop);
+    assert!(!negotiate_enh(true, false).extended_next_hop);
+    assert!(!negotiate_enh(false, true).extended_next_hop);
+    assert!(!negotiate_enh(false, false).extended_next_hop);
+}
+
+#[test]
+fn extended_next_hop_for_another_family_does_not_count() {
+    let mut s = Session::new({
+        let mut c = Config::new(65500, 65501, LOCAL_ID);
+        c.extended_next_hop = true;
+        c
+    });
+    s.handle(Input::Start);
+    s.handle(Input::TcpConnected {
+        conn: C1,
+        direction: Direction::Outgoing,
+    });
+    let mut open = Config::new(65501, 65500, REMOTE_ID).open();
+    // IPv4 multicast over IPv6 is not what we use.
+    open.capabilities.push(Capability::ExtendedNextHop(vec![(
+        Afi::Ipv4,
+        Safi::Multicast,
+        Afi::Ipv6,
+    )]));
+    s.handle(Input::Message {
+        conn: C1,
+        message: Message::Open(open),
+    });
+    let out = s.handle(Input::Message {
+        conn: C1,
+        message: Message::Keepalive,
+    });
+    let n = out
+        .into_iter()
+        .find_map(|o| match o {
+            Output::Established { negotiated, .. } => Some(negotiated),
+            _ => None,
+        })
+        .expect("Established output");
+    assert!(!n.extended_next_hop);
+}

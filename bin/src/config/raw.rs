@@ -82,6 +82,7 @@ struct RawPeer {
     max_prefix: Option<RawMaxPrefix>,
     password: Option<String>,
     ttl_security: Option<bool>,
+    extended_next_hop: Option<bool>,
     graceful_restart: Option<RawGracefulRestart>,
 }
 
@@ -628,6 +629,11 @@ pub(super) fn validate(raw: RawConfig, src: &str, path: &Path) -> Result<Config,
                 Some(t.min(4095))
             }
         };
+        // FRR announces `capability extended-nexthop` on IPv6 sessions
+        // for IPv4 unicast; so do we unless told otherwise.
+        let extended_next_hop = p
+            .extended_next_hop
+            .unwrap_or(addresses.first().is_some_and(|a| a.is_ipv6()));
         peers.insert(
             name.clone(),
             Peer {
@@ -647,6 +653,7 @@ pub(super) fn validate(raw: RawConfig, src: &str, path: &Path) -> Result<Config,
                 password: p.password.clone(),
                 ttl_security: p.ttl_security.unwrap_or(false),
                 graceful_restart,
+                extended_next_hop,
                 max_prefix: p.max_prefix.as_ref().map(|m| match m {
                     RawMaxPrefix::Limit(limit) => MaxPrefix {
                         limit: *limit,

@@ -119,6 +119,23 @@ fn minimal_config_gets_defaults() {
     assert!(p.wireguard.is_none() && p.passive);
     assert_eq!((p.hold_time, p.keepalive), (9, 3));
     assert!(p.import.is_empty() && p.export.is_empty());
+    assert!(!p.extended_next_hop, "off by default on an IPv4 session");
+}
+
+#[test]
+fn extended_next_hop_defaults_on_for_ipv6_sessions_and_can_be_set() {
+    let src = |addr: &str, extra: &str| {
+        format!(
+            "router_id: 10.0.0.1\nasn: 65000\nloopback: [10.0.0.1/32, \"fd00::1/128\"]\n\
+             peers:\n  p:\n    asn: 65001\n    address: \"{addr}\"\n{extra}"
+        )
+    };
+    let enh =
+        |addr: &str, extra: &str| parse(&src(addr, extra)).unwrap().peers["p"].extended_next_hop;
+    assert!(enh("fd00::2", ""));
+    assert!(!enh("fd00::2", "    extended_next_hop: false\n"));
+    assert!(!enh("10.0.0.2", ""));
+    assert!(enh("10.0.0.2", "    extended_next_hop: true\n"));
 }
 
 #[test]

@@ -69,6 +69,7 @@ fn session_config(cfg: &Config, peer: &config::Peer) -> PeerConfig {
     fsm.keepalive = Some(peer.keepalive);
     fsm.passive = peer.passive;
     fsm.graceful_restart = peer.graceful_restart;
+    fsm.extended_next_hop = peer.extended_next_hop;
     fsm.hostname = std::fs::read_to_string("/proc/sys/kernel/hostname")
         .ok()
         .map(|s| s.trim().to_string())

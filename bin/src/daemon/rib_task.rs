@@ -230,9 +230,12 @@ impl RibTask {
                     self.watches
                         .insert(peer, Watch::new(std::time::Instant::now()));
                 }
-                let mut out =
-                    self.rib
-                        .handle_peer_up(peer, negotiated.remote_id, &negotiated.families);
+                let mut out = self.rib.handle_peer_up(
+                    peer,
+                    negotiated.remote_id,
+                    &negotiated.families,
+                    negotiated.extended_next_hop,
+                );
                 out.extend(self.graceful_up(peer, &negotiated));
                 out
             }

@@ -96,8 +96,8 @@ fn lab(import: Chain, export: Chain) -> Rib {
         peer("s2", "2.2.2.2", 65501, import.clone(), export.clone()),
     );
     rib.add_peer(3, peer("s3", "3.3.3.3", 65502, import, export));
-    rib.handle_peer_up(2, Ipv4Addr::new(2, 2, 2, 2), &FAMILIES);
-    rib.handle_peer_up(3, Ipv4Addr::new(3, 3, 3, 3), &FAMILIES);
+    rib.handle_peer_up(2, Ipv4Addr::new(2, 2, 2, 2), &FAMILIES, false);
+    rib.handle_peer_up(3, Ipv4Addr::new(3, 3, 3, 3), &FAMILIES, false);
     rib
 }
 
@@ -415,7 +415,7 @@ fn peer_up_sends_the_table_then_end_of_rib() {
     let mut rib = lab(accept_all(), accept_all());
     rib.originate(&[net("198.19.0.1/32"), net("fd00:198::/48")]);
     rib.handle_peer_down(3);
-    let out = rib.handle_peer_up(3, Ipv4Addr::new(3, 3, 3, 3), &FAMILIES);
+    let out = rib.handle_peer_up(3, Ipv4Addr::new(3, 3, 3, 3), &FAMILIES, false);
     let v6 = announces(&out)
         .into_iter()
         .find(|a| a.1 == vec![net("fd00:198::/48")])
@@ -750,7 +750,7 @@ fn export_set_applies_before_own_as_prepend_and_sends_med() {
     assert_eq!(a.local_pref, None);
     // Peers the rule does not match get the plain export: MED dropped.
     rib.add_peer(4, peer("s4", "4.4.4.4", 65504, accept_all(), accept_all()));
-    let out = rib.handle_peer_up(4, Ipv4Addr::new(4, 4, 4, 4), &FAMILIES);
+    let out = rib.handle_peer_up(4, Ipv4Addr::new(4, 4, 4, 4), &FAMILIES, false);
     let plain = out
         .iter()
         .find_map(|o| match o {
@@ -1052,7 +1052,7 @@ fn graceful_restart_keeps_routes_installed_and_marks_them_stale() {
 #[test]
 fn re_announced_route_is_fresh_and_end_of_rib_sweeps_the_rest() {
     let (mut rib, _) = restarted(&[Afi::Ipv4, Afi::Ipv6]);
-    rib.handle_peer_up(2, Ipv4Addr::new(2, 2, 2, 2), &FAMILIES);
+    rib.handle_peer_up(2, Ipv4Addr::new(2, 2, 2, 2), &FAMILIES, false);
     // Re-announced with the same next hop: no kernel change.
     let out = rib.handle_update(2, announce(&[65501], "2.2.2.2", &["198.19.0.1/32"]));
     assert!(fib(&out).is_empty());
@@ -1111,7 +1111,7 @@ fn restart_timer_sweep_removes_every_stale_route() {
 fn re_announced_route_with_a_new_next_hop_replaces_the_stale_one() {
     let (mut rib, _) = restarted(&[Afi::Ipv4]);
     rib.handle_kernel_event(&host_route("2.2.2.9/32", WG_S2));
-    rib.handle_peer_up(2, Ipv4Addr::new(2, 2, 2, 2), &FAMILIES);
+    rib.handle_peer_up(2, Ipv4Addr::new(2, 2, 2, 2), &FAMILIES, false);
     let out = rib.handle_update(2, announce(&[65501], "2.2.2.9", &["198.19.0.1/32"]));
     assert_eq!(
         fib(&out),
@@ -1135,4 +1135,95 @@ fn hard_down_after_a_graceful_one_removes_the_stale_routes() {
     assert_eq!(fib(&out).len(), 2);
     assert_eq!(rib.stale_count(2), 0);
     assert!(rib.loc_rib().is_empty());
+}
+/// `lab` plus S4 (id 4, AS 65504) over an IPv6 session to fd00::2 (reached
+/// through wg-s2), with RFC 8950 negotiated as `enh` says.
+fn lab_with_ipv6_peer(enh: bool) -> Rib {
+    let mut rib = lab(accept_all(), accept_all());
+    rib.add_peer(4, peer("s4", "fd00::2", 65504, accept_all(), accept_all()));
+    rib.handle_peer_up(4, Ipv4Addr::new(4, 4, 4, 4), &FAMILIES, enh);
+    rib
+}
+
+fn ipv4_over_ipv6(prefix: &str) -> Update {
+    Update {
+        attributes: Some(PathAttributes {
+            as_path: AsPath::from_sequence([65504]),
+            ..Default::default()
+        }),
+        mp_reach: Some(MpReach {
+            afi: Afi::Ipv4,
+            safi: Safi::Unicast,
+            next_hop: MpNextHop {
+                global: "fd00::2".parse().unwrap(),
+                link_local: None,
+            },
+            nlri: vec![net(prefix)],
+        }),
+        ..Default::default()
+    }
+}
+
+#[test]
+fn ipv4_route_with_ipv6_next_hop_resolves_via_the_ipv6_loopback_route() {
+    let mut rib = lab_with_ipv6_peer(true);
+    let out = rib.handle_update(4, ipv4_over_ipv6("198.19.4.0/24"));
+    assert_eq!(
+        fib(&out),
+        vec![FibOp::Replace {
+            prefix: net("198.19.4.0/24"),
+            nexthops: onlink_arc("fd00::2", WG_S2)
+        }]
+    );
+    assert_eq!(rib.peer_counts(4, Afi::Ipv4).0, 1);
+    // Passed on to an IPv4 peer with our IPv4 next hop in NEXT_HOP.
+    assert!(announces(&out).contains(&(
+        3,
+        vec![net("198.19.4.0/24")],
+        "65500 65504".into(),
+        "1.1.1.1".parse().unwrap()
+    )));
+}
+
+#[test]
+fn ipv6_next_hop_for_ipv4_without_extended_next_hop_is_treated_as_withdraw() {
+    let mut rib = lab_with_ipv6_peer(false);
+    let out = rib.handle_update(4, ipv4_over_ipv6("198.19.4.0/24"));
+    assert!(fib(&out).is_empty());
+    assert_eq!(rib.peer_counts(4, Afi::Ipv4).0, 0);
+    // An earlier path of the prefix from that peer is withdrawn too.
+    let mut rib = lab_with_ipv6_peer(false);
+    let mut classic = announce(&[65504], "2.2.2.2", &["198.19.4.0/24"]);
+    classic.attributes.as_mut().unwrap().as_path = AsPath::from_sequence([65504]);
+    rib.handle_update(4, classic);
+    assert_eq!(rib.peer_counts(4, Afi::Ipv4).0, 1);
+    let out = rib.handle_update(4, ipv4_over_ipv6("198.19.4.0/24"));
+    assert_eq!(
+        fib(&out),
+        vec![FibOp::Delete {
+            prefix: net("198.19.4.0/24")
+        }]
+    );
+}
+
+#[test]
+fn ipv4_routes_go_to_an_extended_next_hop_peer_with_our_ipv6_next_hop() {
+    let mut rib = lab_with_ipv6_peer(true);
+    let out = rib.originate(&[net("198.19.0.1/32")]);
+    let mut got = announces(&out);
+    got.sort();
+    let v4: IpAddr = "1.1.1.1".parse().unwrap();
+    let v6: IpAddr = "fd00::1".parse().unwrap();
+    assert_eq!(
+        got,
+        vec![
+            (2, vec![net("198.19.0.1/32")], "65500".into(), v4),
+            (3, vec![net("198.19.0.1/32")], "65500".into(), v4),
+            (4, vec![net("198.19.0.1/32")], "65500".into(), v6),
+        ]
+    );
+    // Without RFC 8950 the IPv6 session gets the IPv4 next hop.
+    let mut rib = lab_with_ipv6_peer(false);
+    let out = rib.originate(&[net("198.19.0.1/32")]);
+    assert!(announces(&out).contains(&(4, vec![net("198.19.0.1/32")], "65500".into(), v4)));
 }
