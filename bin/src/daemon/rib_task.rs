@@ -195,7 +195,7 @@ impl RibTask {
                 }
                 _ = watchdog.tick() => super::notify::watchdog(),
                 _ = liveness.tick(), if !self.watches.is_empty() => self.check_liveness().await,
-                _ = graceful.tick(), if !self.graceful.deadlines.is_empty() => self.graceful_timers(),
+                _ = graceful.tick(), if !self.graceful.deadlines.is_empty() => self.graceful_timers().await,
                 _ = sigterm.recv() => break,
                 _ = sigint.recv() => break,
                 _ = sighup.recv() => {
@@ -329,7 +329,7 @@ impl RibTask {
     }
 
     /// Sweeps the stale routes of peers whose restart or stale-path timer ran out.
-    fn graceful_timers(&mut self) {
+    async fn graceful_timers(&mut self) {
         let now = std::time::Instant::now();
         let expired: Vec<PeerId> = self
             .graceful
@@ -345,7 +345,7 @@ impl RibTask {
                       "graceful restart: timer ran out, removing the stale routes");
             }
             let out = self.rib.sweep_stale(peer, None);
-            self.dispatch(out);
+            self.dispatch(out).await;
         }
     }
 
