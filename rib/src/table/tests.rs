@@ -990,14 +990,16 @@ fn session_down_is_worked_off_in_chunks() {
     assert_eq!(rib.flush_sweep(4), Vec::new());
 }
 
-fn v6_route(prefix: &str) -> Update {
+/// An MP_REACH announcement of `prefix` (of family `afi`) with next hop
+/// fd00::2 and AS path `first_as`.
+fn mp_update(afi: Afi, first_as: u32, prefix: &str) -> Update {
     Update {
         attributes: Some(PathAttributes {
-            as_path: AsPath::from_sequence([65501]),
+            as_path: AsPath::from_sequence([first_as]),
             ..Default::default()
         }),
         mp_reach: Some(MpReach {
-            afi: Afi::Ipv6,
+            afi,
             safi: Safi::Unicast,
             next_hop: MpNextHop {
                 global: "fd00::2".parse().unwrap(),
@@ -1007,6 +1009,10 @@ fn v6_route(prefix: &str) -> Update {
         }),
         ..Default::default()
     }
+}
+
+fn v6_route(prefix: &str) -> Update {
+    mp_update(Afi::Ipv6, 65501, prefix)
 }
 
 fn end_of_rib_v4() -> Update {
@@ -1146,22 +1152,7 @@ fn lab_with_ipv6_peer(enh: bool) -> Rib {
 }
 
 fn ipv4_over_ipv6(prefix: &str) -> Update {
-    Update {
-        attributes: Some(PathAttributes {
-            as_path: AsPath::from_sequence([65504]),
-            ..Default::default()
-        }),
-        mp_reach: Some(MpReach {
-            afi: Afi::Ipv4,
-            safi: Safi::Unicast,
-            next_hop: MpNextHop {
-                global: "fd00::2".parse().unwrap(),
-                link_local: None,
-            },
-            nlri: vec![net(prefix)],
-        }),
-        ..Default::default()
-    }
+    mp_update(Afi::Ipv4, 65504, prefix)
 }
 
 #[test]
