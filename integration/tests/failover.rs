@@ -22,7 +22,7 @@
 use std::fs::File;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use integration::{ifname, require_root, veth, wait_for, Netns, SeedLab, TempDir, WgKey, Wgbgpd};
+use integration::{Netns, SeedLab, TempDir, WgKey, Wgbgpd, ifname, require_root, veth, wait_for};
 
 const T: Duration = Duration::from_secs(40);
 const ANYCAST: &str = "203.0.113.1";
