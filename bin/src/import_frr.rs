@@ -119,6 +119,7 @@ struct Resolved {
     update_source: Option<String>,
     passive: bool,
     shutdown: bool,
+    extended_next_hop: bool,
     timers: Option<(u16, u16)>,
     port: Option<u16>,
     /// Per family: `None` not active; `Some(filter)` in and out.
@@ -136,6 +137,8 @@ pub(crate) struct OutPeer {
     pub local_address: Option<IpAddr>,
     pub passive: bool,
     pub shutdown: bool,
+    /// RFC 8950 asked for on an IPv4 session (on IPv6 ones it is the default).
+    pub extended_next_hop: bool,
     pub timers: Option<(u16, u16)>,
     pub port: Option<u16>,
     pub wireguard: Option<OutWireguard>,
@@ -417,6 +420,7 @@ pub fn translate(
             local_address,
             passive: n.passive,
             shutdown: n.shutdown,
+            extended_next_hop: n.extended_next_hop && n.address.is_ipv4(),
             timers,
             port: n.port.filter(|p| *p != 179),
             wireguard,
@@ -612,6 +616,7 @@ fn resolve_neighbors(
             update_source: pick(&|s| s.update_source.clone()),
             passive: own.passive || group.is_some_and(|g| g.passive),
             shutdown: own.shutdown || group.is_some_and(|g| g.shutdown),
+            extended_next_hop: own.extended_next_hop || group.is_some_and(|g| g.extended_next_hop),
             timers: own.timers.or(group.and_then(|g| g.timers)).or(b.timers),
             port: own.port.or(group.and_then(|g| g.port)),
             active: [a4, a6],

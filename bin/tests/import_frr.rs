@@ -565,3 +565,37 @@ fn route_map_set_clauses_become_policy_set() {
         t.yaml
     );
 }
+
+#[test]
+fn capability_extended_nexthop_becomes_extended_next_hop_on_ipv4_sessions() {
+    let src = "\
+router bgp 65500
+ bgp router-id 10.0.0.1
+ neighbor 10.0.0.2 remote-as 65501
+ neighbor 10.0.0.2 update-source 10.0.0.1
+ neighbor 10.0.0.2 capability extended-nexthop
+ neighbor 10.0.0.3 remote-as 65502
+ neighbor 10.0.0.3 update-source 10.0.0.1
+ neighbor fd00::4 remote-as 65504
+ neighbor fd00::4 update-source fd00::1
+ neighbor fd00::4 capability extended-nexthop
+";
+    let (t, c) = import_text("ext.conf", src, &[], None);
+    // Asked for on an IPv4 session: written out. On an IPv6 session it is
+    // wgbgp's default, so nothing is written and it is still on.
+    assert_eq!(
+        t.yaml.matches("extended_next_hop: true").count(),
+        1,
+        "{}",
+        t.yaml
+    );
+    let by_address = |a: &str| c.peers.values().find(|p| p.address() == ip(a)).unwrap();
+    assert!(by_address("10.0.0.2").extended_next_hop);
+    assert!(!by_address("10.0.0.3").extended_next_hop);
+    assert!(by_address("fd00::4").extended_next_hop);
+    assert!(
+        !t.yaml.contains("capability extended-nexthop"),
+        "{}",
+        t.yaml
+    );
+}

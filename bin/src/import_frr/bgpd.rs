@@ -65,6 +65,8 @@ pub struct NeighborSettings {
     pub update_source: Option<String>,
     pub passive: bool,
     pub shutdown: bool,
+    /// `capability extended-nexthop` (RFC 8950).
+    pub extended_next_hop: bool,
     /// `(keepalive, hold)`.
     pub timers: Option<(u16, u16)>,
     pub port: Option<u16>,
@@ -615,6 +617,7 @@ fn neighbor_line(n: &mut NeighborSettings, rest: &[&str], skip: &mut dyn FnMut(&
         // with the default TTL: both are implied.
         ["disable-connected-check"] | ["ebgp-multihop", ..] => {}
         ["passive"] => n.passive = true,
+        ["capability", "extended-nexthop"] => n.extended_next_hop = true,
         ["shutdown", ..] => n.shutdown = true,
         ["timers", ka, hold] => match (ka.parse(), hold.parse()) {
             (Ok(ka), Ok(hold)) => n.timers = Some((ka, hold)),
@@ -627,7 +630,9 @@ fn neighbor_line(n: &mut NeighborSettings, rest: &[&str], skip: &mut dyn FnMut(&
         ["activate"] => n.af[Family::Ipv4.index()].activate = Some(true),
         // The caller redacts the secret from the listed line.
         ["password", ..] => skip("TCP MD5 (RFC 2385) is not supported; WireGuard authenticates"),
-        ["timers", "connect", ..] => skip("connect retry timer is fixed in wgbgp"),
+        ["timers", "connect", ..] => {
+            skip("wgbgp's connect retry is not configurable: 5 s, doubling per failure to 120 s")
+        }
         ["bfd", ..] => skip("BFD is not supported; WireGuard keepalives detect a dead tunnel"),
         [..] => af_neighbor_line(&mut n.af[Family::Ipv4.index()], rest, skip),
     }

@@ -123,6 +123,9 @@ pub fn yaml(o: &Out) -> String {
         if p.shutdown {
             s.push_str("    shutdown: true\n");
         }
+        if p.extended_next_hop {
+            s.push_str("    extended_next_hop: true\n");
+        }
         if let Some((ka, hold)) = p.timers {
             let _ = writeln!(s, "    hold_time: {hold}");
             let _ = writeln!(s, "    keepalive: {ka}");
