@@ -557,33 +557,44 @@ fn peer_connection_during_prefix_hold_down_is_refused() {
     assert!(matches!(sends(&out)[0].1, Message::Open(_)));
 }
 
-/// Negotiates with a peer whose OPEN carries `peer_caps` extra capabilities;
-/// `ours` is our Graceful Restart setting.
-fn negotiated_with(ours: Option<u16>, peer_caps: Vec<Capability>) -> Negotiated {
-    let mut cfg = Config::new(65500, 65501, LOCAL_ID);
-    cfg.graceful_restart = ours;
+/// Runs a session with `cfg` to Established against a peer sending
+/// `peer`; returns the OPEN we sent and what was negotiated.
+fn establish(cfg: Config, peer: Open) -> (Open, Negotiated) {
     let mut s = Session::new(cfg);
     s.handle(Input::Start);
-    s.handle(Input::TcpConnected {
+    let out = s.handle(Input::TcpConnected {
         conn: C1,
         direction: Direction::Outgoing,
     });
-    let mut open = Config::new(65501, 65500, REMOTE_ID).open();
-    open.capabilities.extend(peer_caps);
+    let Message::Open(sent) = sends(&out)[0].1.clone() else {
+        panic!("expected our OPEN");
+    };
     s.handle(Input::Message {
         conn: C1,
-        message: Message::Open(open),
+        message: Message::Open(peer),
     });
     let out = s.handle(Input::Message {
         conn: C1,
         message: Message::Keepalive,
     });
-    out.into_iter()
+    let negotiated = out
+        .into_iter()
         .find_map(|o| match o {
             Output::Established { negotiated, .. } => Some(negotiated),
             _ => None,
         })
-        .expect("Established")
+        .expect("Established");
+    (sent, negotiated)
+}
+
+/// Negotiates with a peer whose OPEN carries `peer_caps` extra capabilities;
+/// `ours` is our Graceful Restart setting.
+fn negotiated_with(ours: Option<u16>, peer_caps: Vec<Capability>) -> Negotiated {
+    let mut cfg = Config::new(65500, 65501, LOCAL_ID);
+    cfg.graceful_restart = ours;
+    let mut open = Config::new(65501, 65500, REMOTE_ID).open();
+    open.capabilities.extend(peer_caps);
+    establish(cfg, open).1
 }
 
 #[test]
@@ -647,34 +658,13 @@ fn graceful_restart_is_negotiated_only_when_both_announce_it() {
 fn negotiate_enh(ours: bool, theirs: bool) -> Negotiated {
     let mut cfg = Config::new(65500, 65501, LOCAL_ID);
     cfg.extended_next_hop = ours;
-    let mut s = Session::new(cfg);
-    s.handle(Input::Start);
-    let out = s.handle(Input::TcpConnected {
-        conn: C1,
-        direction: Direction::Outgoing,
-    });
-    let Message::Open(sent) = &sends(&out)[0].1 else {
-        panic!("expected our OPEN");
-    };
+    let mut peer = Config::new(65501, 65500, REMOTE_ID);
+    peer.extended_next_hop = theirs;
+    let (sent, negotiated) = establish(cfg, peer.open());
     let announced = sent
         .has(|c| *c == Capability::ExtendedNextHop(vec![(Afi::Ipv4, Safi::Unicast, Afi::Ipv6)]));
     assert_eq!(announced, ours);
-    let mut peer = Config::new(65501, 65500, REMOTE_ID);
-    peer.extended_next_hop = theirs;
-    s.handle(Input::Message {
-        conn: C1,
-        message: Message::Open(peer.open()),
-    });
-    let out = s.handle(Input::Message {
-        conn: C1,
-        message: Message::Keepalive,
-    });
-    out.into_iter()
-        .find_map(|o| match o {
-            Output::Established { negotiated, .. } => Some(negotiated),
-            _ => None,
-        })
-        .expect("Established output")
+    negotiated
 }
 
 #[test]
