@@ -676,11 +676,14 @@ fn watch_during_full_table(test: &str, rcvbuf: Option<usize>, fib_cfg: FibConfig
     let ns = p.a.name.clone();
     let prefixes = host_routes(100_000);
     let mut fib = writer_in(&p.a, fib_cfg, rib::kernel::DEFAULT_BATCH);
+    let owner = fib.port_id();
     let (tx, rx_count) = std::sync::mpsc::channel();
     in_netns(&p.a, move || async move {
+        // As the daemon runs it: the writer's own notifications filtered out
+        // by its port id.
         let mut rx = match rcvbuf {
             Some(b) => KernelWatcher::spawn_with_buffer(254, b),
-            None => KernelWatcher::spawn(254),
+            None => KernelWatcher::spawn_with_owner(254, owner),
         }
         .expect("watcher");
         let mut view = KernelView::new(254);
