@@ -31,8 +31,11 @@ use crate::kernel::{FibOp, KernelEvent, KernelNextHop, KernelView, NextHops};
 use crate::path::{Interner, Path, PeerId, Source};
 use crate::policy::{Chain, Context};
 use crate::repair::Pacer;
+use crate::{FastMap, FastSet};
 
+mod adj_out;
 mod loc_rib;
+use adj_out::AdjRibOut;
 pub use loc_rib::LocRib;
 
 /// Settings of the whole RIB.
@@ -154,7 +157,7 @@ struct Peer {
     /// (FRR's `pfxRcd`).
     received: [usize; 2],
     /// Adj-RIB-Out: what this peer was last sent, per prefix.
-    adj_rib_out: HashMap<IpNet, Arc<PathAttributes>>,
+    adj_rib_out: AdjRibOut,
     /// Prefixes whose path from this peer is stale: kept across the peer's
     /// graceful restart (RFC 4724 §4.2) until it is re-announced, swept by
     /// End-of-RIB, or the restart or stale-path timer runs out.
@@ -187,7 +190,7 @@ pub struct Rib {
     kernel: KernelView,
     next_hops: HashMap<IpAddr, NextHop>,
     interner: Interner,
-    dirty: HashSet<IpNet>,
+    dirty: FastSet<IpNet>,
     /// Routes deleted behind our back: prefix → the next hops that were
     /// installed when the deletion was seen.
     suspects: BTreeMap<IpNet, NextHops>,
@@ -249,7 +252,7 @@ impl Rib {
             kernel,
             next_hops: HashMap::new(),
             interner: Interner::default(),
-            dirty: HashSet::new(),
+            dirty: FastSet::default(),
             suspects: BTreeMap::new(),
             pacer: Pacer::default(),
             yielded: HashSet::new(),
@@ -266,7 +269,7 @@ impl Rib {
             settings,
             established: None,
             received: [0; 2],
-            adj_rib_out: HashMap::new(),
+            adj_rib_out: AdjRibOut::default(),
             stale: HashSet::new(),
         };
         self.peers.insert(id, peer);
@@ -350,9 +353,9 @@ impl Rib {
         // A prefix exported before but gone from the Loc-RIB since.
         let stale: Vec<IpNet> = self.peers[&id]
             .adj_rib_out
-            .keys()
+            .iter()
+            .map(|(p, _)| p)
             .filter(|p| !self.loc_rib.contains_key(p))
-            .copied()
             .collect();
         for prefix in stale {
             self.export_to(id, &prefix, &mut batch);
@@ -617,7 +620,7 @@ impl Rib {
         let Some(peer) = self.peers.get_mut(&id) else {
             return Vec::new();
         };
-        peer.adj_rib_out.retain(|p, _| afi_of(p) != afi);
+        peer.adj_rib_out.clear_family(afi);
         let mut batch = ExportBatch::default();
         let prefixes: Vec<IpNet> = self.loc_rib.keys().filter(|p| afi_of(p) == afi).collect();
         for prefix in prefixes {
@@ -775,7 +778,7 @@ impl Rib {
         let Some(p) = self.peers.get(&id) else {
             return (0, 0);
         };
-        let sent = p.adj_rib_out.keys().filter(|k| afi_of(k) == afi).count();
+        let sent = p.adj_rib_out.len(afi);
         (p.received[family_index(afi)], sent)
     }
 
@@ -1068,7 +1071,7 @@ impl Rib {
                 batch.announce(id, afi, attrs, next_hop, *prefix);
             }
             None => {
-                if peer.adj_rib_out.remove(prefix).is_some() {
+                if peer.adj_rib_out.remove(prefix) {
                     batch.withdraw(id, afi, *prefix);
                 }
             }
@@ -1163,7 +1166,7 @@ fn spread(prefix: &IpNet) -> u64 {
 #[derive(Default)]
 struct ExportBatch {
     announce: Vec<((PeerId, Afi, MpNextHop), Arc<PathAttributes>, Vec<IpNet>)>,
-    index: HashMap<(PeerId, Afi, MpNextHop, usize), usize>,
+    index: FastMap<(PeerId, Afi, MpNextHop, usize), usize>,
     withdraw: BTreeMap<(PeerId, Afi), Vec<IpNet>>,
 }
 
