@@ -84,6 +84,14 @@ struct RawPeer {
     ttl_security: Option<bool>,
     extended_next_hop: Option<bool>,
     graceful_restart: Option<RawGracefulRestart>,
+    soft_reconfiguration: Option<RawSoftReconfiguration>,
+}
+
+/// `soft_reconfiguration: inbound` (FRR's `soft-reconfiguration inbound`).
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "lowercase")]
+enum RawSoftReconfiguration {
+    Inbound,
 }
 
 /// `graceful_restart: false` or `graceful_restart: {restart_time: 120}`.
@@ -654,6 +662,10 @@ pub(super) fn validate(raw: RawConfig, src: &str, path: &Path) -> Result<Config,
                 ttl_security: p.ttl_security.unwrap_or(false),
                 graceful_restart,
                 extended_next_hop,
+                soft_reconfiguration_inbound: matches!(
+                    p.soft_reconfiguration,
+                    Some(RawSoftReconfiguration::Inbound)
+                ),
                 max_prefix: p.max_prefix.as_ref().map(|m| match m {
                     RawMaxPrefix::Limit(limit) => MaxPrefix {
                         limit: *limit,

@@ -16,8 +16,10 @@ mod heal;
 mod liveness;
 mod notify;
 mod peers;
+mod reresolve;
 mod rib_task;
 mod show;
+mod show_adj;
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
