@@ -88,6 +88,8 @@ pub struct KernelConfig {
 pub struct WireguardConfig {
     pub private_key_file: PathBuf,
     pub backend: WgBackend,
+    /// Leave the tunnels up on exit (SIGTERM); the next start adopts them.
+    pub keep_on_exit: bool,
 }
 
 /// Which WireGuard implementation creates the interfaces.

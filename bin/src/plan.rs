@@ -182,6 +182,11 @@ pub fn plan(old: &Config, new: &Config) -> ReloadPlan {
         old.wireguard.backend != new.wireguard.backend,
         "wireguard.backend",
     );
+    // How wireguard-go children are started depends on it.
+    restart(
+        old.wireguard.keep_on_exit != new.wireguard.keep_on_exit,
+        "wireguard.keep_on_exit",
+    );
     let removed_loopbacks: Vec<String> = old
         .loopback
         .iter()

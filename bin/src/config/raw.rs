@@ -59,6 +59,7 @@ struct RawKernel {
 #[serde(deny_unknown_fields)]
 struct RawWireguard {
     private_key_file: Option<PathBuf>,
+    keep_on_exit: Option<bool>,
     backend: Option<WgBackend>,
 }
 
@@ -487,6 +488,11 @@ pub(super) fn validate(raw: RawConfig, src: &str, path: &Path) -> Result<Config,
             .as_ref()
             .and_then(|w| w.backend)
             .unwrap_or_default(),
+        keep_on_exit: raw
+            .wireguard
+            .as_ref()
+            .and_then(|w| w.keep_on_exit)
+            .unwrap_or(false),
     };
 
     let announce: Vec<IpNet> = (raw.announce.0.iter().enumerate())
