@@ -87,10 +87,7 @@ fn wireguard_go_pids(iface: &str) -> Vec<u32> {
         };
         let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
         let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
-        if args.len() >= 2
-            && args[0].ends_with(b"wireguard-go")
-            && args[1] == iface.as_bytes()
-        {
+        if args.len() >= 2 && args[0].ends_with(b"wireguard-go") && args[1] == iface.as_bytes() {
             pids.push(pid);
         }
     }
@@ -219,19 +216,35 @@ fn sigterm_with_keep_on_exit_leaves_the_tunnel_up_and_restart_adopts_it() {
     let status = lab.a.stop();
     assert!(status.success(), "wgbgpd exited with {status}");
     // The interface, its wireguard-go and its peer are as they were.
-    assert_eq!(ifindex(&lab.a_ns, &lab.ifa), Some(index), "interface gone or recreated");
+    assert_eq!(
+        ifindex(&lab.a_ns, &lab.ifa),
+        Some(index),
+        "interface gone or recreated"
+    );
     assert_eq!(wireguard_go_pids(&lab.ifa), pids, "wireguard-go stopped");
     let wg = lab.a_ns.stdout(&["wg", "show", &lab.ifa, "peers"]);
-    assert_eq!(wg.trim(), lab.kb.public, "the peer is gone from {}", lab.ifa);
+    assert_eq!(
+        wg.trim(),
+        lab.kb.public,
+        "the peer is gone from {}",
+        lab.ifa
+    );
     let host = lab.a_ns.stdout(&["ip", "route", "show", "dev", &lab.ifa]);
-    assert!(host.contains("2.2.2.2"), "host route to the peer gone: {host}");
+    assert!(
+        host.contains("2.2.2.2"),
+        "host route to the peer gone: {host}"
+    );
     // Our BGP routes do go (no graceful restart here).
     assert!(route(&lab.a_ns, "198.51.100.0/24").is_none());
 
     // The next start adopts the running tunnel instead of recreating it.
     lab.a.restart(&lab.a_ns);
     lab.wait_up();
-    assert_eq!(ifindex(&lab.a_ns, &lab.ifa), Some(index), "tunnel recreated");
+    assert_eq!(
+        ifindex(&lab.a_ns, &lab.ifa),
+        Some(index),
+        "tunnel recreated"
+    );
     assert_eq!(wireguard_go_pids(&lab.ifa), pids, "wireguard-go replaced");
     let t = lab.a_tunnel();
     assert_eq!(t["peerPublicKey"], lab.kb.public.as_str(), "{t:#}");
@@ -257,17 +270,24 @@ fn reload_rotates_the_private_key_in_place_and_the_session_returns() {
     assert!(!out.contains("reset session"), "{out}");
     let t = lab.a_tunnel();
     assert_eq!(t["publicKey"], new.public.as_str(), "{t:#}");
-    assert_eq!(ifindex(&lab.a_ns, &lab.ifa), Some(index), "tunnel recreated");
+    assert_eq!(
+        ifindex(&lab.a_ns, &lab.ifa),
+        Some(index),
+        "tunnel recreated"
+    );
     assert_eq!(wireguard_go_pids(&lab.ifa).len(), 1);
 
     // B still expects the old key: the tunnel goes quiet and dead_after
     // takes the session down; given the new key, it comes back.
-    wait_for(T, POLL, "the session down while B has the old key", || {
-        match lab.a.peer_state(&lab.a_ns, "2.2.2.2").as_deref() {
+    wait_for(
+        T,
+        POLL,
+        "the session down while B has the old key",
+        || match lab.a.peer_state(&lab.a_ns, "2.2.2.2").as_deref() {
             Some("Established") => Err("still Established".into()),
             _ => Ok(()),
-        }
-    });
+        },
+    );
     let socket_line = format!("control_socket: {}\n", lab.b.socket().display());
     std::fs::write(
         lab.b.config_path(),

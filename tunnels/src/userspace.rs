@@ -137,7 +137,11 @@ fn log_tail(interface: &str) -> String {
     let text = std::fs::read_to_string(log_path(interface)).unwrap_or_default();
     let lines: Vec<&str> = text.lines().collect();
     let tail = lines[lines.len().saturating_sub(OUTPUT_LINES)..].join(" | ");
-    if tail.is_empty() { "(nothing)".into() } else { tail }
+    if tail.is_empty() {
+        "(nothing)".into()
+    } else {
+        tail
+    }
 }
 
 impl Ctx {
@@ -188,13 +192,11 @@ impl Ctx {
                 })?;
             command.stdout(log.0).stderr(log.1).process_group(0);
         }
-        let mut child = command
-            .spawn()
-            .map_err(|source| TunnelError::Spawn {
-                interface: interface.into(),
-                binary: self.binary.clone(),
-                source,
-            })?;
+        let mut child = command.spawn().map_err(|source| TunnelError::Spawn {
+            interface: interface.into(),
+            binary: self.binary.clone(),
+            source,
+        })?;
         let pid = child.id().unwrap_or(0);
         if let Some(s) = child.stdout.take() {
             output.drain_into(interface.to_string(), s);
