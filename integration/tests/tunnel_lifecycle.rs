@@ -1,4 +1,4 @@
-//! Tunnels across a restart and a key rotation.
+//! Tunnels across a restart, a key rotation and a roaming peer.
 //!
 //! ```text
 //!   +-----------------+  veth 10.9.7.1 -- 10.9.7.2  +-----------------+
@@ -14,6 +14,8 @@
 //! - Key rotation: a new key in A's `private_key_file` and `wgbgp reload`
 //!   change the tunnel's public key in place (same ifindex); once B is
 //!   given the new public key (its own reload) the session comes back.
+//! - A's address on the link changes: B sees A's endpoint move and counts
+//!   it in `wgbgp_tunnel_endpoint_changes_total`.
 
 use std::time::Duration;
 
@@ -138,7 +140,7 @@ fn b_yaml(keys: &TempDir, kb: &WgKey, a_pub: &str, ifb: &str) -> String {
     )
     .replace(
         "loopback: [2.2.2.2/32]",
-        "loopback: [2.2.2.2/32]\nannounce: [198.51.100.0/24]",
+        "loopback: [2.2.2.2/32]\nannounce: [198.51.100.0/24]\nmetrics: { listen: \"127.0.0.1:9179\" }",
     )
 }
 
@@ -301,4 +303,61 @@ fn reload_rotates_the_private_key_in_place_and_the_session_returns() {
     assert_eq!(lab.a_tunnel()["publicKey"], new.public.as_str());
     lab.a.check_alive();
     lab.b.check_alive();
+}
+
+#[test]
+fn a_roaming_peer_is_counted_as_an_endpoint_change() {
+    require_root();
+    let lab = Lab::new(false);
+    let series = format!(
+        r#"wgbgp_tunnel_endpoint_changes_total{{interface="{}",name="p",peer="1.1.1.1"}}"#,
+        lab.ifb
+    );
+    let changes = || {
+        let text = integration::metrics::scrape(&lab.b_ns, "127.0.0.1:9179");
+        integration::metrics::value(&text, &series).unwrap_or(0.0)
+    };
+    let b_sees = || {
+        let t: Value = lab.b.cli_json(&lab.b_ns, &["show", "tunnels"]);
+        t[0]["endpoint"].as_str().unwrap_or_default().to_string()
+    };
+    wait_for(T, POLL, "B to see A at 10.9.7.1", || {
+        let ep = b_sees();
+        if ep.starts_with("10.9.7.1:") {
+            Ok(())
+        } else {
+            Err(ep)
+        }
+    });
+    // Past a metrics refresh that saw the first endpoint.
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(changes(), 0.0);
+
+    // A moves to another address on the same link (the old one goes, so
+    // wireguard-go's sticky source address has to change too).
+    lab.a_ns
+        .exec(&["sysctl", "-qw", "net.ipv4.conf.eth1.promote_secondaries=1"]);
+    lab.a_ns
+        .exec(&["ip", "addr", "add", "10.9.7.11/24", "dev", "eth1"]);
+    lab.a_ns
+        .exec(&["ip", "addr", "del", "10.9.7.1/24", "dev", "eth1"]);
+    wait_for(T, POLL, "B to see A at 10.9.7.11", || {
+        let ep = b_sees();
+        if ep.starts_with("10.9.7.11:") {
+            Ok(())
+        } else {
+            Err(ep)
+        }
+    });
+    wait_for(T, POLL, "the endpoint change counted", || match changes() {
+        n if n >= 1.0 => Ok(()),
+        n => Err(format!("{series} = {n}")),
+    });
+    // The tunnel may go quiet for longer than dead_after (3 s) while A's
+    // wireguard-go gives up its old source address: the session may be
+    // reset, and must come back over the moved endpoint.
+    let mut a = lab.a;
+    a.wait_established(&lab.a_ns, "2.2.2.2", T);
+    assert!(lab.b.log_text().contains("tunnel endpoint changed"));
+    a.check_alive();
 }
