@@ -1347,3 +1347,16 @@ fn advertised_routes_show_what_was_sent() {
         ]
     );
 }
+
+#[test]
+fn pre_policy_copy_costs_one_small_entry_per_route_and_nothing_without_it() {
+    // Prefix, shared attribute pointer, next hop: no attribute copy
+    // (56 bytes, plus the hash table's control byte and slack).
+    let entry = std::mem::size_of::<(IpNet, (Arc<PathAttributes>, IpAddr))>();
+    assert!(entry <= 56, "{entry} bytes");
+    // A peer without the option holds an empty `None`.
+    let mut rib = lab(accept_all(), Chain::default());
+    rib.handle_update(2, announce(&[65501], "2.2.2.2", &["198.19.0.1/32"]));
+    assert!(rib.received_counts(2).is_none());
+    assert!(!rib.soft_reconfiguration(2));
+}
