@@ -33,6 +33,7 @@ use crate::policy::{Chain, Context};
 use crate::repair::Pacer;
 
 mod loc_rib;
+mod refresh;
 pub use loc_rib::LocRib;
 
 /// Settings of the whole RIB.
@@ -584,8 +585,16 @@ impl Rib {
                 let accepted = usable.and_then(|(attrs, nh)| {
                     let a = import.evaluate(&prefix, attrs, &cx)?;
                     let nh = a.next_hop.filter(|n| self.valid_next_hop(*n)).unwrap_or(nh);
+                    let mut a = a.attrs;
+                    // RFC 8326 §4.2: a path its originator is draining loses
+                    // to any other, whatever import policy set.
+                    if a.communities.contains(&Community::GRACEFUL_SHUTDOWN)
+                        && a.local_pref != Some(0)
+                    {
+                        a.to_mut().local_pref = Some(0);
+                    }
                     // Only a route a `set` changed costs a copy and a lookup.
-                    let attrs = match a.attrs {
+                    let attrs = match a {
                         Cow::Borrowed(_) => attrs.clone(),
                         Cow::Owned(changed) => self.interner.intern(changed),
                     };

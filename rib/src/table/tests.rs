@@ -1218,3 +1218,76 @@ fn ipv4_routes_go_to_an_extended_next_hop_peer_with_our_ipv6_next_hop() {
     let out = rib.originate(&[net("198.19.0.1/32")]);
     assert!(announces(&out).contains(&(4, vec![net("198.19.0.1/32")], "65500".into(), v4)));
 }
+
+#[test]
+fn graceful_shutdown_community_sets_local_pref_zero_rfc8326() {
+    let prefer_s2 = Chain(vec![Arc::new(Policy {
+        name: "prefer".into(),
+        rules: vec![Rule {
+            set: Some(Box::new(SetActions {
+                local_pref: Some(300),
+                ..Default::default()
+            })),
+            ..Rule::new(vec![], Action::Accept)
+        }],
+    })]);
+    let mut rib = lab(prefer_s2, accept_all());
+    let mut draining = announce(&[65501], "2.2.2.2", &["198.19.0.1/32"]);
+    (draining.attributes.as_mut().unwrap().communities).push(Community::GRACEFUL_SHUTDOWN);
+    rib.handle_update(2, draining);
+    // S3's longer path wins: S2's is at LOCAL_PREF 0 despite the policy's 300.
+    let out = rib.handle_update(3, announce(&[65502, 1, 2], "3.3.3.3", &["198.19.0.1/32"]));
+    assert_eq!(
+        fib(&out),
+        vec![FibOp::Replace {
+            prefix: net("198.19.0.1/32"),
+            nexthops: onlink_arc("3.3.3.3", WG_S3)
+        }]
+    );
+    let dest = rib.loc_rib().get(&net("198.19.0.1/32")).unwrap();
+    let s2 = dest
+        .paths
+        .iter()
+        .find(|p| p.source == Source::Peer(2))
+        .unwrap();
+    assert_eq!(s2.attrs.local_pref, Some(0));
+    // Without the community S2's path is back at 300 and wins.
+    let out = rib.handle_update(2, announce(&[65501], "2.2.2.2", &["198.19.0.1/32"]));
+    assert_eq!(
+        fib(&out),
+        vec![FibOp::Replace {
+            prefix: net("198.19.0.1/32"),
+            nexthops: onlink_arc("2.2.2.2", WG_S2)
+        }]
+    );
+}
+
+#[test]
+fn enhanced_route_refresh_sweeps_paths_not_readvertised_between_borr_and_eorr() {
+    let mut rib = lab(accept_all(), Chain::default());
+    rib.handle_update(
+        2,
+        announce(&[65501], "2.2.2.2", &["198.19.0.1/32", "198.19.0.2/32"]),
+    );
+    // BoRR: both marked, both still installed; nothing changes in the FIB.
+    rib.handle_begin_of_refresh(2, Afi::Ipv4);
+    assert_eq!(rib.stale_count(2), 2);
+    assert!(rib.is_stale(2, &net("198.19.0.2/32")));
+    // Only .1 is re-advertised.
+    let out = rib.handle_update(2, announce(&[65501], "2.2.2.2", &["198.19.0.1/32"]));
+    assert!(fib(&out).is_empty(), "same path: {out:?}");
+    assert!(!rib.is_stale(2, &net("198.19.0.1/32")));
+    // EoRR: .2 goes, .1 stays.
+    let out = rib.handle_end_of_refresh(2, Afi::Ipv4);
+    assert_eq!(
+        fib(&out),
+        vec![FibOp::Delete {
+            prefix: net("198.19.0.2/32")
+        }]
+    );
+    assert_eq!(rib.stale_count(2), 0);
+    assert!(rib.loc_rib().get(&net("198.19.0.1/32")).is_some());
+    // A BoRR for the other family leaves IPv4 paths alone.
+    rib.handle_begin_of_refresh(2, Afi::Ipv6);
+    assert_eq!(rib.stale_count(2), 0);
+}
