@@ -487,6 +487,7 @@ Total number of neighbors 2
             nexthops: vec![Nexthop::global(nh.parse().unwrap())],
             installed: best,
             via: None,
+            attrs: Default::default(),
         }
     }
 
