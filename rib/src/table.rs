@@ -992,6 +992,16 @@ impl Rib {
                 (best, multipath)
             };
             let want = match (best, multipath.len() > 1) {
+                // RFC 7999: a BLACKHOLE route import policy accepted is
+                // installed as `blackhole PREFIX` (no next hops).
+                (Some(b), _)
+                    if dest.paths[b]
+                        .attrs
+                        .communities
+                        .contains(&Community::BLACKHOLE) =>
+                {
+                    Some(Arc::new(Vec::new()))
+                }
                 (Some(_), true) => {
                     // One kernel route with a next hop per path, deduplicated.
                     let mut hops: Vec<KernelNextHop> = multipath
@@ -1108,6 +1118,11 @@ impl Rib {
             .iter()
             .any(|c| *c == Community::NO_EXPORT || *c == Community::NO_ADVERTISE)
         {
+            return None;
+        }
+        // RFC 7999 §3.2: a received BLACKHOLE route stays here (as with
+        // NO_EXPORT); export policy may still add the community to ours.
+        if best.source != Source::Local && attrs.communities.contains(&Community::BLACKHOLE) {
             return None;
         }
         // Sender-side loop prevention: the peer would drop it anyway.

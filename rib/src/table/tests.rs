@@ -2,7 +2,7 @@
 
 use super::*;
 use crate::kernel::{KernelRoute, RouteKind};
-use crate::policy::{Action, CommunityEdit, Match, Policy, Rule, SetActions};
+use crate::policy::{Action, CommunityEdit, CommunityValue, Match, Policy, Rule, SetActions};
 use bgp::wire::{AsPath, MpReach, MpUnreach};
 use ipnet::Ipv4Net;
 
@@ -1290,4 +1290,57 @@ fn enhanced_route_refresh_sweeps_paths_not_readvertised_between_borr_and_eorr() 
     // A BoRR for the other family leaves IPv4 paths alone.
     rib.handle_begin_of_refresh(2, Afi::Ipv6);
     assert_eq!(rib.stale_count(2), 0);
+}
+
+#[test]
+fn blackhole_community_installs_a_blackhole_route_and_is_not_exported_rfc7999() {
+    let mut rib = lab(accept_all(), accept_all());
+    let mut update = announce(&[65501], "2.2.2.2", &["203.0.113.7/32"]);
+    (update.attributes.as_mut().unwrap().communities).push(Community::BLACKHOLE);
+    let out = rib.handle_update(2, update);
+    assert_eq!(
+        fib(&out),
+        vec![FibOp::Replace {
+            prefix: net("203.0.113.7/32"),
+            nexthops: Arc::new(Vec::new())
+        }]
+    );
+    assert!(announces(&out).is_empty(), "not passed on to S3");
+    // Without the community it is an ordinary route again, and exported.
+    let out = rib.handle_update(2, announce(&[65501], "2.2.2.2", &["203.0.113.7/32"]));
+    assert_eq!(
+        fib(&out),
+        vec![FibOp::Replace {
+            prefix: net("203.0.113.7/32"),
+            nexthops: onlink_arc("2.2.2.2", WG_S2)
+        }]
+    );
+    assert_eq!(announces(&out).len(), 1);
+}
+
+#[test]
+fn blackhole_route_import_policy_rejects_is_not_installed() {
+    let no_blackholes = Chain(vec![Arc::new(Policy {
+        name: "no-blackholes".into(),
+        rules: vec![
+            Rule {
+                matches: Match {
+                    community: Some(
+                        [CommunityValue::Standard(Community::BLACKHOLE)]
+                            .into_iter()
+                            .collect(),
+                    ),
+                    ..Match::default()
+                },
+                ..Rule::new(vec![], Action::Reject)
+            },
+            Rule::new(vec![], Action::Accept),
+        ],
+    })]);
+    let mut rib = lab(no_blackholes, accept_all());
+    let mut update = announce(&[65501], "2.2.2.2", &["203.0.113.7/32"]);
+    (update.attributes.as_mut().unwrap().communities).push(Community::BLACKHOLE);
+    let out = rib.handle_update(2, update);
+    assert!(fib(&out).is_empty(), "{out:?}");
+    assert!(rib.loc_rib().get(&net("203.0.113.7/32")).is_none());
 }
