@@ -72,22 +72,33 @@ protocol bgp a {
     local 10.78.2.2 as 65503;
     neighbor 10.78.2.1 as 65501;
     connect retry time 2;
+    enable extended messages on;
+    enable route refresh on;
     ipv4 { import all; export none; };
 }
 "#;
 
-/// Flags and value of every attribute of type `code` in the UPDATEs of a
-/// TCP byte stream (BGP framing by hand, independent of wgbgpd's decoder).
-fn attributes_of_type(stream: &[u8], code: u8) -> Vec<(u8, Vec<u8>)> {
-    let mut found = Vec::new();
+/// The BGP messages of a TCP byte stream (framing by hand, independent of
+/// wgbgpd's decoder).
+fn messages(stream: &[u8]) -> Vec<&[u8]> {
+    let mut out = Vec::new();
     let mut i = 0;
     while i + 19 <= stream.len() {
         let len = u16::from_be_bytes([stream[i + 16], stream[i + 17]]) as usize;
         if stream[i..i + 16] != [0xff; 16] || len < 19 || i + len > stream.len() {
             break;
         }
-        let msg = &stream[i..i + len];
+        out.push(&stream[i..i + len]);
         i += len;
+    }
+    out
+}
+
+/// Flags and value of every attribute of type `code` in the UPDATEs of a
+/// TCP byte stream.
+fn attributes_of_type(stream: &[u8], code: u8) -> Vec<(u8, Vec<u8>)> {
+    let mut found = Vec::new();
+    for msg in messages(stream) {
         if msg[18] != 2 {
             continue;
         }
@@ -190,10 +201,58 @@ fn as_set_communities_and_unknown_attribute_are_stored_shown_and_passed_on() {
         "BGP.large_community: (65502, 1, 2)",
         "(rt, 65502, 100)",
         "(ro, 65502, 200)",
-        "01:02:03:04:05",
+        "BGP.fa [t]: 01 02 03 04 05",
     ] {
         assert!(text.contains(want), "BIRD lacks {want:?}:\n{text}");
     }
+
+    // Capabilities: both sides announced Extended Message and Enhanced
+    // Route Refresh, and each side says so.
+    let caps = bird.birdc("show protocols all a");
+    let neighbor_caps = caps
+        .split("Neighbor capabilities")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no neighbor capabilities:\n{caps}"));
+    for want in ["Enhanced refresh", "Extended message"] {
+        assert!(neighbor_caps.contains(want), "BIRD lacks {want:?}:\n{caps}");
+    }
+    let n = a.cli_json(&a_ns, &["show", "bgp", "neighbors", "10.78.2.2"]);
+    let ours = &n["10.78.2.2"]["neighborCapabilities"];
+    assert_eq!(
+        ours["enhancedRouteRefresh"], "advertisedAndReceived",
+        "{n:#}"
+    );
+    assert_eq!(ours["extendedMessage"], "advertisedAndReceived", "{n:#}");
+
+    // BIRD asks for a refresh: wgbgpd answers between BoRR and EoRR, and
+    // BIRD, which sweeps what was not re-sent before EoRR, keeps the route.
+    let refreshes = |a: &Wgbgpd| {
+        let n = a.cli_json(&a_ns, &["show", "bgp", "neighbors", "10.78.2.2"]);
+        n["10.78.2.2"]["messageStats"]["routeRefreshRecv"]
+            .as_u64()
+            .unwrap_or(0)
+    };
+    let before = refreshes(&a);
+    bird.birdc("reload in a");
+    wait_for(
+        T,
+        Duration::from_millis(200),
+        "A to get BIRD's ROUTE-REFRESH",
+        || {
+            let now = refreshes(&a);
+            if now > before {
+                Ok(())
+            } else {
+                Err(format!("{now}"))
+            }
+        },
+    );
+    std::thread::sleep(Duration::from_secs(1));
+    let text = bird.show_route(&format!("all for {PREFIX}"));
+    assert!(
+        text.contains("{65010 65011}"),
+        "route gone after the refresh:\n{text}"
+    );
 
     // On the wire to R: type 250 with Optional, Transitive and Partial set.
     let pcap = capture.finish();
@@ -210,5 +269,35 @@ fn as_set_communities_and_unknown_attribute_are_stored_shown_and_passed_on() {
         assert_eq!(*flags & 0xe0, 0xe0, "flags {flags:#04x}");
         assert_eq!(value, &[1, 2, 3, 4, 5]);
     }
+    // The refresh: BIRD's request (subtype 0); on wgbgpd's stream BoRR (1),
+    // the route again, EoRR (2), in that order.
+    let label = |m: &[u8]| match m[18] {
+        5 => format!("RR{}", m[21]),
+        2 if !attributes_of_type(m, 250).is_empty() => "ROUTE".into(),
+        t => format!("T{t}"),
+    };
+    let per_stream: Vec<String> = streams
+        .values()
+        .map(|s| {
+            messages(s)
+                .into_iter()
+                .map(label)
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .collect();
+    assert!(
+        per_stream.iter().any(|t| t.contains("RR0")),
+        "no request: {per_stream:#?}"
+    );
+    let ours = per_stream
+        .iter()
+        .find(|t| t.contains("RR1"))
+        .unwrap_or_else(|| panic!("no BoRR: {per_stream:#?}"));
+    let borr = ours.find("RR1").unwrap();
+    let eorr = ours
+        .find("RR2")
+        .unwrap_or_else(|| panic!("no EoRR: {ours}"));
+    assert!(borr < eorr && ours[borr..eorr].contains("ROUTE"), "{ours}");
     x.check_alive();
 }
