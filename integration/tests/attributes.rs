@@ -14,7 +14,12 @@
 //!   203.0.113.0/24 as-path 65502 65020 {65010,65011}
 //!   community 65502:7, large 65502:1:2, RT:65502:100, SoO:65502:200,
 //!   attribute 250 flags 0xc0 value 01 02 03 04 05
+//!   203.0.113.66/32 with BLACKHOLE, 198.51.100.0/24 with GRACEFUL_SHUTDOWN
 //! ```
+//!
+//! A's accept-all import takes the BLACKHOLE route: it becomes a kernel
+//! `blackhole` route and is not passed on (RFC 7999); the GRACEFUL_SHUTDOWN
+//! one gets LOCAL_PREF 0 (RFC 8326).
 
 use std::time::Duration;
 
@@ -37,6 +42,8 @@ neighbor 10.78.1.1 {
     }
     static {
         route 203.0.113.0/24 next-hop 10.78.1.2 origin igp as-path [ 65502 65020 ( 65010 65011 ) ] community [ 65502:7 ] large-community [ 65502:1:2 ] extended-community [ target:65502:100 origin:65502:200 ] attribute [ 0xfa 0xc0 0x0102030405 ];
+        route 203.0.113.66/32 next-hop 10.78.1.2 origin igp as-path [ 65502 ] community [ 65535:666 ];
+        route 198.51.100.0/24 next-hop 10.78.1.2 origin igp as-path [ 65502 ] community [ 65535:0 ];
     }
 }
 "#;
@@ -205,6 +212,44 @@ fn as_set_communities_and_unknown_attribute_are_stored_shown_and_passed_on() {
     ] {
         assert!(text.contains(want), "BIRD lacks {want:?}:\n{text}");
     }
+
+    // BLACKHOLE: dropped here, not passed on. GRACEFUL_SHUTDOWN: LOCAL_PREF 0.
+    let hole = wait_for(T, Duration::from_millis(200), "the blackhole route", || {
+        let r = a_ns.stdout(&["ip", "route", "show", "203.0.113.66/32"]);
+        if r.starts_with("blackhole 203.0.113.66 proto bgp") {
+            Ok(r)
+        } else {
+            Err(r)
+        }
+    });
+    assert!(!hole.contains("via"), "{hole}");
+    let gshut = a.cli_json(
+        &a_ns,
+        &["show", "bgp", "ipv4", "unicast", "198.51.100.0/24"],
+    );
+    assert_eq!(
+        gshut["routes"]["198.51.100.0/24"][0]["locPrf"], 0,
+        "{gshut:#}"
+    );
+    assert_eq!(
+        gshut["routes"]["198.51.100.0/24"][0]["community"]["string"], "graceful-shutdown",
+        "{gshut:#}"
+    );
+    wait_for(
+        T,
+        Duration::from_millis(250),
+        "R to get the drained route",
+        || {
+            let t = bird.show_route("all for 198.51.100.0/24");
+            if t.contains("198.51.100.0/24") {
+                Ok(())
+            } else {
+                Err(t)
+            }
+        },
+    );
+    let r_hole = (bird.try_birdc("show route 203.0.113.66/32")).unwrap_or_else(|e| e);
+    assert!(r_hole.contains("Network not found"), "passed on: {r_hole}");
 
     // Capabilities: both sides announced Extended Message and Enhanced
     // Route Refresh, and each side says so.
