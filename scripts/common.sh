@@ -5,7 +5,7 @@
 # when cargo is missing or too old for the workspace's rust-version.
 
 # Debian packages the tests and the lab use.
-WGBGP_PACKAGES=(wireguard-go wireguard-tools bird2 frr iproute2 iputils-ping gobgpd
+WGBGP_PACKAGES=(wireguard-go wireguard-tools bird2 frr iproute2 iputils-ping gobgpd exabgp
     tcpdump prometheus build-essential pkg-config curl ca-certificates)
 # The workspace's rust-version (Cargo.toml).
 WGBGP_MIN_RUST=1.89
@@ -60,7 +60,7 @@ install_packages() {
         [ "$rc" -eq 0 ] || die "apt-get failed (exit $rc)"
     fi
     local svc
-    for svc in bird bird6 frr gobgpd prometheus; do
+    for svc in bird bird6 frr gobgpd exabgp prometheus; do
         if command -v systemctl >/dev/null && systemctl is-active --quiet "$svc" 2>/dev/null; then
             log "stopping the $svc service (not needed: tests run their own in namespaces)"
             systemctl stop "$svc" || true

@@ -52,6 +52,15 @@ pub struct PeerConfig {
     pub transport: Transport,
 }
 
+/// The ROUTE-REFRESH subtypes that frame a re-advertisement (RFC 7313 §3.2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RefreshMarker {
+    /// Beginning of Route Refresh.
+    Begin = 1,
+    /// End of Route Refresh.
+    End = 2,
+}
+
 /// Requests to a session task.
 #[derive(Debug)]
 pub enum Command {
@@ -74,6 +83,10 @@ pub enum Command {
     EndOfRib(Afi),
     /// Ask the peer to resend a family (RFC 2918), if it supports it.
     RouteRefresh(Afi),
+    /// Frame a re-advertisement of a family we make on the peer's request
+    /// with BoRR before and EoRR after (RFC 7313 §4); not sent unless
+    /// Enhanced Route Refresh was negotiated.
+    RefreshMarker(Afi, RefreshMarker),
     /// Tear the session down with this NOTIFICATION (e.g. max-prefix).
     Reset(Notification),
     /// Same, and stay down this long before restarting.
@@ -342,22 +355,31 @@ impl<K: Copy + Send + 'static> Driver<K> {
             }
             Command::RouteRefresh(afi) => {
                 let supported = self.session.negotiated().is_some_and(|n| n.route_refresh);
-                if let (true, Some((conn, ctx))) = (supported, self.established_conn()) {
-                    let rr = Message::RouteRefresh(RouteRefresh {
-                        afi,
-                        subtype: 0,
-                        safi: Safi::Unicast,
-                    });
-                    match wire::encode_to_bytes(&rr, &ctx) {
-                        Ok(bytes) => self.write(conn, 5, bytes),
-                        Err(e) => {
-                            warn!(peer = %self.cfg.remote, error = %e, "cannot encode ROUTE-REFRESH")
-                        }
-                    }
-                }
+                self.send_route_refresh(afi, 0, supported);
+            }
+            Command::RefreshMarker(afi, marker) => {
+                let supported =
+                    (self.session.negotiated()).is_some_and(|n| n.enhanced_route_refresh);
+                self.send_route_refresh(afi, marker as u8, supported);
             }
         }
         true
+    }
+
+    /// Sends ROUTE-REFRESH with `subtype` (RFC 7313 §3.2) if the session is
+    /// up and the capability it needs was negotiated.
+    fn send_route_refresh(&mut self, afi: Afi, subtype: u8, supported: bool) {
+        if let (true, Some((conn, ctx))) = (supported, self.established_conn()) {
+            let rr = Message::RouteRefresh(RouteRefresh {
+                afi,
+                subtype,
+                safi: Safi::Unicast,
+            });
+            match wire::encode_to_bytes(&rr, &ctx) {
+                Ok(bytes) => self.write(conn, 5, bytes),
+                Err(e) => warn!(peer = %self.cfg.remote, error = %e, "cannot encode ROUTE-REFRESH"),
+            }
+        }
     }
 
     fn established_conn(&self) -> Option<(ConnId, Ctx)> {
@@ -565,12 +587,13 @@ async fn sleep_until(deadline: Option<tokio::time::Instant>) {
     }
 }
 
-/// The length limits the reader frames with on a connection where we send
-/// `open`. RFC 4271 §6.1: a Length above 4096 is an error as soon as the
-/// header is in; waiting for a body the peer may never send would leave the
+/// The most the reader may ever allow on a connection where we send `open`.
+/// RFC 4271 §6.1: a Length above 4096 is an error as soon as the header is
+/// in; waiting for a body the peer may never send would leave the
 /// connection hanging until the hold timer. Only if we announce Extended
-/// Message (RFC 8654) may the peer send more, and then the session task
-/// checks the negotiated limit when it decodes.
+/// Message (RFC 8654) *and* the peer's OPEN does too may the peer send more
+/// (the reader looks at that OPEN itself, so the limit changes at the right
+/// byte); the session task checks the negotiated limit again when it decodes.
 fn framing_ctx(open: &wire::Open) -> Ctx {
     Ctx {
         four_octet_as: true,
@@ -578,20 +601,40 @@ fn framing_ctx(open: &wire::Open) -> Ctx {
     }
 }
 
-/// Frames the byte stream into whole messages for the session task, with
-/// the length limits of `ctx`.
+/// Whether `msg` is an OPEN announcing Extended Message (RFC 8654 §3).
+fn open_announces_extended_message(msg: &Bytes) -> bool {
+    msg.get(18) == Some(&1)
+        && matches!(
+            wire::decode(msg, &Ctx::default()),
+            Ok(Message::Open(o)) if o.has(|c| matches!(c, wire::Capability::ExtendedMessage))
+        )
+}
+
+/// Frames the byte stream into whole messages for the session task: 4096
+/// octets at most until the peer's OPEN, then up to the limit of `limits`
+/// if that OPEN announced Extended Message too.
 async fn reader(
     conn: ConnId,
     mut read: OwnedReadHalf,
-    ctx: Ctx,
+    limits: Ctx,
     tx: mpsc::Sender<(ConnId, Frame)>,
 ) {
+    let mut ctx = Ctx {
+        extended_message: false,
+        ..limits
+    };
     let mut buf = BytesMut::with_capacity(64 * 1024);
     loop {
         loop {
             match wire::frame(&buf, &ctx) {
                 Ok(Some(len)) => {
                     let msg = buf.split_to(len).freeze();
+                    if limits.extended_message
+                        && !ctx.extended_message
+                        && open_announces_extended_message(&msg)
+                    {
+                        ctx.extended_message = true;
+                    }
                     if tx.send((conn, Frame::Message(msg))).await.is_err() {
                         return;
                     }
@@ -662,8 +705,9 @@ mod tests {
         // timer because framing allowed the Extended Message maximum.
         let (read, _write, mut peer) = pair().await;
         let (tx, mut rx) = mpsc::channel(4);
+        // We announce Extended Message, but the peer's OPEN has not come.
         let ctx = framing_ctx(&fsm::Config::new(65001, 65002, "10.0.0.1".parse().unwrap()).open());
-        assert!(!ctx.extended_message);
+        assert!(ctx.extended_message);
         tokio::spawn(reader(ConnId(1), read, ctx, tx));
         let mut header = vec![0xff; 16];
         header.extend_from_slice(&5000u16.to_be_bytes());
@@ -682,13 +726,21 @@ mod tests {
         }
     }
 
-    #[tokio::test]
-    async fn reader_takes_long_messages_when_we_announce_extended_message() {
+    /// Sends the peer's OPEN (with or without Extended Message) and an
+    /// UPDATE of 5000 octets to a reader for our usual OPEN; what it framed.
+    async fn long_update_after_open(peer_extended: bool) -> Vec<Frame> {
         let (read, _write, mut peer) = pair().await;
         let (tx, mut rx) = mpsc::channel(4);
-        let mut open = fsm::Config::new(65001, 65002, "10.0.0.1".parse().unwrap()).open();
-        open.capabilities.push(wire::Capability::ExtendedMessage);
-        tokio::spawn(reader(ConnId(1), read, framing_ctx(&open), tx));
+        let ours = fsm::Config::new(65001, 65002, "10.0.0.1".parse().unwrap()).open();
+        tokio::spawn(reader(ConnId(1), read, framing_ctx(&ours), tx));
+        let mut theirs = fsm::Config::new(65002, 65001, "10.0.0.2".parse().unwrap()).open();
+        if !peer_extended {
+            theirs
+                .capabilities
+                .retain(|c| *c != wire::Capability::ExtendedMessage);
+        }
+        let open = wire::encode_to_bytes(&Message::Open(theirs), &Ctx::default()).unwrap();
+        peer.write_all(&open).await.unwrap();
         // An UPDATE of 5000 octets: no withdrawn routes, no attributes, and
         // 4977 octets of /0 prefixes; framing only looks at the header.
         let mut msg = vec![0xff; 16];
@@ -696,12 +748,38 @@ mod tests {
         msg.push(2);
         msg.resize(5000, 0);
         peer.write_all(&msg).await.unwrap();
-        let got = tokio::time::timeout(Duration::from_secs(2), rx.recv())
-            .await
-            .expect("the reader framed the message");
-        match got {
-            Some((ConnId(1), Frame::Message(m))) => assert_eq!(m.len(), 5000),
-            _ => panic!("expected the whole message"),
+        let mut got = Vec::new();
+        for _ in 0..2 {
+            let f = tokio::time::timeout(Duration::from_secs(2), rx.recv())
+                .await
+                .expect("the reader framed the message");
+            got.extend(f.map(|(_, f)| f));
+        }
+        got
+    }
+
+    #[tokio::test]
+    async fn reader_takes_long_messages_when_both_announce_extended_message() {
+        let got = long_update_after_open(true).await;
+        match &got[..] {
+            [Frame::Message(open), Frame::Message(m)] => {
+                assert_eq!(open[18], 1);
+                assert_eq!(m.len(), 5000);
+            }
+            _ => panic!("expected the OPEN and the whole UPDATE"),
+        }
+    }
+
+    #[tokio::test]
+    async fn reader_refuses_long_messages_when_the_peer_lacks_extended_message() {
+        let got = long_update_after_open(false).await;
+        match &got[..] {
+            [Frame::Message(_), Frame::Error(e)] => {
+                let n = e.notification();
+                assert_eq!((n.code, n.subcode), (1, 2));
+                assert_eq!(&n.data[..], &5000u16.to_be_bytes());
+            }
+            _ => panic!("expected the OPEN and a length error"),
         }
     }
 }

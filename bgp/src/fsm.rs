@@ -143,6 +143,8 @@ impl Config {
             )]));
         }
         capabilities.push(Capability::RouteRefresh);
+        capabilities.push(Capability::EnhancedRouteRefresh);
+        capabilities.push(Capability::ExtendedMessage);
         capabilities.push(Capability::FourOctetAs(self.local_as));
         if let Some(restart_time) = self.graceful_restart {
             capabilities.push(Capability::GracefulRestart {
@@ -177,8 +179,14 @@ pub struct Negotiated {
     pub hold_time: u16,
     pub keepalive: u16,
     pub four_octet_as: bool,
+    /// RFC 8654: both sides announced Extended Message, so messages other
+    /// than OPEN and KEEPALIVE may be up to 65535 octets each way.
     pub extended_message: bool,
     pub route_refresh: bool,
+    /// RFC 7313: both sides announced Enhanced Route Refresh; a refresh we
+    /// answer is framed by BoRR/EoRR, and the peer's BoRR/EoRR mark and
+    /// sweep its paths.
+    pub enhanced_route_refresh: bool,
     /// IPv4 unicast routes may carry an IPv6 next hop (RFC 8950): both
     /// sides announced Extended Next Hop for IPv4 unicast over IPv6.
     pub extended_next_hop: bool,
@@ -755,9 +763,10 @@ impl Session {
             hold_time,
             keepalive,
             four_octet_as: open.has(|c| matches!(c, Capability::FourOctetAs(_))),
-            // We do not announce Extended Message yet, so it is never in use.
-            extended_message: false,
+            // We always announce both (Config::open).
+            extended_message: open.has(|c| matches!(c, Capability::ExtendedMessage)),
             route_refresh: open.has(|c| matches!(c, Capability::RouteRefresh)),
+            enhanced_route_refresh: open.has(|c| matches!(c, Capability::EnhancedRouteRefresh)),
             extended_next_hop,
             families,
             remote_hostname,

@@ -568,6 +568,77 @@ pub struct RoutePath {
     /// Ours: how the next hop resolved ("2.2.2.2 dev wg-s2 onlink").
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub via: Option<String>,
+    /// AS_PATH, communities and unknown attributes in the shapes of FRR's
+    /// `show bgp ipv4 unicast PREFIX json`.
+    #[serde(flatten)]
+    pub attrs: PathAttrs,
+}
+
+/// The attribute detail of a [`RoutePath`]; absent parts are not written.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PathAttrs {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aspath: Option<AsPathInfo>,
+    /// COMMUNITIES (RFC 1997): `{"string": "65001:1 blackhole", "list": [...]}`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub community: Option<CommunityList>,
+    /// EXTENDED_COMMUNITIES (RFC 4360): `RT:65001:100 SoO:65001:7`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub extended_community: Option<CommunityList>,
+    /// LARGE_COMMUNITIES (RFC 8092): `65001:1:2`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub large_community: Option<CommunityList>,
+    /// Ours: unknown optional transitive attributes, carried on with the
+    /// Partial bit (RFC 4271 §5).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unknown_attributes: Vec<UnknownAttribute>,
+}
+
+/// FRR's `aspath` object.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AsPathInfo {
+    /// `65502 {65010,65011}`.
+    pub string: String,
+    pub segments: Vec<AsSegmentInfo>,
+    /// Length for best-path selection (an AS_SET counts 1).
+    pub length: usize,
+}
+
+/// One AS_PATH segment: `{"type": "as-set", "list": [65010, 65011]}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AsSegmentInfo {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub list: Vec<u32>,
+}
+
+/// A community attribute as FRR writes it: the values space-separated in
+/// `string` and one by one in `list`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CommunityList {
+    pub string: String,
+    pub list: Vec<String>,
+}
+
+impl CommunityList {
+    pub fn new(list: Vec<String>) -> Option<CommunityList> {
+        (!list.is_empty()).then(|| CommunityList {
+            string: list.join(" "),
+            list,
+        })
+    }
+}
+
+/// An unknown attribute as stored: type code, flags (with the Partial bit
+/// 0x20 set) and the value in hex.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UnknownAttribute {
+    #[serde(rename = "type")]
+    pub code: u8,
+    pub flags: u8,
+    pub partial: bool,
+    pub value: String,
 }
 
 /// ORIGIN (RFC 4271 §5.1.1) in FRR's JSON spelling.
@@ -730,6 +801,10 @@ mod tests {
             nexthops: vec![Nexthop::global("2.2.2.2".parse().unwrap())],
             installed: true,
             via: Some("2.2.2.2 dev wg-s2 onlink".into()),
+            attrs: PathAttrs {
+                large_community: CommunityList::new(vec!["65001:1:2".into()]),
+                ..Default::default()
+            },
         };
         let mut routes = BTreeMap::new();
         routes.insert("198.19.0.1/32".to_string(), vec![path]);
@@ -748,6 +823,9 @@ mod tests {
         assert_eq!(r["peerId"], "2.2.2.2");
         assert_eq!(r["path"], "65501");
         assert_eq!(r["origin"], "IGP");
+        assert_eq!(r["largeCommunity"]["string"], "65001:1:2");
+        assert!(r.get("community").is_none());
+        assert!(r.get("unknownAttributes").is_none());
         assert_eq!(
             r["nexthops"][0],
             json!({"ip": "2.2.2.2", "afi": "ipv4", "scope": "global", "used": true})

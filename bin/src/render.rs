@@ -276,6 +276,7 @@ pub fn adj_routes(t: &crate::api::AdjRoutes) -> String {
             nexthops: nh.map(crate::api::Nexthop::global).into_iter().collect(),
             installed: false,
             via: None,
+            attrs: Default::default(),
         };
         route_line(&mut out, &r.network, &p);
     }
@@ -555,6 +556,7 @@ Total number of neighbors 2
             nexthops: vec![Nexthop::global(nh.parse().unwrap())],
             installed: best,
             via: None,
+            attrs: Default::default(),
         }
     }
 

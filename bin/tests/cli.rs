@@ -92,6 +92,7 @@ fn table(afi: Afi) -> RouteTable {
         nexthops: vec![Nexthop::global(nh.parse().unwrap())],
         installed: true,
         via: Some(format!("{nh} dev wg-s2 onlink")),
+        attrs: Default::default(),
     };
     RouteTable::new(
         "1.1.1.1",

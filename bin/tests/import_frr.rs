@@ -597,3 +597,103 @@ router bgp 65500
         t.yaml
     );
 }
+
+const AS_PATH_AND_COMMUNITY_LISTS: &str = "\
+router bgp 65500
+ bgp router-id 10.255.0.1
+ neighbor 192.0.2.2 remote-as 65501
+ address-family ipv4 unicast
+  neighbor 192.0.2.2 route-map IN in
+  neighbor 192.0.2.2 route-map OUT out
+ exit-address-family
+!
+interface lo
+ ip address 10.255.0.1/32
+!
+bgp as-path access-list FROM-65001 seq 5 permit _65001$
+bgp as-path access-list FROM-65001 seq 10 permit ^65002_
+bgp as-path access-list MIXED seq 5 deny _666_
+bgp as-path access-list MIXED seq 10 permit .*
+bgp community-list standard TAGGED seq 5 permit 65001:100
+bgp large-community-list standard TAGGED seq 10 permit 65001:0:7
+bgp community-list expanded ANY-65003 seq 5 permit ^65003:.*$
+route-map IN deny 5
+ match community ANY-65003
+route-map IN permit 10
+ match as-path FROM-65001
+ set local-preference 200
+route-map IN permit 20
+ match community TAGGED
+route-map IN permit 30
+ match as-path MIXED
+route-map OUT permit 10
+";
+
+#[test]
+fn as_path_access_lists_and_community_lists_become_as_path_and_community_matches() {
+    use bgp::wire::{AsPath, Community, LargeCommunity, PathAttributes};
+    let (t, c) = import_text("lists.conf", AS_PATH_AND_COMMUNITY_LISTS, &[], None);
+    assert!(
+        t.yaml.contains("as_path: [\"_65001$\", \"^65002_\"]"),
+        "{}",
+        t.yaml
+    );
+    assert!(t.yaml.contains("community: [\"65003:*\"]"), "{}", t.yaml);
+    let chain = Chain(
+        c.peers
+            .values()
+            .next()
+            .unwrap()
+            .import
+            .iter()
+            .map(|name| {
+                Arc::new(Policy {
+                    name: name.clone(),
+                    rules: c.policies[name].clone(),
+                })
+            })
+            .collect(),
+    );
+    let cx = rib::policy::Context {
+        peer: "x",
+        local_as: 65500,
+    };
+    // (AS path, communities, large communities) -> LOCAL_PREF if accepted.
+    let eval = |path: &[u32], comms: &[u32], large: &[u32]| {
+        let mut a = PathAttributes {
+            as_path: AsPath::from_sequence(path.iter().copied()),
+            communities: comms.iter().map(|&c| Community(c)).collect(),
+            ..Default::default()
+        };
+        for &l in large {
+            a.large_communities_mut().push(LargeCommunity {
+                global: 65001,
+                local1: 0,
+                local2: l,
+            });
+        }
+        chain
+            .evaluate(&net("198.51.100.0/24"), &a, &cx)
+            .map(|acc| acc.attrs.local_pref)
+    };
+    assert_eq!(
+        eval(&[65501, 65001], &[], &[]),
+        Some(Some(200)),
+        "origin 65001"
+    );
+    assert_eq!(eval(&[65002, 7], &[], &[]), Some(Some(200)), "from 65002");
+    assert_eq!(
+        eval(&[65501, 7], &[65001 << 16 | 100], &[]),
+        Some(None),
+        "tagged"
+    );
+    assert_eq!(eval(&[65501, 7], &[], &[7]), Some(None), "large tagged");
+    assert_eq!(
+        eval(&[65501, 65001], &[65003 << 16 | 9], &[]),
+        None,
+        "any 65003:* is denied first"
+    );
+    // Entry 30's list has a deny entry wgbgp cannot say as "any of": the
+    // permit entry is dropped, so nothing extra is accepted.
+    assert_eq!(eval(&[65501, 7], &[], &[]), None);
+}

@@ -19,6 +19,7 @@
 pub mod bench;
 pub mod bird;
 pub mod capture;
+pub mod exabgp;
 pub mod frr;
 pub mod gobgp;
 pub mod lab;
@@ -36,6 +37,7 @@ use std::time::{Duration, Instant};
 
 pub use bird::Bird;
 pub use capture::Capture;
+pub use exabgp::ExaBgp;
 pub use frr::Frr;
 pub use gobgp::Gobgpd;
 pub use lab::SeedLab;

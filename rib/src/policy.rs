@@ -24,6 +24,9 @@ use std::sync::Arc;
 use bgp::wire::{Afi, Community, LargeCommunity, PathAttributes};
 use ipnet::IpNet;
 
+mod patterns;
+pub use patterns::{AsPathRegex, AsPathRegexError, CommunityPattern, CommunityPatternError};
+
 /// What a matching rule does with the route.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Deserialize, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -305,6 +308,9 @@ impl fmt::Display for CommunityValue {
 pub struct Communities {
     pub standard: Vec<Community>,
     pub large: Vec<LargeCommunity>,
+    /// Wildcards (`65001:*`, `*:100`, `65001:*:*`): for matching and
+    /// removing only; a `set` cannot add a pattern.
+    pub patterns: Vec<CommunityPattern>,
 }
 
 impl Communities {
@@ -317,17 +323,30 @@ impl Communities {
         }
     }
 
+    /// Adds the wildcard `p` unless already present.
+    pub fn push_pattern(&mut self, p: CommunityPattern) {
+        if !self.patterns.contains(&p) {
+            self.patterns.push(p);
+        }
+    }
+
     pub fn is_empty(&self) -> bool {
-        self.standard.is_empty() && self.large.is_empty()
+        self.standard.is_empty() && self.large.is_empty() && self.patterns.is_empty()
+    }
+
+    /// Whether `c` is one of these values or matches one of the wildcards.
+    fn has_standard(&self, c: &Community) -> bool {
+        self.standard.contains(c) || self.patterns.iter().any(|p| p.matches_standard(*c))
+    }
+
+    fn has_large(&self, l: &LargeCommunity) -> bool {
+        self.large.contains(l) || self.patterns.iter().any(|p| p.matches_large(l))
     }
 
     /// Whether the route carries at least one of these.
     fn any_in(&self, attrs: &PathAttributes) -> bool {
-        self.standard.iter().any(|c| attrs.communities.contains(c))
-            || self
-                .large
-                .iter()
-                .any(|l| attrs.large_communities().contains(l))
+        attrs.communities.iter().any(|c| self.has_standard(c))
+            || attrs.large_communities().iter().any(|l| self.has_large(l))
     }
 }
 
@@ -356,6 +375,8 @@ pub struct Match {
     pub as_path_len: Option<(u32, u32)>,
     /// `as_path_contains:`: one of these ASNs is in the AS_PATH.
     pub as_path_contains: Option<Vec<u32>>,
+    /// `as_path:`: one of these regular expressions matches the AS_PATH.
+    pub as_path: Option<Vec<AsPathRegex>>,
     /// `community:`: the route carries one of these.
     pub community: Option<Communities>,
     /// `peer:`: the neighbour is one of these (by config name).
@@ -397,6 +418,11 @@ impl Match {
         }
         if let Some(asns) = &self.as_path_contains
             && !asns.iter().any(|a| attrs.as_path.contains(*a))
+        {
+            return false;
+        }
+        if let Some(res) = &self.as_path
+            && !res.iter().any(|r| r.is_match(&attrs.as_path))
         {
             return false;
         }
@@ -544,19 +570,12 @@ fn edit_communities(attrs: &mut Cow<'_, PathAttributes>, edit: &CommunityEdit) {
         a.shrink_rare();
     }
     let rm = &edit.remove;
-    if rm.standard.iter().any(|c| attrs.communities.contains(c)) {
-        attrs
-            .to_mut()
-            .communities
-            .retain(|c| !rm.standard.contains(c));
+    if attrs.communities.iter().any(|c| rm.has_standard(c)) {
+        attrs.to_mut().communities.retain(|c| !rm.has_standard(c));
     }
-    if rm
-        .large
-        .iter()
-        .any(|l| attrs.large_communities().contains(l))
-    {
+    if attrs.large_communities().iter().any(|l| rm.has_large(l)) {
         let a = attrs.to_mut();
-        a.large_communities_mut().retain(|l| !rm.large.contains(l));
+        a.large_communities_mut().retain(|l| !rm.has_large(l));
         a.shrink_rare();
     }
     let add = &edit.add;
@@ -860,6 +879,80 @@ mod tests {
             &attrs(&[65501, 3356, 65510])
         ));
         assert!(!holds(m, "10.0.0.0/8", &attrs(&[65501, 65510])));
+    }
+
+    #[test]
+    fn as_path_regex_matches_any_listed_expression() {
+        let m = Match {
+            as_path: Some(vec![
+                AsPathRegex::new("_65001$").unwrap(),
+                AsPathRegex::new("^65002_").unwrap(),
+            ]),
+            ..Match::default()
+        };
+        assert!(holds(m.clone(), "10.0.0.0/8", &attrs(&[65501, 65001])));
+        assert!(holds(m.clone(), "10.0.0.0/8", &attrs(&[65002, 7])));
+        assert!(!holds(m.clone(), "10.0.0.0/8", &attrs(&[65001, 7])));
+        assert!(!holds(m, "10.0.0.0/8", &attrs(&[7, 65002])));
+    }
+
+    #[test]
+    fn community_wildcards_match_and_remove() {
+        let mut with = attrs(&[65501]);
+        with.communities = vec![Community(65001 << 16 | 7), Community(65003 << 16 | 100)];
+        let mut wild = Communities::default();
+        wild.push_pattern("65001:*".parse().unwrap());
+        let m = Match {
+            community: Some(wild.clone()),
+            ..Match::default()
+        };
+        assert!(holds(m.clone(), "10.0.0.0/8", &with));
+        assert!(!holds(m, "10.0.0.0/8", &attrs(&[65501])));
+        let mut any_100 = Communities::default();
+        any_100.push_pattern("*:100".parse().unwrap());
+        let m = Match {
+            community: Some(any_100.clone()),
+            ..Match::default()
+        };
+        assert!(holds(m, "10.0.0.0/8", &with));
+
+        // `remove: [65001:*, "*:*:5"]` strips matching ones, keeps the rest.
+        wild.push_pattern("*:*:5".parse().unwrap());
+        let mut a = with.clone();
+        *a.large_communities_mut() = vec![
+            LargeCommunity {
+                global: 1,
+                local1: 2,
+                local2: 5,
+            },
+            LargeCommunity {
+                global: 1,
+                local1: 2,
+                local2: 6,
+            },
+        ];
+        let rule = Rule {
+            set: Some(Box::new(SetActions {
+                communities: CommunityEdit {
+                    remove: wild,
+                    ..Default::default()
+                },
+                ..Default::default()
+            })),
+            ..Rule::new(vec![], Action::Accept)
+        };
+        let out = Chain(vec![policy("p", vec![rule])])
+            .evaluate(&net("10.0.0.0/8"), &a, &CX)
+            .unwrap();
+        assert_eq!(out.attrs.communities, vec![Community(65003 << 16 | 100)]);
+        assert_eq!(
+            out.attrs.large_communities(),
+            &[LargeCommunity {
+                global: 1,
+                local1: 2,
+                local2: 6
+            }]
+        );
     }
 
     #[test]

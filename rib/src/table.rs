@@ -35,6 +35,7 @@ use crate::{FastMap, FastSet};
 
 mod adj_out;
 mod loc_rib;
+mod refresh;
 mod soft_in;
 use adj_out::AdjRibOut;
 pub use loc_rib::LocRib;
@@ -640,8 +641,14 @@ impl Rib {
         let nh = next_hop.filter(|nh| self.valid_next_hop(*nh))?;
         let a = import.evaluate(prefix, attrs, cx)?;
         let nh = a.next_hop.filter(|n| self.valid_next_hop(*n)).unwrap_or(nh);
+        let mut a = a.attrs;
+        // RFC 8326 §4.2: a path its originator is draining loses to any
+        // other, whatever import policy set.
+        if a.communities.contains(&Community::GRACEFUL_SHUTDOWN) && a.local_pref != Some(0) {
+            a.to_mut().local_pref = Some(0);
+        }
         // Only a route a `set` changed costs a copy and a lookup.
-        let attrs = match a.attrs {
+        let attrs = match a {
             Cow::Borrowed(_) => attrs.clone(),
             Cow::Owned(changed) => self.interner.intern(changed),
         };
@@ -1019,6 +1026,16 @@ impl Rib {
                 (best, multipath)
             };
             let want = match (best, multipath.len() > 1) {
+                // RFC 7999: a BLACKHOLE route import policy accepted is
+                // installed as `blackhole PREFIX` (no next hops).
+                (Some(b), _)
+                    if dest.paths[b]
+                        .attrs
+                        .communities
+                        .contains(&Community::BLACKHOLE) =>
+                {
+                    Some(Arc::new(Vec::new()))
+                }
                 (Some(_), true) => {
                     // One kernel route with a next hop per path, deduplicated.
                     let mut hops: Vec<KernelNextHop> = multipath
@@ -1135,6 +1152,11 @@ impl Rib {
             .iter()
             .any(|c| *c == Community::NO_EXPORT || *c == Community::NO_ADVERTISE)
         {
+            return None;
+        }
+        // RFC 7999 §3.2: a received BLACKHOLE route stays here (as with
+        // NO_EXPORT); export policy may still add the community to ours.
+        if best.source != Source::Local && attrs.communities.contains(&Community::BLACKHOLE) {
             return None;
         }
         // Sender-side loop prevention: the peer would drop it anyway.

@@ -711,3 +711,51 @@ fn extended_next_hop_for_another_family_does_not_count() {
         .expect("Established output");
     assert!(!n.extended_next_hop);
 }
+
+/// Negotiates with a peer whose OPEN lacks the capabilities `drop` matches.
+fn negotiated_without(drop: impl Fn(&Capability) -> bool) -> (Open, Negotiated) {
+    let mut open = Config::new(65501, 65500, REMOTE_ID).open();
+    open.capabilities.retain(|c| !drop(c));
+    establish(Config::new(65500, 65501, LOCAL_ID), open)
+}
+
+#[test]
+fn extended_message_is_announced_and_negotiated_when_both_have_it_rfc8654() {
+    let (sent, n) = negotiated_without(|_| false);
+    assert!(sent.has(|c| *c == Capability::ExtendedMessage));
+    assert!(n.extended_message);
+    let (_, n) = negotiated_without(|c| *c == Capability::ExtendedMessage);
+    assert!(!n.extended_message, "the peer did not announce it");
+}
+
+#[test]
+fn enhanced_route_refresh_is_announced_and_negotiated_when_both_have_it_rfc7313() {
+    let (sent, n) = negotiated_without(|_| false);
+    assert!(sent.has(|c| *c == Capability::EnhancedRouteRefresh));
+    assert!(sent.has(|c| *c == Capability::RouteRefresh));
+    assert!(n.enhanced_route_refresh && n.route_refresh);
+    let (_, n) = negotiated_without(|c| *c == Capability::EnhancedRouteRefresh);
+    assert!(!n.enhanced_route_refresh);
+    assert!(n.route_refresh, "plain route refresh stays");
+}
+
+#[test]
+fn borr_and_eorr_are_passed_up_like_a_refresh_request() {
+    let mut s = established();
+    for subtype in [1, 2] {
+        let rr = RouteRefresh {
+            afi: Afi::Ipv4,
+            subtype,
+            safi: Safi::Unicast,
+        };
+        let out = s.handle(Input::Message {
+            conn: C1,
+            message: Message::RouteRefresh(rr),
+        });
+        assert!(
+            out.iter()
+                .any(|o| matches!(o, Output::RouteRefresh(r) if *r == rr)),
+            "{out:?}"
+        );
+    }
+}

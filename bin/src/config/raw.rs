@@ -36,7 +36,7 @@ pub(super) struct RawConfig {
     #[serde(default)]
     community_sets: BTreeMap<String, OneOrMany>,
     #[serde(default)]
-    as_path_sets: BTreeMap<String, Vec<u32>>,
+    as_path_sets: BTreeMap<String, Vec<AsnItem>>,
     multipath: Option<u16>,
     multipath_relax: Option<bool>,
     max_as_path_len: Option<u16>,
@@ -154,6 +154,7 @@ struct RawMatch {
     origin_as: Option<AsnList>,
     as_path_len: Option<RawLen>,
     as_path_contains: Option<AsnList>,
+    as_path: Option<OneOrMany>,
     community: Option<OneOrMany>,
     peer: Option<OneOrMany>,
     afi: Option<RawAfi>,

@@ -762,3 +762,70 @@ fn keep_on_exit_is_off_by_default() {
     );
     assert!(parse(&on).unwrap().wireguard.keep_on_exit);
 }
+
+#[test]
+fn as_path_regexes_and_community_wildcards() {
+    let base = with_policy();
+    let src = base
+        .replace(
+            "  s3-side: [65502]\n",
+            "  s3-side: [65502]\n  from-65001: [\"_65001$\", \"^65002_\", 7]\n",
+        )
+        .replace(
+            "tagged: [\"65500:1\", \"65500:0:1\", no-export]",
+            "tagged: [\"65500:1\", \"65500:0:1\", no-export, \"65001:*\", \"*:*:9\"]",
+        )
+        .replace(
+            "as_path_len: 3 }",
+            "as_path_len: 3, as_path: [from-65001, \"_174_\"] }",
+        );
+    let c = parse(&src).unwrap_or_else(|e| panic!("{e}"));
+    let rules = &c.policies["tag-and-prefer"];
+    let res: Vec<&str> = (rules[1].matches.as_path.as_ref().unwrap().iter())
+        .map(|r| r.as_str())
+        .collect();
+    assert_eq!(res, ["_65001$", "^65002_", "_7_", "_174_"]);
+    let wild = &rules[2].matches.community.as_ref().unwrap().patterns;
+    assert_eq!(wild.len(), 2);
+    assert_eq!(wild[0].to_string(), "65001:*");
+    assert_eq!(
+        rules[0].set.as_ref().unwrap().communities.remove.patterns,
+        *wild
+    );
+
+    // Errors name the key: a bad expression, an undefined set, a wildcard
+    // added, an expression set used as ASNs.
+    let bad = |from: &str, to: &str| {
+        let text = src.replacen(from, to, 1);
+        assert_ne!(text, src, "fixture edit `{from}`");
+        parse(&text).expect_err("should be rejected").to_string()
+    };
+    let msg = bad("\"_65001$\"", "\"_(65001$\"");
+    assert!(
+        msg.contains(" as_path_sets.from-65001[0]: `_(65001$` is not a valid AS-path regular"),
+        "{msg}"
+    );
+    let msg = bad("as_path: [from-65001,", "as_path: [from-6501,");
+    assert!(
+        msg.contains("match.as_path: `from-6501` is not an AS-path regular expression and not defined under as_path_sets:"),
+        "{msg}"
+    );
+    let msg = bad("add: [\"65500:7\",", "add: [\"65500:*\",");
+    assert!(
+        msg.contains("set.communities.add: the wildcard 65500:* can only be matched or removed"),
+        "{msg}"
+    );
+    let msg = bad(
+        "as_path_contains: transit,",
+        "as_path_contains: from-65001,",
+    );
+    assert!(
+        msg.contains("as_path_sets.from-65001 holds regular expressions"),
+        "{msg}"
+    );
+    let msg = bad("\"*:*:9\"", "\"*:70000\"");
+    assert!(
+        msg.contains("community_sets.tagged[4]: bad community: `*:70000`"),
+        "{msg}"
+    );
+}

@@ -257,13 +257,47 @@ impl RibTask {
                 }
                 out
             }
-            Event::RouteRefresh(rr) => self.rib.handle_route_refresh(peer, rr.afi),
+            Event::RouteRefresh(rr) => self.route_refresh(peer, rr, fib),
             Event::Down(reason) => {
                 self.watches.remove(&peer);
                 self.graceful_down(peer, &reason)
             }
         };
         self.route(out, fib);
+    }
+
+    /// ROUTE-REFRESH from `peer` by subtype (RFC 7313 §3.2): a request is
+    /// answered with the family's Adj-RIB-Out between BoRR and EoRR (the
+    /// session drops the markers unless Enhanced Route Refresh was
+    /// negotiated); the peer's own BoRR/EoRR mark and sweep its paths;
+    /// other subtypes are ignored (§5).
+    fn route_refresh(
+        &mut self,
+        peer: PeerId,
+        rr: bgp::wire::RouteRefresh,
+        fib: &mut Vec<FibOp>,
+    ) -> Vec<Output> {
+        use bgp::driver::RefreshMarker;
+        match rr.subtype {
+            0 => {
+                let send = |s: &Self, m| {
+                    if let Some(p) = s.peers.get(&peer) {
+                        let _ = p.session.commands.send(Command::RefreshMarker(rr.afi, m));
+                    }
+                };
+                send(self, RefreshMarker::Begin);
+                let out = self.rib.handle_route_refresh(peer, rr.afi);
+                self.route(out, fib);
+                send(self, RefreshMarker::End);
+                Vec::new()
+            }
+            1 => {
+                self.rib.handle_begin_of_refresh(peer, rr.afi);
+                Vec::new()
+            }
+            2 => self.rib.handle_end_of_refresh(peer, rr.afi),
+            _ => Vec::new(),
+        }
     }
 
     /// RFC 4724 §4.2: a session that ends without a NOTIFICATION (the

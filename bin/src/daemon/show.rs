@@ -192,12 +192,106 @@ pub(super) fn routes(
                     nexthops: vec![Nexthop::global(next_hop)],
                     installed: best && dest.installed.is_some(),
                     via,
+                    attrs: path_attrs(attrs),
                 }
             })
             .collect();
         out.insert(prefix.to_string(), paths);
     }
     RouteTable::new(cfg.router_id.to_string(), cfg.asn, out)
+}
+
+/// The attribute detail of a path in FRR's JSON shapes.
+fn path_attrs(a: &bgp::wire::PathAttributes) -> api::PathAttrs {
+    use bgp::wire::SegmentType;
+    let segments = a
+        .as_path
+        .segments
+        .iter()
+        .map(|s| api::AsSegmentInfo {
+            kind: match s.kind {
+                SegmentType::Sequence => "as-sequence",
+                SegmentType::Set => "as-set",
+                SegmentType::ConfedSequence => "as-confed-sequence",
+                SegmentType::ConfedSet => "as-confed-set",
+            }
+            .into(),
+            list: s.asns.clone(),
+        })
+        .collect();
+    api::PathAttrs {
+        aspath: Some(api::AsPathInfo {
+            string: a.as_path.to_string(),
+            segments,
+            length: a.as_path.len(),
+        }),
+        community: api::CommunityList::new(
+            a.communities.iter().map(|c| community_text(*c)).collect(),
+        ),
+        extended_community: api::CommunityList::new(
+            a.ext_communities().iter().map(ext_community_text).collect(),
+        ),
+        large_community: api::CommunityList::new(
+            a.large_communities()
+                .iter()
+                .map(|l| format!("{}:{}:{}", l.global, l.local1, l.local2))
+                .collect(),
+        ),
+        unknown_attributes: a
+            .unknown()
+            .iter()
+            .map(|u| api::UnknownAttribute {
+                code: u.code,
+                flags: u.flags,
+                partial: u.flags & 0x20 != 0,
+                value: u.value.iter().map(|b| format!("{b:02x}")).collect(),
+            })
+            .collect(),
+    }
+}
+
+/// FRR's names for the well-known communities, `ASN:VALUE` for the rest.
+fn community_text(c: bgp::wire::Community) -> String {
+    use bgp::wire::Community as C;
+    match c {
+        C::GRACEFUL_SHUTDOWN => "graceful-shutdown".into(),
+        C::BLACKHOLE => "blackhole".into(),
+        C::NO_EXPORT => "no-export".into(),
+        C::NO_ADVERTISE => "no-advertise".into(),
+        C::NO_EXPORT_SUBCONFED => "local-AS".into(),
+        c => c.to_string(),
+    }
+}
+
+/// An extended community (RFC 4360) as FRR writes it: `RT:65001:100`,
+/// `SoO:192.0.2.1:7`; types FRR has no name for as `0xTTSS:hex`.
+fn ext_community_text(e: &[u8; 8]) -> String {
+    let (kind, sub) = (e[0] & 0x3f, e[1]);
+    let name = match sub {
+        0x02 => "RT",
+        0x03 => "SoO",
+        _ => "",
+    };
+    let v = &e[2..];
+    let be16 = |b: &[u8]| u16::from_be_bytes([b[0], b[1]]) as u32;
+    let be32 = |b: &[u8]| u32::from_be_bytes([b[0], b[1], b[2], b[3]]);
+    match (kind, name.is_empty()) {
+        // RFC 4360 §3.1 two-octet AS specific, RFC 5668 four-octet AS specific.
+        (0x00, false) => format!("{name}:{}:{}", be16(v), be32(&v[2..])),
+        (0x02, false) => format!("{name}:{}:{}", be32(v), be16(&v[4..])),
+        // RFC 4360 §3.2 IPv4 address specific.
+        (0x01, false) => format!(
+            "{name}:{}:{}",
+            std::net::Ipv4Addr::new(v[0], v[1], v[2], v[3]),
+            be16(&v[4..])
+        ),
+        _ => format!(
+            "0x{:02x}{:02x}:{}",
+            e[0],
+            sub,
+            v.iter().map(|b| format!("{b:02x}")).collect::<String>()
+        ),
+    }
 }
 
 /// FRR shows locally originated routes with next hop 0.0.0.0 / ::.
@@ -234,6 +328,12 @@ pub(super) fn neighbors(
             }
             if n.route_refresh {
                 capabilities.insert("routeRefresh".into(), both.clone());
+            }
+            if n.enhanced_route_refresh {
+                capabilities.insert("enhancedRouteRefresh".into(), both.clone());
+            }
+            if n.extended_message {
+                capabilities.insert("extendedMessage".into(), both.clone());
             }
             if n.graceful_restart.is_some() {
                 capabilities.insert("gracefulRestart".into(), both.clone());

@@ -90,6 +90,10 @@ pub struct RouteMapEntry {
     pub permit: bool,
     /// `match ip(v6) address prefix-list NAME`, all of which must match.
     pub prefix_lists: Vec<(Family, String)>,
+    /// `match as-path NAME`.
+    pub as_path_lists: Vec<String>,
+    /// `match community NAME` / `match large-community NAME`.
+    pub community_lists: Vec<String>,
     /// Match clauses wgbgp cannot evaluate (line, text).
     pub other_matches: Vec<(usize, String)>,
     /// The translated `set` clauses (`local-preference`, `metric`,
@@ -128,6 +132,22 @@ pub struct Bgpd {
     pub lo_addresses: Vec<IpNet>,
     pub route_maps: BTreeMap<String, Vec<RouteMapEntry>>,
     pub prefix_lists: BTreeMap<(Family, String), Vec<PrefixListEntry>>,
+    /// `bgp as-path access-list NAME [seq N] permit|deny REGEX`: (permit,
+    /// regex) in order.
+    pub as_path_lists: BTreeMap<String, Vec<(bool, String)>>,
+    /// `bgp community-list` and `bgp large-community-list`, standard and
+    /// expanded, by name (the two kinds share FRR's name space here).
+    pub community_lists: BTreeMap<String, Vec<CommunityListEntry>>,
+}
+
+/// One community-list entry in wgbgp's terms.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommunityListEntry {
+    pub permit: bool,
+    /// The one value or wildcard (`65001:100`, `65001:*`, `65001:0:*`) the
+    /// entry matches; `None` when wgbgp cannot say it (several values that
+    /// must all be present, a regular expression other than `ASN:.*`-like).
+    pub value: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -289,6 +309,8 @@ pub fn parse(origin: &str, text: &str, skipped: &mut Vec<Skipped>) -> Bgpd {
                             seq,
                             permit,
                             prefix_lists: Vec::new(),
+                            as_path_lists: Vec::new(),
+                            community_lists: Vec::new(),
                             other_matches: Vec::new(),
                             set: Default::default(),
                         });
@@ -307,6 +329,16 @@ pub fn parse(origin: &str, text: &str, skipped: &mut Vec<Skipped>) -> Bgpd {
                         Family::Ipv6
                     };
                     if let Err(why) = prefix_list_line(&mut b, family, &words[2..]) {
+                        skip(&why);
+                    }
+                }
+                ("bgp" | "ip", Some("as-path")) if words.get(2) == Some(&"access-list") => {
+                    if let Err(why) = as_path_list_line(&mut b, &words[3..]) {
+                        skip(&why);
+                    }
+                }
+                ("bgp" | "ip", Some(kind @ ("community-list" | "large-community-list"))) => {
+                    if let Err(why) = community_list_line(&mut b, kind, &words[2..]) {
                         skip(&why);
                     }
                 }
@@ -351,6 +383,10 @@ pub fn parse(origin: &str, text: &str, skipped: &mut Vec<Skipped>) -> Bgpd {
                     }
                     ["match", "ipv6", "address", "prefix-list", pl] => {
                         entry.prefix_lists.push((Family::Ipv6, pl.to_string()))
+                    }
+                    ["match", "as-path", name] => entry.as_path_lists.push(name.to_string()),
+                    ["match", "community" | "large-community", name] => {
+                        entry.community_lists.push(name.to_string())
                     }
                     ["match", ..] => entry.other_matches.push((line, trimmed.to_string())),
                     ["description", ..] => {}
@@ -476,6 +512,92 @@ fn route_map_header(words: &[&str]) -> Option<(String, bool, u32)> {
     };
     let seq = words.get(3)?.parse().ok()?;
     (words.len() == 4).then_some((name, permit, seq))
+}
+
+/// `[seq N] permit|deny REST...` after a list name: (permit, REST).
+fn list_action<'a>(words: &'a [&'a str]) -> Result<(bool, &'a [&'a str]), String> {
+    let words = match words {
+        ["seq", n, rest @ ..] if n.parse::<u32>().is_ok() => rest,
+        w => w,
+    };
+    match words {
+        ["permit", rest @ ..] if !rest.is_empty() => Ok((true, rest)),
+        ["deny", rest @ ..] if !rest.is_empty() => Ok((false, rest)),
+        _ => Err("expected [seq N] permit|deny and a value".into()),
+    }
+}
+
+/// `NAME [seq N] permit|deny REGEX` (after `bgp as-path access-list`). The
+/// expression is FRR's dialect, which wgbgp's `as_path:` speaks.
+fn as_path_list_line(b: &mut Bgpd, words: &[&str]) -> Result<(), String> {
+    let (name, rest) = words
+        .split_first()
+        .ok_or("as-path access-list without a name")?;
+    let (permit, regex) = list_action(rest)?;
+    let regex = regex.join(" ");
+    rib::policy::AsPathRegex::new(&regex).map_err(|e| e.to_string())?;
+    (b.as_path_lists.entry(name.to_string()).or_default()).push((permit, regex));
+    Ok(())
+}
+
+/// `[standard|expanded] NAME [seq N] permit|deny VALUES...` (after `bgp
+/// community-list` or `bgp large-community-list`).
+fn community_list_line(b: &mut Bgpd, kind: &str, words: &[&str]) -> Result<(), String> {
+    let (expanded, words) = match words {
+        ["standard", rest @ ..] => (false, rest),
+        ["expanded", rest @ ..] => (true, rest),
+        // Numbered lists: 1-99 standard, 100-500 expanded.
+        [n, ..] => (n.parse::<u32>().is_ok_and(|n| n >= 100), words),
+        [] => return Err(format!("{kind} without a name")),
+    };
+    let (name, rest) = words
+        .split_first()
+        .ok_or(format!("{kind} without a name"))?;
+    let (permit, values) = list_action(rest)?;
+    let large = kind == "large-community-list";
+    let value = match (expanded, values) {
+        (false, [one]) => Some(frr_community(one)),
+        (true, [re]) => community_regex_as_wildcard(re, large),
+        _ => None,
+    };
+    let entry = CommunityListEntry { permit, value };
+    b.community_lists
+        .entry(name.to_string())
+        .or_default()
+        .push(entry);
+    Ok(())
+}
+
+/// FRR's community keywords in wgbgp's spelling (both accept `65001:1`).
+fn frr_community(v: &str) -> String {
+    match v {
+        "internet" => "0:0".into(),
+        "local-AS" => "no-export-subconfed".into(),
+        other => other.into(),
+    }
+}
+
+/// An expanded community-list expression that says "these fields are
+/// anything": `^65001:.*$`, `65001:[0-9]+`, `_65001:.*_` (standard),
+/// `^65001:.*:.*$` (large), becomes a wildcard; anything else `None`.
+fn community_regex_as_wildcard(re: &str, large: bool) -> Option<String> {
+    let core = re
+        .trim_start_matches(['^', '_'])
+        .trim_end_matches(['$', '_']);
+    let fields: Vec<&str> = core.split(':').collect();
+    if fields.len() != if large { 3 } else { 2 } {
+        return None;
+    }
+    let out: Option<Vec<&str>> = fields
+        .iter()
+        .map(|f| match *f {
+            ".*" | ".+" | "[0-9]+" | "[0-9]*" | "\\d+" | "\\d*" => Some("*"),
+            n if !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()) => Some(n),
+            _ => None,
+        })
+        .collect();
+    let out = out?.join(":");
+    out.contains('*').then_some(out)
 }
 
 /// `NAME [seq N] permit|deny PREFIX|any [ge N] [le N]` (after `ip prefix-list`).

@@ -174,10 +174,21 @@ pub fn yaml(o: &Out) -> String {
                 Action::Reject => "reject",
                 Action::Next => "next",
             };
-            if r.prefixes.is_empty() {
+            let mut conds = Vec::new();
+            if !r.prefixes.is_empty() {
+                conds.push(format!("prefix: {}", flow_list(&r.prefixes)));
+            }
+            if let Some(res) = &r.matches.as_path {
+                let quoted: Vec<String> = res.iter().map(|re| quote(re.as_str())).collect();
+                conds.push(format!("as_path: [{}]", quoted.join(", ")));
+            }
+            if let Some(c) = &r.matches.community {
+                conds.push(format!("community: {}", community_list(c)));
+            }
+            if conds.is_empty() {
                 let _ = writeln!(s, "    - action: {action}");
             } else {
-                let _ = writeln!(s, "    - match: {{ prefix: {} }}", flow_list(&r.prefixes));
+                let _ = writeln!(s, "    - match: {{ {} }}", conds.join(", "));
                 let _ = writeln!(s, "      action: {action}");
             }
             if let Some(set) = &r.set {
@@ -186,6 +197,25 @@ pub fn yaml(o: &Out) -> String {
         }
     }
     s
+}
+
+/// A YAML double-quoted string (AS-path expressions have `\\`, `$`, `^`...).
+fn quote(s: &str) -> String {
+    format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
+}
+
+/// Communities, large communities and wildcards as a flow list.
+fn community_list(c: &rib::policy::Communities) -> String {
+    let values: Vec<String> = (c.standard.iter())
+        .map(|v| format!("\"{v}\""))
+        .chain(
+            c.large
+                .iter()
+                .map(|l| format!("\"{}:{}:{}\"", l.global, l.local1, l.local2)),
+        )
+        .chain(c.patterns.iter().map(|p| format!("\"{p}\"")))
+        .collect();
+    format!("[{}]", values.join(", "))
 }
 
 /// A rule's `set:` as a one-line flow mapping.
@@ -200,17 +230,7 @@ fn set_flow(set: &rib::policy::SetActions) -> String {
     if set.prepend > 0 {
         parts.push(format!("prepend: {}", set.prepend));
     }
-    let list = |c: &rib::policy::Communities| {
-        let values: Vec<String> = (c.standard.iter())
-            .map(|v| format!("\"{v}\""))
-            .chain(
-                c.large
-                    .iter()
-                    .map(|l| format!("\"{}:{}:{}\"", l.global, l.local1, l.local2)),
-            )
-            .collect();
-        format!("[{}]", values.join(", "))
-    };
+    let list = community_list;
     let edit = &set.communities;
     let mut comm = Vec::new();
     if let Some(r) = &edit.replace {

@@ -16,7 +16,10 @@
 use std::collections::BTreeMap;
 
 use ipnet::IpNet;
-use rib::policy::{Action, PrefixMatch, Rule, SetActions};
+use rib::policy::{
+    Action, AsPathRegex, Communities, CommunityPattern, CommunityValue, Match, PrefixMatch, Rule,
+    SetActions,
+};
 
 use super::bgpd::{Bgpd, Family, PrefixListEntry, RouteMapEntry};
 
@@ -122,9 +125,12 @@ pub struct Expander<'a> {
     pub bgpd: &'a Bgpd,
     /// Referenced but undefined route-maps and prefix-lists.
     pub missing: BTreeMap<String, ()>,
-    rules: Vec<(Constraint, Action, SetActions)>,
+    rules: Vec<Pending>,
     overflow: bool,
 }
+
+/// A rule being built: prefixes, action, `set`, other conditions.
+type Pending = (Constraint, Action, SetActions, Match);
 
 impl<'a> Expander<'a> {
     pub fn new(bgpd: &'a Bgpd) -> Self {
@@ -171,15 +177,55 @@ impl<'a> Expander<'a> {
     }
 
     fn push(&mut self, c: Constraint, action: Action) {
-        self.push_set(c, action, SetActions::default());
+        self.push_set(c, action, SetActions::default(), Match::default());
     }
 
-    fn push_set(&mut self, c: Constraint, action: Action, set: SetActions) {
+    fn push_set(&mut self, c: Constraint, action: Action, set: SetActions, m: Match) {
         if self.rules.len() >= MAX_RULES {
             self.overflow = true;
             return;
         }
-        self.rules.push((c, action, set));
+        self.rules.push((c, action, set, m));
+    }
+
+    /// The `match as-path` and `match community` clauses of an entry as a
+    /// [`Match`]; `None` if wgbgp cannot say them exactly: a list with
+    /// deny entries or an entry it cannot express, a missing list, or two
+    /// lists of one kind (FRR wants both; a wgbgp list is "any of").
+    fn entry_match(&mut self, e: &RouteMapEntry) -> Option<Match> {
+        let mut m = Match::default();
+        if e.as_path_lists.len() > 1 || e.community_lists.len() > 1 {
+            return None;
+        }
+        if let Some(name) = e.as_path_lists.first() {
+            let Some(list) = self.bgpd.as_path_lists.get(name) else {
+                self.missing
+                    .insert(format!("bgp as-path access-list {name}"), ());
+                return None;
+            };
+            let res: Option<Vec<AsPathRegex>> = (list.iter())
+                .map(|(permit, re)| permit.then(|| AsPathRegex::new(re).ok()).flatten())
+                .collect();
+            m.as_path = Some(res?);
+        }
+        if let Some(name) = e.community_lists.first() {
+            let Some(list) = self.bgpd.community_lists.get(name) else {
+                self.missing
+                    .insert(format!("bgp community-list {name}"), ());
+                return None;
+            };
+            let mut c = Communities::default();
+            for entry in list {
+                let v = entry.value.as_deref().filter(|_| entry.permit)?;
+                if v.contains('*') {
+                    c.push_pattern(v.parse::<CommunityPattern>().ok()?);
+                } else {
+                    c.push(v.parse::<CommunityValue>().ok()?);
+                }
+            }
+            m.community = Some(c);
+        }
+        Some(m)
     }
 
     fn prefix_list(&mut self, (family, name): &(Family, String)) -> Vec<PrefixListEntry> {
@@ -225,10 +271,11 @@ impl<'a> Expander<'a> {
         // An untranslatable match clause never matches in a permit entry
         // (so nothing extra is accepted) and is dropped from a deny entry
         // (so the deny covers at least as much as in FRR).
-        if e.permit && !e.other_matches.is_empty() {
+        let m = self.entry_match(e);
+        if e.permit && (!e.other_matches.is_empty() || m.is_none()) {
             return self.entries(rm, i + 1, c);
         }
-        self.clauses(rm, i, &e.prefix_lists, c);
+        self.clauses(rm, i, &e.prefix_lists, c, &m.unwrap_or_default());
     }
 
     fn clauses(
@@ -237,12 +284,17 @@ impl<'a> Expander<'a> {
         i: usize,
         lists: &[(Family, String)],
         c: Constraint,
+        m: &Match,
     ) {
         let Some((first, rest)) = lists.split_first() else {
             if rm[i].permit {
-                self.push_set(c, Action::Accept, rm[i].set.clone());
+                self.push_set(c, Action::Accept, rm[i].set.clone(), m.clone());
             } else {
-                self.push(c, Action::Reject);
+                self.push_set(c, Action::Reject, SetActions::default(), m.clone());
+            }
+            // Routes in `c` the other conditions do not match go on.
+            if *m != Match::default() {
+                self.entries(rm, i + 1, c);
             }
             return;
         };
@@ -251,7 +303,7 @@ impl<'a> Expander<'a> {
                 continue;
             };
             if e.permit {
-                self.clauses(rm, i, rest, Some(d));
+                self.clauses(rm, i, rest, Some(d), m);
             } else {
                 self.entries(rm, i + 1, Some(d));
             }
@@ -262,39 +314,47 @@ impl<'a> Expander<'a> {
 
 /// Drops rules that cannot fire or do not change the outcome, and joins
 /// neighbours with the same action.
-fn simplify(rules: Vec<(Constraint, Action, SetActions)>) -> Vec<Rule> {
-    // Unreachable: an earlier rule covers all of it.
-    let mut kept: Vec<(Constraint, Action, SetActions)> = Vec::new();
-    for (c, a, set) in rules {
-        let shadowed = kept.iter().any(|(k, _, _)| match (k, c) {
-            (None, _) => true,
-            (Some(_), None) => false,
-            (Some(k), Some(c)) => k.covers(c),
+fn simplify(rules: Vec<Pending>) -> Vec<Rule> {
+    // Unreachable: an earlier rule without other conditions covers all of it.
+    let mut kept: Vec<Pending> = Vec::new();
+    for (c, a, set, m) in rules {
+        let shadowed = kept.iter().any(|(k, _, _, km)| {
+            *km == Match::default()
+                && match (k, c) {
+                    (None, _) => true,
+                    (Some(_), None) => false,
+                    (Some(k), Some(c)) => k.covers(c),
+                }
         });
         if !shadowed {
-            kept.push((c, a, set));
+            kept.push((c, a, set, m));
         }
     }
     // Redundant: just before a catch-all with the same outcome.
     while kept.len() >= 2 {
         let (last, prev) = (&kept[kept.len() - 1], &kept[kept.len() - 2]);
-        if last.0.is_none() && (prev.1, &prev.2) == (last.1, &last.2) {
+        if last.0.is_none() && last.3 == Match::default() && (prev.1, &prev.2) == (last.1, &last.2)
+        {
             kept.remove(kept.len() - 2);
         } else {
             break;
         }
     }
     let mut out: Vec<Rule> = Vec::new();
-    for (c, action, set) in kept {
+    for (c, action, set, matches) in kept {
         let set = (set != SetActions::default()).then(|| Box::new(set));
         match (c, out.last_mut()) {
             (Some(r), Some(last))
-                if last.action == action && last.set == set && !last.prefixes.is_empty() =>
+                if last.action == action
+                    && last.set == set
+                    && last.matches == matches
+                    && !last.prefixes.is_empty() =>
             {
                 last.prefixes.push(r.to_prefix_match())
             }
             _ => out.push(Rule {
                 set,
+                matches,
                 ..Rule::new(
                     c.map(|r| vec![r.to_prefix_match()]).unwrap_or_default(),
                     action,
@@ -616,5 +676,92 @@ route-map M permit 10
         // An IPv6 prefix matches no rule: it falls through to the next
         // policy of the chain.
         assert!(r.iter().all(|rule| !rule.matches_prefix(&net("fd00::/8"))));
+    }
+
+    #[test]
+    fn as_path_and_community_lists_are_read_in_wgbgp_terms() {
+        let conf = "\
+bgp as-path access-list A seq 5 permit _65001$
+ip as-path access-list A permit ^65002_
+bgp community-list standard C seq 5 permit 65001:100
+bgp community-list standard C seq 6 permit 65001:1 65001:2
+bgp community-list expanded E permit ^65003:.*$
+bgp community-list expanded E permit _.*:100_
+bgp community-list expanded E permit 6500[0-9]:1
+bgp community-list 150 deny 65004:[0-9]+
+bgp large-community-list expanded L permit ^65001:.*:.*$
+";
+        let mut skipped = Vec::new();
+        let b = bgpd::parse("t", conf, &mut skipped);
+        assert!(skipped.is_empty(), "{skipped:?}");
+        assert_eq!(
+            b.as_path_lists["A"],
+            vec![(true, "_65001$".into()), (true, "^65002_".into())]
+        );
+        let values = |name: &str| -> Vec<(bool, Option<String>)> {
+            (b.community_lists[name].iter())
+                .map(|e| (e.permit, e.value.clone()))
+                .collect()
+        };
+        assert_eq!(
+            values("C"),
+            vec![(true, Some("65001:100".into())), (true, None)],
+            "two values that must both be present cannot be said"
+        );
+        assert_eq!(
+            values("E"),
+            vec![
+                (true, Some("65003:*".into())),
+                (true, Some("*:100".into())),
+                (true, None)
+            ]
+        );
+        assert_eq!(values("150"), vec![(false, Some("65004:*".into()))]);
+        assert_eq!(values("L"), vec![(true, Some("65001:*:*".into()))]);
+    }
+
+    #[test]
+    fn bad_as_path_expression_is_skipped_with_the_reason() {
+        let mut skipped = Vec::new();
+        let b = bgpd::parse(
+            "t",
+            "bgp as-path access-list A permit _(65001$\n",
+            &mut skipped,
+        );
+        assert!(b.as_path_lists.is_empty());
+        assert_eq!(skipped.len(), 1);
+        assert!(
+            skipped[0]
+                .why
+                .contains("not a valid AS-path regular expression"),
+            "{skipped:?}"
+        );
+    }
+
+    #[test]
+    fn route_map_entry_with_as_path_match_lets_other_routes_go_on() {
+        let conf = "\
+bgp as-path access-list A permit _65001$
+route-map M permit 10
+ match as-path A
+ set metric 5
+route-map M permit 20
+";
+        let r = rules(conf, rm("M"));
+        assert_eq!(r.len(), 2, "{r:?}");
+        assert!(r[0].matches.as_path.is_some());
+        assert_eq!(r[0].set.as_ref().unwrap().med, Some(5));
+        assert!(r[1].matches == Match::default() && r[1].action == Action::Accept);
+        // A missing list: the permit entry never matches, and is reported.
+        let mut skipped = Vec::new();
+        let b = bgpd::parse(
+            "t",
+            "route-map M permit 10\n match as-path NOPE\n",
+            &mut skipped,
+        );
+        let mut x = Expander::new(&b);
+        let r = x.expand(&rm("M"), None).unwrap();
+        assert!(!accepts(&r, "10.0.0.0/8"));
+        assert!(x.missing.contains_key("bgp as-path access-list NOPE"));
     }
 }

@@ -203,7 +203,8 @@ fn gateway_attr(prefix: &IpNet, gw: IpAddr) -> Result<RouteAttribute, FibError> 
 }
 
 /// `RTM_NEWROUTE` body: `prefix via G dev X [onlink] proto P metric M table T`, or with
-/// several next hops an `RTA_MULTIPATH` of `nexthop via G dev X [onlink]`.
+/// several next hops an `RTA_MULTIPATH` of `nexthop via G dev X [onlink]`, or with none
+/// `blackhole prefix proto P metric M table T`.
 pub(crate) fn replace_message(
     cfg: &FibConfig,
     prefix: &IpNet,
@@ -211,7 +212,8 @@ pub(crate) fn replace_message(
 ) -> Result<RouteMessage, FibError> {
     let mut msg = base_message(cfg, prefix, RouteScope::Universe);
     match nexthops {
-        [] => return Err(FibError::NoNextHop(*prefix)),
+        // No next hop: `blackhole PREFIX` (RFC 7999 BLACKHOLE routes).
+        [] => msg.header.kind = RouteType::BlackHole,
         [nh] => {
             msg.attributes.push(gateway_attr(prefix, nh.gateway)?);
             msg.attributes.push(RouteAttribute::Oif(nh.ifindex));
@@ -329,10 +331,17 @@ mod tests {
             replace_message(&cfg(), &v6, &[v4gw]),
             Err(FibError::FamilyMismatch { .. })
         ));
-        assert!(matches!(
-            replace_message(&cfg(), &v6, &[]),
-            Err(FibError::NoNextHop(_))
-        ));
+    }
+
+    #[test]
+    fn no_next_hop_is_a_blackhole_route_rfc7999() {
+        let prefix: IpNet = "203.0.113.7/32".parse().unwrap();
+        let msg = replace_message(&cfg(), &prefix, &[]).unwrap();
+        let r = route_from_msg(&msg).unwrap();
+        assert_eq!(r.prefix, prefix);
+        assert_eq!(r.kind, RouteKind::Blackhole);
+        assert_eq!((r.gateway, r.oif), (None, None));
+        assert_eq!((r.protocol, r.metric, r.table), (186, 20, 254));
     }
 
     #[test]

@@ -2,7 +2,7 @@
 
 use super::*;
 use crate::kernel::{KernelRoute, RouteKind};
-use crate::policy::{Action, CommunityEdit, Match, Policy, Rule, SetActions};
+use crate::policy::{Action, CommunityEdit, CommunityValue, Match, Policy, Rule, SetActions};
 use bgp::wire::{AsPath, MpReach, MpUnreach};
 use ipnet::Ipv4Net;
 
@@ -1359,4 +1359,130 @@ fn pre_policy_copy_costs_one_small_entry_per_route_and_nothing_without_it() {
     rib.handle_update(2, announce(&[65501], "2.2.2.2", &["198.19.0.1/32"]));
     assert!(rib.received_counts(2).is_none());
     assert!(!rib.soft_reconfiguration(2));
+}
+
+#[test]
+fn graceful_shutdown_community_sets_local_pref_zero_rfc8326() {
+    let prefer_s2 = Chain(vec![Arc::new(Policy {
+        name: "prefer".into(),
+        rules: vec![Rule {
+            set: Some(Box::new(SetActions {
+                local_pref: Some(300),
+                ..Default::default()
+            })),
+            ..Rule::new(vec![], Action::Accept)
+        }],
+    })]);
+    let mut rib = lab(prefer_s2, accept_all());
+    let mut draining = announce(&[65501], "2.2.2.2", &["198.19.0.1/32"]);
+    (draining.attributes.as_mut().unwrap().communities).push(Community::GRACEFUL_SHUTDOWN);
+    rib.handle_update(2, draining);
+    // S3's longer path wins: S2's is at LOCAL_PREF 0 despite the policy's 300.
+    let out = rib.handle_update(3, announce(&[65502, 1, 2], "3.3.3.3", &["198.19.0.1/32"]));
+    assert_eq!(
+        fib(&out),
+        vec![FibOp::Replace {
+            prefix: net("198.19.0.1/32"),
+            nexthops: onlink_arc("3.3.3.3", WG_S3)
+        }]
+    );
+    let dest = rib.loc_rib().get(&net("198.19.0.1/32")).unwrap();
+    let s2 = dest
+        .paths
+        .iter()
+        .find(|p| p.source == Source::Peer(2))
+        .unwrap();
+    assert_eq!(s2.attrs.local_pref, Some(0));
+    // Without the community S2's path is back at 300 and wins.
+    let out = rib.handle_update(2, announce(&[65501], "2.2.2.2", &["198.19.0.1/32"]));
+    assert_eq!(
+        fib(&out),
+        vec![FibOp::Replace {
+            prefix: net("198.19.0.1/32"),
+            nexthops: onlink_arc("2.2.2.2", WG_S2)
+        }]
+    );
+}
+
+#[test]
+fn enhanced_route_refresh_sweeps_paths_not_readvertised_between_borr_and_eorr() {
+    let mut rib = lab(accept_all(), Chain::default());
+    rib.handle_update(
+        2,
+        announce(&[65501], "2.2.2.2", &["198.19.0.1/32", "198.19.0.2/32"]),
+    );
+    // BoRR: both marked, both still installed; nothing changes in the FIB.
+    rib.handle_begin_of_refresh(2, Afi::Ipv4);
+    assert_eq!(rib.stale_count(2), 2);
+    assert!(rib.is_stale(2, &net("198.19.0.2/32")));
+    // Only .1 is re-advertised.
+    let out = rib.handle_update(2, announce(&[65501], "2.2.2.2", &["198.19.0.1/32"]));
+    assert!(fib(&out).is_empty(), "same path: {out:?}");
+    assert!(!rib.is_stale(2, &net("198.19.0.1/32")));
+    // EoRR: .2 goes, .1 stays.
+    let out = rib.handle_end_of_refresh(2, Afi::Ipv4);
+    assert_eq!(
+        fib(&out),
+        vec![FibOp::Delete {
+            prefix: net("198.19.0.2/32")
+        }]
+    );
+    assert_eq!(rib.stale_count(2), 0);
+    assert!(rib.loc_rib().get(&net("198.19.0.1/32")).is_some());
+    // A BoRR for the other family leaves IPv4 paths alone.
+    rib.handle_begin_of_refresh(2, Afi::Ipv6);
+    assert_eq!(rib.stale_count(2), 0);
+}
+
+#[test]
+fn blackhole_community_installs_a_blackhole_route_and_is_not_exported_rfc7999() {
+    let mut rib = lab(accept_all(), accept_all());
+    let mut update = announce(&[65501], "2.2.2.2", &["203.0.113.7/32"]);
+    (update.attributes.as_mut().unwrap().communities).push(Community::BLACKHOLE);
+    let out = rib.handle_update(2, update);
+    assert_eq!(
+        fib(&out),
+        vec![FibOp::Replace {
+            prefix: net("203.0.113.7/32"),
+            nexthops: Arc::new(Vec::new())
+        }]
+    );
+    assert!(announces(&out).is_empty(), "not passed on to S3");
+    // Without the community it is an ordinary route again, and exported.
+    let out = rib.handle_update(2, announce(&[65501], "2.2.2.2", &["203.0.113.7/32"]));
+    assert_eq!(
+        fib(&out),
+        vec![FibOp::Replace {
+            prefix: net("203.0.113.7/32"),
+            nexthops: onlink_arc("2.2.2.2", WG_S2)
+        }]
+    );
+    assert_eq!(announces(&out).len(), 1);
+}
+
+#[test]
+fn blackhole_route_import_policy_rejects_is_not_installed() {
+    let no_blackholes = Chain(vec![Arc::new(Policy {
+        name: "no-blackholes".into(),
+        rules: vec![
+            Rule {
+                matches: Match {
+                    community: Some(
+                        [CommunityValue::Standard(Community::BLACKHOLE)]
+                            .into_iter()
+                            .collect(),
+                    ),
+                    ..Match::default()
+                },
+                ..Rule::new(vec![], Action::Reject)
+            },
+            Rule::new(vec![], Action::Accept),
+        ],
+    })]);
+    let mut rib = lab(no_blackholes, accept_all());
+    let mut update = announce(&[65501], "2.2.2.2", &["203.0.113.7/32"]);
+    (update.attributes.as_mut().unwrap().communities).push(Community::BLACKHOLE);
+    let out = rib.handle_update(2, update);
+    assert!(fib(&out).is_empty(), "{out:?}");
+    assert!(rib.loc_rib().get(&net("203.0.113.7/32")).is_none());
 }

@@ -8,7 +8,8 @@ use std::net::IpAddr;
 
 use bgp::wire::Afi;
 use rib::policy::{
-    Communities, CommunityEdit, CommunityValue, MAX_PREPEND, Match, PrefixList, SetActions,
+    AsPathRegex, Communities, CommunityEdit, CommunityPattern, CommunityValue, MAX_PREPEND, Match,
+    PrefixList, SetActions,
 };
 
 use super::*;
@@ -17,7 +18,16 @@ use super::*;
 pub(super) struct Sets {
     prefix: BTreeMap<String, Vec<PrefixMatch>>,
     community: BTreeMap<String, Communities>,
-    as_path: BTreeMap<String, Vec<u32>>,
+    as_path: BTreeMap<String, AsPathSet>,
+}
+
+/// An `as_path_sets:` entry: ASNs (for `origin_as`/`as_path_contains`) and
+/// regular expressions (for `as_path`), in any mix; an ASN N used by
+/// `as_path:` is the expression `_N_`.
+#[derive(Default)]
+struct AsPathSet {
+    asns: Vec<u32>,
+    regexes: Vec<AsPathRegex>,
 }
 
 pub(super) fn sets(cx: &mut Ctx, raw: &RawConfig) -> Sets {
@@ -40,8 +50,8 @@ pub(super) fn sets(cx: &mut Ctx, raw: &RawConfig) -> Sets {
         }
         let mut values = Communities::default();
         for (i, s) in list.0.iter().enumerate() {
-            match s.parse::<CommunityValue>() {
-                Ok(v) => values.push(v),
+            match community_item(s) {
+                Ok(v) => v.push_to(&mut values),
                 Err(e) => cx.err(
                     format!("{key}[{i}]"),
                     Problem::BadCommunity {
@@ -54,10 +64,21 @@ pub(super) fn sets(cx: &mut Ctx, raw: &RawConfig) -> Sets {
     }
     let mut as_path = BTreeMap::new();
     for (name, list) in &raw.as_path_sets {
+        let key = format!("as_path_sets.{name}");
         if list.is_empty() {
-            cx.err(format!("as_path_sets.{name}"), Problem::Empty);
+            cx.err(key.clone(), Problem::Empty);
         }
-        as_path.insert(name.clone(), list.clone());
+        let mut set = AsPathSet::default();
+        for (i, item) in list.iter().enumerate() {
+            match item {
+                AsnItem::Asn(a) => set.asns.push(*a),
+                AsnItem::Name(re) => match AsPathRegex::new(re) {
+                    Ok(r) => set.regexes.push(r),
+                    Err(e) => cx.err(format!("{key}[{i}]"), Problem::Other(e.to_string())),
+                },
+            }
+        }
+        as_path.insert(name.clone(), set);
     }
     Sets {
         prefix,
@@ -77,8 +98,36 @@ fn prefix_match(cx: &mut Ctx, key: String, s: &str) -> Option<PrefixMatch> {
     }
 }
 
-/// Community values and `community_sets:` names, mixed.
-fn communities(cx: &mut Ctx, sets: &Sets, key: &str, list: &OneOrMany) -> Communities {
+/// A community value, or a wildcard when a field is `*`.
+enum CommunityItem {
+    Value(CommunityValue),
+    Pattern(CommunityPattern),
+}
+
+impl CommunityItem {
+    fn push_to(self, out: &mut Communities) {
+        match self {
+            CommunityItem::Value(v) => out.push(v),
+            CommunityItem::Pattern(p) => out.push_pattern(p),
+        }
+    }
+}
+
+fn community_item(s: &str) -> Result<CommunityItem, String> {
+    if s.contains('*') {
+        s.parse()
+            .map(CommunityItem::Pattern)
+            .map_err(|e| format!("{e}"))
+    } else {
+        s.parse()
+            .map(CommunityItem::Value)
+            .map_err(|e| format!("{e}"))
+    }
+}
+
+/// Community values, wildcards and `community_sets:` names, mixed.
+/// `exact` (a `set` that adds or replaces) refuses wildcards.
+fn communities(cx: &mut Ctx, sets: &Sets, key: &str, list: &OneOrMany, exact: bool) -> Communities {
     let mut out = Communities::default();
     for s in &list.0 {
         if let Some(set) = sets.community.get(s) {
@@ -88,13 +137,13 @@ fn communities(cx: &mut Ctx, sets: &Sets, key: &str, list: &OneOrMany) -> Commun
             set.large
                 .iter()
                 .for_each(|l| out.push(CommunityValue::Large(*l)));
+            set.patterns.iter().for_each(|p| out.push_pattern(*p));
             continue;
         }
-        match s.parse::<CommunityValue>() {
-            Ok(v) => out.push(v),
+        match community_item(s) {
+            Ok(v) => v.push_to(&mut out),
             // Something that looks like a value is judged as one.
-            Err(e) if s.contains(':') || s.starts_with(|c: char| c.is_ascii_digit()) => {
-                let reason = e.to_string();
+            Err(reason) if s.contains(':') || s.starts_with(|c: char| c.is_ascii_digit()) => {
                 cx.err(key, Problem::BadCommunity { reason });
             }
             Err(_) => cx.err(
@@ -107,6 +156,49 @@ fn communities(cx: &mut Ctx, sets: &Sets, key: &str, list: &OneOrMany) -> Commun
             ),
         }
     }
+    if exact && let Some(p) = out.patterns.first() {
+        let problem = Problem::Other(format!(
+            "the wildcard {p} can only be matched or removed, not added"
+        ));
+        cx.err(key, problem);
+    }
+    out
+}
+
+/// `as_path:`: `as_path_sets:` names and inline regular expressions.
+/// A word that could be a set name (a letter, then letters, digits, `-`
+/// and `_`) must be one, so a typo is an error rather than an expression
+/// that never matches.
+fn as_path_regexes(cx: &mut Ctx, sets: &Sets, key: &str, list: &OneOrMany) -> Vec<AsPathRegex> {
+    let mut out = Vec::new();
+    if list.0.is_empty() {
+        cx.err(key, Problem::Empty);
+    }
+    for s in &list.0 {
+        if let Some(set) = sets.as_path.get(s) {
+            out.extend(set.regexes.iter().cloned());
+            for a in &set.asns {
+                out.extend(AsPathRegex::new(&format!("_{a}_")));
+            }
+            continue;
+        }
+        let name_like = s.starts_with(|c: char| c.is_ascii_alphabetic())
+            && s.chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+        if name_like {
+            let problem = Problem::UndefinedSet {
+                name: s.clone(),
+                kind: "as_path_sets",
+                what: "an AS-path regular expression",
+            };
+            cx.err(key, problem);
+            continue;
+        }
+        match AsPathRegex::new(s) {
+            Ok(r) => out.push(r),
+            Err(e) => cx.err(key, Problem::Other(e.to_string())),
+        }
+    }
     out
 }
 
@@ -116,7 +208,13 @@ fn asns(cx: &mut Ctx, sets: &Sets, key: &str, list: &AsnList) -> Vec<u32> {
         match item {
             AsnItem::Asn(a) => out.push(*a),
             AsnItem::Name(n) => match sets.as_path.get(n) {
-                Some(set) => out.extend(set),
+                Some(set) if !set.regexes.is_empty() => {
+                    let problem = Problem::Other(format!(
+                        "as_path_sets.{n} holds regular expressions: use it with `as_path:`"
+                    ));
+                    cx.err(key, problem);
+                }
+                Some(set) => out.extend(&set.asns),
                 None => cx.err(
                     key,
                     Problem::UndefinedSet {
@@ -184,6 +282,10 @@ pub(super) fn rule(
             let key = format!("{base}.match.as_path_contains");
             matches.as_path_contains = Some(asns(cx, sets, &key, list));
         }
+        if let Some(list) = &m.as_path {
+            let key = format!("{base}.match.as_path");
+            matches.as_path = Some(as_path_regexes(cx, sets, &key, list));
+        }
         if let Some(len) = &m.as_path_len {
             let (ge, le) = match len {
                 RawLen::Exact(n) => (*n, *n),
@@ -200,7 +302,7 @@ pub(super) fn rule(
             if list.0.is_empty() {
                 cx.err(key.clone(), Problem::Empty);
             }
-            matches.community = Some(communities(cx, sets, &key, list));
+            matches.community = Some(communities(cx, sets, &key, list, false));
         }
         if let Some(list) = &m.peer {
             let key = format!("{base}.match.peer");
@@ -248,13 +350,13 @@ fn set_actions(cx: &mut Ctx, sets: &Sets, key: &str, s: &RawSet) -> SetActions {
     if let Some(c) = &s.communities {
         let key = format!("{key}.communities");
         if let Some(list) = &c.replace {
-            edit.replace = Some(communities(cx, sets, &format!("{key}.replace"), list));
+            edit.replace = Some(communities(cx, sets, &format!("{key}.replace"), list, true));
         }
         if let Some(list) = &c.remove {
-            edit.remove = communities(cx, sets, &format!("{key}.remove"), list);
+            edit.remove = communities(cx, sets, &format!("{key}.remove"), list, false);
         }
         if let Some(list) = &c.add {
-            edit.add = communities(cx, sets, &format!("{key}.add"), list);
+            edit.add = communities(cx, sets, &format!("{key}.add"), list, true);
         }
     }
     let next_hop = s.next_hop.as_ref().and_then(|v| {
