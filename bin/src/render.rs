@@ -288,7 +288,12 @@ pub fn neighbors(n: &BTreeMap<String, Neighbor>) -> String {
             let _ = writeln!(
                 out,
                 "  BFD: Type: {}\n    Detect Multiplier: {}, Min Rx interval: {}, Min Tx interval: {}\n    Status: {}, Last update: {}",
-                b.kind, b.detect_multiplier, b.rx_min_interval, b.tx_min_interval, b.status, b.last_update
+                b.kind,
+                b.detect_multiplier,
+                b.rx_min_interval,
+                b.tx_min_interval,
+                b.status,
+                b.last_update
             );
         }
         let m = &nb.message_stats;

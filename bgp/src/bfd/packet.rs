@@ -371,15 +371,40 @@ mod tests {
     #[test]
     fn frr_bfdd_capture_decodes_and_reencodes() {
         let text = include_str!("../../fixtures/frr-8.4.4/bfd-multihop.hex");
-        let mut seen = 0;
-        for line in text.lines().filter(|l| !l.starts_with('#') && !l.is_empty()) {
-            let bytes = hex(line);
-            let p = ControlPacket::decode(&bytes).unwrap_or_else(|e| panic!("{line}: {e}"));
-            assert_eq!(&p.to_bytes()[..], &bytes[..], "{line}");
-            assert_ne!(p.my_discriminator, 0);
-            seen += 1;
+        let packets: Vec<ControlPacket> = text
+            .lines()
+            .filter(|l| !l.starts_with('#') && !l.is_empty())
+            .map(|line| {
+                let bytes = hex(line);
+                let p = ControlPacket::decode(&bytes).unwrap_or_else(|e| panic!("{line}: {e}"));
+                assert_eq!(&p.to_bytes()[..], &bytes[..], "{line}");
+                p
+            })
+            .collect();
+        let flags: Vec<(State, bool, bool)> = packets
+            .iter()
+            .map(|p| (p.state, p.poll, p.final_))
+            .collect();
+        assert_eq!(
+            flags,
+            [
+                (State::Init, false, false),
+                (State::Up, true, false),
+                (State::Up, false, true),
+                (State::Up, false, false),
+            ]
+        );
+        // Slow (1 s) until Up, then the configured 150 ms; FRR's echo
+        // default (50 ms) is advertised though echo is off.
+        assert_eq!(packets[0].desired_min_tx_interval, 1_000_000);
+        for p in &packets[1..] {
+            assert_eq!(p.desired_min_tx_interval, 150_000);
+            assert_eq!(p.required_min_rx_interval, 150_000);
         }
-        assert!(seen >= 2, "fixture has {seen} packets");
+        assert!(packets.iter().all(|p| p.detect_mult == 3
+            && p.required_min_echo_rx_interval == 50_000
+            && p.my_discriminator == 0xb3ab_046d
+            && p.your_discriminator == 0x6876_7a8d));
     }
 
     #[test]

@@ -119,7 +119,10 @@ impl Session {
     /// A session in Down with `local_discr` (non-zero, unique per system);
     /// `seed` feeds the transmit jitter.
     pub fn new(local_discr: u32, cfg: SessionConfig, now: Instant, seed: u32) -> Session {
-        assert!(local_discr != 0, "RFC 5880 §6.8.1: bfd.LocalDiscr is non-zero");
+        assert!(
+            local_discr != 0,
+            "RFC 5880 §6.8.1: bfd.LocalDiscr is non-zero"
+        );
         Session {
             cfg,
             state: State::Down,

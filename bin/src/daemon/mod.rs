@@ -165,7 +165,9 @@ pub async fn run(cfg: Config) -> Result<(), StartError> {
 
     info!(router_id = %cfg.router_id, asn = cfg.asn, peers = task.peers.len(), "wgbgpd running");
     notify::ready();
-    let mut outcome = task.run(events_rx, kernel_events, control_rx, bfd_events).await;
+    let mut outcome = task
+        .run(events_rx, kernel_events, control_rx, bfd_events)
+        .await;
     notify::stopping();
 
     // Shutting down: sessions were told to stop inside `run`; now the kernel.

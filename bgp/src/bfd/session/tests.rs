@@ -155,11 +155,25 @@ fn poll_sequence_switches_to_the_configured_rate_after_up() {
     // The first packets after Up carry P; once the F came back, A sends
     // every 100 ms less jitter, without P.
     p.run(Duration::from_millis(500));
-    let after: Vec<_> = p.sent_a.iter().filter(|(_, s)| s.state == State::Up).collect();
+    let after: Vec<_> = p
+        .sent_a
+        .iter()
+        .filter(|(_, s)| s.state == State::Up)
+        .collect();
     assert!(after.first().unwrap().1.poll, "{after:?}");
     assert!(!p.a.polling && !p.b.polling);
-    assert_eq!(states(&p.events_a).last(), Some(&State::Up), "never left Up");
-    assert_eq!(p.events_a.len() + p.events_b.len(), 3, "{:?} {:?}", p.events_a, p.events_b);
+    assert_eq!(
+        states(&p.events_a).last(),
+        Some(&State::Up),
+        "never left Up"
+    );
+    assert_eq!(
+        p.events_a.len() + p.events_b.len(),
+        3,
+        "{:?} {:?}",
+        p.events_a,
+        p.events_b
+    );
     assert_eq!(p.a.tx_interval(), 100 * MS);
     let tail: Vec<_> = after.iter().rev().take(3).collect();
     for w in tail.windows(2) {
@@ -202,13 +216,24 @@ fn silence_for_the_detection_time_brings_the_session_down() {
     let (_, Event::StateChange { from, to, diag }) = *p.events_a.last().unwrap();
     assert_eq!(
         (from, to, diag),
-        (State::Up, State::Down, Diagnostic::ControlDetectionTimeExpired)
+        (
+            State::Up,
+            State::Down,
+            Diagnostic::ControlDetectionTimeExpired
+        )
     );
     assert_eq!(p.a.status().remote_discr, 0);
     // B hears A's Down and follows (diag 3), then starts over (Init).
     p.run(Duration::from_millis(50));
     let down = p.events_b.iter().find(|(_, e)| {
-        matches!(e, Event::StateChange { from: State::Up, to: State::Down, .. })
+        matches!(
+            e,
+            Event::StateChange {
+                from: State::Up,
+                to: State::Down,
+                ..
+            }
+        )
     });
     let Some((_, Event::StateChange { diag, .. })) = down else {
         panic!("B did not go down: {:?}", p.events_b);
@@ -292,7 +317,10 @@ fn jitter_stays_within_the_rfc_bounds() {
         let got: Vec<Duration> = (0..2000).map(|_| s.jittered(1000 * MS)).collect();
         let min = *got.iter().min().unwrap();
         let max = *got.iter().max().unwrap();
-        assert!(min >= lo * 10 * MS && max <= hi * 10 * MS, "{min:?} {max:?}");
+        assert!(
+            min >= lo * 10 * MS && max <= hi * 10 * MS,
+            "{min:?} {max:?}"
+        );
         // Spread, not a constant.
         assert!(max - min >= (hi - lo) * 8 * MS, "{min:?} {max:?}");
     }
