@@ -226,12 +226,9 @@ impl Session {
         self.detect_at = self.detection_time().map(|d| now + d);
 
         match (self.state, p.state) {
-            (State::Down | State::Init, State::AdminDown) => {
-                if self.state != State::Down {
-                    self.transition(now, State::Down, Diagnostic::NeighborSignaledSessionDown);
-                }
-            }
-            (State::Up, State::AdminDown) | (State::Up, State::Down) => {
+            // RFC 5880 §6.8.6: AdminDown from the peer takes Init and Up
+            // down; Down from the peer only Up (Init waits for its Init).
+            (State::Init | State::Up, State::AdminDown) | (State::Up, State::Down) => {
                 self.transition(now, State::Down, Diagnostic::NeighborSignaledSessionDown)
             }
             (State::Down, State::Down) => self.transition(now, State::Init, self.local_diag),
