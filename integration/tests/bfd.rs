@@ -62,7 +62,9 @@ policies:
     )
 }
 
-/// FRR in B: the edge config plus `neighbor 1.1.1.1 bfd`.
+/// FRR in B: the edge config plus `neighbor 1.1.1.1 bfd`, and
+/// `ebgp-multihop 2`, without which bgpd registers a single-hop session
+/// next to bfdd's configured multihop one (and follows that).
 fn frr_b() -> String {
     EdgeConfig {
         hostname: "b",
@@ -76,7 +78,7 @@ fn frr_b() -> String {
     .bgpd_conf()
     .replace(
         " neighbor 1.1.1.1 timers connect 5\n",
-        " neighbor 1.1.1.1 timers connect 5\n neighbor 1.1.1.1 bfd\n",
+        " neighbor 1.1.1.1 timers connect 5\n neighbor 1.1.1.1 ebgp-multihop 2\n neighbor 1.1.1.1 bfd\n",
     )
 }
 
@@ -96,13 +98,20 @@ fn wireguard_go_pid(ns: &Netns) -> i32 {
         .unwrap_or_else(|| panic!("no wireguard-go in {}", ns.name())) as i32
 }
 
-/// FRR's view of its session to 1.1.1.1 (`show bfd peers json`).
+/// FRR's view of its session to 1.1.1.1 (`show bfd peers json`); panics
+/// if bfdd has a single-hop one too (bgpd would follow that one).
 fn frr_bfd_peer(frr: &Frr) -> Option<Value> {
     let v = frr.vtysh_json("show bfd peers json");
-    v.as_array()?
+    let ours: Vec<&Value> = v
+        .as_array()?
         .iter()
-        .find(|p| p["peer"] == "1.1.1.1")
-        .cloned()
+        .filter(|p| p["peer"] == "1.1.1.1")
+        .collect();
+    assert!(
+        ours.len() <= 1,
+        "more than one BFD session to 1.1.1.1: {v:#}"
+    );
+    ours.first().map(|p| (*p).clone())
 }
 
 fn our_bfd(a: &Netns, wgbgpd: &Wgbgpd) -> Value {
