@@ -59,6 +59,9 @@ pub struct Event {
     pub from: State,
     pub to: State,
     pub diag: Diagnostic,
+    /// The state the remote last announced: AdminDown means it took the
+    /// session down on purpose, not that the path failed (RFC 5882 §3.2).
+    pub remote: State,
 }
 
 /// The last status and config of every session, for `show`.
@@ -361,6 +364,7 @@ impl Task {
                     from,
                     to,
                     diag,
+                    remote: e.session.status().remote_state,
                 });
             }
         }

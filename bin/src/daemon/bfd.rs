@@ -3,7 +3,8 @@
 //! from Up to Down resets the BGP session at once (Cease/BFD Down, RFC
 //! 9384), as the tunnel liveness watch does ([`super::liveness`]); the
 //! routes leave the kernel with it. The BGP session reconnects by itself
-//! once the path carries traffic again.
+//! once the path carries traffic again. A peer that turns BFD off
+//! (AdminDown) does not reset the BGP session (RFC 5882 §3.2).
 //!
 //! The BFD task is started with the first peer that asks for BFD, so a
 //! daemon without BFD never binds UDP 4784.
@@ -117,7 +118,10 @@ impl RibTask {
         if ev.to == State::Up {
             info!(peer = %p.name, address = %ev.key.remote, "BFD session Up");
         }
-        if ev.from == State::Up && ev.to != State::Up {
+        if ev.from == State::Up && ev.to != State::Up && ev.remote == State::AdminDown {
+            // RFC 5882 §3.2: the peer turned BFD off; the path may be fine.
+            info!(peer = %p.name, address = %ev.key.remote, "BFD session AdminDown by the peer: BGP session kept");
+        } else if ev.from == State::Up && ev.to != State::Up {
             warn!(peer = %p.name, address = %ev.key.remote, diag = ev.diag.frr_name(),
                 "BFD session Down: resetting the BGP session");
             self.metrics

@@ -268,6 +268,8 @@ fn neighbor_signalling_down_or_admin_down_brings_us_down() {
         assert_eq!(s.state(), State::Up);
         s.handle_packet(t0 + MS, &packet(remote, 5)).unwrap();
         assert_eq!(s.state(), State::Down, "{remote}");
+        // The daemon tells a failed path from a peer that turned BFD off.
+        assert_eq!(s.status().remote_state, remote);
         assert_eq!(
             s.status().local_diag,
             Diagnostic::NeighborSignaledSessionDown
