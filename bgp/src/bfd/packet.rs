@@ -370,7 +370,7 @@ mod tests {
     /// of integration/tests/bfd.rs (see the fixture's header).
     #[test]
     fn frr_bfdd_capture_decodes_and_reencodes() {
-        let text = include_str!("../../fixtures/frr-8.4.4/bfd-multihop.hex");
+        let text = include_str!("../../fixtures/bfd/frr-8.4.4-multihop.hex");
         let packets: Vec<ControlPacket> = text
             .lines()
             .filter(|l| !l.starts_with('#') && !l.is_empty())
