@@ -231,6 +231,31 @@ pub struct Neighbor {
     /// Per family (`ipv4Unicast`): accepted and sent prefix counts.
     pub address_family_info: BTreeMap<String, AfInfo>,
     pub name: String,
+    /// BFD to this neighbor, when configured (FRR's `peerBfdInfo`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub peer_bfd_info: Option<PeerBfdInfo>,
+}
+
+/// FRR's `peerBfdInfo` in `show bgp neighbors json`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PeerBfdInfo {
+    /// `multi hop`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub detect_multiplier: u8,
+    /// Our intervals, milliseconds.
+    pub rx_min_interval: u32,
+    pub tx_min_interval: u32,
+    /// `Up`, `Down`, `Init`, `AdminDown` (FRR: `Up`, `Down`, `Unknown`).
+    pub status: String,
+    /// Time since the last state change, FRR-style `d:hh:mm:ss`.
+    pub last_update: String,
+    /// What the remote end says it will send, milliseconds, and its multiplier.
+    pub remote_tx_min_interval: u32,
+    pub remote_detect_multiplier: u8,
+    /// RFC 5880 diagnostic of our last state change, in FRR's words.
+    pub diagnostic: String,
 }
 
 /// FRR's `messageStats`.

@@ -148,6 +148,27 @@ pub struct Peer {
     /// import policy) so a policy change is re-applied without asking the
     /// peer to resend, and `received-routes` can show them.
     pub soft_reconfiguration_inbound: bool,
+    /// BFD (RFC 5880/5883 multihop) to the session address, from
+    /// `local_address`; its going Down resets the BGP session.
+    pub bfd: Option<Bfd>,
+}
+
+/// `peers.<name>.bfd`: transmit and receive interval, and how many missed
+/// packets make the path dead (detection after `interval_ms × multiplier`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Bfd {
+    pub interval_ms: u32,
+    pub multiplier: u8,
+}
+
+impl Default for Bfd {
+    /// FRR's defaults: 300 ms × 3.
+    fn default() -> Bfd {
+        Bfd {
+            interval_ms: 300,
+            multiplier: 3,
+        }
+    }
 }
 
 /// Default Restart Time announced with Graceful Restart, seconds (FRR's).

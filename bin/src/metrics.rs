@@ -87,6 +87,10 @@ pub struct Metrics {
     /// Things deleted behind our back and put back, by kind (route,
     /// host_route, loopback, interface).
     pub kernel_repairs_total: IntCounterVec,
+    /// Per BFD session (labels name, peer): 1 while Up.
+    pub bfd_session_up: IntGaugeVec,
+    /// BFD sessions that went from Up to Down, by name and peer.
+    pub bfd_session_down_total: IntCounterVec,
 }
 
 /// Labels of a tunnel: interface, the peer's session address, config name.
@@ -250,6 +254,16 @@ impl Metrics {
                 "tunnel_dead_total",
                 "Sessions torn down because nothing arrived on their WireGuard tunnel",
                 &["name", "interface"],
+            ),
+            bfd_session_up: gauge(
+                "bfd_session_up",
+                "1 while the peer's BFD session is Up",
+                &["name", "peer"],
+            ),
+            bfd_session_down_total: counter(
+                "bfd_session_down_total",
+                "BFD sessions that went from Up to Down (each reset the BGP session)",
+                &["name", "peer"],
             ),
             kernel_repairs_total: counter(
                 "kernel_repairs_total",

@@ -141,6 +141,7 @@ fn session_changes(old: &Peer, new: &Peer) -> Vec<String> {
     check(old.passive != new.passive, "passive");
     check(old.password != new.password, "password");
     check(old.ttl_security != new.ttl_security, "ttl_security");
+    check(old.bfd != new.bfd, "bfd");
     check(
         old.graceful_restart != new.graceful_restart,
         "graceful_restart",

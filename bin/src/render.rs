@@ -352,6 +352,19 @@ pub fn neighbors(n: &BTreeMap<String, Neighbor>) -> String {
                 let _ = writeln!(out, "    {cap}: {how}");
             }
         }
+        if let Some(b) = &nb.peer_bfd_info {
+            // FRR's layout.
+            let _ = writeln!(
+                out,
+                "  BFD: Type: {}\n    Detect Multiplier: {}, Min Rx interval: {}, Min Tx interval: {}\n    Status: {}, Last update: {}",
+                b.kind,
+                b.detect_multiplier,
+                b.rx_min_interval,
+                b.tx_min_interval,
+                b.status,
+                b.last_update
+            );
+        }
         let m = &nb.message_stats;
         let _ = writeln!(
             out,

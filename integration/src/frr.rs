@@ -118,10 +118,26 @@ route-map ALLOW-ALL permit 100
     )
 }
 
-/// zebra and bgpd in one namespace; both killed (SIGTERM) on drop.
+/// bfdd.conf for multihop BFD sessions (RFC 5883) from `local` to each of
+/// `peers`, every `interval_ms` × `multiplier`: the sessions bgpd's
+/// `neighbor X bfd` then uses.
+pub fn bfdd_multihop_conf(local: &str, peers: &[&str], interval_ms: u32, multiplier: u8) -> String {
+    let mut out = String::from("frr defaults traditional\nlog stdout informational\nbfd\n");
+    for p in peers {
+        out.push_str(&format!(
+            " peer {p} multihop local-address {local}\n  receive-interval {interval_ms}\n  transmit-interval {interval_ms}\n  detect-multiplier {multiplier}\n !\n"
+        ));
+    }
+    out.push_str("!\n");
+    out
+}
+
+/// zebra and bgpd (and bfdd when asked) in one namespace; all killed
+/// (SIGTERM) on drop.
 pub struct Frr {
-    // Field order is drop order: bgpd before zebra, then the directory.
+    // Field order is drop order: bgpd, bfdd, zebra, then the directory.
     bgpd: Option<ChildGuard>,
+    bfdd: Option<ChildGuard>,
     zebra: Option<ChildGuard>,
     dir: TempDir,
     ns: String,
@@ -137,6 +153,22 @@ impl Frr {
     /// [`Frr::start`] with extra zebra arguments, e.g. `-s 90000000` (the
     /// netlink receive buffer Debian's unit gives zebra, which a full table needs).
     pub fn start_with(ns: &Netns, bgpd_conf: &str, zebra_conf: &str, zebra_args: &[&str]) -> Frr {
+        Frr::start_full(ns, bgpd_conf, zebra_conf, zebra_args, None)
+    }
+
+    /// [`Frr::start`] plus bfdd with `bfdd_conf` (see [`bfdd_multihop_conf`]),
+    /// started between zebra and bgpd so bgpd's BFD registrations find it.
+    pub fn start_with_bfdd(ns: &Netns, bgpd_conf: &str, zebra_conf: &str, bfdd_conf: &str) -> Frr {
+        Frr::start_full(ns, bgpd_conf, zebra_conf, &[], Some(bfdd_conf))
+    }
+
+    fn start_full(
+        ns: &Netns,
+        bgpd_conf: &str,
+        zebra_conf: &str,
+        zebra_args: &[&str],
+        bfdd_conf: Option<&str>,
+    ) -> Frr {
         let zebra_bin = format!("{FRR_LIBEXEC}/zebra");
         let bgpd_bin = format!("{FRR_LIBEXEC}/bgpd");
         crate::require_tool(&zebra_bin, "frr");
@@ -144,12 +176,16 @@ impl Frr {
         let dir = TempDir::new("frr");
         dir.write("zebra.conf", zebra_conf);
         dir.write("bgpd.conf", bgpd_conf);
+        if let Some(c) = bfdd_conf {
+            dir.write("bfdd.conf", c);
+        }
         let d = dir.path().to_string_lossy().into_owned();
         // zebra runs as `frr` and creates its sockets here.
         run_host(&["chown", "-R", "frr:frr", &d]);
 
         let mut frr = Frr {
             bgpd: None,
+            bfdd: None,
             zebra: None,
             ns: ns.name().to_string(),
             dir,
@@ -159,6 +195,18 @@ impl Frr {
         let zebra = frr.spawn_daemon(ns, &zebra_bin, "zebra", &user);
         frr.zebra = Some(zebra);
         frr.wait_socket("zebra", "zserv.api");
+        if bfdd_conf.is_some() {
+            let bfdctl = frr.dir.join("bfdd.sock").display().to_string();
+            let bfdd_bin = format!("{FRR_LIBEXEC}/bfdd");
+            let bfdd = frr.spawn_daemon(
+                ns,
+                &bfdd_bin,
+                "bfdd",
+                &["-u", "frr", "-g", "frr", "--bfdctl", &bfdctl],
+            );
+            frr.bfdd = Some(bfdd);
+            frr.wait_socket("bfdd", "bfdd.vty");
+        }
         let bgpd = frr.spawn_daemon(ns, &bgpd_bin, "bgpd", &["-S"]);
         frr.bgpd = Some(bgpd);
         frr.wait_socket("bgpd", "bgpd.vty");
@@ -229,7 +277,11 @@ impl Frr {
 
     /// Panics (the logs are printed on the way out) if zebra or bgpd has exited.
     pub fn check_alive(&mut self) {
-        for (name, child) in [("zebra", &mut self.zebra), ("bgpd", &mut self.bgpd)] {
+        for (name, child) in [
+            ("zebra", &mut self.zebra),
+            ("bfdd", &mut self.bfdd),
+            ("bgpd", &mut self.bgpd),
+        ] {
             if let Some(c) = child.as_mut()
                 && let Some(st) = c.try_wait()
             {
@@ -351,8 +403,18 @@ impl Drop for Frr {
             &self.dir.join("zebra.log"),
             200,
         );
+        if self.bfdd.is_some() {
+            crate::dump_on_panic(
+                &format!("FRR bfdd in {}", self.ns),
+                &self.dir.join("bfdd.log"),
+                100,
+            );
+        }
         // bgpd first, so zebra still withdraws what bgpd installed.
         if let Some(mut c) = self.bgpd.take() {
+            c.stop(Duration::from_secs(3));
+        }
+        if let Some(mut c) = self.bfdd.take() {
             c.stop(Duration::from_secs(3));
         }
         if let Some(mut c) = self.zebra.take() {

@@ -17,7 +17,8 @@
 //! ```
 //!
 //! The target (issue 6) is under 3 × the keepalive interval with tunnel
-//! liveness alone: 3 s here.
+//! liveness alone: 3 s here; and under a second with BFD, which the second
+//! test runs on every session.
 
 use std::fs::File;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -334,6 +335,149 @@ fn anycast_fails_over_to_the_backup_within_three_keepalives() {
             "{}: {:?} lost going back to S2",
             events[i].0,
             outage(i)
+        );
+    }
+    s2.check_alive();
+    s3.check_alive();
+    s1.check_alive();
+}
+
+/// The BFD timers of the BFD variant: 150 ms × 3, detection in 450 ms.
+const BFD: &str = "    bfd: { interval_ms: 150, multiplier: 3 }\n";
+
+/// Adds [`BFD`] to every peer of a config from [`s1_config`] or [`leaf_config`].
+fn with_bfd(yaml: &str) -> String {
+    yaml.replace(
+        "    import: [accept-all]\n",
+        &format!("{BFD}    import: [accept-all]\n"),
+    )
+}
+
+/// The same lab with BFD (150 ms × 3) on every session, between wgbgpd's
+/// loopbacks: S2's wireguard-go is frozen three times, and each time S1's
+/// route must move to S3, and pings to 203.0.113.1 resume, within a second.
+#[test]
+fn anycast_fails_over_to_the_backup_within_a_second_with_bfd() {
+    require_root();
+    let lab = SeedLab::new();
+    let dir = TempDir::new("failover-bfd");
+    let (k1, k2, k3) = (WgKey::generate(), WgKey::generate(), WgKey::generate());
+    let (if12, if13) = (ifname("fb12"), ifname("fb13"));
+    lab.s2.add_lo_addr("203.0.113.1/32");
+    lab.s3.add_lo_addr("203.0.113.1/32");
+    let s2_yaml = with_bfd(&leaf_config(
+        "2.2.2.2",
+        65501,
+        &key_file(&dir, "s2.key", &k2),
+        &k1.public,
+        &ifname("fb21"),
+    ));
+    let s3_yaml = with_bfd(&leaf_config(
+        "3.3.3.3",
+        65502,
+        &key_file(&dir, "s3.key", &k3),
+        &k1.public,
+        &ifname("fb31"),
+    ));
+    let s1_yaml = with_bfd(&s1_config(
+        &key_file(&dir, "s1.key", &k1),
+        &k2.public,
+        &k3.public,
+        &if12,
+        &if13,
+    ));
+    assert_eq!(s1_yaml.matches("bfd:").count(), 2, "{s1_yaml}");
+    let mut s2 = Wgbgpd::start(&lab.s2, &s2_yaml);
+    let mut s3 = Wgbgpd::start(&lab.s3, &s3_yaml);
+    let mut s1 = Wgbgpd::start(&lab.s1, &s1_yaml);
+    s1.wait_established(&lab.s1, "2.2.2.2", T);
+    s1.wait_established(&lab.s1, "3.3.3.3", T);
+    let bfd_up = |s1: &Wgbgpd| {
+        wait_for(T, Duration::from_millis(100), "BFD Up to S2 and S3", || {
+            let v = s1.cli_json(&lab.s1, &["show", "bgp", "neighbors"]);
+            let up = ["2.2.2.2", "3.3.3.3"]
+                .iter()
+                .all(|p| v[p]["peerBfdInfo"]["status"] == "Up");
+            if up { Ok(()) } else { Err(format!("{v:#}")) }
+        })
+    };
+    bfd_up(&s1);
+    wait_route_via(&lab.s1, &if12, T);
+    lab.s1.wait_ping(ANYCAST, Duration::from_secs(10));
+
+    let ping_out = dir.join("ping.txt");
+    let mut cmd = lab.s1.command(&[
+        "ping",
+        "-D",
+        "-n",
+        "-i",
+        &PING_INTERVAL.to_string(),
+        "-W",
+        "1",
+        "-w",
+        "120",
+        ANYCAST,
+    ]);
+    cmd.stdout(File::create(&ping_out).unwrap());
+    let mut ping = lab.s1.spawn(cmd);
+    std::thread::sleep(Duration::from_secs(1));
+
+    let wg2 = wireguard_go_pid(&lab.s2);
+    let mut events = Vec::new();
+    let mut switch = Vec::new();
+    for round in 1..=3 {
+        events.push(("freeze", epoch()));
+        // SAFETY: signalling a process of our own test namespace.
+        unsafe { libc::kill(wg2, libc::SIGSTOP) };
+        let t = wait_route_via(&lab.s1, &if13, Duration::from_secs(15));
+        eprintln!("failover with BFD, round {round}: S1's kernel routes via S3 in {t:?}");
+        switch.push(t);
+        std::thread::sleep(Duration::from_secs(1));
+        events.push(("thaw", epoch()));
+        unsafe { libc::kill(wg2, libc::SIGCONT) };
+        let back = wait_route_via(&lab.s1, &if12, T);
+        eprintln!("failover with BFD, round {round}: back via S2 {back:?} after the thaw");
+        bfd_up(&s1);
+        std::thread::sleep(Duration::from_secs(1));
+    }
+    ping.signal(libc::SIGINT);
+    wait_for(
+        Duration::from_secs(5),
+        Duration::from_millis(50),
+        "ping exits",
+        || ping.try_wait().ok_or_else(|| "running".to_string()),
+    );
+    let text = std::fs::read_to_string(&ping_out).unwrap();
+    let got = replies(&text);
+    assert!(got.len() > 300, "too few replies:\n{text}");
+    let mut outage = vec![0f64; events.len()];
+    for (end, missing, secs) in gaps(&got) {
+        let Some(i) = events.iter().rposition(|(_, at)| *at < end) else {
+            panic!("{missing} pings lost before S2 was cut:\n{text}");
+        };
+        outage[i] += secs;
+    }
+    let mut sorted = switch.clone();
+    sorted.sort();
+    let mut freezes: Vec<f64> = outage.iter().step_by(2).copied().collect();
+    freezes.sort_by(f64::total_cmp);
+    eprintln!(
+        "failover with BFD 150 ms x 3: route via S3 after min {:?} median {:?} max {:?}; \
+         ping outage min {:.0} median {:.0} max {:.0} ms",
+        sorted[0],
+        sorted[1],
+        sorted[2],
+        freezes[0] * 1e3,
+        freezes[1] * 1e3,
+        freezes[2] * 1e3
+    );
+    for (i, t) in switch.iter().enumerate() {
+        assert!(*t < Duration::from_secs(1), "round {}: {t:?}", i + 1);
+        let o = Duration::from_secs_f64(outage[2 * i]);
+        assert!(
+            o < Duration::from_secs(1),
+            "round {}: ping outage {o:?}",
+            i + 1
         );
     }
     s2.check_alive();

@@ -86,6 +86,7 @@ struct RawPeer {
     extended_next_hop: Option<bool>,
     graceful_restart: Option<RawGracefulRestart>,
     soft_reconfiguration: Option<RawSoftReconfiguration>,
+    bfd: Option<RawBfd>,
 }
 
 /// `soft_reconfiguration: inbound` (FRR's `soft-reconfiguration inbound`).
@@ -93,6 +94,21 @@ struct RawPeer {
 #[serde(rename_all = "lowercase")]
 enum RawSoftReconfiguration {
     Inbound,
+}
+
+/// `bfd: true` (300 ms × 3) or `bfd: {interval_ms: 100, multiplier: 3}`.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum RawBfd {
+    Enabled(bool),
+    Full(RawBfdFull),
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawBfdFull {
+    interval_ms: Option<u32>,
+    multiplier: Option<u8>,
 }
 
 /// `graceful_restart: false` or `graceful_restart: {restart_time: 120}`.
@@ -644,6 +660,33 @@ pub(super) fn validate(raw: RawConfig, src: &str, path: &Path) -> Result<Config,
                 Some(t.min(4095))
             }
         };
+        let bfd = match &p.bfd {
+            None | Some(RawBfd::Enabled(false)) => None,
+            Some(RawBfd::Enabled(true)) => Some(Bfd::default()),
+            Some(RawBfd::Full(f)) => {
+                let d = Bfd::default();
+                let b = Bfd {
+                    interval_ms: f.interval_ms.unwrap_or(d.interval_ms),
+                    multiplier: f.multiplier.unwrap_or(d.multiplier),
+                };
+                // FRR's bounds (`receive-interval`, `detect-multiplier`).
+                if !(10..=60_000).contains(&b.interval_ms) {
+                    let problem = Problem::Other(format!(
+                        "interval_ms {} is outside 10 to 60000",
+                        b.interval_ms
+                    ));
+                    cx.err(format!("{base}.bfd.interval_ms"), problem);
+                }
+                if b.multiplier < 2 {
+                    let problem = Problem::Other(format!(
+                        "multiplier {} is below 2 (one lost packet would bring the session down)",
+                        b.multiplier
+                    ));
+                    cx.err(format!("{base}.bfd.multiplier"), problem);
+                }
+                Some(b)
+            }
+        };
         // FRR announces `capability extended-nexthop` on IPv6 sessions
         // for IPv4 unicast; so do we unless told otherwise.
         let extended_next_hop = p
@@ -673,6 +716,7 @@ pub(super) fn validate(raw: RawConfig, src: &str, path: &Path) -> Result<Config,
                     p.soft_reconfiguration,
                     Some(RawSoftReconfiguration::Inbound)
                 ),
+                bfd,
                 max_prefix: p.max_prefix.as_ref().map(|m| match m {
                     RawMaxPrefix::Limit(limit) => MaxPrefix {
                         limit: *limit,

@@ -829,3 +829,43 @@ fn as_path_regexes_and_community_wildcards() {
         "{msg}"
     );
 }
+
+#[test]
+fn bfd_defaults_to_frr_timers_and_takes_interval_and_multiplier() {
+    let src = |extra: &str| {
+        format!(
+            "router_id: 10.0.0.1\nasn: 65000\nloopback: [10.0.0.1/32]\n\
+             peers:\n  p:\n    asn: 65001\n    address: 10.0.0.2\n{extra}"
+        )
+    };
+    let bfd = |extra: &str| parse(&src(extra)).unwrap().peers["p"].bfd;
+    assert_eq!(bfd(""), None);
+    assert_eq!(bfd("    bfd: false\n"), None);
+    assert_eq!(
+        bfd("    bfd: true\n"),
+        Some(Bfd {
+            interval_ms: 300,
+            multiplier: 3
+        })
+    );
+    assert_eq!(
+        bfd("    bfd: { interval_ms: 100, multiplier: 5 }\n"),
+        Some(Bfd {
+            interval_ms: 100,
+            multiplier: 5
+        })
+    );
+    for (bad, key, what) in [
+        (
+            "{ interval_ms: 5 }",
+            "peers.p.bfd.interval_ms",
+            "outside 10 to 60000",
+        ),
+        ("{ multiplier: 1 }", "peers.p.bfd.multiplier", "below 2"),
+    ] {
+        let msg = parse(&src(&format!("    bfd: {bad}\n")))
+            .expect_err(bad)
+            .to_string();
+        assert!(msg.contains(key) && msg.contains(what), "{msg}");
+    }
+}

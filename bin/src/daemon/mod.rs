@@ -12,6 +12,7 @@
 //! talks to it over channels, so no lock guards a route. Reload and peer
 //! lifecycle live in [`peers`], `show` answers in [`show`].
 
+mod bfd;
 mod heal;
 mod liveness;
 mod notify;
@@ -130,6 +131,7 @@ pub async fn run(cfg: Config) -> Result<(), StartError> {
         multipath_relax: cfg.multipath_relax,
         max_as_path_len: cfg.max_as_path_len,
     });
+    let (bfd, bfd_events) = bfd::Bfd::new();
     let mut task = rib_task::RibTask {
         cfg: Arc::new(cfg.clone()),
         rib,
@@ -148,6 +150,7 @@ pub async fn run(cfg: Config) -> Result<(), StartError> {
         heal: Default::default(),
         repair_at: None,
         graceful: Default::default(),
+        bfd,
     };
     let started = async {
         for name in cfg.peers.keys() {
@@ -164,7 +167,9 @@ pub async fn run(cfg: Config) -> Result<(), StartError> {
 
     info!(router_id = %cfg.router_id, asn = cfg.asn, peers = task.peers.len(), "wgbgpd running");
     notify::ready();
-    let mut outcome = task.run(events_rx, kernel_events, control_rx).await;
+    let mut outcome = task
+        .run(events_rx, kernel_events, control_rx, bfd_events)
+        .await;
     notify::stopping();
 
     // Shutting down: sessions were told to stop inside `run`; now the kernel.

@@ -149,6 +149,7 @@ impl RibTask {
                     })?;
             }
         }
+        self.bfd_add(&peer).await?;
         let id = self.next_id;
         self.next_id += 1;
         self.rib.add_peer(id, peer_settings(&cfg, &peer));
@@ -185,6 +186,7 @@ impl RibTask {
         let Some(p) = self.peers.remove(&id) else {
             return;
         };
+        self.bfd_remove(&p.cfg);
         {
             let mut map = self.sessions.write().unwrap();
             for a in &p.cfg.addresses {

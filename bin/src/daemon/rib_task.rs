@@ -67,6 +67,8 @@ pub(super) struct RibTask {
     pub repair_at: Option<std::time::Instant>,
     /// Graceful Restart helper state (RFC 4724).
     pub graceful: Graceful,
+    /// BFD sessions to peers (see [`super::bfd`]).
+    pub bfd: super::bfd::Bfd,
 }
 
 /// Repaired routes named one by one in the log; the rest are summed up.
@@ -140,6 +142,7 @@ impl RibTask {
         mut events: mpsc::Receiver<(PeerId, Event)>,
         mut kernel: mpsc::Receiver<KernelEvent>,
         mut control: mpsc::Receiver<ControlRequest>,
+        mut bfd_events: mpsc::UnboundedReceiver<bgp::bfd::driver::Event>,
     ) -> RibTask {
         let mut sigterm = signal(SignalKind::terminate()).expect("SIGTERM handler");
         let mut sigint = signal(SignalKind::interrupt()).expect("SIGINT handler");
@@ -184,6 +187,7 @@ impl RibTask {
                     self.repair_at = None;
                     self.repair().await;
                 }
+                Some(ev) = bfd_events.recv() => self.bfd_event(ev),
                 Some(req) = control.recv() => {
                     let response = self.answer(req.request).await;
                     let _ = req.reply.send(response);
@@ -941,12 +945,11 @@ impl RibTask {
                 afi,
                 prefix,
             )),
-            Request::Neighbors { address } => Response::Neighbors(super::show::neighbors(
-                &self.cfg,
-                &self.rib,
-                &self.peers,
-                address,
-            )),
+            Request::Neighbors { address } => {
+                let mut n = super::show::neighbors(&self.cfg, &self.rib, &self.peers, address);
+                self.bfd_show(&mut n);
+                Response::Neighbors(n)
+            }
             Request::NeighborRoutes {
                 address,
                 which,

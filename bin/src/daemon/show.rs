@@ -395,6 +395,7 @@ pub(super) fn neighbors(
             last_reset_due_to: stats.last_error.lock().unwrap().clone(),
             address_family_info: families,
             name: p.name.clone(),
+            peer_bfd_info: None,
         };
         out.insert(p.cfg.address().to_string(), neighbor);
     }

@@ -1,0 +1,211 @@
+//! BFD for BGP peers (`peers.<name>.bfd`): one multihop session per peer,
+//! loopback to loopback, run by [`bgp::bfd::driver`]. A session that goes
+//! from Up to Down resets the BGP session at once (Cease/BFD Down, RFC
+//! 9384), as the tunnel liveness watch does ([`super::liveness`]); the
+//! routes leave the kernel with it. The BGP session reconnects by itself
+//! once the path carries traffic again. A peer that turns BFD off
+//! (AdminDown) does not reset the BGP session (RFC 5882 §3.2).
+//!
+//! The BFD task is started with the first peer that asks for BFD, so a
+//! daemon without BFD never binds UDP 4784.
+
+use std::time::{Duration, Instant};
+
+use bgp::bfd::driver::{self, Command, Event, SessionKey};
+use bgp::bfd::packet::State;
+use bgp::bfd::session::SessionConfig;
+use bgp::driver::Command as BgpCommand;
+use bgp::wire::Notification;
+use tokio::sync::mpsc;
+use tracing::{info, warn};
+
+use super::StartError;
+use super::rib_task::RibTask;
+use crate::api::{Neighbor, PeerBfdInfo};
+use crate::config;
+
+/// RFC 9384: Cease subcode "BFD Down".
+const CEASE: u8 = 6;
+const BFD_DOWN: u8 = 10;
+
+/// The BFD task's handle (once started) and where it reports.
+pub(super) struct Bfd {
+    handle: Option<driver::Handle>,
+    events: mpsc::UnboundedSender<Event>,
+}
+
+impl Bfd {
+    pub(super) fn new() -> (Bfd, mpsc::UnboundedReceiver<Event>) {
+        let (events, rx) = mpsc::unbounded_channel();
+        (
+            Bfd {
+                handle: None,
+                events,
+            },
+            rx,
+        )
+    }
+}
+
+fn key(peer: &config::Peer) -> SessionKey {
+    SessionKey {
+        local: peer.local_address,
+        remote: peer.address(),
+    }
+}
+
+fn session_config(b: config::Bfd) -> SessionConfig {
+    let interval = Duration::from_millis(b.interval_ms.into());
+    SessionConfig {
+        desired_min_tx: interval,
+        required_min_rx: interval,
+        detect_mult: b.multiplier,
+    }
+}
+
+impl RibTask {
+    /// Starts BFD to `peer` if it asks for it.
+    pub(super) async fn bfd_add(&mut self, peer: &config::Peer) -> Result<(), StartError> {
+        let Some(b) = peer.bfd else {
+            return Ok(());
+        };
+        if self.bfd.handle.is_none() {
+            let handle = driver::spawn(self.bfd.events.clone())
+                .await
+                .map_err(super::io_err(format!(
+                    "BFD: binding UDP {}",
+                    driver::MULTIHOP_PORT
+                )))?;
+            self.bfd.handle = Some(handle);
+        }
+        let handle = self.bfd.handle.as_ref().expect("started above");
+        let _ = handle
+            .commands
+            .send(Command::Add(key(peer), session_config(b)));
+        self.metrics
+            .bfd_session_up
+            .with_label_values(&[&peer.name, &peer.address().to_string()])
+            .set(0);
+        Ok(())
+    }
+
+    /// Stops BFD to `peer` (AdminDown is sent to it first).
+    pub(super) fn bfd_remove(&mut self, peer: &config::Peer) {
+        if let (Some(_), Some(h)) = (peer.bfd, &self.bfd.handle) {
+            let _ = h.commands.send(Command::Remove(key(peer)));
+            let _ = self
+                .metrics
+                .bfd_session_up
+                .remove_label_values(&[&peer.name, &peer.address().to_string()]);
+        }
+    }
+
+    /// A BFD state change: metrics, and a reset of the BGP session when
+    /// the path went down.
+    pub(super) fn bfd_event(&mut self, ev: Event) {
+        let Some(p) = self
+            .peers
+            .values()
+            .find(|p| p.cfg.bfd.is_some() && key(&p.cfg) == ev.key)
+        else {
+            return;
+        };
+        let labels = [p.name.as_str(), &p.cfg.address().to_string()];
+        self.metrics
+            .bfd_session_up
+            .with_label_values(&labels)
+            .set(i64::from(ev.to == State::Up));
+        if ev.to == State::Up {
+            info!(peer = %p.name, address = %ev.key.remote, "BFD session Up");
+        }
+        if ev.from == State::Up && ev.to != State::Up && ev.remote == State::AdminDown {
+            // RFC 5882 §3.2: the peer turned BFD off; the path may be fine.
+            info!(peer = %p.name, address = %ev.key.remote, "BFD session AdminDown by the peer: BGP session kept");
+        } else if ev.from == State::Up && ev.to != State::Up {
+            warn!(peer = %p.name, address = %ev.key.remote, diag = ev.diag.frr_name(),
+                "BFD session Down: resetting the BGP session");
+            self.metrics
+                .bfd_session_down_total
+                .with_label_values(&labels)
+                .inc();
+            let n = Notification::new(CEASE, BFD_DOWN, bytes::Bytes::new());
+            let _ = p.session.commands.send(BgpCommand::Reset(n));
+        }
+    }
+
+    /// Fills in `peerBfdInfo` of the neighbors `show` is about to return.
+    pub(super) fn bfd_show(&self, neighbors: &mut std::collections::BTreeMap<String, Neighbor>) {
+        let Some(h) = &self.bfd.handle else {
+            return;
+        };
+        let status = h.status.read().unwrap();
+        for p in self.peers.values() {
+            let Some(b) = p.cfg.bfd else {
+                continue;
+            };
+            let Some(n) = neighbors.get_mut(&p.cfg.address().to_string()) else {
+                continue;
+            };
+            let ms = |d: Duration| u32::try_from(d.as_millis()).unwrap_or(u32::MAX);
+            let info = match status.get(&key(&p.cfg)) {
+                Some((_, st)) => PeerBfdInfo {
+                    kind: "multi hop".into(),
+                    detect_multiplier: b.multiplier,
+                    rx_min_interval: b.interval_ms,
+                    tx_min_interval: b.interval_ms,
+                    status: st.state.to_string(),
+                    last_update: frr_uptime(Instant::now().saturating_duration_since(st.since)),
+                    remote_tx_min_interval: ms(st.remote_desired_min_tx),
+                    remote_detect_multiplier: st.remote_detect_mult,
+                    diagnostic: st.local_diag.frr_name().into(),
+                },
+                None => PeerBfdInfo {
+                    kind: "multi hop".into(),
+                    detect_multiplier: b.multiplier,
+                    rx_min_interval: b.interval_ms,
+                    tx_min_interval: b.interval_ms,
+                    status: "Unknown".into(),
+                    last_update: frr_uptime(Duration::ZERO),
+                    remote_tx_min_interval: 0,
+                    remote_detect_multiplier: 0,
+                    diagnostic: "ok".into(),
+                },
+            };
+            n.peer_bfd_info = Some(info);
+        }
+    }
+}
+
+/// FRR's `lastUpdate` format: `d:hh:mm:ss`.
+fn frr_uptime(d: Duration) -> String {
+    let s = d.as_secs();
+    format!(
+        "{}:{:02}:{:02}:{:02}",
+        s / 86_400,
+        s / 3600 % 24,
+        s / 60 % 60,
+        s % 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn uptime_is_formatted_like_frr() {
+        assert_eq!(frr_uptime(Duration::from_secs(0)), "0:00:00:00");
+        assert_eq!(frr_uptime(Duration::from_secs(90_061)), "1:01:01:01");
+    }
+
+    #[test]
+    fn interval_and_multiplier_become_the_session_timers() {
+        let c = session_config(config::Bfd {
+            interval_ms: 150,
+            multiplier: 4,
+        });
+        assert_eq!(c.desired_min_tx, Duration::from_millis(150));
+        assert_eq!(c.required_min_rx, Duration::from_millis(150));
+        assert_eq!(c.detect_mult, 4);
+    }
+}
