@@ -27,6 +27,7 @@ use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 use smallvec::SmallVec;
 
 use crate::best::{self, LossReason};
+use crate::guard::{AdjInMemory, Guard, Refusal};
 use crate::kernel::{FibOp, KernelEvent, KernelNextHop, KernelView, NextHops};
 use crate::path::{Interner, Path, PeerId, Source};
 use crate::policy::{Chain, Context};
@@ -159,6 +160,10 @@ struct Peer {
     /// graceful restart (RFC 4724 §4.2) until it is re-announced, swept by
     /// End-of-RIB, or the restart or stale-path timer runs out.
     stale: HashSet<IpNet>,
+    /// Limits on what it sends (see [`crate::guard`]).
+    guard: Guard,
+    memory: AdjInMemory,
+    refused: BTreeMap<Refusal, u64>,
 }
 
 #[derive(Debug, Clone)]
@@ -268,6 +273,9 @@ impl Rib {
             received: [0; 2],
             adj_rib_out: HashMap::new(),
             stale: HashSet::new(),
+            guard: Guard::default(),
+            memory: AdjInMemory::default(),
+            refused: BTreeMap::new(),
         };
         self.peers.insert(id, peer);
     }
@@ -454,6 +462,7 @@ impl Rib {
         }
         if let Some(peer) = self.peers.get_mut(&id) {
             peer.received = [0; 2];
+            peer.memory.clear();
         }
         self.flush()
     }
@@ -534,6 +543,7 @@ impl Rib {
         let extended_next_hop = established.extended_next_hop;
         let import = peer.settings.import.clone();
         let peer_name = peer.settings.name.clone();
+        let guard = peer.guard;
         // End-of-RIB: the peer has sent all its routes of the family, so
         // the stale ones it did not re-announce are gone (RFC 4724 §4.2).
         if let Some((afi, Safi::Unicast)) = update.end_of_rib() {
@@ -581,6 +591,13 @@ impl Rib {
                 .zip(next_hop.filter(|nh| self.valid_next_hop(*nh)));
             for prefix in prefixes {
                 let prefix = prefix.trunc();
+                if let Some(why) = crate::guard::refuses(guard, &prefix, &import) {
+                    if let Some(p) = self.peers.get_mut(&id) {
+                        *p.refused.entry(why).or_default() += 1;
+                    }
+                    withdrawn.push(prefix);
+                    continue;
+                }
                 let accepted = usable.and_then(|(attrs, nh)| {
                     let a = import.evaluate(&prefix, attrs, &cx)?;
                     let nh = a.next_hop.filter(|n| self.valid_next_hop(*n)).unwrap_or(nh);
@@ -770,6 +787,26 @@ impl Rib {
         best::loss_reason(&dest.paths[i], best, &ids, self.eligible(&dest.paths[i]))
     }
 
+    /// Sets what is refused from `id` before import policy.
+    pub fn set_guard(&mut self, id: PeerId, guard: Guard) {
+        if let Some(p) = self.peers.get_mut(&id) {
+            p.guard = guard;
+        }
+    }
+
+    /// Routes refused from `id` so far, by reason.
+    pub fn refused(&self, id: PeerId) -> Vec<(Refusal, u64)> {
+        self.peers
+            .get(&id)
+            .map(|p| p.refused.iter().map(|(r, n)| (*r, *n)).collect())
+            .unwrap_or_default()
+    }
+
+    /// Estimated memory of `id`'s paths, bytes (see [`AdjInMemory`]).
+    pub fn adj_rib_in_bytes(&self, id: PeerId) -> usize {
+        self.peers.get(&id).map_or(0, |p| p.memory.bytes())
+    }
+
     /// (pfxRcd, pfxSnt) of one family for a peer.
     pub fn peer_counts(&self, id: PeerId, afi: Afi) -> (usize, usize) {
         let Some(p) = self.peers.get(&id) else {
@@ -841,6 +878,11 @@ impl Rib {
     /// the path as a user of its next hop (`track_next_hop`).
     fn insert_path(&mut self, prefix: IpNet, path: Path) {
         let source = path.source;
+        if let Source::Peer(id) = source
+            && let Some(p) = self.peers.get_mut(&id)
+        {
+            p.memory.add(&path.attrs);
+        }
         let dest = self.loc_rib.get_or_default(prefix);
         let old = match dest.paths.iter().position(|p| p.source == source) {
             Some(i) => Some(std::mem::replace(&mut dest.paths[i], path)),
@@ -852,7 +894,14 @@ impl Rib {
             }
         };
         match old {
-            Some(old) => self.release_next_hop(*old.next_hop),
+            Some(old) => {
+                if let Source::Peer(id) = source
+                    && let Some(p) = self.peers.get_mut(&id)
+                {
+                    p.memory.remove(&old.attrs);
+                }
+                self.release_next_hop(*old.next_hop)
+            }
             None => {
                 if let Source::Peer(id) = source {
                     if let Some(p) = self.peers.get_mut(&id) {
@@ -884,6 +933,7 @@ impl Rib {
         if let Source::Peer(id) = source {
             if let Some(p) = self.peers.get_mut(&id) {
                 p.received[family_index(afi_of(&prefix))] -= 1;
+                p.memory.remove(&old.attrs);
                 if !p.stale.is_empty() {
                     p.stale.remove(&prefix);
                 }

@@ -13,6 +13,7 @@
 //! lifecycle live in [`peers`], `show` answers in [`show`].
 
 mod heal;
+mod limits;
 mod liveness;
 mod notify;
 mod peers;
@@ -146,6 +147,7 @@ pub async fn run(cfg: Config) -> Result<(), StartError> {
         heal: Default::default(),
         repair_at: None,
         graceful: Default::default(),
+        limits: Default::default(),
     };
     let started = async {
         for name in cfg.peers.keys() {

@@ -140,6 +140,7 @@ impl RibTask {
         let id = self.next_id;
         self.next_id += 1;
         self.rib.add_peer(id, peer_settings(&cfg, &peer));
+        self.rib.set_guard(id, peer.limits.guard);
         let session = driver::spawn(id, session_config(&cfg, &peer), self.events.clone());
         if !peer.shutdown {
             let _ = session.commands.send(Command::Start);
@@ -189,6 +190,7 @@ impl RibTask {
             communication: None,
         });
         self.graceful.forget(id);
+        self.limits.forget(id);
         let out = self.rib.remove_peer(id);
         self.dispatch(out).await;
         if !keep_tunnel {
@@ -296,6 +298,8 @@ impl RibTask {
             if fresh {
                 continue;
             }
+            // Applies to routes received from now on (`clear soft in` for the rest).
+            self.rib.set_guard(id, peer.limits.guard);
             if plan.tunnels_changed.contains(name) || (key_changed && peer.wireguard.is_some()) {
                 let applied = match self.tunnel_spec(peer).await {
                     Ok(Some(spec)) => self.tunnels.up(&spec).await.map_err(|e| e.to_string()),

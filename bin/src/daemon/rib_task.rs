@@ -67,6 +67,8 @@ pub(super) struct RibTask {
     pub repair_at: Option<std::time::Instant>,
     /// Graceful Restart helper state (RFC 4724).
     pub graceful: Graceful,
+    /// Memory cap and refusal state (see [`super::limits`]).
+    pub limits: super::limits::LimitState,
 }
 
 /// Repaired routes named one by one in the log; the rest are summed up.
@@ -191,6 +193,7 @@ impl RibTask {
                 _ = refresh.tick() => {
                     self.refresh_peer_metrics(&mut counted);
                     self.update_rib_metrics();
+                    self.refresh_limit_metrics();
                     self.refresh_tunnel_metrics(&mut tunnel_bytes).await;
                 }
                 _ = watchdog.tick() => super::notify::watchdog(),
@@ -242,6 +245,7 @@ impl RibTask {
             Event::Update(update) => {
                 let out = self.rib.handle_update(peer, update);
                 self.check_max_prefix(peer);
+                self.check_limits(peer);
                 if self.graceful.deadlines.contains_key(&peer) && self.rib.stale_count(peer) == 0 {
                     self.graceful.deadlines.remove(&peer);
                 }

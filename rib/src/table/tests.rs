@@ -1218,3 +1218,65 @@ fn ipv4_routes_go_to_an_extended_next_hop_peer_with_our_ipv6_next_hop() {
     let out = rib.originate(&[net("198.19.0.1/32")]);
     assert!(announces(&out).contains(&(4, vec![net("198.19.0.1/32")], "65500".into(), v4)));
 }
+
+#[test]
+fn guard_refuses_default_route_and_bogons_and_counts_them() {
+    let mut rib = lab(accept_all(), accept_all());
+    rib.set_guard(
+        2,
+        Guard {
+            reject_default_route: true,
+            reject_bogons: true,
+        },
+    );
+    rib.handle_update(
+        2,
+        announce(
+            &[65501],
+            "2.2.2.2",
+            &["0.0.0.0/0", "10.1.0.0/16", "192.168.7.0/24", "8.8.8.0/24"],
+        ),
+    );
+    assert!(rib.loc_rib().get(&net("8.8.8.0/24")).is_some());
+    for p in ["0.0.0.0/0", "10.1.0.0/16", "192.168.7.0/24"] {
+        assert!(rib.loc_rib().get(&net(p)).is_none(), "{p} got in");
+    }
+    assert_eq!(
+        rib.refused(2),
+        vec![(Refusal::DefaultRoute, 1), (Refusal::Bogon, 2)]
+    );
+    // The other peer has no guard: the same routes get in.
+    rib.handle_update(3, announce(&[65502], "3.3.3.3", &["10.1.0.0/16"]));
+    assert!(rib.loc_rib().get(&net("10.1.0.0/16")).is_some());
+    assert!(rib.refused(3).is_empty());
+}
+
+#[test]
+fn adj_rib_in_memory_follows_announcements_and_withdrawals() {
+    let mut rib = lab(accept_all(), accept_all());
+    assert_eq!(rib.adj_rib_in_bytes(2), 0);
+    let prefixes: Vec<String> = (0..1000).map(|i| format!("20.{}.{}.0/24", i / 256, i % 256)).collect();
+    // 100 UPDATEs of 10 prefixes, each its own attribute set.
+    for (i, chunk) in prefixes.chunks(10).enumerate() {
+        let refs: Vec<&str> = chunk.iter().map(String::as_str).collect();
+        rib.handle_update(2, announce(&[65501, 64000 + i as u32], "2.2.2.2", &refs));
+    }
+    let full = rib.adj_rib_in_bytes(2);
+    let one_set = crate::guard::attribute_bytes(&PathAttributes {
+        as_path: AsPath::from_sequence([65501, 64000]),
+        ..Default::default()
+    });
+    assert_eq!(full, 1000 * crate::guard::PATH_BYTES + 100 * one_set);
+    // Re-announced with one shared attribute set: 99 sets fewer.
+    for chunk in prefixes.chunks(100) {
+        let refs: Vec<&str> = chunk.iter().map(String::as_str).collect();
+        rib.handle_update(2, announce(&[65501, 64000], "2.2.2.2", &refs));
+    }
+    assert_eq!(rib.adj_rib_in_bytes(2), 1000 * crate::guard::PATH_BYTES + one_set);
+    let refs: Vec<&str> = prefixes[..500].iter().map(String::as_str).collect();
+    rib.handle_update(2, withdraw(&refs));
+    assert_eq!(rib.adj_rib_in_bytes(2), 500 * crate::guard::PATH_BYTES + one_set);
+    assert_eq!(rib.adj_rib_in_bytes(3), 0);
+    rib.handle_peer_down(2);
+    assert_eq!(rib.adj_rib_in_bytes(2), 0);
+}
