@@ -97,6 +97,9 @@ pub struct SoakResult {
     /// Kernel set differs from the RIB's installed set.
     pub rib_mismatch: Vec<String>,
     pub settle_s: f64,
+    /// `wgbgp_fib_operations_total` at the end (all ops): shows the churn
+    /// reached the kernel rather than cancelling out inside the RIB.
+    pub fib_ops: u64,
     pub notes: Vec<String>,
 }
 
@@ -128,11 +131,12 @@ impl SoakResult {
         ));
         out.push_str(&format!(
             "\n{} cycles of {} prefixes announced+withdrawn in {:.0} s ({} late); \
-             kernel {} routes, RIB installed {}, expected {} (missing {}, extra {}, RIB mismatch {}); settled in {:.1} s\n",
+             {} kernel route operations; kernel {} routes, RIB installed {}, expected {} (missing {}, extra {}, RIB mismatch {}); settled in {:.1} s\n",
             self.cycles,
             self.opts_churn,
             self.duration_s,
             self.late_cycles,
+            self.fib_ops,
             self.kernel_routes,
             self.rib_installed,
             self.expected_routes,
@@ -165,6 +169,7 @@ impl SoakResult {
             "extra": self.extra,
             "rib_mismatch": self.rib_mismatch,
             "settle_s": self.settle_s,
+            "fib_ops": self.fib_ops,
             "notes": self.notes,
         })
     }
@@ -289,6 +294,22 @@ fn fd_count(pid: u32) -> usize {
     std::fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, |d| d.count())
 }
 
+/// What the fds of `pid` point to (`socket:[123]`, `anon_inode:[eventpoll]`...).
+fn fd_targets(pid: u32) -> Vec<String> {
+    let Ok(dir) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
+        return Vec::new();
+    };
+    let mut v: Vec<String> = dir
+        .filter_map(|e| e.ok())
+        .filter_map(|e| {
+            let target = std::fs::read_link(e.path()).ok()?;
+            Some(format!("{}={}", e.file_name().to_string_lossy(), target.display()))
+        })
+        .collect();
+    v.sort();
+    v
+}
+
 fn thread_count(pid: u32) -> usize {
     std::fs::read_dir(format!("/proc/{pid}/task")).map_or(0, |d| d.count())
 }
@@ -404,6 +425,10 @@ pub fn run(opts: &SoakOptions) -> SoakResult {
     };
     res.first = observe(&rns, pid, t0, true);
     let mut started = false;
+    let mut start_fds = Vec::new();
+    // The control socket and metrics are used at the end: use them once
+    // before the start sample too, so whatever they set up lazily is there.
+    let _ = rib_installed(&d, &rns);
     let mut next = Instant::now();
     while t0.elapsed() < opts.duration {
         let cycle = Instant::now();
@@ -429,6 +454,7 @@ pub fn run(opts: &SoakOptions) -> SoakResult {
         if warm && !started {
             started = true;
             res.start = s;
+            start_fds = fd_targets(pid);
         }
         if let Some(f) = session.failure() {
             res.notes.push(format!("session failed: {f}"));
@@ -457,7 +483,18 @@ pub fn run(opts: &SoakOptions) -> SoakResult {
     // Anything the daemon keeps per burst (timers, buffers) has gone by now.
     std::thread::sleep(Duration::from_secs(3));
     res.end = observe(&rns, pid, t0, true);
+    if res.end.fds != res.start.fds {
+        let end_fds = fd_targets(pid);
+        let gone: Vec<&String> = start_fds.iter().filter(|f| !end_fds.contains(f)).collect();
+        let new: Vec<&String> = end_fds.iter().filter(|f| !start_fds.contains(f)).collect();
+        res.notes.push(format!("fds closed since start: {gone:?}; opened: {new:?}"));
+    }
     res.rss_max = res.rss_max.max(res.end.rss);
+    res.fib_ops = crate::metrics::scrape(&rns, METRICS)
+        .lines()
+        .filter(|l| l.starts_with("wgbgp_fib_operations_total"))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum::<f64>() as u64;
     res.kernel_routes = kernel.len();
     res.rib_installed = rib.len();
     res.missing = diff(&st.expected, &kernel);
