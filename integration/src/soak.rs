@@ -100,6 +100,9 @@ pub struct SoakResult {
     /// `wgbgp_fib_operations_total` at the end (all ops): shows the churn
     /// reached the kernel rather than cancelling out inside the RIB.
     pub fib_ops: u64,
+    /// (seconds, RSS) every tenth of the run: a leak grows steadily, an
+    /// allocator reaching its working set levels off.
+    pub timeline: Vec<(f64, u64)>,
     pub notes: Vec<String>,
 }
 
@@ -145,6 +148,12 @@ impl SoakResult {
             self.rib_mismatch.len(),
             self.settle_s
         ));
+        let line: Vec<String> = self
+            .timeline
+            .iter()
+            .map(|(t, rss)| format!("{t:.0} s {:.1}", mib(*rss)))
+            .collect();
+        out.push_str(&format!("RSS MiB over time: {}\n", line.join(", ")));
         for n in &self.notes {
             out.push_str(&format!("note: {n}\n"));
         }
@@ -170,6 +179,7 @@ impl SoakResult {
             "rib_mismatch": self.rib_mismatch,
             "settle_s": self.settle_s,
             "fib_ops": self.fib_ops,
+            "timeline": self.timeline,
             "notes": self.notes,
         })
     }
@@ -303,7 +313,11 @@ fn fd_targets(pid: u32) -> Vec<String> {
         .filter_map(|e| e.ok())
         .filter_map(|e| {
             let target = std::fs::read_link(e.path()).ok()?;
-            Some(format!("{}={}", e.file_name().to_string_lossy(), target.display()))
+            Some(format!(
+                "{}={}",
+                e.file_name().to_string_lossy(),
+                target.display()
+            ))
         })
         .collect();
     v.sort();
@@ -403,7 +417,11 @@ pub fn run(opts: &SoakOptions) -> SoakResult {
     let pid = {
         let me = std::process::id();
         let pids: Vec<u32> = rns.pids().into_iter().filter(|p| *p != me).collect();
-        assert_eq!(pids.len(), 1, "one wgbgpd in the receiver namespace: {pids:?}");
+        assert_eq!(
+            pids.len(),
+            1,
+            "one wgbgpd in the receiver namespace: {pids:?}"
+        );
         pids[0]
     };
     let cfg = SpeakerConfig {
@@ -449,8 +467,17 @@ pub fn run(opts: &SoakOptions) -> SoakResult {
             next = Instant::now();
         }
         let warm = t0.elapsed() >= opts.warmup;
-        let s = observe(&rns, pid, t0, !started && warm || res.cycles % 10 == 0);
+        let s = observe(
+            &rns,
+            pid,
+            t0,
+            !started && warm || res.cycles.is_multiple_of(10),
+        );
         res.rss_max = res.rss_max.max(s.rss);
+        let every = opts.duration.as_secs_f64() / 10.0;
+        if res.timeline.last().is_none_or(|(t, _)| s.t >= t + every) {
+            res.timeline.push((s.t, s.rss));
+        }
         if warm && !started {
             started = true;
             res.start = s;
@@ -487,9 +514,11 @@ pub fn run(opts: &SoakOptions) -> SoakResult {
         let end_fds = fd_targets(pid);
         let gone: Vec<&String> = start_fds.iter().filter(|f| !end_fds.contains(f)).collect();
         let new: Vec<&String> = end_fds.iter().filter(|f| !start_fds.contains(f)).collect();
-        res.notes.push(format!("fds closed since start: {gone:?}; opened: {new:?}"));
+        res.notes
+            .push(format!("fds closed since start: {gone:?}; opened: {new:?}"));
     }
     res.rss_max = res.rss_max.max(res.end.rss);
+    res.timeline.push((res.end.t, res.end.rss));
     res.fib_ops = crate::metrics::scrape(&rns, METRICS)
         .lines()
         .filter(|l| l.starts_with("wgbgp_fib_operations_total"))

@@ -24,7 +24,14 @@ const METRICS: &str = "127.0.0.1:9179";
 
 fn lab() -> (Netns, Netns) {
     let (a, s) = (Netns::new("ga"), Netns::new("gs"));
-    veth(&a, "eth1", Some("10.67.1.1/24"), &s, "eth1", Some("10.67.1.2/24"));
+    veth(
+        &a,
+        "eth1",
+        Some("10.67.1.1/24"),
+        &s,
+        "eth1",
+        Some("10.67.1.2/24"),
+    );
     (a, s)
 }
 
@@ -63,7 +70,9 @@ const ATTRS: &str = "400101 00 400206 0201 0000fdea 400304 0a430102";
 
 /// Polls `f` until it gives something, failing after `TIMEOUT`.
 fn until<V>(what: &str, mut f: impl FnMut() -> Option<V>) -> V {
-    wait_for(TIMEOUT, POLL, what, || f().ok_or_else(|| "not yet".to_string()))
+    wait_for(TIMEOUT, POLL, what, || {
+        f().ok_or_else(|| "not yet".to_string())
+    })
 }
 
 fn routes(ns: &Netns) -> Vec<String> {
@@ -121,7 +130,11 @@ fn default_route_and_bogons_are_refused_unless_a_rule_names_them() {
     assert_eq!(routes(&a), want, "{m}");
     let log = d.log_text();
     assert_eq!(log.matches("refusing bogon routes").count(), 1, "{log}");
-    assert_eq!(log.matches("refusing default_route routes").count(), 1, "{log}");
+    assert_eq!(
+        log.matches("refusing default_route routes").count(),
+        1,
+        "{log}"
+    );
     peer.assert_no_notification(Duration::from_millis(500));
 }
 
@@ -161,14 +174,15 @@ fn a_peer_over_max_adj_rib_in_mib_is_closed_or_warned_about() {
     let (session, stream) = flood(&s, 40_000);
     // The daemon may close the connection while we still write.
     let _ = session.send_stream(&stream);
-    let failure = until("the session closed by the daemon", || {
-        session.failure()
-    });
+    let failure = until("the session closed by the daemon", || session.failure());
     assert!(
         failure.contains("(6/8)"),
         "Cease/Out of Resources expected: {failure}"
     );
-    assert!(d.log_text().contains("max_adj_rib_in_mib exceeded: closing the session"));
+    assert!(
+        d.log_text()
+            .contains("max_adj_rib_in_mib exceeded: closing the session")
+    );
     // Its routes are gone with the session (within the 2 MiB, not all 40,000).
     until("the flooded routes withdrawn", || {
         routes(&a).is_empty().then_some(())
@@ -193,9 +207,17 @@ fn a_peer_over_max_adj_rib_in_mib_is_closed_or_warned_about() {
         )
         .filter(|b| *b > 2.0 * 1024.0 * 1024.0)
     });
-    eprintln!("40,000 flooded routes: Adj-RIB-In estimate {:.1} MiB", bytes / 1048576.0);
+    eprintln!(
+        "40,000 flooded routes: Adj-RIB-In estimate {:.1} MiB",
+        bytes / 1048576.0
+    );
     assert!(bytes < 64.0 * 1024.0 * 1024.0, "{bytes}");
     assert!(session.failure().is_none(), "{:?}", session.failure());
     let log = d.log_text();
-    assert_eq!(log.matches("max_adj_rib_in_mib exceeded (warn only)").count(), 1, "{log}");
+    assert_eq!(
+        log.matches("max_adj_rib_in_mib exceeded (warn only)")
+            .count(),
+        1,
+        "{log}"
+    );
 }

@@ -32,7 +32,12 @@ fn churn_keeps_memory_fds_tasks_flat_and_the_kernel_exact() {
     // The churn reached the kernel: most announcements were installed and
     // withdrawn, not cancelled out inside the RIB.
     let churned = r.cycles * r.opts_churn as u64;
-    assert!(r.fib_ops >= churned, "{} kernel ops for {churned} announcements: {}", r.fib_ops, r.table());
+    assert!(
+        r.fib_ops >= churned,
+        "{} kernel ops for {churned} announcements: {}",
+        r.fib_ops,
+        r.table()
+    );
     assert!(r.missing.is_empty() && r.extra.is_empty(), "{}", r.table());
     assert_eq!(r.kernel_routes, r.expected_routes, "{}", r.table());
     assert!(r.rib_mismatch.is_empty(), "{}", r.table());

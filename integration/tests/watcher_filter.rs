@@ -54,14 +54,7 @@ fn drain(fd: i32, owner: u32) -> (usize, usize) {
     let mut buf = vec![0u8; 1 << 16];
     loop {
         // SAFETY: recv into a live buffer of its length.
-        let n = unsafe {
-            libc::recv(
-                fd,
-                buf.as_mut_ptr().cast(),
-                buf.len(),
-                libc::MSG_DONTWAIT,
-            )
-        };
+        let n = unsafe { libc::recv(fd, buf.as_mut_ptr().cast(), buf.len(), libc::MSG_DONTWAIT) };
         if n < 0 {
             let e = std::io::Error::last_os_error();
             assert_eq!(
@@ -115,8 +108,19 @@ fn the_watcher_filter_drops_the_fib_writers_own_notifications_only() {
     require_root();
     let ns = Netns::new("bpf");
     let far = Netns::new("bpfb");
-    veth(&ns, "d0", Some("10.200.0.1/24"), &far, "d1", Some("10.200.0.2/24"));
-    let ifindex: u32 = ns.stdout(&["cat", "/sys/class/net/d0/ifindex"]).trim().parse().unwrap_or(0);
+    veth(
+        &ns,
+        "d0",
+        Some("10.200.0.1/24"),
+        &far,
+        "d1",
+        Some("10.200.0.2/24"),
+    );
+    let ifindex: u32 = ns
+        .stdout(&["cat", "/sys/class/net/d0/ifindex"])
+        .trim()
+        .parse()
+        .unwrap_or(0);
     let (mut fib, plain, filtered) = ns.in_ns(|| {
         let fib = FibWriter::spawn_with_batch(
             FibConfig {
@@ -155,9 +159,17 @@ fn the_watcher_filter_drops_the_fib_writers_own_notifications_only() {
     fib.submit_blocking(install);
     let r = fib.results().blocking_recv().expect("FIB writer alive");
     assert!(r.errors.is_empty(), "{:?}", r.errors.first());
-    let installed = ns.stdout(&["ip", "route", "show", "proto", "bgp"]).lines().count();
+    let installed = ns
+        .stdout(&["ip", "route", "show", "proto", "bgp"])
+        .lines()
+        .count();
     assert_eq!(installed, N as usize);
-    fib.submit_blocking(prefixes.iter().map(|&prefix| FibOp::Delete { prefix }).collect());
+    fib.submit_blocking(
+        prefixes
+            .iter()
+            .map(|&prefix| FibOp::Delete { prefix })
+            .collect(),
+    );
     let r = fib.results().blocking_recv().expect("FIB writer alive");
     assert!(r.errors.is_empty(), "{:?}", r.errors.first());
     // Someone else adds and deletes a BGP route.

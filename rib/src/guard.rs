@@ -84,7 +84,11 @@ pub const BOGONS_V6: [&str; 13] = [
 /// legitimate route either).
 pub fn is_bogon(prefix: &IpNet) -> bool {
     static BLOCKS: LazyLock<[Vec<IpNet>; 2]> = LazyLock::new(|| {
-        let parse = |l: &[&str]| l.iter().map(|b| b.parse().expect("literal block")).collect();
+        let parse = |l: &[&str]| {
+            l.iter()
+                .map(|b| b.parse().expect("literal block"))
+                .collect()
+        };
         [parse(&BOGONS_V4), parse(&BOGONS_V6)]
     });
     let list = &BLOCKS[matches!(prefix, IpNet::V6(_)) as usize];
@@ -219,7 +223,13 @@ mod tests {
     #[test]
     fn bogons_and_default_are_refused_by_a_catch_all_accept() {
         let all = chain(vec![Rule::new(vec![], Action::Accept)]);
-        for p in ["10.1.0.0/16", "198.19.0.1/32", "203.0.113.0/24", "fd00::/8", "2001:db8::/48"] {
+        for p in [
+            "10.1.0.0/16",
+            "198.19.0.1/32",
+            "203.0.113.0/24",
+            "fd00::/8",
+            "2001:db8::/48",
+        ] {
             assert_eq!(refuses(ON, &net(p), &all), Some(Refusal::Bogon), "{p}");
         }
         assert_eq!(
@@ -260,7 +270,10 @@ mod tests {
         assert_eq!(refuses(ON, &net("10.0.0.0/8"), &any), Some(Refusal::Bogon));
         // A reject rule naming it is no acceptance; a prefix_set is.
         let reject = chain(vec![Rule::new(vec![m("10.0.0.0/8 le 32")], Action::Reject)]);
-        assert_eq!(refuses(ON, &net("10.0.0.0/8"), &reject), Some(Refusal::Bogon));
+        assert_eq!(
+            refuses(ON, &net("10.0.0.0/8"), &reject),
+            Some(Refusal::Bogon)
+        );
         let mut rule = Rule::new(vec![], Action::Accept);
         rule.matches.prefix_set = Some(PrefixList::new(vec![m("fd00::/8 le 64")]));
         assert_eq!(refuses(ON, &net("fd12::/48"), &chain(vec![rule])), None);

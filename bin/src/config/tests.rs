@@ -750,7 +750,9 @@ fn limits_default_and_override_per_peer() {
     assert!(l.guard.reject_bogons && !l.guard.reject_default_route);
     let l = limits("reject_bogons: true\n", "    reject_bogons: false\n");
     assert!(!l.guard.reject_bogons, "the peer's own value wins");
-    let m = limits("", "    max_adj_rib_in_mib: 64\n").max_adj_rib_in_mib.unwrap();
+    let m = limits("", "    max_adj_rib_in_mib: 64\n")
+        .max_adj_rib_in_mib
+        .unwrap();
     assert_eq!((m.limit, m.action), (64, MaxPrefixAction::Restart));
     let m = limits("", "    max_adj_rib_in_mib: { limit: 8, action: warn }\n")
         .max_adj_rib_in_mib

@@ -57,5 +57,9 @@ fn main() -> ExitCode {
         && r.extra.is_empty()
         && r.rib_mismatch.is_empty()
         && r.end.fds == r.start.fds;
-    if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE }
+    if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
 }

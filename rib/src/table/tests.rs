@@ -1255,7 +1255,9 @@ fn guard_refuses_default_route_and_bogons_and_counts_them() {
 fn adj_rib_in_memory_follows_announcements_and_withdrawals() {
     let mut rib = lab(accept_all(), accept_all());
     assert_eq!(rib.adj_rib_in_bytes(2), 0);
-    let prefixes: Vec<String> = (0..1000).map(|i| format!("20.{}.{}.0/24", i / 256, i % 256)).collect();
+    let prefixes: Vec<String> = (0..1000)
+        .map(|i| format!("20.{}.{}.0/24", i / 256, i % 256))
+        .collect();
     // 100 UPDATEs of 10 prefixes, each its own attribute set.
     for (i, chunk) in prefixes.chunks(10).enumerate() {
         let refs: Vec<&str> = chunk.iter().map(String::as_str).collect();
@@ -1272,10 +1274,16 @@ fn adj_rib_in_memory_follows_announcements_and_withdrawals() {
         let refs: Vec<&str> = chunk.iter().map(String::as_str).collect();
         rib.handle_update(2, announce(&[65501, 64000], "2.2.2.2", &refs));
     }
-    assert_eq!(rib.adj_rib_in_bytes(2), 1000 * crate::guard::PATH_BYTES + one_set);
+    assert_eq!(
+        rib.adj_rib_in_bytes(2),
+        1000 * crate::guard::PATH_BYTES + one_set
+    );
     let refs: Vec<&str> = prefixes[..500].iter().map(String::as_str).collect();
     rib.handle_update(2, withdraw(&refs));
-    assert_eq!(rib.adj_rib_in_bytes(2), 500 * crate::guard::PATH_BYTES + one_set);
+    assert_eq!(
+        rib.adj_rib_in_bytes(2),
+        500 * crate::guard::PATH_BYTES + one_set
+    );
     assert_eq!(rib.adj_rib_in_bytes(3), 0);
     rib.handle_peer_down(2);
     assert_eq!(rib.adj_rib_in_bytes(2), 0);
