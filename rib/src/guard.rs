@@ -129,9 +129,11 @@ fn names(chain: &Chain, prefix: &IpNet) -> bool {
 /// path (the path, its prefix's share of the Loc-RIB entry and hash slot)
 /// plus each distinct attribute set the peer's paths use, counted once
 /// per peer (a set shared with another peer counts for both: each would
-/// keep it alive alone).
+/// keep it alive alone). Kept only for peers with a cap (`enabled`): the
+/// per-set map costs about 20 bytes per distinct attribute set.
 #[derive(Debug, Default)]
 pub struct AdjInMemory {
+    pub enabled: bool,
     /// Attribute set (by address) → (paths using it, its size).
     sets: HashMap<usize, (u32, u32)>,
     set_bytes: usize,
@@ -164,6 +166,9 @@ pub fn attribute_bytes(a: &PathAttributes) -> usize {
 
 impl AdjInMemory {
     pub fn add(&mut self, attrs: &Arc<PathAttributes>) {
+        if !self.enabled {
+            return;
+        }
         self.paths += 1;
         let e = self
             .sets
@@ -189,8 +194,20 @@ impl AdjInMemory {
         }
     }
 
+    /// An empty estimate, kept or not.
+    pub fn new(enabled: bool) -> AdjInMemory {
+        AdjInMemory {
+            enabled,
+            ..AdjInMemory::default()
+        }
+    }
+
+    /// Forgets every path (the peer's routes are gone); stays enabled or not.
     pub fn clear(&mut self) {
-        *self = AdjInMemory::default();
+        *self = AdjInMemory {
+            enabled: self.enabled,
+            ..AdjInMemory::default()
+        };
     }
 
     /// The estimate, bytes.
@@ -282,7 +299,9 @@ mod tests {
     #[test]
     fn memory_counts_each_attribute_set_once_per_peer() {
         let mut m = AdjInMemory::default();
-        assert_eq!(m.bytes(), 0);
+        m.add(&Arc::new(PathAttributes::default()));
+        assert_eq!(m.bytes(), 0, "not kept while disabled");
+        m.enabled = true;
         let a = Arc::new(PathAttributes {
             as_path: bgp::wire::AsPath::from_sequence([65001, 65002]),
             communities: vec![bgp::wire::Community(1), bgp::wire::Community(2)],

@@ -802,9 +802,31 @@ impl Rib {
             .unwrap_or_default()
     }
 
-    /// Estimated memory of `id`'s paths, bytes (see [`AdjInMemory`]).
-    pub fn adj_rib_in_bytes(&self, id: PeerId) -> usize {
-        self.peers.get(&id).map_or(0, |p| p.memory.bytes())
+    /// Estimated memory of `id`'s paths, bytes (see [`AdjInMemory`]);
+    /// `None` unless [`Rib::track_memory`] is on for the peer.
+    pub fn adj_rib_in_bytes(&self, id: PeerId) -> Option<usize> {
+        let p = self.peers.get(&id)?;
+        p.memory.enabled.then(|| p.memory.bytes())
+    }
+
+    /// Starts (counting the paths already held) or stops estimating the
+    /// memory of `id`'s paths.
+    pub fn track_memory(&mut self, id: PeerId, on: bool) {
+        let Some(p) = self.peers.get_mut(&id) else {
+            return;
+        };
+        if p.memory.enabled == on {
+            return;
+        }
+        p.memory = AdjInMemory::new(on);
+        if on {
+            let source = Source::Peer(id);
+            for (_, dest) in self.loc_rib.iter() {
+                if let Some(path) = dest.paths.iter().find(|x| x.source == source) {
+                    p.memory.add(&path.attrs);
+                }
+            }
+        }
     }
 
     /// (pfxRcd, pfxSnt) of one family for a peer.

@@ -55,7 +55,9 @@ impl RibTask {
         let Some(max) = p.cfg.limits.max_adj_rib_in_mib else {
             return;
         };
-        let bytes = self.rib.adj_rib_in_bytes(id);
+        let Some(bytes) = self.rib.adj_rib_in_bytes(id) else {
+            return;
+        };
         let mib = bytes as f64 / (1024.0 * 1024.0);
         if bytes as u64 <= u64::from(max.limit) * 1024 * 1024 {
             self.limits.over_memory.remove(&id);
@@ -83,10 +85,12 @@ impl RibTask {
     pub(super) fn refresh_limit_metrics(&mut self) {
         for (id, p) in &self.peers {
             let [peer, peer_as, name] = super::show::peer_labels(p);
-            self.metrics
-                .adj_rib_in_bytes
-                .with_label_values(&[&peer, &peer_as, &name])
-                .set(self.rib.adj_rib_in_bytes(*id) as i64);
+            if let Some(bytes) = self.rib.adj_rib_in_bytes(*id) {
+                self.metrics
+                    .adj_rib_in_bytes
+                    .with_label_values(&[&peer, &peer_as, &name])
+                    .set(bytes as i64);
+            }
             for (why, n) in self.rib.refused(*id) {
                 let seen = self.limits.counted.entry((*id, why)).or_default();
                 if n > *seen {

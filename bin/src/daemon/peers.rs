@@ -141,6 +141,8 @@ impl RibTask {
         self.next_id += 1;
         self.rib.add_peer(id, peer_settings(&cfg, &peer));
         self.rib.set_guard(id, peer.limits.guard);
+        self.rib
+            .track_memory(id, peer.limits.max_adj_rib_in_mib.is_some());
         let session = driver::spawn(id, session_config(&cfg, &peer), self.events.clone());
         if !peer.shutdown {
             let _ = session.commands.send(Command::Start);
@@ -300,6 +302,8 @@ impl RibTask {
             }
             // Applies to routes received from now on (`clear soft in` for the rest).
             self.rib.set_guard(id, peer.limits.guard);
+            self.rib
+                .track_memory(id, peer.limits.max_adj_rib_in_mib.is_some());
             if plan.tunnels_changed.contains(name) || (key_changed && peer.wireguard.is_some()) {
                 let applied = match self.tunnel_spec(peer).await {
                     Ok(Some(spec)) => self.tunnels.up(&spec).await.map_err(|e| e.to_string()),

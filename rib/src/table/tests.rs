@@ -1254,7 +1254,10 @@ fn guard_refuses_default_route_and_bogons_and_counts_them() {
 #[test]
 fn adj_rib_in_memory_follows_announcements_and_withdrawals() {
     let mut rib = lab(accept_all(), accept_all());
-    assert_eq!(rib.adj_rib_in_bytes(2), 0);
+    assert_eq!(rib.adj_rib_in_bytes(2), None, "not kept without a cap");
+    rib.track_memory(2, true);
+    rib.track_memory(3, true);
+    assert_eq!(rib.adj_rib_in_bytes(2), Some(0));
     let prefixes: Vec<String> = (0..1000)
         .map(|i| format!("20.{}.{}.0/24", i / 256, i % 256))
         .collect();
@@ -1263,12 +1266,17 @@ fn adj_rib_in_memory_follows_announcements_and_withdrawals() {
         let refs: Vec<&str> = chunk.iter().map(String::as_str).collect();
         rib.handle_update(2, announce(&[65501, 64000 + i as u32], "2.2.2.2", &refs));
     }
-    let full = rib.adj_rib_in_bytes(2);
+    let full = rib.adj_rib_in_bytes(2).unwrap();
     let one_set = crate::guard::attribute_bytes(&PathAttributes {
         as_path: AsPath::from_sequence([65501, 64000]),
         ..Default::default()
     });
     assert_eq!(full, 1000 * crate::guard::PATH_BYTES + 100 * one_set);
+    // Switched off and on again: recounted from the table.
+    rib.track_memory(2, false);
+    assert_eq!(rib.adj_rib_in_bytes(2), None);
+    rib.track_memory(2, true);
+    assert_eq!(rib.adj_rib_in_bytes(2), Some(full));
     // Re-announced with one shared attribute set: 99 sets fewer.
     for chunk in prefixes.chunks(100) {
         let refs: Vec<&str> = chunk.iter().map(String::as_str).collect();
@@ -1276,15 +1284,15 @@ fn adj_rib_in_memory_follows_announcements_and_withdrawals() {
     }
     assert_eq!(
         rib.adj_rib_in_bytes(2),
-        1000 * crate::guard::PATH_BYTES + one_set
+        Some(1000 * crate::guard::PATH_BYTES + one_set)
     );
     let refs: Vec<&str> = prefixes[..500].iter().map(String::as_str).collect();
     rib.handle_update(2, withdraw(&refs));
     assert_eq!(
         rib.adj_rib_in_bytes(2),
-        500 * crate::guard::PATH_BYTES + one_set
+        Some(500 * crate::guard::PATH_BYTES + one_set)
     );
-    assert_eq!(rib.adj_rib_in_bytes(3), 0);
+    assert_eq!(rib.adj_rib_in_bytes(3), Some(0));
     rib.handle_peer_down(2);
-    assert_eq!(rib.adj_rib_in_bytes(2), 0);
+    assert_eq!(rib.adj_rib_in_bytes(2), Some(0));
 }
