@@ -329,6 +329,9 @@ fn thread_count(pid: u32) -> usize {
 }
 
 fn observe(ns: &Netns, pid: u32, t0: Instant, tasks: bool) -> Sample {
+    // Counted before the scrape: its own connection may still be open
+    // in the daemon for a moment after the response.
+    let fds = fd_count(pid);
     let tasks = tasks
         .then(|| crate::metrics::value(&crate::metrics::scrape(ns, METRICS), "wgbgp_tokio_tasks"))
         .flatten()
@@ -336,7 +339,7 @@ fn observe(ns: &Netns, pid: u32, t0: Instant, tasks: bool) -> Sample {
     Sample {
         t: t0.elapsed().as_secs_f64(),
         rss: sample(&[pid]).rss,
-        fds: fd_count(pid),
+        fds,
         threads: thread_count(pid),
         tasks,
     }
