@@ -134,6 +134,8 @@ pub struct Peer {
     pub shutdown: bool,
     /// Limit on accepted prefixes per address family.
     pub max_prefix: Option<MaxPrefix>,
+    /// Refusals before import policy and the Adj-RIB-In memory cap.
+    pub limits: PeerLimits,
     /// TCP-MD5 signature key (RFC 2385).
     pub password: Option<String>,
     /// GTSM (RFC 5082): TTL 255 sent and required.
@@ -173,6 +175,14 @@ impl Default for Bfd {
 
 /// Default Restart Time announced with Graceful Restart, seconds (FRR's).
 pub const DEFAULT_RESTART_TIME: u16 = 120;
+
+/// `reject_default_route`, `reject_bogons` (top level, overridable per
+/// peer) and `peers.<name>.max_adj_rib_in_mib` (its `limit` in MiB).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct PeerLimits {
+    pub guard: rib::guard::Guard,
+    pub max_adj_rib_in_mib: Option<MaxPrefix>,
+}
 
 /// `peers.<name>.max_prefix`: what to do when a peer sends more prefixes
 /// of one family than `limit` (after import policy).

@@ -91,6 +91,11 @@ pub struct Metrics {
     pub bfd_session_up: IntGaugeVec,
     /// BFD sessions that went from Up to Down, by name and peer.
     pub bfd_session_down_total: IntCounterVec,
+    /// Routes refused before import policy, labels + reason (bogon,
+    /// default_route).
+    pub routes_refused_total: IntCounterVec,
+    /// Estimated Adj-RIB-In memory per peer, bytes (see `max_adj_rib_in_mib`).
+    pub adj_rib_in_bytes: IntGaugeVec,
 }
 
 /// Labels of a tunnel: interface, the peer's session address, config name.
@@ -154,6 +159,11 @@ impl Metrics {
                 prometheus::process_collector::ProcessCollector::for_self(),
             ))
             .expect("unique metric");
+        // wgbgp_tokio_tasks: alive tokio tasks, read at scrape time.
+        registry
+            .register(Box::new(TaskCollector::new()))
+            .expect("unique metric");
+        let peer_reason: Vec<&str> = PEER_LABELS.iter().copied().chain(["reason"]).collect();
         Metrics {
             peer_state: gauge(
                 "peer_state",
@@ -270,6 +280,16 @@ impl Metrics {
                 "Routes, host routes, loopback addresses and interfaces deleted behind our back and restored",
                 &["kind"],
             ),
+            routes_refused_total: counter(
+                "routes_refused_total",
+                "Routes refused before import policy (bogon, default_route)",
+                &peer_reason,
+            ),
+            adj_rib_in_bytes: gauge(
+                "adj_rib_in_bytes",
+                "Estimated memory held by the routes received from the peer",
+                &PEER_LABELS,
+            ),
             registry,
         }
     }
@@ -281,6 +301,36 @@ impl Metrics {
         // registration rules out.
         let _ = TextEncoder::new().encode(&self.registry.gather(), &mut buf);
         String::from_utf8(buf).unwrap_or_default()
+    }
+}
+
+/// `wgbgp_tokio_tasks`: tasks alive in the daemon's tokio runtime, read
+/// when scraped (the scrape runs on that runtime). A count that grows
+/// while the peers and tunnels stay the same is a task leak.
+struct TaskCollector {
+    gauge: prometheus::IntGauge,
+}
+
+impl TaskCollector {
+    fn new() -> TaskCollector {
+        TaskCollector {
+            gauge: prometheus::IntGauge::new("tokio_tasks", "Tasks alive in the tokio runtime")
+                .expect("valid metric"),
+        }
+    }
+}
+
+impl prometheus::core::Collector for TaskCollector {
+    fn desc(&self) -> Vec<&prometheus::core::Desc> {
+        self.gauge.desc()
+    }
+
+    fn collect(&self) -> Vec<prometheus::proto::MetricFamily> {
+        let Ok(rt) = tokio::runtime::Handle::try_current() else {
+            return Vec::new();
+        };
+        self.gauge.set(rt.metrics().num_alive_tasks() as i64);
+        self.gauge.collect()
     }
 }
 

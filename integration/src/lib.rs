@@ -27,6 +27,7 @@ pub mod metrics;
 pub mod names;
 pub mod netns;
 pub mod rawpeer;
+pub mod soak;
 pub mod tempdir;
 pub mod wg;
 pub mod wgbgpd;

@@ -5,6 +5,7 @@
 //! routes deleted behind our back.
 
 pub mod best;
+pub mod guard;
 pub mod kernel;
 pub mod path;
 pub mod policy;

@@ -27,6 +27,7 @@ use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 use smallvec::SmallVec;
 
 use crate::best::{self, LossReason};
+use crate::guard::{AdjInMemory, Guard, Refusal};
 use crate::kernel::{FibOp, KernelEvent, KernelNextHop, KernelView, NextHops};
 use crate::path::{Interner, Path, PeerId, Source};
 use crate::policy::{Chain, Context};
@@ -168,6 +169,10 @@ struct Peer {
     /// Pre-policy Adj-RIB-In, kept only with `soft_reconfiguration:
     /// inbound` (`None` otherwise: nothing per route for other peers).
     adj_rib_in: Option<soft_in::AdjRibIn>,
+    /// Limits on what it sends (see [`crate::guard`]).
+    guard: Guard,
+    memory: AdjInMemory,
+    refused: BTreeMap<Refusal, u64>,
 }
 
 #[derive(Debug, Clone)]
@@ -278,6 +283,9 @@ impl Rib {
             adj_rib_out: AdjRibOut::default(),
             stale: HashSet::new(),
             adj_rib_in: None,
+            guard: Guard::default(),
+            memory: AdjInMemory::default(),
+            refused: BTreeMap::new(),
         };
         self.peers.insert(id, peer);
     }
@@ -476,6 +484,7 @@ impl Rib {
         }
         if let Some(peer) = self.peers.get_mut(&id) {
             peer.received = [0; 2];
+            peer.memory.clear();
         }
         self.flush()
     }
@@ -557,6 +566,7 @@ impl Rib {
         let extended_next_hop = established.extended_next_hop;
         let import = peer.settings.import.clone();
         let peer_name = peer.settings.name.clone();
+        let guard = peer.guard;
         // End-of-RIB: the peer has sent all its routes of the family, so
         // the stale ones it did not re-announce are gone (RFC 4724 §4.2).
         if let Some((afi, Safi::Unicast)) = update.end_of_rib() {
@@ -604,6 +614,13 @@ impl Rib {
             let next_hop = next_hop.filter(|nh| family_ok(nh, &prefixes));
             for prefix in prefixes {
                 let prefix = prefix.trunc();
+                if let Some(why) = crate::guard::refuses(guard, &prefix, &import) {
+                    if let Some(p) = self.peers.get_mut(&id) {
+                        *p.refused.entry(why).or_default() += 1;
+                    }
+                    withdrawn.push(prefix);
+                    continue;
+                }
                 let accepted = self.import_route(&prefix, attrs.as_ref(), next_hop, &import, &cx);
                 match accepted {
                     Some((attrs, nh)) => {
@@ -813,6 +830,48 @@ impl Rib {
         best::loss_reason(&dest.paths[i], best, &ids, self.eligible(&dest.paths[i]))
     }
 
+    /// Sets what is refused from `id` before import policy.
+    pub fn set_guard(&mut self, id: PeerId, guard: Guard) {
+        if let Some(p) = self.peers.get_mut(&id) {
+            p.guard = guard;
+        }
+    }
+
+    /// Routes refused from `id` so far, by reason.
+    pub fn refused(&self, id: PeerId) -> Vec<(Refusal, u64)> {
+        self.peers
+            .get(&id)
+            .map(|p| p.refused.iter().map(|(r, n)| (*r, *n)).collect())
+            .unwrap_or_default()
+    }
+
+    /// Estimated memory of `id`'s paths, bytes (see [`AdjInMemory`]);
+    /// `None` unless [`Rib::track_memory`] is on for the peer.
+    pub fn adj_rib_in_bytes(&self, id: PeerId) -> Option<usize> {
+        let p = self.peers.get(&id)?;
+        p.memory.enabled.then(|| p.memory.bytes())
+    }
+
+    /// Starts (counting the paths already held) or stops estimating the
+    /// memory of `id`'s paths.
+    pub fn track_memory(&mut self, id: PeerId, on: bool) {
+        let Some(p) = self.peers.get_mut(&id) else {
+            return;
+        };
+        if p.memory.enabled == on {
+            return;
+        }
+        p.memory = AdjInMemory::new(on);
+        if on {
+            let source = Source::Peer(id);
+            for (_, dest) in self.loc_rib.iter() {
+                if let Some(path) = dest.paths.iter().find(|x| x.source == source) {
+                    p.memory.add(&path.attrs);
+                }
+            }
+        }
+    }
+
     /// (pfxRcd, pfxSnt) of one family for a peer.
     pub fn peer_counts(&self, id: PeerId, afi: Afi) -> (usize, usize) {
         let Some(p) = self.peers.get(&id) else {
@@ -884,6 +943,11 @@ impl Rib {
     /// the path as a user of its next hop (`track_next_hop`).
     fn insert_path(&mut self, prefix: IpNet, path: Path) {
         let source = path.source;
+        if let Source::Peer(id) = source
+            && let Some(p) = self.peers.get_mut(&id)
+        {
+            p.memory.add(&path.attrs);
+        }
         let dest = self.loc_rib.get_or_default(prefix);
         let old = match dest.paths.iter().position(|p| p.source == source) {
             Some(i) => Some(std::mem::replace(&mut dest.paths[i], path)),
@@ -895,7 +959,14 @@ impl Rib {
             }
         };
         match old {
-            Some(old) => self.release_next_hop(*old.next_hop),
+            Some(old) => {
+                if let Source::Peer(id) = source
+                    && let Some(p) = self.peers.get_mut(&id)
+                {
+                    p.memory.remove(&old.attrs);
+                }
+                self.release_next_hop(*old.next_hop)
+            }
             None => {
                 if let Source::Peer(id) = source {
                     if let Some(p) = self.peers.get_mut(&id) {
@@ -927,6 +998,7 @@ impl Rib {
         if let Source::Peer(id) = source {
             if let Some(p) = self.peers.get_mut(&id) {
                 p.received[family_index(afi_of(&prefix))] -= 1;
+                p.memory.remove(&old.attrs);
                 if !p.stale.is_empty() {
                     p.stale.remove(&prefix);
                 }

@@ -40,6 +40,8 @@ pub(super) struct RawConfig {
     multipath: Option<u16>,
     multipath_relax: Option<bool>,
     max_as_path_len: Option<u16>,
+    reject_default_route: Option<bool>,
+    reject_bogons: Option<bool>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -85,6 +87,9 @@ struct RawPeer {
     ttl_security: Option<bool>,
     extended_next_hop: Option<bool>,
     graceful_restart: Option<RawGracefulRestart>,
+    reject_default_route: Option<bool>,
+    reject_bogons: Option<bool>,
+    max_adj_rib_in_mib: Option<RawMaxPrefix>,
     soft_reconfiguration: Option<RawSoftReconfiguration>,
     bfd: Option<RawBfd>,
 }
@@ -123,6 +128,21 @@ enum RawGracefulRestart {
 #[serde(deny_unknown_fields)]
 struct RawGracefulRestartFull {
     restart_time: Option<u16>,
+}
+
+fn max_prefix(m: &RawMaxPrefix) -> MaxPrefix {
+    match m {
+        RawMaxPrefix::Limit(limit) => MaxPrefix {
+            limit: *limit,
+            action: MaxPrefixAction::Restart,
+            restart_after: DEFAULT_MAX_PREFIX_RESTART,
+        },
+        RawMaxPrefix::Full(f) => MaxPrefix {
+            limit: f.limit,
+            action: f.action.unwrap_or(MaxPrefixAction::Restart),
+            restart_after: f.restart_after.unwrap_or(DEFAULT_MAX_PREFIX_RESTART),
+        },
+    }
 }
 
 /// `max_prefix: 1000` or `max_prefix: {limit: 1000, action: warn, restart_after: 60}`.
@@ -717,6 +737,16 @@ pub(super) fn validate(raw: RawConfig, src: &str, path: &Path) -> Result<Config,
                     Some(RawSoftReconfiguration::Inbound)
                 ),
                 bfd,
+                limits: crate::config::PeerLimits {
+                    guard: rib::guard::Guard {
+                        reject_default_route: p
+                            .reject_default_route
+                            .or(raw.reject_default_route)
+                            .unwrap_or(true),
+                        reject_bogons: p.reject_bogons.or(raw.reject_bogons).unwrap_or(false),
+                    },
+                    max_adj_rib_in_mib: p.max_adj_rib_in_mib.as_ref().map(max_prefix),
+                },
                 max_prefix: p.max_prefix.as_ref().map(|m| match m {
                     RawMaxPrefix::Limit(limit) => MaxPrefix {
                         limit: *limit,

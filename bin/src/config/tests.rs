@@ -869,3 +869,30 @@ fn bfd_defaults_to_frr_timers_and_takes_interval_and_multiplier() {
         assert!(msg.contains(key) && msg.contains(what), "{msg}");
     }
 }
+
+#[test]
+fn limits_default_and_override_per_peer() {
+    let src = |top: &str, extra: &str| {
+        format!(
+            "router_id: 10.0.0.1\nasn: 65000\nloopback: 10.0.0.1/32\n{top}\
+             peers:\n  p:\n    asn: 65001\n    address: 10.0.0.2\n{extra}"
+        )
+    };
+    let limits = |top: &str, extra: &str| parse(&src(top, extra)).unwrap().peers["p"].limits;
+    let d = limits("", "");
+    assert!(d.guard.reject_default_route && !d.guard.reject_bogons);
+    assert_eq!(d.max_adj_rib_in_mib, None);
+    let l = limits("reject_bogons: true\nreject_default_route: false\n", "");
+    assert!(l.guard.reject_bogons && !l.guard.reject_default_route);
+    let l = limits("reject_bogons: true\n", "    reject_bogons: false\n");
+    assert!(!l.guard.reject_bogons, "the peer's own value wins");
+    let m = limits("", "    max_adj_rib_in_mib: 64\n")
+        .max_adj_rib_in_mib
+        .unwrap();
+    assert_eq!((m.limit, m.action), (64, MaxPrefixAction::Restart));
+    let m = limits("", "    max_adj_rib_in_mib: { limit: 8, action: warn }\n")
+        .max_adj_rib_in_mib
+        .unwrap();
+    assert_eq!((m.limit, m.action), (8, MaxPrefixAction::Warn));
+    assert!(parse(&src("", "    max_adj_rib_in_mib: lots\n")).is_err());
+}

@@ -14,6 +14,7 @@
 
 mod bfd;
 mod heal;
+mod limits;
 mod liveness;
 mod notify;
 mod peers;
@@ -151,6 +152,7 @@ pub async fn run(cfg: Config) -> Result<(), StartError> {
         repair_at: None,
         graceful: Default::default(),
         bfd,
+        limits: Default::default(),
     };
     let started = async {
         for name in cfg.peers.keys() {

@@ -155,6 +155,9 @@ impl RibTask {
         self.rib.add_peer(id, peer_settings(&cfg, &peer));
         self.rib
             .set_soft_reconfiguration(id, peer.soft_reconfiguration_inbound);
+        self.rib.set_guard(id, peer.limits.guard);
+        self.rib
+            .track_memory(id, peer.limits.max_adj_rib_in_mib.is_some());
         let session = driver::spawn(id, session_config(&cfg, &peer), self.events.clone());
         if !peer.shutdown {
             let _ = session.commands.send(Command::Start);
@@ -205,6 +208,7 @@ impl RibTask {
             communication: None,
         });
         self.graceful.forget(id);
+        self.limits.forget(id);
         let out = self.rib.remove_peer(id);
         self.dispatch(out).await;
         if !keep_tunnel {
@@ -323,6 +327,10 @@ impl RibTask {
             if fresh {
                 continue;
             }
+            // Applies to routes received from now on (`clear soft in` for the rest).
+            self.rib.set_guard(id, peer.limits.guard);
+            self.rib
+                .track_memory(id, peer.limits.max_adj_rib_in_mib.is_some());
             if plan.tunnels_changed.contains(name) || (key_changed && peer.wireguard.is_some()) {
                 let applied = match self.tunnel_spec(peer).await {
                     Ok(Some(spec)) => self.tunnels.up(&spec).await.map_err(|e| e.to_string()),

@@ -69,6 +69,8 @@ pub(super) struct RibTask {
     pub graceful: Graceful,
     /// BFD sessions to peers (see [`super::bfd`]).
     pub bfd: super::bfd::Bfd,
+    /// Memory cap and refusal state (see [`super::limits`]).
+    pub limits: super::limits::LimitState,
 }
 
 /// Repaired routes named one by one in the log; the rest are summed up.
@@ -204,6 +206,7 @@ impl RibTask {
                 _ = refresh.tick() => {
                     self.refresh_peer_metrics(&mut counted);
                     self.update_rib_metrics();
+                    self.refresh_limit_metrics();
                     self.refresh_tunnel_metrics(&mut tunnel_bytes).await;
                     self.reresolve_endpoints(&mut reresolve).await;
                 }
@@ -256,6 +259,7 @@ impl RibTask {
             Event::Update(update) => {
                 let out = self.rib.handle_update(peer, update);
                 self.check_max_prefix(peer);
+                self.check_limits(peer);
                 if self.graceful.deadlines.contains_key(&peer) && self.rib.stale_count(peer) == 0 {
                     self.graceful.deadlines.remove(&peer);
                 }

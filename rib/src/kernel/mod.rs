@@ -11,6 +11,8 @@ pub mod watcher;
 pub use fib::{
     DEFAULT_BATCH, FibConfig, FibError, FibOp, FibResult, FibWriter, NextHops, QUEUE_BATCHES,
 };
+/// The watcher's socket filter, for tests that check what it lets through.
+pub use nlsock::drop_route_notifications;
 pub use view::{KernelEvent, KernelNextHop, KernelRoute, KernelView, RTPROT_BGP, RouteKind};
 pub use watcher::KernelWatcher;
 

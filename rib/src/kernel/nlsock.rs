@@ -101,11 +101,7 @@ pub(crate) fn set_rcvbuf(fd: i32, bytes: usize) -> io::Result<()> {
 /// are dropped: the kernel stamps each with the port id of the requester, so a deletion of
 /// one of our routes by anyone else still arrives (self-healing needs it). Dump replies
 /// (`NLM_F_MULTI`, several messages per datagram) always pass.
-pub(crate) fn drop_route_notifications(
-    fd: i32,
-    protocol: u8,
-    owner: Option<u32>,
-) -> io::Result<()> {
+pub fn drop_route_notifications(fd: i32, protocol: u8, owner: Option<u32>) -> io::Result<()> {
     // Loads are big-endian; netlink headers are in host order.
     let host16 = |v: u16| u32::from(u16::from_be_bytes(v.to_ne_bytes()));
     let host32 = |v: u32| u32::from_be_bytes(v.to_ne_bytes());

@@ -1486,3 +1486,81 @@ fn blackhole_route_import_policy_rejects_is_not_installed() {
     assert!(fib(&out).is_empty(), "{out:?}");
     assert!(rib.loc_rib().get(&net("203.0.113.7/32")).is_none());
 }
+
+#[test]
+fn guard_refuses_default_route_and_bogons_and_counts_them() {
+    let mut rib = lab(accept_all(), accept_all());
+    rib.set_guard(
+        2,
+        Guard {
+            reject_default_route: true,
+            reject_bogons: true,
+        },
+    );
+    rib.handle_update(
+        2,
+        announce(
+            &[65501],
+            "2.2.2.2",
+            &["0.0.0.0/0", "10.1.0.0/16", "192.168.7.0/24", "8.8.8.0/24"],
+        ),
+    );
+    assert!(rib.loc_rib().get(&net("8.8.8.0/24")).is_some());
+    for p in ["0.0.0.0/0", "10.1.0.0/16", "192.168.7.0/24"] {
+        assert!(rib.loc_rib().get(&net(p)).is_none(), "{p} got in");
+    }
+    assert_eq!(
+        rib.refused(2),
+        vec![(Refusal::DefaultRoute, 1), (Refusal::Bogon, 2)]
+    );
+    // The other peer has no guard: the same routes get in.
+    rib.handle_update(3, announce(&[65502], "3.3.3.3", &["10.1.0.0/16"]));
+    assert!(rib.loc_rib().get(&net("10.1.0.0/16")).is_some());
+    assert!(rib.refused(3).is_empty());
+}
+
+#[test]
+fn adj_rib_in_memory_follows_announcements_and_withdrawals() {
+    let mut rib = lab(accept_all(), accept_all());
+    assert_eq!(rib.adj_rib_in_bytes(2), None, "not kept without a cap");
+    rib.track_memory(2, true);
+    rib.track_memory(3, true);
+    assert_eq!(rib.adj_rib_in_bytes(2), Some(0));
+    let prefixes: Vec<String> = (0..1000)
+        .map(|i| format!("20.{}.{}.0/24", i / 256, i % 256))
+        .collect();
+    // 100 UPDATEs of 10 prefixes, each its own attribute set.
+    for (i, chunk) in prefixes.chunks(10).enumerate() {
+        let refs: Vec<&str> = chunk.iter().map(String::as_str).collect();
+        rib.handle_update(2, announce(&[65501, 64000 + i as u32], "2.2.2.2", &refs));
+    }
+    let full = rib.adj_rib_in_bytes(2).unwrap();
+    let one_set = crate::guard::attribute_bytes(&PathAttributes {
+        as_path: AsPath::from_sequence([65501, 64000]),
+        ..Default::default()
+    });
+    assert_eq!(full, 1000 * crate::guard::PATH_BYTES + 100 * one_set);
+    // Switched off and on again: recounted from the table.
+    rib.track_memory(2, false);
+    assert_eq!(rib.adj_rib_in_bytes(2), None);
+    rib.track_memory(2, true);
+    assert_eq!(rib.adj_rib_in_bytes(2), Some(full));
+    // Re-announced with one shared attribute set: 99 sets fewer.
+    for chunk in prefixes.chunks(100) {
+        let refs: Vec<&str> = chunk.iter().map(String::as_str).collect();
+        rib.handle_update(2, announce(&[65501, 64000], "2.2.2.2", &refs));
+    }
+    assert_eq!(
+        rib.adj_rib_in_bytes(2),
+        Some(1000 * crate::guard::PATH_BYTES + one_set)
+    );
+    let refs: Vec<&str> = prefixes[..500].iter().map(String::as_str).collect();
+    rib.handle_update(2, withdraw(&refs));
+    assert_eq!(
+        rib.adj_rib_in_bytes(2),
+        Some(500 * crate::guard::PATH_BYTES + one_set)
+    );
+    assert_eq!(rib.adj_rib_in_bytes(3), Some(0));
+    rib.handle_peer_down(2);
+    assert_eq!(rib.adj_rib_in_bytes(2), Some(0));
+}
