@@ -124,6 +124,7 @@ impl Rib {
         let import = peer.settings.import.clone();
         let name = peer.settings.name.clone();
         let asn = peer.settings.asn;
+        let guard = peer.guard;
         let extended_next_hop = peer
             .established
             .as_ref()
@@ -148,6 +149,11 @@ impl Rib {
             // An IPv6 next hop for IPv4 NLRI needs RFC 8950 (as on receipt).
             let nh =
                 Some(nh).filter(|nh| nh.is_ipv4() || extended_next_hop || prefix.addr().is_ipv6());
+            // The default-route and bogon guard depends on the policy too.
+            if crate::guard::refuses(guard, &prefix, &import).is_some() {
+                self.remove_path(prefix, Source::Peer(id));
+                continue;
+            }
             match self.import_route(&prefix, attrs.as_ref(), nh, &import, &cx) {
                 Some((attrs, nh)) => {
                     let unchanged = self.loc_rib.get(&prefix).is_some_and(|d| {
