@@ -11,7 +11,7 @@ use std::collections::BTreeSet;
 use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 
-use crate::config::{Config, Peer, PolicyRule};
+use crate::config::{Config, KernelConfig, Peer, PolicyRule};
 
 /// Per-peer changes, by peer name.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -163,7 +163,12 @@ pub fn plan(old: &Config, new: &Config) -> ReloadPlan {
     };
     restart(old.router_id != new.router_id, "router_id");
     restart(old.asn != new.asn, "asn");
-    restart(old.kernel != new.kernel, "kernel");
+    // kernel.rules apply in place (the underlay task diffs them); the rest restarts.
+    let fixed = |k: &KernelConfig| KernelConfig {
+        rules: Vec::new(),
+        ..k.clone()
+    };
+    restart(fixed(&old.kernel) != fixed(&new.kernel), "kernel");
     restart(
         (old.multipath, old.multipath_relax) != (new.multipath, new.multipath_relax),
         "multipath",

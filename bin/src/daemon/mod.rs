@@ -18,6 +18,7 @@ mod notify;
 mod peers;
 mod rib_task;
 mod show;
+mod underlay;
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -86,6 +87,10 @@ pub async fn run(cfg: Config) -> Result<(), StartError> {
         );
     }
 
+    // Rules and underlay pins before any tunnel sends a marked packet.
+    let underlay = underlay::Underlay::spawn(Arc::new(cfg.clone()))
+        .await
+        .map_err(io_err("starting the underlay (ip rules, pinned endpoints)"))?;
     let mut tunnels = tunnel_manager(&cfg).await?;
     let private_key = match load_key(&cfg) {
         Ok(k) => k,
@@ -146,6 +151,7 @@ pub async fn run(cfg: Config) -> Result<(), StartError> {
         heal: Default::default(),
         repair_at: None,
         graceful: Default::default(),
+        underlay,
     };
     let started = async {
         for name in cfg.peers.keys() {
@@ -156,6 +162,7 @@ pub async fn run(cfg: Config) -> Result<(), StartError> {
     .await;
     if let Err(e) = started {
         task.tunnels.shutdown().await.ok();
+        task.underlay.shutdown().await;
         let _ = std::fs::remove_file(&cfg.control_socket);
         return Err(e);
     }
@@ -176,6 +183,7 @@ pub async fn run(cfg: Config) -> Result<(), StartError> {
     if let Err(e) = outcome.tunnels.shutdown().await {
         warn!(error = %e, "tunnel teardown incomplete");
     }
+    outcome.underlay.shutdown().await;
     info!("wgbgpd stopped");
     Ok(())
 }

@@ -67,6 +67,8 @@ pub(super) struct RibTask {
     pub repair_at: Option<std::time::Instant>,
     /// Graceful Restart helper state (RFC 4724).
     pub graceful: Graceful,
+    /// ip rules and underlay pins (see [`super::underlay`]).
+    pub underlay: super::underlay::Underlay,
 }
 
 /// Repaired routes named one by one in the log; the rest are summed up.

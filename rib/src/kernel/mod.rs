@@ -5,6 +5,7 @@
 mod convert;
 pub mod fib;
 mod nlsock;
+pub mod rules;
 pub mod view;
 pub mod watcher;
 
@@ -12,6 +13,7 @@ pub use fib::{
     DEFAULT_BATCH, FibConfig, FibError, FibOp, FibResult, FibWriter, NextHops, QUEUE_BATCHES,
 };
 pub use view::{KernelEvent, KernelNextHop, KernelRoute, KernelView, RTPROT_BGP, RouteKind};
+pub use rules::{IpRule, RuleClient};
 pub use watcher::KernelWatcher;
 
 /// The netlink plumbing under the name the rest of the workspace expects.
