@@ -5,7 +5,7 @@
 //!   config (start, reload) ──watch──▶ ┌───────────────┐ ──RTM_NEWRULE/DELRULE──▶ kernel rules
 //!   watcher(main)  ──KernelEvent────▶ │ underlay task │ ──FibOp (table U)──────▶ pin writer
 //!   watcher(table U) ──KernelEvent──▶ │  (views of    │
-//!   tick (HEAL_EVERY) ──────────────▶ │  main and U)  │ ◀──stop── daemon shutdown
+//!   rule changes, tick ─────────────▶ │  main and U)  │ ◀──stop── daemon shutdown
 //!                                     └───────────────┘
 //! ```
 //!
@@ -19,8 +19,8 @@
 //! `main`, as without the rule.
 //!
 //! Healing: both views are fed by watchers, so a pin deleted behind our back, or an underlay
-//! route that changes, is reconciled at once; rules have no watcher here and are compared
-//! with a dump every [`HEAL_EVERY`]. At start the rules and pins of an earlier run are
+//! route that changes, is reconciled at once; a rule notification (or [`HEAL_EVERY`]) makes
+//! the task compare our rules with a dump and restore what is missing. At start the rules and pins of an earlier run are
 //! reconciled (not duplicated); at shutdown all of them are removed.
 
 use std::collections::BTreeSet;
@@ -38,8 +38,9 @@ use tracing::{debug, info, warn};
 
 use crate::config::Config;
 
-/// How often our rules are compared with the kernel's.
-pub(super) const HEAL_EVERY: Duration = Duration::from_secs(2);
+/// How often our rules are compared with the kernel's besides on every rule notification
+/// (a safety net for notifications lost to a receive-buffer overrun).
+pub(super) const HEAL_EVERY: Duration = Duration::from_secs(10);
 
 /// `rtm_protocol` of the pinned routes (`proto static`). The underlay table is wgbgpd's:
 /// what else is in it is removed.
@@ -57,7 +58,7 @@ pub(super) struct Underlay {
 impl Underlay {
     /// Starts the task: removes what an earlier run left, then installs `cfg`'s rules and pins.
     pub async fn spawn(cfg: Arc<Config>) -> std::io::Result<Underlay> {
-        let rules = RuleClient::connect()?;
+        let (rules, rule_events) = RuleClient::connect_watching()?;
         let pin_cfg = FibConfig {
             table: cfg.kernel.underlay_table,
             metric: 0,
@@ -81,7 +82,7 @@ impl Underlay {
             endpoints: BTreeSet::new(),
             cfg,
         };
-        tokio::spawn(task.run(config_rx, main_events, pin_events, stop_rx));
+        tokio::spawn(task.run(config_rx, main_events, pin_events, rule_events, stop_rx));
         Ok(Underlay {
             config,
             stop: Some(stop),
@@ -122,6 +123,7 @@ impl Task {
         mut config: watch::Receiver<Arc<Config>>,
         mut main_events: mpsc::Receiver<KernelEvent>,
         mut pin_events: mpsc::Receiver<KernelEvent>,
+        mut rule_events: mpsc::UnboundedReceiver<()>,
         mut stop: oneshot::Receiver<oneshot::Sender<()>>,
     ) {
         self.endpoints = endpoints(&self.cfg).await;
@@ -163,6 +165,11 @@ impl Task {
                         warn!(%prefix, error = %e, "underlay pin failed");
                     }
                 }
+                Some(()) = rule_events.recv() => {
+                    // A burst (ours included) costs one dump.
+                    while rule_events.try_recv().is_ok() {}
+                    self.sync_rules().await;
+                }
                 _ = tick.tick() => self.sync_rules().await,
             }
         }
@@ -189,7 +196,11 @@ impl Task {
         let ops = pin_ops(&self.pinned, &want);
         if !ops.is_empty() {
             debug!(?ops, "re-pinning tunnel endpoints");
-            info!(pins = want.len(), changes = ops.len(), "underlay pins updated");
+            info!(
+                pins = want.len(),
+                changes = ops.len(),
+                "underlay pins updated"
+            );
             self.writer.submit(ops).await;
         }
     }
@@ -255,4 +266,67 @@ async fn endpoints(cfg: &Config) -> BTreeSet<IpAddr> {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use rib::kernel::{KernelNextHop, KernelRoute, RouteKind};
+
+    use super::*;
+
+    fn pin(prefix: &str, gw: &str, oif: u32) -> KernelEvent {
+        KernelEvent::RouteAdded(KernelRoute {
+            prefix: prefix.parse().unwrap(),
+            gateway: Some(gw.parse().unwrap()),
+            oif: Some(oif),
+            protocol: PIN_PROTOCOL,
+            kind: RouteKind::Unicast,
+            table: 51820,
+            metric: 0,
+            multipath: vec![],
+        })
+    }
+
+    #[test]
+    fn pin_ops_replace_what_differs_and_delete_what_is_not_wanted() {
+        let mut have = KernelView::new(51820);
+        have.apply(&pin("10.0.0.2/32", "10.0.0.2", 3));
+        have.apply(&pin("10.0.0.3/32", "10.0.0.3", 3));
+        have.apply(&pin("10.0.0.9/32", "10.0.0.9", 3));
+        let hop = |gw: &str, ifindex| {
+            vec![KernelNextHop {
+                gateway: gw.parse().unwrap(),
+                ifindex,
+                onlink: true,
+            }]
+        };
+        let want: BTreeMap<IpNet, Vec<KernelNextHop>> = [
+            ("10.0.0.2/32", hop("10.0.0.2", 3)),  // as held
+            ("10.0.0.3/32", hop("192.0.2.1", 4)), // moved
+            ("10.0.0.4/32", hop("10.0.0.4", 3)),  // new
+        ]
+        .into_iter()
+        .map(|(p, h)| (p.parse().unwrap(), h))
+        .collect();
+        let ops = pin_ops(&have, &want);
+        let mut named: Vec<String> = ops
+            .iter()
+            .map(|op| match op {
+                FibOp::Replace { prefix, .. } => format!("replace {prefix}"),
+                FibOp::Delete { prefix } => format!("delete {prefix}"),
+            })
+            .collect();
+        named.sort();
+        assert_eq!(
+            named,
+            [
+                "delete 10.0.0.9/32",
+                "replace 10.0.0.3/32",
+                "replace 10.0.0.4/32"
+            ]
+        );
+        assert!(pin_ops(&have, &BTreeMap::new()).len() == 3);
+    }
 }

@@ -12,8 +12,8 @@ pub mod watcher;
 pub use fib::{
     DEFAULT_BATCH, FibConfig, FibError, FibOp, FibResult, FibWriter, NextHops, QUEUE_BATCHES,
 };
-pub use view::{KernelEvent, KernelNextHop, KernelRoute, KernelView, RTPROT_BGP, RouteKind};
 pub use rules::{IpRule, RuleClient};
+pub use view::{KernelEvent, KernelNextHop, KernelRoute, KernelView, RTPROT_BGP, RouteKind};
 pub use watcher::KernelWatcher;
 
 /// The netlink plumbing under the name the rest of the workspace expects.

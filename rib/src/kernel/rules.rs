@@ -14,12 +14,14 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 
-use futures::TryStreamExt;
+use futures::{StreamExt, TryStreamExt};
 use ipnet::IpNet;
-use netlink_packet_route::AddressFamily;
+use netlink_packet_core::NetlinkPayload;
 use netlink_packet_route::route::RouteProtocol;
 use netlink_packet_route::rule::{RuleAction, RuleAttribute, RuleMessage};
-use rtnetlink::{Handle, IpVersion};
+use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
+use rtnetlink::{Handle, IpVersion, MulticastGroup};
+use tokio::sync::mpsc;
 
 use super::view::{KernelNextHop, KernelView, RTPROT_BGP};
 
@@ -178,11 +180,30 @@ impl RuleClient {
         RuleClient { handle }
     }
 
-    /// Opens its own rtnetlink connection, driven by a task on the current runtime.
-    pub fn connect() -> std::io::Result<Self> {
-        let (conn, handle, _) = rtnetlink::new_connection()?;
+    /// Opens its own rtnetlink connection subscribed to rule changes too: the receiver gets
+    /// `()` for every rule added or deleted by anyone (our own changes included), so a rule
+    /// deleted behind our back is noticed at once.
+    pub fn connect_watching() -> std::io::Result<(Self, mpsc::UnboundedReceiver<()>)> {
+        let (conn, handle, mut messages) = rtnetlink::new_multicast_connection(&[
+            MulticastGroup::Ipv4Rule,
+            MulticastGroup::Ipv6Rule,
+        ])?;
         tokio::spawn(conn);
-        Ok(RuleClient::new(handle))
+        let (tx, rx) = mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            while let Some((msg, _)) = messages.next().await {
+                let rule_change = matches!(
+                    msg.payload,
+                    NetlinkPayload::InnerMessage(
+                        RouteNetlinkMessage::NewRule(_) | RouteNetlinkMessage::DelRule(_)
+                    )
+                );
+                if rule_change && tx.send(()).is_err() {
+                    return;
+                }
+            }
+        });
+        Ok((RuleClient::new(handle), rx))
     }
 
     /// Rules with our protocol, both families.
@@ -277,8 +298,13 @@ mod tests {
     #[test]
     fn rules_of_other_protocols_or_actions_are_not_ours() {
         let mut m = rule(10, None, 100).to_message();
-        m.attributes.retain(|a| !matches!(a, RuleAttribute::Protocol(_)));
-        assert_eq!(IpRule::from_message(&m), None, "no protocol: an admin's rule");
+        m.attributes
+            .retain(|a| !matches!(a, RuleAttribute::Protocol(_)));
+        assert_eq!(
+            IpRule::from_message(&m),
+            None,
+            "no protocol: an admin's rule"
+        );
         let mut m = rule(10, None, 100).to_message();
         m.header.action = RuleAction::Blackhole;
         assert_eq!(IpRule::from_message(&m), None);

@@ -62,7 +62,9 @@ fn reserved(table: u32) -> bool {
 fn rule(cx: &mut Ctx, key: String, r: &RawIpRule) -> Vec<IpRule> {
     let mut ok = true;
     let mut prefix = |cx: &mut Ctx, field: &str, v: &Option<String>| {
-        let p = v.as_ref().and_then(|s| cx.prefix(format!("{key}.{field}"), s));
+        let p = v
+            .as_ref()
+            .and_then(|s| cx.prefix(format!("{key}.{field}"), s));
         ok &= v.is_none() || p.is_some();
         p
     };
