@@ -383,7 +383,7 @@ kernel:
     let text = std::fs::read_to_string(d.config_path()).unwrap();
     std::fs::write(d.config_path(), text.replace(source_rule, "")).unwrap();
     let out = d.cli(&a, &["reload"]);
-    eprintln!("reload: {out}");
+    assert!(out.contains("apply kernel.rules by difference"), "{out}");
     wait_for(Duration::from_secs(10), POLL, "source rule removed", || {
         let rules = our_rules(&a);
         if count_matching(&rules, "10.0.1.0/24") == 0
