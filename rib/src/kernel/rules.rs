@@ -318,7 +318,8 @@ mod tests {
         let (del, add) = diff(&[a.clone(), a.clone(), c.clone()], &[a.clone(), b.clone()]);
         assert_eq!(del, vec![a.clone(), c]);
         assert_eq!(add, vec![b]);
-        let (del, add) = diff(std::slice::from_ref(&a), &[a]);
+        let one = std::slice::from_ref(&a);
+        let (del, add) = diff(one, one);
         assert!(del.is_empty() && add.is_empty());
     }
 
