@@ -35,6 +35,12 @@ pub const DEFAULT_PRIVATE_KEY_FILE: &str = "/etc/wgbgp/private.key";
 pub const DEFAULT_KERNEL_TABLE: u32 = 254;
 /// FRR's `ROUTE_INSTALLATION_METRIC`, so wgbgp routes look like zebra's.
 pub const DEFAULT_KERNEL_METRIC: u32 = 20;
+/// `kernel.fwmark`: wg-quick's mark (and its table number) for the tunnels' own packets.
+pub const DEFAULT_FWMARK: u32 = 51820;
+/// `kernel.underlay_table`: where the tunnel endpoints are pinned.
+pub const DEFAULT_UNDERLAY_TABLE: u32 = 51820;
+/// `kernel.underlay_priority`: the `fwmark` rule's priority, before `main` (32766).
+pub const DEFAULT_UNDERLAY_PRIORITY: u32 = 5000;
 /// RFC 4271 §10 suggested HoldTime.
 pub const DEFAULT_HOLD_TIME: u16 = 90;
 /// Linux `IFNAMSIZ` - 1.
@@ -81,6 +87,38 @@ pub struct MetricsConfig {
 pub struct KernelConfig {
     pub table: u32,
     pub metric: u32,
+    /// Mark on the tunnels' encrypted packets; 0 turns loop prevention off.
+    pub fwmark: u32,
+    /// Table holding the pinned host routes to the tunnel endpoints.
+    pub underlay_table: u32,
+    /// Priority of the `fwmark <fwmark> lookup <underlay_table>` rules.
+    pub underlay_priority: u32,
+    /// `kernel.rules`: ip rules installed as written (applied by difference on reload).
+    pub rules: Vec<rib::kernel::IpRule>,
+}
+
+impl KernelConfig {
+    /// Every rule wgbgpd should have in the kernel: the underlay rules (both families)
+    /// when `fwmark` is set, then `rules`.
+    pub fn wanted_rules(&self) -> Vec<rib::kernel::IpRule> {
+        use rib::kernel::rules::Family;
+        let mut out = Vec::new();
+        if self.fwmark != 0 {
+            for family in [Family::V4, Family::V6] {
+                out.push(rib::kernel::IpRule {
+                    family,
+                    priority: self.underlay_priority,
+                    from: None,
+                    to: None,
+                    fwmark: Some(self.fwmark),
+                    iif: None,
+                    table: self.underlay_table,
+                });
+            }
+        }
+        out.extend(self.rules.iter().cloned());
+        out
+    }
 }
 
 /// `wireguard:` (router-wide).
@@ -557,6 +595,12 @@ pub enum Problem {
     BadKeepalive { keepalive: u16, hold_time: u16 },
     #[error("must not be empty")]
     Empty,
+    #[error("table {0} is reserved (0 is unspecified, 255 is local)")]
+    ReservedTable(u32),
+    #[error("missing {0}")]
+    Missing(&'static str),
+    #[error("`from` and `to` are of different address families")]
+    MixedFamilies,
     #[error("{0}")]
     Other(String),
 }

@@ -11,7 +11,7 @@ use std::collections::BTreeSet;
 use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 
-use crate::config::{Config, Peer, PolicyRule};
+use crate::config::{Config, KernelConfig, Peer, PolicyRule};
 
 /// Per-peer changes, by peer name.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -40,6 +40,9 @@ pub struct ReloadPlan {
     pub loopbacks_added: Vec<IpNet>,
     /// The private key file changed: every tunnel gets the new key.
     pub private_key_file_changed: bool,
+    /// `kernel.rules` changed: applied by difference.
+    #[serde(default)]
+    pub kernel_rules_changed: bool,
 }
 
 impl ReloadPlan {
@@ -109,6 +112,9 @@ impl std::fmt::Display for ReloadPlan {
         if self.private_key_file_changed {
             writeln!(f, "new private key file: every tunnel gets the new key")?;
         }
+        if self.kernel_rules_changed {
+            writeln!(f, "apply kernel.rules by difference")?;
+        }
         Ok(())
     }
 }
@@ -170,7 +176,12 @@ pub fn plan(old: &Config, new: &Config) -> ReloadPlan {
     };
     restart(old.router_id != new.router_id, "router_id");
     restart(old.asn != new.asn, "asn");
-    restart(old.kernel != new.kernel, "kernel");
+    // kernel.rules apply in place (the underlay task diffs them); the rest restarts.
+    let fixed = |k: &KernelConfig| KernelConfig {
+        rules: Vec::new(),
+        ..k.clone()
+    };
+    restart(fixed(&old.kernel) != fixed(&new.kernel), "kernel");
     restart(
         (old.multipath, old.multipath_relax) != (new.multipath, new.multipath_relax),
         "multipath",
@@ -263,6 +274,7 @@ pub fn plan(old: &Config, new: &Config) -> ReloadPlan {
             p.soft_reconfiguration_changed.push(name.clone());
         }
     }
+    p.kernel_rules_changed = old.kernel.rules != new.kernel.rules;
     p
 }
 
@@ -304,6 +316,24 @@ policies:
         let p = plan(&cfg(BASE), &cfg(BASE));
         assert!(p.is_empty(), "{p:?}");
         assert_eq!(p.to_string(), "no changes\n");
+    }
+
+    #[test]
+    fn kernel_rules_reload_in_place_and_other_kernel_keys_restart() {
+        let rules = BASE.replace(
+            "peers:\n",
+            "kernel: { rules: [ { from: 10.0.1.0/24, table: 100, priority: 1000 } ] }\npeers:\n",
+        );
+        let p = plan(&cfg(BASE), &cfg(&rules));
+        assert!(
+            p.kernel_rules_changed && p.restart_required.is_empty(),
+            "{p:?}"
+        );
+        assert_eq!(p.to_string(), "apply kernel.rules by difference\n");
+        let mark = BASE.replace("peers:\n", "kernel: { fwmark: 7 }\npeers:\n");
+        let p = plan(&cfg(BASE), &cfg(&mark));
+        assert_eq!(p.restart_required, vec!["kernel"]);
+        assert!(!p.kernel_rules_changed);
     }
 
     #[test]

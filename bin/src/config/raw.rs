@@ -11,6 +11,7 @@ use serde::de::{self, Deserializer, SeqAccess, Visitor};
 
 use super::*;
 
+mod kernel_rules;
 mod policy;
 
 #[derive(Debug, Deserialize)]
@@ -55,6 +56,11 @@ struct RawMetrics {
 struct RawKernel {
     table: Option<u32>,
     metric: Option<u32>,
+    fwmark: Option<u32>,
+    underlay_table: Option<u32>,
+    underlay_priority: Option<u32>,
+    #[serde(default)]
+    rules: Vec<kernel_rules::RawIpRule>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -502,18 +508,7 @@ pub(super) fn validate(raw: RawConfig, src: &str, path: &Path) -> Result<Config,
                 None
             }
         });
-    let kernel = KernelConfig {
-        table: raw
-            .kernel
-            .as_ref()
-            .and_then(|k| k.table)
-            .unwrap_or(DEFAULT_KERNEL_TABLE),
-        metric: raw
-            .kernel
-            .as_ref()
-            .and_then(|k| k.metric)
-            .unwrap_or(DEFAULT_KERNEL_METRIC),
-    };
+    let kernel = kernel_rules::kernel(&mut cx, raw.kernel.as_ref());
     let wireguard = WireguardConfig {
         private_key_file: raw
             .wireguard

@@ -56,7 +56,11 @@ fn issue_example_parses_with_all_fields() {
         c.kernel,
         KernelConfig {
             table: 254,
-            metric: 20
+            metric: 20,
+            fwmark: DEFAULT_FWMARK,
+            underlay_table: DEFAULT_UNDERLAY_TABLE,
+            underlay_priority: DEFAULT_UNDERLAY_PRIORITY,
+            rules: vec![],
         }
     );
     assert_eq!(c.wireguard.backend, WgBackend::Auto);
@@ -107,7 +111,11 @@ fn minimal_config_gets_defaults() {
         c.kernel,
         KernelConfig {
             table: 254,
-            metric: 20
+            metric: 20,
+            fwmark: DEFAULT_FWMARK,
+            underlay_table: DEFAULT_UNDERLAY_TABLE,
+            underlay_priority: DEFAULT_UNDERLAY_PRIORITY,
+            rules: vec![],
         }
     );
     assert_eq!(
@@ -731,6 +739,110 @@ fn graceful_restart_time_must_fit_12_bits() {
         "    graceful_restart: { restart_time: 5000 }\n",
         "peers.s2.graceful_restart.restart_time",
         "at most 4095",
+    );
+}
+
+#[test]
+fn kernel_rules_parse_by_family_and_want_the_underlay_rules_first() {
+    use rib::kernel::rules::Family;
+    let src = S1.replace(
+        "kernel: { table: 254, metric: 20 }",
+        "kernel:\n  fwmark: 0x1234\n  underlay_table: 200\n  rules:\n    \
+         - { from: 10.0.1.0/24, table: 100, priority: 1000 }\n    \
+         - { to: \"2001:db8::/32\", iif: eth1, table: 101, priority: 1001 }\n    \
+         - { fwmark: 7, table: 102, priority: 1002 }",
+    );
+    let k = parse(&src).unwrap().kernel;
+    assert_eq!((k.fwmark, k.underlay_table), (0x1234, 200));
+    let fams: Vec<(Family, u32)> = k.rules.iter().map(|r| (r.family, r.table)).collect();
+    assert_eq!(
+        fams,
+        vec![
+            (Family::V4, 100),
+            (Family::V6, 101),
+            (Family::V4, 102),
+            (Family::V6, 102)
+        ]
+    );
+    assert_eq!(k.rules[0].from, Some("10.0.1.0/24".parse().unwrap()));
+    assert_eq!(k.rules[1].iif.as_deref(), Some("eth1"));
+    let wanted = k.wanted_rules();
+    assert_eq!(wanted.len(), 6);
+    assert!(wanted[..2].iter().all(|r| r.fwmark == Some(0x1234)
+        && r.table == 200
+        && r.priority == DEFAULT_UNDERLAY_PRIORITY));
+
+    // fwmark 0: no underlay rules.
+    let off = S1.replace(
+        "kernel: { table: 254, metric: 20 }",
+        "kernel: { fwmark: 0 }",
+    );
+    assert!(parse(&off).unwrap().kernel.wanted_rules().is_empty());
+}
+
+#[test]
+fn bad_kernel_rules_are_located() {
+    let kernel = "kernel: { table: 254, metric: 20 }";
+    let rules = |rule: &str| format!("kernel: {{ rules: [ {rule} ] }}");
+    assert_bad(
+        kernel,
+        &rules("{ from: 10.0.1.0/33, table: 100, priority: 1 }"),
+        "kernel.rules[0].from",
+        "bad prefix",
+    );
+    assert_bad(
+        kernel,
+        &rules("{ from: 10.0.1.1/24, table: 100, priority: 1 }"),
+        "kernel.rules[0].from",
+        "host bits",
+    );
+    assert_bad(
+        kernel,
+        &rules("{ from: 10.0.1.0/24, table: 255, priority: 1 }"),
+        "kernel.rules[0].table",
+        "reserved",
+    );
+    assert_bad(
+        kernel,
+        &rules("{ from: 10.0.1.0/24, table: 0, priority: 1 }"),
+        "kernel.rules[0].table",
+        "reserved",
+    );
+    assert_bad(
+        kernel,
+        &rules("{ from: 10.0.1.0/24, priority: 1 }"),
+        "kernel.rules[0]",
+        "missing table",
+    );
+    assert_bad(
+        kernel,
+        &rules("{ from: 10.0.1.0/24, table: 100 }"),
+        "kernel.rules[0]",
+        "missing priority",
+    );
+    assert_bad(
+        kernel,
+        &rules("{ from: 10.0.1.0/24, to: \"fd00::/8\", table: 100, priority: 1 }"),
+        "kernel.rules[0].to",
+        "different address families",
+    );
+    assert_bad(
+        kernel,
+        &rules("{ iif: \"a/b\", table: 100, priority: 1 }"),
+        "kernel.rules[0].iif",
+        "a/b",
+    );
+    assert_bad(
+        kernel,
+        &rules("{ table: 100, priority: 1, oif: x }"),
+        "oif",
+        "unknown field",
+    );
+    assert_bad(
+        kernel,
+        "kernel: { underlay_table: 254 }",
+        "kernel.underlay_table",
+        "must differ",
     );
 }
 

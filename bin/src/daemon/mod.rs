@@ -22,6 +22,7 @@ mod reresolve;
 mod rib_task;
 mod show;
 mod show_adj;
+mod underlay;
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -90,6 +91,10 @@ pub async fn run(cfg: Config) -> Result<(), StartError> {
         );
     }
 
+    // Rules and underlay pins before any tunnel sends a marked packet.
+    let underlay = underlay::Underlay::spawn(Arc::new(cfg.clone()))
+        .await
+        .map_err(io_err("starting the underlay (ip rules, pinned endpoints)"))?;
     let mut tunnels = tunnel_manager(&cfg).await?;
     let private_key = match load_key(&cfg) {
         Ok(k) => k,
@@ -153,6 +158,7 @@ pub async fn run(cfg: Config) -> Result<(), StartError> {
         graceful: Default::default(),
         bfd,
         limits: Default::default(),
+        underlay,
     };
     let started = async {
         for name in cfg.peers.keys() {
@@ -163,6 +169,7 @@ pub async fn run(cfg: Config) -> Result<(), StartError> {
     .await;
     if let Err(e) = started {
         task.tunnels.shutdown().await.ok();
+        task.underlay.shutdown().await;
         let _ = std::fs::remove_file(&cfg.control_socket);
         return Err(e);
     }
@@ -190,6 +197,7 @@ pub async fn run(cfg: Config) -> Result<(), StartError> {
     } else if let Err(e) = outcome.tunnels.shutdown().await {
         warn!(error = %e, "tunnel teardown incomplete");
     }
+    outcome.underlay.shutdown().await;
     info!("wgbgpd stopped");
     Ok(())
 }

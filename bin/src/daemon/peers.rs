@@ -124,7 +124,7 @@ impl RibTask {
             listen_port: wg.listen_port,
             persistent_keepalive: wg.persistent_keepalive,
             mtu: wg.mtu,
-            fwmark: None,
+            fwmark: Some(self.cfg.kernel.fwmark).filter(|m| *m != 0),
             peer_addresses: peer.addresses.clone(),
         })
     }
@@ -391,6 +391,8 @@ impl RibTask {
         self.dispatch(out).await;
         let out = self.rib.originate(&plan.announce_added);
         self.dispatch(out).await;
+        // kernel.rules by difference, endpoints re-pinned.
+        self.underlay.reload(new.clone());
         if errors.is_empty() {
             Ok(())
         } else {

@@ -71,6 +71,8 @@ pub(super) struct RibTask {
     pub bfd: super::bfd::Bfd,
     /// Memory cap and refusal state (see [`super::limits`]).
     pub limits: super::limits::LimitState,
+    /// ip rules and underlay pins (see [`super::underlay`]).
+    pub underlay: super::underlay::Underlay,
 }
 
 /// Repaired routes named one by one in the log; the rest are summed up.

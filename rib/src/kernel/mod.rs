@@ -5,6 +5,7 @@
 mod convert;
 pub mod fib;
 mod nlsock;
+pub mod rules;
 pub mod view;
 pub mod watcher;
 
@@ -13,6 +14,7 @@ pub use fib::{
 };
 /// The watcher's socket filter, for tests that check what it lets through.
 pub use nlsock::drop_route_notifications;
+pub use rules::{IpRule, RuleClient};
 pub use view::{KernelEvent, KernelNextHop, KernelRoute, KernelView, RTPROT_BGP, RouteKind};
 pub use watcher::KernelWatcher;
 

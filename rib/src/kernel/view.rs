@@ -321,6 +321,13 @@ impl KernelView {
             .map_or(&[], Vec::as_slice)
     }
 
+    /// Every route held (not BGP, this table), in no particular order.
+    pub fn routes(&self) -> impl Iterator<Item = &KernelRoute> + '_ {
+        [&self.v4, &self.v6]
+            .into_iter()
+            .flat_map(|t| t.by_len.values().flat_map(|m| m.values().flatten()))
+    }
+
     /// Number of routes held (for `show` and tests).
     pub fn route_count(&self) -> usize {
         self.v4.len() + self.v6.len()
@@ -339,6 +346,26 @@ impl KernelView {
     /// multipath route, paths over down links left out); an interface-only route `dev X` gives
     /// `[{nh, X, onlink: true}]`. `nh` being one of our own addresses gives None.
     pub fn resolve(&self, nh: IpAddr) -> Option<Vec<KernelNextHop>> {
+        self.lookup(nh, false, &|_| false)
+    }
+
+    /// How the underlay reaches `addr` (a tunnel endpoint): as [`Self::resolve`], but the
+    /// default route counts and paths through an interface `skip` names are left out (a route
+    /// with none left is skipped, so a less specific one may match).
+    pub fn resolve_underlay(
+        &self,
+        addr: IpAddr,
+        skip: &dyn Fn(u32) -> bool,
+    ) -> Option<Vec<KernelNextHop>> {
+        self.lookup(addr, true, skip)
+    }
+
+    fn lookup(
+        &self,
+        nh: IpAddr,
+        with_default: bool,
+        skip: &dyn Fn(u32) -> bool,
+    ) -> Option<Vec<KernelNextHop>> {
         if nh.is_unspecified() || self.is_local(nh) {
             return None;
         }
@@ -349,7 +376,7 @@ impl KernelView {
         for routes in table.matches(nh) {
             let mut candidates: Vec<&KernelRoute> = routes
                 .iter()
-                .filter(|r| r.prefix.prefix_len() > 0)
+                .filter(|r| with_default || r.prefix.prefix_len() > 0)
                 .collect();
             candidates.sort_by_key(|r| r.metric);
             for r in candidates {
@@ -366,7 +393,7 @@ impl KernelView {
                     .into_iter()
                     .filter_map(|(gw, oif)| {
                         let oif = oif?;
-                        if !self.link_up(oif) {
+                        if !self.link_up(oif) || skip(oif) {
                             return None;
                         }
                         Some(match gw {
