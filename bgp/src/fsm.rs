@@ -99,10 +99,14 @@ pub struct Config {
     /// FQDN capability content (hostname, domain), as FRR announces it.
     pub hostname: Option<String>,
     /// Announce the Graceful Restart capability (RFC 4724 §3) with this
-    /// Restart Time in seconds (at most 4095). We list no address families
-    /// (we cannot keep forwarding state across our own restart), which makes
-    /// us a helper only: we keep a restarting peer's routes.
+    /// Restart Time in seconds (at most 4095). Without `local_restart` we
+    /// list no address families, which makes us a helper only: we keep a
+    /// restarting peer's routes.
     pub graceful_restart: Option<u16>,
+    /// With `graceful_restart`: we are also a restarting speaker (RFC 4724
+    /// §4.1), our routes stay in the kernel across our own restarts, so the
+    /// capability lists our unicast families.
+    pub local_restart: Option<LocalRestart>,
     /// Announce the Extended Next Hop capability (RFC 8950) for IPv4
     /// unicast with IPv6 next hops, as FRR's `capability extended-nexthop`.
     pub extended_next_hop: bool,
@@ -124,12 +128,21 @@ impl Config {
             families: vec![(Afi::Ipv4, Safi::Unicast), (Afi::Ipv6, Safi::Unicast)],
             hostname: None,
             graceful_restart: None,
+            local_restart: None,
             extended_next_hop: false,
         }
     }
 
-    /// Our OPEN message (RFC 4271 §4.2, RFC 5492 capabilities).
+    /// Our first OPEN message of this run (RFC 4271 §4.2, RFC 5492
+    /// capabilities).
     pub fn open(&self) -> Open {
+        self.open_after(false)
+    }
+
+    /// Our OPEN; `reconnect`: the session was Established before in this
+    /// run, so we are no longer restarting (R bit clear) and our forwarding
+    /// state is whatever we installed since (F bit set).
+    pub fn open_after(&self, reconnect: bool) -> Open {
         let mut capabilities: Vec<Capability> = self
             .families
             .iter()
@@ -145,11 +158,24 @@ impl Config {
         capabilities.push(Capability::RouteRefresh);
         capabilities.push(Capability::FourOctetAs(self.local_as));
         if let Some(restart_time) = self.graceful_restart {
+            let (restart_state, families) = match self.local_restart {
+                None => (false, Vec::new()),
+                Some(local) => {
+                    let forwarding = local.forwarding || reconnect;
+                    let families = self
+                        .families
+                        .iter()
+                        .filter(|(_, safi)| *safi == Safi::Unicast)
+                        .map(|&(afi, safi)| (afi, safi, forwarding))
+                        .collect();
+                    (local.restarting && !reconnect, families)
+                }
+            };
             capabilities.push(Capability::GracefulRestart {
-                restart_state: false,
+                restart_state,
                 notification: false,
                 restart_time: restart_time.min(0x0fff),
-                families: Vec::new(),
+                families,
             });
         }
         if let Some(host) = &self.hostname {
@@ -166,6 +192,18 @@ impl Config {
             capabilities,
         }
     }
+}
+
+/// How we restart (RFC 4724 §4.1), as this run announces it in the first
+/// OPEN to each peer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct LocalRestart {
+    /// R bit: this run is a restart (the previous one left its routes in
+    /// the kernel), and route selection waits for the peers' End-of-RIB.
+    pub restarting: bool,
+    /// F bit of every listed family: the forwarding state of the previous
+    /// run survived (its routes are still in the kernel).
+    pub forwarding: bool,
 }
 
 /// What both OPENs agreed on; fixed for an Established session.
@@ -354,6 +392,8 @@ pub struct Session {
     hold_down: Option<Duration>,
     /// The current idle hold is such a hold-down: refuse the peer too.
     held_down: bool,
+    /// The session was Established before: later OPENs are no restart's.
+    established_once: bool,
     conns: Vec<Conn>,
 }
 
@@ -383,6 +423,7 @@ impl Session {
             connect_failures: 0,
             hold_down: None,
             held_down: false,
+            established_once: false,
             conns: Vec::new(),
         }
     }
@@ -568,7 +609,7 @@ impl Session {
         out.push(Output::StopTimer(Timer::ConnectRetry));
         out.push(Output::Send {
             conn,
-            message: Message::Open(self.cfg.open()),
+            message: Message::Open(self.cfg.open_after(self.established_once)),
         });
         out.push(Output::StartTimer(Timer::HoldTimer(conn), OPEN_HOLD_TIME));
     }
@@ -601,6 +642,7 @@ impl Session {
                     self.close_with(j, cease_collision(), out);
                 }
                 self.failures = 0;
+                self.established_once = true;
                 out.push(Output::Established { conn, negotiated });
             }
             (ConnState::Established, Message::Keepalive) => self.restart_hold(i, out),

@@ -711,3 +711,88 @@ fn extended_next_hop_for_another_family_does_not_count() {
         .expect("Established output");
     assert!(!n.extended_next_hop);
 }
+
+fn graceful_cap(open: &Open) -> Capability {
+    open.capabilities
+        .iter()
+        .find(|c| matches!(c, Capability::GracefulRestart { .. }))
+        .cloned()
+        .expect("Graceful Restart announced")
+}
+
+/// RFC 4724 §4.1: a restarting speaker lists its families, sets R in the
+/// OPENs of its restart and F where its forwarding state survived; once a
+/// session was up, a reconnect is no restart (R clear) and the routes
+/// installed since are kept (F set).
+#[test]
+fn restarting_speaker_sets_r_and_f_in_the_first_open_only() {
+    let mut cfg = Config::new(65500, 65501, LOCAL_ID);
+    cfg.graceful_restart = Some(120);
+    cfg.local_restart = Some(LocalRestart {
+        restarting: true,
+        forwarding: true,
+    });
+    let (sent, _) = establish(cfg.clone(), Config::new(65501, 65500, REMOTE_ID).open());
+    let both = vec![
+        (Afi::Ipv4, Safi::Unicast, true),
+        (Afi::Ipv6, Safi::Unicast, true),
+    ];
+    assert_eq!(
+        graceful_cap(&sent),
+        Capability::GracefulRestart {
+            restart_state: true,
+            notification: false,
+            restart_time: 120,
+            families: both.clone(),
+        }
+    );
+
+    // The session drops and comes back: the next OPEN is no restart's.
+    let mut s = Session::new(cfg.clone());
+    s.handle(Input::Start);
+    s.handle(Input::TcpConnected {
+        conn: C1,
+        direction: Direction::Outgoing,
+    });
+    s.handle(Input::Message {
+        conn: C1,
+        message: peer_open(65501, REMOTE_ID, 90),
+    });
+    s.handle(Input::Message {
+        conn: C1,
+        message: Message::Keepalive,
+    });
+    s.handle(Input::TcpClosed { conn: C1 });
+    s.handle(Input::TimerExpired(Timer::IdleHold));
+    let out = s.handle(Input::TcpConnected {
+        conn: C2,
+        direction: Direction::Incoming,
+    });
+    let Some(Message::Open(again)) = sends(&out).into_iter().map(|(_, m)| m).next() else {
+        panic!("expected our OPEN: {out:?}");
+    };
+    assert_eq!(
+        graceful_cap(&again),
+        Capability::GracefulRestart {
+            restart_state: false,
+            notification: false,
+            restart_time: 120,
+            families: both,
+        }
+    );
+
+    // A fresh start (no routes survived): families listed, F and R clear.
+    cfg.local_restart = Some(LocalRestart::default());
+    assert_eq!(
+        graceful_cap(&cfg.open()),
+        Capability::GracefulRestart {
+            restart_state: false,
+            notification: false,
+            restart_time: 120,
+            families: vec![
+                (Afi::Ipv4, Safi::Unicast, false),
+                (Afi::Ipv6, Safi::Unicast, false),
+            ],
+        }
+    );
+}
