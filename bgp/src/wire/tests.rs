@@ -698,8 +698,10 @@ fn graceful_restart_capability_flags_both_ways() {
     );
     // Only R: the other flag bits and the reserved bits decode as clear.
     let Message::Open(only_r) = decode(
-        &hex("ffffffffffffffffffffffffffffffff 0023 01 04 fde8 005a 0a000001 06
-              02 04 40 02 8078"),
+        &hex(
+            "ffffffffffffffffffffffffffffffff 0023 01 04 fde8 005a 0a000001 06
+              02 04 40 02 8078",
+        ),
         &AS4,
     )
     .unwrap() else {
