@@ -733,3 +733,35 @@ fn graceful_restart_time_must_fit_12_bits() {
         "at most 4095",
     );
 }
+
+#[test]
+fn top_level_graceful_restart_makes_us_a_restarting_speaker() {
+    assert_eq!(parse(S1).unwrap().local_restart, None);
+    let on = S1.replacen("asn: 65500", "asn: 65500\ngraceful_restart: true", 1);
+    assert_eq!(
+        parse(&on).unwrap().local_restart,
+        Some(LocalRestartConfig {
+            select_defer_time: DEFAULT_SELECT_DEFER_TIME
+        })
+    );
+    let short = S1.replacen(
+        "asn: 65500",
+        "asn: 65500\ngraceful_restart: { select_defer_time: 15 }",
+        1,
+    );
+    assert_eq!(
+        parse(&short).unwrap().local_restart,
+        Some(LocalRestartConfig {
+            select_defer_time: 15
+        })
+    );
+    let off = S1.replacen("asn: 65500", "asn: 65500\ngraceful_restart: false", 1);
+    assert_eq!(parse(&off).unwrap().local_restart, None);
+    let zero = S1.replacen(
+        "asn: 65500",
+        "asn: 65500\ngraceful_restart: { select_defer_time: 0 }",
+        1,
+    );
+    let e = parse(&zero).unwrap_err().to_string();
+    assert!(e.contains("graceful_restart.select_defer_time"), "{e}");
+}

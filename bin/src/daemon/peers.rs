@@ -63,8 +63,13 @@ fn peer_settings(cfg: &Config, peer: &config::Peer) -> PeerSettings {
     }
 }
 
-fn session_config(cfg: &Config, peer: &config::Peer) -> PeerConfig {
+fn session_config(
+    cfg: &Config,
+    peer: &config::Peer,
+    restart: Option<bgp::fsm::LocalRestart>,
+) -> PeerConfig {
     let mut fsm = bgp::fsm::Config::new(cfg.asn, peer.asn, cfg.router_id);
+    fsm.local_restart = restart;
     fsm.hold_time = peer.hold_time;
     fsm.keepalive = Some(peer.keepalive);
     fsm.passive = peer.passive;
@@ -140,7 +145,12 @@ impl RibTask {
         let id = self.next_id;
         self.next_id += 1;
         self.rib.add_peer(id, peer_settings(&cfg, &peer));
-        let session = driver::spawn(id, session_config(&cfg, &peer), self.events.clone());
+        let restart = self.restart.for_peer(&peer);
+        let session = driver::spawn(
+            id,
+            session_config(&cfg, &peer, restart),
+            self.events.clone(),
+        );
         if !peer.shutdown {
             let _ = session.commands.send(Command::Start);
         }
@@ -189,6 +199,7 @@ impl RibTask {
             communication: None,
         });
         self.graceful.forget(id);
+        self.restart.forget(name);
         let out = self.rib.remove_peer(id);
         self.dispatch(out).await;
         if !keep_tunnel {
