@@ -162,6 +162,45 @@ pub struct Neighbor {
     /// Per family (`ipv4Unicast`): accepted and sent prefix counts.
     pub address_family_info: BTreeMap<String, AfInfo>,
     pub name: String,
+    /// Graceful Restart (RFC 4724) on both sides, FRR's `gracefulRestartInfo`.
+    #[serde(default)]
+    pub graceful_restart_info: GracefulRestartInfo,
+}
+
+/// FRR's `gracefulRestartInfo` of `show bgp neighbors json`, as far as
+/// wgbgpd implements it.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GracefulRestartInfo {
+    /// Ours: `Restart` (restarting speaker and helper), `Helper`, `Disable`.
+    pub local_gr_mode: String,
+    /// The peer's, from its last OPEN: `Restart` (it lists families),
+    /// `Helper` (capability without families), `Disable`, or
+    /// `NotApplicable` before any OPEN.
+    pub remote_gr_mode: String,
+    /// Flags of the peer's capability in its last OPEN: R (it had just
+    /// restarted) and N (RFC 8538).
+    pub r_bit: bool,
+    pub n_bit: bool,
+    /// F bit per family the peer preserves (`ipv4Unicast`: true).
+    #[serde(default)]
+    pub f_bits: BTreeMap<String, bool>,
+    pub timers: GracefulRestartTimers,
+    /// The peer is away or back but not yet done (we hold stale routes of it).
+    pub peer_restarting: bool,
+    /// We are restarting: route selection waits for this peer's End-of-RIB.
+    pub local_restarting: bool,
+}
+
+/// FRR's `gracefulRestartInfo.timers`.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GracefulRestartTimers {
+    /// The Restart Time we announce (0 without the capability).
+    pub configured_restart_timer: u16,
+    /// The peer's Restart Time, if it announced the capability.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub received_restart_timer: Option<u16>,
 }
 
 /// FRR's `messageStats`.

@@ -91,15 +91,16 @@ impl Restart {
                 ..Default::default()
             });
         }
-        let defer = cfg
-            .local_restart
-            .map_or(0, |l| l.select_defer_time)
-            .into();
+        let defer = cfg.local_restart.map_or(0, |l| l.select_defer_time).into();
         let mut kernel_stale: Vec<IpNet> = own.iter().map(|r| r.prefix).collect();
         kernel_stale.sort();
         kernel_stale.dedup();
-        info!(routes = kernel_stale.len(), table = cfg.kernel.table, select_defer_time = defer,
-              "graceful restart: keeping the routes of the earlier run until the peers' End-of-RIB");
+        info!(
+            routes = kernel_stale.len(),
+            table = cfg.kernel.table,
+            select_defer_time = defer,
+            "graceful restart: keeping the routes of the earlier run until the peers' End-of-RIB"
+        );
         let now = Instant::now();
         Ok(Restart {
             enabled: true,

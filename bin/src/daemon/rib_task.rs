@@ -243,7 +243,8 @@ impl RibTask {
                     negotiated.extended_next_hop,
                 );
                 out.extend(self.graceful_up(peer, &negotiated));
-                self.restart.established(&self.peers[&peer].name, &negotiated);
+                self.restart
+                    .established(&self.peers[&peer].name, &negotiated);
                 out
             }
             Event::Update(update) => {
@@ -374,7 +375,10 @@ impl RibTask {
         let took = self.restart.started.map(|s| now - s).unwrap_or_default();
         let (replaced, deleted) = out.iter().fold((0, 0), |(r, d), o| match o {
             Output::Fib(ops) => {
-                let n = ops.iter().filter(|op| matches!(op, FibOp::Replace { .. })).count();
+                let n = ops
+                    .iter()
+                    .filter(|op| matches!(op, FibOp::Replace { .. }))
+                    .count();
                 (r + n, d + ops.len() - n)
             }
             _ => (r, d),
@@ -908,6 +912,7 @@ impl RibTask {
                 &self.rib,
                 &self.peers,
                 address,
+                &self.restart,
             )),
             Request::Tunnels => {
                 Response::Tunnels(super::show::tunnels(&self.tunnels, &self.peers).await)
