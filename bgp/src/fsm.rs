@@ -173,7 +173,8 @@ impl Config {
             };
             capabilities.push(Capability::GracefulRestart {
                 restart_state,
-                notification: false,
+                // RFC 8538: we tell a graceful end from a hard one by Hard Reset.
+                notification: true,
                 restart_time: restart_time.min(0x0fff),
                 families,
             });
@@ -240,6 +241,9 @@ pub struct PeerGracefulRestart {
     /// Families whose routes it preserves, with the F bit (forwarding
     /// state kept across the restart).
     pub families: Vec<(Afi, Safi, bool)>,
+    /// N bit (RFC 8538): both sides announced it (we always do), so a
+    /// NOTIFICATION other than Hard Reset ends the session gracefully too.
+    pub notification: bool,
 }
 
 impl PeerGracefulRestart {
@@ -309,6 +313,47 @@ pub enum DownReason {
     HoldTimerExpired,
     ConnectionClosed,
     AdminStop,
+}
+
+/// RFC 8538 §3 Cease subcode: the sender wants the routes gone.
+pub const HARD_RESET: u8 = 9;
+
+impl DownReason {
+    /// Whether the routes of the session may be kept by a Graceful Restart
+    /// helper: RFC 4724 §4.2 for an end without a NOTIFICATION (the
+    /// connection closed, or the hold timer expired, when the peer could not
+    /// send one); RFC 8538 §4 adds, when both sides announced the N bit,
+    /// any NOTIFICATION but a Hard Reset. A manual stop never qualifies.
+    pub fn allows_graceful_restart(&self, n_bit: bool) -> bool {
+        match self {
+            DownReason::ConnectionClosed | DownReason::HoldTimerExpired => true,
+            DownReason::NotificationSent(n) | DownReason::NotificationReceived(n) => {
+                n_bit && !(n.code == CEASE && n.subcode == HARD_RESET)
+            }
+            DownReason::AdminStop => false,
+        }
+    }
+}
+
+/// RFC 8538 §5: with the N bit negotiated, these Cease subcodes (maximum
+/// prefixes, administrative shutdown, peer de-configured, administrative
+/// reset) are sent as a Hard Reset so that the peer drops our routes.
+fn hard_reset_if_negotiated(n: Notification, negotiated: Option<&Negotiated>) -> Notification {
+    let n_bit = negotiated
+        .and_then(|n| n.graceful_restart.as_ref())
+        .is_some_and(|g| g.notification);
+    if !n_bit || n.code != CEASE || !(1..=4).contains(&n.subcode) {
+        return n;
+    }
+    // RFC 8538 §3: the data is the encapsulated code, subcode and data.
+    let mut data = Vec::with_capacity(2 + n.data.len());
+    data.extend_from_slice(&[n.code, n.subcode]);
+    data.extend_from_slice(&n.data);
+    Notification {
+        code: CEASE,
+        subcode: HARD_RESET,
+        data: Bytes::from(data),
+    }
 }
 
 impl std::fmt::Display for DownReason {
@@ -494,7 +539,9 @@ impl Session {
                     .iter()
                     .position(|c| c.state == ConnState::Established)
                 {
-                    self.fail_conn(i, notification, &mut out);
+                    let n =
+                        hard_reset_if_negotiated(notification, self.conns[i].negotiated.as_ref());
+                    self.fail_conn(i, n, &mut out);
                 }
             }
             Input::TimerExpired(timer) => self.timer(timer, &mut out),
@@ -555,9 +602,16 @@ impl Session {
         let was_established = self.conns.iter().any(|c| c.state == ConnState::Established);
         while !self.conns.is_empty() {
             let conn = self.conns[0].id;
+            let notification = match self.conns[0].state {
+                ConnState::Established => hard_reset_if_negotiated(
+                    notification.clone(),
+                    self.conns[0].negotiated.as_ref(),
+                ),
+                _ => notification.clone(),
+            };
             out.push(Output::Send {
                 conn,
-                message: Message::Notification(notification.clone()),
+                message: Message::Notification(notification),
             });
             self.drop_conn(0, out);
         }
@@ -782,11 +836,12 @@ impl Session {
                     restart_state,
                     restart_time,
                     families,
-                    ..
+                    notification,
                 } => Some(PeerGracefulRestart {
                     restart_state: *restart_state,
                     restart_time: *restart_time,
                     families: families.clone(),
+                    notification: *notification,
                 }),
                 _ => None,
             })

@@ -536,6 +536,9 @@ impl WgLab {
         assert_eq!(gr["timers"]["configuredRestartTimer"], 60, "{nb:#}");
         assert_eq!(gr["timers"]["receivedRestartTimer"], 60, "{nb:#}");
         assert_eq!(gr["localRestarting"], false, "{nb:#}");
+        // FRR's first OPEN to the restarted wgbgpd is no restart of its own.
+        assert_eq!(gr["rBit"], false, "{nb:#}");
+        eprintln!("wgbgpd's gracefulRestartInfo for FRR: {gr}");
     }
 }
 

@@ -269,16 +269,14 @@ impl RibTask {
 
     /// RFC 4724 §4.2: a session that ends without a NOTIFICATION (the
     /// connection closed, or the hold timer expired: the peer could not
-    /// send one) with a peer that announced Graceful Restart keeps the
-    /// routes of the families it preserves, stale, for its Restart Time.
+    /// send one) — or, with RFC 8538's N bit both ways, with any
+    /// NOTIFICATION but a Hard Reset — with a peer that announced Graceful
+    /// Restart keeps the routes of the families it preserves, stale, for
+    /// its Restart Time.
     fn graceful_down(&mut self, peer: PeerId, reason: &bgp::fsm::DownReason) -> Vec<Output> {
-        use bgp::fsm::DownReason;
         let name = &self.peers[&peer].name;
         let cap = self.graceful.caps.remove(&peer);
-        let eligible = matches!(
-            reason,
-            DownReason::ConnectionClosed | DownReason::HoldTimerExpired
-        );
+        let eligible = reason.allows_graceful_restart(cap.as_ref().is_some_and(|c| c.notification));
         let keep: Vec<bgp::wire::Afi> = match &cap {
             Some(cap) if eligible && cap.restart_time > 0 => {
                 [bgp::wire::Afi::Ipv4, bgp::wire::Afi::Ipv6]
