@@ -2,6 +2,8 @@
 # The full-table benchmark (docs/benchmarks.md), as root on Debian 12:
 #   bash scripts/bench.sh            100,000 IPv4, then 1,000,000 IPv4 (+ 200,000 IPv6)
 #   bash scripts/bench.sh --quick    20,000 IPv4 + 4,000 IPv6 (smoke run, ~1 min)
+# The full run ends with the export side (fullfeed --export): 1,000,000 IPv4
+# advertised by wgbgpd and by BIRD to the same BIRD receiver.
 # Extra arguments after the mode go to every fullfeed run, e.g.
 #   bash scripts/bench.sh --receivers wgbgpd,bird
 # Installs what is missing (scripts/common.sh), builds the release binaries,
@@ -53,6 +55,8 @@ else
     run 100k --v4 100000 "$@"
     run 1m --v4 1000000 "$@"
     run 1m-v6 --v4 1000000 --v6 200000 "$@"
+    # The export side: wgbgpd and BIRD, holding the table, advertise it to a BIRD receiver.
+    run export-1m --export --v4 1000000 "$@"
 fi
 log "results in $out/ (exit $rc)"
 exit "$rc"

@@ -35,6 +35,13 @@ pub enum Request {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         address: Option<IpAddr>,
     },
+    /// `show bgp neighbors ADDR received-routes|advertised-routes|routes`.
+    NeighborRoutes {
+        address: IpAddr,
+        which: AdjRib,
+        #[serde(default = "default_afi")]
+        afi: Afi,
+    },
     /// `show tunnels`.
     Tunnels,
     /// `show nexthops`.
@@ -67,6 +74,7 @@ impl Request {
             Request::Summary => "summary",
             Request::Routes { .. } => "routes",
             Request::Neighbors { .. } => "neighbors",
+            Request::NeighborRoutes { .. } => "neighbor_routes",
             Request::Tunnels => "tunnels",
             Request::Nexthops => "nexthops",
             Request::Reload => "reload",
@@ -74,6 +82,65 @@ impl Request {
             Request::Clear { .. } => "clear",
         }
     }
+}
+
+fn default_afi() -> Afi {
+    Afi::Ipv4
+}
+
+/// Which routes of one neighbor `show bgp neighbors ADDR ...` lists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum AdjRib {
+    /// As received, before import policy (needs `soft_reconfiguration: inbound`).
+    ReceivedRoutes,
+    /// As sent to the neighbor.
+    AdvertisedRoutes,
+    /// Accepted from the neighbor (its paths in the Loc-RIB).
+    Routes,
+}
+
+/// FRR's `show bgp neighbors ADDR received-routes|advertised-routes json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AdjRoutes {
+    pub bgp_table_version: u64,
+    pub bgp_local_router_id: String,
+    pub default_loc_prf: u32,
+    #[serde(rename = "localAS")]
+    pub local_as: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub received_routes: Option<BTreeMap<String, AdjRoute>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub advertised_routes: Option<BTreeMap<String, AdjRoute>>,
+    pub total_prefix_counter: u64,
+    /// Received routes the import policy (or an eBGP check) rejects.
+    pub filtered_prefix_counter: u64,
+}
+
+/// One route of [`AdjRoutes`], FRR's field names.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AdjRoute {
+    pub addr_prefix: String,
+    pub prefix_len: u8,
+    pub network: String,
+    /// IPv4 routes: `nextHop`; IPv6 routes: `nextHopGlobal` (as FRR).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_hop: Option<IpAddr>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_hop_global: Option<IpAddr>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metric: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub loc_prf: Option<u32>,
+    pub weight: u32,
+    pub path: String,
+    pub origin: Origin,
+    pub valid: bool,
+    /// Ours, received routes only: the import policy accepts it now.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub accepted: Option<bool>,
 }
 
 /// Direction of a soft clear.
@@ -115,6 +182,8 @@ impl fmt::Display for Afi {
 pub enum Response {
     Summary(BgpSummary),
     Routes(RouteTable),
+    /// A neighbor's received or advertised routes.
+    AdjRoutes(AdjRoutes),
     /// FRR's `show bgp neighbors json`: neighbors by address.
     Neighbors(BTreeMap<String, Neighbor>),
     Tunnels(Vec<TunnelInfo>),

@@ -103,6 +103,8 @@ pub struct KernelConfig {
 pub struct WireguardConfig {
     pub private_key_file: PathBuf,
     pub backend: WgBackend,
+    /// Leave the tunnels up on exit (SIGTERM); the next start adopts them.
+    pub keep_on_exit: bool,
 }
 
 /// Which WireGuard implementation creates the interfaces.
@@ -157,6 +159,10 @@ pub struct Peer {
     /// Announce RFC 8950 Extended Next Hop (IPv4 unicast over IPv6 next
     /// hops); defaults to on when the session address is IPv6.
     pub extended_next_hop: bool,
+    /// `soft_reconfiguration: inbound`: keep the routes as received (before
+    /// import policy) so a policy change is re-applied without asking the
+    /// peer to resend, and `received-routes` can show them.
+    pub soft_reconfiguration_inbound: bool,
 }
 
 /// Default Restart Time announced with Graceful Restart, seconds (FRR's).

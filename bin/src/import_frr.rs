@@ -120,6 +120,8 @@ struct Resolved {
     passive: bool,
     shutdown: bool,
     extended_next_hop: bool,
+    /// `soft-reconfiguration inbound` in any family (wgbgp's is per peer).
+    soft_reconfiguration: bool,
     timers: Option<(u16, u16)>,
     port: Option<u16>,
     /// Per family: `None` not active; `Some(filter)` in and out.
@@ -139,6 +141,7 @@ pub(crate) struct OutPeer {
     pub shutdown: bool,
     /// RFC 8950 asked for on an IPv4 session (on IPv6 ones it is the default).
     pub extended_next_hop: bool,
+    pub soft_reconfiguration: bool,
     pub timers: Option<(u16, u16)>,
     pub port: Option<u16>,
     pub wireguard: Option<OutWireguard>,
@@ -421,6 +424,7 @@ pub fn translate(
             passive: n.passive,
             shutdown: n.shutdown,
             extended_next_hop: n.extended_next_hop && n.address.is_ipv4(),
+            soft_reconfiguration: n.soft_reconfiguration,
             timers,
             port: n.port.filter(|p| *p != 179),
             wireguard,
@@ -617,6 +621,11 @@ fn resolve_neighbors(
             passive: own.passive || group.is_some_and(|g| g.passive),
             shutdown: own.shutdown || group.is_some_and(|g| g.shutdown),
             extended_next_hop: own.extended_next_hop || group.is_some_and(|g| g.extended_next_hop),
+            soft_reconfiguration: own
+                .af
+                .iter()
+                .chain(group.iter().flat_map(|g| g.af.iter()))
+                .any(|a| a.soft_reconfiguration),
             timers: own.timers.or(group.and_then(|g| g.timers)).or(b.timers),
             port: own.port.or(group.and_then(|g| g.port)),
             active: [a4, a6],

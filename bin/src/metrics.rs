@@ -37,8 +37,14 @@ pub struct Metrics {
     pub peer_state: IntGaugeVec,
     /// 1 while Established.
     pub peer_up: IntGaugeVec,
-    /// Prefixes received from the peer (Adj-RIB-In), labels + afi, safi.
+    /// Prefixes received from the peer, labels + afi, safi: before import
+    /// policy with `soft_reconfiguration: inbound`, else the accepted ones.
     pub prefixes_received: IntGaugeVec,
+    /// Prefixes accepted by import policy (the peer's paths in the Loc-RIB).
+    pub prefixes_accepted: IntGaugeVec,
+    /// Prefixes received but rejected by import policy or an eBGP check;
+    /// only for peers with `soft_reconfiguration: inbound` (as FRR).
+    pub prefixes_filtered: IntGaugeVec,
     /// Prefixes advertised to the peer (Adj-RIB-Out), labels + afi, safi.
     pub prefixes_advertised: IntGaugeVec,
     /// Messages received, labels + type (open, update, notification,
@@ -74,6 +80,8 @@ pub struct Metrics {
     pub tunnel_handshake_age_seconds: IntGaugeVec,
     pub tunnel_receive_bytes_total: IntCounterVec,
     pub tunnel_transmit_bytes_total: IntCounterVec,
+    /// Times the tunnel's peer endpoint changed (roaming, re-resolution).
+    pub tunnel_endpoint_changes_total: IntCounterVec,
     /// Times the supervised wireguard-go was restarted.
     pub tunnel_restarts: IntGaugeVec,
     /// Things deleted behind our back and put back, by kind (route,
@@ -155,7 +163,17 @@ impl Metrics {
             ),
             prefixes_received: gauge(
                 "prefixes_received",
-                "Prefixes received from the peer",
+                "Prefixes received from the peer (before import policy with soft_reconfiguration)",
+                &peer_af,
+            ),
+            prefixes_accepted: gauge(
+                "prefixes_accepted",
+                "Prefixes from the peer accepted by import policy",
+                &peer_af,
+            ),
+            prefixes_filtered: gauge(
+                "prefixes_filtered",
+                "Prefixes from the peer rejected by import policy (soft_reconfiguration peers only)",
                 &peer_af,
             ),
             prefixes_advertised: gauge(
@@ -216,6 +234,11 @@ impl Metrics {
             tunnel_transmit_bytes_total: counter(
                 "tunnel_transmit_bytes_total",
                 "Bytes sent to the WireGuard peer",
+                &TUNNEL_LABELS,
+            ),
+            tunnel_endpoint_changes_total: counter(
+                "tunnel_endpoint_changes_total",
+                "Times the tunnel's WireGuard peer endpoint changed",
                 &TUNNEL_LABELS,
             ),
             tunnel_restarts: gauge(

@@ -32,6 +32,9 @@ pub struct ReloadPlan {
     /// Peers administratively shut down or brought back (`shutdown:`).
     pub shutdown_changed: Vec<String>,
     pub descriptions_changed: Vec<String>,
+    /// `soft_reconfiguration` turned on (filled by one ROUTE-REFRESH) or off.
+    #[serde(default)]
+    pub soft_reconfiguration_changed: Vec<String>,
     pub announce_added: Vec<IpNet>,
     pub announce_removed: Vec<IpNet>,
     pub loopbacks_added: Vec<IpNet>,
@@ -81,7 +84,10 @@ impl std::fmt::Display for ReloadPlan {
             ("re-apply export policy", &self.export_changed),
             ("change admin state", &self.shutdown_changed),
             ("change description", &self.descriptions_changed),
-            ("", &Vec::new()),
+            (
+                "change soft_reconfiguration",
+                &self.soft_reconfiguration_changed,
+            ),
         ];
         for (what, names) in lists {
             for n in names {
@@ -183,6 +189,11 @@ pub fn plan(old: &Config, new: &Config) -> ReloadPlan {
         old.wireguard.backend != new.wireguard.backend,
         "wireguard.backend",
     );
+    // How wireguard-go children are started depends on it.
+    restart(
+        old.wireguard.keep_on_exit != new.wireguard.keep_on_exit,
+        "wireguard.keep_on_exit",
+    );
     let removed_loopbacks: Vec<String> = old
         .loopback
         .iter()
@@ -247,6 +258,9 @@ pub fn plan(old: &Config, new: &Config) -> ReloadPlan {
         }
         if o.description != n.description {
             p.descriptions_changed.push(name.clone());
+        }
+        if o.soft_reconfiguration_inbound != n.soft_reconfiguration_inbound {
+            p.soft_reconfiguration_changed.push(name.clone());
         }
     }
     p
@@ -371,6 +385,19 @@ policies:
         let new = BASE.replace("router_id: 1.1.1.1", "router_id: 9.9.9.9");
         let p = plan(&cfg(BASE), &cfg(&new));
         assert_eq!(p.restart_required, vec!["router_id"]);
+    }
+
+    #[test]
+    fn soft_reconfiguration_change_is_in_place() {
+        let new = BASE.replacen(
+            "    asn: 65501\n",
+            "    asn: 65501\n    soft_reconfiguration: inbound\n",
+            1,
+        );
+        let p = plan(&cfg(BASE), &cfg(&new));
+        assert_eq!(p.soft_reconfiguration_changed.len(), 1, "{p:?}");
+        assert!(p.sessions_reset.is_empty() && p.restart_required.is_empty());
+        assert!(p.to_string().contains("change soft_reconfiguration: "));
     }
 
     #[test]

@@ -223,6 +223,74 @@ fn route_line(out: &mut String, network: &str, p: &RoutePath) {
     let _ = writeln!(out, "{}", p.origin.code());
 }
 
+/// `show bgp neighbors ADDR received-routes|advertised-routes`: FRR's
+/// table layout, and its "Total number of prefixes N" line.
+pub fn adj_routes(t: &crate::api::AdjRoutes) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "BGP table version is {}, local router ID is {}, vrf id 0",
+        t.bgp_table_version, t.bgp_local_router_id
+    );
+    let _ = writeln!(
+        out,
+        "Default local pref {}, local AS {}",
+        t.default_loc_prf, t.local_as
+    );
+    out.push_str(
+        "Status codes:  s suppressed, d damped, h history, * valid, > best, = multipath,\n\
+         \x20              i internal, r RIB-failure, S Stale, R Removed\n\
+         Origin codes:  i - IGP, e - EGP, ? - incomplete\n\n",
+    );
+    let routes = t.received_routes.as_ref().or(t.advertised_routes.as_ref());
+    let routes = routes
+        .map(|r| r.values().collect::<Vec<_>>())
+        .unwrap_or_default();
+    if !routes.is_empty() {
+        let _ = writeln!(
+            out,
+            "   {:<17}{:<16}{:>10}{:>7}{:>7} Path",
+            "Network", "Next Hop", "Metric", "LocPrf", "Weight"
+        );
+    }
+    let mut routes = routes;
+    routes.sort_by_key(|r| (r.network.parse::<IpNet>().ok(), r.network.clone()));
+    for r in routes {
+        let nh = r.next_hop.or(r.next_hop_global);
+        let p = RoutePath {
+            // Received routes the import policy rejects have no `*`.
+            valid: r.accepted.unwrap_or(r.valid),
+            bestpath: false,
+            multipath: false,
+            stale: false,
+            path_from: "external".into(),
+            prefix: r.addr_prefix.clone(),
+            prefix_len: r.prefix_len,
+            network: r.network.clone(),
+            metric: r.metric,
+            loc_prf: r.loc_prf,
+            weight: r.weight,
+            peer_id: String::new(),
+            path: r.path.clone(),
+            origin: r.origin,
+            nexthops: nh.map(crate::api::Nexthop::global).into_iter().collect(),
+            installed: false,
+            via: None,
+        };
+        route_line(&mut out, &r.network, &p);
+    }
+    if t.filtered_prefix_counter > 0 {
+        let _ = writeln!(
+            out,
+            "\nTotal number of prefixes {} ({} filtered)",
+            t.total_prefix_counter, t.filtered_prefix_counter
+        );
+    } else {
+        let _ = writeln!(out, "\nTotal number of prefixes {}", t.total_prefix_counter);
+    }
+    out
+}
+
 /// `show bgp neighbors`, in the spirit of FRR's text (the main facts).
 pub fn neighbors(n: &BTreeMap<String, Neighbor>) -> String {
     let mut out = String::new();

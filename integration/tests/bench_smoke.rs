@@ -66,3 +66,26 @@ fn wgbgpd_installs_and_removes_a_small_full_feed() {
 fn bird_installs_and_removes_a_small_full_feed() {
     smoke(ReceiverKind::Bird);
 }
+
+/// The export side at a small size: wgbgpd takes 5,000 routes from the
+/// sender and must advertise every one of them to a BIRD receiver (which
+/// counts them as imported) — the same check the benchmark makes for BIRD.
+#[test]
+fn wgbgpd_exports_a_small_full_feed_to_bird() {
+    integration::require_root();
+    let topo = Topology::default();
+    let table = generate(&topo.table_spec(5_000, 0, 43));
+    let r = integration::bench::export::run_export(
+        ReceiverKind::Wgbgpd,
+        &table,
+        &topo,
+        Duration::from_secs(30),
+    );
+    eprintln!(
+        "{}",
+        integration::bench::export::markdown(std::slice::from_ref(&r))
+    );
+    assert!(r.notes.is_empty(), "export problems: {:#?}", r.notes);
+    assert!(r.export_s.is_some(), "the receiver never had all routes");
+    assert!(r.cpu_s.unwrap_or(-1.0) >= 0.0, "no exporter CPU sampled");
+}

@@ -1,11 +1,12 @@
 //! Paths (one route to a prefix from one source) and the attribute interner
 //! that lets a full table share a few hundred thousand attribute sets.
 
-use std::collections::HashSet;
 use std::net::IpAddr;
 use std::sync::Arc;
 
 use bgp::wire::PathAttributes;
+
+use crate::FastSet;
 
 /// Index of a configured peer, assigned by the daemon.
 pub type PeerId = u32;
@@ -33,7 +34,7 @@ pub struct Path {
 /// Hands out one shared `Arc` per distinct attribute set.
 #[derive(Debug, Default)]
 pub struct Interner {
-    set: HashSet<Arc<PathAttributes>>,
+    set: FastSet<Arc<PathAttributes>>,
     /// Size after the last sweep; a sweep runs when the set doubles.
     swept_at: usize,
 }

@@ -31,10 +31,15 @@ use crate::kernel::{FibOp, KernelEvent, KernelNextHop, KernelView, NextHops};
 use crate::path::{Interner, Path, PeerId, Source};
 use crate::policy::{Chain, Context};
 use crate::repair::Pacer;
+use crate::{FastMap, FastSet};
 
+mod adj_out;
 mod deferral;
 mod loc_rib;
+mod soft_in;
+use adj_out::AdjRibOut;
 pub use loc_rib::LocRib;
+pub use soft_in::AdjRoute;
 
 /// Settings of the whole RIB.
 #[derive(Debug, Clone)]
@@ -155,7 +160,7 @@ struct Peer {
     /// (FRR's `pfxRcd`).
     received: [usize; 2],
     /// Adj-RIB-Out: what this peer was last sent, per prefix.
-    adj_rib_out: HashMap<IpNet, Arc<PathAttributes>>,
+    adj_rib_out: AdjRibOut,
     /// Prefixes whose path from this peer is stale: kept across the peer's
     /// graceful restart (RFC 4724 §4.2) until it is re-announced, swept by
     /// End-of-RIB, or the restart or stale-path timer runs out.
@@ -163,6 +168,9 @@ struct Peer {
     /// BGP Identifier of its current or last session, kept for the
     /// tie-break of its stale paths while it is away.
     router_id: Option<Ipv4Addr>,
+    /// Pre-policy Adj-RIB-In, kept only with `soft_reconfiguration:
+    /// inbound` (`None` otherwise: nothing per route for other peers).
+    adj_rib_in: Option<soft_in::AdjRibIn>,
 }
 
 #[derive(Debug, Clone)]
@@ -190,7 +198,7 @@ pub struct Rib {
     kernel: KernelView,
     next_hops: HashMap<IpAddr, NextHop>,
     interner: Interner,
-    dirty: HashSet<IpNet>,
+    dirty: FastSet<IpNet>,
     /// Routes deleted behind our back: prefix → the next hops that were
     /// installed when the deletion was seen.
     suspects: BTreeMap<IpNet, NextHops>,
@@ -278,7 +286,7 @@ impl Rib {
             kernel,
             next_hops: HashMap::new(),
             interner: Interner::default(),
-            dirty: HashSet::new(),
+            dirty: FastSet::default(),
             suspects: BTreeMap::new(),
             pacer: Pacer::default(),
             yielded: HashSet::new(),
@@ -296,9 +304,10 @@ impl Rib {
             settings,
             established: None,
             received: [0; 2],
-            adj_rib_out: HashMap::new(),
+            adj_rib_out: AdjRibOut::default(),
             stale: HashSet::new(),
             router_id: None,
+            adj_rib_in: None,
         };
         self.peers.insert(id, peer);
     }
@@ -336,9 +345,11 @@ impl Rib {
 
     /// Replaces a peer's import and export chains. The export side is
     /// re-diffed at once; the returned flag says whether the import chain
-    /// changed, in which case the caller must have the peer resend its routes
-    /// (ROUTE-REFRESH): only accepted paths are kept, so the rejected ones
-    /// are not here to re-evaluate.
+    /// changed without a pre-policy Adj-RIB-In to re-apply it from, in which
+    /// case the caller must have the peer resend its routes (ROUTE-REFRESH):
+    /// only accepted paths are kept, so the rejected ones are not here to
+    /// re-evaluate. With `soft_reconfiguration` the new chain is re-applied
+    /// here from the stored copy.
     pub fn set_policies(
         &mut self,
         id: PeerId,
@@ -351,28 +362,37 @@ impl Rib {
         let import_changed = peer.settings.import != import;
         peer.settings.import = import.clone();
         peer.settings.export = export;
-        // Paths already accepted that the new import chain rejects go now.
-        // They are judged as stored (after the old chain's `set`s); the
-        // ROUTE-REFRESH the caller sends re-judges every route as received.
-        let source = Source::Peer(id);
-        let cx = Context {
-            peer: &peer.settings.name,
-            local_as: self.cfg.local_as,
+        let soft = peer.adj_rib_in.is_some();
+        let mut out = if !import_changed {
+            Vec::new()
+        } else if soft {
+            // Re-judged from the routes as received: no ROUTE-REFRESH.
+            self.soft_in(id)
+        } else {
+            // Paths already accepted that the new import chain rejects go
+            // now. They are judged as stored (after the old chain's `set`s);
+            // the ROUTE-REFRESH the caller sends re-judges every route as
+            // received.
+            let source = Source::Peer(id);
+            let cx = Context {
+                peer: &peer.settings.name,
+                local_as: self.cfg.local_as,
+            };
+            let rejected: Vec<IpNet> = self
+                .loc_rib
+                .iter()
+                .filter(|(p, d)| {
+                    d.paths
+                        .iter()
+                        .any(|x| x.source == source && import.evaluate(p, &x.attrs, &cx).is_none())
+                })
+                .map(|(p, _)| p)
+                .collect();
+            for prefix in rejected {
+                self.remove_path(prefix, source);
+            }
+            self.flush()
         };
-        let rejected: Vec<IpNet> = self
-            .loc_rib
-            .iter()
-            .filter(|(p, d)| {
-                d.paths
-                    .iter()
-                    .any(|x| x.source == source && import.evaluate(p, &x.attrs, &cx).is_none())
-            })
-            .map(|(p, _)| p)
-            .collect();
-        for prefix in rejected {
-            self.remove_path(prefix, source);
-        }
-        let mut out = self.flush();
         let mut batch = ExportBatch::default();
         let prefixes: Vec<IpNet> = self.loc_rib.keys().collect();
         for prefix in prefixes {
@@ -381,15 +401,15 @@ impl Rib {
         // A prefix exported before but gone from the Loc-RIB since.
         let stale: Vec<IpNet> = self.peers[&id]
             .adj_rib_out
-            .keys()
+            .iter()
+            .map(|(p, _)| p)
             .filter(|p| !self.loc_rib.contains_key(p))
-            .copied()
             .collect();
         for prefix in stale {
             self.export_to(id, &prefix, &mut batch);
         }
         batch.emit(&mut out);
-        (out, import_changed)
+        (out, import_changed && !soft)
     }
 
     /// Updates the description-like settings of a peer that need no reset.
@@ -453,6 +473,7 @@ impl Rib {
         peer.established = None;
         peer.adj_rib_out.clear();
         peer.stale.clear();
+        soft_in::clear(&mut peer.adj_rib_in);
         let source = Source::Peer(id);
         // Next hops are few: count releases here instead of collecting the
         // removed paths (a full table's worth of memory at the worst time).
@@ -505,6 +526,7 @@ impl Rib {
         };
         peer.established = None;
         peer.adj_rib_out.clear();
+        soft_in::clear(&mut peer.adj_rib_in);
         let source = Source::Peer(id);
         let mut gone = Vec::new();
         let mut stale = Vec::new();
@@ -600,6 +622,9 @@ impl Rib {
             (None, Some(attrs)) => self.accept_attributes(attrs, peer_asn),
             _ => None,
         };
+        if self.peers[&id].adj_rib_in.is_some() {
+            self.record_adj_rib_in(id, &update, &withdrawn, &reach);
+        }
         let cx = Context {
             peer: &peer_name,
             local_as: self.cfg.local_as,
@@ -613,21 +638,9 @@ impl Rib {
                     || prefixes.iter().all(|p| matches!(p, IpNet::V6(_)))
             };
             let next_hop = next_hop.filter(|nh| family_ok(nh, &prefixes));
-            let usable = attrs
-                .as_ref()
-                .zip(next_hop.filter(|nh| self.valid_next_hop(*nh)));
             for prefix in prefixes {
                 let prefix = prefix.trunc();
-                let accepted = usable.and_then(|(attrs, nh)| {
-                    let a = import.evaluate(&prefix, attrs, &cx)?;
-                    let nh = a.next_hop.filter(|n| self.valid_next_hop(*n)).unwrap_or(nh);
-                    // Only a route a `set` changed costs a copy and a lookup.
-                    let attrs = match a.attrs {
-                        Cow::Borrowed(_) => attrs.clone(),
-                        Cow::Owned(changed) => self.interner.intern(changed),
-                    };
-                    Some((attrs, nh))
-                });
+                let accepted = self.import_route(&prefix, attrs.as_ref(), next_hop, &import, &cx);
                 match accepted {
                     Some((attrs, nh)) => {
                         let path = Path {
@@ -649,12 +662,35 @@ impl Rib {
         self.flush()
     }
 
+    /// Phase 1 of the decision process for one route whose attributes
+    /// passed the eBGP checks: next-hop validity, then the import chain.
+    /// `None`: filtered or unusable (handled as a withdrawal).
+    fn import_route(
+        &mut self,
+        prefix: &IpNet,
+        attrs: Option<&Arc<PathAttributes>>,
+        next_hop: Option<IpAddr>,
+        import: &Chain,
+        cx: &Context,
+    ) -> Option<(Arc<PathAttributes>, IpAddr)> {
+        let attrs = attrs?;
+        let nh = next_hop.filter(|nh| self.valid_next_hop(*nh))?;
+        let a = import.evaluate(prefix, attrs, cx)?;
+        let nh = a.next_hop.filter(|n| self.valid_next_hop(*n)).unwrap_or(nh);
+        // Only a route a `set` changed costs a copy and a lookup.
+        let attrs = match a.attrs {
+            Cow::Borrowed(_) => attrs.clone(),
+            Cow::Owned(changed) => self.interner.intern(changed),
+        };
+        Some((attrs, nh))
+    }
+
     /// Re-sends the Adj-RIB-Out of one family (RFC 2918 ROUTE-REFRESH).
     pub fn handle_route_refresh(&mut self, id: PeerId, afi: Afi) -> Vec<Output> {
         let Some(peer) = self.peers.get_mut(&id) else {
             return Vec::new();
         };
-        peer.adj_rib_out.retain(|p, _| afi_of(p) != afi);
+        peer.adj_rib_out.clear_family(afi);
         let mut batch = ExportBatch::default();
         let prefixes: Vec<IpNet> = self.loc_rib.keys().filter(|p| afi_of(p) == afi).collect();
         for prefix in prefixes {
@@ -812,7 +848,7 @@ impl Rib {
         let Some(p) = self.peers.get(&id) else {
             return (0, 0);
         };
-        let sent = p.adj_rib_out.keys().filter(|k| afi_of(k) == afi).count();
+        let sent = p.adj_rib_out.len(afi);
         (p.received[family_index(afi)], sent)
     }
 
@@ -1109,7 +1145,7 @@ impl Rib {
                 batch.announce(id, afi, attrs, next_hop, *prefix);
             }
             None => {
-                if peer.adj_rib_out.remove(prefix).is_some() {
+                if peer.adj_rib_out.remove(prefix) {
                     batch.withdraw(id, afi, *prefix);
                 }
             }
@@ -1204,7 +1240,7 @@ fn spread(prefix: &IpNet) -> u64 {
 #[derive(Default)]
 struct ExportBatch {
     announce: Vec<((PeerId, Afi, MpNextHop), Arc<PathAttributes>, Vec<IpNet>)>,
-    index: HashMap<(PeerId, Afi, MpNextHop, usize), usize>,
+    index: FastMap<(PeerId, Afi, MpNextHop, usize), usize>,
     withdraw: BTreeMap<(PeerId, Afi), Vec<IpNet>>,
 }
 

@@ -28,6 +28,8 @@ pub struct TunnelManager {
     netlink: Netlink,
     wireguard_go: Option<PathBuf>,
     tunnels: BTreeMap<String, Tunnel>,
+    /// wireguard-go children are started so they can outlive the manager.
+    detachable: bool,
 }
 
 impl TunnelManager {
@@ -71,6 +73,7 @@ impl TunnelManager {
             netlink,
             wireguard_go,
             tunnels: BTreeMap::new(),
+            detachable: false,
         })
     }
 
@@ -142,6 +145,7 @@ impl TunnelManager {
                         let ctx = Ctx {
                             binary: self.wireguard_go.clone().unwrap_or(WIREGUARD_GO.into()),
                             netlink: self.netlink.clone(),
+                            detachable: self.detachable,
                         };
                         Tunnel::Userspace {
                             supervisor: Supervisor::start(ctx, spec.clone()).await?,
@@ -233,6 +237,30 @@ impl TunnelManager {
     /// The UAPI socket path of a userspace interface.
     pub fn socket_path(interface: &str) -> PathBuf {
         userspace::socket_path(interface)
+    }
+
+    /// Starts the `wireguard-go` children of tunnels created from now on so that
+    /// [`TunnelManager::detach_all`] can leave them running: their own process group, output
+    /// to `/var/run/wireguard/<interface>.log`.
+    pub fn set_detachable(&mut self, on: bool) {
+        self.detachable = on;
+    }
+
+    /// Forgets every tunnel and leaves it as it is: kernel links, host routes and (for
+    /// children started detachable) the `wireguard-go` processes stay, to be adopted by the
+    /// next manager's [`TunnelManager::up`] without being recreated.
+    pub async fn detach_all(&mut self) -> Result<(), TunnelError> {
+        let mut first = None;
+        for (interface, tunnel) in std::mem::take(&mut self.tunnels) {
+            if let Tunnel::Userspace { supervisor } = tunnel
+                && let Err(e) = supervisor.detach().await
+            {
+                tracing::warn!(interface, error = %e, "leaving the tunnel up failed");
+                first.get_or_insert(e);
+            }
+            tracing::info!(interface, "tunnel left up");
+        }
+        first.map_or(Ok(()), Err)
     }
 
     /// Tears down every tunnel this manager created; keeps going past failures and returns

@@ -121,6 +121,27 @@ enum Instance {
 pub(crate) struct Ctx {
     pub binary: PathBuf,
     pub netlink: Netlink,
+    /// Children may outlive us ([`Supervisor::detach`]): they get their own
+    /// process group and write to a log file beside their socket instead of
+    /// a pipe (a Go program dies of SIGPIPE writing to a closed stdout).
+    pub detachable: bool,
+}
+
+/// Where a detachable child's output goes.
+pub(crate) fn log_path(interface: &str) -> PathBuf {
+    Path::new(SOCKET_DIR).join(format!("{interface}.log"))
+}
+
+/// The last lines of a detachable child's log, for error messages.
+fn log_tail(interface: &str) -> String {
+    let text = std::fs::read_to_string(log_path(interface)).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    let tail = lines[lines.len().saturating_sub(OUTPUT_LINES)..].join(" | ");
+    if tail.is_empty() {
+        "(nothing)".into()
+    } else {
+        tail
+    }
 }
 
 impl Ctx {
@@ -150,19 +171,32 @@ impl Ctx {
         remove_stale_socket(interface, &socket)?;
 
         let output = OutputLog::default();
-        let mut child = ProcessCommand::new(&self.binary)
+        let mut command = ProcessCommand::new(&self.binary);
+        command
             .arg(interface)
             .env("WG_PROCESS_FOREGROUND", "1")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .map_err(|source| TunnelError::Spawn {
-                interface: interface.into(),
-                binary: self.binary.clone(),
-                source,
-            })?;
+            .kill_on_drop(true);
+        if self.detachable {
+            let log = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(log_path(interface))
+                .and_then(|f| Ok((f.try_clone()?, f)))
+                .map_err(|source| TunnelError::Spawn {
+                    interface: interface.into(),
+                    binary: self.binary.clone(),
+                    source,
+                })?;
+            command.stdout(log.0).stderr(log.1).process_group(0);
+        }
+        let mut child = command.spawn().map_err(|source| TunnelError::Spawn {
+            interface: interface.into(),
+            binary: self.binary.clone(),
+            source,
+        })?;
         let pid = child.id().unwrap_or(0);
         if let Some(s) = child.stdout.take() {
             output.drain_into(interface.to_string(), s);
@@ -186,7 +220,11 @@ impl Ctx {
                 return Err(TunnelError::ChildExited {
                     interface: interface.into(),
                     status: status.to_string(),
-                    output: output.text(),
+                    output: if self.detachable {
+                        log_tail(interface)
+                    } else {
+                        output.text()
+                    },
                 });
             }
             if started.elapsed() > START_TIMEOUT {
@@ -274,6 +312,8 @@ enum Command {
     /// The TUN was deleted: replace the child now.
     Recreate(Box<TunnelSpec>, oneshot::Sender<Result<(), TunnelError>>),
     Stop(oneshot::Sender<Result<(), TunnelError>>),
+    /// Leave the child running and end.
+    Detach(oneshot::Sender<Result<(), TunnelError>>),
 }
 
 /// Handle to one tunnel's supervisor task.
@@ -330,6 +370,14 @@ impl Supervisor {
     pub async fn recreate(&self, spec: TunnelSpec) -> Result<(), TunnelError> {
         self.call(|reply| Command::Recreate(Box::new(spec), reply))
             .await
+    }
+
+    /// Ends the task and leaves the child running with its interface (the
+    /// daemon exits with `keep_on_exit`; its next start adopts it).
+    pub async fn detach(self) -> Result<(), TunnelError> {
+        let result = self.call(Command::Detach).await;
+        let _ = self.task.await;
+        result
     }
 
     /// Stops the child, reaps it and ends the task.
@@ -459,6 +507,15 @@ async fn run(
                 };
                 shared.pid.store(0, Ordering::Relaxed);
                 let _ = reply.send(result);
+                return;
+            }
+            Event::Command(Some(Command::Detach(reply))) => {
+                if let Some(Instance::Child { child, pid, .. }) = instance.take() {
+                    // Dropping the handle would kill it (kill_on_drop).
+                    std::mem::forget(child);
+                    tracing::info!(interface = %interface, pid, "wireguard-go left running");
+                }
+                let _ = reply.send(Ok(()));
                 return;
             }
             // The manager was dropped without down(): do not leave the child behind.

@@ -12,7 +12,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use ipnet::IpNet;
-use wgbgp::api::{Afi, Request, Response, SoftDirection};
+use wgbgp::api::{AdjRib, Afi, Request, Response, SoftDirection};
 use wgbgp::config::{Config, DEFAULT_CONTROL_SOCKET};
 use wgbgp::{control, render};
 use wireguard_control::Key;
@@ -117,8 +117,18 @@ enum ShowBgp {
         #[command(subcommand)]
         safi: Safi,
     },
-    /// Session details, optionally of one neighbor address.
-    Neighbors { address: Option<IpAddr> },
+    /// Session details, optionally of one neighbor address; with
+    /// `received-routes` (before import policy; needs
+    /// `soft_reconfiguration: inbound`), `advertised-routes` or `routes`
+    /// (accepted from it): that neighbor's routes.
+    Neighbors {
+        address: Option<IpAddr>,
+        #[arg(value_parser = ["received-routes", "advertised-routes", "routes"], requires = "address")]
+        routes: Option<String>,
+        /// Address family of the routes (FRR's default: ipv4).
+        #[arg(long, value_parser = ["ipv4", "ipv6"], default_value = "ipv4")]
+        afi: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -267,7 +277,27 @@ fn run(cli: Cli) -> Result<String, String> {
         } => {
             let (request, prefix) = match what {
                 ShowBgp::Summary => (Request::Summary, None),
-                ShowBgp::Neighbors { address } => (Request::Neighbors { address: *address }, None),
+                ShowBgp::Neighbors {
+                    address: Some(address),
+                    routes: Some(which),
+                    afi,
+                } => {
+                    let which = match which.as_str() {
+                        "received-routes" => AdjRib::ReceivedRoutes,
+                        "advertised-routes" => AdjRib::AdvertisedRoutes,
+                        _ => AdjRib::Routes,
+                    };
+                    let afi = if afi == "ipv6" { Afi::Ipv6 } else { Afi::Ipv4 };
+                    let request = Request::NeighborRoutes {
+                        address: *address,
+                        which,
+                        afi,
+                    };
+                    (request, None)
+                }
+                ShowBgp::Neighbors { address, .. } => {
+                    (Request::Neighbors { address: *address }, None)
+                }
                 ShowBgp::Ipv4 {
                     safi: Safi::Unicast { prefix },
                 } => (routes(Afi::Ipv4, *prefix), *prefix),
@@ -333,6 +363,11 @@ fn show(response: Response, prefix: Option<IpNet>, json: bool) -> Result<String,
             render::json(&n)
         } else {
             render::nexthops(&n)
+        }),
+        Response::AdjRoutes(r) => Ok(if json {
+            render::json(&r)
+        } else {
+            render::adj_routes(&r)
         }),
         Response::Summary(s) => Ok(if json {
             render::json(&s)

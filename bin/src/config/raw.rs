@@ -75,6 +75,7 @@ struct RawKernel {
 #[serde(deny_unknown_fields)]
 struct RawWireguard {
     private_key_file: Option<PathBuf>,
+    keep_on_exit: Option<bool>,
     backend: Option<WgBackend>,
 }
 
@@ -100,6 +101,14 @@ struct RawPeer {
     ttl_security: Option<bool>,
     extended_next_hop: Option<bool>,
     graceful_restart: Option<RawGracefulRestart>,
+    soft_reconfiguration: Option<RawSoftReconfiguration>,
+}
+
+/// `soft_reconfiguration: inbound` (FRR's `soft-reconfiguration inbound`).
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "lowercase")]
+enum RawSoftReconfiguration {
+    Inbound,
 }
 
 /// `graceful_restart: false` or `graceful_restart: {restart_time: 120}`.
@@ -495,6 +504,11 @@ pub(super) fn validate(raw: RawConfig, src: &str, path: &Path) -> Result<Config,
             .as_ref()
             .and_then(|w| w.backend)
             .unwrap_or_default(),
+        keep_on_exit: raw
+            .wireguard
+            .as_ref()
+            .and_then(|w| w.keep_on_exit)
+            .unwrap_or(false),
     };
 
     let announce: Vec<IpNet> = (raw.announce.0.iter().enumerate())
@@ -670,6 +684,10 @@ pub(super) fn validate(raw: RawConfig, src: &str, path: &Path) -> Result<Config,
                 ttl_security: p.ttl_security.unwrap_or(false),
                 graceful_restart,
                 extended_next_hop,
+                soft_reconfiguration_inbound: matches!(
+                    p.soft_reconfiguration,
+                    Some(RawSoftReconfiguration::Inbound)
+                ),
                 max_prefix: p.max_prefix.as_ref().map(|m| match m {
                     RawMaxPrefix::Limit(limit) => MaxPrefix {
                         limit: *limit,

@@ -765,3 +765,32 @@ fn top_level_graceful_restart_makes_us_a_restarting_speaker() {
     let e = parse(&zero).unwrap_err().to_string();
     assert!(e.contains("graceful_restart.select_defer_time"), "{e}");
 }
+
+#[test]
+fn soft_reconfiguration_inbound_is_off_by_default_and_the_only_value() {
+    let c = parse(S1).unwrap();
+    assert!(!c.peers["s2"].soft_reconfiguration_inbound);
+    let on = S1.replacen(
+        "    description: S2\n",
+        "    description: S2\n    soft_reconfiguration: inbound\n",
+        1,
+    );
+    assert!(parse(&on).unwrap().peers["s2"].soft_reconfiguration_inbound);
+    assert_bad(
+        "    description: S2\n",
+        "    soft_reconfiguration: outbound\n",
+        "soft_reconfiguration",
+        "inbound",
+    );
+}
+
+#[test]
+fn keep_on_exit_is_off_by_default() {
+    assert!(!parse(S1).unwrap().wireguard.keep_on_exit);
+    let on = S1.replacen(
+        "  private_key_file: /etc/wgbgp/private.key\n",
+        "  private_key_file: /etc/wgbgp/private.key\n  keep_on_exit: true\n",
+        1,
+    );
+    assert!(parse(&on).unwrap().wireguard.keep_on_exit);
+}

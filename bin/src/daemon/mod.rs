@@ -16,9 +16,11 @@ mod heal;
 mod liveness;
 mod notify;
 mod peers;
+mod reresolve;
 mod restart;
 mod rib_task;
 mod show;
+mod show_adj;
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -179,7 +181,12 @@ pub async fn run(cfg: Config) -> Result<(), StartError> {
         Ok(n) => info!(routes = n, "removed our routes from the kernel"),
         Err(e) => error!(error = %e, "could not remove our routes from the kernel"),
     }
-    if let Err(e) = outcome.tunnels.shutdown().await {
+    if outcome.cfg.wireguard.keep_on_exit {
+        // Adopted (not recreated) by the next start.
+        if let Err(e) = outcome.tunnels.detach_all().await {
+            warn!(error = %e, "leaving the tunnels up failed");
+        }
+    } else if let Err(e) = outcome.tunnels.shutdown().await {
         warn!(error = %e, "tunnel teardown incomplete");
     }
     info!("wgbgpd stopped");
@@ -193,7 +200,8 @@ async fn tunnel_manager(cfg: &Config) -> Result<TunnelManager, StartError> {
         WgBackend::Kernel => Backend::Kernel,
         WgBackend::Userspace => Backend::Userspace,
     };
-    let manager = TunnelManager::new(backend).await?;
+    let mut manager = TunnelManager::new(backend).await?;
+    manager.set_detachable(cfg.wireguard.keep_on_exit);
     manager.ensure_loopbacks(&cfg.loopback).await?;
     info!(backend = %manager.backend(), "WireGuard backend");
     Ok(manager)

@@ -95,7 +95,7 @@ impl RibTask {
         &self,
         peer: &config::Peer,
     ) -> Result<Option<TunnelSpec>, StartError> {
-        let (Some(wg), Some(private_key)) = (&peer.wireguard, self.private_key.clone()) else {
+        let Some(wg) = &peer.wireguard else {
             return Ok(None);
         };
         let endpoint = match &wg.endpoint {
@@ -108,7 +108,19 @@ impl RibTask {
             })?),
             None => None,
         };
-        Ok(Some(TunnelSpec {
+        Ok(self.tunnel_spec_with(peer, endpoint))
+    }
+
+    /// The tunnel of `peer` with `endpoint` (already resolved).
+    pub(super) fn tunnel_spec_with(
+        &self,
+        peer: &config::Peer,
+        endpoint: Option<SocketAddr>,
+    ) -> Option<TunnelSpec> {
+        let (Some(wg), Some(private_key)) = (&peer.wireguard, self.private_key.clone()) else {
+            return None;
+        };
+        Some(TunnelSpec {
             name: peer.name.clone(),
             interface: wg.interface.clone(),
             private_key,
@@ -119,7 +131,7 @@ impl RibTask {
             mtu: wg.mtu,
             fwmark: None,
             peer_addresses: peer.addresses.clone(),
-        }))
+        })
     }
 
     /// Brings up the tunnel, the RIB entry and the session of `name` from
@@ -145,6 +157,8 @@ impl RibTask {
         let id = self.next_id;
         self.next_id += 1;
         self.rib.add_peer(id, peer_settings(&cfg, &peer));
+        self.rib
+            .set_soft_reconfiguration(id, peer.soft_reconfiguration_inbound);
         let restart = self.restart.for_peer(&peer);
         let session = driver::spawn(
             id,
@@ -225,6 +239,17 @@ impl RibTask {
             for afi in [Afi::Ipv4, Afi::Ipv6] {
                 let _ = p.session.commands.send(Command::RouteRefresh(afi));
             }
+        }
+    }
+
+    /// `clear bgp PEER soft in`: from the stored pre-policy routes with
+    /// `soft_reconfiguration: inbound`, else by ROUTE-REFRESH.
+    pub(super) async fn soft_in(&mut self, id: PeerId) {
+        if self.rib.soft_reconfiguration(id) {
+            let out = self.rib.soft_in(id);
+            self.dispatch(out).await;
+        } else {
+            self.refresh_in(id);
         }
     }
 
@@ -325,6 +350,16 @@ impl RibTask {
                 }
                 for a in &peer.addresses {
                     map.insert(*a, self.peers[&id].session.commands.clone());
+                }
+            }
+            // Before the policies: a new import chain is re-applied from the
+            // copy only if the copy is (still) there.
+            let soft = peer.soft_reconfiguration_inbound;
+            if old.peers[name].soft_reconfiguration_inbound != soft {
+                info!(peer = %name, on = soft, "reload: soft_reconfiguration inbound changed");
+                // Turned on: the copy is filled by the peer resending.
+                if self.rib.set_soft_reconfiguration(id, soft) {
+                    self.refresh_in(id);
                 }
             }
             if plan.import_changed.contains(name) || plan.export_changed.contains(name) {

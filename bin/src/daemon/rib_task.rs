@@ -116,6 +116,14 @@ const SWEEP_CHUNK: usize = 4096;
 /// How often per-peer gauges and counters are brought up to date.
 const METRICS_REFRESH: Duration = Duration::from_secs(2);
 
+/// What a tunnel's status said at the last metrics refresh.
+#[derive(Default)]
+pub(super) struct TunnelSeen {
+    rx: u64,
+    tx: u64,
+    endpoint: Option<std::net::SocketAddr>,
+}
+
 /// What the metric counters already hold of the session tasks' running
 /// totals, so each refresh adds only the growth.
 #[derive(Default)]
@@ -143,7 +151,8 @@ impl RibTask {
         let mut refresh = tokio::time::interval(METRICS_REFRESH);
         let mut watchdog = tokio::time::interval(super::notify::watchdog_interval());
         let mut counted = Counted::default();
-        let mut tunnel_bytes: BTreeMap<String, (u64, u64)> = BTreeMap::new();
+        let mut tunnel_bytes: BTreeMap<String, TunnelSeen> = BTreeMap::new();
+        let mut reresolve = super::reresolve::Pending::default();
         let mut liveness = tokio::time::interval(LIVENESS_TICK);
         liveness.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut graceful = tokio::time::interval(GRACEFUL_POLL);
@@ -195,6 +204,7 @@ impl RibTask {
                     self.refresh_peer_metrics(&mut counted);
                     self.update_rib_metrics();
                     self.refresh_tunnel_metrics(&mut tunnel_bytes).await;
+                    self.reresolve_endpoints(&mut reresolve).await;
                 }
                 _ = watchdog.tick() => super::notify::watchdog(),
                 _ = liveness.tick(), if !self.watches.is_empty() => self.check_liveness().await,
@@ -497,7 +507,14 @@ impl RibTask {
                 (bgp::wire::Afi::Ipv4, "ipv4"),
                 (bgp::wire::Afi::Ipv6, "ipv6"),
             ] {
-                let (received, sent) = self.rib.peer_counts(*id, afi);
+                let (accepted, sent) = self.rib.peer_counts(*id, afi);
+                // Pre-policy counts exist only with soft_reconfiguration
+                // (as FRR's filteredPrefixCounter).
+                let before_policy = self
+                    .rib
+                    .received_counts(*id)
+                    .map(|c| c[(afi != bgp::wire::Afi::Ipv4) as usize]);
+                let received = before_policy.map_or(accepted, |(r, _)| r);
                 let labels = [
                     peer.as_str(),
                     peer_as.as_str(),
@@ -513,6 +530,16 @@ impl RibTask {
                     .prefixes_advertised
                     .with_label_values(&labels)
                     .set(sent as i64);
+                self.metrics
+                    .prefixes_accepted
+                    .with_label_values(&labels)
+                    .set(accepted as i64);
+                if let Some((_, filtered)) = before_policy {
+                    self.metrics
+                        .prefixes_filtered
+                        .with_label_values(&labels)
+                        .set(filtered as i64);
+                }
             }
             let stats = &p.session.stats;
             for (code, ty) in TYPES.iter().enumerate().skip(1) {
@@ -581,7 +608,7 @@ impl RibTask {
     /// Tunnel gauges and byte counters from each tunnel's status. The
     /// counters add what grew since the last read; a wireguard-go restart
     /// starts its counters at 0, which is added as new traffic.
-    async fn refresh_tunnel_metrics(&self, seen: &mut BTreeMap<String, (u64, u64)>) {
+    async fn refresh_tunnel_metrics(&self, seen: &mut BTreeMap<String, TunnelSeen>) {
         for p in self.peers.values() {
             let Some(ifname) = p.cfg.interface() else {
                 continue;
@@ -606,9 +633,22 @@ impl RibTask {
                     .with_label_values(&labels)
                     .set(age.as_secs() as i64);
             }
-            let (rx0, tx0) = seen
-                .insert(ifname.to_string(), (wg.rx_bytes, wg.tx_bytes))
-                .unwrap_or((0, 0));
+            let now = TunnelSeen {
+                rx: wg.rx_bytes,
+                tx: wg.tx_bytes,
+                endpoint: wg.endpoint,
+            };
+            let before = seen.insert(ifname.to_string(), now).unwrap_or_default();
+            let (rx0, tx0) = (before.rx, before.tx);
+            // The peer roamed, or a re-resolved hostname moved it.
+            if let (Some(old), Some(new)) = (before.endpoint, wg.endpoint)
+                && old != new
+            {
+                info!(peer = %p.name, interface = %ifname, %old, %new, "tunnel endpoint changed");
+                m.tunnel_endpoint_changes_total
+                    .with_label_values(&labels)
+                    .inc();
+            }
             let grew = |now: u64, before: u64| if now >= before { now - before } else { now };
             m.tunnel_receive_bytes_total
                 .with_label_values(&labels)
@@ -912,6 +952,18 @@ impl RibTask {
                 address,
                 &self.restart,
             )),
+            Request::NeighborRoutes {
+                address,
+                which,
+                afi,
+            } => super::show_adj::neighbor_routes(
+                &self.cfg,
+                &mut self.rib,
+                &self.peers,
+                address,
+                which,
+                afi,
+            ),
             Request::Tunnels => {
                 Response::Tunnels(super::show::tunnels(&self.tunnels, &self.peers).await)
             }
@@ -935,7 +987,7 @@ impl RibTask {
                 for &id in &ids {
                     match soft {
                         None => self.reset_session(id),
-                        Some(SoftDirection::In) => self.refresh_in(id),
+                        Some(SoftDirection::In) => self.soft_in(id).await,
                         Some(SoftDirection::Out) => self.refresh_out(id).await,
                     }
                 }

@@ -54,6 +54,8 @@ pub struct AfSettings {
     pub route_map_out: Option<String>,
     pub prefix_list_in: Option<String>,
     pub prefix_list_out: Option<String>,
+    /// `neighbor X soft-reconfiguration inbound`.
+    pub soft_reconfiguration: bool,
 }
 
 /// Settings of a neighbor or a peer-group.
@@ -645,9 +647,7 @@ fn af_neighbor_line(af: &mut AfSettings, rest: &[&str], skip: &mut dyn FnMut(&st
         ["route-map", name, "out"] => af.route_map_out = Some(name.to_string()),
         ["prefix-list", name, "in"] => af.prefix_list_in = Some(name.to_string()),
         ["prefix-list", name, "out"] => af.prefix_list_out = Some(name.to_string()),
-        ["soft-reconfiguration", "inbound"] => {
-            skip("soft-reconfiguration: not configurable in wgbgp")
-        }
+        ["soft-reconfiguration", "inbound"] => af.soft_reconfiguration = true,
         ["next-hop-self", ..] => {
             skip("implied: wgbgp always sends its own loopback as next hop (eBGP)")
         }

@@ -126,6 +126,9 @@ pub fn yaml(o: &Out) -> String {
         if p.extended_next_hop {
             s.push_str("    extended_next_hop: true\n");
         }
+        if p.soft_reconfiguration {
+            s.push_str("    soft_reconfiguration: inbound\n");
+        }
         if let Some((ka, hold)) = p.timers {
             let _ = writeln!(s, "    hold_time: {hold}");
             let _ = writeln!(s, "    keepalive: {ka}");

@@ -9,10 +9,12 @@
 //! - [`receivers`]: the receivers' configurations and launchers.
 //! - [`run`]: one measured run per receiver.
 //! - [`report`]: machine description, markdown table, JSON.
+//! - [`export`]: the export side: an exporter holding the table advertises it to BIRD.
 //!
 //! `src/bin/fullfeed.rs` is the command line; `scripts/bench.sh` the one
 //! command that builds and runs it; docs/benchmarks.md the write-up.
 
+pub mod export;
 pub mod monitor;
 pub mod probe;
 pub mod receivers;

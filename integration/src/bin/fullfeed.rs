@@ -13,7 +13,9 @@ use integration::bench::{ReceiverKind, RunOptions, Topology, generate, run};
 
 const USAGE: &str = "usage: fullfeed [--v4 N] [--v6 N] [--seed S] \
 [--receivers wgbgpd,bird,frr,ip-batch,netlink,netlink-random] [--json FILE] [--markdown FILE] \
-[--timeout SECS] [--poll-ms MS] [--no-verify] [--per-update K]";
+[--timeout SECS] [--poll-ms MS] [--no-verify] [--per-update K] [--export]
+  --export: the export side instead: each receiver listed (wgbgpd, bird; default both) first takes
+  the IPv4 table, then advertises it to a fresh BIRD receiver";
 
 struct Args {
     v4: usize,
@@ -24,6 +26,7 @@ struct Args {
     json: Option<PathBuf>,
     markdown: Option<PathBuf>,
     opts: RunOptions,
+    export: bool,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -36,7 +39,9 @@ fn parse_args() -> Result<Args, String> {
         json: None,
         markdown: None,
         opts: RunOptions::default(),
+        export: false,
     };
+    let mut receivers_given = false;
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
         let mut value = |name: &str| it.next().ok_or(format!("{name} needs a value"));
@@ -57,9 +62,11 @@ fn parse_args() -> Result<Args, String> {
                 a.opts.poll = Duration::from_millis(num(value("--poll-ms")?, "--poll-ms")?)
             }
             "--no-verify" => a.opts.verify = false,
+            "--export" => a.export = true,
             "--json" => a.json = Some(value("--json")?.into()),
             "--markdown" => a.markdown = Some(value("--markdown")?.into()),
             "--receivers" => {
+                receivers_given = true;
                 a.receivers = value("--receivers")?
                     .split(',')
                     .map(|s| ReceiverKind::parse(s.trim()).ok_or(format!("unknown receiver `{s}`")))
@@ -67,6 +74,24 @@ fn parse_args() -> Result<Args, String> {
             }
             "-h" | "--help" => return Err(USAGE.into()),
             other => return Err(format!("unknown argument `{other}`\n{USAGE}")),
+        }
+    }
+    if a.export {
+        if !receivers_given {
+            a.receivers = vec![ReceiverKind::Wgbgpd, ReceiverKind::Bird];
+        }
+        if let Some(k) = a
+            .receivers
+            .iter()
+            .find(|k| !matches!(k, ReceiverKind::Wgbgpd | ReceiverKind::Bird))
+        {
+            return Err(format!(
+                "--export: `{}` cannot be an exporter (wgbgpd, bird)",
+                k.name()
+            ));
+        }
+        if a.v6 > 0 {
+            return Err("--export is IPv4 only: leave --v6 at 0".into());
         }
     }
     if a.per_update == 0 {
@@ -99,6 +124,9 @@ fn main() -> ExitCode {
         table.stream.len() as f64 / 1e6,
         t0.elapsed()
     );
+    if args.export {
+        return export(&args, &table, &topo);
+    }
     let mut results = Vec::new();
     for kind in &args.receivers {
         eprintln!("fullfeed: {} (load {}) ...", kind.name(), load());
@@ -133,6 +161,47 @@ fn main() -> ExitCode {
     if let Some(p) = &args.json {
         let text = serde_json::to_string_pretty(&report::json(&table, &machine, &results))
             .expect("JSON of plain values");
+        if let Err(e) = std::fs::write(p, text + "\n") {
+            eprintln!("cannot write {}: {e}", p.display());
+            return ExitCode::FAILURE;
+        }
+    }
+    if results.iter().all(|r| r.ok()) {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+/// `--export`: each exporter in turn, then the table, JSON and exit status.
+fn export(args: &Args, table: &integration::bench::Table, topo: &Topology) -> ExitCode {
+    use integration::bench::export;
+    let mut results = Vec::new();
+    for kind in &args.receivers {
+        eprintln!(
+            "fullfeed: export from {} (load {}) ...",
+            kind.name(),
+            load()
+        );
+        let r = export::run_export(*kind, table, topo, args.opts.timeout);
+        eprintln!(
+            "fullfeed: {}: export {:?} s {}",
+            r.exporter,
+            r.export_s,
+            r.notes.join("; ")
+        );
+        results.push(r);
+    }
+    let md = export::markdown(&results);
+    println!("{md}");
+    if let Some(p) = &args.markdown
+        && let Err(e) = std::fs::write(p, &md)
+    {
+        eprintln!("cannot write {}: {e}", p.display());
+        return ExitCode::FAILURE;
+    }
+    if let Some(p) = &args.json {
+        let text = serde_json::to_string_pretty(&export::json(&results)).expect("plain JSON");
         if let Err(e) = std::fs::write(p, text + "\n") {
             eprintln!("cannot write {}: {e}", p.display());
             return ExitCode::FAILURE;

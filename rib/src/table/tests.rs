@@ -1374,3 +1374,145 @@ fn end_deferral_without_one_sweeps_nothing() {
     let mut rib = lab(accept_all(), accept_all());
     assert!(rib.end_deferral(&[net("198.19.9.0/24")]).is_empty());
 }
+
+fn only(prefix: &str) -> Chain {
+    Chain(vec![Arc::new(Policy {
+        name: format!("only-{prefix}"),
+        rules: vec![Rule::new(vec![prefix.parse().unwrap()], Action::Accept)],
+    })])
+}
+
+#[test]
+fn soft_reconfiguration_keeps_rejected_routes_and_reapplies_a_new_policy_without_refresh() {
+    let mut rib = lab(only("198.0.0.0/8 le 32"), Chain::default());
+    assert!(rib.received_routes(2).is_none(), "off by default");
+    assert!(
+        rib.set_soft_reconfiguration(2, true),
+        "turned on while Established: the copy must be filled by a refresh"
+    );
+    rib.handle_update(
+        2,
+        announce(&[65501], "2.2.2.2", &["198.19.0.1/32", "203.0.113.0/24"]),
+    );
+    assert_eq!(rib.peer_counts(2, Afi::Ipv4), (1, 0));
+    let received = rib.received_routes(2).unwrap();
+    let shown: Vec<(String, bool)> = received
+        .iter()
+        .map(|r| (r.prefix.to_string(), r.accepted))
+        .collect();
+    assert_eq!(
+        shown,
+        vec![
+            ("198.19.0.1/32".to_string(), true),
+            ("203.0.113.0/24".to_string(), false)
+        ]
+    );
+    assert_eq!(rib.received_counts(2), Some([(2, 1), (0, 0)]));
+    // The pre-policy copy shares the Loc-RIB's attribute set.
+    let dest = rib.loc_rib().get(&net("198.19.0.1/32")).unwrap();
+    assert!(Arc::ptr_eq(&dest.paths[0].attrs, &received[0].attrs));
+
+    let (out, refresh) = rib.set_policies(2, accept_all(), Chain::default());
+    assert!(!refresh, "re-applied from the copy: no ROUTE-REFRESH");
+    assert_eq!(
+        fib(&out),
+        vec![FibOp::Replace {
+            prefix: net("203.0.113.0/24"),
+            nexthops: onlink_arc("2.2.2.2", WG_S2),
+        }]
+    );
+    assert_eq!(rib.peer_counts(2, Afi::Ipv4), (2, 0));
+    assert_eq!(rib.received_counts(2), Some([(2, 0), (0, 0)]));
+
+    // Tighter again: the route goes, still from the copy.
+    let (out, refresh) = rib.set_policies(2, only("198.0.0.0/8 le 32"), Chain::default());
+    assert!(!refresh);
+    assert_eq!(
+        fib(&out),
+        vec![FibOp::Delete {
+            prefix: net("203.0.113.0/24")
+        }]
+    );
+    // Peer 3 has no copy: a policy change there still needs a refresh.
+    let (_, refresh) = rib.set_policies(3, accept_all(), Chain::default());
+    assert!(refresh);
+}
+
+#[test]
+fn soft_reconfiguration_copy_follows_withdrawals_loops_and_session_down() {
+    let mut rib = lab(accept_all(), Chain::default());
+    rib.set_soft_reconfiguration(2, true);
+    rib.handle_update(
+        2,
+        announce(&[65501], "2.2.2.2", &["198.19.0.1/32", "203.0.113.0/24"]),
+    );
+    // Our own AS in the path: a loop, never accepted, but received.
+    rib.handle_update(2, announce(&[65501, 65500], "2.2.2.2", &["192.0.2.0/24"]));
+    assert_eq!(rib.received_counts(2), Some([(3, 1), (0, 0)]));
+    rib.handle_update(2, withdraw(&["203.0.113.0/24"]));
+    let prefixes: Vec<String> = rib
+        .received_routes(2)
+        .unwrap()
+        .iter()
+        .map(|r| r.prefix.to_string())
+        .collect();
+    assert_eq!(prefixes, vec!["192.0.2.0/24", "198.19.0.1/32"]);
+    // RFC 7606 treat-as-withdraw takes the route out of the copy too.
+    let mut broken = announce(&[65501], "2.2.2.2", &["198.19.0.1/32"]);
+    broken.treat_as_withdraw = Some(bgp::wire::AttributeError {
+        code: 1,
+        offset: 23,
+        reason: "bad ORIGIN",
+    });
+    rib.handle_update(2, broken);
+    assert_eq!(rib.received_counts(2), Some([(1, 1), (0, 0)]));
+    // A soft in from the copy changes nothing when nothing changed.
+    let out = rib.soft_in(2);
+    assert!(fib(&out).is_empty());
+    rib.handle_peer_down(2);
+    assert_eq!(rib.received_counts(2), Some([(0, 0), (0, 0)]));
+    assert!(!rib.set_soft_reconfiguration(2, false));
+    assert!(rib.received_routes(2).is_none());
+}
+
+#[test]
+fn advertised_routes_show_what_was_sent() {
+    let mut rib = lab(accept_all(), accept_all());
+    rib.originate(&[net("198.19.0.1/32")]);
+    rib.handle_update(3, announce(&[65502], "3.3.3.3", &["203.0.113.0/24"]));
+    let sent: Vec<(String, String, String)> = rib
+        .advertised_routes(2)
+        .iter()
+        .map(|r| {
+            (
+                r.prefix.to_string(),
+                r.next_hop.to_string(),
+                r.attrs.as_path.to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        sent,
+        vec![
+            ("198.19.0.1/32".into(), "1.1.1.1".into(), "65500".into()),
+            (
+                "203.0.113.0/24".into(),
+                "1.1.1.1".into(),
+                "65500 65502".into()
+            ),
+        ]
+    );
+}
+
+#[test]
+fn pre_policy_copy_costs_one_small_entry_per_route_and_nothing_without_it() {
+    // Prefix, shared attribute pointer, next hop: no attribute copy
+    // (56 bytes, plus the hash table's control byte and slack).
+    let entry = std::mem::size_of::<(IpNet, (Arc<PathAttributes>, IpAddr))>();
+    assert!(entry <= 56, "{entry} bytes");
+    // A peer without the option holds an empty `None`.
+    let mut rib = lab(accept_all(), Chain::default());
+    rib.handle_update(2, announce(&[65501], "2.2.2.2", &["198.19.0.1/32"]));
+    assert!(rib.received_counts(2).is_none());
+    assert!(!rib.soft_reconfiguration(2));
+}
