@@ -99,10 +99,14 @@ pub struct Config {
     /// FQDN capability content (hostname, domain), as FRR announces it.
     pub hostname: Option<String>,
     /// Announce the Graceful Restart capability (RFC 4724 §3) with this
-    /// Restart Time in seconds (at most 4095). We list no address families
-    /// (we cannot keep forwarding state across our own restart), which makes
-    /// us a helper only: we keep a restarting peer's routes.
+    /// Restart Time in seconds (at most 4095). Without `local_restart` we
+    /// list no address families, which makes us a helper only: we keep a
+    /// restarting peer's routes.
     pub graceful_restart: Option<u16>,
+    /// With `graceful_restart`: we are also a restarting speaker (RFC 4724
+    /// §4.1), our routes stay in the kernel across our own restarts, so the
+    /// capability lists our unicast families.
+    pub local_restart: Option<LocalRestart>,
     /// Announce the Extended Next Hop capability (RFC 8950) for IPv4
     /// unicast with IPv6 next hops, as FRR's `capability extended-nexthop`.
     pub extended_next_hop: bool,
@@ -124,12 +128,21 @@ impl Config {
             families: vec![(Afi::Ipv4, Safi::Unicast), (Afi::Ipv6, Safi::Unicast)],
             hostname: None,
             graceful_restart: None,
+            local_restart: None,
             extended_next_hop: false,
         }
     }
 
-    /// Our OPEN message (RFC 4271 §4.2, RFC 5492 capabilities).
+    /// Our first OPEN message of this run (RFC 4271 §4.2, RFC 5492
+    /// capabilities).
     pub fn open(&self) -> Open {
+        self.open_after(false)
+    }
+
+    /// Our OPEN; `reconnect`: the session was Established before in this
+    /// run, so we are no longer restarting (R bit clear) and our forwarding
+    /// state is whatever we installed since (F bit set).
+    pub fn open_after(&self, reconnect: bool) -> Open {
         let mut capabilities: Vec<Capability> = self
             .families
             .iter()
@@ -147,11 +160,25 @@ impl Config {
         capabilities.push(Capability::ExtendedMessage);
         capabilities.push(Capability::FourOctetAs(self.local_as));
         if let Some(restart_time) = self.graceful_restart {
+            let (restart_state, families) = match self.local_restart {
+                None => (false, Vec::new()),
+                Some(local) => {
+                    let forwarding = local.forwarding || reconnect;
+                    let families = self
+                        .families
+                        .iter()
+                        .filter(|(_, safi)| *safi == Safi::Unicast)
+                        .map(|&(afi, safi)| (afi, safi, forwarding))
+                        .collect();
+                    (local.restarting && !reconnect, families)
+                }
+            };
             capabilities.push(Capability::GracefulRestart {
-                restart_state: false,
-                notification: false,
+                restart_state,
+                // RFC 8538: we tell a graceful end from a hard one by Hard Reset.
+                notification: true,
                 restart_time: restart_time.min(0x0fff),
-                families: Vec::new(),
+                families,
             });
         }
         if let Some(host) = &self.hostname {
@@ -168,6 +195,18 @@ impl Config {
             capabilities,
         }
     }
+}
+
+/// How we restart (RFC 4724 §4.1), as this run announces it in the first
+/// OPEN to each peer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct LocalRestart {
+    /// R bit: this run is a restart (the previous one left its routes in
+    /// the kernel), and route selection waits for the peers' End-of-RIB.
+    pub restarting: bool,
+    /// F bit of every listed family: the forwarding state of the previous
+    /// run survived (its routes are still in the kernel).
+    pub forwarding: bool,
 }
 
 /// What both OPENs agreed on; fixed for an Established session.
@@ -210,6 +249,9 @@ pub struct PeerGracefulRestart {
     /// Families whose routes it preserves, with the F bit (forwarding
     /// state kept across the restart).
     pub families: Vec<(Afi, Safi, bool)>,
+    /// N bit (RFC 8538): both sides announced it (we always do), so a
+    /// NOTIFICATION other than Hard Reset ends the session gracefully too.
+    pub notification: bool,
 }
 
 impl PeerGracefulRestart {
@@ -279,6 +321,47 @@ pub enum DownReason {
     HoldTimerExpired,
     ConnectionClosed,
     AdminStop,
+}
+
+/// RFC 8538 §3 Cease subcode: the sender wants the routes gone.
+pub const HARD_RESET: u8 = 9;
+
+impl DownReason {
+    /// Whether the routes of the session may be kept by a Graceful Restart
+    /// helper: RFC 4724 §4.2 for an end without a NOTIFICATION (the
+    /// connection closed, or the hold timer expired, when the peer could not
+    /// send one); RFC 8538 §4 adds, when both sides announced the N bit,
+    /// any NOTIFICATION but a Hard Reset. A manual stop never qualifies.
+    pub fn allows_graceful_restart(&self, n_bit: bool) -> bool {
+        match self {
+            DownReason::ConnectionClosed | DownReason::HoldTimerExpired => true,
+            DownReason::NotificationSent(n) | DownReason::NotificationReceived(n) => {
+                n_bit && !(n.code == CEASE && n.subcode == HARD_RESET)
+            }
+            DownReason::AdminStop => false,
+        }
+    }
+}
+
+/// RFC 8538 §5: with the N bit negotiated, these Cease subcodes (maximum
+/// prefixes, administrative shutdown, peer de-configured, administrative
+/// reset) are sent as a Hard Reset so that the peer drops our routes.
+fn hard_reset_if_negotiated(n: Notification, negotiated: Option<&Negotiated>) -> Notification {
+    let n_bit = negotiated
+        .and_then(|n| n.graceful_restart.as_ref())
+        .is_some_and(|g| g.notification);
+    if !n_bit || n.code != CEASE || !(1..=4).contains(&n.subcode) {
+        return n;
+    }
+    // RFC 8538 §3: the data is the encapsulated code, subcode and data.
+    let mut data = Vec::with_capacity(2 + n.data.len());
+    data.extend_from_slice(&[n.code, n.subcode]);
+    data.extend_from_slice(&n.data);
+    Notification {
+        code: CEASE,
+        subcode: HARD_RESET,
+        data: Bytes::from(data),
+    }
 }
 
 impl std::fmt::Display for DownReason {
@@ -362,6 +445,8 @@ pub struct Session {
     hold_down: Option<Duration>,
     /// The current idle hold is such a hold-down: refuse the peer too.
     held_down: bool,
+    /// The session was Established before: later OPENs are no restart's.
+    established_once: bool,
     conns: Vec<Conn>,
 }
 
@@ -391,6 +476,7 @@ impl Session {
             connect_failures: 0,
             hold_down: None,
             held_down: false,
+            established_once: false,
             conns: Vec::new(),
         }
     }
@@ -461,7 +547,9 @@ impl Session {
                     .iter()
                     .position(|c| c.state == ConnState::Established)
                 {
-                    self.fail_conn(i, notification, &mut out);
+                    let n =
+                        hard_reset_if_negotiated(notification, self.conns[i].negotiated.as_ref());
+                    self.fail_conn(i, n, &mut out);
                 }
             }
             Input::TimerExpired(timer) => self.timer(timer, &mut out),
@@ -522,9 +610,16 @@ impl Session {
         let was_established = self.conns.iter().any(|c| c.state == ConnState::Established);
         while !self.conns.is_empty() {
             let conn = self.conns[0].id;
+            let notification = match self.conns[0].state {
+                ConnState::Established => hard_reset_if_negotiated(
+                    notification.clone(),
+                    self.conns[0].negotiated.as_ref(),
+                ),
+                _ => notification.clone(),
+            };
             out.push(Output::Send {
                 conn,
-                message: Message::Notification(notification.clone()),
+                message: Message::Notification(notification),
             });
             self.drop_conn(0, out);
         }
@@ -576,7 +671,7 @@ impl Session {
         out.push(Output::StopTimer(Timer::ConnectRetry));
         out.push(Output::Send {
             conn,
-            message: Message::Open(self.cfg.open()),
+            message: Message::Open(self.cfg.open_after(self.established_once)),
         });
         out.push(Output::StartTimer(Timer::HoldTimer(conn), OPEN_HOLD_TIME));
     }
@@ -609,6 +704,7 @@ impl Session {
                     self.close_with(j, cease_collision(), out);
                 }
                 self.failures = 0;
+                self.established_once = true;
                 out.push(Output::Established { conn, negotiated });
             }
             (ConnState::Established, Message::Keepalive) => self.restart_hold(i, out),
@@ -748,11 +844,12 @@ impl Session {
                     restart_state,
                     restart_time,
                     families,
-                    ..
+                    notification,
                 } => Some(PeerGracefulRestart {
                     restart_state: *restart_state,
                     restart_time: *restart_time,
                     families: families.clone(),
+                    notification: *notification,
                 }),
                 _ => None,
             })

@@ -234,6 +234,9 @@ pub struct Neighbor {
     /// BFD to this neighbor, when configured (FRR's `peerBfdInfo`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub peer_bfd_info: Option<PeerBfdInfo>,
+    /// Graceful Restart (RFC 4724) on both sides, FRR's `gracefulRestartInfo`.
+    #[serde(default)]
+    pub graceful_restart_info: GracefulRestartInfo,
 }
 
 /// FRR's `peerBfdInfo` in `show bgp neighbors json`.
@@ -256,6 +259,42 @@ pub struct PeerBfdInfo {
     pub remote_detect_multiplier: u8,
     /// RFC 5880 diagnostic of our last state change, in FRR's words.
     pub diagnostic: String,
+}
+
+/// FRR's `gracefulRestartInfo` of `show bgp neighbors json`, as far as
+/// wgbgpd implements it.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GracefulRestartInfo {
+    /// Ours: `Restart` (restarting speaker and helper), `Helper`, `Disable`.
+    pub local_gr_mode: String,
+    /// The peer's, from its last OPEN: `Restart` (it lists families),
+    /// `Helper` (capability without families), `Disable`, or
+    /// `NotApplicable` before any OPEN.
+    pub remote_gr_mode: String,
+    /// Flags of the peer's capability in its last OPEN: R (it had just
+    /// restarted) and N (RFC 8538).
+    pub r_bit: bool,
+    pub n_bit: bool,
+    /// F bit per family the peer preserves (`ipv4Unicast`: true).
+    #[serde(default)]
+    pub f_bits: BTreeMap<String, bool>,
+    pub timers: GracefulRestartTimers,
+    /// The peer is away or back but not yet done (we hold stale routes of it).
+    pub peer_restarting: bool,
+    /// We are restarting: route selection waits for this peer's End-of-RIB.
+    pub local_restarting: bool,
+}
+
+/// FRR's `gracefulRestartInfo.timers`.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GracefulRestartTimers {
+    /// The Restart Time we announce (0 without the capability).
+    pub configured_restart_timer: u16,
+    /// The peer's Restart Time, if it announced the capability.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub received_restart_timer: Option<u16>,
 }
 
 /// FRR's `messageStats`.

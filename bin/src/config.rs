@@ -70,11 +70,26 @@ pub struct Config {
     pub multipath_relax: bool,
     /// Longest AS_PATH accepted from a peer (FRR's `bgp maxas-limit`).
     pub max_as_path_len: Option<usize>,
+    /// Top-level `graceful_restart`: we restart gracefully ourselves (FRR's
+    /// `bgp graceful-restart`), with the peers that have `graceful_restart`.
+    pub local_restart: Option<LocalRestartConfig>,
     /// Peers by config key (the peer's name).
     pub peers: BTreeMap<String, Peer>,
     /// Policies by name; every name a peer references exists.
     pub policies: BTreeMap<String, Vec<PolicyRule>>,
 }
+
+/// Top-level `graceful_restart:` (RFC 4724 §4.1, restarting speaker).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LocalRestartConfig {
+    /// After a restart, how long route selection waits at most for every
+    /// peer's End-of-RIB (FRR's `bgp graceful-restart select-defer-time`).
+    pub select_defer_time: u16,
+}
+
+/// Default selection deferral, seconds: the default Restart Time, after
+/// which the peers have dropped our routes anyway.
+pub const DEFAULT_SELECT_DEFER_TIME: u16 = 120;
 
 /// `metrics:`.
 #[derive(Debug, Clone, PartialEq, Eq)]

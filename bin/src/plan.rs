@@ -191,6 +191,7 @@ pub fn plan(old: &Config, new: &Config) -> ReloadPlan {
         old.max_as_path_len != new.max_as_path_len,
         "max_as_path_len",
     );
+    restart(old.local_restart != new.local_restart, "graceful_restart");
     restart(
         old.control_access != new.control_access,
         "control_group/control_admin_group",

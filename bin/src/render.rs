@@ -365,6 +365,33 @@ pub fn neighbors(n: &BTreeMap<String, Neighbor>) -> String {
                 b.last_update
             );
         }
+        let gr = &nb.graceful_restart_info;
+        let _ = writeln!(
+            out,
+            "  Graceful restart: local mode {}, remote mode {}\n    \
+             Restart time {} s configured, {} received; R bit {}, N bit {}{}",
+            gr.local_gr_mode,
+            gr.remote_gr_mode,
+            gr.timers.configured_restart_timer,
+            gr.timers
+                .received_restart_timer
+                .map_or_else(|| "none".to_string(), |t| format!("{t} s")),
+            gr.r_bit,
+            gr.n_bit,
+            gr.f_bits
+                .iter()
+                .map(|(af, f)| format!(", {af} F bit {f}"))
+                .collect::<String>(),
+        );
+        if gr.peer_restarting {
+            let _ = writeln!(out, "    Peer is restarting: its routes are kept, stale");
+        }
+        if gr.local_restarting {
+            let _ = writeln!(
+                out,
+                "    We are restarting: route selection waits for its End-of-RIB"
+            );
+        }
         let m = &nb.message_stats;
         let _ = writeln!(
             out,

@@ -252,3 +252,386 @@ fn without_graceful_restart_the_route_goes_at_once() {
     );
     eprintln!("route removed {:?} after the kill", killed.elapsed());
 }
+
+// ---------------------------------------------------------------------------
+// wgbgpd as the restarting speaker (RFC 4724 §4.1), over WireGuard.
+//
+// ```text
+//   +--------------------+ v0 10.62.0.1   10.62.0.2 v0 +--------------------+
+//   | A: wgbgpd          |==== wg (unnumbered) ========| B: FRR             |
+//   | AS 65500, lo       |  eBGP 1.1.1.1 <-> 2.2.2.2   | AS 65501, lo       |
+//   | 1.1.1.1            |                             | 2.2.2.2            |
+//   | graceful_restart   |                             | bgp graceful-restart|
+//   +--------------------+                             +--------------------+
+//   announces 198.18.0.0/24           announces 198.51.100.0/24, 198.51.101.0/24
+// ```
+//
+// wgbgpd is killed with SIGKILL (or stopped with SIGTERM) and started
+// again: neither kernel may lose a route at any time, and afterwards A's
+// kernel holds exactly what B still announces.
+
+const A_V4: &str = "198.18.0.0/24";
+/// B withdraws this one while wgbgpd is down: the restarted wgbgpd must
+/// delete its leftover kernel route when its selection deferral ends.
+const B_GONE: &str = "198.51.101.0/24";
+/// How often the kernels are polled during a restart.
+const FAST_POLL: Duration = Duration::from_millis(10);
+
+fn restarting_wgbgpd_config(key_file: &str, b_public: &str, interface: &str) -> String {
+    format!(
+        r#"router_id: 1.1.1.1
+asn: 65500
+loopback: [1.1.1.1/32]
+announce: [{A_V4}]
+graceful_restart: {{ select_defer_time: 30 }}
+wireguard:
+  private_key_file: "{key_file}"
+  backend: userspace
+peers:
+  b:
+    asn: 65501
+    address: 2.2.2.2
+    wireguard:
+      public_key: {b_public}
+      endpoint: 10.62.0.2:51820
+      interface: {interface}
+      persistent_keepalive: 5
+    hold_time: 9
+    keepalive: 3
+    import: [accept-all]
+    export: [accept-all]
+    graceful_restart: {{ restart_time: 60 }}
+policies:
+  accept-all:
+    - action: accept
+"#
+    )
+}
+
+fn helper_frr_config() -> String {
+    format!(
+        "frr defaults traditional
+hostname b
+log stdout informational
+route-map ALLOW-ALL permit 100
+!
+router bgp 65501
+ bgp router-id 2.2.2.2
+ no bgp network import-check
+ bgp graceful-restart
+ bgp graceful-restart restart-time 60
+ neighbor 1.1.1.1 remote-as 65500
+ neighbor 1.1.1.1 update-source 2.2.2.2
+ neighbor 1.1.1.1 disable-connected-check
+ neighbor 1.1.1.1 timers 3 9
+ neighbor 1.1.1.1 timers connect 2
+ !
+ address-family ipv4 unicast
+  network {B_V4}
+  network {B_GONE}
+  neighbor 1.1.1.1 route-map ALLOW-ALL in
+  neighbor 1.1.1.1 route-map ALLOW-ALL out
+ exit-address-family
+!
+"
+    )
+}
+
+/// Field order is drop order: daemons and tunnels before the namespaces.
+struct WgLab {
+    wgbgpd: Wgbgpd,
+    frr: Frr,
+    wg_b: integration::WgPeer,
+    if_a: String,
+    _keys: integration::TempDir,
+    a: Netns,
+    b: Netns,
+}
+
+impl WgLab {
+    fn new(tag: &str) -> WgLab {
+        use integration::{TempDir, WgKey, WgPeer, WgPeerConfig, ifname};
+        let a = Netns::new(&format!("{tag}a"));
+        let b = Netns::new(&format!("{tag}b"));
+        veth(
+            &a,
+            "v0",
+            Some("10.62.0.1/24"),
+            &b,
+            "v0",
+            Some("10.62.0.2/24"),
+        );
+        b.add_lo_addr("2.2.2.2/32");
+        let (ka, kb) = (WgKey::generate(), WgKey::generate());
+        let wg_b = WgPeer::start(
+            &b,
+            "gb",
+            &WgPeerConfig {
+                private_key: kb.private.clone(),
+                listen_port: Some(51820),
+                peer_public_key: ka.public.clone(),
+                ..Default::default()
+            },
+        );
+        wg_b.route(&b, "1.1.1.1/32");
+        let keys = TempDir::new("keys");
+        let key_file = keys.write("a.key", &format!("{}\n", ka.private));
+        let if_a = ifname("ga");
+        let wgbgpd = Wgbgpd::start(
+            &a,
+            &restarting_wgbgpd_config(&key_file.display().to_string(), &kb.public, &if_a),
+        );
+        let frr = Frr::start(&b, &helper_frr_config(), "hostname b\n");
+        let mut lab = WgLab {
+            wgbgpd,
+            frr,
+            wg_b,
+            if_a,
+            _keys: keys,
+            a,
+            b,
+        };
+        lab.frr.wait_established("1.1.1.1", SESSION_TIMEOUT);
+        lab.wgbgpd
+            .wait_established(&lab.a, "2.2.2.2", SESSION_TIMEOUT);
+        wait_for(
+            SESSION_TIMEOUT,
+            POLL,
+            "both routes in both kernels",
+            || match (lab.a_route(B_V4), lab.a_route(B_GONE), lab.b_route()) {
+                (Some(_), Some(_), Some(_)) => Ok(()),
+                _ => Err(format!(
+                    "A:\n{}\nB:\n{}",
+                    lab.a.routes(""),
+                    lab.b.routes("")
+                )),
+            },
+        );
+        lab
+    }
+
+    /// A's kernel route to one of B's prefixes, through wgbgpd's tunnel.
+    fn a_route(&self, prefix: &str) -> Option<String> {
+        self.a.route_to(prefix).filter(|l| {
+            l.contains("via 2.2.2.2") && l.contains(&self.if_a) && l.contains("proto bgp")
+        })
+    }
+
+    /// B's kernel route to A's prefix, installed by FRR through its tunnel.
+    fn b_route(&self) -> Option<String> {
+        self.b
+            .route_to(A_V4)
+            .filter(|l| l.contains("via 1.1.1.1") && l.contains(self.wg_b.ifname()))
+    }
+
+    /// `ip route show proto bgp` in A, one line per route.
+    fn a_bgp_routes(&self) -> Vec<String> {
+        self.a
+            .routes("proto bgp")
+            .lines()
+            .map(|l| l.trim().to_string())
+            .filter(|l| !l.is_empty())
+            .collect()
+    }
+
+    /// FRR's path to A's prefix (`show bgp ipv4 unicast json`).
+    fn frr_path(&self) -> serde_json::Value {
+        self.frr.vtysh_json("show bgp ipv4 unicast json")["routes"][A_V4][0].clone()
+    }
+
+    /// Whether wgbgpd's log says its `n`th selection deferral is over.
+    fn deferrals_over(&self) -> usize {
+        self.wgbgpd
+            .log_text()
+            .matches("selection deferral over")
+            .count()
+    }
+
+    /// Polls both kernels every [`FAST_POLL`] while `during` runs and then
+    /// until `done` holds (at most `timeout`); panics if a poll finds either
+    /// route missing. Returns the number of polls.
+    fn watch_routes(
+        &mut self,
+        timeout: Duration,
+        during: impl FnOnce(&mut WgLab),
+        mut done: impl FnMut(&WgLab) -> bool,
+    ) -> usize {
+        // The kernel is polled from a thread so that `during` (which
+        // starts wgbgpd, talks to FRR) cannot hide a gap.
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (a, b) = (self.a.name().to_string(), self.b.name().to_string());
+        let (if_a, if_b) = (self.if_a.clone(), self.wg_b.ifname().to_string());
+        let flag = stop.clone();
+        let poller = std::thread::spawn(move || {
+            let route = |ns: &str, prefix: &str| -> String {
+                let out = std::process::Command::new("ip")
+                    .args(["-n", ns, "-4", "route", "show", "exact", prefix])
+                    .output()
+                    .expect("run ip route");
+                String::from_utf8_lossy(&out.stdout).into_owned()
+            };
+            let mut polls = 0usize;
+            let mut misses = Vec::new();
+            while !flag.load(std::sync::atomic::Ordering::Relaxed) {
+                let at = route(&a, B_V4);
+                if !(at.contains("via 2.2.2.2") && at.contains(&if_a)) {
+                    misses.push(format!("poll {polls}: A: `{}`", at.trim()));
+                }
+                let bt = route(&b, A_V4);
+                if !(bt.contains("via 1.1.1.1") && bt.contains(&if_b)) {
+                    misses.push(format!("poll {polls}: B: `{}`", bt.trim()));
+                }
+                polls += 1;
+                std::thread::sleep(FAST_POLL);
+            }
+            (polls, misses)
+        });
+        during(self);
+        let until = Instant::now() + timeout;
+        let mut converged = false;
+        while Instant::now() < until {
+            if done(self) {
+                converged = true;
+                break;
+            }
+            std::thread::sleep(POLL);
+        }
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        let (polls, misses) = poller.join().expect("poller");
+        assert!(
+            converged,
+            "no re-convergence within {timeout:?}\nA:\n{}\nFRR: {:#}\n{}",
+            self.a.routes(""),
+            self.frr_path(),
+            self.wgbgpd.log_text()
+        );
+        assert!(
+            misses.is_empty(),
+            "{} of {polls} polls found a route missing: {:?}\n{}",
+            misses.len(),
+            &misses[..misses.len().min(10)],
+            self.wgbgpd.log_text()
+        );
+        polls
+    }
+
+    /// After a restart: wgbgpd's deferral is over, FRR's path is fresh and
+    /// A's kernel holds exactly what B announces.
+    fn assert_exact(&self) {
+        let routes = self.a_bgp_routes();
+        assert_eq!(
+            routes.len(),
+            1,
+            "exactly B's remaining prefix:\n{routes:#?}"
+        );
+        assert!(routes[0].starts_with(B_V4), "{routes:#?}");
+        let path = self.frr_path();
+        assert!(path.get("stale").is_none(), "{path:#}");
+        let nb = self
+            .wgbgpd
+            .cli_json(&self.a, &["show", "bgp", "neighbors", "2.2.2.2"]);
+        let gr = &nb["2.2.2.2"]["gracefulRestartInfo"];
+        assert_eq!(gr["localGrMode"], "Restart", "{nb:#}");
+        assert_eq!(gr["remoteGrMode"], "Restart", "{nb:#}");
+        assert_eq!(gr["timers"]["configuredRestartTimer"], 60, "{nb:#}");
+        assert_eq!(gr["timers"]["receivedRestartTimer"], 60, "{nb:#}");
+        assert_eq!(gr["localRestarting"], false, "{nb:#}");
+        // FRR 8.4 announces RFC 8538's N bit, as wgbgpd does.
+        assert_eq!(gr["nBit"], true, "{nb:#}");
+        eprintln!("wgbgpd's gracefulRestartInfo for FRR: {gr}");
+    }
+}
+
+/// SIGKILL, B withdraws one prefix meanwhile, restart: no route leaves
+/// either kernel, FRR holds A's route stale until wgbgpd is back, and the
+/// withdrawn prefix's leftover kernel route goes when the deferral ends.
+#[test]
+fn wgbgpd_killed_and_restarted_loses_no_route() {
+    require_root();
+    let mut lab = WgLab::new("grk");
+    let killed = Instant::now();
+    let polls = lab.watch_routes(
+        SESSION_TIMEOUT,
+        |lab| {
+            lab.wgbgpd.signal(libc::SIGKILL);
+            wait_for(Duration::from_secs(15), POLL, "FRR to mark A's route stale", || {
+                let p = lab.frr_path();
+                if p["stale"] == true { Ok(()) } else { Err(format!("{p:#}")) }
+            });
+            lab.frr.vtysh(&format!(
+                "configure terminal\nrouter bgp 65501\naddress-family ipv4 unicast\nno network {B_GONE}"
+            ));
+            // Still in A's kernel: nobody is there to delete it.
+            assert!(lab.a_route(B_GONE).is_some(), "{}", lab.a.routes(""));
+            lab.wgbgpd.restart(&lab.a);
+        },
+        |lab| {
+            lab.deferrals_over() == 1
+                && lab.a_route(B_GONE).is_none()
+                && lab.frr_path().get("stale").is_none()
+        },
+    );
+    eprintln!(
+        "kill -9 and restart: re-converged {:?} after the kill; {polls} kernel polls, none missing a route",
+        killed.elapsed()
+    );
+    lab.assert_exact();
+    let log = lab.wgbgpd.log_text();
+    for line in log.lines().filter(|l| l.contains("graceful restart:")) {
+        eprintln!("{line}");
+    }
+    // One leftover (B's withdrawn prefix) deleted, B's other route replaced in place.
+    assert!(log.contains("leftovers_deleted=1"), "{log}");
+    assert!(
+        log.contains("keeping the routes of the earlier run"),
+        "{log}"
+    );
+    assert!(log.contains("every peer sent End-of-RIB"), "{log}");
+}
+
+/// SIGTERM with graceful restart: sessions close without a NOTIFICATION,
+/// the routes stay in both kernels, and the next run refreshes them.
+#[test]
+fn wgbgpd_stopped_with_graceful_restart_keeps_routes_then_refreshes() {
+    require_root();
+    let mut lab = WgLab::new("grt");
+    let stopped = Instant::now();
+    let polls = lab.watch_routes(
+        SESSION_TIMEOUT,
+        |lab| {
+            let notifications = || {
+                let nb = lab.frr.vtysh_json("show bgp neighbors 1.1.1.1 json");
+                nb["1.1.1.1"]["messageStats"]["notificationsRecv"].clone()
+            };
+            let before = notifications();
+            let status = lab.wgbgpd.stop();
+            assert!(status.success(), "{status}\n{}", lab.wgbgpd.log_text());
+            wait_for(
+                Duration::from_secs(15),
+                POLL,
+                "FRR to mark A's route stale",
+                || {
+                    let p = lab.frr_path();
+                    if p["stale"] == true {
+                        Ok(())
+                    } else {
+                        Err(format!("{p:#}"))
+                    }
+                },
+            );
+            // No Cease: FRR received no NOTIFICATION from us.
+            assert_eq!(notifications(), before);
+            lab.wgbgpd.restart(&lab.a);
+        },
+        |lab| lab.deferrals_over() == 1 && lab.frr_path().get("stale").is_none(),
+    );
+    eprintln!(
+        "SIGTERM and restart: re-converged {:?} after the stop; {polls} kernel polls, none missing a route",
+        stopped.elapsed()
+    );
+    // Both prefixes of B are still announced.
+    assert!(lab.a_route(B_GONE).is_some());
+    let routes = lab.a_bgp_routes();
+    assert_eq!(routes.len(), 2, "{routes:#?}");
+    assert!(lab.wgbgpd.log_text().contains("routes and tunnels kept"));
+}

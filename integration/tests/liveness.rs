@@ -200,8 +200,9 @@ fn quiet_tunnel_tears_the_session_down_within_dead_after() {
         "route back after thaw",
         || route(&a_ns, "198.51.100.0/24").ok_or_else(|| a_ns.routes("")),
     );
-    // The teardown is counted as a sent Cease/Administrative Reset (6/4), the
-    // session's uptime restarts, and the process metrics are there.
+    // The teardown is counted as a sent Cease/Administrative Reset, as a Hard
+    // Reset (6/9, RFC 8538: both wgbgpds set the N bit), the session's
+    // uptime restarts, and the process metrics are there.
     let peer = "name=\"p\",peer=\"2.2.2.2\",peer_as=\"65502\"";
     wait_for(
         T,
@@ -212,7 +213,7 @@ fn quiet_tunnel_tears_the_session_down_within_dead_after() {
             let cease = metric(
                 &text,
                 &format!(
-                    "wgbgp_notifications_total{{code=\"6\",direction=\"sent\",{peer},subcode=\"4\"}}"
+                    "wgbgp_notifications_total{{code=\"6\",direction=\"sent\",{peer},subcode=\"9\"}}"
                 ),
             );
             let uptime = metric(&text, &format!("wgbgp_peer_uptime_seconds{{{peer}}}"));

@@ -10,6 +10,12 @@ use crate::path::{Path, Source};
 /// address (§9.1.2.2 f, g). They are per peer, so paths don't carry them.
 pub trait TieBreak {
     fn ids(&self, source: Source) -> (Ipv4Addr, IpAddr);
+
+    /// Whether the path from `source` is stale: kept across its peer's
+    /// graceful restart (RFC 4724 §4.2) and not re-announced yet.
+    fn stale(&self, _source: Source) -> bool {
+        false
+    }
 }
 
 impl<F: Fn(Source) -> (Ipv4Addr, IpAddr)> TieBreak for F {
@@ -33,6 +39,10 @@ pub enum LossReason {
     Origin,
     /// MED, compared only between paths from the same neighbour AS (§9.1.2.2 c).
     Med,
+    /// A fresh path wins over a stale one (kept across its peer's graceful
+    /// restart) that ties with it so far: the fresh one is what a live
+    /// session says now. RFC 4724 leaves this open; it is our choice.
+    Stale,
     /// Lower BGP Identifier wins (§9.1.2.2 f).
     RouterId,
     /// Lower peer address wins (§9.1.2.2 g).
@@ -48,6 +58,7 @@ impl LossReason {
             LossReason::AsPathLength => "AS path length",
             LossReason::Origin => "origin",
             LossReason::Med => "MED",
+            LossReason::Stale => "stale (graceful restart)",
             LossReason::RouterId => "router ID",
             LossReason::PeerAddress => "peer address",
         }
@@ -86,6 +97,10 @@ pub fn compare(a: &Path, b: &Path, ids: &impl TieBreak) -> (Ordering, Option<Los
         if ord != Ordering::Equal {
             return (ord, Some(LossReason::Med));
         }
+    }
+    let ord = ids.stale(a.source).cmp(&ids.stale(b.source));
+    if ord != Ordering::Equal {
+        return (ord, Some(LossReason::Stale));
     }
     let (a_id, a_addr) = ids.ids(a.source);
     let (b_id, b_addr) = ids.ids(b.source);
@@ -231,6 +246,49 @@ mod tests {
         let c = path(3, &[65503], |a| a.med = Some(0));
         assert_eq!(select(&[a.clone(), c.clone()], &ids, |_| true), Some(0));
         assert_eq!(loss_reason(&c, &a, &ids, true), Some(LossReason::RouterId));
+    }
+
+    /// Peer `n` is stale when bit `n` of the mask is set.
+    struct StaleIds(u32);
+
+    impl TieBreak for StaleIds {
+        fn ids(&self, source: Source) -> (Ipv4Addr, IpAddr) {
+            ids(source)
+        }
+        fn stale(&self, source: Source) -> bool {
+            matches!(source, Source::Peer(p) if self.0 & (1 << p) != 0)
+        }
+    }
+
+    #[test]
+    fn fresh_path_beats_an_otherwise_tied_stale_one_before_router_id() {
+        // Peer 1 has the lower router ID, but its path is stale.
+        let stale = path(1, &[65501], |_| {});
+        let fresh = path(2, &[65502], |_| {});
+        let paths = [stale.clone(), fresh.clone()];
+        assert_eq!(select(&paths, &StaleIds(1 << 1), |_| true), Some(1));
+        assert_eq!(
+            loss_reason(&stale, &fresh, &StaleIds(1 << 1), true),
+            Some(LossReason::Stale)
+        );
+        // Both stale, or neither: the router ID decides as usual.
+        assert_eq!(select(&paths, &StaleIds(0b110), |_| true), Some(0));
+        assert_eq!(select(&paths, &StaleIds(0), |_| true), Some(0));
+        // Staleness is a tie-breaker only: a shorter stale AS path still wins.
+        let long_fresh = path(2, &[65502, 65510], |_| {});
+        assert_eq!(
+            select(&[stale, long_fresh], &StaleIds(1 << 1), |_| true),
+            Some(0)
+        );
+        // A stale path is not installed together with a fresh one.
+        let fresh3 = path(3, &[65503], |_| {});
+        let paths = [path(1, &[65501], |_| {}), fresh.clone(), fresh3];
+        let best = select(&paths, &StaleIds(1 << 1), |_| true).unwrap();
+        assert_eq!(best, 1);
+        assert_eq!(
+            multipath(&paths, &StaleIds(1 << 1), best, 4, true, |_| true),
+            vec![1, 2]
+        );
     }
 
     #[test]

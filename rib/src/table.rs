@@ -35,6 +35,7 @@ use crate::repair::Pacer;
 use crate::{FastMap, FastSet};
 
 mod adj_out;
+mod deferral;
 mod loc_rib;
 mod refresh;
 mod soft_in;
@@ -166,6 +167,9 @@ struct Peer {
     /// graceful restart (RFC 4724 §4.2) until it is re-announced, swept by
     /// End-of-RIB, or the restart or stale-path timer runs out.
     stale: HashSet<IpNet>,
+    /// BGP Identifier of its current or last session, kept for the
+    /// tie-break of its stale paths while it is away.
+    router_id: Option<Ipv4Addr>,
     /// Pre-policy Adj-RIB-In, kept only with `soft_reconfiguration:
     /// inbound` (`None` otherwise: nothing per route for other peers).
     adj_rib_in: Option<soft_in::AdjRibIn>,
@@ -177,7 +181,6 @@ struct Peer {
 
 #[derive(Debug, Clone)]
 struct Established {
-    router_id: Ipv4Addr,
     families: Vec<(Afi, Safi)>,
     /// RFC 8950 negotiated: IPv4 unicast routes may have IPv6 next hops.
     extended_next_hop: bool,
@@ -213,6 +216,9 @@ pub struct Rib {
     /// (popped from the end); worked off in chunks by `flush_sweep` so that
     /// a full table's withdrawal never sits in memory as FIB ops at once.
     sweep: Sweep,
+    /// Selection deferral of our own graceful restart (see [`deferral`]):
+    /// best paths are chosen but neither installed nor exported.
+    deferring: bool,
 }
 
 /// Prefixes left to re-select, per family (5 bytes an IPv4 prefix).
@@ -222,23 +228,46 @@ struct Sweep {
     v6: Vec<Ipv6Net>,
 }
 
-/// Looks up the tie-breakers of a path's source (best::TieBreak).
+/// The tie-breakers of the paths to one prefix (best::TieBreak): each
+/// peer's BGP Identifier (of its last session, so a stale path of a peer
+/// that is away keeps its own) and address, and whether its path is stale.
+struct Ids<'a> {
+    cfg: &'a RibConfig,
+    peers: &'a BTreeMap<PeerId, Peer>,
+    prefix: &'a IpNet,
+}
+
 fn tie_break<'a>(
     cfg: &'a RibConfig,
     peers: &'a BTreeMap<PeerId, Peer>,
-) -> impl Fn(Source) -> (Ipv4Addr, IpAddr) + 'a {
-    move |source| match source {
-        Source::Local => (cfg.router_id, IpAddr::V4(Ipv4Addr::UNSPECIFIED)),
-        Source::Peer(id) => peers.get(&id).map_or(
-            (Ipv4Addr::BROADCAST, IpAddr::V4(Ipv4Addr::BROADCAST)),
-            |p| {
-                let rid = p
-                    .established
-                    .as_ref()
-                    .map_or(Ipv4Addr::BROADCAST, |e| e.router_id);
-                (rid, p.settings.address)
-            },
-        ),
+    prefix: &'a IpNet,
+) -> Ids<'a> {
+    Ids { cfg, peers, prefix }
+}
+
+impl best::TieBreak for Ids<'_> {
+    fn ids(&self, source: Source) -> (Ipv4Addr, IpAddr) {
+        match source {
+            Source::Local => (self.cfg.router_id, IpAddr::V4(Ipv4Addr::UNSPECIFIED)),
+            // A path outlives its peer only inside one flush; lose then.
+            Source::Peer(id) => self.peers.get(&id).map_or(
+                (Ipv4Addr::BROADCAST, IpAddr::V4(Ipv4Addr::BROADCAST)),
+                |p| {
+                    let rid = p.router_id.unwrap_or(Ipv4Addr::BROADCAST);
+                    (rid, p.settings.address)
+                },
+            ),
+        }
+    }
+
+    fn stale(&self, source: Source) -> bool {
+        match source {
+            Source::Local => false,
+            Source::Peer(id) => self
+                .peers
+                .get(&id)
+                .is_some_and(|p| !p.stale.is_empty() && p.stale.contains(self.prefix)),
+        }
     }
 }
 
@@ -268,6 +297,7 @@ impl Rib {
             pacer: Pacer::default(),
             yielded: HashSet::new(),
             sweep: Sweep::default(),
+            deferring: false,
         }
     }
 
@@ -282,6 +312,7 @@ impl Rib {
             received: [0; 2],
             adj_rib_out: AdjRibOut::default(),
             stale: HashSet::new(),
+            router_id: None,
             adj_rib_in: None,
             guard: Guard::default(),
             memory: AdjInMemory::default(),
@@ -409,13 +440,17 @@ impl Rib {
         let Some(peer) = self.peers.get_mut(&id) else {
             return Vec::new();
         };
+        peer.router_id = Some(router_id);
         peer.established = Some(Established {
-            router_id,
             families: families.to_vec(),
             extended_next_hop,
         });
         peer.adj_rib_out.clear();
         let mut out = Vec::new();
+        if self.deferring {
+            // The table and End-of-RIB follow when the deferral ends.
+            return out;
+        }
         let mut batch = ExportBatch::default();
         let prefixes: Vec<IpNet> = self.loc_rib.keys().collect();
         for prefix in prefixes {
@@ -517,6 +552,8 @@ impl Rib {
         for prefix in gone {
             self.remove_path(prefix, source);
         }
+        // A fresh path that tied with the now stale one wins (best::LossReason::Stale).
+        self.dirty.extend(stale.iter().copied());
         if let Some(peer) = self.peers.get_mut(&id) {
             peer.stale.extend(stale);
         }
@@ -824,9 +861,9 @@ impl Rib {
     }
 
     /// Why a non-best path lost, for `show`.
-    pub fn loss_reason(&self, dest: &Dest, i: usize) -> Option<LossReason> {
+    pub fn loss_reason(&self, prefix: &IpNet, dest: &Dest, i: usize) -> Option<LossReason> {
         let best = &dest.paths[dest.best()?];
-        let ids = tie_break(&self.cfg, &self.peers);
+        let ids = tie_break(&self.cfg, &self.peers, prefix);
         best::loss_reason(&dest.paths[i], best, &ids, self.eligible(&dest.paths[i]))
     }
 
@@ -1082,7 +1119,7 @@ impl Rib {
             };
             let eligible = |i: usize| self.eligible(&dest.paths[i]);
             let (best, multipath) = {
-                let ids = tie_break(&self.cfg, &self.peers);
+                let ids = tie_break(&self.cfg, &self.peers, &prefix);
                 let best = best::select(&dest.paths, &ids, eligible);
                 let multipath = match best {
                     Some(b) if self.cfg.multipath > 1 => best::multipath(
@@ -1145,7 +1182,9 @@ impl Rib {
                     .filter(|&&i| i < 32)
                     .fold(0, |m, &i| m | 1 << i),
             };
-            if want != dest.installed {
+            if self.deferring {
+                // RFC 4724 §4.1: the previous run's routes keep forwarding.
+            } else if want != dest.installed {
                 match &want {
                     Some(nexthops) => fib.push(FibOp::Replace {
                         prefix,
@@ -1155,8 +1194,10 @@ impl Rib {
                 }
                 dest.installed = want;
             }
-            for &peer in &peers {
-                self.export_to(peer, &prefix, &mut batch);
+            if !self.deferring {
+                for &peer in &peers {
+                    self.export_to(peer, &prefix, &mut batch);
+                }
             }
             if self
                 .loc_rib

@@ -614,7 +614,7 @@ fn graceful_restart_capability_is_helper_only() {
         *gr,
         Capability::GracefulRestart {
             restart_state: false,
-            notification: false,
+            notification: true,
             restart_time: 120,
             families: Vec::new(),
         }
@@ -757,5 +757,181 @@ fn borr_and_eorr_are_passed_up_like_a_refresh_request() {
                 .any(|o| matches!(o, Output::RouteRefresh(r) if *r == rr)),
             "{out:?}"
         );
+    }
+}
+
+fn graceful_cap(open: &Open) -> Capability {
+    open.capabilities
+        .iter()
+        .find(|c| matches!(c, Capability::GracefulRestart { .. }))
+        .cloned()
+        .expect("Graceful Restart announced")
+}
+
+/// RFC 4724 §4.1: a restarting speaker lists its families, sets R in the
+/// OPENs of its restart and F where its forwarding state survived; once a
+/// session was up, a reconnect is no restart (R clear) and the routes
+/// installed since are kept (F set).
+#[test]
+fn restarting_speaker_sets_r_and_f_in_the_first_open_only() {
+    let mut cfg = Config::new(65500, 65501, LOCAL_ID);
+    cfg.graceful_restart = Some(120);
+    cfg.local_restart = Some(LocalRestart {
+        restarting: true,
+        forwarding: true,
+    });
+    let (sent, _) = establish(cfg.clone(), Config::new(65501, 65500, REMOTE_ID).open());
+    let both = vec![
+        (Afi::Ipv4, Safi::Unicast, true),
+        (Afi::Ipv6, Safi::Unicast, true),
+    ];
+    assert_eq!(
+        graceful_cap(&sent),
+        Capability::GracefulRestart {
+            restart_state: true,
+            notification: true,
+            restart_time: 120,
+            families: both.clone(),
+        }
+    );
+
+    // The session drops and comes back: the next OPEN is no restart's.
+    let mut s = Session::new(cfg.clone());
+    s.handle(Input::Start);
+    s.handle(Input::TcpConnected {
+        conn: C1,
+        direction: Direction::Outgoing,
+    });
+    s.handle(Input::Message {
+        conn: C1,
+        message: peer_open(65501, REMOTE_ID, 90),
+    });
+    s.handle(Input::Message {
+        conn: C1,
+        message: Message::Keepalive,
+    });
+    s.handle(Input::TcpClosed { conn: C1 });
+    s.handle(Input::TimerExpired(Timer::IdleHold));
+    let out = s.handle(Input::TcpConnected {
+        conn: C2,
+        direction: Direction::Incoming,
+    });
+    let Some(Message::Open(again)) = sends(&out).into_iter().map(|(_, m)| m).next() else {
+        panic!("expected our OPEN: {out:?}");
+    };
+    assert_eq!(
+        graceful_cap(&again),
+        Capability::GracefulRestart {
+            restart_state: false,
+            notification: true,
+            restart_time: 120,
+            families: both,
+        }
+    );
+
+    // A fresh start (no routes survived): families listed, F and R clear.
+    cfg.local_restart = Some(LocalRestart::default());
+    assert_eq!(
+        graceful_cap(&cfg.open()),
+        Capability::GracefulRestart {
+            restart_state: false,
+            notification: true,
+            restart_time: 120,
+            families: vec![
+                (Afi::Ipv4, Safi::Unicast, false),
+                (Afi::Ipv6, Safi::Unicast, false),
+            ],
+        }
+    );
+}
+
+/// Established with Graceful Restart on both sides; the peer announces
+/// the N bit as `n_bit` says.
+fn established_with_n(n_bit: bool) -> Session {
+    let mut cfg = Config::new(65500, 65501, LOCAL_ID);
+    cfg.graceful_restart = Some(120);
+    let mut s = Session::new(cfg);
+    s.handle(Input::Start);
+    s.handle(Input::TcpConnected {
+        conn: C1,
+        direction: Direction::Outgoing,
+    });
+    let mut open = Config::new(65501, 65500, REMOTE_ID).open();
+    open.capabilities.push(Capability::GracefulRestart {
+        restart_state: false,
+        notification: n_bit,
+        restart_time: 90,
+        families: vec![(Afi::Ipv4, Safi::Unicast, true)],
+    });
+    s.handle(Input::Message {
+        conn: C1,
+        message: Message::Open(open),
+    });
+    s.handle(Input::Message {
+        conn: C1,
+        message: Message::Keepalive,
+    });
+    assert_eq!(s.state(), State::Established);
+    s
+}
+
+/// RFC 8538 §5: with the N bit both ways, an administrative reset goes out
+/// as a Hard Reset carrying the original code, subcode and data; without
+/// it, as itself.
+#[test]
+fn admin_reset_is_a_hard_reset_only_when_the_n_bit_is_negotiated() {
+    let reset = Notification::new(CEASE, 4, Bytes::from_static(b"\x02hi"));
+    let mut s = established_with_n(true);
+    let out = s.handle(Input::Reset {
+        notification: reset.clone(),
+        hold_down: None,
+    });
+    let sent = notification(&out).expect("a NOTIFICATION");
+    assert_eq!((sent.code, sent.subcode), (CEASE, HARD_RESET));
+    assert_eq!(&sent.data[..], b"\x06\x04\x02hi");
+    let down = out.iter().find_map(|o| match o {
+        Output::Down(r) => Some(r.clone()),
+        _ => None,
+    });
+    let down = down.expect("Down");
+    assert!(!down.allows_graceful_restart(true), "{down}");
+
+    let mut s = established_with_n(false);
+    let out = s.handle(Input::Reset {
+        notification: reset.clone(),
+        hold_down: None,
+    });
+    assert_eq!(notification(&out), Some(reset));
+
+    // A manual stop (Cease/Administrative Shutdown) too.
+    let mut s = established_with_n(true);
+    let out = s.handle(Input::Stop {
+        communication: None,
+    });
+    let sent = notification(&out).expect("a NOTIFICATION");
+    assert_eq!((sent.code, sent.subcode), (CEASE, HARD_RESET));
+    assert_eq!(&sent.data[..], &[CEASE, ADMINISTRATIVE_SHUTDOWN]);
+}
+
+#[test]
+fn which_session_ends_allow_a_graceful_restart() {
+    let n = |code, subcode| Notification::new(code, subcode, Bytes::new());
+    for r in [DownReason::ConnectionClosed, DownReason::HoldTimerExpired] {
+        assert!(r.allows_graceful_restart(false), "{r}");
+        assert!(r.allows_graceful_restart(true), "{r}");
+    }
+    assert!(!DownReason::AdminStop.allows_graceful_restart(true));
+    for r in [
+        DownReason::NotificationReceived(n(CEASE, 2)),
+        DownReason::NotificationSent(n(3, 1)),
+    ] {
+        assert!(!r.allows_graceful_restart(false), "{r} without N");
+        assert!(r.allows_graceful_restart(true), "{r} with N");
+    }
+    for r in [
+        DownReason::NotificationReceived(n(CEASE, HARD_RESET)),
+        DownReason::NotificationSent(n(CEASE, HARD_RESET)),
+    ] {
+        assert!(!r.allows_graceful_restart(true), "{r}");
     }
 }

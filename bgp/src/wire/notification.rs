@@ -93,6 +93,19 @@ impl Notification {
         std::str::from_utf8(text).ok()
     }
 
+    /// The NOTIFICATION a Cease/Hard Reset (RFC 8538 §3) encapsulates:
+    /// its data is that one's code, subcode and data.
+    pub fn hard_reset_cause(&self) -> Option<Notification> {
+        if self.code != CEASE || self.subcode != 9 || self.data.len() < 2 {
+            return None;
+        }
+        Some(Notification::new(
+            self.data[0],
+            self.data[1],
+            self.data.slice(2..),
+        ))
+    }
+
     /// The error code's name (RFC 4271 §4.5).
     pub fn code_name(&self) -> &'static str {
         match self.code {
@@ -167,7 +180,10 @@ impl Notification {
             self.code,
             self.subcode
         );
-        if let Some(text) = self.shutdown_communication() {
+        if let Some(inner) = self.hard_reset_cause() {
+            // RFC 8538 §3: the data is the NOTIFICATION it stands for.
+            s.push_str(&format!(" for {}", inner.describe()));
+        } else if let Some(text) = self.shutdown_communication() {
             s.push_str(&format!(": {text:?}"));
         } else if !self.data.is_empty() {
             s.push_str(", data ");
@@ -206,6 +222,12 @@ mod tests {
         );
         let n = Notification::new(42, 9, Bytes::new());
         assert_eq!(n.describe(), "Unknown error code/subcode 9 (42/9)");
+        // RFC 8538 Hard Reset names what it stands for.
+        let n = Notification::new(6, 9, vec![6, 1, 0, 1, 1, 0, 0, 0, 2]);
+        assert_eq!(
+            n.describe(),
+            "Cease/Hard Reset (6/9) for Cease/Maximum Number of Prefixes Reached (6/1), data 00010100000002"
+        );
     }
 
     #[test]

@@ -670,3 +670,50 @@ fn fuzz_crash_lone_as4_aggregator_with_two_octet_asn_hides_as4_path() {
     let third = encode_to_bytes(&Message::Update(u2.clone()), &AS2).unwrap();
     assert_eq!(decode(&third, &AS2).unwrap(), Message::Update(u2));
 }
+
+/// RFC 4724 §3 with RFC 8538's N bit: R and N set, Restart Time 90, IPv4
+/// unicast with F set, IPv6 unicast with F clear.
+#[test]
+fn graceful_restart_capability_flags_both_ways() {
+    let open = Open {
+        version: 4,
+        my_as: 65000,
+        hold_time: 90,
+        bgp_id: Ipv4Addr::new(10, 0, 0, 1),
+        capabilities: vec![Capability::GracefulRestart {
+            restart_state: true,
+            notification: true,
+            restart_time: 90,
+            families: vec![
+                (Afi::Ipv4, Safi::Unicast, true),
+                (Afi::Ipv6, Safi::Unicast, false),
+            ],
+        }],
+    };
+    both_ways(
+        "ffffffffffffffffffffffffffffffff 002b 01 04 fde8 005a 0a000001 0e
+         02 0c 40 0a c05a 00010180 00020100",
+        Message::Open(open),
+        &AS4,
+    );
+    // Only R: the other flag bits and the reserved bits decode as clear.
+    let Message::Open(only_r) = decode(
+        &hex(
+            "ffffffffffffffffffffffffffffffff 0023 01 04 fde8 005a 0a000001 06
+              02 04 40 02 8078",
+        ),
+        &AS4,
+    )
+    .unwrap() else {
+        panic!("not an OPEN");
+    };
+    assert_eq!(
+        only_r.capabilities,
+        vec![Capability::GracefulRestart {
+            restart_state: true,
+            notification: false,
+            restart_time: 120,
+            families: Vec::new(),
+        }]
+    );
+}

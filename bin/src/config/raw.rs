@@ -43,6 +43,22 @@ pub(super) struct RawConfig {
     max_as_path_len: Option<u16>,
     reject_default_route: Option<bool>,
     reject_bogons: Option<bool>,
+    graceful_restart: Option<RawLocalRestart>,
+}
+
+/// Top-level `graceful_restart: true` or `{select_defer_time: 120}`: we
+/// are a restarting speaker (RFC 4724 §4.1).
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum RawLocalRestart {
+    Enabled(bool),
+    Full(RawLocalRestartFull),
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLocalRestartFull {
+    select_defer_time: Option<u16>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -779,6 +795,27 @@ pub(super) fn validate(raw: RawConfig, src: &str, path: &Path) -> Result<Config,
         cx.err("max_as_path_len", problem);
     }
 
+    let local_restart = match &raw.graceful_restart {
+        None | Some(RawLocalRestart::Enabled(false)) => None,
+        Some(RawLocalRestart::Enabled(true)) => Some(super::LocalRestartConfig {
+            select_defer_time: super::DEFAULT_SELECT_DEFER_TIME,
+        }),
+        Some(RawLocalRestart::Full(f)) => {
+            let t = f
+                .select_defer_time
+                .unwrap_or(super::DEFAULT_SELECT_DEFER_TIME);
+            if t == 0 {
+                let problem = Problem::Other(
+                    "must be at least 1 second (omit graceful_restart for no deferral)".into(),
+                );
+                cx.err("graceful_restart.select_defer_time", problem);
+            }
+            Some(super::LocalRestartConfig {
+                select_defer_time: t,
+            })
+        }
+    };
+
     if !cx.diags.is_empty() {
         cx.diags.sort_by_key(|d| d.line.unwrap_or(usize::MAX));
         return Err(ConfigError::Invalid(cx.diags));
@@ -801,6 +838,7 @@ pub(super) fn validate(raw: RawConfig, src: &str, path: &Path) -> Result<Config,
         multipath: raw.multipath.unwrap_or(1).max(1) as usize,
         multipath_relax: raw.multipath_relax.unwrap_or(false),
         max_as_path_len: raw.max_as_path_len.map(usize::from),
+        local_restart,
     })
 }
 

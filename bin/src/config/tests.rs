@@ -847,6 +847,38 @@ fn bad_kernel_rules_are_located() {
 }
 
 #[test]
+fn top_level_graceful_restart_makes_us_a_restarting_speaker() {
+    assert_eq!(parse(S1).unwrap().local_restart, None);
+    let on = S1.replacen("asn: 65500", "asn: 65500\ngraceful_restart: true", 1);
+    assert_eq!(
+        parse(&on).unwrap().local_restart,
+        Some(LocalRestartConfig {
+            select_defer_time: DEFAULT_SELECT_DEFER_TIME
+        })
+    );
+    let short = S1.replacen(
+        "asn: 65500",
+        "asn: 65500\ngraceful_restart: { select_defer_time: 15 }",
+        1,
+    );
+    assert_eq!(
+        parse(&short).unwrap().local_restart,
+        Some(LocalRestartConfig {
+            select_defer_time: 15
+        })
+    );
+    let off = S1.replacen("asn: 65500", "asn: 65500\ngraceful_restart: false", 1);
+    assert_eq!(parse(&off).unwrap().local_restart, None);
+    let zero = S1.replacen(
+        "asn: 65500",
+        "asn: 65500\ngraceful_restart: { select_defer_time: 0 }",
+        1,
+    );
+    let e = parse(&zero).unwrap_err().to_string();
+    assert!(e.contains("graceful_restart.select_defer_time"), "{e}");
+}
+
+#[test]
 fn soft_reconfiguration_inbound_is_off_by_default_and_the_only_value() {
     let c = parse(S1).unwrap();
     assert!(!c.peers["s2"].soft_reconfiguration_inbound);

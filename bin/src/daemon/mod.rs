@@ -19,6 +19,7 @@ mod liveness;
 mod notify;
 mod peers;
 mod reresolve;
+mod restart;
 mod rib_task;
 mod show;
 mod show_adj;
@@ -79,17 +80,10 @@ pub async fn run(cfg: Config) -> Result<(), StartError> {
         protocol: RTPROT_BGP,
     };
     let fib = FibWriter::spawn(fib_cfg).map_err(io_err("starting the FIB writer"))?;
-    let purged = fib
-        .purge_stale()
+    // With graceful restart they stay, stale, until the new routes replace them.
+    let restart = restart::Restart::prepare(&cfg, &fib)
         .await
-        .map_err(io_err("removing stale proto bgp routes"))?;
-    if purged > 0 {
-        info!(
-            routes = purged,
-            table = cfg.kernel.table,
-            "removed proto bgp routes left by an earlier run"
-        );
-    }
+        .map_err(io_err("looking at proto bgp routes of an earlier run"))?;
 
     // Rules and underlay pins before any tunnel sends a marked packet.
     let underlay = underlay::Underlay::spawn(Arc::new(cfg.clone()))
@@ -128,7 +122,7 @@ pub async fn run(cfg: Config) -> Result<(), StartError> {
         info!(listen = %m.listen, "serving /metrics");
     }
 
-    let rib = Rib::new(RibConfig {
+    let mut rib = Rib::new(RibConfig {
         local_as: cfg.asn,
         router_id: cfg.router_id,
         table: cfg.kernel.table,
@@ -138,6 +132,9 @@ pub async fn run(cfg: Config) -> Result<(), StartError> {
         max_as_path_len: cfg.max_as_path_len,
     });
     let (bfd, bfd_events) = bfd::Bfd::new();
+    if restart.deferring() {
+        rib.begin_deferral();
+    }
     let mut task = rib_task::RibTask {
         cfg: Arc::new(cfg.clone()),
         rib,
@@ -159,6 +156,7 @@ pub async fn run(cfg: Config) -> Result<(), StartError> {
         bfd,
         limits: Default::default(),
         underlay,
+        restart,
     };
     let started = async {
         for name in cfg.peers.keys() {
@@ -185,6 +183,14 @@ pub async fn run(cfg: Config) -> Result<(), StartError> {
     outcome.listener.abort();
     control.abort();
     let _ = std::fs::remove_file(&outcome.cfg.control_socket);
+    if outcome.restart.enabled {
+        // RFC 4724: our routes keep forwarding, in the kernel and at the
+        // peers (the sessions closed without a NOTIFICATION), until the
+        // next run replaces them. The tunnels stay too: exiting here skips
+        // the destructors that would stop their wireguard-go processes.
+        info!("wgbgpd stopped; graceful restart: routes and tunnels kept");
+        std::process::exit(0);
+    }
     match outcome.fib.purge_stale().await {
         Ok(n) => info!(routes = n, "removed our routes from the kernel"),
         Err(e) => error!(error = %e, "could not remove our routes from the kernel"),

@@ -63,8 +63,13 @@ fn peer_settings(cfg: &Config, peer: &config::Peer) -> PeerSettings {
     }
 }
 
-fn session_config(cfg: &Config, peer: &config::Peer) -> PeerConfig {
+fn session_config(
+    cfg: &Config,
+    peer: &config::Peer,
+    restart: Option<bgp::fsm::LocalRestart>,
+) -> PeerConfig {
     let mut fsm = bgp::fsm::Config::new(cfg.asn, peer.asn, cfg.router_id);
+    fsm.local_restart = restart;
     fsm.hold_time = peer.hold_time;
     fsm.keepalive = Some(peer.keepalive);
     fsm.passive = peer.passive;
@@ -158,7 +163,12 @@ impl RibTask {
         self.rib.set_guard(id, peer.limits.guard);
         self.rib
             .track_memory(id, peer.limits.max_adj_rib_in_mib.is_some());
-        let session = driver::spawn(id, session_config(&cfg, &peer), self.events.clone());
+        let restart = self.restart.for_peer(&peer);
+        let session = driver::spawn(
+            id,
+            session_config(&cfg, &peer, restart),
+            self.events.clone(),
+        );
         if !peer.shutdown {
             let _ = session.commands.send(Command::Start);
         }
@@ -209,6 +219,7 @@ impl RibTask {
         });
         self.graceful.forget(id);
         self.limits.forget(id);
+        self.restart.forget(name);
         let out = self.rib.remove_peer(id);
         self.dispatch(out).await;
         if !keep_tunnel {

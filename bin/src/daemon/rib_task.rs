@@ -73,6 +73,8 @@ pub(super) struct RibTask {
     pub limits: super::limits::LimitState,
     /// ip rules and underlay pins (see [`super::underlay`]).
     pub underlay: super::underlay::Underlay,
+    /// Our own graceful restart (see [`super::restart`]).
+    pub restart: super::restart::Restart,
 }
 
 /// Repaired routes named one by one in the log; the rest are summed up.
@@ -176,6 +178,7 @@ impl RibTask {
                     }
                     self.submit(fib).await;
                     self.sweep().await;
+                    self.check_deferral().await;
                 }
                 Some(ev) = kernel.recv() => {
                     let tunnels = &self.tunnels;
@@ -214,7 +217,10 @@ impl RibTask {
                 }
                 _ = watchdog.tick() => super::notify::watchdog(),
                 _ = liveness.tick(), if !self.watches.is_empty() => self.check_liveness().await,
-                _ = graceful.tick(), if !self.graceful.deadlines.is_empty() => self.graceful_timers().await,
+                _ = graceful.tick(), if !self.graceful.deadlines.is_empty() || self.restart.deferring() => {
+                    self.graceful_timers().await;
+                    self.check_deferral().await;
+                }
                 _ = sigterm.recv() => break,
                 _ = sigint.recv() => break,
                 _ = sighup.recv() => {
@@ -256,9 +262,14 @@ impl RibTask {
                     negotiated.extended_next_hop,
                 );
                 out.extend(self.graceful_up(peer, &negotiated));
+                self.restart
+                    .established(&self.peers[&peer].name, &negotiated);
                 out
             }
             Event::Update(update) => {
+                if let Some((afi, bgp::wire::Safi::Unicast)) = update.end_of_rib() {
+                    self.restart.end_of_rib(&self.peers[&peer].name, afi);
+                }
                 let out = self.rib.handle_update(peer, update);
                 self.check_max_prefix(peer);
                 self.check_limits(peer);
@@ -312,16 +323,14 @@ impl RibTask {
 
     /// RFC 4724 §4.2: a session that ends without a NOTIFICATION (the
     /// connection closed, or the hold timer expired: the peer could not
-    /// send one) with a peer that announced Graceful Restart keeps the
-    /// routes of the families it preserves, stale, for its Restart Time.
+    /// send one) — or, with RFC 8538's N bit both ways, with any
+    /// NOTIFICATION but a Hard Reset — with a peer that announced Graceful
+    /// Restart keeps the routes of the families it preserves, stale, for
+    /// its Restart Time.
     fn graceful_down(&mut self, peer: PeerId, reason: &bgp::fsm::DownReason) -> Vec<Output> {
-        use bgp::fsm::DownReason;
         let name = &self.peers[&peer].name;
         let cap = self.graceful.caps.remove(&peer);
-        let eligible = matches!(
-            reason,
-            DownReason::ConnectionClosed | DownReason::HoldTimerExpired
-        );
+        let eligible = reason.allows_graceful_restart(cap.as_ref().is_some_and(|c| c.notification));
         let keep: Vec<bgp::wire::Afi> = match &cap {
             Some(cap) if eligible && cap.restart_time > 0 => {
                 [bgp::wire::Afi::Ipv4, bgp::wire::Afi::Ipv6]
@@ -401,6 +410,35 @@ impl RibTask {
             let out = self.rib.sweep_stale(peer, None);
             self.dispatch(out).await;
         }
+    }
+
+    /// Ends our own restart's selection deferral once every graceful
+    /// restart peer sent End-of-RIB or `select_defer_time` ran out: the new
+    /// routes replace the old ones in place, the leftovers go, and the
+    /// peers get their tables (RFC 4724 §4.1).
+    async fn check_deferral(&mut self) {
+        let now = std::time::Instant::now();
+        let Some(why) = self.restart.due(now) else {
+            return;
+        };
+        let waiting = self.restart.waiting_for().join(", ");
+        let stale = self.restart.finish(now);
+        let out = self.rib.end_deferral(&stale);
+        let took = self.restart.started.map(|s| now - s).unwrap_or_default();
+        let (replaced, deleted) = out.iter().fold((0, 0), |(r, d), o| match o {
+            Output::Fib(ops) => {
+                let n = ops
+                    .iter()
+                    .filter(|op| matches!(op, FibOp::Replace { .. }))
+                    .count();
+                (r + n, d + ops.len() - n)
+            }
+            _ => (r, d),
+        });
+        info!(reason = why, ?took, installed = replaced, leftovers_deleted = deleted,
+              still_waiting_for = %waiting,
+              "graceful restart: selection deferral over, routes installed");
+        self.dispatch(out).await;
     }
 
     /// Sends each output where it belongs; FIB ops go to `fib`.
@@ -952,7 +990,13 @@ impl RibTask {
                 prefix,
             )),
             Request::Neighbors { address } => {
-                let mut n = super::show::neighbors(&self.cfg, &self.rib, &self.peers, address);
+                let mut n = super::show::neighbors(
+                    &self.cfg,
+                    &self.rib,
+                    &self.peers,
+                    address,
+                    &self.restart,
+                );
                 self.bfd_show(&mut n);
                 Response::Neighbors(n)
             }
@@ -1010,16 +1054,20 @@ impl RibTask {
     async fn stop_sessions(&mut self) {
         info!("shutting down: stopping sessions");
         for p in self.peers.values() {
+            // RFC 4724 §4: closing without a NOTIFICATION is what makes a
+            // helper keep our routes; the process exit closes the socket.
+            if self.restart.for_peer(&p.cfg).is_some() {
+                continue;
+            }
             let _ = p.session.commands.send(Command::Stop {
                 communication: Some("wgbgpd shutting down".into()),
             });
         }
         let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
         while tokio::time::Instant::now() < deadline
-            && self
-                .peers
-                .values()
-                .any(|p| p.session.stats.state() != State::Idle)
+            && self.peers.values().any(|p| {
+                p.session.stats.state() != State::Idle && self.restart.for_peer(&p.cfg).is_none()
+            })
         {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }

@@ -294,6 +294,71 @@ fn ext_community_text(e: &[u8; 8]) -> String {
     }
 }
 
+/// A neighbor's `gracefulRestartInfo`, from its last OPEN (kept after the
+/// session went down) and our side's configuration and state.
+fn graceful_restart_info(
+    p: &PeerRuntime,
+    negotiated: Option<&bgp::fsm::Negotiated>,
+    peer_restarting: bool,
+    restart: &super::restart::Restart,
+) -> api::GracefulRestartInfo {
+    use bgp::wire::Capability;
+    let local = restart.for_peer(&p.cfg);
+    let local_gr_mode = match (local, p.cfg.graceful_restart) {
+        (Some(_), _) => "Restart",
+        (None, Some(_)) => "Helper",
+        (None, None) => "Disable",
+    };
+    let theirs = negotiated.and_then(|n| {
+        n.remote_open.capabilities.iter().find_map(|c| match c {
+            Capability::GracefulRestart {
+                restart_state,
+                notification,
+                restart_time,
+                families,
+            } => Some((*restart_state, *notification, *restart_time, families)),
+            _ => None,
+        })
+    });
+    let remote_gr_mode = match (negotiated, &theirs) {
+        (None, _) => "NotApplicable",
+        (Some(_), None) => "Disable",
+        (Some(_), Some((_, _, _, families))) if families.is_empty() => "Helper",
+        (Some(_), Some(_)) => "Restart",
+    };
+    let f_bits = theirs
+        .map(|(_, _, _, families)| {
+            families
+                .iter()
+                .map(|(afi, safi, f)| (format!("{afi}{}", family_suffix(*safi)), *f))
+                .collect()
+        })
+        .unwrap_or_default();
+    api::GracefulRestartInfo {
+        local_gr_mode: local_gr_mode.into(),
+        remote_gr_mode: remote_gr_mode.into(),
+        r_bit: theirs.is_some_and(|t| t.0),
+        n_bit: theirs.is_some_and(|t| t.1),
+        f_bits,
+        timers: api::GracefulRestartTimers {
+            configured_restart_timer: p.cfg.graceful_restart.unwrap_or(0),
+            received_restart_timer: theirs.map(|t| t.2),
+        },
+        peer_restarting,
+        local_restarting: local.is_some()
+            && restart.deferring()
+            && restart.waiting_for().contains(&p.name.as_str()),
+    }
+}
+
+/// `Unicast` in FRR's family keys (`ipv4Unicast`).
+fn family_suffix(safi: bgp::wire::Safi) -> String {
+    match safi {
+        bgp::wire::Safi::Unicast => "Unicast".into(),
+        other => format!("Safi{}", u8::from(other)),
+    }
+}
+
 /// FRR shows locally originated routes with next hop 0.0.0.0 / ::.
 fn local_next_hop(afi: Afi) -> IpAddr {
     match afi {
@@ -308,6 +373,7 @@ pub(super) fn neighbors(
     rib: &Rib,
     peers: &BTreeMap<PeerId, PeerRuntime>,
     only: Option<IpAddr>,
+    restart: &super::restart::Restart,
 ) -> BTreeMap<String, Neighbor> {
     let mut out = BTreeMap::new();
     for (id, p) in peers {
@@ -396,6 +462,12 @@ pub(super) fn neighbors(
             address_family_info: families,
             name: p.name.clone(),
             peer_bfd_info: None,
+            graceful_restart_info: graceful_restart_info(
+                p,
+                negotiated.as_ref(),
+                rib.stale_count(*id) > 0,
+                restart,
+            ),
         };
         out.insert(p.cfg.address().to_string(), neighbor);
     }

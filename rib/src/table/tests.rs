@@ -212,7 +212,7 @@ fn unresolved_next_hop_waits_for_the_kernel_route() {
     let dest = &rib.loc_rib()[&net("198.19.0.1/32")];
     assert_eq!(dest.best(), None);
     assert_eq!(
-        rib.loss_reason(dest, 0),
+        rib.loss_reason(&net("198.19.0.1/32"), dest, 0),
         None,
         "no best, nothing to lose against"
     );
@@ -244,7 +244,10 @@ fn shorter_path_wins_and_failover_switches_the_kernel_route() {
         .iter()
         .position(|p| p.source == Source::Peer(3))
         .unwrap();
-    assert_eq!(rib.loss_reason(dest, loser), Some(LossReason::AsPathLength));
+    assert_eq!(
+        rib.loss_reason(&net("203.0.113.0/24"), dest, loser),
+        Some(LossReason::AsPathLength)
+    );
     let out = rib.handle_peer_down(2);
     assert_eq!(
         fib(&out),
@@ -658,7 +661,10 @@ fn import_set_local_pref_overrides_a_shorter_path() {
         .iter()
         .position(|p| p.source == Source::Peer(2))
         .unwrap();
-    assert_eq!(rib.loss_reason(dest, loser), Some(LossReason::LocalPref));
+    assert_eq!(
+        rib.loss_reason(&net("203.0.113.0/24"), dest, loser),
+        Some(LossReason::LocalPref)
+    );
     assert_eq!(dest.paths[loser].attrs.local_pref, None, "s2 untouched");
 }
 
@@ -1217,6 +1223,156 @@ fn ipv4_routes_go_to_an_extended_next_hop_peer_with_our_ipv6_next_hop() {
     let mut rib = lab_with_ipv6_peer(false);
     let out = rib.originate(&[net("198.19.0.1/32")]);
     assert!(announces(&out).contains(&(4, vec![net("198.19.0.1/32")], "65500".into(), v4)));
+}
+
+/// A stale path and a fresh one that tie up to MED: the fresh one wins at
+/// the explicit `Stale` step, though the stale peer has the lower router
+/// ID (its own, kept while it is away, not 255.255.255.255).
+#[test]
+fn fresh_path_beats_a_tied_stale_one_and_the_stale_keeps_its_router_id() {
+    let mut rib = lab(accept_all(), accept_all());
+    let p = "198.19.7.0/24";
+    rib.handle_update(2, announce(&[65501, 65510], "2.2.2.2", &[p]));
+    rib.handle_update(3, announce(&[65502, 65510], "3.3.3.3", &[p]));
+    let dest = &rib.loc_rib()[&net(p)];
+    // S2 (router ID 2.2.2.2) wins on router ID while both are fresh.
+    assert_eq!(dest.paths[dest.best().unwrap()].source, Source::Peer(2));
+    let out = rib.handle_peer_down_graceful(2, &[Afi::Ipv4]);
+    assert_eq!(
+        fib(&out),
+        vec![FibOp::Replace {
+            prefix: net(p),
+            nexthops: onlink_arc("3.3.3.3", WG_S3)
+        }]
+    );
+    let dest = &rib.loc_rib()[&net(p)];
+    let best = dest.best().unwrap();
+    assert_eq!(dest.paths[best].source, Source::Peer(3));
+    let stale = 1 - best;
+    assert_eq!(
+        rib.loss_reason(&net(p), dest, stale),
+        Some(LossReason::Stale)
+    );
+    // S3 leaves for good: the stale path is all there is, and is used.
+    let out = rib.handle_peer_down(3);
+    assert_eq!(
+        fib(&out),
+        vec![FibOp::Replace {
+            prefix: net(p),
+            nexthops: onlink_arc("2.2.2.2", WG_S2)
+        }]
+    );
+    // S2 back and re-announcing: fresh again, the usual router ID order.
+    rib.handle_peer_up(2, Ipv4Addr::new(2, 2, 2, 2), &FAMILIES, false);
+    rib.handle_update(2, announce(&[65501, 65510], "2.2.2.2", &[p]));
+    assert!(!rib.is_stale(2, &net(p)));
+}
+
+/// A restarting wgbgpd: the previous run left three routes in the kernel.
+/// While selection is deferred nothing reaches the kernel or the peers;
+/// at the end the routes still wanted are replaced in place and exactly
+/// the leftover goes, then each peer gets its table and End-of-RIB.
+#[test]
+fn deferral_holds_fib_and_exports_then_replaces_and_sweeps_leftovers() {
+    let mut rib = Rib::new(RibConfig {
+        local_as: 65500,
+        router_id: Ipv4Addr::new(1, 1, 1, 1),
+        table: 254,
+        metric: 20,
+        multipath: 1,
+        multipath_relax: false,
+        max_as_path_len: None,
+    });
+    rib.begin_deferral();
+    assert!(rib.is_deferring());
+    rib.handle_kernel_event(&links());
+    rib.handle_kernel_event(&host_route("2.2.2.2/32", WG_S2));
+    rib.handle_kernel_event(&host_route("3.3.3.3/32", WG_S3));
+    rib.add_peer(2, peer("s2", "2.2.2.2", 65501, accept_all(), accept_all()));
+    rib.add_peer(3, peer("s3", "3.3.3.3", 65502, accept_all(), accept_all()));
+    let mut out = rib.originate(&[net("192.0.2.0/24")]);
+    out.extend(rib.handle_peer_up(2, Ipv4Addr::new(2, 2, 2, 2), &FAMILIES, false));
+    out.extend(rib.handle_update(
+        2,
+        announce(&[65501], "2.2.2.2", &["198.19.0.0/24", "198.19.1.0/24"]),
+    ));
+    out.extend(rib.handle_update(2, end_of_rib_v4()));
+    assert!(out.is_empty(), "deferred, yet: {out:?}");
+    // Best paths are chosen all the same (`show` has them).
+    assert!(rib.loc_rib()[&net("198.19.0.0/24")].best().is_some());
+    assert!(rib.loc_rib()[&net("198.19.0.0/24")].installed.is_none());
+
+    // The old run had 198.19.0.0/24, 198.19.1.0/24 and 198.19.9.0/24.
+    let kernel_stale = [
+        net("198.19.0.0/24"),
+        net("198.19.1.0/24"),
+        net("198.19.9.0/24"),
+    ];
+    let out = rib.end_deferral(&kernel_stale);
+    assert!(!rib.is_deferring());
+    let mut ops = fib(&out);
+    ops.sort_by_key(|op| op.prefix());
+    assert_eq!(
+        ops,
+        vec![
+            FibOp::Replace {
+                prefix: net("198.19.0.0/24"),
+                nexthops: onlink_arc("2.2.2.2", WG_S2)
+            },
+            FibOp::Replace {
+                prefix: net("198.19.1.0/24"),
+                nexthops: onlink_arc("2.2.2.2", WG_S2)
+            },
+            FibOp::Delete {
+                prefix: net("198.19.9.0/24")
+            },
+        ]
+    );
+    // S2 (Established during the deferral) gets the originated prefix
+    // and End-of-RIB per family, after the announcements; S3 is down.
+    let sent = announces(&out);
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    assert_eq!(sent[0].0, 2);
+    assert_eq!(sent[0].1, vec![net("192.0.2.0/24")]);
+    let eors: Vec<(PeerId, Afi)> = out
+        .iter()
+        .filter_map(|o| match o {
+            Output::EndOfRib { peer, afi } => Some((*peer, *afi)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(eors, vec![(2, Afi::Ipv4), (2, Afi::Ipv6)]);
+    let last_announce = out
+        .iter()
+        .rposition(|o| matches!(o, Output::Announce { .. }))
+        .unwrap();
+    let first_eor = out
+        .iter()
+        .position(|o| matches!(o, Output::EndOfRib { .. }))
+        .unwrap();
+    assert!(last_announce < first_eor);
+    // Ending twice does nothing; afterwards changes flow as usual.
+    assert!(rib.end_deferral(&kernel_stale).is_empty());
+    let out = rib.handle_update(2, withdraw(&["198.19.1.0/24"]));
+    assert_eq!(
+        fib(&out),
+        vec![FibOp::Delete {
+            prefix: net("198.19.1.0/24")
+        }]
+    );
+    // S3 coming up now gets the table at once.
+    let out = rib.handle_peer_up(3, Ipv4Addr::new(3, 3, 3, 3), &FAMILIES, false);
+    assert!(
+        out.iter()
+            .any(|o| matches!(o, Output::EndOfRib { peer: 3, .. }))
+    );
+}
+
+/// Without a deferral, ending one is a no-op: nothing is swept.
+#[test]
+fn end_deferral_without_one_sweeps_nothing() {
+    let mut rib = lab(accept_all(), accept_all());
+    assert!(rib.end_deferral(&[net("198.19.9.0/24")]).is_empty());
 }
 
 fn only(prefix: &str) -> Chain {
