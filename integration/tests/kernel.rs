@@ -448,9 +448,10 @@ fn fib_writer_reports_failures_per_prefix() {
         ],
     );
     let failed: Vec<IpNet> = r.errors.iter().map(|(p, _)| *p).collect();
+    // No next hop at all is a blackhole route (RFC 7999), not an error.
     assert_eq!(
         failed,
-        vec![bad, v6, net("198.19.3.0/24")],
+        vec![bad, v6],
         "{:?}",
         r.errors
     );
@@ -461,7 +462,14 @@ fn fib_writer_reports_failures_per_prefix() {
         "{:?}",
         r.errors
     );
-    assert_eq!(bgp_routes(&p).len(), 2);
+    assert_eq!(bgp_routes(&p).len(), 3, "{:?}", bgp_routes(&p));
+    assert!(
+        bgp_routes(&p)
+            .iter()
+            .any(|r| r.starts_with("blackhole 198.19.3.0/24")),
+        "{:?}",
+        bgp_routes(&p)
+    );
     // Ops on one prefix apply in order: the last one wins.
     let r = run_batch(
         &mut fib,
@@ -480,7 +488,8 @@ fn fib_writer_reports_failures_per_prefix() {
     );
     assert_eq!(r.errors, vec![]);
     let lines = bgp_routes(&p);
-    assert_eq!(lines.len(), 1, "{lines:?}");
+    // The blackhole route from the first batch is still there.
+    assert_eq!(lines.len(), 2, "{lines:?}");
     assert!(
         lines[0].starts_with("198.19.0.0/24 via 2.2.2.3 "),
         "{lines:?}"
