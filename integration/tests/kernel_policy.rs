@@ -84,6 +84,9 @@ peers:
     export: [own]
 policies:
   accept-all:
+    # A learned default route must be named to get past reject_default_route.
+    - match: {{ prefix: ["0.0.0.0/0"] }}
+      action: accept
     - action: accept
   own:
     - match: {{ prefix: ["198.18.0.0/24"] }}
