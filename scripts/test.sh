@@ -21,7 +21,7 @@ trap 'rm -f "$out"' EXIT
 log "running the tests"
 rc=0
 # Namespace tests use machine-unique names, so they can run in parallel.
-cargo test --release --workspace -- --test-threads="${TEST_THREADS:-2}" 2>&1 | tee "$out" || rc=$?
+cargo test --release --workspace --no-fail-fast -- --test-threads="${TEST_THREADS:-2}" 2>&1 | tee "$out" || rc=$?
 
 passed=0 failed=0 ignored=0
 while read -r p f i; do

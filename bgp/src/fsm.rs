@@ -81,6 +81,10 @@ pub struct Config {
     pub bgp_id: Ipv4Addr,
     /// Proposed hold time in seconds (0 or ≥ 3).
     pub hold_time: u16,
+    /// HoldTimer while waiting for the peer's OPEN (RFC 4271 §8.2.2: "a
+    /// large value", suggested 4 minutes; BIRD's `startup hold time`): a
+    /// connection that sends no complete OPEN is dropped after it.
+    pub open_hold_time: Duration,
     /// Keepalive interval; default one third of the negotiated hold time.
     pub keepalive: Option<u16>,
     /// Never open connections, only accept them.
@@ -119,6 +123,7 @@ impl Config {
             remote_as,
             bgp_id,
             hold_time: 90,
+            open_hold_time: Duration::from_secs(240),
             keepalive: None,
             passive: false,
             connect_retry: Duration::from_secs(5),
@@ -461,8 +466,6 @@ const UNACCEPTABLE_HOLD_TIME: u8 = 6;
 // RFC 4486 Cease subcodes.
 const ADMINISTRATIVE_SHUTDOWN: u8 = 2;
 const CONNECTION_COLLISION_RESOLUTION: u8 = 7;
-/// Hold time while waiting for the peer's OPEN (RFC 4271 §8.2.2: "large value", 4 minutes).
-const OPEN_HOLD_TIME: Duration = Duration::from_secs(240);
 
 impl Session {
     pub fn new(cfg: Config) -> Self {
@@ -673,7 +676,10 @@ impl Session {
             conn,
             message: Message::Open(self.cfg.open_after(self.established_once)),
         });
-        out.push(Output::StartTimer(Timer::HoldTimer(conn), OPEN_HOLD_TIME));
+        out.push(Output::StartTimer(
+            Timer::HoldTimer(conn),
+            self.cfg.open_hold_time,
+        ));
     }
 
     fn message(&mut self, conn: ConnId, message: Message, out: &mut Vec<Output>) {

@@ -176,6 +176,9 @@ pub struct Peer {
     pub passive: bool,
     /// Proposed HoldTime (RFC 4271 §4.2): 0 or >= 3.
     pub hold_time: u16,
+    /// `startup_hold_time`: seconds a connection has to send its OPEN
+    /// (BIRD's `startup hold time`; RFC 4271 §8.2.2's 4 minutes by default).
+    pub startup_hold_time: u16,
     /// KeepaliveTime; defaults to hold_time / 3.
     pub keepalive: u16,
     /// Session source address: `local_address:` or the first loopback of

@@ -99,6 +99,10 @@ struct Lab {
 
 impl Lab {
     fn new() -> Lab {
+        Lab::with(WGBGPD)
+    }
+
+    fn with(config: &str) -> Lab {
         let (dut, raw, bird_ns) = (Netns::new("hd"), Netns::new("hr"), Netns::new("hb"));
         veth(
             &dut,
@@ -116,7 +120,7 @@ impl Lab {
             "eth2",
             Some("10.66.2.2/24"),
         );
-        let mut wgbgpd = Wgbgpd::start(&dut, WGBGPD);
+        let mut wgbgpd = Wgbgpd::start(&dut, config);
         let mut bird = Bird::start(&bird_ns, BIRD);
         bird.wait_established("dut", T);
         wgbgpd.wait_established(&dut, BIRD_ADDR, T);
@@ -830,4 +834,97 @@ fn malformed_messages_get_the_rfc_answer_and_disturb_nobody_else() {
         !lab.wgbgpd.log_text().contains("panicked"),
         "wgbgpd logged a panic"
     );
+}
+
+/// (VmRSS in KiB, open fds) of the wgbgpd process in `ns`.
+fn wgbgpd_footprint(ns: &Netns) -> (u64, usize) {
+    let pid = ns
+        .pids()
+        .into_iter()
+        .find(|p| {
+            std::fs::read_to_string(format!("/proc/{p}/comm")).is_ok_and(|c| c.trim() == "wgbgpd")
+        })
+        .expect("wgbgpd runs in the namespace");
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let rss = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap();
+    let fds = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap()
+        .count();
+    (rss, fds)
+}
+
+/// A peer that connects and sends nothing, or trickles bytes that never make
+/// a whole OPEN, is dropped when `startup_hold_time` runs out (RFC 4271
+/// §8.2.2: Hold Timer Expired, 4/0) — partial bytes do not restart it — and
+/// thirty such connections at once leave no memory or fds behind.
+#[test]
+fn silent_and_trickling_peers_are_dropped_by_the_startup_hold_timer() {
+    require_root();
+    let config = WGBGPD.replacen(
+        "    passive: true\n",
+        "    passive: true\n    startup_hold_time: 3\n",
+        1,
+    );
+    let mut lab = Lab::with(&config);
+    let (rss0, fds0) = wgbgpd_footprint(&lab.dut);
+
+    let mut silent = lab.connect();
+    silent.expect_open();
+    let start = std::time::Instant::now();
+    let n = silent.expect_notification();
+    let waited = start.elapsed();
+    eprintln!("silent peer: {} after {waited:?}", n.describe());
+    assert_eq!((n.code, n.subcode), (4, 0), "{}", n.describe());
+    assert!(
+        waited >= Duration::from_millis(2500),
+        "dropped after {waited:?}, before the 3 s startup hold time"
+    );
+    lab.assert_undisturbed("silent peer");
+
+    let mut trickle = lab.connect();
+    trickle.expect_open();
+    let start = std::time::Instant::now();
+    for _ in 0..2 {
+        trickle.send(&[0xff]);
+        std::thread::sleep(Duration::from_secs(1));
+    }
+    let n = trickle.expect_notification();
+    let waited = start.elapsed();
+    eprintln!("trickling peer: {} after {waited:?}", n.describe());
+    assert_eq!((n.code, n.subcode), (4, 0), "{}", n.describe());
+    assert!(
+        waited < Duration::from_millis(4500),
+        "the trickled bytes kept the connection for {waited:?}"
+    );
+    lab.assert_undisturbed("trickling peer");
+
+    let many: Vec<RawPeer> = (0..30).map(|_| lab.connect()).collect();
+    std::thread::sleep(Duration::from_secs(1));
+    let (rss_busy, fds_busy) = wgbgpd_footprint(&lab.dut);
+    eprintln!("30 silent connections: RSS {rss0} -> {rss_busy} KiB, fds {fds0} -> {fds_busy}");
+    wait_for(
+        Duration::from_secs(10),
+        Duration::from_millis(200),
+        "wgbgpd to drop the silent connections",
+        || {
+            let (rss, fds) = wgbgpd_footprint(&lab.dut);
+            if fds <= fds0 {
+                Ok((rss, fds))
+            } else {
+                Err(format!("{fds} fds open, {fds0} before"))
+            }
+        },
+    );
+    let (rss1, _) = wgbgpd_footprint(&lab.dut);
+    eprintln!("after they were dropped: RSS {rss1} KiB");
+    assert!(
+        rss_busy.max(rss1) < rss0 + 2048,
+        "silent connections cost memory: {rss0} -> {rss_busy} -> {rss1} KiB"
+    );
+    drop(many);
+    lab.assert_undisturbed("thirty silent connections");
 }

@@ -449,12 +449,7 @@ fn fib_writer_reports_failures_per_prefix() {
     );
     let failed: Vec<IpNet> = r.errors.iter().map(|(p, _)| *p).collect();
     // No next hop at all is a blackhole route (RFC 7999), not an error.
-    assert_eq!(
-        failed,
-        vec![bad, v6],
-        "{:?}",
-        r.errors
-    );
+    assert_eq!(failed, vec![bad, v6], "{:?}", r.errors);
     assert!(
         r.errors
             .iter()

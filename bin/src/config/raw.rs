@@ -100,6 +100,7 @@ struct RawPeer {
     export: OneOrMany,
     passive: Option<bool>,
     hold_time: Option<u16>,
+    startup_hold_time: Option<u16>,
     keepalive: Option<u16>,
     local_address: Option<String>,
     port: Option<u16>,
@@ -619,6 +620,15 @@ pub(super) fn validate(raw: RawConfig, src: &str, path: &Path) -> Result<Config,
         if hold_time == 1 || hold_time == 2 {
             cx.err(format!("{base}.hold_time"), Problem::BadHoldTime(hold_time));
         }
+        let startup_hold_time = p.startup_hold_time.unwrap_or(240);
+        if startup_hold_time < 3 {
+            cx.err(
+                format!("{base}.startup_hold_time"),
+                Problem::Other(format!(
+                    "startup_hold_time {startup_hold_time} must be at least 3 seconds"
+                )),
+            );
+        }
         let keepalive = p.keepalive.unwrap_or(hold_time / 3);
         let keepalive_ok = if hold_time == 0 {
             keepalive == 0
@@ -735,6 +745,7 @@ pub(super) fn validate(raw: RawConfig, src: &str, path: &Path) -> Result<Config,
                 export: p.export.0.clone(),
                 passive: p.passive.unwrap_or(false),
                 hold_time,
+                startup_hold_time,
                 keepalive,
                 local_address: local_address.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED)),
                 port,

@@ -1040,3 +1040,20 @@ fn limits_default_and_override_per_peer() {
     assert_eq!((m.limit, m.action), (8, MaxPrefixAction::Warn));
     assert!(parse(&src("", "    max_adj_rib_in_mib: lots\n")).is_err());
 }
+
+#[test]
+fn startup_hold_time_defaults_to_four_minutes_and_is_at_least_three_seconds() {
+    assert_eq!(parse(S1).unwrap().peers["s2"].startup_hold_time, 240);
+    let short = S1.replacen(
+        "    description: S2\n",
+        "    description: S2\n    startup_hold_time: 5\n",
+        1,
+    );
+    assert_eq!(parse(&short).unwrap().peers["s2"].startup_hold_time, 5);
+    assert_bad(
+        "    description: S2\n",
+        "    startup_hold_time: 2\n",
+        "startup_hold_time",
+        "at least 3",
+    );
+}

@@ -71,6 +71,7 @@ fn session_config(
     let mut fsm = bgp::fsm::Config::new(cfg.asn, peer.asn, cfg.router_id);
     fsm.local_restart = restart;
     fsm.hold_time = peer.hold_time;
+    fsm.open_hold_time = std::time::Duration::from_secs(peer.startup_hold_time.into());
     fsm.keepalive = Some(peer.keepalive);
     fsm.passive = peer.passive;
     fsm.graceful_restart = peer.graceful_restart;
