@@ -477,6 +477,17 @@ impl Config {
             .flatten()
             .collect()
     }
+
+    /// The kernel tables policies' `set: {table}` name, besides `kernel.table`:
+    /// purged of our routes at start and at shutdown.
+    pub fn policy_tables(&self) -> std::collections::BTreeSet<u32> {
+        self.policies
+            .values()
+            .flatten()
+            .filter_map(|r| r.set.as_ref()?.table)
+            .filter(|&t| t != self.kernel.table)
+            .collect()
+    }
 }
 
 /// Why a configuration was refused.

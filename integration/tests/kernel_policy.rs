@@ -120,6 +120,23 @@ protocol bgp a {
 }
 "#;
 
+/// BIRD in B announces a default route to A over plain eBGP on the veth.
+const BIRD_DEFAULT: &str = r#"
+log stderr all;
+router id 10.62.0.2;
+protocol device { scan time 2; }
+protocol static s4 { ipv4; route 0.0.0.0/0 blackhole; }
+protocol bgp a {
+    local 10.62.0.2 as 65501;
+    neighbor 10.62.0.1 as 65500;
+    hold time 9;
+    keepalive time 3;
+    connect retry time 2;
+    error wait time 1, 5;
+    ipv4 { import none; export where source = RTS_STATIC; };
+}
+"#;
+
 /// Field order is drop order: daemons and tunnels before their namespaces.
 struct Lab {
     wgbgpd: Wgbgpd,
@@ -314,16 +331,17 @@ fn learned_default_and_endpoint_prefix_never_capture_the_tunnel() {
     assert_eq!(lab.underlay().trim(), "");
 }
 
-/// Source-based routing from YAML (seed 004, "Example A"): `kernel.rules` sends packets from
-/// 10.0.1.0/24 to table 100, which holds a default route the others do not see; a reload
-/// applies the rules by difference, shutdown removes them.
+/// Source-based routing from YAML alone (seed 004, "Example A"): `kernel.rules` sends packets
+/// from 10.0.1.0/24 to table 100, where import policy's `set: {table: 100}` installs the
+/// default route learned from B, which the others do not see; a reload applies the rules by
+/// difference, shutdown removes them and empties table 100.
 ///
 /// ```text
-///   lo 1.1.1.1, 10.0.1.5                 
+///   lo 1.1.1.1, 10.0.1.5                         announces 0.0.0.0/0
 ///   +-----------+ v0 10.62.0.1   10.62.0.2 v0 +-----------+
-///   | A: wgbgpd |-----------------------------|     B     |
+///   | A: wgbgpd |------- plain eBGP ----------| B: BIRD 2 |
 ///   +-----------+                             +-----------+
-///   table 100: default via 10.62.0.2          main: no default
+///   table 100: default via 10.62.0.2 proto bgp     main: no default
 /// ```
 #[test]
 fn kernel_rules_steer_a_source_prefix_and_follow_reload_and_shutdown() {
@@ -339,11 +357,24 @@ fn kernel_rules_steer_a_source_prefix_and_follow_reload_and_shutdown() {
         Some("10.62.0.2/24"),
     );
     a.add_lo_addr("10.0.1.5/32");
-    a.route_add("default via 10.62.0.2 dev v0 table 100");
+    let mut bird = Bird::start(&b, BIRD_DEFAULT);
     let base = r#"router_id: 1.1.1.1
 asn: 65500
 loopback: [1.1.1.1/32]
-peers: {}
+peers:
+  b:
+    asn: 65501
+    address: 10.62.0.2
+    local_address: 10.62.0.1
+    import: [default-to-100]
+    export: [none]
+policies:
+  default-to-100:
+    - match: { prefix: ["0.0.0.0/0"] }
+      action: accept
+      set: { table: 100 }
+  none:
+    - action: reject
 kernel:
   rules:
 "#;
@@ -363,6 +394,23 @@ kernel:
             String::from_utf8_lossy(&out.stderr)
         )
     };
+    bird.wait_established("a", SESSION_TIMEOUT);
+    let table = |t: &str| a.stdout(&["ip", "-4", "route", "show", "table", t, "proto", "bgp"]);
+    wait_for(
+        SESSION_TIMEOUT,
+        POLL,
+        "learned default in table 100",
+        || {
+            let t100 = table("100");
+            if t100.contains("default via 10.62.0.2 dev v0") {
+                Ok(())
+            } else {
+                Err(format!("table 100: {t100}\nall: {}", a.routes("table all")))
+            }
+        },
+    );
+    let main = table("main");
+    assert!(!main.contains("default"), "main has our default: {main}");
     wait_for(Duration::from_secs(10), POLL, "rules installed", || {
         let rules = our_rules(&a);
         if count_matching(&rules, "from 10.0.1.0/24 lookup 100") == 1
@@ -403,5 +451,8 @@ kernel:
     d.stop();
     let rules = our_rules(&a);
     assert!(rules.is_empty(), "shutdown leaves {rules:#?}");
+    let t100 = a.stdout(&["ip", "-4", "route", "show", "table", "100"]);
+    assert_eq!(t100.trim(), "", "shutdown leaves table 100: {t100}");
+    drop(bird);
     drop(b);
 }

@@ -463,6 +463,9 @@ pub struct SetActions {
     pub communities: CommunityEdit,
     /// The BGP next hop (for routes of its family; others keep theirs).
     pub next_hop: Option<IpAddr>,
+    /// The kernel table the route is installed in when it is the best
+    /// path (import only; `None`: the writer's `kernel.table`).
+    pub table: Option<u32>,
 }
 
 /// The most `set: {prepend: N}` may ask for.
@@ -529,6 +532,8 @@ pub struct Accepted<'a> {
     pub next_hop: Option<IpAddr>,
     /// A `set: {med}` applied (export sends it instead of dropping MED).
     pub med_set: bool,
+    /// `set: {table}`: the kernel table of the route (import only).
+    pub table: Option<u32>,
 }
 
 impl Accepted<'_> {
@@ -553,6 +558,9 @@ impl Accepted<'_> {
             && nh.is_ipv4() == matches!(prefix, IpNet::V4(_))
         {
             self.next_hop = Some(nh);
+        }
+        if set.table.is_some() {
+            self.table = set.table;
         }
     }
 }
@@ -617,6 +625,7 @@ impl Chain {
             attrs: Cow::Borrowed(attrs),
             next_hop: None,
             med_set: false,
+            table: None,
         };
         for policy in &self.0 {
             for rule in &policy.rules {

@@ -212,6 +212,13 @@ pub struct Rib {
     /// Prefixes where a route of another protocol holds our metric, so ours
     /// is not installed (rare: kept out of `Dest`).
     yielded: HashSet<IpNet>,
+    /// `set: {table}` of the import policy, per path that has one (rare:
+    /// kept out of `Path`); absent means `cfg.table`.
+    path_tables: FastMap<(IpNet, Source), u32>,
+    /// Prefixes installed in another table than `cfg.table` (rare: kept out
+    /// of `Dest`), so that a change of table or a withdrawal deletes the
+    /// route from where it is.
+    installed_in: FastMap<IpNet, u32>,
     /// Prefixes a session going down left to re-select, in hash order
     /// (popped from the end); worked off in chunks by `flush_sweep` so that
     /// a full table's withdrawal never sits in memory as FIB ops at once.
@@ -296,6 +303,8 @@ impl Rib {
             suspects: BTreeMap::new(),
             pacer: Pacer::default(),
             yielded: HashSet::new(),
+            path_tables: FastMap::default(),
+            installed_in: FastMap::default(),
             sweep: Sweep::default(),
             deferring: false,
         }
@@ -658,7 +667,14 @@ impl Rib {
                     withdrawn.push(prefix);
                     continue;
                 }
-                let accepted = self.import_route(&prefix, attrs.as_ref(), next_hop, &import, &cx);
+                let accepted = self.import_route(
+                    &prefix,
+                    Source::Peer(id),
+                    attrs.as_ref(),
+                    next_hop,
+                    &import,
+                    &cx,
+                );
                 match accepted {
                     Some((attrs, nh)) => {
                         let path = Path {
@@ -686,6 +702,7 @@ impl Rib {
     fn import_route(
         &mut self,
         prefix: &IpNet,
+        source: Source,
         attrs: Option<&Arc<PathAttributes>>,
         next_hop: Option<IpAddr>,
         import: &Chain,
@@ -694,6 +711,7 @@ impl Rib {
         let attrs = attrs?;
         let nh = next_hop.filter(|nh| self.valid_next_hop(*nh))?;
         let a = import.evaluate(prefix, attrs, cx)?;
+        self.set_path_table(*prefix, source, a.table);
         let nh = a.next_hop.filter(|n| self.valid_next_hop(*n)).unwrap_or(nh);
         let mut a = a.attrs;
         // RFC 8326 §4.2: a path its originator is draining loses to any
@@ -707,6 +725,25 @@ impl Rib {
             Cow::Owned(changed) => self.interner.intern(changed),
         };
         Some((attrs, nh))
+    }
+
+    /// Records the kernel table import policy chose for a path; a change
+    /// re-selects the prefix (its attributes may be unchanged).
+    fn set_path_table(&mut self, prefix: IpNet, source: Source, table: Option<u32>) {
+        let table = table.filter(|&t| t != self.cfg.table);
+        let key = (prefix, source);
+        let old = match table {
+            Some(t) => self.path_tables.insert(key, t),
+            None => self.path_tables.remove(&key),
+        };
+        if old != table {
+            self.dirty.insert(prefix);
+        }
+    }
+
+    /// The kernel table `prefix` is installed in, `None` meaning `cfg.table`.
+    pub fn installed_table(&self, prefix: &IpNet) -> Option<u32> {
+        self.installed_in.get(prefix).copied()
     }
 
     /// Re-sends the Adj-RIB-Out of one family (RFC 2918 ROUTE-REFRESH).
@@ -778,7 +815,8 @@ impl Rib {
     /// only if it is exactly what we last installed: a deletion of a route
     /// we have replaced or withdrawn since is history, not damage.
     fn handle_own_route_removed(&mut self, r: &crate::kernel::KernelRoute) {
-        if r.table != self.cfg.table || r.metric != self.cfg.metric {
+        let table = self.installed_table(&r.prefix).unwrap_or(self.cfg.table);
+        if r.table != table || r.metric != self.cfg.metric {
             return;
         }
         let Some(installed) = self
@@ -1161,7 +1199,14 @@ impl Rib {
             };
             // Never overwrite another protocol's route (NLM_F_REPLACE
             // would): stand back while it holds our prefix and metric.
-            let yielded = want.is_some() && self.kernel.has_foreign(&prefix, self.cfg.metric);
+            let table = best.and_then(|b| {
+                let source = dest.paths[b].source;
+                self.path_tables.get(&(prefix, source)).copied()
+            });
+            // The kernel view covers `cfg.table` only.
+            let yielded = want.is_some()
+                && table.is_none()
+                && self.kernel.has_foreign(&prefix, self.cfg.metric);
             let want = if yielded { None } else { want };
             if yielded != self.yielded.contains(&prefix) {
                 if yielded {
@@ -1184,15 +1229,26 @@ impl Rib {
             };
             if self.deferring {
                 // RFC 4724 §4.1: the previous run's routes keep forwarding.
-            } else if want != dest.installed {
-                match &want {
-                    Some(nexthops) => fib.push(FibOp::Replace {
-                        prefix,
-                        nexthops: nexthops.clone(),
-                    }),
-                    None => fib.push(FibOp::Delete { prefix }),
+            } else {
+                let was = self.installed_in.get(&prefix).copied();
+                let moved = want.is_some() && dest.installed.is_some() && table != was;
+                if want != dest.installed || moved {
+                    match &want {
+                        Some(nexthops) => {
+                            if moved {
+                                // Out of the old table (gone already is fine).
+                                fib.push(FibOp::delete(was, prefix));
+                            }
+                            fib.push(FibOp::replace(table, prefix, nexthops.clone()));
+                        }
+                        None => fib.push(FibOp::delete(was, prefix)),
+                    }
+                    match (&want, table) {
+                        (Some(_), Some(t)) => self.installed_in.insert(prefix, t),
+                        _ => self.installed_in.remove(&prefix),
+                    };
+                    dest.installed = want;
                 }
-                dest.installed = want;
             }
             if !self.deferring {
                 for &peer in &peers {

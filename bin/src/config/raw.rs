@@ -271,6 +271,7 @@ struct RawSet {
     prepend: Option<u32>,
     communities: Option<RawCommunityEdit>,
     next_hop: Option<String>,
+    table: Option<u32>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -671,6 +672,17 @@ pub(super) fn validate(raw: RawConfig, src: &str, path: &Path) -> Result<Config,
                 let problem = Problem::Other(format!(
                     "policy `{policy}` sets local_pref, which is not sent to eBGP peers \
                      (RFC 4271 §5.1.5); use med or prepend on export"
+                ));
+                cx.err(format!("{base}.export"), problem);
+            }
+            let sets_table = policies.get(policy).is_some_and(|rules: &Vec<PolicyRule>| {
+                rules
+                    .iter()
+                    .any(|r| r.set.as_ref().is_some_and(|s| s.table.is_some()))
+            });
+            if sets_table {
+                let problem = Problem::Other(format!(
+                    "policy `{policy}` sets table, which chooses where a received route is                      installed; use it on import"
                 ));
                 cx.err(format!("{base}.export"), problem);
             }

@@ -602,6 +602,66 @@ fn bad_policy_values_are_rejected() {
 }
 
 #[test]
+fn set_table_is_parsed_and_named_for_purging() {
+    let src = with_policy()
+        .replacen(
+            "        prepend: 2",
+            "        prepend: 2\n        table: 100",
+            1,
+        )
+        .replace("    import: [accept-all]", "    import: [tag-and-prefer]");
+    let cfg = parse(&src).unwrap_or_else(|e| panic!("{e}"));
+    let set = cfg.policies["tag-and-prefer"][2].set.as_ref().unwrap();
+    assert_eq!(set.table, Some(100));
+    assert_eq!(
+        cfg.policy_tables().into_iter().collect::<Vec<_>>(),
+        vec![100]
+    );
+    // 254 is main, the default kernel.table: allowed, nothing extra to purge.
+    let src = with_policy().replacen(
+        "        prepend: 2",
+        "        prepend: 2\n        table: 254",
+        1,
+    );
+    let cfg = parse(&src).unwrap_or_else(|e| panic!("{e}"));
+    assert!(cfg.policy_tables().is_empty());
+}
+
+#[test]
+fn reserved_tables_are_refused() {
+    for t in [0, 253, 255] {
+        assert_bad_policy(
+            "        prepend: 2",
+            &format!("        prepend: 2\n        table: {t}"),
+            "policies.tag-and-prefer[2].set.table",
+            &format!("table {t} is reserved"),
+        );
+    }
+    assert_bad_policy(
+        "        prepend: 2",
+        "        prepend: 2\n        table: 4294967296",
+        "policies.tag-and-prefer[2].set.table",
+        "",
+    );
+}
+
+#[test]
+fn set_table_on_export_is_refused() {
+    let src = with_policy()
+        .replacen(
+            "        prepend: 2",
+            "        prepend: 2\n        table: 100",
+            1,
+        )
+        .replace("    export: [local-only]", "    export: [tag-and-prefer]");
+    let msg = parse(&src).unwrap_err().to_string();
+    assert!(
+        msg.contains("peers.s2.export: policy `tag-and-prefer` sets table"),
+        "{msg}"
+    );
+}
+
+#[test]
 fn set_on_a_reject_rule_is_refused() {
     assert_bad_policy(
         "      action: reject\n    - match:\n        community: tagged",

@@ -71,6 +71,22 @@ fn io_err(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> StartError 
 /// reload.
 pub(crate) type SessionMap = Arc<RwLock<BTreeMap<IpAddr, mpsc::UnboundedSender<Command>>>>;
 
+/// Removes our routes from the tables policies' `set: {table}` name (left
+/// by an earlier run at start, ours at shutdown), one short-lived writer per
+/// table. Failures are logged: they do not stop the daemon.
+async fn purge_policy_tables(cfg: &Config, fib_cfg: &FibConfig) {
+    for table in cfg.policy_tables() {
+        let purged = match FibWriter::spawn(FibConfig { table, ..*fib_cfg }) {
+            Ok(w) => w.purge_stale().await,
+            Err(e) => Err(e),
+        };
+        match purged {
+            Ok(n) => info!(table, routes = n, "removed our routes from a policy table"),
+            Err(e) => error!(table, error = %e, "could not remove our routes from a policy table"),
+        }
+    }
+}
+
 /// Runs the daemon until SIGTERM/SIGINT; returns after cleaning up.
 pub async fn run(cfg: Config) -> Result<(), StartError> {
     // Kernel first: stale routes of an earlier run go before anything new.
@@ -84,6 +100,8 @@ pub async fn run(cfg: Config) -> Result<(), StartError> {
     let restart = restart::Restart::prepare(&cfg, &fib)
         .await
         .map_err(io_err("looking at proto bgp routes of an earlier run"))?;
+
+    purge_policy_tables(&cfg, &fib_cfg).await;
 
     // Rules and underlay pins before any tunnel sends a marked packet.
     let underlay = underlay::Underlay::spawn(Arc::new(cfg.clone()))
@@ -195,6 +213,7 @@ pub async fn run(cfg: Config) -> Result<(), StartError> {
         Ok(n) => info!(routes = n, "removed our routes from the kernel"),
         Err(e) => error!(error = %e, "could not remove our routes from the kernel"),
     }
+    purge_policy_tables(&outcome.cfg, &outcome.fib.config()).await;
     if outcome.cfg.wireguard.keep_on_exit {
         // Adopted (not recreated) by the next start.
         if let Err(e) = outcome.tunnels.detach_all().await {

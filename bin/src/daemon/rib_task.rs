@@ -427,10 +427,7 @@ impl RibTask {
         let took = self.restart.started.map(|s| now - s).unwrap_or_default();
         let (replaced, deleted) = out.iter().fold((0, 0), |(r, d), o| match o {
             Output::Fib(ops) => {
-                let n = ops
-                    .iter()
-                    .filter(|op| matches!(op, FibOp::Replace { .. }))
-                    .count();
+                let n = ops.iter().filter(|op| !op.is_delete()).count();
                 (r + n, d + ops.len() - n)
             }
             _ => (r, d),
@@ -501,10 +498,7 @@ impl RibTask {
 
     async fn submit(&mut self, fib: Vec<FibOp>) {
         if !fib.is_empty() {
-            let replaced = fib
-                .iter()
-                .filter(|op| matches!(op, FibOp::Replace { .. }))
-                .count();
+            let replaced = fib.iter().filter(|op| !op.is_delete()).count();
             let ops = &self.metrics.fib_operations_total;
             ops.with_label_values(&["replace"]).inc_by(replaced as u64);
             ops.with_label_values(&["delete"])

@@ -316,6 +316,7 @@ mod tests {
             .map(|op| match op {
                 FibOp::Replace { prefix, .. } => format!("replace {prefix}"),
                 FibOp::Delete { prefix } => format!("delete {prefix}"),
+                other => format!("{other:?}"),
             })
             .collect();
         named.sort();

@@ -69,13 +69,56 @@ pub enum FibOp {
     Replace { prefix: IpNet, nexthops: NextHops },
     /// Remove our route to `prefix`; a route that is already gone is not an error.
     Delete { prefix: IpNet },
+    /// `Replace` in another table than the writer's (policy `set: {table}`).
+    ReplaceIn {
+        table: u32,
+        prefix: IpNet,
+        nexthops: NextHops,
+    },
+    /// `Delete` from another table than the writer's.
+    DeleteIn { table: u32, prefix: IpNet },
 }
 
 impl FibOp {
+    /// `Replace` in `table`, `None` meaning the writer's.
+    pub fn replace(table: Option<u32>, prefix: IpNet, nexthops: NextHops) -> FibOp {
+        match table {
+            None => FibOp::Replace { prefix, nexthops },
+            Some(table) => FibOp::ReplaceIn {
+                table,
+                prefix,
+                nexthops,
+            },
+        }
+    }
+
+    /// `Delete` from `table`, `None` meaning the writer's.
+    pub fn delete(table: Option<u32>, prefix: IpNet) -> FibOp {
+        match table {
+            None => FibOp::Delete { prefix },
+            Some(table) => FibOp::DeleteIn { table, prefix },
+        }
+    }
+
     pub fn prefix(&self) -> IpNet {
         match self {
-            FibOp::Replace { prefix, .. } | FibOp::Delete { prefix } => *prefix,
+            FibOp::Replace { prefix, .. }
+            | FibOp::Delete { prefix }
+            | FibOp::ReplaceIn { prefix, .. }
+            | FibOp::DeleteIn { prefix, .. } => *prefix,
         }
+    }
+
+    /// The table the op names, `None` meaning the writer's.
+    pub fn table(&self) -> Option<u32> {
+        match self {
+            FibOp::Replace { .. } | FibOp::Delete { .. } => None,
+            FibOp::ReplaceIn { table, .. } | FibOp::DeleteIn { table, .. } => Some(*table),
+        }
+    }
+
+    pub fn is_delete(&self) -> bool {
+        matches!(self, FibOp::Delete { .. } | FibOp::DeleteIn { .. })
     }
 }
 
@@ -267,11 +310,30 @@ fn apply(cfg: &FibConfig, sock: &mut RouteSocket, ops: Vec<FibOp>) -> FibResult 
             let req = match op {
                 FibOp::Replace { prefix, nexthops } => new_route(cfg, prefix, nexthops),
                 FibOp::Delete { prefix } => Ok(del_route(cfg, prefix)),
+                FibOp::ReplaceIn {
+                    table,
+                    prefix,
+                    nexthops,
+                } => new_route(
+                    &FibConfig {
+                        table: *table,
+                        ..*cfg
+                    },
+                    prefix,
+                    nexthops,
+                ),
+                FibOp::DeleteIn { table, prefix } => Ok(del_route(
+                    &FibConfig {
+                        table: *table,
+                        ..*cfg
+                    },
+                    prefix,
+                )),
             };
             match req {
                 Ok(r) => {
                     reqs.push(r);
-                    sent.push((base + j, op.prefix(), matches!(op, FibOp::Delete { .. })));
+                    sent.push((base + j, op.prefix(), op.is_delete()));
                 }
                 Err(e) => errors.push((base + j, op.prefix(), e.to_string())),
             }

@@ -154,7 +154,7 @@ impl Rib {
                 self.remove_path(prefix, Source::Peer(id));
                 continue;
             }
-            match self.import_route(&prefix, attrs.as_ref(), nh, &import, &cx) {
+            match self.import_route(&prefix, Source::Peer(id), attrs.as_ref(), nh, &import, &cx) {
                 Some((attrs, nh)) => {
                     let unchanged = self.loc_rib.get(&prefix).is_some_and(|d| {
                         d.paths.iter().any(|p| {

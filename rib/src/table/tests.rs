@@ -668,6 +668,124 @@ fn import_set_local_pref_overrides_a_shorter_path() {
     assert_eq!(dest.paths[loser].attrs.local_pref, None, "s2 untouched");
 }
 
+/// Import chain: s2's routes go to kernel table 100, s3's to the default.
+fn s2_to_table(table: u32) -> Chain {
+    let to_table = SetActions {
+        table: Some(table),
+        ..SetActions::default()
+    };
+    let only_s2 = Match {
+        peer: Some(vec!["s2".into()]),
+        ..Match::default()
+    };
+    Chain(
+        set_chain("s2-table", to_table, only_s2)
+            .0
+            .into_iter()
+            .chain(accept_all().0)
+            .collect(),
+    )
+}
+
+#[test]
+fn import_set_table_installs_there_and_a_change_of_best_moves_the_route() {
+    let p = net("203.0.113.0/24");
+    let mut rib = lab(s2_to_table(100), Chain::default());
+    let out = rib.handle_update(2, announce(&[65501, 65510], "2.2.2.2", &["203.0.113.0/24"]));
+    let via_s2 = onlink_arc("2.2.2.2", WG_S2);
+    let via_s3 = onlink_arc("3.3.3.3", WG_S3);
+    assert_eq!(
+        fib(&out),
+        vec![FibOp::ReplaceIn {
+            table: 100,
+            prefix: p,
+            nexthops: via_s2.clone()
+        }]
+    );
+    assert_eq!(rib.installed_table(&p), Some(100));
+    // s3's shorter path wins: out of table 100, into the default table.
+    let out = rib.handle_update(3, announce(&[65502], "3.3.3.3", &["203.0.113.0/24"]));
+    assert_eq!(
+        fib(&out),
+        vec![
+            FibOp::DeleteIn {
+                table: 100,
+                prefix: p
+            },
+            FibOp::Replace {
+                prefix: p,
+                nexthops: via_s3
+            }
+        ]
+    );
+    assert_eq!(rib.installed_table(&p), None);
+    // s3 withdraws: back to s2's path, in table 100.
+    let out = rib.handle_update(3, withdraw(&["203.0.113.0/24"]));
+    assert_eq!(
+        fib(&out),
+        vec![
+            FibOp::Delete { prefix: p },
+            FibOp::ReplaceIn {
+                table: 100,
+                prefix: p,
+                nexthops: via_s2
+            }
+        ]
+    );
+    // The last path goes: deleted from table 100, where it is.
+    let out = rib.handle_update(2, withdraw(&["203.0.113.0/24"]));
+    assert_eq!(
+        fib(&out),
+        vec![FibOp::DeleteIn {
+            table: 100,
+            prefix: p
+        }]
+    );
+    assert_eq!(rib.installed_table(&p), None);
+    assert!(rib.loc_rib().get(&p).is_none());
+}
+
+#[test]
+fn changed_import_table_moves_an_installed_route() {
+    // The same path, same attributes: only the policy's table changes.
+    let p = net("203.0.113.0/24");
+    let mut rib = lab(s2_to_table(100), Chain::default());
+    rib.handle_update(2, announce(&[65501], "2.2.2.2", &["203.0.113.0/24"]));
+    rib.set_policies(2, s2_to_table(200), Chain::default());
+    let out = rib.handle_update(2, announce(&[65501], "2.2.2.2", &["203.0.113.0/24"]));
+    assert_eq!(
+        fib(&out),
+        vec![
+            FibOp::DeleteIn {
+                table: 100,
+                prefix: p
+            },
+            FibOp::ReplaceIn {
+                table: 200,
+                prefix: p,
+                nexthops: onlink_arc("2.2.2.2", WG_S2)
+            }
+        ]
+    );
+    // A table equal to the default one is the default table.
+    rib.set_policies(2, s2_to_table(254), Chain::default());
+    let out = rib.handle_update(2, announce(&[65501], "2.2.2.2", &["203.0.113.0/24"]));
+    assert_eq!(
+        fib(&out),
+        vec![
+            FibOp::DeleteIn {
+                table: 200,
+                prefix: p
+            },
+            FibOp::Replace {
+                prefix: p,
+                nexthops: onlink_arc("2.2.2.2", WG_S2)
+            }
+        ]
+    );
+    assert_eq!(rib.installed_table(&p), None);
+}
+
 #[test]
 fn import_set_attributes_are_interned_once() {
     let tag = SetActions {

@@ -371,11 +371,25 @@ fn set_actions(cx: &mut Ctx, sets: &Sets, key: &str, s: &RawSet) -> SetActions {
         }
         Some::<IpAddr>(a)
     });
+    // 0 is no table, 253 `default` and 255 `local` are the kernel's own;
+    // 254 (`main`) is allowed.
+    let table = s.table.filter(|&t| {
+        let ok = !matches!(t, 0 | 253 | 255);
+        if !ok {
+            let problem = Problem::Other(format!(
+                "table {t} is reserved (0 unspec, 253 default, 255 local); \
+                 use 1..=252, 254 (main) or 256..=4294967295"
+            ));
+            cx.err(format!("{key}.table"), problem);
+        }
+        ok
+    });
     SetActions {
         local_pref: s.local_pref,
         med: s.med,
         prepend,
         communities: edit,
         next_hop,
+        table,
     }
 }
