@@ -27,7 +27,7 @@ use ipnet::IpNet;
 use serde_json::{Value, json};
 
 use crate::bench::Topology;
-use crate::bench::probe::sample;
+use crate::bench::probe::{fd_count, sample};
 use crate::bench::speaker::{Session, SpeakerConfig};
 use crate::bench::table::{Rng, ctx, gen_attributes, gen_v4, gen_v6};
 use crate::{Netns, Wgbgpd, veth};
@@ -297,11 +297,6 @@ policies:
         lo4 = t.receiver_lo_v4,
         lo6 = t.receiver_lo_v6,
     )
-}
-
-/// Entries of /proc/PID/fd.
-fn fd_count(pid: u32) -> usize {
-    std::fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, |d| d.count())
 }
 
 /// What the fds of `pid` point to (`socket:[123]`, `anon_inode:[eventpoll]`...).

@@ -174,6 +174,11 @@ impl Wgbgpd {
         );
     }
 
+    /// The daemon's process id (0 once it has been stopped).
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map_or(0, |c| c.id())
+    }
+
     /// Panics (the log is printed on the way out) if the daemon has exited.
     pub fn check_alive(&mut self) {
         if let Some(st) = self.child.as_mut().and_then(|c| c.try_wait()) {

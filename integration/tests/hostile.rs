@@ -27,6 +27,7 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
 use bgp::wire::{Capability, Message, Notification, Open};
+use integration::bench::probe::{fd_count, sample};
 use integration::rawpeer::bytes_of::{hex, message, message_with_length, prefix, update};
 use integration::{Bird, Netns, RawPeer, Wgbgpd, require_root, veth, wait_for};
 use serde_json::Value;
@@ -836,25 +837,10 @@ fn malformed_messages_get_the_rfc_answer_and_disturb_nobody_else() {
     );
 }
 
-/// (VmRSS in KiB, open fds) of the wgbgpd process in `ns`.
-fn wgbgpd_footprint(ns: &Netns) -> (u64, usize) {
-    let pid = ns
-        .pids()
-        .into_iter()
-        .find(|p| {
-            std::fs::read_to_string(format!("/proc/{p}/comm")).is_ok_and(|c| c.trim() == "wgbgpd")
-        })
-        .expect("wgbgpd runs in the namespace");
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    let rss = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next()?.parse().ok())
-        .unwrap();
-    let fds = std::fs::read_dir(format!("/proc/{pid}/fd"))
-        .unwrap()
-        .count();
-    (rss, fds)
+/// (RSS in KiB, open fds) of the daemon.
+fn footprint(d: &Wgbgpd) -> (u64, usize) {
+    let pid = d.pid();
+    (sample(&[pid]).rss / 1024, fd_count(pid))
 }
 
 /// A peer that connects and sends nothing, or trickles bytes that never make
@@ -870,7 +856,7 @@ fn silent_and_trickling_peers_are_dropped_by_the_startup_hold_timer() {
         1,
     );
     let mut lab = Lab::with(&config);
-    let (rss0, fds0) = wgbgpd_footprint(&lab.dut);
+    let (rss0, fds0) = footprint(&lab.wgbgpd);
 
     let mut silent = lab.connect();
     silent.expect_open();
@@ -904,14 +890,14 @@ fn silent_and_trickling_peers_are_dropped_by_the_startup_hold_timer() {
 
     let many: Vec<RawPeer> = (0..30).map(|_| lab.connect()).collect();
     std::thread::sleep(Duration::from_secs(1));
-    let (rss_busy, fds_busy) = wgbgpd_footprint(&lab.dut);
+    let (rss_busy, fds_busy) = footprint(&lab.wgbgpd);
     eprintln!("30 silent connections: RSS {rss0} -> {rss_busy} KiB, fds {fds0} -> {fds_busy}");
     wait_for(
         Duration::from_secs(10),
         Duration::from_millis(200),
         "wgbgpd to drop the silent connections",
         || {
-            let (rss, fds) = wgbgpd_footprint(&lab.dut);
+            let (rss, fds) = footprint(&lab.wgbgpd);
             if fds <= fds0 {
                 Ok((rss, fds))
             } else {
@@ -919,7 +905,7 @@ fn silent_and_trickling_peers_are_dropped_by_the_startup_hold_timer() {
             }
         },
     );
-    let (rss1, _) = wgbgpd_footprint(&lab.dut);
+    let (rss1, _) = footprint(&lab.wgbgpd);
     eprintln!("after they were dropped: RSS {rss1} KiB");
     assert!(
         rss_busy.max(rss1) < rss0 + 2048,

@@ -149,9 +149,7 @@ pub fn run_export(
         exporter: kind.name().to_string(),
         version: receivers::version(kind),
         routes: n,
-        load: std::fs::read_to_string("/proc/loadavg")
-            .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
-            .unwrap_or_default(),
+        load: super::run::loadavg(),
         ..ExportResult::default()
     };
     assert!(table.v6.is_empty(), "the export benchmark is IPv4 only");

@@ -20,6 +20,11 @@ pub struct ProcSample {
     pub cpu: f64,
 }
 
+/// Entries of /proc/PID/fd (0 if the process is gone).
+pub fn fd_count(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, |d| d.count())
+}
+
 /// Samples `pids` (processes that have gone are skipped).
 pub fn sample(pids: &[u32]) -> ProcSample {
     // SAFETY: sysconf has no preconditions.

@@ -51,9 +51,7 @@ impl Machine {
                 .trim()
                 .to_string(),
             cpu_model,
-            load: std::fs::read_to_string("/proc/loadavg")
-                .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
-                .unwrap_or_default(),
+            load: super::run::loadavg(),
         }
     }
 

@@ -96,7 +96,8 @@ impl RunResult {
     }
 }
 
-fn loadavg() -> String {
+/// The 1-, 5- and 15-minute load averages, as `/proc/loadavg` gives them.
+pub fn loadavg() -> String {
     std::fs::read_to_string("/proc/loadavg")
         .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
         .unwrap_or_default()

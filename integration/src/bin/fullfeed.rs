@@ -129,7 +129,11 @@ fn main() -> ExitCode {
     }
     let mut results = Vec::new();
     for kind in &args.receivers {
-        eprintln!("fullfeed: {} (load {}) ...", kind.name(), load());
+        eprintln!(
+            "fullfeed: {} (load {}) ...",
+            kind.name(),
+            integration::bench::run::loadavg()
+        );
         let r = run(*kind, &table, &topo, &args.opts);
         eprintln!(
             "fullfeed: {}: in {:?} s, out {:?} s, peak RSS {:?}, ok {}{}",
@@ -181,7 +185,7 @@ fn export(args: &Args, table: &integration::bench::Table, topo: &Topology) -> Ex
         eprintln!(
             "fullfeed: export from {} (load {}) ...",
             kind.name(),
-            load()
+            integration::bench::run::loadavg()
         );
         let r = export::run_export(*kind, table, topo, args.opts.timeout);
         eprintln!(
@@ -212,10 +216,4 @@ fn export(args: &Args, table: &integration::bench::Table, topo: &Topology) -> Ex
     } else {
         ExitCode::FAILURE
     }
-}
-
-fn load() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
-        .unwrap_or_default()
 }
