@@ -731,6 +731,10 @@ impl Rib {
     /// re-selects the prefix (its attributes may be unchanged).
     fn set_path_table(&mut self, prefix: IpNet, source: Source, table: Option<u32>) {
         let table = table.filter(|&t| t != self.cfg.table);
+        // The common case, no policy choosing tables, costs no hashing.
+        if table.is_none() && self.path_tables.is_empty() {
+            return;
+        }
         let key = (prefix, source);
         let old = match table {
             Some(t) => self.path_tables.insert(key, t),
@@ -1199,7 +1203,7 @@ impl Rib {
             };
             // Never overwrite another protocol's route (NLM_F_REPLACE
             // would): stand back while it holds our prefix and metric.
-            let table = best.and_then(|b| {
+            let table = best.filter(|_| !self.path_tables.is_empty()).and_then(|b| {
                 let source = dest.paths[b].source;
                 self.path_tables.get(&(prefix, source)).copied()
             });
@@ -1230,7 +1234,11 @@ impl Rib {
             if self.deferring {
                 // RFC 4724 §4.1: the previous run's routes keep forwarding.
             } else {
-                let was = self.installed_in.get(&prefix).copied();
+                let was = if self.installed_in.is_empty() {
+                    None
+                } else {
+                    self.installed_in.get(&prefix).copied()
+                };
                 let moved = want.is_some() && dest.installed.is_some() && table != was;
                 if want != dest.installed || moved {
                     match &want {
