@@ -52,8 +52,9 @@ run() {
 if [ "$quick" -eq 1 ]; then
     run quick --v4 20000 --v6 4000 "$@"
 else
-    run 100k --v4 100000 "$@"
-    run 1m --v4 1000000 "$@"
+    # Three rounds each: the target ratios are taken between medians.
+    run 100k --v4 100000 --runs 3 "$@"
+    run 1m --v4 1000000 --runs 3 "$@"
     run 1m-v6 --v4 1000000 --v6 200000 "$@"
     # The export side: wgbgpd and BIRD, holding the table, advertise it to a BIRD receiver.
     run export-1m --export --v4 1000000 "$@"

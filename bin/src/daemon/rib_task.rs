@@ -81,7 +81,7 @@ pub(super) struct RibTask {
 const REPAIR_LOG_LINES: usize = 10;
 
 /// How often the liveness watches are looked at; each tunnel is polled only
-/// when due (every tenth of its `dead_after`, see [`super::liveness`]).
+/// when due (every thirtieth of its `dead_after`, see [`super::liveness`]).
 const LIVENESS_TICK: Duration = super::liveness::MIN_POLL;
 
 /// How long the stale routes of a peer that came back after a graceful

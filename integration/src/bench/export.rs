@@ -281,15 +281,16 @@ pub fn markdown(results: &[ExportResult]) -> String {
             r.load
         ));
     }
+    // Medians over the runs of each exporter (`--runs`).
     let by = |name: &str| {
-        results
-            .iter()
-            .find(|r| r.exporter == name)
-            .and_then(|r| r.export_s)
+        let times = results.iter().filter(|r| r.exporter == name);
+        super::report::median(times.filter_map(|r| r.export_s).collect())
     };
     if let (Some(w), Some(b)) = (by("wgbgpd"), by("bird")) {
+        let runs = results.iter().filter(|r| r.exporter == "bird").count();
+        let over = if runs > 1 { " (medians)" } else { "" };
         md.push_str(&format!(
-            "\nwgbgpd / BIRD: export {:.2} (target ≤ 0.6)\n",
+            "\nwgbgpd / BIRD{over}: export {:.2} (target ≤ 0.6)\n",
             w / b
         ));
     }

@@ -13,7 +13,9 @@ use integration::bench::{ReceiverKind, RunOptions, Topology, generate, run};
 
 const USAGE: &str = "usage: fullfeed [--v4 N] [--v6 N] [--seed S] \
 [--receivers wgbgpd,bird,frr,ip-batch,netlink,netlink-random] [--json FILE] [--markdown FILE] \
-[--timeout SECS] [--poll-ms MS] [--no-verify] [--per-update K] [--export]
+[--timeout SECS] [--poll-ms MS] [--no-verify] [--per-update K] [--runs K] [--export]
+  --runs K: every receiver K times, in rounds (each round runs each receiver once, so a change in
+  the machine's load falls on all of them); the target ratios are taken between medians
   --export: the export side instead: each receiver listed (wgbgpd, bird; default both) first takes
   the IPv4 table, then advertises it to a fresh BIRD receiver";
 
@@ -26,6 +28,7 @@ struct Args {
     json: Option<PathBuf>,
     markdown: Option<PathBuf>,
     opts: RunOptions,
+    runs: usize,
     export: bool,
 }
 
@@ -39,6 +42,7 @@ fn parse_args() -> Result<Args, String> {
         json: None,
         markdown: None,
         opts: RunOptions::default(),
+        runs: 1,
         export: false,
     };
     let mut receivers_given = false;
@@ -62,6 +66,7 @@ fn parse_args() -> Result<Args, String> {
                 a.opts.poll = Duration::from_millis(num(value("--poll-ms")?, "--poll-ms")?)
             }
             "--no-verify" => a.opts.verify = false,
+            "--runs" => a.runs = num(value("--runs")?, "--runs")? as usize,
             "--export" => a.export = true,
             "--json" => a.json = Some(value("--json")?.into()),
             "--markdown" => a.markdown = Some(value("--markdown")?.into()),
@@ -97,6 +102,9 @@ fn parse_args() -> Result<Args, String> {
     if a.per_update == 0 {
         return Err("--per-update must be at least 1".into());
     }
+    if a.runs == 0 {
+        return Err("--runs must be at least 1".into());
+    }
     Ok(a)
 }
 
@@ -128,10 +136,12 @@ fn main() -> ExitCode {
         return export(&args, &table, &topo);
     }
     let mut results = Vec::new();
-    for kind in &args.receivers {
+    let rounds = (1..=args.runs).flat_map(|round| args.receivers.iter().map(move |k| (round, k)));
+    for (round, kind) in rounds {
         eprintln!(
-            "fullfeed: {} (load {}) ...",
+            "fullfeed: {} (run {round} of {}, load {}) ...",
             kind.name(),
+            args.runs,
             integration::bench::run::loadavg()
         );
         let r = run(*kind, &table, &topo, &args.opts);
@@ -181,10 +191,12 @@ fn main() -> ExitCode {
 fn export(args: &Args, table: &integration::bench::Table, topo: &Topology) -> ExitCode {
     use integration::bench::export;
     let mut results = Vec::new();
-    for kind in &args.receivers {
+    let rounds = (1..=args.runs).flat_map(|round| args.receivers.iter().map(move |k| (round, k)));
+    for (round, kind) in rounds {
         eprintln!(
-            "fullfeed: export from {} (load {}) ...",
+            "fullfeed: export from {} (run {round} of {}, load {}) ...",
             kind.name(),
+            args.runs,
             integration::bench::run::loadavg()
         );
         let r = export::run_export(*kind, table, topo, args.opts.timeout);
