@@ -25,10 +25,11 @@ if [ "${1:-}" = "--quick" ]; then
 fi
 prepare_machine
 
-log "building release binaries"
+log "building release binaries, and wgbgpd as installed (profile dist: fat LTO)"
 cargo build --release --workspace --bins
+cargo build --profile dist -p wgbgp --bin wgbgpd
 target="${CARGO_TARGET_DIR:-target}"
-export WGBGPD_BIN="${WGBGPD_BIN:-$target/release/wgbgpd}"
+export WGBGPD_BIN="${WGBGPD_BIN:-$target/dist/wgbgpd}"
 export WGBGP_BIN="${WGBGP_BIN:-$target/release/wgbgp}"
 WGBGP_COMMIT="$(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
 if ! git diff --quiet HEAD -- bgp rib bin 2>/dev/null; then

@@ -492,6 +492,10 @@ impl Rib {
         peer.adj_rib_out.clear();
         peer.stale.clear();
         soft_in::clear(&mut peer.adj_rib_in);
+        // Exactly the peer's paths: grown by doubling, the sweep list of a
+        // full table briefly took twice its size and set the peak RSS.
+        self.sweep.v4.reserve_exact(peer.received[0]);
+        self.sweep.v6.reserve_exact(peer.received[1]);
         let source = Source::Peer(id);
         // Next hops are few: count releases here instead of collecting the
         // removed paths (a full table's worth of memory at the worst time).
