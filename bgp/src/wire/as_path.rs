@@ -96,6 +96,11 @@ pub(super) fn encode(
 /// the leading ASNs of AS_PATH that AS4_PATH lacks (ASes that did not speak
 /// 4-octet AS) are prepended to AS4_PATH. ASNs are counted as in RFC 4271
 /// §9.1.2.2: an AS_SET counts one, confederation segments none.
+///
+/// AS4_PATH never carries confederation segments (RFC 6793 §3), so those of
+/// AS_PATH are kept where they were: in place, when the rest of AS_PATH has
+/// the same segments as AS4_PATH (as a 4-octet speaker's encoding does);
+/// otherwise only those in front of the part AS4_PATH replaces.
 pub(super) fn merge(as_path: AsPath, as4_path: AsPath) -> AsPath {
     let (n2, n4) = (as_path.len(), as4_path.len());
     if n2 < n4 {
@@ -103,14 +108,23 @@ pub(super) fn merge(as_path: AsPath, as4_path: AsPath) -> AsPath {
     }
     let mut need = n2 - n4;
     let mut out: Vec<AsSegment> = Vec::new();
+    // What AS4_PATH stands for: AS_PATH after the leading ASNs kept.
+    let mut replaced: Vec<AsSegment> = Vec::new();
     for seg in as_path.segments {
         if need == 0 {
-            break;
+            replaced.push(seg);
+            continue;
         }
         match seg.kind {
             SegmentType::Sequence => {
                 let k = need.min(seg.asns.len());
                 need -= k;
+                if k < seg.asns.len() {
+                    replaced.push(AsSegment {
+                        kind: seg.kind,
+                        asns: seg.asns[k..].to_vec(),
+                    });
+                }
                 out.push(AsSegment {
                     kind: seg.kind,
                     asns: seg.asns[..k].to_vec(),
@@ -123,25 +137,58 @@ pub(super) fn merge(as_path: AsPath, as4_path: AsPath) -> AsPath {
             SegmentType::ConfedSequence | SegmentType::ConfedSet => out.push(seg),
         }
     }
+    let shape = |segs: &[AsSegment]| {
+        segs.iter()
+            .filter(|s| !is_confed(s.kind))
+            .map(|s| (s.kind, s.asns.len()))
+            .collect::<Vec<_>>()
+    };
+    let in_place = shape(&replaced) == shape(&as4_path.segments);
     let seam = out.len();
-    for seg in as4_path.segments {
-        let at_seam = out.len() == seam;
-        match out.last_mut() {
-            // Join the seam (only the seam) so the result looks like the
-            // path a 4-octet speaker would have sent.
-            Some(last)
-                if at_seam
-                    && last.kind == SegmentType::Sequence
-                    && seg.kind == SegmentType::Sequence
-                    && last.asns.len() + seg.asns.len() <= 255 =>
-            {
-                last.asns.extend(seg.asns);
+    let mut as4 = as4_path.segments.into_iter();
+    let mut leading = true;
+    for seg in replaced {
+        if is_confed(seg.kind) {
+            if in_place || leading {
+                out.push(seg);
             }
-            _ => out.push(seg),
+        } else {
+            leading = false;
+            if in_place && let Some(real) = as4.next() {
+                join_at_seam(&mut out, seam, real);
+            }
         }
+    }
+    for seg in as4 {
+        join_at_seam(&mut out, seam, seg);
     }
     AsPath {
         segments: out.into(),
+    }
+}
+
+fn is_confed(kind: SegmentType) -> bool {
+    matches!(
+        kind,
+        SegmentType::ConfedSequence | SegmentType::ConfedSet
+    )
+}
+
+/// Appends `seg`, joining it to the kept leading AS_SEQUENCE when it comes
+/// right after it (only there), so the result looks like the path a
+/// 4-octet speaker would have sent.
+fn join_at_seam(out: &mut Vec<AsSegment>, seam: usize, seg: AsSegment) {
+    let at_seam = out.len() == seam;
+    match out.last_mut() {
+        Some(last)
+            if at_seam
+                && last.kind == SegmentType::Sequence
+                && seg.kind == SegmentType::Sequence
+                && last.asns.len() + seg.asns.len() <= 255 =>
+        {
+            last.asns.extend(seg.asns);
+        }
+        _ => out.push(seg),
     }
 }
 
@@ -208,5 +255,56 @@ mod tests {
         assert_eq!(merged.len(), 3);
         assert_eq!(merged.segments[1].asns, vec![1, 2, 3]);
         assert_eq!(merged.origin_as(), Some(4_200_000_001));
+    }
+
+    fn confed(kind: SegmentType, asns: &[u32]) -> AsSegment {
+        AsSegment {
+            kind,
+            asns: asns.to_vec(),
+        }
+    }
+
+    /// Found by fuzzing (decode_message): a leading AS_CONFED_SET was lost
+    /// when AS_PATH and AS4_PATH had the same length.
+    #[test]
+    fn as4_merge_keeps_leading_confederation_segments() {
+        let as_path = AsPath {
+            segments: smallvec::smallvec![
+                confed(SegmentType::ConfedSet, &[513, 2]),
+                seq(&[64512, 23456]),
+            ],
+        };
+        let as4 = AsPath::from_sequence([64512, 4_200_000_001]);
+        assert_eq!(
+            merge(as_path, as4).segments.as_slice(),
+            &[
+                confed(SegmentType::ConfedSet, &[513, 2]),
+                seq(&[64512, 4_200_000_001]),
+            ]
+        );
+    }
+
+    #[test]
+    fn as4_merge_keeps_confederation_segments_in_place() {
+        let as_path = AsPath {
+            segments: smallvec::smallvec![
+                seq(&[65001, 23456]),
+                confed(SegmentType::ConfedSequence, &[64512]),
+                seq(&[23456]),
+            ],
+        };
+        let as4 = AsPath {
+            segments: smallvec::smallvec![seq(&[4_200_000_001]), seq(&[4_200_000_002])],
+        };
+        // One leading ASN kept (3 counted against 2), then AS4_PATH with
+        // the confederation segment back between its two sequences.
+        assert_eq!(
+            merge(as_path, as4).segments.as_slice(),
+            &[
+                seq(&[65001, 4_200_000_001]),
+                confed(SegmentType::ConfedSequence, &[64512]),
+                seq(&[4_200_000_002]),
+            ]
+        );
     }
 }

@@ -248,6 +248,34 @@ fn as4_path_ignored_when_aggregator_is_not_as_trans() {
     assert_eq!(a.aggregator().unwrap().asn, 65009);
 }
 
+/// Found by fuzzing (`decode_message`, 2026-12-03): an AS_PATH that starts
+/// with an AS_CONFED_SET, decoded on a 2-octet session, went out again on
+/// one with the real path in AS4_PATH (where confederation segments never
+/// go) and came back without the confederation segment.
+#[test]
+fn confederation_segment_survives_a_two_octet_round_trip() {
+    let bytes = hex("ffffffffffffffffffffffffffffffff 0051 02 0000 0037
+         400224 0406020100020641 0400 00fd 0002 020a 0000 01
+         c0110a 0202fa560bffffffea01 fa000001
+         c0110a 0102fa560bffffea030a 00000910 4a01");
+    for ctx in [AS4, AS2] {
+        let Ok(m1) = decode(&bytes, &ctx) else {
+            continue;
+        };
+        let out = encode_to_bytes(&m1, &AS2).unwrap();
+        let m2 = decode(&out, &AS2).unwrap();
+        let (Message::Update(u1), Message::Update(u2)) = (&m1, &m2) else {
+            panic!("not an UPDATE");
+        };
+        assert_eq!(u1.attributes, u2.attributes, "decoded with {ctx:?}");
+    }
+    let Message::Update(u) = decode(&bytes, &AS2).unwrap() else {
+        panic!("not an UPDATE")
+    };
+    let path = &u.attributes.unwrap().as_path;
+    assert_eq!(path.segments[0].kind, SegmentType::ConfedSet);
+}
+
 #[test]
 fn update_ipv4_nlri_over_ipv6_next_hop_rfc8950_both_ways() {
     let u = Update {
