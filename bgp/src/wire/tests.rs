@@ -253,7 +253,7 @@ fn as4_path_ignored_when_aggregator_is_not_as_trans() {
 /// one with the real path in AS4_PATH (where confederation segments never
 /// go) and came back without the confederation segment.
 #[test]
-fn confederation_segment_survives_a_two_octet_round_trip() {
+fn fuzz_crash_confederation_segment_survives_a_two_octet_round_trip() {
     let bytes = hex("ffffffffffffffffffffffffffffffff 0051 02 0000 0037
          400224 0406020100020641 0400 00fd 0002 020a 0000 01
          c0110a 0202fa560bffffffea01 fa000001
