@@ -226,7 +226,12 @@ fn anycast_fails_over_to_the_backup_within_three_keepalives() {
         &if12,
         &if13,
     ));
-    assert_eq!(s1_yaml.matches(&format!("dead_after: {}\n", dead_after())).count(), 2);
+    assert_eq!(
+        s1_yaml
+            .matches(&format!("dead_after: {}\n", dead_after()))
+            .count(),
+        2
+    );
     let mut s2 = Wgbgpd::start(&lab.s2, &s2_yaml);
     let mut s3 = Wgbgpd::start(&lab.s3, &s3_yaml);
     let mut s1 = Wgbgpd::start(&lab.s1, &s1_yaml);

@@ -168,10 +168,7 @@ pub(super) fn merge(as_path: AsPath, as4_path: AsPath) -> AsPath {
 }
 
 fn is_confed(kind: SegmentType) -> bool {
-    matches!(
-        kind,
-        SegmentType::ConfedSequence | SegmentType::ConfedSet
-    )
+    matches!(kind, SegmentType::ConfedSequence | SegmentType::ConfedSet)
 }
 
 /// Appends `seg`, joining it to the kept leading AS_SEQUENCE when it comes

@@ -194,7 +194,10 @@ mod tests {
     #[test]
     fn poll_interval_is_a_thirtieth_of_dead_after_within_bounds() {
         assert_eq!(poll_interval(DEAD), MIN_POLL);
-        assert_eq!(poll_interval(Duration::from_secs(15)), Duration::from_millis(500));
+        assert_eq!(
+            poll_interval(Duration::from_secs(15)),
+            Duration::from_millis(500)
+        );
         assert_eq!(poll_interval(Duration::from_secs(75)), MAX_POLL);
         assert_eq!(poll_interval(Duration::from_secs(1)), MIN_POLL);
         assert_eq!(poll_interval(Duration::ZERO), MIN_POLL);

@@ -167,9 +167,8 @@ pub fn median(mut v: Vec<f64>) -> Option<f64> {
 /// bytes/route), each the ratio of the two receivers' medians over their
 /// runs, so one noisy run on a shared machine does not decide it.
 pub fn target_ratios(results: &[RunResult]) -> Option<(usize, [Option<f64>; 3])> {
-    let of = |name: &str| -> Vec<&RunResult> {
-        results.iter().filter(|r| r.receiver == name).collect()
-    };
+    let of =
+        |name: &str| -> Vec<&RunResult> { results.iter().filter(|r| r.receiver == name).collect() };
     let (w, b) = (of("wgbgpd"), of("bird"));
     if w.is_empty() || b.is_empty() {
         return None;
