@@ -1,8 +1,17 @@
 //! Best-path selection (RFC 4271 §9.1.2.2), as an ordered list of steps
 //! that records why each candidate lost, so `show bgp` can say it.
+//!
+//! Selection eliminates candidates step by step, as the RFC writes it, and
+//! never compares two paths in isolation: MED is only compared between
+//! paths from the same neighbouring AS, so a pairwise "is better than" is
+//! not transitive and its answer would depend on arrival order. Removing,
+//! within each neighbouring AS, the paths with a worse MED before the
+//! router-ID tie-breaks is BIRD's `deterministic med` and FRR's
+//! `bgp deterministic-med`; here it is the only behaviour.
 
-use std::cmp::Ordering;
 use std::net::{IpAddr, Ipv4Addr};
+
+use smallvec::SmallVec;
 
 use crate::path::{Path, Source};
 
@@ -37,7 +46,7 @@ pub enum LossReason {
     LocalOrigin,
     AsPathLength,
     Origin,
-    /// MED, compared only between paths from the same neighbour AS (§9.1.2.2 c).
+    /// A path from the same neighbouring AS has a lower MED (§9.1.2.2 c).
     Med,
     /// A fresh path wins over a stale one (kept across its peer's graceful
     /// restart) that ties with it so far: the fresh one is what a live
@@ -69,73 +78,121 @@ fn local_pref(p: &Path) -> u32 {
     p.attrs.local_pref.unwrap_or(DEFAULT_LOCAL_PREF)
 }
 
-/// Compares two eligible paths: `Less` means `a` is better. The reason is
-/// the step that decided.
-pub fn compare(a: &Path, b: &Path, ids: &impl TieBreak) -> (Ordering, Option<LossReason>) {
-    let steps: [(LossReason, Ordering); 4] = [
-        // Higher LOCAL_PREF first (§9.1.1 degree of preference).
-        (LossReason::LocalPref, local_pref(b).cmp(&local_pref(a))),
-        (
-            LossReason::LocalOrigin,
-            (a.source != Source::Local).cmp(&(b.source != Source::Local)),
-        ),
-        (
-            LossReason::AsPathLength,
-            a.attrs.as_path.len().cmp(&b.attrs.as_path.len()),
-        ),
-        (LossReason::Origin, a.attrs.origin.cmp(&b.attrs.origin)),
-    ];
-    for (reason, ord) in steps {
-        if ord != Ordering::Equal {
-            return (ord, Some(reason));
+/// A missing MED counts as 0 (RFC 4271 §5.1.4).
+fn med(p: &Path) -> u32 {
+    p.attrs.med.unwrap_or(0)
+}
+
+/// Indexes of the candidates still in the running; full tables have one
+/// to three paths a prefix, so this never allocates there.
+type Candidates = SmallVec<[usize; 8]>;
+
+/// The outcome of one elimination run.
+struct Elimination {
+    best: Option<usize>,
+    /// The candidates left after the MED step: the paths that tie with the
+    /// best up to and including MED (multipath takes from these).
+    after_med: Candidates,
+    /// The step that removed the path asked about, if it lost.
+    watched_lost_at: Option<LossReason>,
+}
+
+/// Runs §9.1.2.2 over the eligible `paths`. `watch` names a path whose
+/// losing step is recorded.
+fn eliminate(
+    paths: &[Path],
+    ids: &impl TieBreak,
+    eligible: impl Fn(usize) -> bool,
+    watch: Option<usize>,
+) -> Elimination {
+    let mut set: Candidates = (0..paths.len()).filter(|&i| eligible(i)).collect();
+    let mut lost_at = None;
+    let mut note = |set: &Candidates, reason: LossReason| {
+        if let Some(w) = watch
+            && lost_at.is_none()
+            && !set.contains(&w)
+        {
+            lost_at = Some(reason);
         }
+    };
+
+    // Higher LOCAL_PREF first (§9.1.1 degree of preference).
+    keep_min(&mut set, |i| std::cmp::Reverse(local_pref(&paths[i])));
+    note(&set, LossReason::LocalPref);
+    keep_min(&mut set, |i| paths[i].source != Source::Local);
+    note(&set, LossReason::LocalOrigin);
+    keep_min(&mut set, |i| paths[i].attrs.as_path.len());
+    note(&set, LossReason::AsPathLength);
+    keep_min(&mut set, |i| paths[i].attrs.origin);
+    note(&set, LossReason::Origin);
+
+    // §9.1.2.2 c: within each neighbouring AS, only the lowest MED stays.
+    let snapshot = set.clone();
+    set.retain(|i| {
+        let (asn, m) = (paths[*i].attrs.as_path.first(), med(&paths[*i]));
+        !snapshot
+            .iter()
+            .any(|&j| paths[j].attrs.as_path.first() == asn && med(&paths[j]) < m)
+    });
+    note(&set, LossReason::Med);
+    let after_med = set.clone();
+
+    // What is left is totally ordered: stale last, then router ID, then
+    // peer address (§9.1.2.2 f, g).
+    let key = |i: usize| {
+        let (id, addr) = ids.ids(paths[i].source);
+        (ids.stale(paths[i].source), u32::from(id), addr)
+    };
+    let best = set.iter().copied().min_by_key(|&i| (key(i), i));
+    if let (Some(w), Some(b), None) = (watch, best, lost_at)
+        && w != b
+        && set.contains(&w)
+    {
+        let (kw, kb) = (key(w), key(b));
+        lost_at = Some(if kw.0 != kb.0 {
+            LossReason::Stale
+        } else if kw.1 != kb.1 {
+            LossReason::RouterId
+        } else {
+            LossReason::PeerAddress
+        });
     }
-    // §9.1.2.2 c: MED only between routes from the same neighbouring AS;
-    // a missing MED counts as 0 (RFC 4271 §5.1.4).
-    if a.attrs.as_path.first() == b.attrs.as_path.first() {
-        let ord = a.attrs.med.unwrap_or(0).cmp(&b.attrs.med.unwrap_or(0));
-        if ord != Ordering::Equal {
-            return (ord, Some(LossReason::Med));
-        }
+    Elimination {
+        best,
+        after_med,
+        watched_lost_at: lost_at,
     }
-    let ord = ids.stale(a.source).cmp(&ids.stale(b.source));
-    if ord != Ordering::Equal {
-        return (ord, Some(LossReason::Stale));
+}
+
+/// Keeps the candidates whose `key` is the smallest.
+fn keep_min<K: Ord>(set: &mut Candidates, key: impl Fn(usize) -> K) {
+    if set.len() < 2 {
+        return;
     }
-    let (a_id, a_addr) = ids.ids(a.source);
-    let (b_id, b_addr) = ids.ids(b.source);
-    let ord = u32::from(a_id).cmp(&u32::from(b_id));
-    if ord != Ordering::Equal {
-        return (ord, Some(LossReason::RouterId));
+    if let Some(min) = set.iter().map(|&i| key(i)).min() {
+        set.retain(|i| key(*i) == min);
     }
-    let ord = a_addr.cmp(&b_addr);
-    if ord != Ordering::Equal {
-        return (ord, Some(LossReason::PeerAddress));
-    }
-    (Ordering::Equal, None)
 }
 
 /// Picks the best of `paths`; `eligible(i)` says whether path `i` may be
-/// used at all (its next hop resolves). Returns the index of the winner.
+/// used at all (its next hop resolves). Returns the index of the winner,
+/// the same whatever the order of `paths`.
 pub fn select(
     paths: &[Path],
     ids: &impl TieBreak,
     eligible: impl Fn(usize) -> bool,
 ) -> Option<usize> {
-    let mut best: Option<usize> = None;
-    for i in (0..paths.len()).filter(|&i| eligible(i)) {
-        best = match best {
-            Some(b) if compare(&paths[b], &paths[i], ids).0 != Ordering::Greater => Some(b),
-            _ => Some(i),
-        };
+    if paths.len() == 1 {
+        return eligible(0).then_some(0);
     }
-    best
+    eliminate(paths, ids, eligible, None).best
 }
 
 /// Multipath: the eligible paths that tie with `best` up to and including
 /// MED (LOCAL_PREF, origination, AS_PATH length, ORIGIN, MED), best first,
 /// at most `max`. Without `relax` the AS_PATHs must also be identical (FRR's
 /// default); with it, equal length is enough (`as-path multipath-relax`).
+/// A stale path is never combined with a fresh one.
 pub fn multipath(
     paths: &[Path],
     ids: &impl TieBreak,
@@ -146,39 +203,38 @@ pub fn multipath(
 ) -> Vec<usize> {
     let mut out = vec![best];
     let b = &paths[best];
-    for (i, p) in paths.iter().enumerate() {
+    if b.source == Source::Local {
+        return out;
+    }
+    let tied = eliminate(paths, ids, eligible, None).after_med;
+    for i in tied {
         if out.len() >= max {
             break;
         }
-        if i == best || !eligible(i) || p.source == Source::Local || b.source == Source::Local {
+        let p = &paths[i];
+        if i == best || p.source == Source::Local || ids.stale(p.source) != ids.stale(b.source) {
             continue;
         }
-        let (_, reason) = compare(b, p, ids);
-        let tied = matches!(
-            reason,
-            None | Some(LossReason::RouterId | LossReason::PeerAddress)
-        );
-        if tied && (relax || p.attrs.as_path == b.attrs.as_path) {
+        if relax || p.attrs.as_path == b.attrs.as_path {
             out.push(i);
         }
     }
     out
 }
 
-/// Why `path` is not the best: the deciding step against `best`, or that
-/// its next hop does not resolve.
+/// Why path `i` is not the best of `paths`: the step that removed it, or
+/// that its next hop does not resolve. `None` for the best path itself.
 pub fn loss_reason(
-    path: &Path,
-    best: &Path,
+    paths: &[Path],
+    i: usize,
     ids: &impl TieBreak,
-    eligible: bool,
+    eligible: impl Fn(usize) -> bool,
 ) -> Option<LossReason> {
-    if !eligible {
+    if !eligible(i) {
         return Some(LossReason::NextHopUnresolved);
     }
-    compare(best, path, ids).1
+    eliminate(paths, ids, eligible, Some(i)).watched_lost_at
 }
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -217,7 +273,7 @@ mod tests {
         let b = path(2, &[65502], |_| {});
         assert_eq!(select(&[a.clone(), b.clone()], &ids, |_| true), Some(1));
         assert_eq!(
-            loss_reason(&a, &b, &ids, true),
+            loss_reason(&[a, b], 0, &ids, |_| true),
             Some(LossReason::AsPathLength)
         );
     }
@@ -234,7 +290,10 @@ mod tests {
         let a = path(1, &[65501], |a| a.origin = Origin::Incomplete);
         let b = path(2, &[65502], |a| a.origin = Origin::Igp);
         assert_eq!(select(&[a.clone(), b.clone()], &ids, |_| true), Some(1));
-        assert_eq!(loss_reason(&a, &b, &ids, true), Some(LossReason::Origin));
+        assert_eq!(
+            loss_reason(&[a, b], 0, &ids, |_| true),
+            Some(LossReason::Origin)
+        );
     }
 
     #[test]
@@ -245,7 +304,10 @@ mod tests {
         // Different neighbour AS: MED is skipped and the router ID decides.
         let c = path(3, &[65503], |a| a.med = Some(0));
         assert_eq!(select(&[a.clone(), c.clone()], &ids, |_| true), Some(0));
-        assert_eq!(loss_reason(&c, &a, &ids, true), Some(LossReason::RouterId));
+        assert_eq!(
+            loss_reason(&[a, c], 1, &ids, |_| true),
+            Some(LossReason::RouterId)
+        );
     }
 
     /// Peer `n` is stale when bit `n` of the mask is set.
@@ -268,7 +330,7 @@ mod tests {
         let paths = [stale.clone(), fresh.clone()];
         assert_eq!(select(&paths, &StaleIds(1 << 1), |_| true), Some(1));
         assert_eq!(
-            loss_reason(&stale, &fresh, &StaleIds(1 << 1), true),
+            loss_reason(&paths, 0, &StaleIds(1 << 1), |_| true),
             Some(LossReason::Stale)
         );
         // Both stale, or neither: the router ID decides as usual.
@@ -347,5 +409,110 @@ mod tests {
         let best_rev = select(&reversed, &ids, |_| true).unwrap();
         assert_eq!(paths[best], reversed[best_rev]);
         assert_eq!(ids(paths[best].source).0, Ipv4Addr::new(1, 1, 1, 1));
+    }
+
+    /// Every order of `paths` selects the same path, and every loser names
+    /// the same losing step.
+    fn assert_order_independent(paths: &[Path]) -> Source {
+        let mut answers = std::collections::BTreeSet::new();
+        let mut perm: Vec<usize> = (0..paths.len()).collect();
+        let mut seen = 0;
+        permute(&mut perm, 0, &mut |order| {
+            let ordered: Vec<Path> = order.iter().map(|&i| paths[i].clone()).collect();
+            let best = select(&ordered, &ids, |_| true).unwrap();
+            let reasons: Vec<(u32, Option<LossReason>)> = (0..ordered.len())
+                .map(|i| {
+                    let Source::Peer(p) = ordered[i].source else {
+                        unreachable!()
+                    };
+                    (p, loss_reason(&ordered, i, &ids, |_| true))
+                })
+                .collect::<std::collections::BTreeMap<_, _>>()
+                .into_iter()
+                .collect();
+            let Source::Peer(winner) = ordered[best].source else {
+                unreachable!()
+            };
+            answers.insert(format!("{winner} {reasons:?}"));
+            seen += 1;
+        });
+        assert!(seen >= 6);
+        assert_eq!(answers.len(), 1, "answers depend on order: {answers:?}");
+        let first = answers.into_iter().next().unwrap();
+        Source::Peer(first.split(' ').next().unwrap().parse().unwrap())
+    }
+
+    fn permute(v: &mut Vec<usize>, k: usize, f: &mut impl FnMut(&[usize])) {
+        if k == v.len() {
+            f(v);
+            return;
+        }
+        for i in k..v.len() {
+            v.swap(k, i);
+            permute(v, k + 1, f);
+            v.swap(k, i);
+        }
+    }
+
+    /// The case: A (AS1, MED 100, id 1), B (AS2, MED 0, id 2),
+    /// C (AS1, MED 0, id 3). Within AS1, C's MED removes A; then B's lower
+    /// router ID beats C. BIRD with `deterministic med` and FRR with
+    /// `bgp deterministic-med` both pick B.
+    #[test]
+    fn med_elimination_picks_the_same_path_in_every_order() {
+        let a = path(1, &[1], |a| a.med = Some(100));
+        let b = path(2, &[2], |a| a.med = Some(0));
+        let c = path(3, &[1], |a| a.med = Some(0));
+        let paths = [a, b, c];
+        assert_eq!(assert_order_independent(&paths), Source::Peer(2));
+        assert_eq!(
+            loss_reason(&paths, 0, &ids, |_| true),
+            Some(LossReason::Med)
+        );
+        assert_eq!(
+            loss_reason(&paths, 2, &ids, |_| true),
+            Some(LossReason::RouterId)
+        );
+        assert_eq!(loss_reason(&paths, 1, &ids, |_| true), None);
+    }
+
+    /// Every set of 3 to 5 paths over two neighbouring ASes, with MEDs and
+    /// router IDs in every arrangement drawn from a small grid, selects one
+    /// answer in all orders.
+    #[test]
+    fn every_permutation_of_three_to_five_paths_gives_one_answer() {
+        let meds = [None, Some(0), Some(10), Some(100)];
+        let mut cases = 0;
+        for n in 3..=5u32 {
+            // A deterministic spread of (neighbour AS, MED) choices per path.
+            for seed in 0..40u32 {
+                let paths: Vec<Path> = (0..n)
+                    .map(|k| {
+                        let x = seed.wrapping_mul(2654435761).rotate_left(k * 5) ^ (k * 7919);
+                        let asn = 1 + (x % 2);
+                        let m = meds[((x >> 3) % 4) as usize];
+                        // Router IDs: peer numbers, shuffled by the seed.
+                        let peer = 1 + ((k + seed) % n);
+                        path(peer, &[asn, 65000], move |a| a.med = m)
+                    })
+                    .collect();
+                assert_order_independent(&paths);
+                cases += 1;
+            }
+        }
+        assert_eq!(cases, 120);
+    }
+
+    #[test]
+    fn multipath_after_med_elimination_keeps_the_lowest_med_per_as() {
+        // Two paths from AS1 (MED 0 and 5) and one from AS2: with relax,
+        // the AS1 path with MED 5 is not a multipath member.
+        let a = path(1, &[1, 9], |a| a.med = Some(5));
+        let b = path(2, &[2, 9], |a| a.med = Some(50));
+        let c = path(3, &[1, 9], |a| a.med = Some(0));
+        let paths = [a, b, c];
+        let best = select(&paths, &ids, |_| true).unwrap();
+        assert_eq!(best, 1);
+        assert_eq!(multipath(&paths, &ids, best, 4, true, |_| true), vec![1, 2]);
     }
 }

@@ -908,9 +908,9 @@ impl Rib {
 
     /// Why a non-best path lost, for `show`.
     pub fn loss_reason(&self, prefix: &IpNet, dest: &Dest, i: usize) -> Option<LossReason> {
-        let best = &dest.paths[dest.best()?];
+        dest.best()?;
         let ids = tie_break(&self.cfg, &self.peers, prefix);
-        best::loss_reason(&dest.paths[i], best, &ids, self.eligible(&dest.paths[i]))
+        best::loss_reason(&dest.paths, i, &ids, |j| self.eligible(&dest.paths[j]))
     }
 
     /// Sets what is refused from `id` before import policy.
