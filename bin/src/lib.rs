@@ -1,6 +1,7 @@
 //! wgbgp daemon library
 
 pub mod api;
+pub mod cli;
 pub mod config;
 pub mod control;
 pub mod daemon;

@@ -1,23 +1,11 @@
 //! `wgbgpd --config FILE`: the routing daemon, in the foreground, logging to stderr.
 
 use std::io::IsTerminal;
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
 use tracing_subscriber::EnvFilter;
-
-/// eBGP speaker and WireGuard tunnel manager.
-#[derive(Parser)]
-#[command(name = "wgbgpd", version)]
-struct Args {
-    /// The YAML configuration file.
-    #[arg(short, long, default_value = "/etc/wgbgp/wgbgp.yaml")]
-    config: PathBuf,
-    /// Check the configuration and exit.
-    #[arg(long)]
-    check: bool,
-}
+use wgbgp::cli::Daemon as Args;
 
 fn main() -> ExitCode {
     let args = Args::parse();
