@@ -160,6 +160,11 @@ enum ImportCommand {
         /// wg-quick files; each file's stem is the interface name.
         #[arg(value_name = "WG-QUICK.CONF")]
         wg_quick: Vec<PathBuf>,
+        /// Print the translation even when some of the FRR configuration
+        /// could not be translated (listed under `# not translated:`);
+        /// without it that is an error and nothing is printed.
+        #[arg(long)]
+        allow_partial: bool,
     },
 }
 
@@ -249,8 +254,9 @@ fn run(cli: Cli) -> Result<String, String> {
                     key_file,
                     bgpd,
                     wg_quick,
+                    allow_partial,
                 },
-        } => wgbgp::import_frr::cli(key_file.as_deref(), bgpd, wg_quick),
+        } => wgbgp::import_frr::cli(key_file.as_deref(), bgpd, wg_quick, *allow_partial),
         Command::PeerConfig {
             peer,
             endpoint,
