@@ -260,10 +260,7 @@ mod tests {
         let during = inotify_instances_of(uid, Path::new("/proc"));
         unsafe { libc::close(fd) };
         // Other processes of the user may come and go: at least ours counts.
-        assert!(
-            during >= 1 && during + 2 >= before + 1,
-            "{before} -> {during}"
-        );
+        assert!(during >= 1, "{before} -> {during}");
         assert_eq!(inotify_instances_of(u32::MAX - 1, Path::new("/proc")), 0);
     }
 
