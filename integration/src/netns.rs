@@ -189,6 +189,25 @@ impl Netns {
             .success()
     }
 
+    /// `ping -c 1 -W 2 -I SRC DST` (ping -6 for IPv6) from this namespace; the error
+    /// shows ping's output, every routing table and the rules.
+    pub fn ping_from(&self, src: &str, dst: &str) -> Result<(), String> {
+        let fam = if dst.contains(':') { "-6" } else { "-4" };
+        let out = self.try_exec(&["ping", fam, "-n", "-c", "1", "-W", "2", "-I", src, dst]);
+        let text = String::from_utf8_lossy(&out.stdout);
+        if out.status.success() && text.contains("1 received") {
+            Ok(())
+        } else {
+            Err(format!(
+                "ping -I {src} {dst} from netns {} failed:\n{text}{}\nroutes:\n{}\nrules:\n{}",
+                self.name,
+                String::from_utf8_lossy(&out.stderr),
+                self.routes("table all"),
+                self.stdout(&["ip", fam, "rule"])
+            ))
+        }
+    }
+
     /// Waits until `addr` answers a ping (up to `timeout`), panicking otherwise.
     pub fn wait_ping(&self, addr: &str, timeout: Duration) {
         crate::wait_until(
