@@ -13,8 +13,7 @@ use std::time::Duration;
 use integration::frr::EdgeConfig;
 use integration::wgbgpd::cli_bin;
 use integration::{
-    Bird, Frr, Netns, TempDir, WgKey, WgPeer, WgPeerConfig, Wgbgpd, ifname, require_root, veth,
-    wait_for,
+    Bird, Config, Frr, HandTunnel, Netns, Pair, Peer, Wgbgpd, require_root, wait_for,
 };
 
 const SESSION_TIMEOUT: Duration = Duration::from_secs(30);
@@ -69,27 +68,9 @@ fn wait_no_route(ns: &Netns, prefix: &str, timeout: Duration) {
     );
 }
 
-/// `ping -c 1 -W 2 -I SRC DST` (ping -6 for IPv6) from `ns`; the error is
-/// ping's output and the routing table.
-fn try_ping(ns: &Netns, src: &str, dst: &str) -> Result<(), String> {
-    let fam = if dst.contains(':') { "-6" } else { "-4" };
-    let out = ns.try_exec(&["ping", fam, "-n", "-c", "1", "-W", "2", "-I", src, dst]);
-    let text = String::from_utf8_lossy(&out.stdout);
-    if out.status.success() && text.contains("1 received") {
-        Ok(())
-    } else {
-        Err(format!(
-            "ping -I {src} {dst} from netns {} failed:\n{text}{}\nroutes:\n{}",
-            ns.name(),
-            String::from_utf8_lossy(&out.stderr),
-            ns.routes("")
-        ))
-    }
-}
-
-/// Like [`try_ping`], panicking on failure.
+/// [`Netns::ping_from`], panicking on failure.
 fn ping_from(ns: &Netns, src: &str, dst: &str) {
-    if let Err(e) = try_ping(ns, src, dst) {
+    if let Err(e) = ns.ping_from(src, dst) {
         panic!("{e}");
     }
 }
@@ -99,46 +80,30 @@ fn ping_from(ns: &Netns, src: &str, dst: &str) {
 /// namespaces they live in.
 struct Lab {
     wgbgpd: Wgbgpd,
-    wg_b: WgPeer,
-    /// The interface wgbgpd creates in A for peer `b`.
-    if_a: String,
-    _keys: TempDir,
+    tunnel: HandTunnel,
     a: Netns,
     b: Netns,
 }
 
 /// wgbgpd's config in A: loopbacks, announcements, one peer `b` with a
 /// tunnel; imports everything, exports only its own prefixes.
-fn wgbgpd_config(key_file: &str, b_public: &str, interface: &str) -> String {
-    format!(
-        r#"router_id: 1.1.1.1
-asn: 65500
-loopback: [1.1.1.1/32, "fd00::1/128"]
-announce: [{A_V4}, "{A_V6}"]
-wireguard:
-  private_key_file: "{key_file}"
-  backend: userspace
-peers:
-  b:
-    asn: 65501
-    address: [2.2.2.2, "fd00::2"]
-    description: B
-    wireguard:
-      public_key: {b_public}
-      endpoint: 10.60.0.2:51820
-      interface: {interface}
-      persistent_keepalive: 5
-    import: [accept-all]
-    export: [own]
-policies:
-  accept-all:
-    - action: accept
-  own:
-    - match: {{ prefix: ["{A_V4} le 32", "{A_V6} le 128"] }}
-      action: accept
-    - action: reject
-"#
-    )
+fn wgbgpd_config(tunnel: &HandTunnel) -> String {
+    let own =
+        format!(r#"{{ match: {{ prefix: ["{A_V4} le 32", "{A_V6} le 128"] }}, action: accept }}"#);
+    Config::tunnel_node("1.1.1.1", 65500, &tunnel.a_key_file)
+        .loopback("fd00::1/128")
+        .announce(A_V4)
+        .announce(A_V6)
+        .peer(
+            Peer::new("b", 65501, "2.2.2.2")
+                .addresses(&["2.2.2.2", "fd00::2"])
+                .set("description", "B")
+                .tunnel(tunnel.a_side("10.60.0.2").keepalive(5))
+                .policies("accept-all", "own"),
+        )
+        .accept_all("accept-all")
+        .policy("own", &[&own, "{ action: reject }"])
+        .render()
 }
 
 impl Lab {
@@ -146,16 +111,7 @@ impl Lab {
     /// loopbacks) and starts wgbgpd in A, which dials B's tunnel; returns
     /// once A reaches B's loopbacks through the tunnel.
     fn new(tag: &str) -> Lab {
-        let a = Netns::new(&format!("{tag}a"));
-        let b = Netns::new(&format!("{tag}b"));
-        veth(
-            &a,
-            "v0",
-            Some("10.60.0.1/24"),
-            &b,
-            "v0",
-            Some("10.60.0.2/24"),
-        );
+        let Pair { a, b, .. } = Pair::new(tag, "v0", "10.60.0");
         // wgbgpd puts 1.1.1.1 and fd00::1 on A's lo itself.
         a.add_lo_addr(&format!("{A_ADDR4}/32"));
         a.add_lo_addr(&format!("{A_ADDR6}/128"));
@@ -164,33 +120,11 @@ impl Lab {
         }
         b.add_lo_addr(&format!("{B_ADDR4}/32"));
         b.add_lo_addr(&format!("{B_ADDR6}/128"));
-
-        let (ka, kb) = (WgKey::generate(), WgKey::generate());
-        let wg_b = WgPeer::start(
-            &b,
-            "ib",
-            &WgPeerConfig {
-                private_key: kb.private.clone(),
-                listen_port: Some(51820),
-                peer_public_key: ka.public.clone(),
-                ..Default::default()
-            },
-        );
-        wg_b.route(&b, "1.1.1.1/32");
-        wg_b.route(&b, "fd00::1/128");
-
-        let keys = TempDir::new("keys");
-        let key_file = keys.write("a.key", &format!("{}\n", ka.private));
-        let if_a = ifname("ia");
-        let wgbgpd = Wgbgpd::start(
-            &a,
-            &wgbgpd_config(&key_file.display().to_string(), &kb.public, &if_a),
-        );
+        let tunnel = HandTunnel::new(&b, "i", &["1.1.1.1/32", "fd00::1/128"], None);
+        let wgbgpd = Wgbgpd::start(&a, &wgbgpd_config(&tunnel));
         let lab = Lab {
             wgbgpd,
-            wg_b,
-            if_a,
-            _keys: keys,
+            tunnel,
             a,
             b,
         };
@@ -203,7 +137,7 @@ impl Lab {
                 Duration::from_secs(10),
                 POLL,
                 &format!("ping -I {src} {dst} through wgbgpd's tunnel"),
-                || try_ping(&lab.a, src, dst),
+                || lab.a.ping_from(src, dst),
             );
         }
         lab
@@ -216,9 +150,13 @@ impl Lab {
         for (prefix, gw) in [(B_V4, "2.2.2.2"), (B_V6, "fd00::2")] {
             let want = format!(
                 "{prefix} via {gw} dev {} proto bgp metric 20 onlink",
-                self.if_a
+                self.tunnel.a_if
             );
-            let line = wait_route(&self.a, prefix, &format!("via {gw} dev {}", self.if_a));
+            let line = wait_route(
+                &self.a,
+                prefix,
+                &format!("via {gw} dev {}", self.tunnel.a_if),
+            );
             assert!(line.starts_with(&want), "want `{want}`, got `{line}`");
             eprintln!("A (wgbgpd): {line}");
         }
@@ -293,7 +231,7 @@ fn start_bird(lab: &mut Lab) -> Bird {
 /// has no gateway, and so installs a device route:
 /// `198.18.0.0/24 dev wgX proto bird scope link metric 32`.
 fn assert_b_learned_from_bird(lab: &Lab, bird: &Bird) {
-    let dev = format!("dev {}", lab.wg_b.ifname());
+    let dev = format!("dev {}", lab.tunnel.wg.ifname());
     for prefix in [A_V4, A_V6] {
         let line = wait_route(&lab.b, prefix, &dev);
         assert!(line.contains("proto bird"), "{line}");
@@ -353,7 +291,7 @@ fn wgbgpd_and_frr_exchange_routes_over_wireguard() {
     for (prefix, gw) in [(A_V4, "1.1.1.1"), (A_V6, "fd00::1")] {
         let want = format!(
             "via {gw} dev {} proto bgp metric 20 onlink",
-            lab.wg_b.ifname()
+            lab.tunnel.wg.ifname()
         );
         let line = wait_route(&lab.b, prefix, &want);
         eprintln!("B (FRR): {line}");
