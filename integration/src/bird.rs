@@ -3,21 +3,18 @@
 //! The config, control socket and log live in a temporary directory; `birdc`
 //! talks to the socket from the host (a Unix socket needs no namespace).
 
-use std::fs::File;
 use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::Duration;
 
-use crate::netns::{ChildGuard, Netns};
+use crate::daemon::Daemon;
+use crate::netns::Netns;
 use crate::tempdir::TempDir;
 
-/// `bird -f` in one namespace; killed (SIGTERM) on drop.
+/// `bird -f` in one namespace; stopped on drop.
 pub struct Bird {
-    child: Option<ChildGuard>,
+    daemon: Daemon,
     sock: PathBuf,
-    log: PathBuf,
-    ns: String,
-    _dir: TempDir,
 }
 
 impl Bird {
@@ -30,22 +27,13 @@ impl Bird {
         let dir = TempDir::new("bird");
         let conf = dir.write("bird.conf", config);
         let sock = dir.join("bird.ctl");
-        let log = dir.join("bird.log");
-        let logf = File::create(&log).expect("create bird log");
         let conf_s = conf.to_string_lossy().into_owned();
         let sock_s = sock.to_string_lossy().into_owned();
         let pid_s = dir.join("bird.pid").to_string_lossy().into_owned();
-        let mut cmd = ns.command(&["bird", "-f", "-c", &conf_s, "-s", &sock_s, "-P", &pid_s]);
-        cmd.stdin(Stdio::null())
-            .stdout(logf.try_clone().expect("dup log"))
-            .stderr(logf);
-        let child = ns.spawn(cmd);
+        let cmd = ns.command(&["bird", "-f", "-c", &conf_s, "-s", &sock_s, "-P", &pid_s]);
         let mut bird = Bird {
-            child: Some(child),
+            daemon: Daemon::spawn(ns, "BIRD", dir, cmd, 200),
             sock,
-            log,
-            ns: ns.name().to_string(),
-            _dir: dir,
         };
         crate::wait_for(
             Duration::from_secs(10),
@@ -61,11 +49,7 @@ impl Bird {
 
     /// Panics (BIRD's log is printed on the way out) if BIRD has exited.
     pub fn check_alive(&mut self) {
-        if let Some(c) = self.child.as_mut()
-            && let Some(st) = c.try_wait()
-        {
-            panic!("BIRD in netns {} exited: {st}", self.ns);
-        }
+        self.daemon.check_alive();
     }
 
     /// Runs `birdc -s SOCK CMD`; returns stdout or the error text.
@@ -94,7 +78,7 @@ impl Bird {
     /// Runs `birdc CMD`; panics on failure.
     pub fn birdc(&self, cmd: &str) -> String {
         self.try_birdc(cmd)
-            .unwrap_or_else(|e| panic!("BIRD in netns {}: {e}", self.ns))
+            .unwrap_or_else(|e| panic!("BIRD in netns {}: {e}", self.daemon.ns()))
     }
 
     /// `birdc show protocols`.
@@ -121,7 +105,7 @@ impl Bird {
             Duration::from_millis(250),
             &format!(
                 "BIRD protocol {name} in netns {} to be Established",
-                self.ns
+                self.daemon.ns()
             ),
             || {
                 self.check_alive();
@@ -148,15 +132,6 @@ fn parse_protocol_info(show_protocols: &str, name: &str) -> Option<String> {
         }
         Some(cols[5..].join(" "))
     })
-}
-
-impl Drop for Bird {
-    fn drop(&mut self) {
-        crate::dump_on_panic(&format!("BIRD in {}", self.ns), &self.log, 200);
-        if let Some(mut c) = self.child.take() {
-            c.stop(Duration::from_secs(3));
-        }
-    }
 }
 
 #[cfg(test)]

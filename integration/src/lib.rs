@@ -6,6 +6,7 @@
 //! - [`lab`]: the lab builder: the seed lab of the blog post (S1, R1, S2, S3),
 //!   namespace pairs, key files, hand-made tunnel ends, two-wgbgpd tunnel labs.
 //! - [`config`]: a typed builder for wgbgpd's YAML config.
+//! - [`daemon`]: a third-party daemon as a supervised child with a log.
 //! - [`wg`]: WireGuard tunnels made by hand with wireguard-go and `wg`, as the
 //!   blog post does, for BIRD and FRR peers.
 //! - [`bird`], [`frr`], [`gobgp`]: BIRD 2, FRR (zebra + bgpd) and GoBGP
@@ -22,6 +23,7 @@ pub mod bench;
 pub mod bird;
 pub mod capture;
 pub mod config;
+pub mod daemon;
 pub mod exabgp;
 pub mod frr;
 pub mod gobgp;

@@ -50,15 +50,7 @@ fn wgbgpd_config(tunnel: &HandTunnel) -> String {
 /// `ebgp-multihop 2`, without which bgpd registers a single-hop session
 /// next to bfdd's configured multihop one (and follows that).
 fn frr_b() -> String {
-    EdgeConfig {
-        hostname: "b",
-        asn: 65501,
-        router_id: "2.2.2.2",
-        peer: "1.1.1.1",
-        peer_asn: 65500,
-        networks: &[PREFIX],
-        v6_next_hop: "fd00::2",
-    }
+    EdgeConfig::b(&[PREFIX])
     .bgpd_conf()
     .replace(
         " neighbor 1.1.1.1 timers connect 5\n",

@@ -18,7 +18,7 @@
 
 use std::time::Duration;
 
-use integration::{Config, Frr, HandTunnel, Netns, Pair, Peer, Wgbgpd, require_root, wait_for};
+use integration::{Config, Frr, HandTunnel, Pair, Peer, Wgbgpd, require_root, wait_for};
 
 const SESSION_TIMEOUT: Duration = Duration::from_secs(30);
 const POLL: Duration = Duration::from_millis(200);
@@ -27,20 +27,6 @@ const A_V4: &str = "198.18.0.0/24";
 const A_ADDR4: &str = "198.18.0.1";
 const B_V4: &str = "198.51.100.0/24";
 const B_ADDR4: &str = "198.51.100.1";
-
-/// Waits until the kernel route for exactly `prefix` in `ns` contains `want`.
-fn wait_route(ns: &Netns, prefix: &str, want: &str) -> String {
-    wait_for(
-        SESSION_TIMEOUT,
-        POLL,
-        &format!("`{prefix} ... {want}` in netns {}", ns.name()),
-        || match ns.route_to(prefix) {
-            Some(l) if l.contains(want) => Ok(l),
-            Some(l) => Err(format!("got `{l}`")),
-            None => Err(format!("no route; table:\n{}", ns.routes(""))),
-        },
-    )
-}
 
 fn wgbgpd_config(tunnel: &HandTunnel) -> String {
     Config::new("1.1.1.1", 65500)
@@ -116,7 +102,7 @@ fn ipv4_routes_cross_an_ipv6_only_session_with_frr_via_inet6_next_hops() {
 
     // A: FRR's IPv4 prefix over B's IPv6 loopback, onlink in the tunnel.
     let want = format!("{B_V4} via inet6 fd00::2 dev {if_a} proto bgp metric 20 onlink");
-    let line = wait_route(&a, B_V4, "via inet6 fd00::2");
+    let line = a.wait_route(B_V4, "via inet6 fd00::2", SESSION_TIMEOUT);
     assert!(line.starts_with(&want), "want `{want}`, got `{line}`");
     eprintln!("A (wgbgpd): {line}");
     let shown = wgbgpd.cli_json(&a, &["show", "bgp", "ipv4", "unicast"]);
@@ -131,7 +117,7 @@ fn ipv4_routes_cross_an_ipv6_only_session_with_frr_via_inet6_next_hops() {
     let v4 = frr.vtysh_json("show bgp ipv4 unicast json");
     let r = &v4["routes"][A_V4][0];
     assert_eq!(r["nexthops"][0]["ip"], "fd00::1", "{v4:#}");
-    let line = wait_route(&b, A_V4, "via inet6 fd00::1");
+    let line = b.wait_route(A_V4, "via inet6 fd00::1", SESSION_TIMEOUT);
     assert!(
         line.contains(&format!("dev {}", tunnel.wg.ifname())),
         "{line}"

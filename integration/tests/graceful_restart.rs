@@ -360,16 +360,6 @@ impl WgLab {
             .filter(|l| l.contains("via 1.1.1.1") && l.contains(self.tunnel.wg.ifname()))
     }
 
-    /// `ip route show proto bgp` in A, one line per route.
-    fn a_bgp_routes(&self) -> Vec<String> {
-        self.a
-            .routes("proto bgp")
-            .lines()
-            .map(|l| l.trim().to_string())
-            .filter(|l| !l.is_empty())
-            .collect()
-    }
-
     /// FRR's path to A's prefix (`show bgp ipv4 unicast json`).
     fn frr_path(&self) -> serde_json::Value {
         self.frr.vtysh_json("show bgp ipv4 unicast json")["routes"][A_V4][0].clone()
@@ -457,7 +447,7 @@ impl WgLab {
     /// After a restart: wgbgpd's deferral is over, FRR's path is fresh and
     /// A's kernel holds exactly what B announces.
     fn assert_exact(&self) {
-        let routes = self.a_bgp_routes();
+        let routes = self.a.bgp_routes();
         assert_eq!(
             routes.len(),
             1,
@@ -570,7 +560,7 @@ fn wgbgpd_stopped_with_graceful_restart_keeps_routes_then_refreshes() {
     );
     // Both prefixes of B are still announced.
     assert!(lab.a_route(B_GONE).is_some());
-    let routes = lab.a_bgp_routes();
+    let routes = lab.a.bgp_routes();
     assert_eq!(routes.len(), 2, "{routes:#?}");
     assert!(lab.wgbgpd.log_text().contains("routes and tunnels kept"));
 }

@@ -20,13 +20,6 @@ use integration::{
 
 const SESSION_TIMEOUT: Duration = Duration::from_secs(40);
 
-/// The kernel route for exactly `prefix` in `ns` (`ip route show exact`), or
-/// the whole table as the error, for `wait_for`.
-fn route(ns: &Netns, prefix: &str) -> Result<String, String> {
-    ns.route_to(prefix)
-        .ok_or_else(|| format!("no route for {prefix}; table:\n{}", ns.routes("")))
-}
-
 #[test]
 fn netns_guard_kills_everything_and_deletes_the_namespace() {
     require_root();
@@ -220,13 +213,13 @@ fn seed_lab_frr_installs_prefixes_via_loopbacks_over_wireguard() {
         SESSION_TIMEOUT,
         Duration::from_millis(250),
         "198.18.0.1 in S1's kernel",
-        || route(&lab.s1, "198.18.0.1"),
+        || lab.s1.route("198.18.0.1"),
     );
     let via2 = wait_for(
         SESSION_TIMEOUT,
         Duration::from_millis(250),
         "198.19.0.1 in S1's kernel",
-        || route(&lab.s1, "198.19.0.1"),
+        || lab.s1.route("198.19.0.1"),
     );
     for (line, gw, dev) in [
         (&via3, "3.3.3.3", wg13.ifname()),
@@ -239,7 +232,7 @@ fn seed_lab_frr_installs_prefixes_via_loopbacks_over_wireguard() {
         );
     }
     // S1 exports nothing (DENY-ALL), and the spokes only their one prefix.
-    assert!(route(&lab.s2, "198.18.0.1").is_err());
+    assert!(lab.s2.route("198.18.0.1").is_err());
     let summary = s1.vtysh_json("show bgp summary json");
     for peer in ["2.2.2.2", "3.3.3.3"] {
         let p = &summary["ipv4Unicast"]["peers"][peer];
@@ -346,25 +339,25 @@ fn bird_and_frr_exchange_ipv4_and_ipv6_over_wireguard() {
         SESSION_TIMEOUT,
         poll,
         "FRR's IPv4 prefix in A's kernel",
-        || route(&a, "198.51.100.2"),
+        || a.route("198.51.100.2"),
     );
     let in_a6 = wait_for(
         SESSION_TIMEOUT,
         poll,
         "FRR's IPv6 prefix in A's kernel",
-        || route(&a, "2001:db8:2::1"),
+        || a.route("2001:db8:2::1"),
     );
     let in_b4 = wait_for(
         SESSION_TIMEOUT,
         poll,
         "BIRD's IPv4 prefix in B's kernel",
-        || route(&b, "198.51.100.1"),
+        || b.route("198.51.100.1"),
     );
     let in_b6 = wait_for(
         SESSION_TIMEOUT,
         poll,
         "BIRD's IPv6 prefix in B's kernel",
-        || route(&b, "2001:db8:1::1"),
+        || b.route("2001:db8:1::1"),
     );
     eprintln!("A (BIRD):\n  {in_a4}\n  {in_a6}\nB (FRR):\n  {in_b4}\n  {in_b6}");
     // FRR resolves the peer's loopback recursively and installs it as an
@@ -476,7 +469,7 @@ fn gobgp_and_frr_session_is_captured() {
         SESSION_TIMEOUT,
         poll,
         "GoBGP's prefix in D's kernel",
-        || route(&d, "198.51.100.3"),
+        || d.route("198.51.100.3"),
     );
     assert!(
         line.contains("via 10.8.0.1 dev v0 proto bgp metric 20"),
@@ -508,13 +501,9 @@ fn gobgp_and_frr_session_is_captured() {
 /// FRR in B: announces its two prefixes to A.
 fn frr_b() -> String {
     EdgeConfig {
-        hostname: "b",
         asn: 65002,
-        router_id: "2.2.2.2",
-        peer: "1.1.1.1",
         peer_asn: 65001,
-        networks: &["198.51.100.2/32", "2001:db8:2::1/128"],
-        v6_next_hop: "fd00::2",
+        ..EdgeConfig::b(&["198.51.100.2/32", "2001:db8:2::1/128"])
     }
     .bgpd_conf()
 }

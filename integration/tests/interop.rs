@@ -30,44 +30,6 @@ const B_V6: &str = "2001:db8:b::/48";
 const B_ADDR4: &str = "198.51.100.1";
 const B_ADDR6: &str = "2001:db8:b::1";
 
-/// The kernel route for exactly `prefix` in `ns`, or the whole table as the
-/// error, for `wait_for`.
-fn route(ns: &Netns, prefix: &str) -> Result<String, String> {
-    ns.route_to(prefix)
-        .ok_or_else(|| format!("no route for {prefix}; table:\n{}", ns.routes("")))
-}
-
-/// Waits until the kernel route for `prefix` in `ns` contains `want`; returns it.
-fn wait_route(ns: &Netns, prefix: &str, want: &str) -> String {
-    wait_for(
-        SESSION_TIMEOUT,
-        POLL,
-        &format!("`{prefix} ... {want}` in netns {}", ns.name()),
-        || {
-            route(ns, prefix).and_then(|l| {
-                if l.contains(want) {
-                    Ok(l)
-                } else {
-                    Err(format!("got `{l}`"))
-                }
-            })
-        },
-    )
-}
-
-/// Waits until `ns` has no route for `prefix`.
-fn wait_no_route(ns: &Netns, prefix: &str, timeout: Duration) {
-    wait_for(
-        timeout,
-        POLL,
-        &format!("{prefix} to leave netns {}", ns.name()),
-        || match ns.route_to(prefix) {
-            Some(l) => Err(format!("still present: {l}")),
-            None => Ok(()),
-        },
-    );
-}
-
 /// [`Netns::ping_from`], panicking on failure.
 fn ping_from(ns: &Netns, src: &str, dst: &str) {
     if let Err(e) = ns.ping_from(src, dst) {
@@ -152,11 +114,8 @@ impl Lab {
                 "{prefix} via {gw} dev {} proto bgp metric 20 onlink",
                 self.tunnel.a_if
             );
-            let line = wait_route(
-                &self.a,
-                prefix,
-                &format!("via {gw} dev {}", self.tunnel.a_if),
-            );
+            let via = format!("via {gw} dev {}", self.tunnel.a_if);
+            let line = self.a.wait_route(prefix, &via, SESSION_TIMEOUT);
             assert!(line.starts_with(&want), "want `{want}`, got `{line}`");
             eprintln!("A (wgbgpd): {line}");
         }
@@ -177,16 +136,6 @@ impl Lab {
         ping_from(&self.a, A_ADDR6, B_ADDR6);
         ping_from(&self.b, B_ADDR4, A_ADDR4);
         ping_from(&self.b, B_ADDR6, A_ADDR6);
-    }
-
-    /// `ip route show proto bgp` in A (both families), one line per route.
-    fn a_bgp_routes(&self) -> Vec<String> {
-        self.a
-            .routes("proto bgp")
-            .lines()
-            .map(|l| l.trim().to_string())
-            .filter(|l| !l.is_empty())
-            .collect()
     }
 }
 
@@ -233,7 +182,7 @@ fn start_bird(lab: &mut Lab) -> Bird {
 fn assert_b_learned_from_bird(lab: &Lab, bird: &Bird) {
     let dev = format!("dev {}", lab.tunnel.wg.ifname());
     for prefix in [A_V4, A_V6] {
-        let line = wait_route(&lab.b, prefix, &dev);
+        let line = lab.b.wait_route(prefix, &dev, SESSION_TIMEOUT);
         assert!(line.contains("proto bird"), "{line}");
         eprintln!("B (BIRD): {line}");
     }
@@ -293,7 +242,7 @@ fn wgbgpd_and_frr_exchange_routes_over_wireguard() {
             "via {gw} dev {} proto bgp metric 20 onlink",
             lab.tunnel.wg.ifname()
         );
-        let line = wait_route(&lab.b, prefix, &want);
+        let line = lab.b.wait_route(prefix, &want, SESSION_TIMEOUT);
         eprintln!("B (FRR): {line}");
     }
     let summary = frr.vtysh_json("show bgp summary json");
@@ -335,9 +284,9 @@ fn stopping_the_peer_withdraws_and_restart_leaves_no_duplicates() {
     // BIRD shuts its sessions down with a Cease NOTIFICATION on SIGTERM.
     drop(bird);
     for prefix in [B_V4, B_V6] {
-        wait_no_route(&lab.a, prefix, Duration::from_secs(10));
+        lab.a.wait_no_route(prefix, Duration::from_secs(10));
     }
-    assert_eq!(lab.a_bgp_routes(), Vec::<String>::new());
+    assert_eq!(lab.a.bgp_routes(), Vec::<String>::new());
 
     let bird = start_bird(&mut lab);
     lab.assert_a_learned();
@@ -346,7 +295,7 @@ fn stopping_the_peer_withdraws_and_restart_leaves_no_duplicates() {
     // A clean stop withdraws what wgbgpd installed.
     lab.wgbgpd.stop();
     assert_eq!(
-        lab.a_bgp_routes(),
+        lab.a.bgp_routes(),
         Vec::<String>::new(),
         "wgbgpd left routes behind"
     );
@@ -356,7 +305,7 @@ fn stopping_the_peer_withdraws_and_restart_leaves_no_duplicates() {
     lab.assert_a_learned();
     // Give a late duplicate (a second install, a stale copy) time to show.
     std::thread::sleep(Duration::from_secs(2));
-    let routes = lab.a_bgp_routes();
+    let routes = lab.a.bgp_routes();
     assert_eq!(routes.len(), 2, "exactly B's two prefixes:\n{routes:#?}");
     for prefix in [B_V4, B_V6] {
         let n = routes.iter().filter(|l| l.starts_with(prefix)).count();
@@ -367,7 +316,7 @@ fn stopping_the_peer_withdraws_and_restart_leaves_no_duplicates() {
     // A crash leaves the installed routes behind; the next start must purge
     // them and install each prefix once again.
     kill_wgbgpd(&lab.a);
-    let stale = lab.a_bgp_routes();
+    let stale = lab.a.bgp_routes();
     assert_eq!(stale.len(), 2, "SIGKILL leaves the routes:\n{stale:#?}");
     lab.wgbgpd.restart(&lab.a);
     // The killed daemon's control socket file is still there, so
@@ -392,7 +341,7 @@ fn stopping_the_peer_withdraws_and_restart_leaves_no_duplicates() {
         .wait_established(&lab.a, "2.2.2.2", SESSION_TIMEOUT);
     lab.assert_a_learned();
     std::thread::sleep(Duration::from_secs(2));
-    let routes = lab.a_bgp_routes();
+    let routes = lab.a.bgp_routes();
     assert_eq!(routes.len(), 2, "after a crash and restart:\n{routes:#?}");
     lab.assert_pings();
 }
@@ -411,7 +360,7 @@ fn kill_wgbgpd(ns: &Netns) {
     // SAFETY: kill(2) on the daemon this test started.
     unsafe { libc::kill(pids[0] as i32, libc::SIGKILL) };
     wait_for(Duration::from_secs(5), POLL, "wgbgpd to die", || {
-        if ns.pids().contains(&pids[0]) && !is_zombie(pids[0]) {
+        if ns.pids().contains(&pids[0]) && !integration::netns::is_zombie(pids[0] as i32) {
             Err(format!("{} still alive", pids[0]))
         } else {
             Ok(())
@@ -419,25 +368,7 @@ fn kill_wgbgpd(ns: &Netns) {
     });
 }
 
-fn is_zombie(pid: u32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .map(|s| {
-            s.rsplit_once(')')
-                .is_some_and(|(_, r)| r.trim_start().starts_with('Z'))
-        })
-        .unwrap_or(true)
-}
-
 /// FRR in B: announces its two prefixes to A.
 fn frr_b() -> String {
-    EdgeConfig {
-        hostname: "b",
-        asn: 65501,
-        router_id: "2.2.2.2",
-        peer: "1.1.1.1",
-        peer_asn: 65500,
-        networks: &["198.51.100.0/24", "2001:db8:b::/48"],
-        v6_next_hop: "fd00::2",
-    }
-    .bgpd_conf()
+    EdgeConfig::b(&["198.51.100.0/24", "2001:db8:b::/48"]).bgpd_conf()
 }

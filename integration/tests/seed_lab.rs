@@ -25,24 +25,6 @@ use integration::{Netns, SeedLab, TempDir, WgKey, Wgbgpd, ifname, require_root, 
 
 const SESSION_TIMEOUT: Duration = Duration::from_secs(40);
 
-/// The kernel route for exactly `prefix` in `ns`, or the table as the error.
-fn route(ns: &Netns, prefix: &str) -> Result<String, String> {
-    let fam = if prefix.contains(':') { "-6" } else { "-4" };
-    let line = ns.stdout(&["ip", fam, "route", "show", "exact", prefix]);
-    if line.trim().is_empty() {
-        Err(format!("no route for {prefix}; table:\n{}", ns.routes("")))
-    } else {
-        Ok(line.trim().to_string())
-    }
-}
-
-fn no_route(ns: &Netns, prefix: &str) -> Result<(), String> {
-    match route(ns, prefix) {
-        Ok(line) => Err(format!("still present: {line}")),
-        Err(_) => Ok(()),
-    }
-}
-
 struct Keys {
     s1: WgKey,
     s2: WgKey,
@@ -206,7 +188,7 @@ fn seed_lab_routes_pings_withdraws_and_restarts_cleanly() {
         allowed.contains("0.0.0.0/0") && allowed.contains("::/0"),
         "AllowedIPs: {allowed}"
     );
-    let host = route(&lab.s1, "2.2.2.2/32").unwrap();
+    let host = lab.s1.route("2.2.2.2/32").unwrap();
     assert!(host.contains(&format!("dev {}", ifs.s1_to_s2)), "{host}");
     let lo = lab.s1.stdout(&["ip", "-o", "addr", "show", "dev", "lo"]);
     assert!(
@@ -233,7 +215,7 @@ fn seed_lab_routes_pings_withdraws_and_restarts_cleanly() {
         ("2001:db8:2::/48", &want_v6),
     ] {
         wait_for(SESSION_TIMEOUT, Duration::from_millis(200), want, || {
-            route(&lab.s1, prefix).and_then(|l| {
+            lab.s1.route(prefix).and_then(|l| {
                 if l.starts_with(want.as_str()) {
                     Ok(())
                 } else {
@@ -279,7 +261,8 @@ fn seed_lab_routes_pings_withdraws_and_restarts_cleanly() {
         ifs.s2_to_s1
     );
     assert!(
-        route(&lab.s2, "198.18.0.1/32")
+        lab.s2
+            .route("198.18.0.1/32")
             .unwrap()
             .starts_with(&want_transit)
     );
@@ -290,10 +273,14 @@ fn seed_lab_routes_pings_withdraws_and_restarts_cleanly() {
         Duration::from_secs(10),
         Duration::from_millis(100),
         "S2's route withdrawn",
-        || no_route(&lab.s1, "198.19.0.1/32").and(no_route(&lab.s1, "2001:db8:2::/48")),
+        || {
+            lab.s1
+                .no_route("198.19.0.1/32")
+                .and(lab.s1.no_route("2001:db8:2::/48"))
+        },
     );
     assert!(
-        route(&lab.s1, "198.18.0.1/32").is_ok(),
+        lab.s1.route("198.18.0.1/32").is_ok(),
         "S3's route must stay"
     );
     // S2 removed what it installed and created.
@@ -315,14 +302,12 @@ fn seed_lab_routes_pings_withdraws_and_restarts_cleanly() {
         SESSION_TIMEOUT,
         Duration::from_millis(200),
         "198.18.0.1 after restart",
-        || route(&lab.s1, "198.18.0.1/32").map(|_| ()),
+        || lab.s1.route("198.18.0.1/32").map(|_| ()),
     );
     let bgp = lab.s1.routes("proto bgp");
     assert_eq!(bgp.lines().count(), 1, "exactly S3's route, once:\n{bgp}");
     assert!(
-        route(&lab.s1, "198.18.0.1/32")
-            .unwrap()
-            .starts_with(&want_s3),
+        lab.s1.route("198.18.0.1/32").unwrap().starts_with(&want_s3),
         "{bgp}"
     );
 
@@ -333,7 +318,7 @@ fn seed_lab_routes_pings_withdraws_and_restarts_cleanly() {
         SESSION_TIMEOUT,
         Duration::from_millis(200),
         "198.19.0.1 back",
-        || route(&lab.s1, "198.19.0.1/32").map(|_| ()),
+        || lab.s1.route("198.19.0.1/32").map(|_| ()),
     );
     lab.s1.wait_ping("198.19.0.1", Duration::from_secs(10));
     s3.check_alive();
@@ -403,7 +388,7 @@ fn seed_lab_multipath_installs_one_ecmp_route_over_both_tunnels() {
         Duration::from_millis(200),
         "ECMP route via S2 and S3",
         || {
-            route(&lab.s1, "203.0.113.0/24").and_then(|r| {
+            lab.s1.route("203.0.113.0/24").and_then(|r| {
                 if r.contains(&hop2) && r.contains(&hop3) && r.contains("proto bgp metric 20") {
                     Ok(())
                 } else {
@@ -431,7 +416,7 @@ fn seed_lab_multipath_installs_one_ecmp_route_over_both_tunnels() {
         Duration::from_millis(200),
         "single next hop after S3 left",
         || {
-            route(&lab.s1, "203.0.113.0/24").and_then(|r| {
+            lab.s1.route("203.0.113.0/24").and_then(|r| {
                 if r.starts_with(&single) {
                     Ok(())
                 } else {

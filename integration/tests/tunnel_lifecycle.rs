@@ -80,10 +80,13 @@ impl Lab {
     fn wait_up(&mut self) {
         let a_ns = &self.pair.ns.a;
         self.a.wait_established(a_ns, "2.2.2.2", T);
-        wait_for(T, POLL, "B's prefix in A's kernel", || {
-            a_ns.route_to("198.51.100.0/24")
-                .ok_or_else(|| a_ns.routes(""))
-        });
+        a_ns.wait_route("198.51.100.0/24", "", T);
+    }
+
+    /// A's tunnel interface index (`None`: gone) and its wireguard-go pids.
+    fn a_tunnel_process(&self) -> (Option<u32>, Vec<u32>) {
+        let if_a = &self.pair.if_a;
+        (ifindex(&self.pair.ns.a, if_a), wireguard_go_pids(if_a))
     }
 
     fn a_tunnel(&self) -> Value {
@@ -96,22 +99,17 @@ impl Lab {
 fn sigterm_with_keep_on_exit_leaves_the_tunnel_up_and_restart_adopts_it() {
     require_root();
     let mut lab = Lab::new(true);
-    let index = ifindex(&lab.pair.ns.a, &lab.pair.if_a).expect("A's tunnel");
-    let pids = wireguard_go_pids(&lab.pair.if_a);
+    let (index, pids) = lab.a_tunnel_process();
+    let index = index.expect("A's tunnel");
     assert_eq!(pids.len(), 1, "one wireguard-go for {}", lab.pair.if_a);
 
     let status = lab.a.stop();
     assert!(status.success(), "wgbgpd exited with {status}");
     // The interface, its wireguard-go and its peer are as they were.
     assert_eq!(
-        ifindex(&lab.pair.ns.a, &lab.pair.if_a),
-        Some(index),
-        "interface gone or recreated"
-    );
-    assert_eq!(
-        wireguard_go_pids(&lab.pair.if_a),
-        pids,
-        "wireguard-go stopped"
+        lab.a_tunnel_process(),
+        (Some(index), pids.clone()),
+        "interface gone or recreated, or wireguard-go stopped"
     );
     let wg = lab
         .pair
@@ -140,14 +138,9 @@ fn sigterm_with_keep_on_exit_leaves_the_tunnel_up_and_restart_adopts_it() {
     lab.a.restart(&lab.pair.ns.a);
     lab.wait_up();
     assert_eq!(
-        ifindex(&lab.pair.ns.a, &lab.pair.if_a),
-        Some(index),
-        "tunnel recreated"
-    );
-    assert_eq!(
-        wireguard_go_pids(&lab.pair.if_a),
-        pids,
-        "wireguard-go replaced"
+        lab.a_tunnel_process(),
+        (Some(index), pids),
+        "tunnel recreated or wireguard-go replaced"
     );
     let t = lab.a_tunnel();
     assert_eq!(t["peerPublicKey"], lab.pair.kb.public.as_str(), "{t:#}");
@@ -163,7 +156,7 @@ fn sigterm_with_keep_on_exit_leaves_the_tunnel_up_and_restart_adopts_it() {
 fn reload_rotates_the_private_key_in_place_and_the_session_returns() {
     require_root();
     let mut lab = Lab::new(false);
-    let index = ifindex(&lab.pair.ns.a, &lab.pair.if_a).expect("A's tunnel");
+    let index = lab.a_tunnel_process().0.expect("A's tunnel");
     assert_eq!(lab.a_tunnel()["publicKey"], lab.pair.ka.public.as_str());
 
     // A new key in the same file, then reload.
@@ -173,12 +166,9 @@ fn reload_rotates_the_private_key_in_place_and_the_session_returns() {
     assert!(!out.contains("reset session"), "{out}");
     let t = lab.a_tunnel();
     assert_eq!(t["publicKey"], new.public.as_str(), "{t:#}");
-    assert_eq!(
-        ifindex(&lab.pair.ns.a, &lab.pair.if_a),
-        Some(index),
-        "tunnel recreated"
-    );
-    assert_eq!(wireguard_go_pids(&lab.pair.if_a).len(), 1);
+    let (now, pids) = lab.a_tunnel_process();
+    assert_eq!(now, Some(index), "tunnel recreated");
+    assert_eq!(pids.len(), 1);
 
     // B still expects the old key: the tunnel goes quiet and dead_after
     // takes the session down; given the new key, it comes back.
@@ -200,7 +190,7 @@ fn reload_rotates_the_private_key_in_place_and_the_session_returns() {
     let out = lab.b.cli(&lab.pair.ns.b, &["reload"]);
     assert!(!out.contains("reset session"), "{out}");
     lab.wait_up();
-    assert_eq!(ifindex(&lab.pair.ns.a, &lab.pair.if_a), Some(index));
+    assert_eq!(lab.a_tunnel_process().0, Some(index));
     assert_eq!(lab.a_tunnel()["publicKey"], new.public.as_str());
     lab.a.check_alive();
     lab.b.check_alive();
