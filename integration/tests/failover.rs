@@ -263,7 +263,7 @@ fn anycast_fails_over_to_the_backup_within_three_keepalives() {
             }
         },
     );
-    wait_route_via(&lab.s1, &if12, T);
+    wait_route_via(&lab.s1, if12, T);
     lab.s1.wait_ping(ANYCAST, Duration::from_secs(10));
     let ping = any.ping();
     std::thread::sleep(Duration::from_secs(1));
@@ -273,7 +273,7 @@ fn anycast_fails_over_to_the_backup_within_three_keepalives() {
     let mut events = vec![("freeze", epoch())];
     // SAFETY: signalling a process of our own test namespace.
     unsafe { libc::kill(wg2, libc::SIGSTOP) };
-    let freeze = wait_route_via(&lab.s1, &if13, Duration::from_secs(15));
+    let freeze = wait_route_via(&lab.s1, if13, Duration::from_secs(15));
     let mut via_s3 = vec![epoch()];
     eprintln!("failover: S2's wireguard-go frozen -> S1's kernel routes via S3 in {freeze:?}");
     std::thread::sleep(Duration::from_secs(1));
@@ -281,14 +281,14 @@ fn anycast_fails_over_to_the_backup_within_three_keepalives() {
     // Thaw: the session comes back and S1 returns to the preferred S2.
     events.push(("thaw", epoch()));
     unsafe { libc::kill(wg2, libc::SIGCONT) };
-    let back = wait_route_via(&lab.s1, &if12, T);
+    let back = wait_route_via(&lab.s1, if12, T);
     eprintln!("failover: S2 thawed -> S1's kernel routes via S2 again in {back:?}");
     std::thread::sleep(Duration::from_secs(1));
 
     // Cut 2: S2's link goes away (R1's end with it); S2's tunnel falls silent.
     events.push(("link down", epoch()));
     lab.s2.exec(&["ip", "link", "del", "eth1"]);
-    let link = wait_route_via(&lab.s1, &if13, Duration::from_secs(15));
+    let link = wait_route_via(&lab.s1, if13, Duration::from_secs(15));
     via_s3.push(epoch());
     eprintln!("failover: S2's link deleted -> S1's kernel routes via S3 in {link:?}");
     std::thread::sleep(Duration::from_secs(1));
@@ -302,7 +302,7 @@ fn anycast_fails_over_to_the_backup_within_three_keepalives() {
         Some("10.2.0.2/24"),
     );
     lab.s2.route_add("10.0.0.0/8 via 10.2.0.1");
-    let relinked = wait_route_via(&lab.s1, &if12, T);
+    let relinked = wait_route_via(&lab.s1, if12, T);
     eprintln!("failover: S2's link restored -> S1's kernel routes via S2 again in {relinked:?}");
     std::thread::sleep(Duration::from_secs(1));
 
@@ -377,8 +377,8 @@ fn anycast_fails_over_to_the_backup_within_a_second_with_bfd() {
             if up { Ok(()) } else { Err(format!("{v:#}")) }
         })
     };
-    bfd_up(&s1);
-    wait_route_via(&lab.s1, &if12, T);
+    bfd_up(s1);
+    wait_route_via(&lab.s1, if12, T);
     lab.s1.wait_ping(ANYCAST, Duration::from_secs(10));
     let ping = any.ping();
     std::thread::sleep(Duration::from_secs(1));
@@ -390,15 +390,15 @@ fn anycast_fails_over_to_the_backup_within_a_second_with_bfd() {
         events.push(("freeze", epoch()));
         // SAFETY: signalling a process of our own test namespace.
         unsafe { libc::kill(wg2, libc::SIGSTOP) };
-        let t = wait_route_via(&lab.s1, &if13, Duration::from_secs(15));
+        let t = wait_route_via(&lab.s1, if13, Duration::from_secs(15));
         eprintln!("failover with BFD, round {round}: S1's kernel routes via S3 in {t:?}");
         switch.push(t);
         std::thread::sleep(Duration::from_secs(1));
         events.push(("thaw", epoch()));
         unsafe { libc::kill(wg2, libc::SIGCONT) };
-        let back = wait_route_via(&lab.s1, &if12, T);
+        let back = wait_route_via(&lab.s1, if12, T);
         eprintln!("failover with BFD, round {round}: back via S2 {back:?} after the thaw");
-        bfd_up(&s1);
+        bfd_up(s1);
         std::thread::sleep(Duration::from_secs(1));
     }
     let (text, got) = any.stop_ping(ping);
