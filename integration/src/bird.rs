@@ -120,6 +120,64 @@ impl Bird {
     }
 }
 
+/// A BIRD config with one eBGP session on a connected link, as the
+/// plain-peer tests write it: `log stderr all`, the device protocol scanning
+/// every 2 s, `statics` as IPv4 blackholes exported to the peer with
+/// `next hop self` (nothing exported when there are none), and a connect
+/// retry of 2 s.
+#[derive(Debug, Clone, Copy)]
+pub struct BirdPeer<'a> {
+    /// The `protocol bgp` name (what [`Bird::wait_established`] takes).
+    pub name: &'a str,
+    pub router_id: &'a str,
+    pub local: &'a str,
+    pub asn: u32,
+    pub neighbor: &'a str,
+    pub peer_asn: u32,
+    pub statics: &'a [&'a str],
+    /// The IPv4 channel's import filter: `"all"` or `"none"`.
+    pub import: &'a str,
+    /// More lines for the `protocol bgp` block, e.g. `"error wait time 1, 5;"`.
+    pub options: &'a [&'a str],
+}
+
+impl BirdPeer<'_> {
+    /// The bird.conf text.
+    pub fn conf(&self) -> String {
+        let mut s = format!(
+            "\nlog stderr all;\nrouter id {};\nprotocol device {{ scan time 2; }}\n",
+            self.router_id
+        );
+        let export = if self.statics.is_empty() {
+            "export none;".to_string()
+        } else {
+            let routes: Vec<String> = self
+                .statics
+                .iter()
+                .map(|p| format!("route {p} blackhole;"))
+                .collect();
+            s.push_str(&format!(
+                "protocol static s4 {{ ipv4; {} }}\n",
+                routes.join(" ")
+            ));
+            "export where source = RTS_STATIC; next hop self;".to_string()
+        };
+        s.push_str(&format!(
+            "protocol bgp {} {{\n    local {} as {};\n    neighbor {} as {};\n    \
+             connect retry time 2;\n",
+            self.name, self.local, self.asn, self.neighbor, self.peer_asn
+        ));
+        for o in self.options {
+            s.push_str(&format!("    {o}\n"));
+        }
+        s.push_str(&format!(
+            "    ipv4 {{ import {}; {export} }};\n}}\n",
+            self.import
+        ));
+        s
+    }
+}
+
 /// Finds `name`'s row in `show protocols` output and returns what follows
 /// the Since column. Rows are `Name Proto Table State Since Info...`, where
 /// Since is a time (and sometimes a date before it) without spaces in BIRD 2's
@@ -137,6 +195,48 @@ fn parse_protocol_info(show_protocols: &str, name: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bird_peer_conf_as_written_by_hand() {
+        let peer = BirdPeer {
+            name: "x",
+            router_id: "192.0.2.9",
+            local: "192.0.2.1",
+            asn: 64512,
+            neighbor: "192.0.2.2",
+            peer_asn: 64513,
+            statics: &["198.18.0.0/24", "198.18.1.0/24"],
+            import: "none",
+            options: &["hold time 9;"],
+        };
+        let conf = peer.conf();
+        let want = "
+log stderr all;
+router id 192.0.2.9;
+protocol device { scan time 2; }
+protocol static s4 { ipv4; route 198.18.0.0/24 blackhole; route 198.18.1.0/24 blackhole; }
+protocol bgp x {
+    local 192.0.2.1 as 64512;
+    neighbor 192.0.2.2 as 64513;
+    connect retry time 2;
+    hold time 9;
+    ipv4 { import none; export where source = RTS_STATIC; next hop self; };
+}
+";
+        assert_eq!(conf, want);
+        let quiet = BirdPeer {
+            statics: &[],
+            import: "all",
+            options: &[],
+            ..peer
+        }
+        .conf();
+        assert!(!quiet.contains("protocol static"), "{quiet}");
+        assert!(
+            quiet.contains("    ipv4 { import all; export none; };\n}\n"),
+            "{quiet}"
+        );
+    }
 
     #[test]
     fn protocol_info_is_the_last_columns() {

@@ -71,35 +71,11 @@ impl SeedLab {
             s2: Netns::new("s2"),
             s3: Netns::new("s3"),
         };
-        veth(
-            &lab.s1,
-            "eth1",
-            Some("10.1.0.2/24"),
-            &lab.r1,
-            "eth1",
-            Some("10.1.0.1/24"),
-        );
-        veth(
-            &lab.r1,
-            "eth2",
-            Some("10.2.0.1/24"),
-            &lab.s2,
-            "eth1",
-            Some("10.2.0.2/24"),
-        );
-        veth(
-            &lab.r1,
-            "eth3",
-            Some("10.3.0.1/24"),
-            &lab.s3,
-            "eth1",
-            Some("10.3.0.2/24"),
-        );
+        for n in 1..=3 {
+            lab.link(n);
+        }
         lab.r1.sysctl("net.ipv4.ip_forward", "1");
         lab.r1.sysctl("net.ipv6.conf.all.forwarding", "1");
-        lab.s1.route_add("10.0.0.0/8 via 10.1.0.1");
-        lab.s2.route_add("10.0.0.0/8 via 10.2.0.1");
-        lab.s3.route_add("10.0.0.0/8 via 10.3.0.1");
         for addr in [S2_ETH, S3_ETH] {
             assert!(
                 lab.s1.ping(addr),
@@ -107,6 +83,34 @@ impl SeedLab {
             );
         }
         lab
+    }
+}
+
+impl SeedLab {
+    /// Server `n` (1, 2 or 3).
+    pub fn server(&self, n: u8) -> &Netns {
+        match n {
+            1 => &self.s1,
+            2 => &self.s2,
+            3 => &self.s3,
+            _ => panic!("the seed lab has no S{n}"),
+        }
+    }
+
+    /// Links server `n` to R1 (`eth1 10.N.0.2/24` to R1's `ethN 10.N.0.1/24`)
+    /// and routes the underlay through it; a test that deleted the link
+    /// brings it back with this.
+    pub fn link(&self, n: u8) {
+        let server = self.server(n);
+        veth(
+            &self.r1,
+            &format!("eth{n}"),
+            Some(&format!("10.{n}.0.1/24")),
+            server,
+            "eth1",
+            Some(&format!("10.{n}.0.2/24")),
+        );
+        server.route_add(&format!("{UNDERLAY} via 10.{n}.0.1"));
     }
 }
 

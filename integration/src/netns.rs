@@ -214,14 +214,11 @@ impl Netns {
         )
     }
 
-    /// Waits (up to `timeout`) until there is no route for exactly `prefix`.
-    pub fn wait_no_route(&self, prefix: &str, timeout: Duration) {
-        crate::wait_for(
-            timeout,
-            Duration::from_millis(50),
-            &format!("{prefix} to leave netns {}", self.name),
-            || self.no_route(prefix),
-        );
+    /// True if an interface called `name` exists in the namespace.
+    pub fn has_link(&self, name: &str) -> bool {
+        self.try_exec(&["ip", "link", "show", "dev", name])
+            .status
+            .success()
     }
 
     /// `ip route show proto bgp` (both families), one trimmed line per route.

@@ -14,7 +14,7 @@ use std::time::Duration;
 use integration::capture::tcp_payloads;
 use integration::frr::EdgeConfig;
 use integration::{
-    Bird, Capture, Frr, Gobgpd, Netns, SeedLab, WgKey, WgPeer, WgPeerConfig, require_root, veth,
+    Bird, Capture, Frr, Gobgpd, Netns, Pair, SeedLab, WgKey, WgPeer, WgPeerConfig, require_root,
     wait_for,
 };
 
@@ -52,16 +52,7 @@ fn netns_guard_kills_everything_and_deletes_the_namespace() {
 #[test]
 fn in_ns_runs_rust_code_inside_the_namespace() {
     require_root();
-    let a = Netns::new("ina");
-    let b = Netns::new("inb");
-    veth(
-        &a,
-        "v0",
-        Some("10.77.0.1/24"),
-        &b,
-        "v0",
-        Some("10.77.0.2/24"),
-    );
+    let Pair { a, b, .. } = Pair::new("in", "v0", "10.77.0");
     // The address exists only in `a`: binding works there and not on the host.
     a.in_ns(|| UdpSocket::bind("10.77.0.1:0").expect("bind inside the namespace"));
     assert!(
@@ -279,9 +270,7 @@ protocol bgp frr {
 #[test]
 fn bird_and_frr_exchange_ipv4_and_ipv6_over_wireguard() {
     require_root();
-    let a = Netns::new("bird");
-    let b = Netns::new("frr");
-    veth(&a, "v0", Some("10.9.0.1/24"), &b, "v0", Some("10.9.0.2/24"));
+    let Pair { a, b, .. } = Pair::new("bf", "v0", "10.9.0");
     for addr in [
         "1.1.1.1/32",
         "fd00::1/128",
@@ -335,30 +324,13 @@ fn bird_and_frr_exchange_ipv4_and_ipv6_over_wireguard() {
     frr.wait_established("1.1.1.1", SESSION_TIMEOUT);
 
     let poll = Duration::from_millis(250);
-    let in_a4 = wait_for(
-        SESSION_TIMEOUT,
-        poll,
-        "FRR's IPv4 prefix in A's kernel",
-        || a.route("198.51.100.2"),
-    );
-    let in_a6 = wait_for(
-        SESSION_TIMEOUT,
-        poll,
-        "FRR's IPv6 prefix in A's kernel",
-        || a.route("2001:db8:2::1"),
-    );
-    let in_b4 = wait_for(
-        SESSION_TIMEOUT,
-        poll,
-        "BIRD's IPv4 prefix in B's kernel",
-        || b.route("198.51.100.1"),
-    );
-    let in_b6 = wait_for(
-        SESSION_TIMEOUT,
-        poll,
-        "BIRD's IPv6 prefix in B's kernel",
-        || b.route("2001:db8:1::1"),
-    );
+    let [in_a4, in_a6, in_b4, in_b6] = [
+        (&a, "198.51.100.2", "FRR's IPv4 prefix in A's kernel"),
+        (&a, "2001:db8:2::1", "FRR's IPv6 prefix in A's kernel"),
+        (&b, "198.51.100.1", "BIRD's IPv4 prefix in B's kernel"),
+        (&b, "2001:db8:1::1", "BIRD's IPv6 prefix in B's kernel"),
+    ]
+    .map(|(ns, addr, what)| wait_for(SESSION_TIMEOUT, poll, what, || ns.route(addr)));
     eprintln!("A (BIRD):\n  {in_a4}\n  {in_a6}\nB (FRR):\n  {in_b4}\n  {in_b6}");
     // FRR resolves the peer's loopback recursively and installs it as an
     // onlink gateway on the tunnel, the form wgbgpd copies.
@@ -451,9 +423,7 @@ route-map ALLOW-ALL permit 100
 #[test]
 fn gobgp_and_frr_session_is_captured() {
     require_root();
-    let c = Netns::new("gobgp");
-    let d = Netns::new("frrd");
-    veth(&c, "v0", Some("10.8.0.1/24"), &d, "v0", Some("10.8.0.2/24"));
+    let Pair { a: c, b: d, .. } = Pair::new("gf", "v0", "10.8.0");
     d.add_lo_addr("198.51.100.2/32");
     let capture = Capture::start(&d, "v0", "tcp port 179");
     let mut gobgp = Gobgpd::start(&c, GOBGP_C);

@@ -59,6 +59,29 @@ fn lab() -> Lab {
     }
 }
 
+impl Lab {
+    /// Waits until `wgbgp_kernel_repairs_total{kind=KIND}` is 1, and checks
+    /// the log says `WHAT was deleted behind our back: restored`.
+    fn wait_repaired_once(&self, kind: &str, what: &str) {
+        let a_ns = &self.pair.ns.a;
+        wait_for(
+            T,
+            Duration::from_millis(100),
+            &format!("{kind} repair counted"),
+            || match repairs(a_ns, kind) {
+                1 => Ok(()),
+                n => Err(format!("kernel_repairs_total{{kind={kind}}} = {n}")),
+            },
+        );
+        assert!(
+            self.a
+                .log_text()
+                .contains(&format!("{what} was deleted behind our back: restored")),
+            "no repair log line"
+        );
+    }
+}
+
 /// More prefixes B announces, for a burst of deletions.
 fn burst() -> Vec<String> {
     (0..50).map(|i| format!("198.18.{i}.0/24")).collect()
@@ -108,21 +131,7 @@ fn deleted_route_host_route_and_loopback_come_back_within_a_second() {
         "{r}"
     );
     assert!(statics().contains("metric 10"), "{}", statics());
-    wait_for(
-        T,
-        Duration::from_millis(100),
-        "route repair counted",
-        || match repairs(a_ns, "route") {
-            1 => Ok(()),
-            n => Err(format!("kernel_repairs_total{{kind=route}} = {n}")),
-        },
-    );
-    assert!(
-        lab.a.log_text().contains(&format!(
-            "route {PREFIX} was deleted behind our back: restored"
-        )),
-        "no repair log line"
-    );
+    lab.wait_repaired_once("route", &format!("route {PREFIX}"));
 
     // 2. Another protocol takes our slot (same prefix and metric): it is
     // never overwritten, and ours comes back once it leaves.
@@ -256,21 +265,7 @@ fn deleted_wg_interface_is_recreated_and_the_session_recovers() {
         a_ns.ping("2.2.2.2"),
         "no traffic through the recreated tunnel"
     );
-    wait_for(
-        T,
-        Duration::from_millis(100),
-        "interface repair counted",
-        || match repairs(a_ns, "interface") {
-            1 => Ok(()),
-            n => Err(format!("kernel_repairs_total{{kind=interface}} = {n}")),
-        },
-    );
-    assert!(
-        lab.a.log_text().contains(&format!(
-            "interface {ifa} was deleted behind our back: restored"
-        )),
-        "no repair log line"
-    );
+    lab.wait_repaired_once("interface", &format!("interface {ifa}"));
     lab.b.check_alive();
     lab.a.check_alive();
 }

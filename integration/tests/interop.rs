@@ -129,6 +129,28 @@ impl Lab {
         }
     }
 
+    /// After a restart of wgbgpd: Established again, B's routes learned
+    /// again, each of B's two prefixes in A's kernel exactly once (after time
+    /// for a late duplicate, a second install or a stale copy, to show), and
+    /// traffic through.
+    fn assert_relearned_once(&mut self, when: &str) {
+        self.wgbgpd
+            .wait_established(&self.a, "2.2.2.2", SESSION_TIMEOUT);
+        self.assert_a_learned();
+        std::thread::sleep(Duration::from_secs(2));
+        let routes = self.a.bgp_routes();
+        assert_eq!(
+            routes.len(),
+            2,
+            "{when}: exactly B's two prefixes:\n{routes:#?}"
+        );
+        for prefix in [B_V4, B_V6] {
+            let n = routes.iter().filter(|l| l.starts_with(prefix)).count();
+            assert_eq!(n, 1, "{when}: {prefix} once:\n{routes:#?}");
+        }
+        self.assert_pings();
+    }
+
     /// Traffic between the announced addresses crosses the tunnel both ways,
     /// IPv4 and IPv6.
     fn assert_pings(&self) {
@@ -166,12 +188,14 @@ protocol bgp a {
 }
 "#;
 
-/// Starts BIRD in B and waits until both sides are Established.
+/// Starts BIRD in B, waits until both sides are Established and asserts
+/// what A learned ([`Lab::assert_a_learned`]).
 fn start_bird(lab: &mut Lab) -> Bird {
     let mut bird = Bird::start(&lab.b, BIRD_B);
     bird.wait_established("a", SESSION_TIMEOUT);
     lab.wgbgpd
         .wait_established(&lab.a, "2.2.2.2", SESSION_TIMEOUT);
+    lab.assert_a_learned();
     bird
 }
 
@@ -207,7 +231,6 @@ fn wgbgpd_and_bird_exchange_routes_over_wireguard() {
     require_root();
     let mut lab = Lab::new("ib");
     let bird = start_bird(&mut lab);
-    lab.assert_a_learned();
     assert_b_learned_from_bird(&lab, &bird);
     lab.assert_pings();
 }
@@ -279,17 +302,20 @@ fn stopping_the_peer_withdraws_and_restart_leaves_no_duplicates() {
     require_root();
     let mut lab = Lab::new("ir");
     let bird = start_bird(&mut lab);
-    lab.assert_a_learned();
 
     // BIRD shuts its sessions down with a Cease NOTIFICATION on SIGTERM.
     drop(bird);
     for prefix in [B_V4, B_V6] {
-        lab.a.wait_no_route(prefix, Duration::from_secs(10));
+        wait_for(
+            Duration::from_secs(10),
+            POLL,
+            &format!("{prefix} to leave A"),
+            || lab.a.no_route(prefix),
+        );
     }
     assert_eq!(lab.a.bgp_routes(), Vec::<String>::new());
 
     let bird = start_bird(&mut lab);
-    lab.assert_a_learned();
     assert_b_learned_from_bird(&lab, &bird);
 
     // A clean stop withdraws what wgbgpd installed.
@@ -300,18 +326,7 @@ fn stopping_the_peer_withdraws_and_restart_leaves_no_duplicates() {
         "wgbgpd left routes behind"
     );
     lab.wgbgpd.restart(&lab.a);
-    lab.wgbgpd
-        .wait_established(&lab.a, "2.2.2.2", SESSION_TIMEOUT);
-    lab.assert_a_learned();
-    // Give a late duplicate (a second install, a stale copy) time to show.
-    std::thread::sleep(Duration::from_secs(2));
-    let routes = lab.a.bgp_routes();
-    assert_eq!(routes.len(), 2, "exactly B's two prefixes:\n{routes:#?}");
-    for prefix in [B_V4, B_V6] {
-        let n = routes.iter().filter(|l| l.starts_with(prefix)).count();
-        assert_eq!(n, 1, "{prefix} once:\n{routes:#?}");
-    }
-    lab.assert_pings();
+    lab.assert_relearned_once("after a clean restart");
 
     // A crash leaves the installed routes behind; the next start must purge
     // them and install each prefix once again.
@@ -337,13 +352,7 @@ fn stopping_the_peer_withdraws_and_restart_leaves_no_duplicates() {
             }
         },
     );
-    lab.wgbgpd
-        .wait_established(&lab.a, "2.2.2.2", SESSION_TIMEOUT);
-    lab.assert_a_learned();
-    std::thread::sleep(Duration::from_secs(2));
-    let routes = lab.a.bgp_routes();
-    assert_eq!(routes.len(), 2, "after a crash and restart:\n{routes:#?}");
-    lab.assert_pings();
+    lab.assert_relearned_once("after a crash and restart");
 }
 
 /// SIGKILLs the wgbgpd process in `ns` (found by name among the namespace's

@@ -40,6 +40,21 @@ fn count_matching(lines: &[String], needle: &str) -> usize {
     lines.iter().filter(|l| l.contains(needle)).count()
 }
 
+/// Waits (10 s) until [`our_rules`] has, for each `(needle, n)`, `n` lines containing `needle`.
+fn wait_rules(ns: &Netns, what: &str, want: &[(&str, usize)]) {
+    wait_for(Duration::from_secs(10), POLL, what, || {
+        let rules = our_rules(ns);
+        if want
+            .iter()
+            .all(|(needle, n)| count_matching(&rules, needle) == *n)
+        {
+            Ok(())
+        } else {
+            Err(format!("{rules:#?}"))
+        }
+    });
+}
+
 /// wgbgpd's config in A: one peer `b` over a tunnel to 10.61.0.2, short timers so a broken
 /// tunnel shows within seconds.
 fn a_config(tunnel: &HandTunnel) -> String {
@@ -327,16 +342,14 @@ fn kernel_rules_steer_a_source_prefix_and_follow_reload_and_shutdown() {
     );
     let main = table("main");
     assert!(!main.contains("default"), "main has our default: {main}");
-    wait_for(Duration::from_secs(10), POLL, "rules installed", || {
-        let rules = our_rules(&a);
-        if count_matching(&rules, "from 10.0.1.0/24 lookup 100") == 1
-            && count_matching(&rules, "fwmark 0x7 lookup 101") == 2
-        {
-            Ok(())
-        } else {
-            Err(format!("{rules:#?}"))
-        }
-    });
+    wait_rules(
+        &a,
+        "rules installed",
+        &[
+            ("from 10.0.1.0/24 lookup 100", 1),
+            ("fwmark 0x7 lookup 101", 2),
+        ],
+    );
     let steered = get(Some("10.0.1.5"));
     assert!(
         steered.contains("via 10.62.0.2 dev v0 table 100"),
@@ -351,16 +364,11 @@ fn kernel_rules_steer_a_source_prefix_and_follow_reload_and_shutdown() {
     std::fs::write(d.config_path(), text.replace(source_rule, "")).unwrap();
     let out = d.cli(&a, &["reload"]);
     assert!(out.contains("apply kernel.rules by difference"), "{out}");
-    wait_for(Duration::from_secs(10), POLL, "source rule removed", || {
-        let rules = our_rules(&a);
-        if count_matching(&rules, "10.0.1.0/24") == 0
-            && count_matching(&rules, "fwmark 0x7 lookup 101") == 2
-        {
-            Ok(())
-        } else {
-            Err(format!("{rules:#?}"))
-        }
-    });
+    wait_rules(
+        &a,
+        "source rule removed",
+        &[("10.0.1.0/24", 0), ("fwmark 0x7 lookup 101", 2)],
+    );
     let unsteered = get(Some("10.0.1.5"));
     assert!(unsteered.contains("unreachable"), "{unsteered}");
 

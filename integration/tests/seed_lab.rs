@@ -38,6 +38,29 @@ struct Ifs {
     s3_to_s1: String,
 }
 
+impl Keys {
+    fn generate() -> Keys {
+        Keys {
+            s1: WgKey::generate(),
+            s2: WgKey::generate(),
+            s3: WgKey::generate(),
+        }
+    }
+}
+
+impl Ifs {
+    /// Interface names tagged `T1s2`, `T1s3`, `T2s1`, `T3s1`.
+    fn new(tag: &str) -> Ifs {
+        let name = |end: &str| ifname(&format!("{tag}{end}"));
+        Ifs {
+            s1_to_s2: name("1s2"),
+            s1_to_s3: name("1s3"),
+            s2_to_s1: name("2s1"),
+            s3_to_s1: name("3s1"),
+        }
+    }
+}
+
 const POLICIES: &str = r#"
 policies:
   accept-all:
@@ -133,17 +156,8 @@ const KEY_TOKEN: &str = "@KEY@";
 fn seed_lab_routes_pings_withdraws_and_restarts_cleanly() {
     require_root();
     let lab = SeedLab::new();
-    let keys = Keys {
-        s1: WgKey::generate(),
-        s2: WgKey::generate(),
-        s3: WgKey::generate(),
-    };
-    let ifs = Ifs {
-        s1_to_s2: ifname("s1s2"),
-        s1_to_s3: ifname("s1s3"),
-        s2_to_s1: ifname("s2s1"),
-        s3_to_s1: ifname("s3s1"),
-    };
+    let keys = Keys::generate();
+    let ifs = Ifs::new("s");
     // The announced addresses live on the leaves (the post used dummy0).
     lab.s2.add_lo_addr("198.19.0.1/32");
     lab.s2.add_lo_addr("2001:db8:2::1/128");
@@ -298,12 +312,7 @@ fn seed_lab_routes_pings_withdraws_and_restarts_cleanly() {
     // Restarting S1: no duplicate or stale routes; the table converges again.
     s1.restart(&lab.s1);
     s1.wait_established(&lab.s1, "3.3.3.3", SESSION_TIMEOUT);
-    wait_for(
-        SESSION_TIMEOUT,
-        Duration::from_millis(200),
-        "198.18.0.1 after restart",
-        || lab.s1.route("198.18.0.1/32").map(|_| ()),
-    );
+    lab.s1.wait_route("198.18.0.1/32", "", SESSION_TIMEOUT);
     let bgp = lab.s1.routes("proto bgp");
     assert_eq!(bgp.lines().count(), 1, "exactly S3's route, once:\n{bgp}");
     assert!(
@@ -314,12 +323,7 @@ fn seed_lab_routes_pings_withdraws_and_restarts_cleanly() {
     // S2 comes back and its routes return.
     s2.restart(&lab.s2);
     s1.wait_established(&lab.s1, "2.2.2.2", SESSION_TIMEOUT);
-    wait_for(
-        SESSION_TIMEOUT,
-        Duration::from_millis(200),
-        "198.19.0.1 back",
-        || lab.s1.route("198.19.0.1/32").map(|_| ()),
-    );
+    lab.s1.wait_route("198.19.0.1/32", "", SESSION_TIMEOUT);
     lab.s1.wait_ping("198.19.0.1", Duration::from_secs(10));
     s3.check_alive();
 }
@@ -331,17 +335,8 @@ fn seed_lab_routes_pings_withdraws_and_restarts_cleanly() {
 fn seed_lab_multipath_installs_one_ecmp_route_over_both_tunnels() {
     require_root();
     let lab = SeedLab::new();
-    let keys = Keys {
-        s1: WgKey::generate(),
-        s2: WgKey::generate(),
-        s3: WgKey::generate(),
-    };
-    let ifs = Ifs {
-        s1_to_s2: ifname("m1s2"),
-        s1_to_s3: ifname("m1s3"),
-        s2_to_s1: ifname("m2s1"),
-        s3_to_s1: ifname("m3s1"),
-    };
+    let keys = Keys::generate();
+    let ifs = Ifs::new("m");
     lab.s2.add_lo_addr("203.0.113.1/32");
     lab.s3.add_lo_addr("203.0.113.1/32");
     let anycast = "[203.0.113.0/24]";

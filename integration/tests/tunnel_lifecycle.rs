@@ -212,40 +212,29 @@ fn a_roaming_peer_is_counted_as_an_endpoint_change() {
         let t: Value = lab.b.cli_json(&lab.pair.ns.b, &["show", "tunnels"]);
         t[0]["endpoint"].as_str().unwrap_or_default().to_string()
     };
-    wait_for(T, POLL, "B to see A at 10.9.7.1", || {
-        let ep = b_sees();
-        if ep.starts_with("10.9.7.1:") {
-            Ok(())
-        } else {
-            Err(ep)
-        }
-    });
+    let wait_b_sees = |addr: &str| {
+        let want = format!("{addr}:");
+        wait_for(T, POLL, &format!("B to see A at {addr}"), || {
+            let ep = b_sees();
+            if ep.starts_with(&want) {
+                Ok(())
+            } else {
+                Err(ep)
+            }
+        })
+    };
+    wait_b_sees("10.9.7.1");
     // Past a metrics refresh that saw the first endpoint.
     std::thread::sleep(Duration::from_secs(3));
     assert_eq!(changes(), 0.0);
 
     // A moves to another address on the same link (the old one goes, so
     // wireguard-go's sticky source address has to change too).
-    lab.pair
-        .ns
-        .a
-        .exec(&["sysctl", "-qw", "net.ipv4.conf.eth1.promote_secondaries=1"]);
-    lab.pair
-        .ns
-        .a
-        .exec(&["ip", "addr", "add", "10.9.7.11/24", "dev", "eth1"]);
-    lab.pair
-        .ns
-        .a
-        .exec(&["ip", "addr", "del", "10.9.7.1/24", "dev", "eth1"]);
-    wait_for(T, POLL, "B to see A at 10.9.7.11", || {
-        let ep = b_sees();
-        if ep.starts_with("10.9.7.11:") {
-            Ok(())
-        } else {
-            Err(ep)
-        }
-    });
+    let a_ns = &lab.pair.ns.a;
+    a_ns.exec(&["sysctl", "-qw", "net.ipv4.conf.eth1.promote_secondaries=1"]);
+    a_ns.exec(&["ip", "addr", "add", "10.9.7.11/24", "dev", "eth1"]);
+    a_ns.exec(&["ip", "addr", "del", "10.9.7.1/24", "dev", "eth1"]);
+    wait_b_sees("10.9.7.11");
     wait_for(T, POLL, "the endpoint change counted", || match changes() {
         n if n >= 1.0 => Ok(()),
         n => Err(format!("{series} = {n}")),

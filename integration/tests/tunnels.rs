@@ -190,6 +190,14 @@ fn names(tag: char) -> (String, String, String, String, String, String) {
     )
 }
 
+/// One namespace and a WireGuard interface name for it, with what the
+/// interface could leave behind cleaned up on drop.
+fn lone_namespace(tag: char) -> (Netns, String, Leftovers) {
+    let (ns_a, _, wg_a, ..) = names(tag);
+    let leftovers = Leftovers(vec![wg_a.clone()]);
+    (Netns::new(&ns_a), wg_a, leftovers)
+}
+
 fn ip(s: &str) -> IpAddr {
     s.parse().unwrap()
 }
@@ -491,8 +499,7 @@ fn two_namespaces_ping_through_supervised_wireguard_go() {
     node_a
         .with(|m| async move { m.lock().await.down(&wg).await })
         .unwrap();
-    let links = node_a.ns.try_exec(&["ip", "link", "show", &wg_a]);
-    assert!(!links.status.success(), "{wg_a} still exists");
+    assert!(!node_a.ns.has_link(&wg_a), "{wg_a} still exists");
     assert!(
         !TunnelManager::socket_path(&wg_a).exists(),
         "socket left behind"
@@ -519,13 +526,7 @@ fn two_namespaces_ping_through_supervised_wireguard_go() {
     node_b
         .with(|m| async move { m.lock().await.shutdown().await })
         .unwrap();
-    assert!(
-        !node_b
-            .ns
-            .try_exec(&["ip", "link", "show", &wg_b])
-            .status
-            .success()
-    );
+    assert!(!node_b.ns.has_link(&wg_b));
     assert!(!TunnelManager::socket_path(&wg_b).exists());
     assert!(wireguard_go_pids(&wg_b).is_empty());
     wait_for(Duration::from_secs(5), POLL, "child b reaped", || {
@@ -554,9 +555,7 @@ fn lone_spec(interface: &str) -> TunnelSpec {
 #[test]
 fn adopts_a_running_wireguard_go_and_stops_it_on_down() {
     require_root();
-    let (ns_a, _, wg_a, ..) = names('d');
-    let _leftovers = Leftovers(vec![wg_a.clone()]);
-    let a = Netns::new(&ns_a);
+    let (a, wg_a, _leftovers) = lone_namespace('d');
     // A wireguard-go that was there before the manager (say, from a crashed daemon).
     let mut foreign = Command::new("ip")
         .args(["netns", "exec", a.name(), "wireguard-go", &wg_a])
@@ -588,13 +587,7 @@ fn adopts_a_running_wireguard_go_and_stops_it_on_down() {
     node.with(|m| async move { m.lock().await.down(&wg).await })
         .unwrap();
     assert!(!socket.exists(), "socket left behind");
-    assert!(
-        !node
-            .ns
-            .try_exec(&["ip", "link", "show", &wg_a])
-            .status
-            .success()
-    );
+    assert!(!node.ns.has_link(&wg_a));
     let mut status = None;
     wait_for(
         Duration::from_secs(5),
@@ -610,9 +603,7 @@ fn adopts_a_running_wireguard_go_and_stops_it_on_down() {
 #[test]
 fn dropping_the_manager_stops_its_children() {
     require_root();
-    let (ns_a, _, wg_a, ..) = names('r');
-    let _leftovers = Leftovers(vec![wg_a.clone()]);
-    let a = Netns::new(&ns_a);
+    let (a, wg_a, _leftovers) = lone_namespace('r');
     let rt = NsThread::start(&a);
     let spec = lone_spec(&wg_a);
     let started = Instant::now();
@@ -634,6 +625,6 @@ fn dropping_the_manager_stops_its_children() {
             Err(format!("pid {pid} or socket still there"))
         }
     });
-    assert!(!a.try_exec(&["ip", "link", "show", &wg_a]).status.success());
+    assert!(!a.has_link(&wg_a));
     drop(rt);
 }
