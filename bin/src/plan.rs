@@ -193,7 +193,7 @@ pub fn plan(old: &Config, new: &Config) -> ReloadPlan {
     );
     restart(old.local_restart != new.local_restart, "graceful_restart");
     restart(
-        old.control_access != new.control_access,
+        old.control_groups != new.control_groups,
         "control_group/control_admin_group",
     );
     restart(old.metrics != new.metrics, "metrics");

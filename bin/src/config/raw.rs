@@ -798,17 +798,11 @@ pub(super) fn validate(raw: RawConfig, src: &str, path: &Path) -> Result<Config,
     }
 
     let mut group = |key: &str, name: &Option<String>| {
-        let name = name.as_ref()?;
-        let gid = crate::control::group_id(name);
-        if gid.is_none() {
-            cx.err(
-                key,
-                Problem::Other(format!("no group `{name}` on this system")),
-            );
-        }
-        gid
+        GroupName::parse(name.as_deref()?)
+            .map_err(|reason| cx.err(key, Problem::BadGroupName(reason)))
+            .ok()
     };
-    let control_access = crate::control::Access {
+    let control_groups = ControlGroups {
         group: group("control_group", &raw.control_group),
         admin_group: group("control_admin_group", &raw.control_admin_group),
     };
@@ -851,7 +845,7 @@ pub(super) fn validate(raw: RawConfig, src: &str, path: &Path) -> Result<Config,
         control_socket: raw
             .control_socket
             .unwrap_or_else(|| PathBuf::from(DEFAULT_CONTROL_SOCKET)),
-        control_access,
+        control_groups,
         metrics,
         kernel,
         wireguard,

@@ -172,14 +172,6 @@ fn hostname_endpoints_are_kept() {
     assert!(Endpoint::parse("bad_host:1").is_err());
 }
 
-#[tokio::test]
-async fn resolve_endpoints_resolves_addresses_and_localhost() {
-    let c = parse(&S1.replace("10.2.0.2:51820", "localhost:51820")).unwrap();
-    let r = c.resolve_endpoints().await.unwrap();
-    assert!(r["s2"].ip().is_loopback());
-    assert_eq!(r["s2"].port(), 51820);
-}
-
 #[test]
 fn unknown_key_is_named_with_its_line() {
     assert_bad(
@@ -738,26 +730,26 @@ fn as_path_len_syntax_is_explained() {
 }
 
 #[test]
-fn control_groups_resolve_or_are_refused_with_their_line() {
+fn control_groups_are_names_checked_for_syntax_only() {
     let src = S1.replacen(
         "control_socket: /run/wgbgp/wgbgp.sock",
-        "control_socket: /run/wgbgp/wgbgp.sock\ncontrol_group: root\ncontrol_admin_group: root",
+        "control_socket: /run/wgbgp/wgbgp.sock\ncontrol_group: root\ncontrol_admin_group: no-such-group-wgbgp",
         1,
     );
     let c = parse(&src).unwrap();
+    let name = |g: &Option<GroupName>| g.as_ref().map(|g| g.as_str().to_string());
+    assert_eq!(name(&c.control_groups.group).as_deref(), Some("root"));
+    // Whether a group exists is checked against the host (crate::host), not here.
     assert_eq!(
-        c.control_access,
-        crate::control::Access {
-            group: Some(0),
-            admin_group: Some(0)
-        }
+        name(&c.control_groups.admin_group).as_deref(),
+        Some("no-such-group-wgbgp")
     );
-    assert_eq!(parse(S1).unwrap().control_access, Default::default());
+    assert_eq!(parse(S1).unwrap().control_groups, Default::default());
     assert_bad(
         "control_socket: /run/wgbgp/wgbgp.sock",
-        "control_group: no-such-group-wgbgp",
+        "control_group: \"adm:in\"",
         "control_group",
-        "no group `no-such-group-wgbgp` on this system",
+        "bad group name: `adm:in` is not a group name",
     );
 }
 
