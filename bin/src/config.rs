@@ -471,10 +471,7 @@ impl Config {
     /// The first loopback address of the family of `addr` (the default
     /// session source towards `addr`).
     pub fn loopback_for(&self, addr: IpAddr) -> Option<IpAddr> {
-        self.loopback
-            .iter()
-            .map(|n| n.addr())
-            .find(|a| a.is_ipv4() == addr.is_ipv4())
+        first_of_family(&self.loopback, addr)
     }
 
     /// The rules of the named policies, in order (for the RIB to evaluate).
@@ -496,6 +493,13 @@ impl Config {
             .filter(|&t| t != self.kernel.table)
             .collect()
     }
+}
+
+/// The address of the first of `nets` in the family of `addr`.
+fn first_of_family(nets: &[IpNet], addr: IpAddr) -> Option<IpAddr> {
+    nets.iter()
+        .map(|n| n.addr())
+        .find(|a| a.is_ipv4() == addr.is_ipv4())
 }
 
 /// Why a configuration was refused.

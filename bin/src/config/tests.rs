@@ -648,7 +648,10 @@ fn set_table_on_export_is_refused() {
         .replace("    export: [local-only]", "    export: [tag-and-prefer]");
     let msg = parse(&src).unwrap_err().to_string();
     assert!(
-        msg.contains("peers.s2.export: policy `tag-and-prefer` sets table"),
+        msg.contains(
+            "peers.s2.export: policy `tag-and-prefer` sets table, which chooses where \
+             a received route is installed; use it on import"
+        ),
         "{msg}"
     );
 }
@@ -1107,5 +1110,42 @@ fn startup_hold_time_defaults_to_four_minutes_and_is_at_least_three_seconds() {
         "    startup_hold_time: 2\n",
         "startup_hold_time",
         "at least 3",
+    );
+}
+
+#[test]
+fn max_prefix_and_max_adj_rib_in_mib_share_their_defaults() {
+    let peer = |extra: &str| {
+        let src = format!(
+            "router_id: 10.0.0.1\nasn: 65000\nloopback: 10.0.0.1/32\n\
+             peers:\n  p:\n    asn: 65001\n    address: 10.0.0.2\n{extra}"
+        );
+        parse(&src).unwrap().peers["p"].clone()
+    };
+    assert_eq!(peer("").max_prefix, None);
+    let defaults = MaxPrefix {
+        limit: 100,
+        action: MaxPrefixAction::Restart,
+        restart_after: DEFAULT_MAX_PREFIX_RESTART,
+    };
+    assert_eq!(peer("    max_prefix: 100\n").max_prefix, Some(defaults));
+    assert_eq!(
+        peer("    max_prefix: { limit: 100 }\n").max_prefix,
+        Some(defaults)
+    );
+    assert_eq!(
+        peer("    max_adj_rib_in_mib: 100\n")
+            .limits
+            .max_adj_rib_in_mib,
+        Some(defaults)
+    );
+    let set = peer("    max_prefix: { limit: 5, action: warn, restart_after: 30 }\n");
+    assert_eq!(
+        set.max_prefix,
+        Some(MaxPrefix {
+            limit: 5,
+            action: MaxPrefixAction::Warn,
+            restart_after: 30
+        })
     );
 }
