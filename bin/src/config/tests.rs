@@ -14,6 +14,12 @@ fn parse(src: &str) -> Result<Config, ConfigError> {
     Config::from_str(src, "s1.yaml")
 }
 
+/// The message refusing `src`.
+#[track_caller]
+fn parse_err(src: &str) -> String {
+    parse(src).expect_err("should be rejected").to_string()
+}
+
 /// Replaces `from` (which must occur once) by `to` in S1, expects an
 /// error, and checks it names the line where `to` landed and `key`.
 #[track_caller]
@@ -26,7 +32,7 @@ fn assert_bad(from: &str, to: &str, key: &str, what: &str) {
         .position(|l| l.contains(first))
         .expect("edited line")
         + 1;
-    let msg = parse(&src).expect_err("should be rejected").to_string();
+    let msg = parse_err(&src);
     assert!(
         msg.contains(&format!("s1.yaml:{line}:")) || msg.contains(&format!("s1.yaml:{line} ")),
         "line {line} not in: {msg}"
@@ -244,7 +250,7 @@ fn bad_or_missing_public_key() {
         "      public_key: HRyEEQXB02irTFUQwtSoe0zqoNftss8IifFJFKZ46xE=\n",
         "",
     );
-    let msg = parse(&src).unwrap_err().to_string();
+    let msg = parse_err(&src);
     assert!(msg.contains("s1.yaml:16:"), "{msg}");
     assert!(
         msg.contains("peers.s2.wireguard.public_key: missing"),
@@ -274,7 +280,7 @@ fn peer_family_needs_a_loopback() {
         "loopback: [1.1.1.1/32, \"fd00::1/128\"]",
         "loopback: [1.1.1.1/32]",
     );
-    let msg = parse(&src).unwrap_err().to_string();
+    let msg = parse_err(&src);
     assert!(
         msg.contains(
             "s1.yaml:14: peers.s2.address: peer address fd00::2 is IPv6 but no IPv6 loopback"
@@ -293,7 +299,7 @@ fn interface_names_are_checked() {
     );
     // The default name of a long peer name is too long.
     let src = without_interface().replace("  s2:\n", "  a-very-long-peer:\n");
-    let msg = parse(&src).unwrap_err().to_string();
+    let msg = parse_err(&src);
     assert!(
         msg.contains("s1.yaml:16: peers.a-very-long-peer.wireguard.interface"),
         "{msg}"
@@ -313,13 +319,13 @@ fn with_s3(ifname: &str, port: u16) -> String {
 
 #[test]
 fn duplicate_interfaces_and_ports_are_rejected() {
-    let msg = parse(&with_s3("wg-s2", 51822)).unwrap_err().to_string();
+    let msg = parse_err(&with_s3("wg-s2", 51822));
     assert!(
         msg.contains("s1.yaml:30: peers.s3.wireguard.interface"),
         "{msg}"
     );
     assert!(msg.contains("`wg-s2` is also used by peer `s2`"), "{msg}");
-    let msg = parse(&with_s3("wg-s3", 51821)).unwrap_err().to_string();
+    let msg = parse_err(&with_s3("wg-s3", 51821));
     assert!(
         msg.contains("s1.yaml:31: peers.s3.wireguard.listen_port"),
         "{msg}"
@@ -397,23 +403,17 @@ fn load_checks_the_key_file_directory() {
 
 #[test]
 fn missing_required_field_is_named() {
-    let msg = parse("router_id: 1.1.1.1\nasn: 1\n")
-        .unwrap_err()
-        .to_string();
+    let msg = parse_err("router_id: 1.1.1.1\nasn: 1\n");
     assert!(msg.starts_with("s1.yaml:"), "{msg}");
     assert!(msg.contains("missing field `peers`"), "{msg}");
     assert!(!msg.contains(": asn:"), "{msg}");
-    let msg = parse("router_id: 1.1.1.1\nasn: 1\npeers:\n  a:\n    address: 10.0.0.1\n")
-        .unwrap_err()
-        .to_string();
+    let msg = parse_err("router_id: 1.1.1.1\nasn: 1\npeers:\n  a:\n    address: 10.0.0.1\n");
     assert!(msg.contains("missing field `asn`"), "{msg}");
 }
 
 #[test]
 fn syntax_error_is_located() {
-    let msg = parse("router_id: 1.1.1.1\nasn: 1\npeers:\n  a:\n    address: [1.2.3.4\n")
-        .unwrap_err()
-        .to_string();
+    let msg = parse_err("router_id: 1.1.1.1\nasn: 1\npeers:\n  a:\n    address: [1.2.3.4\n");
     assert!(msg.starts_with("s1.yaml:5:"), "{msg}");
 }
 
@@ -421,7 +421,7 @@ fn syntax_error_is_located() {
 fn duplicate_keys_are_rejected_at_the_key() {
     let src = "router_id: 1.1.1.1\nasn: 1\nloopback: 1.1.1.1\npeers:\n  \
                a: {asn: 2, address: 10.0.0.1}\n  a: {asn: 3, address: 10.0.0.2}\n";
-    let msg = parse(src).unwrap_err().to_string();
+    let msg = parse_err(src);
     assert!(
         msg.starts_with("s1.yaml:6:3: peers.a: duplicate mapping key"),
         "{msg}"
@@ -511,7 +511,7 @@ fn assert_bad_policy(from: &str, to: &str, key: &str, what: &str) {
     // The first line the edit adds.
     let added = to.lines().find(|l| !from.contains(l)).unwrap();
     let line = src.lines().position(|l| l.contains(added)).unwrap() + 1;
-    let msg = parse(&src).expect_err("should be rejected").to_string();
+    let msg = parse_err(&src);
     assert!(
         msg.contains(&format!("s1.yaml:{line}:")) && msg.contains(&format!(" {key}: ")),
         "line {line} key {key} not in: {msg}"
@@ -646,7 +646,7 @@ fn set_table_on_export_is_refused() {
             1,
         )
         .replace("    export: [local-only]", "    export: [tag-and-prefer]");
-    let msg = parse(&src).unwrap_err().to_string();
+    let msg = parse_err(&src);
     assert!(
         msg.contains(
             "peers.s2.export: policy `tag-and-prefer` sets table, which chooses where \
@@ -669,7 +669,7 @@ fn set_on_a_reject_rule_is_refused() {
 #[test]
 fn local_pref_on_export_is_refused() {
     let src = with_policy().replace("    export: [local-only]", "    export: [tag-and-prefer]");
-    let msg = parse(&src).unwrap_err().to_string();
+    let msg = parse_err(&src);
     let line = src
         .lines()
         .position(|l| l.contains("export: [tag-and-prefer]"))
@@ -929,7 +929,7 @@ fn top_level_graceful_restart_makes_us_a_restarting_speaker() {
         "asn: 65500\ngraceful_restart: { select_defer_time: 0 }",
         1,
     );
-    let e = parse(&zero).unwrap_err().to_string();
+    let e = parse_err(&zero);
     assert!(e.contains("graceful_restart.select_defer_time"), "{e}");
 }
 
@@ -997,7 +997,7 @@ fn as_path_regexes_and_community_wildcards() {
     let bad = |from: &str, to: &str| {
         let text = src.replacen(from, to, 1);
         assert_ne!(text, src, "fixture edit `{from}`");
-        parse(&text).expect_err("should be rejected").to_string()
+        parse_err(&text)
     };
     let msg = bad("\"_65001$\"", "\"_(65001$\"");
     assert!(

@@ -46,6 +46,11 @@ impl<'de> Deserialize<'de> for AsnItem {
     }
 }
 
+/// A single ASN or name, as a list of one.
+fn one<'de, E: de::Error>(v: impl de::IntoDeserializer<'de, E>) -> Result<AsnList, E> {
+    AsnItem::deserialize(v.into_deserializer()).map(|i| AsnList(vec![i]))
+}
+
 impl<'de> Deserialize<'de> for AsnList {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         struct V;
@@ -55,16 +60,13 @@ impl<'de> Deserialize<'de> for AsnList {
                 f.write_str("an ASN, an as_path_sets name, or a list of them")
             }
             fn visit_u64<E: de::Error>(self, v: u64) -> Result<AsnList, E> {
-                use de::IntoDeserializer;
-                AsnItem::deserialize(v.into_deserializer()).map(|i| AsnList(vec![i]))
+                one(v)
             }
             fn visit_i64<E: de::Error>(self, v: i64) -> Result<AsnList, E> {
-                use de::IntoDeserializer;
-                AsnItem::deserialize(v.into_deserializer()).map(|i| AsnList(vec![i]))
+                one(v)
             }
             fn visit_str<E: de::Error>(self, v: &str) -> Result<AsnList, E> {
-                use de::IntoDeserializer;
-                AsnItem::deserialize(v.into_deserializer()).map(|i| AsnList(vec![i]))
+                one(v)
             }
             fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<AsnList, A::Error> {
                 let mut out = Vec::new();
