@@ -158,6 +158,20 @@ pub struct KernelConfig {
     pub rules: Vec<rib::kernel::IpRule>,
 }
 
+impl Default for KernelConfig {
+    /// What an absent `kernel:` means.
+    fn default() -> KernelConfig {
+        KernelConfig {
+            table: DEFAULT_KERNEL_TABLE,
+            metric: DEFAULT_KERNEL_METRIC,
+            fwmark: DEFAULT_FWMARK,
+            underlay_table: DEFAULT_UNDERLAY_TABLE,
+            underlay_priority: DEFAULT_UNDERLAY_PRIORITY,
+            rules: Vec::new(),
+        }
+    }
+}
+
 impl KernelConfig {
     /// Every rule wgbgpd should have in the kernel: the underlay rules (both families)
     /// when `fwmark` is set, then `rules`.

@@ -68,12 +68,8 @@ impl<'de> Deserialize<'de> for AsnList {
             fn visit_str<E: de::Error>(self, v: &str) -> Result<AsnList, E> {
                 one(v)
             }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<AsnList, A::Error> {
-                let mut out = Vec::new();
-                while let Some(i) = seq.next_element::<AsnItem>()? {
-                    out.push(i);
-                }
-                Ok(AsnList(out))
+            fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<AsnList, A::Error> {
+                Vec::deserialize(de::value::SeqAccessDeserializer::new(seq)).map(AsnList)
             }
         }
         d.deserialize_any(V)
@@ -97,12 +93,8 @@ impl<'de> Deserialize<'de> for OneOrMany {
             fn visit_str<E: de::Error>(self, v: &str) -> Result<OneOrMany, E> {
                 Ok(OneOrMany(vec![v.to_string()]))
             }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<OneOrMany, A::Error> {
-                let mut out = Vec::new();
-                while let Some(s) = seq.next_element::<String>()? {
-                    out.push(s);
-                }
-                Ok(OneOrMany(out))
+            fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<OneOrMany, A::Error> {
+                Vec::deserialize(de::value::SeqAccessDeserializer::new(seq)).map(OneOrMany)
             }
         }
         d.deserialize_any(V)
