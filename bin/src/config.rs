@@ -15,9 +15,10 @@
 //! The module is pure: validation does no system lookups. Control groups stay
 //! names ([`GroupName`]) and endpoints stay as written ([`Endpoint`]); the
 //! shell resolves them (`crate::host`: group ids at start, on reload and in
-//! `config check`; DNS when tunnels are made). Its only crate-internal
-//! imports are `rib` types the configuration is written in (policy rules,
-//! ip rules, the import guard); nothing from the daemon or the control socket.
+//! `config check`; DNS when tunnels are made). It uses nothing else of this
+//! crate (no daemon, no control socket); of the workspace, only the `rib`
+//! types the configuration is written in (policy rules, ip rules, the
+//! import guard) and `bgp::wire::Afi` for policy matches.
 
 mod outline;
 mod raw;
