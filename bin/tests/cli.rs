@@ -285,6 +285,42 @@ fn config_check_accepts_and_rejects() {
         "{e}"
     );
     assert!(out.stdout.is_empty());
+
+    // Valid as written, but the group does not exist on this host: both
+    // checks refuse it, naming the line and the key.
+    let socket = "control_socket: /run/wgbgp/wgbgp.sock";
+    let src = S1
+        .replace("/etc/wgbgp/private.key", key.to_str().unwrap())
+        .replacen(
+            socket,
+            &format!("{socket}\ncontrol_group: no-such-group-wgbgp"),
+            1,
+        );
+    let line = src
+        .lines()
+        .position(|l| l.starts_with("control_group"))
+        .unwrap()
+        + 1;
+    std::fs::write(&bad, src).unwrap();
+    let expected =
+        format!("bad.yaml:{line}: control_group: no group `no-such-group-wgbgp` on this system");
+    let out = wgbgp(&["config", "check", bad.to_str().unwrap()], None);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains(&expected),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = Command::new(env!("CARGO_BIN_EXE_wgbgpd"))
+        .args(["--check", "--config", bad.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains(&expected),
+        "{}",
+        text(&out.stderr)
+    );
 }
 
 #[test]

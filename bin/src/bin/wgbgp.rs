@@ -277,7 +277,7 @@ fn run(cli: Cli) -> Result<String, String> {
         }
         Command::Config {
             what: ConfigCommand::Check { file },
-        } => Config::load(file)
+        } => wgbgp::host::load(file)
             .map(|_| "configuration OK\n".to_string())
             .map_err(|e| e.to_string()),
         Command::Config {

@@ -17,8 +17,8 @@ fn main() -> ExitCode {
         .with_target(false)
         .with_ansi(std::io::stderr().is_terminal())
         .init();
-    let cfg = match wgbgp::config::Config::load(&args.config) {
-        Ok(cfg) => cfg,
+    let checked = match wgbgp::host::load(&args.config) {
+        Ok(checked) => checked,
         Err(e) => {
             eprintln!("wgbgpd: {e}");
             return ExitCode::FAILURE;
@@ -38,7 +38,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(wgbgp::daemon::run(cfg)) {
+    match runtime.block_on(wgbgp::daemon::run(checked.config, checked.access)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!("{e}");

@@ -100,8 +100,8 @@ impl RibTask {
             return Ok(None);
         };
         let endpoint = match &wg.endpoint {
-            Some(ep) => Some(ep.resolve().await.map_err(|source| {
-                StartError::Resolve(config::ResolveError {
+            Some(ep) => Some(crate::host::resolve_endpoint(ep).await.map_err(|source| {
+                StartError::Resolve(crate::host::ResolveError {
                     peer: peer.name.clone(),
                     endpoint: ep.to_string(),
                     source,
@@ -274,7 +274,7 @@ impl RibTask {
         path: Option<&std::path::Path>,
     ) -> Result<(Config, ReloadPlan), String> {
         let path = path.unwrap_or(&self.cfg.path);
-        let new = Config::load(path).map_err(|e| e.to_string())?;
+        let new = crate::host::load(path).map_err(|e| e.to_string())?.config;
         let plan = plan::plan(&self.cfg, &new);
         Ok((new, plan))
     }
