@@ -44,6 +44,27 @@ fn via(gw: &str, ifindex: u32, onlink: bool) -> NextHops {
     .into()
 }
 
+/// `out`'s one kernel change: `prefix` (re)installed through `nexthops`.
+fn assert_replaces(out: &[Output], prefix: &str, nexthops: NextHops) {
+    assert_eq!(
+        fib(out),
+        vec![FibOp::Replace {
+            prefix: net(prefix),
+            nexthops,
+        }]
+    );
+}
+
+/// `out`'s one kernel change: `prefix` deleted.
+fn assert_deletes(out: &[Output], prefix: &str) {
+    assert_eq!(
+        fib(out),
+        vec![FibOp::Delete {
+            prefix: net(prefix)
+        }]
+    );
+}
+
 /// The lab with S2's session over its tunnel (RFC 8950 negotiated too).
 fn lab_over_tunnel() -> Rib {
     let mut rib = lab(accept_all(), Chain::default());
@@ -60,22 +81,10 @@ fn birds_unspecified_global_and_link_local_installs_via_the_link_local_on_the_tu
         2,
         mp(Afi::Ipv6, "::", Some("fe80::b"), &["2001:db8:2::/48"]),
     );
-    assert_eq!(
-        fib(&out),
-        vec![FibOp::Replace {
-            prefix: net("2001:db8:2::/48"),
-            nexthops: via("fe80::b", WG_S2, false),
-        }]
-    );
+    assert_replaces(&out, "2001:db8:2::/48", via("fe80::b", WG_S2, false));
     // IPv4 routes over it (RFC 8950): `via inet6 fe80::b dev wg-s2`.
     let out = rib.handle_update(2, mp(Afi::Ipv4, "::", Some("fe80::b"), &["198.19.0.0/24"]));
-    assert_eq!(
-        fib(&out),
-        vec![FibOp::Replace {
-            prefix: net("198.19.0.0/24"),
-            nexthops: via("fe80::b", WG_S2, false),
-        }]
-    );
+    assert_replaces(&out, "198.19.0.0/24", via("fe80::b", WG_S2, false));
     assert_eq!(rib.next_hop_drops(2), 0);
     assert!(
         rib.next_hops()
@@ -91,13 +100,7 @@ fn reachable_global_next_hop_is_preferred_over_the_link_local() {
         2,
         mp(Afi::Ipv6, "fd00::2", Some("fe80::b"), &["2001:db8:2::/48"]),
     );
-    assert_eq!(
-        fib(&out),
-        vec![FibOp::Replace {
-            prefix: net("2001:db8:2::/48"),
-            nexthops: via("fd00::2", WG_S2, true),
-        }]
-    );
+    assert_replaces(&out, "2001:db8:2::/48", via("fd00::2", WG_S2, true));
 }
 
 #[test]
@@ -112,13 +115,7 @@ fn unreachable_global_next_hop_falls_back_to_the_link_local() {
             &["2001:db8:2::/48"],
         ),
     );
-    assert_eq!(
-        fib(&out),
-        vec![FibOp::Replace {
-            prefix: net("2001:db8:2::/48"),
-            nexthops: via("fe80::b", WG_S2, false),
-        }]
-    );
+    assert_replaces(&out, "2001:db8:2::/48", via("fe80::b", WG_S2, false));
 }
 
 #[test]
@@ -134,25 +131,14 @@ fn link_local_next_hop_follows_its_interface_down_and_up() {
         up: false,
     };
     let out = rib.handle_kernel_event(&down);
-    assert_eq!(
-        fib(&out),
-        vec![FibOp::Delete {
-            prefix: net("2001:db8:2::/48")
-        }]
-    );
+    assert_deletes(&out, "2001:db8:2::/48");
     let up = KernelEvent::LinkChanged {
         ifindex: WG_S2,
         name: "wg-s2".into(),
         up: true,
     };
     let out = rib.handle_kernel_event(&up);
-    assert_eq!(
-        fib(&out),
-        vec![FibOp::Replace {
-            prefix: net("2001:db8:2::/48"),
-            nexthops: via("fe80::b", WG_S2, false),
-        }]
-    );
+    assert_replaces(&out, "2001:db8:2::/48", via("fe80::b", WG_S2, false));
 }
 
 #[test]
@@ -166,25 +152,14 @@ fn the_same_link_local_address_on_two_tunnels_is_two_next_hops() {
     let mut from_s3 = mp(Afi::Ipv6, "::", Some("fe80::1"), &["2001:db8:3::/48"]);
     from_s3.attributes.as_mut().unwrap().as_path = AsPath::from_sequence([65502]);
     let out = rib.handle_update(3, from_s3);
-    assert_eq!(
-        fib(&out),
-        vec![FibOp::Replace {
-            prefix: net("2001:db8:3::/48"),
-            nexthops: via("fe80::1", WG_S3, false),
-        }]
-    );
+    assert_replaces(&out, "2001:db8:3::/48", via("fe80::1", WG_S3, false));
     // S3's tunnel going down takes only S3's route.
     let out = rib.handle_kernel_event(&KernelEvent::LinkChanged {
         ifindex: WG_S3,
         name: "wg-s3".into(),
         up: false,
     });
-    assert_eq!(
-        fib(&out),
-        vec![FibOp::Delete {
-            prefix: net("2001:db8:3::/48")
-        }]
-    );
+    assert_deletes(&out, "2001:db8:3::/48");
     let d = rib.loc_rib().get(&net("2001:db8:2::/48")).unwrap();
     assert_eq!(d.installed, Some(via("fe80::1", WG_S2, false)));
 }
@@ -329,23 +304,16 @@ fn next_hop_self_over_an_interface_adds_our_link_local() {
 
 #[test]
 fn next_hop_self_without_a_global_address_sends_unspecified_and_link_local() {
-    let mut rib = Rib::new(RibConfig {
-        local_as: 65500,
-        router_id: Ipv4Addr::new(1, 1, 1, 1),
-        table: 254,
-        metric: 20,
-        multipath: 1,
-        multipath_relax: false,
-        max_as_path_len: None,
-    });
-    let mut settings = super::tests::peer("s3", "fe80::3", 65502, accept_all(), accept_all());
+    let mut rib = lab(accept_all(), accept_all());
+    // S4 over a link-local-only session on its own tunnel.
+    let mut settings = super::tests::peer("s4", "fe80::4", 65504, accept_all(), accept_all());
     settings.local_v6 = None;
-    settings.interface = Some(WG_S3);
+    settings.interface = Some(7);
     settings.local_link_local = Some(ll("fe80::1"));
-    rib.add_peer(3, settings);
-    rib.handle_peer_up(3, Ipv4Addr::new(3, 3, 3, 3), &FAMILIES, true);
+    rib.add_peer(4, settings);
+    rib.handle_peer_up(4, Ipv4Addr::new(4, 4, 4, 4), &FAMILIES, true);
     let out = rib.originate(&[net("2001:db8:1::/48"), net("198.18.0.0/24")]);
-    let mut got = next_hops_to(&out, 3);
+    let mut got = next_hops_to(&out, 4);
     got.sort_by_key(|(afi, _)| u16::from(*afi));
     let nh = MpNextHop {
         global: "::".parse().unwrap(),
