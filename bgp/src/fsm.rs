@@ -89,9 +89,10 @@ pub struct Config {
     pub keepalive: Option<u16>,
     /// Never open connections, only accept them.
     pub passive: bool,
-    /// First ConnectRetryTimer (RFC 4271 §10); doubles per consecutive
-    /// failed connection attempt up to `connect_retry_max`, so a peer that
-    /// is gone for hours is not dialled every few seconds.
+    /// ConnectRetryTimer (RFC 4271 §10) once the quick first retry
+    /// (`first_connect_retry`) is made; doubles per consecutive failed
+    /// connection attempt up to `connect_retry_max`, so a peer that is gone
+    /// for hours is not dialled every few seconds.
     pub connect_retry: Duration,
     pub connect_retry_max: Duration,
     /// ConnectRetryTimer right after a start or [`Input::ConnectNow`],
