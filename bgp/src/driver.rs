@@ -65,6 +65,8 @@ pub enum RefreshMarker {
 #[derive(Debug)]
 pub enum Command {
     Start,
+    /// The path to the peer just appeared: connect now (`fsm::Input::ConnectNow`).
+    ConnectNow,
     Stop {
         communication: Option<String>,
     },
@@ -294,6 +296,7 @@ impl<K: Copy + Send + 'static> Driver<K> {
     async fn command(&mut self, cmd: Command, connected: &ConnectTx) -> bool {
         match cmd {
             Command::Start => self.input(Input::Start, connected).await,
+            Command::ConnectNow => self.input(Input::ConnectNow, connected).await,
             Command::Stop { communication } => {
                 self.input(Input::Stop { communication }, connected).await
             }

@@ -60,6 +60,8 @@ fn peer_settings(cfg: &Config, peer: &config::Peer) -> PeerSettings {
         export: chain(cfg, &peer.export),
         local_v4,
         local_v6,
+        interface: None,
+        local_link_local: None,
     }
 }
 
