@@ -55,6 +55,8 @@ pub enum StartError {
     },
     #[error(transparent)]
     Tunnel(#[from] tunnels::TunnelError),
+    #[error("the host's limits are too low for this configuration: {0}")]
+    Limits(#[from] tunnels::limits::LimitError),
     #[error("{what}: {source}")]
     Io {
         what: String,
@@ -231,10 +233,40 @@ async fn tunnel_manager(cfg: &Config) -> Result<TunnelManager, StartError> {
         WgBackend::Userspace => Backend::Userspace,
     };
     let mut manager = TunnelManager::new(backend).await?;
+    check_host_limits(cfg, manager.backend())?;
     manager.set_detachable(cfg.wireguard.keep_on_exit);
     manager.ensure_loopbacks(&cfg.loopback).await?;
     info!(backend = %manager.backend(), "WireGuard backend");
     Ok(manager)
+}
+
+/// Raises the soft open-files limit to the hard one, then refuses to
+/// start, before any tunnel exists, when the host cannot hold the
+/// configured userspace tunnels and sessions (see [`tunnels::limits`]).
+fn check_host_limits(cfg: &Config, backend: Backend) -> Result<(), StartError> {
+    use tunnels::limits::{Demand, HostLimits};
+    match tunnels::limits::raise_nofile() {
+        Ok((soft, _)) => info!(open_files = soft, "open files limit"),
+        Err(e) => warn!(error = %e, "could not raise the open files limit"),
+    }
+    // Tunnels left up by an earlier run (keep_on_exit) have their
+    // wireguard-go running already: only new ones need room.
+    let new_userspace = match backend {
+        Backend::Userspace => cfg
+            .peers
+            .values()
+            .filter_map(|p| p.interface())
+            .filter(|i| !std::path::Path::new("/sys/class/net").join(i).exists())
+            .count() as u64,
+        _ => 0,
+    };
+    let demand = Demand {
+        userspace_tunnels: new_userspace,
+        peers: cfg.peers.len() as u64,
+    };
+    let limits = HostLimits::read().map_err(io_err("reading the host's limits"))?;
+    tunnels::limits::check(&limits, &demand)?;
+    Ok(())
 }
 
 /// The private key, read (or generated) only when some peer has a tunnel.
