@@ -37,7 +37,8 @@ use crate::fsm::{
 };
 use crate::socket::{Transport, connect, secure_accepted};
 use crate::wire::{
-    self, Afi, Ctx, Message, MpNextHop, Notification, PathAttributes, RouteRefresh, Safi, Update,
+    self, Afi, Ctx, Message, MpNextHop, Notification, PathAttributes, RouteRefresh,
+    RouteRefreshSubtype, Safi, Update,
 };
 
 /// How to reach one peer.
@@ -50,15 +51,6 @@ pub struct PeerConfig {
     pub local: Option<IpAddr>,
     /// GTSM and TCP-MD5.
     pub transport: Transport,
-}
-
-/// The ROUTE-REFRESH subtypes that frame a re-advertisement (RFC 7313 §3.2).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RefreshMarker {
-    /// Beginning of Route Refresh.
-    Begin = 1,
-    /// End of Route Refresh.
-    End = 2,
 }
 
 /// Requests to a session task.
@@ -86,7 +78,7 @@ pub enum Command {
     /// Frame a re-advertisement of a family we make on the peer's request
     /// with BoRR before and EoRR after (RFC 7313 §4); not sent unless
     /// Enhanced Route Refresh was negotiated.
-    RefreshMarker(Afi, RefreshMarker),
+    RefreshMarker(Afi, RouteRefreshSubtype),
     /// Tear the session down with this NOTIFICATION (e.g. max-prefix).
     Reset(Notification),
     /// Same, and stay down this long before restarting.
@@ -355,12 +347,12 @@ impl<K: Copy + Send + 'static> Driver<K> {
             }
             Command::RouteRefresh(afi) => {
                 let supported = self.session.negotiated().is_some_and(|n| n.route_refresh);
-                self.send_route_refresh(afi, 0, supported);
+                self.send_route_refresh(afi, RouteRefreshSubtype::Request, supported);
             }
             Command::RefreshMarker(afi, marker) => {
                 let supported =
                     (self.session.negotiated()).is_some_and(|n| n.enhanced_route_refresh);
-                self.send_route_refresh(afi, marker as u8, supported);
+                self.send_route_refresh(afi, marker, supported);
             }
         }
         true
@@ -368,7 +360,7 @@ impl<K: Copy + Send + 'static> Driver<K> {
 
     /// Sends ROUTE-REFRESH with `subtype` (RFC 7313 §3.2) if the session is
     /// up and the capability it needs was negotiated.
-    fn send_route_refresh(&mut self, afi: Afi, subtype: u8, supported: bool) {
+    fn send_route_refresh(&mut self, afi: Afi, subtype: RouteRefreshSubtype, supported: bool) {
         if let (true, Some((conn, ctx))) = (supported, self.established_conn()) {
             let rr = Message::RouteRefresh(RouteRefresh {
                 afi,
@@ -465,10 +457,10 @@ impl<K: Copy + Send + 'static> Driver<K> {
     }
 
     fn write(&self, conn: ConnId, code: usize, bytes: Bytes) {
-        if let Some(c) = self.conns.get(&conn) {
-            if c.writer.send(bytes).is_ok() {
-                self.stats.messages_sent[code].fetch_add(1, Ordering::Relaxed);
-            }
+        if let Some(c) = self.conns.get(&conn)
+            && c.writer.send(bytes).is_ok()
+        {
+            self.stats.messages_sent[code].fetch_add(1, Ordering::Relaxed);
         }
     }
 

@@ -15,7 +15,7 @@ use bgp::bfd::driver::{self, Command, Event, SessionKey};
 use bgp::bfd::packet::State;
 use bgp::bfd::session::SessionConfig;
 use bgp::driver::Command as BgpCommand;
-use bgp::wire::Notification;
+use bgp::wire::{CeaseSubcode, Notification};
 use tokio::sync::mpsc;
 use tracing::{info, warn};
 
@@ -23,10 +23,6 @@ use super::StartError;
 use super::rib_task::RibTask;
 use crate::api::{Neighbor, PeerBfdInfo};
 use crate::config;
-
-/// RFC 9384: Cease subcode "BFD Down".
-const CEASE: u8 = 6;
-const BFD_DOWN: u8 = 10;
 
 /// The BFD task's handle (once started) and where it reports.
 pub(super) struct Bfd {
@@ -128,7 +124,7 @@ impl RibTask {
                 .bfd_session_down_total
                 .with_label_values(&labels)
                 .inc();
-            let n = Notification::new(CEASE, BFD_DOWN, bytes::Bytes::new());
+            let n = Notification::cease(CeaseSubcode::BfdDown, bytes::Bytes::new());
             let _ = p.session.commands.send(BgpCommand::Reset(n));
         }
     }

@@ -19,15 +19,10 @@ use tunnels::TunnelManager;
 use super::SessionMap;
 use super::heal::{COALESCE, Heal, Kind};
 use super::liveness::{Observation, Watch};
-use bgp::wire::Notification;
-
-/// RFC 4486 Cease/Administrative Reset, with an RFC 9003 communication.
-const ADMINISTRATIVE_RESET: u8 = 4;
-/// RFC 4486 Cease/Maximum Number of Prefixes Reached.
-const MAXIMUM_PREFIXES_REACHED: u8 = 1;
 use crate::api::{Request, Response, SoftDirection};
 use crate::config::{self, Config, MaxPrefixAction};
 use crate::metrics::Metrics;
+use bgp::wire::{CeaseSubcode, Notification, RouteRefreshSubtype};
 
 /// A control-socket request with the channel for its answer.
 pub struct ControlRequest {
@@ -298,26 +293,25 @@ impl RibTask {
         rr: bgp::wire::RouteRefresh,
         fib: &mut Vec<FibOp>,
     ) -> Vec<Output> {
-        use bgp::driver::RefreshMarker;
         match rr.subtype {
-            0 => {
+            RouteRefreshSubtype::Request => {
                 let send = |s: &Self, m| {
                     if let Some(p) = s.peers.get(&peer) {
                         let _ = p.session.commands.send(Command::RefreshMarker(rr.afi, m));
                     }
                 };
-                send(self, RefreshMarker::Begin);
+                send(self, RouteRefreshSubtype::BeginOfRouteRefresh);
                 let out = self.rib.handle_route_refresh(peer, rr.afi);
                 self.route(out, fib);
-                send(self, RefreshMarker::End);
+                send(self, RouteRefreshSubtype::EndOfRouteRefresh);
                 Vec::new()
             }
-            1 => {
+            RouteRefreshSubtype::BeginOfRouteRefresh => {
                 self.rib.handle_begin_of_refresh(peer, rr.afi);
                 Vec::new()
             }
-            2 => self.rib.handle_end_of_refresh(peer, rr.afi),
-            _ => Vec::new(),
+            RouteRefreshSubtype::EndOfRouteRefresh => self.rib.handle_end_of_refresh(peer, rr.afi),
+            RouteRefreshSubtype::Unknown(_) => Vec::new(),
         }
     }
 
@@ -742,7 +736,7 @@ impl RibTask {
                     data.extend_from_slice(&u16::from(afi).to_be_bytes());
                     data.push(safi);
                     data.extend_from_slice(&max.limit.to_be_bytes());
-                    let n = Notification::new(6, MAXIMUM_PREFIXES_REACHED, data);
+                    let n = Notification::cease(CeaseSubcode::MaximumPrefixesReached, data);
                     let hold = Duration::from_secs(max.restart_after.into());
                     let _ = p.session.commands.send(Command::ResetHoldDown(n, hold));
                 }
@@ -943,7 +937,10 @@ impl RibTask {
                     .with_label_values(&[&p.name, ifname])
                     .inc();
                 let text = format!("WireGuard tunnel {ifname} dead: {why}");
-                let n = Notification::cease_with_communication(ADMINISTRATIVE_RESET, &text);
+                let n = Notification::cease_with_communication(
+                    CeaseSubcode::AdministrativeReset,
+                    &text,
+                );
                 let _ = p.session.commands.send(Command::Reset(n));
                 self.watches.remove(&id);
             }
