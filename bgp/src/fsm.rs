@@ -331,6 +331,9 @@ pub enum DownReason {
     HoldTimerExpired,
     ConnectionClosed,
     AdminStop,
+    /// The session task ended unexpectedly (a panic); the driver's
+    /// supervisor starts a new one.
+    TaskFailed(String),
 }
 
 impl DownReason {
@@ -346,7 +349,8 @@ impl DownReason {
                 // RFC 8538 §3: a Hard Reset means the sender wants the routes gone.
                 n_bit && !n.is_cease(CeaseSubcode::HardReset)
             }
-            DownReason::AdminStop => false,
+            // Our own failure: the peer did not restart, nothing to wait for.
+            DownReason::AdminStop | DownReason::TaskFailed(_) => false,
         }
     }
 }
@@ -389,6 +393,7 @@ impl std::fmt::Display for DownReason {
             DownReason::HoldTimerExpired => f.write_str("hold timer expired"),
             DownReason::ConnectionClosed => f.write_str("connection closed"),
             DownReason::AdminStop => f.write_str("administratively stopped"),
+            DownReason::TaskFailed(why) => write!(f, "session task failed: {why}"),
         }
     }
 }

@@ -21,6 +21,7 @@ mod peers;
 mod reresolve;
 mod restart;
 mod rib_task;
+mod router;
 mod show;
 mod show_adj;
 mod underlay;

@@ -19,6 +19,7 @@ use tunnels::TunnelManager;
 use super::SessionMap;
 use super::heal::{COALESCE, Heal, Kind};
 use super::liveness::{Observation, Watch};
+use super::router::graceful::GracefulHelper;
 use crate::api::{Request, Response, SoftDirection};
 use crate::config::{self, Config, MaxPrefixAction};
 use crate::metrics::Metrics;
@@ -61,7 +62,7 @@ pub(super) struct RibTask {
     /// When the next repair pass runs (see [`super::heal`]).
     pub repair_at: Option<std::time::Instant>,
     /// Graceful Restart helper state (RFC 4724).
-    pub graceful: Graceful,
+    pub graceful: GracefulHelper,
     /// BFD sessions to peers (see [`super::bfd`]).
     pub bfd: super::bfd::Bfd,
     /// Memory cap and refusal state (see [`super::limits`]).
@@ -78,28 +79,6 @@ const REPAIR_LOG_LINES: usize = 10;
 /// How often the liveness watches are looked at; each tunnel is polled only
 /// when due (every thirtieth of its `dead_after`, see [`super::liveness`]).
 const LIVENESS_TICK: Duration = super::liveness::MIN_POLL;
-
-/// How long the stale routes of a peer that came back after a graceful
-/// restart may wait for its End-of-RIB (FRR's `stalepath-time`).
-const STALE_PATH_TIME: Duration = Duration::from_secs(360);
-
-/// Graceful Restart helper state: what each Established peer announced,
-/// and when the stale routes of each restarting peer expire.
-#[derive(Default)]
-pub(super) struct Graceful {
-    /// The peer's capability in its current (or last) session.
-    caps: BTreeMap<PeerId, bgp::fsm::PeerGracefulRestart>,
-    /// Restart timer while the peer is away, then the stale-path timer
-    /// once it is back; the peer's stale routes go when it runs out.
-    deadlines: BTreeMap<PeerId, std::time::Instant>,
-}
-
-impl Graceful {
-    pub(super) fn forget(&mut self, id: PeerId) {
-        self.caps.remove(&id);
-        self.deadlines.remove(&id);
-    }
-}
 
 /// How often restart and stale-path timers are checked.
 const GRACEFUL_POLL: Duration = Duration::from_millis(500);
@@ -212,7 +191,7 @@ impl RibTask {
                 }
                 _ = watchdog.tick() => super::notify::watchdog(),
                 _ = liveness.tick(), if !self.watches.is_empty() => self.check_liveness().await,
-                _ = graceful.tick(), if !self.graceful.deadlines.is_empty() || self.restart.deferring() => {
+                _ = graceful.tick(), if self.graceful.poll_timeout().is_some() || self.restart.deferring() => {
                     self.graceful_timers().await;
                     self.check_deferral().await;
                 }
@@ -256,7 +235,10 @@ impl RibTask {
                     &negotiated.families,
                     negotiated.extended_next_hop,
                 );
-                out.extend(self.graceful_up(peer, &negotiated));
+                let name = &self.peers[&peer].name;
+                let cap = negotiated.graceful_restart.clone();
+                let now = std::time::Instant::now();
+                out.extend(self.graceful.up(now, peer, name, cap, &mut self.rib));
                 self.restart
                     .established(&self.peers[&peer].name, &negotiated);
                 out
@@ -268,15 +250,27 @@ impl RibTask {
                 let out = self.rib.handle_update(peer, update);
                 self.check_max_prefix(peer);
                 self.check_limits(peer);
-                if self.graceful.deadlines.contains_key(&peer) && self.rib.stale_count(peer) == 0 {
-                    self.graceful.deadlines.remove(&peer);
-                }
+                self.graceful.updated(peer, &self.rib);
                 out
             }
             Event::RouteRefresh(rr) => self.route_refresh(peer, rr, fib),
             Event::Down(reason) => {
                 self.watches.remove(&peer);
-                self.graceful_down(peer, &reason)
+                let name = &self.peers[&peer].name;
+                let now = std::time::Instant::now();
+                // Re-selection of its prefixes, if they go, follows in `sweep`.
+                (self.graceful).down(now, peer, name, &reason, &mut self.rib)
+            }
+            Event::TaskFailed(_) => {
+                // The driver logged it and the Down (if it was up) came before.
+                let p = &self.peers[&peer];
+                let labels = super::show::peer_labels(p);
+                let labels: [&str; 3] = [&labels[0], &labels[1], &labels[2]];
+                self.metrics
+                    .session_task_failures_total
+                    .with_label_values(&labels)
+                    .inc();
+                return;
             }
         };
         self.route(out, fib);
@@ -315,95 +309,13 @@ impl RibTask {
         }
     }
 
-    /// RFC 4724 §4.2: a session that ends without a NOTIFICATION (the
-    /// connection closed, or the hold timer expired: the peer could not
-    /// send one) — or, with RFC 8538's N bit both ways, with any
-    /// NOTIFICATION but a Hard Reset — with a peer that announced Graceful
-    /// Restart keeps the routes of the families it preserves, stale, for
-    /// its Restart Time.
-    fn graceful_down(&mut self, peer: PeerId, reason: &bgp::fsm::DownReason) -> Vec<Output> {
-        let name = &self.peers[&peer].name;
-        let cap = self.graceful.caps.remove(&peer);
-        let eligible = reason.allows_graceful_restart(cap.as_ref().is_some_and(|c| c.notification));
-        let keep: Vec<bgp::wire::Afi> = match &cap {
-            Some(cap) if eligible && cap.restart_time > 0 => {
-                [bgp::wire::Afi::Ipv4, bgp::wire::Afi::Ipv6]
-                    .into_iter()
-                    .filter(|&afi| cap.preserves(afi, bgp::wire::Safi::Unicast))
-                    .collect()
-            }
-            _ => Vec::new(),
-        };
-        if keep.is_empty() {
-            info!(peer = %name, %reason, "withdrawing routes of the session");
-            self.graceful.deadlines.remove(&peer);
-            // Re-selection of its prefixes follows in `sweep`.
-            return self.rib.begin_peer_down(peer);
-        }
-        let restart_time = cap.map_or(0, |c| c.restart_time);
-        info!(peer = %name, %reason, restart_time, families = ?keep,
-              "graceful restart: keeping the routes of the session as stale");
-        self.graceful.deadlines.insert(
-            peer,
-            std::time::Instant::now() + Duration::from_secs(restart_time.into()),
-        );
-        self.rib.handle_peer_down_graceful(peer, &keep)
-    }
-
-    /// The peer is back. RFC 4724 §4.2: stale routes of a family it no
-    /// longer preserves, or whose forwarding state it lost (F bit clear),
-    /// go now; the others wait for its End-of-RIB, at most
-    /// [`STALE_PATH_TIME`].
-    fn graceful_up(&mut self, peer: PeerId, negotiated: &bgp::fsm::Negotiated) -> Vec<Output> {
-        use bgp::wire::{Afi, Safi};
-        let cap = negotiated.graceful_restart.clone();
-        let mut out = Vec::new();
-        if self.rib.stale_count(peer) > 0 {
-            for afi in [Afi::Ipv4, Afi::Ipv6] {
-                if !cap
-                    .as_ref()
-                    .is_some_and(|c| c.forwarding_kept(afi, Safi::Unicast))
-                {
-                    out.extend(self.rib.sweep_stale(peer, Some(afi)));
-                }
-            }
-        }
-        if self.rib.stale_count(peer) > 0 {
-            let name = &self.peers[&peer].name;
-            info!(peer = %name, stale = self.rib.stale_count(peer),
-                  "graceful restart: peer is back, waiting for its End-of-RIB");
-            self.graceful
-                .deadlines
-                .insert(peer, std::time::Instant::now() + STALE_PATH_TIME);
-        } else {
-            self.graceful.deadlines.remove(&peer);
-        }
-        match cap {
-            Some(cap) => self.graceful.caps.insert(peer, cap),
-            None => self.graceful.caps.remove(&peer),
-        };
-        out
-    }
-
     /// Sweeps the stale routes of peers whose restart or stale-path timer ran out.
     async fn graceful_timers(&mut self) {
         let now = std::time::Instant::now();
-        let expired: Vec<PeerId> = self
-            .graceful
-            .deadlines
-            .iter()
-            .filter(|(_, at)| **at <= now)
-            .map(|(id, _)| *id)
-            .collect();
-        for peer in expired {
-            self.graceful.deadlines.remove(&peer);
-            if let Some(p) = self.peers.get(&peer) {
-                info!(peer = %p.name, stale = self.rib.stale_count(peer),
-                      "graceful restart: timer ran out, removing the stale routes");
-            }
-            let out = self.rib.sweep_stale(peer, None);
-            self.dispatch(out).await;
-        }
+        let peers = &self.peers;
+        let name = |id| peers.get(&id).map(|p: &PeerRuntime| p.name.clone());
+        let out = self.graceful.expire(now, &mut self.rib, name);
+        self.dispatch(out).await;
     }
 
     /// Ends our own restart's selection deferral once every graceful
