@@ -168,7 +168,7 @@ pub async fn run(cfg: Config) -> Result<(), StartError> {
         sessions,
         watches: BTreeMap::new(),
         listener,
-        over_limit: Default::default(),
+        max_prefix: Default::default(),
         heal: Default::default(),
         repair_at: None,
         graceful: Default::default(),

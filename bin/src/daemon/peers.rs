@@ -213,6 +213,7 @@ impl RibTask {
             communication: None,
         });
         self.graceful.forget(id);
+        self.max_prefix.forget(id);
         self.limits.forget(id);
         self.restart.forget(name);
         let out = self.rib.remove_peer(id);

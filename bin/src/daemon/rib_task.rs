@@ -20,8 +20,9 @@ use super::SessionMap;
 use super::heal::{COALESCE, Heal, Kind};
 use super::liveness::{Observation, Watch};
 use super::router::graceful::GracefulHelper;
+use super::router::max_prefix::MaxPrefixGuard;
 use crate::api::{Request, Response, SoftDirection};
-use crate::config::{self, Config, MaxPrefixAction};
+use crate::config::{self, Config};
 use crate::metrics::Metrics;
 use bgp::wire::{CeaseSubcode, Notification, RouteRefreshSubtype};
 
@@ -55,8 +56,8 @@ pub(super) struct RibTask {
     pub watches: BTreeMap<PeerId, Watch>,
     /// The TCP 179 listeners (MD5 keys are set on them per peer).
     pub listener: bgp::socket::Listener,
-    /// Peers over a warn-only `max_prefix`, so it is logged once.
-    pub over_limit: std::collections::BTreeSet<PeerId>,
+    /// `max_prefix` verdicts (see [`super::router::max_prefix`]).
+    pub max_prefix: MaxPrefixGuard,
     /// Loopbacks, host routes and interfaces deleted behind our back.
     pub heal: Heal,
     /// When the next repair pass runs (see [`super::heal`]).
@@ -628,34 +629,12 @@ impl RibTask {
     /// more than `max_prefix` of one family (after import policy).
     fn check_max_prefix(&mut self, id: PeerId) {
         let Some(p) = self.peers.get(&id) else { return };
-        let Some(max) = p.cfg.max_prefix else { return };
-        for (afi, safi) in [(bgp::wire::Afi::Ipv4, 1u8), (bgp::wire::Afi::Ipv6, 1u8)] {
-            let (received, _) = self.rib.peer_counts(id, afi);
-            if received as u64 <= max.limit as u64 {
-                continue;
-            }
-            match max.action {
-                MaxPrefixAction::Warn => {
-                    if self.over_limit.insert(id) {
-                        warn!(peer = %p.name, %afi, received, limit = max.limit, "max_prefix exceeded (warn only)");
-                    }
-                }
-                MaxPrefixAction::Restart => {
-                    warn!(peer = %p.name, %afi, received, limit = max.limit,
-                          restart_after = max.restart_after, "max_prefix exceeded: closing the session");
-                    // RFC 4486 §4: AFI, SAFI and the limit as data.
-                    let mut data = Vec::with_capacity(7);
-                    data.extend_from_slice(&u16::from(afi).to_be_bytes());
-                    data.push(safi);
-                    data.extend_from_slice(&max.limit.to_be_bytes());
-                    let n = Notification::cease(CeaseSubcode::MaximumPrefixesReached, data);
-                    let hold = Duration::from_secs(max.restart_after.into());
-                    let _ = p.session.commands.send(Command::ResetHoldDown(n, hold));
-                }
-            }
-            return;
+        let rib = &self.rib;
+        let received = |afi| rib.peer_counts(id, afi).0;
+        if let Some(reset) = (self.max_prefix).check(id, &p.name, p.cfg.max_prefix, received) {
+            let command = Command::ResetHoldDown(reset.notification, reset.hold_down);
+            let _ = p.session.commands.send(command);
         }
-        self.over_limit.remove(&id);
     }
 
     /// Schedules a repair pass if something waits for one: at `next` (a

@@ -5,9 +5,13 @@
 //! Issue 13 moves all routing state here, one concern per file, behind a
 //! `Router::handle(now, Input) -> Vec<Action>`. So far:
 //! - [`graceful`]: the Graceful Restart helper (restart and stale-path
-//!   timers, End-of-RIB), unit-tested with a fake clock.
+//!   timers, End-of-RIB), unit-tested with a fake clock;
+//! - [`max_prefix`]: the `max_prefix` verdict (warn once, or reset with
+//!   Cease/Maximum Number of Prefixes Reached and a hold-down).
 //!
 //! Still in the shell (`rib_task.rs` and its `impl` blocks): peers and
-//! reload, limits, liveness verdicts, repairs and `show`.
+//! reload, the Adj-RIB-In memory cap, liveness verdicts, repairs and
+//! `show`.
 
 pub(super) mod graceful;
+pub(super) mod max_prefix;
