@@ -1,7 +1,7 @@
 //! BFD for BGP peers (`peers.<name>.bfd`): one multihop session per peer,
 //! loopback to loopback, run by [`bgp::bfd::driver`]. A session that goes
 //! from Up to Down resets the BGP session at once (Cease/BFD Down, RFC
-//! 9384), as the tunnel liveness watch does ([`super::liveness`]); the
+//! 9384), as the tunnel liveness watch does ([`super::router::liveness`]); the
 //! routes leave the kernel with it. The BGP session reconnects by itself
 //! once the path carries traffic again. A peer that turns BFD off
 //! (AdminDown) does not reset the BGP session (RFC 5882 §3.2).

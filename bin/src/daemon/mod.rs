@@ -15,7 +15,6 @@
 mod bfd;
 mod heal;
 mod limits;
-mod liveness;
 mod notify;
 mod peers;
 mod reresolve;
@@ -166,7 +165,7 @@ pub async fn run(cfg: Config) -> Result<(), StartError> {
         private_key,
         events: events_tx,
         sessions,
-        watches: BTreeMap::new(),
+        liveness: Default::default(),
         listener,
         max_prefix: Default::default(),
         heal: Default::default(),

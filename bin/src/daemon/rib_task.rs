@@ -18,13 +18,13 @@ use tunnels::TunnelManager;
 
 use super::SessionMap;
 use super::heal::{COALESCE, Heal, Kind};
-use super::liveness::{Observation, Watch};
 use super::router::graceful::GracefulHelper;
+use super::router::liveness::{Liveness, Observation};
 use super::router::max_prefix::MaxPrefixGuard;
 use crate::api::{Request, Response, SoftDirection};
 use crate::config::{self, Config};
 use crate::metrics::Metrics;
-use bgp::wire::{CeaseSubcode, Notification, RouteRefreshSubtype};
+use bgp::wire::RouteRefreshSubtype;
 
 /// A control-socket request with the channel for its answer.
 pub struct ControlRequest {
@@ -53,7 +53,7 @@ pub(super) struct RibTask {
     pub events: mpsc::Sender<(PeerId, Event)>,
     pub sessions: SessionMap,
     /// Tunnel liveness of Established sessions over a tunnel with `dead_after`.
-    pub watches: BTreeMap<PeerId, Watch>,
+    pub liveness: Liveness,
     /// The TCP 179 listeners (MD5 keys are set on them per peer).
     pub listener: bgp::socket::Listener,
     /// `max_prefix` verdicts (see [`super::router::max_prefix`]).
@@ -78,8 +78,8 @@ pub(super) struct RibTask {
 const REPAIR_LOG_LINES: usize = 10;
 
 /// How often the liveness watches are looked at; each tunnel is polled only
-/// when due (every thirtieth of its `dead_after`, see [`super::liveness`]).
-const LIVENESS_TICK: Duration = super::liveness::MIN_POLL;
+/// when due (every thirtieth of its `dead_after`, see [`super::router::liveness`]).
+const LIVENESS_TICK: Duration = super::router::liveness::MIN_POLL;
 
 /// How often restart and stale-path timers are checked.
 const GRACEFUL_POLL: Duration = Duration::from_millis(500);
@@ -191,7 +191,7 @@ impl RibTask {
                     self.reresolve_endpoints(&mut reresolve).await;
                 }
                 _ = watchdog.tick() => super::notify::watchdog(),
-                _ = liveness.tick(), if !self.watches.is_empty() => self.check_liveness().await,
+                _ = liveness.tick(), if !self.liveness.is_empty() => self.check_liveness().await,
                 _ = graceful.tick(), if self.graceful.poll_timeout().is_some() || self.restart.deferring() => {
                     self.graceful_timers().await;
                     self.check_deferral().await;
@@ -227,8 +227,7 @@ impl RibTask {
                     .as_ref()
                     .is_some_and(|w| w.dead_after.is_some())
                 {
-                    self.watches
-                        .insert(peer, Watch::new(std::time::Instant::now()));
+                    self.liveness.established(std::time::Instant::now(), peer);
                 }
                 let mut out = self.rib.handle_peer_up(
                     peer,
@@ -256,7 +255,7 @@ impl RibTask {
             }
             Event::RouteRefresh(rr) => self.route_refresh(peer, rr, fib),
             Event::Down(reason) => {
-                self.watches.remove(&peer);
+                self.liveness.forget(peer);
                 let name = &self.peers[&peer].name;
                 let now = std::time::Instant::now();
                 // Re-selection of its prefixes, if they go, follows in `sweep`.
@@ -264,13 +263,9 @@ impl RibTask {
             }
             Event::TaskFailed(_) => {
                 // The driver logged it and the Down (if it was up) came before.
-                let p = &self.peers[&peer];
-                let labels = super::show::peer_labels(p);
-                let labels: [&str; 3] = [&labels[0], &labels[1], &labels[2]];
-                self.metrics
-                    .session_task_failures_total
-                    .with_label_values(&labels)
-                    .inc();
+                let labels = super::show::peer_labels(&self.peers[&peer]);
+                let failures = &self.metrics.session_task_failures_total;
+                failures.with_label_values(&labels).inc();
                 return;
             }
         };
@@ -777,12 +772,11 @@ impl RibTask {
     }
 
     /// Tears down Established sessions whose tunnel went quiet (see
-    /// [`super::liveness`]); they come back by themselves when it recovers.
+    /// [`super::router::liveness`]); they come back by themselves when it recovers.
     async fn check_liveness(&mut self) {
-        let ids: Vec<PeerId> = self.watches.keys().copied().collect();
-        for id in ids {
+        for id in self.liveness.ids() {
             let Some(p) = self.peers.get(&id) else {
-                self.watches.remove(&id);
+                self.liveness.forget(id);
                 continue;
             };
             let (Some(ifname), Some(dead_after)) = (
@@ -793,11 +787,7 @@ impl RibTask {
             };
             let dead_after = Duration::from_secs(dead_after.into());
             let now = std::time::Instant::now();
-            if !self
-                .watches
-                .get_mut(&id)
-                .is_some_and(|w| w.due(now, dead_after))
-            {
+            if !self.liveness.due(now, id, dead_after) {
                 continue;
             }
             // A frozen wireguard-go never answers its UAPI socket: that, too,
@@ -818,22 +808,14 @@ impl RibTask {
             };
             // When the counters were read, not when this round began.
             let now = std::time::Instant::now();
-            let Some(watch) = self.watches.get_mut(&id) else {
-                continue;
-            };
-            if let Some(why) = watch.observe(now, &obs, dead_after) {
+            if let Some(dead) = self.liveness.observe(now, id, ifname, &obs, dead_after) {
+                let why = &dead.why;
                 warn!(peer = %p.name, interface = %ifname, "tunnel dead ({why}): tearing the session down");
                 self.metrics
                     .tunnel_dead_total
                     .with_label_values(&[&p.name, ifname])
                     .inc();
-                let text = format!("WireGuard tunnel {ifname} dead: {why}");
-                let n = Notification::cease_with_communication(
-                    CeaseSubcode::AdministrativeReset,
-                    &text,
-                );
-                let _ = p.session.commands.send(Command::Reset(n));
-                self.watches.remove(&id);
+                let _ = p.session.commands.send(Command::Reset(dead.notification));
             }
         }
     }

@@ -7,11 +7,13 @@
 //! - [`graceful`]: the Graceful Restart helper (restart and stale-path
 //!   timers, End-of-RIB), unit-tested with a fake clock;
 //! - [`max_prefix`]: the `max_prefix` verdict (warn once, or reset with
-//!   Cease/Maximum Number of Prefixes Reached and a hold-down).
+//!   Cease/Maximum Number of Prefixes Reached and a hold-down);
+//! - [`liveness`]: the tunnel liveness watches and their verdicts
+//!   (`dead_after`, REJECT_AFTER_TIME, a vanished tunnel).
 //!
 //! Still in the shell (`rib_task.rs` and its `impl` blocks): peers and
-//! reload, the Adj-RIB-In memory cap, liveness verdicts, repairs and
-//! `show`.
+//! reload, the Adj-RIB-In memory cap, repairs and `show`.
 
 pub(super) mod graceful;
+pub(super) mod liveness;
 pub(super) mod max_prefix;
