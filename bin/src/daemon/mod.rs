@@ -16,6 +16,7 @@
 //!     graceful.rs    GR helper: restart / stale-path timers, End-of-RIB
 //!     max_prefix.rs  max_prefix verdicts: warn once, or reset + hold-down
 //!     liveness.rs    tunnel liveness watches: dead_after, handshake age
+//!     heal.rs        what was deleted behind our back, repair back-off
 //! ```
 //!
 //! Session tasks run under a supervisor in `bgp::driver`: one that panics
@@ -26,11 +27,10 @@
 //! talks to it over channels, so no lock guards a route. Reload and peer
 //! lifecycle live in [`peers`], `show` answers in [`show`]. Issue 13's
 //! goal is a `Router` with private state behind `handle(now, Input)`; the
-//! rest of `RibTask` (peers and reload, memory cap, repairs, `show`) has
-//! not moved into `router/` yet.
+//! rest of `RibTask` (peers and reload, memory cap, carrying out repairs,
+//! `show`) has not moved into `router/` yet.
 
 mod bfd;
-mod heal;
 mod limits;
 mod notify;
 mod peers;

@@ -17,8 +17,8 @@ use tracing::{error, info, warn};
 use tunnels::TunnelManager;
 
 use super::SessionMap;
-use super::heal::{COALESCE, Heal, Kind};
 use super::router::graceful::GracefulHelper;
+use super::router::heal::{COALESCE, Heal, Kind};
 use super::router::liveness::{Liveness, Observation};
 use super::router::max_prefix::MaxPrefixGuard;
 use crate::api::{Request, Response, SoftDirection};
@@ -60,7 +60,7 @@ pub(super) struct RibTask {
     pub max_prefix: MaxPrefixGuard,
     /// Loopbacks, host routes and interfaces deleted behind our back.
     pub heal: Heal,
-    /// When the next repair pass runs (see [`super::heal`]).
+    /// When the next repair pass runs (see [`super::router::heal`]).
     pub repair_at: Option<std::time::Instant>,
     /// Graceful Restart helper state (RFC 4724).
     pub graceful: GracefulHelper,

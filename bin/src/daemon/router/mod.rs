@@ -9,11 +9,14 @@
 //! - [`max_prefix`]: the `max_prefix` verdict (warn once, or reset with
 //!   Cease/Maximum Number of Prefixes Reached and a hold-down);
 //! - [`liveness`]: the tunnel liveness watches and their verdicts
-//!   (`dead_after`, REJECT_AFTER_TIME, a vanished tunnel).
+//!   (`dead_after`, REJECT_AFTER_TIME, a vanished tunnel);
+//! - [`heal`]: what was deleted behind our back and when it may be put
+//!   back (the repair back-off of `rib::repair::Pacer`).
 //!
 //! Still in the shell (`rib_task.rs` and its `impl` blocks): peers and
-//! reload, the Adj-RIB-In memory cap, repairs and `show`.
+//! reload, the Adj-RIB-In memory cap, carrying out repairs and `show`.
 
 pub(super) mod graceful;
+pub(super) mod heal;
 pub(super) mod liveness;
 pub(super) mod max_prefix;
