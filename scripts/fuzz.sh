@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Fuzzes wgbgp's parsers of untrusted input with cargo-fuzz (libFuzzer):
 #   decode_message   BGP messages from a peer (bgp::wire frame/decode/encode)
+#   decode_bfd       BFD Control packets (bgp::bfd::packet decode/encode)
 #   config_load      the YAML configuration (wgbgp::config::Config::from_str)
 #   control_request  control-socket request lines (wgbgp::api::Request)
 #
@@ -29,7 +30,7 @@ source scripts/common.sh
 seconds=${1:-600}
 shift || true
 targets=("$@")
-[ "${#targets[@]}" -gt 0 ] || targets=(decode_message config_load control_request)
+[ "${#targets[@]}" -gt 0 ] || targets=(decode_message decode_bfd config_load control_request)
 [[ "$seconds" =~ ^[0-9]+$ ]] && [ "$seconds" -gt 0 ] || die "SECONDS must be a positive integer, not '$seconds'"
 
 jobs=${FUZZ_JOBS:-1}

@@ -198,33 +198,83 @@ spoke s2 65501 2.2.2.2 198.19.0.1/32 "$IF_S2_S1" >"$DIR/s2.yaml"
 spoke s3 65502 3.3.3.3 198.18.0.1/32 "$IF_S3_S1" >"$DIR/s3.yaml"
 
 # --- the daemons -----------------------------------------------------------
-for r in s2 s3 s1; do
-    ns="$P-$r"
-    RUST_LOG="${RUST_LOG:-info}" ip netns exec "$ns" "$WGBGPD" --config "$DIR/$r.yaml" \
-        </dev/null >"$DIR/$r.log" 2>&1 &
+start_daemon() { # node
+    local ns="$P-$1"
+    RUST_LOG="${RUST_LOG:-info}" ip netns exec "$ns" "$WGBGPD" --config "$DIR/$1.yaml" \
+        </dev/null >"$DIR/$1.log" 2>&1 &
     PIDS+=("$!")
-    log "wgbgpd started in $ns (pid $!, log $DIR/$r.log)"
-done
-
-cli() { ip netns exec "$NS_S1" "$WGBGP" --socket "$DIR/s1.sock" "$@"; }
-established() {
-    local n
-    n=$(cli show bgp summary --json 2>/dev/null | grep -o '"state"[[:space:]]*:[[:space:]]*"Established"' | wc -l)
-    [ "$n" -ge 2 ]
+    log "wgbgpd started in $ns (pid $!, log $DIR/$1.log)"
 }
-log "waiting for S1's sessions to S2 and S3"
-for i in $(seq 120); do
-    established && break
+cli() { ip netns exec "$NS_S1" "$WGBGP" --socket "$DIR/s1.sock" "$@"; }
+# "ADDR STATE" once per peer of node $1, from its summary in both families
+# (a peer is listed under each family it has; its session is one).
+peer_states() { # node
+    ip netns exec "$P-$1" "$WGBGP" --socket "$DIR/$1.sock" show bgp summary --json 2>/dev/null |
+        awk '/^ *"[0-9a-fA-F.:]+": \{$/ { split($0, q, "\""); peer = q[2] }
+             peer != "" && /^ *"state": / { split($0, q, "\""); print peer, q[4]; peer = "" }' |
+        sort -u
+}
+fail_node() { # node why
+    local ns="$P-$1"
+    echo "### $1: wgbgp show bgp summary" >&2
+    ip netns exec "$ns" "$WGBGP" --socket "$DIR/$1.sock" show bgp summary >&2 || true
+    echo "### $1: last 40 lines of $DIR/$1.log" >&2
+    tail -n 40 "$DIR/$1.log" >&2
+    die "$2"
+}
+START=$(date +%s.%N)
+start_daemon s2
+start_daemon s3
+# The spokes have no endpoint for S1: they wait for its handshake. One that
+# arrives before a spoke's tunnel is up is lost, and WireGuard sends the next
+# only 5 s later (REKEY_TIMEOUT); so S1 starts once both answer with their
+# tunnel and session set up.
+for r in s2 s3; do
+    for i in $(seq 100); do
+        [ -n "$(peer_states "$r")" ] && break
+        for pid in "${PIDS[@]}"; do
+            kill -0 "$pid" 2>/dev/null || fail_node "$r" "wgbgpd (pid $pid) exited"
+        done
+        [ "$i" -eq 100 ] && fail_node "$r" "$r: wgbgpd not answering on $DIR/$r.sock after 10 s"
+        sleep 0.1
+    done
+done
+start_daemon s1
+
+# The session to each peer must be Established on both of its ends: S1 to
+# S2 and S3, and each spoke to S1.
+WANT=("s1 2.2.2.2" "s1 3.3.3.3" "s2 1.1.1.1" "s3 1.1.1.1")
+# Prints the first "node peer state" still not Established; none: all are.
+first_down() {
+    local w node peer states st
+    for w in "${WANT[@]}"; do
+        read -r node peer <<<"$w"
+        states=$(peer_states "$node")
+        st=$(awk -v p="$peer" '$1 == p { print $2 }' <<<"$states" | sort -u | paste -sd/ -)
+        [ "$st" = Established ] || { echo "$node $peer ${st:-unknown}"; return; }
+    done
+}
+log "waiting for the sessions S1-S2 and S1-S3 (on both ends)"
+for i in $(seq 300); do
+    down=$(first_down)
+    [ -z "$down" ] && break
     for pid in "${PIDS[@]}"; do
         kill -0 "$pid" 2>/dev/null || { tail -n 30 "$DIR"/s*.log >&2; die "wgbgpd (pid $pid) exited"; }
     done
-    [ "$i" -eq 120 ] && { tail -n 30 "$DIR"/s*.log >&2; cli show bgp summary >&2 || true; die "sessions not Established after 60 s"; }
-    sleep 0.5
+    if [ "$i" -eq 300 ]; then
+        read -r node peer st <<<"$down"
+        fail_node "$node" "$node: session to $peer is $st, not Established, after 60 s"
+    fi
+    sleep 0.2
 done
-# Give the routes a moment to reach the kernel.
-for _ in $(seq 20); do
-    [ "$(ip -n "$NS_S1" route show proto bgp | wc -l)" -ge 2 ] && break
-    sleep 0.5
+log "all sessions Established $(awk -v s="$START" -v e="$(date +%s.%N)" 'BEGIN { printf "%.1f", e - s }') s after the daemons started"
+# The routes S2 and S3 announce must be in S1's kernel before the pings.
+for dst in 198.18.0.1 198.19.0.1; do
+    for i in $(seq 40); do
+        ip -n "$NS_S1" route show proto bgp "$dst/32" | grep -q . && break
+        [ "$i" -eq 40 ] && fail_node s1 "s1: no route to $dst/32 in the kernel 20 s after all sessions came up"
+        sleep 0.5
+    done
 done
 
 echo

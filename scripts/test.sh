@@ -15,6 +15,8 @@ prepare_machine
 
 log "building release binaries"
 cargo build --release --workspace --bins
+# The package test (integration/tests/package.rs) installs this .deb.
+BUILD=0 bash scripts/deb.sh
 
 out=$(mktemp /tmp/wgbgp-test.XXXXXX)
 trap 'rm -f "$out"' EXIT

@@ -61,6 +61,8 @@ pub struct PeerConfig {
 #[derive(Debug)]
 pub enum Command {
     Start,
+    /// The path to the peer just appeared: connect now (`fsm::Input::ConnectNow`).
+    ConnectNow,
     Stop {
         communication: Option<String>,
     },
@@ -395,6 +397,7 @@ impl<K: Copy + Send + 'static> Driver<K> {
                 self.stats.started.store(true, Ordering::Relaxed);
                 self.input(Input::Start, connected).await
             }
+            Command::ConnectNow => self.input(Input::ConnectNow, connected).await,
             Command::Stop { communication } => {
                 self.stats.started.store(false, Ordering::Relaxed);
                 self.input(Input::Stop { communication }, connected).await

@@ -90,11 +90,22 @@ pub struct Config {
     pub keepalive: Option<u16>,
     /// Never open connections, only accept them.
     pub passive: bool,
-    /// First ConnectRetryTimer (RFC 4271 §10); doubles per consecutive
-    /// failed connection attempt up to `connect_retry_max`, so a peer that
-    /// is gone for hours is not dialled every few seconds.
+    /// ConnectRetryTimer (RFC 4271 §10) once the quick first retry
+    /// (`first_connect_retry`) is made; doubles per consecutive failed
+    /// connection attempt up to `connect_retry_max`, so a peer that is gone
+    /// for hours is not dialled every few seconds.
     pub connect_retry: Duration,
     pub connect_retry_max: Duration,
+    /// ConnectRetryTimer right after a start or [`Input::ConnectNow`],
+    /// before the back-off applies: a first attempt that fails because the
+    /// path is not there yet (a tunnel's first handshake still in flight)
+    /// is repeated within this, not after `connect_retry` doubled. Jittered
+    /// to 0.75–1.0 of itself (RFC 4271 §10), so peers started together do
+    /// not dial in step.
+    pub first_connect_retry: Duration,
+    /// Seed of the jitter: the same seed gives the same delays (tests); the
+    /// daemon passes something that differs per peer.
+    pub jitter_seed: u64,
     /// First automatic-restart delay after an error; doubles per failure up
     /// to `idle_hold_max`.
     pub idle_hold: Duration,
@@ -129,6 +140,8 @@ impl Config {
             passive: false,
             connect_retry: Duration::from_secs(5),
             connect_retry_max: Duration::from_secs(120),
+            first_connect_retry: Duration::from_secs(1),
+            jitter_seed: u64::from(bgp_id.to_bits()) << 32 | u64::from(remote_as),
             idle_hold: Duration::from_secs(1),
             idle_hold_max: Duration::from_secs(60),
             families: vec![(Afi::Ipv4, Safi::Unicast), (Afi::Ipv6, Safi::Unicast)],
@@ -285,6 +298,13 @@ pub enum Input {
     /// Event 1 ManualStart (Event 5 ManualStart_with_PassiveTcpEstablishment
     /// when `Config::passive`).
     Start,
+    /// Event 3 AutomaticStart, sent when the path to the peer has just
+    /// appeared (a tunnel's first handshake, an interface up, a route to a
+    /// plain peer, a reload adding the peer): in Idle, Connect or Active a
+    /// connection attempt starts now, whatever the ConnectRetryTimer says,
+    /// and the back-off starts over. Ignored while a connection is open, when
+    /// stopped, passive, or held down after max-prefix.
+    ConnectNow,
     /// Event 2 ManualStop, with an RFC 9003 shutdown communication.
     Stop {
         communication: Option<String>,
@@ -459,6 +479,12 @@ pub struct Session {
     /// Consecutive failed or timed-out connection attempts, for the
     /// ConnectRetry back-off.
     connect_failures: u32,
+    /// The next ConnectRetryTimer is the short first one
+    /// (`Config::first_connect_retry`): set by a start or `ConnectNow`,
+    /// cleared once that retry has been made.
+    fast_retry: bool,
+    /// State of the jitter generator (splitmix64 over `Config::jitter_seed`).
+    jitter: u64,
     /// A one-off idle-hold delay requested with `Input::Reset`.
     hold_down: Option<Duration>,
     /// The current idle hold is such a hold-down: refuse the peer too.
@@ -476,6 +502,7 @@ const UNACCEPTABLE_HOLD_TIME: u8 = 6;
 
 impl Session {
     pub fn new(cfg: Config) -> Self {
+        let jitter = cfg.jitter_seed;
         Session {
             cfg,
             state: State::Idle,
@@ -484,6 +511,8 @@ impl Session {
             idle_hold_running: false,
             failures: 0,
             connect_failures: 0,
+            fast_retry: false,
+            jitter,
             hold_down: None,
             held_down: false,
             established_once: false,
@@ -520,12 +549,17 @@ impl Session {
         let mut out = Vec::new();
         match input {
             Input::Start => self.start(&mut out),
+            Input::ConnectNow => self.connect_now(&mut out),
             Input::Stop { communication } => self.stop(communication, &mut out),
             Input::TcpConnected { conn, direction } => self.connected(conn, direction, &mut out),
             Input::TcpConnectFailed => {
                 if self.connect_pending {
                     self.connect_pending = false;
-                    self.connect_failures += 1;
+                    // A failure before the quick first retry is expected
+                    // (the path may not be up yet): no back-off for it.
+                    if !self.fast_retry {
+                        self.connect_failures += 1;
+                    }
                     // RFC 4271 §8.2.2 Connect state, Event 18: retry later.
                     out.push(Output::StartTimer(Timer::ConnectRetry, self.retry_delay()));
                 }
@@ -579,6 +613,26 @@ impl Session {
         self.admin_up = true;
         self.failures = 0;
         self.connect_failures = 0;
+        self.fast_retry = true;
+        self.begin(out);
+    }
+
+    /// `Input::ConnectNow`: a new attempt at once, with the back-off reset.
+    fn connect_now(&mut self, out: &mut Vec<Output>) {
+        if !self.admin_up || self.cfg.passive || self.held_down || !self.conns.is_empty() {
+            return;
+        }
+        // An attempt made before the path existed may sit in SYN
+        // retransmission for seconds: replace it.
+        if self.connect_pending {
+            self.connect_pending = false;
+            out.push(Output::AbortConnect);
+        }
+        self.connect_failures = 0;
+        self.fast_retry = true;
+        if self.idle_hold_running {
+            out.push(Output::StopTimer(Timer::IdleHold));
+        }
         self.begin(out);
     }
 
@@ -592,9 +646,18 @@ impl Session {
         out.push(Output::StartTimer(Timer::ConnectRetry, self.retry_delay()));
     }
 
-    /// The ConnectRetryTimer for the next attempt: `connect_retry` doubled
-    /// per consecutive failed attempt, at most `connect_retry_max`.
-    fn retry_delay(&self) -> Duration {
+    /// The ConnectRetryTimer for the next attempt: right after a start or
+    /// `ConnectNow` the short first one, jittered; then `connect_retry`
+    /// doubled per consecutive failed attempt, at most `connect_retry_max`.
+    fn retry_delay(&mut self) -> Duration {
+        if self.fast_retry {
+            // RFC 4271 §10: jitter by a factor uniform in 0.75..=1.0.
+            let quarter = self.cfg.first_connect_retry / 4;
+            let r = splitmix64(&mut self.jitter);
+            let nanos = (u128::from(r) * quarter.as_nanos()) >> 64;
+            let jitter = Duration::from_nanos(u64::try_from(nanos).unwrap_or(u64::MAX));
+            return self.cfg.first_connect_retry - quarter + jitter;
+        }
         let shift = self.connect_failures.min(16);
         self.cfg
             .connect_retry
@@ -653,6 +716,7 @@ impl Session {
         }
         // The peer is reachable again: the next retry starts from the base.
         self.connect_failures = 0;
+        self.fast_retry = false;
         let established = self.conns.iter().any(|c| c.state == ConnState::Established);
         // RFC 4271 §6.8: a collision with an Established connection closes the new one.
         // Connections arriving while administratively down or held down
@@ -894,14 +958,18 @@ impl Session {
                 }
                 // RFC 4271 §8.2.2 Event 9: drop the attempt and try again.
                 if self.conns.is_empty() && !self.cfg.passive {
-                    if self.connect_pending {
+                    if self.connect_pending && !self.fast_retry {
                         // The attempt timed out: as good as refused.
                         self.connect_failures += 1;
+                    }
+                    if self.connect_pending {
                         out.push(Output::AbortConnect);
                     }
                     self.connect_pending = true;
                     out.push(Output::Connect);
                 }
+                // The quick retry after a start is made: back-off from here.
+                self.fast_retry = false;
                 out.push(Output::StartTimer(Timer::ConnectRetry, self.retry_delay()));
             }
             Timer::IdleHold => {
@@ -1033,6 +1101,16 @@ impl Session {
             self.state = new;
         }
     }
+}
+
+/// splitmix64 (Steele, Lea, Flood 2014): a small, well-mixed generator,
+/// enough to spread timers.
+fn splitmix64(state: &mut u64) -> u64 {
+    *state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    let mut z = *state;
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
 }
 
 fn cease_collision() -> Notification {

@@ -753,11 +753,12 @@ impl Nexthop {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use serde_json::json;
 
-    fn peer(state: SessionState) -> PeerSummary {
+    /// A neighbor summary for tests (also `render`'s).
+    pub(crate) fn peer(state: SessionState) -> PeerSummary {
         PeerSummary {
             hostname: None,
             remote_as: 65501,

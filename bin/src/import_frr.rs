@@ -2,15 +2,18 @@
 //! equivalent wgbgp YAML out.
 //!
 //! What maps: `router bgp`, `bgp router-id`, neighbors (remote-as,
-//! description, update-source, passive, shutdown, timers, port, peer-groups),
+//! description, update-source, passive, shutdown, timers, port, password,
+//! bfd, maximum-prefix, peer-groups), `maximum-paths`, multipath-relax,
+//! graceful restart,
 //! IPv4/IPv6 unicast activation, `route-map`/`prefix-list` filters (as exact
 //! policies, see [`policy`]), `network` (→ `announce`), `interface lo`
 //! addresses (→ `loopback`); from wg-quick: the private key, listen port,
 //! MTU, the peer's public key, endpoint and keepalive. Each wg-quick file is
 //! matched to the BGP neighbor its host routes (PostUp `ip route add ... dev
-//! %i`) or AllowedIPs cover, else by order. Anything else is listed in the
-//! `# not translated:` block at the top of the output, with what to do
-//! instead; nothing is dropped silently. The output is checked with
+//! %i`) or AllowedIPs cover, else by order. Anything else is listed at the
+//! top of the output, with what to do instead, as [`SkipKind::Lost`] (`#
+//! not translated:`; the CLI fails on it without `--allow-partial`) or
+//! [`SkipKind::NotNeeded`]; nothing is dropped silently. The output is checked with
 //! [`Config::from_str`] before it is returned.
 
 mod bgpd;
@@ -67,6 +70,19 @@ pub struct Skipped {
     pub text: String,
     /// Why, and what to do instead.
     pub why: String,
+    pub kind: SkipKind,
+}
+
+/// Whether leaving a line out changes what the router does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SkipKind {
+    /// Something the FRR configuration does that the translation does not
+    /// (a lost peer, filter, protection or route): `wgbgp import frr`
+    /// fails unless `--allow-partial` is given.
+    Lost,
+    /// Housekeeping wgbgp has no use for, or what wgbgp does anyway
+    /// (logging, vty passwords, `next-hop-self`, `send-community`).
+    NotNeeded,
 }
 
 impl fmt::Display for Skipped {
@@ -124,6 +140,10 @@ struct Resolved {
     soft_reconfiguration: bool,
     timers: Option<(u16, u16)>,
     port: Option<u16>,
+    password: Option<String>,
+    bfd: bool,
+    /// `maximum-prefix` of an active family (wgbgp's applies to each family).
+    maximum_prefix: Option<bgpd::MaximumPrefix>,
     /// Per family: `None` not active; `Some(filter)` in and out.
     active: [bool; 2],
     import: [Filter; 2],
@@ -144,6 +164,12 @@ pub(crate) struct OutPeer {
     pub soft_reconfiguration: bool,
     pub timers: Option<(u16, u16)>,
     pub port: Option<u16>,
+    pub password: Option<String>,
+    pub bfd: bool,
+    pub max_prefix: Option<bgpd::MaximumPrefix>,
+    /// `peers.<name>.graceful_restart`: `Some(None)` is `false` (helper
+    /// off), `Some(Some(t))` a Restart Time; `None` leaves the default.
+    pub graceful_restart: Option<Option<u16>>,
     pub wireguard: Option<OutWireguard>,
     pub import: Vec<String>,
     pub export: Vec<String>,
@@ -169,6 +195,11 @@ pub(crate) struct Out {
     /// Commented-out `announce:` suggestion.
     pub announce_hint: Vec<IpNet>,
     pub peers: Vec<OutPeer>,
+    /// `multipath:` (from `maximum-paths`), when above 1.
+    pub multipath: Option<usize>,
+    pub multipath_relax: bool,
+    /// Top-level `graceful_restart`: `Some(None)` is `true`.
+    pub graceful_restart: Option<Option<u16>>,
     /// (name, comment, rules) in insertion order.
     pub policies: Vec<(String, String, Vec<rib::policy::Rule>)>,
     pub skipped: Vec<Skipped>,
@@ -355,6 +386,7 @@ pub fn translate(
                 why: "no source address of its family is known: add a loopback of that family \
                       (update-source or `interface lo` address) and run the import again"
                     .into(),
+                kind: SkipKind::Lost,
             });
             continue;
         }
@@ -411,6 +443,7 @@ pub fn translate(
                     line: None,
                     text: format!("neighbor {} timers {ka} {hold}", n.address),
                     why: "wgbgp needs keepalive < hold time (or both 0); defaults used".into(),
+                    kind: SkipKind::Lost,
                 });
             }
             ok
@@ -427,10 +460,29 @@ pub fn translate(
             soft_reconfiguration: n.soft_reconfiguration,
             timers,
             port: n.port.filter(|p| *p != 179),
+            password: n.password.clone(),
+            bfd: n.bfd,
+            max_prefix: n.maximum_prefix,
+            graceful_restart: match b.graceful_restart {
+                g if g.disabled => Some(None),
+                g => g.restart_time.map(Some),
+            },
             wireguard,
             import,
             export,
         });
+    }
+    for p in &peers {
+        if let Some(m) = p.max_prefix
+            && !m.warning_only
+            && m.restart_minutes.is_none()
+        {
+            notes.push(format!(
+                "neighbor {}: maximum-prefix {} without `restart`: FRR keeps the session down \
+                 until `clear bgp`; wgbgp restarts it after restart_after (60 s)",
+                p.address, m.limit
+            ));
+        }
     }
     for m in expander.missing.keys() {
         notes.push(format!(
@@ -447,6 +499,7 @@ pub fn translate(
                 why: "wgbgp originates only the prefixes listed in `announce:`; add the \
                       connected/kernel/static prefixes to advertise there"
                     .into(),
+                kind: SkipKind::Lost,
             });
         }
     }
@@ -468,6 +521,10 @@ pub fn translate(
         announce: b.networks.clone(),
         announce_hint,
         peers,
+        multipath: b.maximum_paths.filter(|n| *n > 1),
+        multipath_relax: b.multipath_relax,
+        graceful_restart: (b.graceful_restart.enabled && !b.graceful_restart.disabled)
+            .then_some(b.graceful_restart.select_defer_time),
         policies,
         skipped: skipped.clone(),
         notes: notes.clone(),
@@ -512,7 +569,14 @@ pub fn write_key_file(path: &Path, key: &Key) -> Result<(), ImportError> {
 
 /// `wgbgp import frr`: reads the files, writes the private key to
 /// `key_file` (mode 0600) and returns the YAML; a summary goes to stderr.
-pub fn cli(key_file: Option<&Path>, bgpd: &Path, wg: &[PathBuf]) -> Result<String, String> {
+/// Fails, printing no configuration, when something of the FRR
+/// configuration was lost ([`SkipKind::Lost`]) unless `allow_partial`.
+pub fn cli(
+    key_file: Option<&Path>,
+    bgpd: &Path,
+    wg: &[PathBuf],
+    allow_partial: bool,
+) -> Result<String, String> {
     let text = std::fs::read_to_string(bgpd)
         .map_err(|e| format!("{}: cannot read: {e}", bgpd.display()))?;
     let files = wg
@@ -521,6 +585,21 @@ pub fn cli(key_file: Option<&Path>, bgpd: &Path, wg: &[PathBuf]) -> Result<Strin
         .collect::<Result<Vec<_>, _>>()?;
     let t = translate(&bgpd.display().to_string(), &text, &files, key_file)
         .map_err(|e| e.to_string())?;
+    let lost: Vec<&Skipped> = t
+        .skipped
+        .iter()
+        .filter(|k| k.kind == SkipKind::Lost)
+        .collect();
+    if !lost.is_empty() && !allow_partial {
+        let list: Vec<String> = lost.iter().map(|k| format!("  {k}")).collect();
+        return Err(format!(
+            "{} item(s) of the FRR configuration would be lost in the translation, so none was \
+             written:\n{}\nchange them (or the translation by hand), or give --allow-partial to \
+             get the translation with them listed under `# not translated:`",
+            lost.len(),
+            list.join("\n")
+        ));
+    }
     if let (Some(path), Some(key)) = (key_file, &t.private_key) {
         write_key_file(path, key).map_err(|e| e.to_string())?;
         eprintln!(
@@ -529,10 +608,10 @@ pub fn cli(key_file: Option<&Path>, bgpd: &Path, wg: &[PathBuf]) -> Result<Strin
             key.get_public().to_base64()
         );
     }
-    if !t.skipped.is_empty() {
+    if !lost.is_empty() {
         eprintln!(
-            "wgbgp: {} item(s) not translated: see `# not translated:` at the top",
-            t.skipped.len()
+            "wgbgp: {} item(s) not translated (--allow-partial): see `# not translated:` at the top",
+            lost.len()
         );
     }
     let mut yaml = t.yaml;
@@ -571,15 +650,28 @@ fn resolve_neighbors(
         let asn = match remote_as {
             Some(RemoteAs::Asn(a)) => a,
             other => {
-                let what = match other {
-                    Some(RemoteAs::Keyword(k)) => format!("remote-as {k}"),
-                    _ => "no remote-as".to_string(),
+                let (what, why) = match other {
+                    Some(RemoteAs::Keyword(k)) if k == "internal" => (
+                        "remote-as internal".to_string(),
+                        "iBGP: wgbgp is an eBGP speaker; this peer and its policies are not \
+                         translated",
+                    ),
+                    Some(RemoteAs::Keyword(k)) => (
+                        format!("remote-as {k}"),
+                        "wgbgp needs the peer's AS number: write it as the peer's `asn:` (its \
+                         policies are translated once the peer is)",
+                    ),
+                    _ => (
+                        "no remote-as".to_string(),
+                        "wgbgp needs the peer's AS number: add `remote-as` and run the import again",
+                    ),
                 };
                 skipped.push(Skipped {
                     origin: origin.to_string(),
                     line: None,
                     text: format!("neighbor {} ({what})", n.address),
-                    why: "wgbgp needs the peer's AS number: add the peer by hand".into(),
+                    why: why.into(),
+                    kind: SkipKind::Lost,
                 });
                 continue;
             }
@@ -613,6 +705,24 @@ fn resolve_neighbors(
         };
         let (a4, i4, e4) = af(Family::Ipv4);
         let (a6, i6, e6) = af(Family::Ipv6);
+        // maximum-prefix per active family, the neighbor's over its group's.
+        let limits: Vec<bgpd::MaximumPrefix> = [(Family::Ipv4, a4), (Family::Ipv6, a6)]
+            .into_iter()
+            .filter(|(_, active)| *active)
+            .filter_map(|(f, _)| {
+                own.af[f.index()]
+                    .maximum_prefix
+                    .or_else(|| group.and_then(|g| g.af[f.index()].maximum_prefix))
+            })
+            .collect();
+        let maximum_prefix = limits.iter().copied().max_by_key(|m| m.limit);
+        if limits.windows(2).any(|w| w[0] != w[1]) {
+            notes.push(format!(
+                "neighbor {}: maximum-prefix differs between IPv4 and IPv6; wgbgp's max_prefix \
+                 applies one limit to each family: the larger one was kept",
+                n.address
+            ));
+        }
         out.push(Resolved {
             address: n.address,
             asn,
@@ -628,6 +738,9 @@ fn resolve_neighbors(
                 .any(|a| a.soft_reconfiguration),
             timers: own.timers.or(group.and_then(|g| g.timers)).or(b.timers),
             port: own.port.or(group.and_then(|g| g.port)),
+            password: pick(&|s| s.password.clone()),
+            bfd: own.bfd || group.is_some_and(|g| g.bfd),
+            maximum_prefix,
             active: [a4, a6],
             import: [i4, i6],
             export: [e4, e6],
@@ -705,6 +818,7 @@ fn match_tunnels(
                 line: None,
                 text: format!("interface {}", wg.interface),
                 why: "no BGP neighbor left for this tunnel".into(),
+                kind: SkipKind::Lost,
             });
         }
     }
@@ -748,6 +862,7 @@ fn tunnel(
             line: None,
             text: format!("interface {}", wg.interface),
             why: "no [Peer] section: the neighbor is written without a tunnel".into(),
+            kind: SkipKind::Lost,
         });
         return None;
     };
@@ -757,6 +872,7 @@ fn tunnel(
             line: None,
             text: "[Peer]".into(),
             why: "no PublicKey: the neighbor is written without a tunnel".into(),
+            kind: SkipKind::Lost,
         });
         return None;
     };
@@ -771,6 +887,7 @@ fn tunnel(
                     line: None,
                     text: format!("Endpoint = {e}"),
                     why,
+                    kind: SkipKind::Lost,
                 });
                 None
             }

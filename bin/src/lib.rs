@@ -1,9 +1,11 @@
 //! wgbgp daemon library
 
 pub mod api;
+pub mod cli;
 pub mod config;
 pub mod control;
 pub mod daemon;
+pub mod host;
 pub mod import_frr;
 pub mod metrics;
 pub mod peer_config;

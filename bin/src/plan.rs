@@ -193,7 +193,7 @@ pub fn plan(old: &Config, new: &Config) -> ReloadPlan {
     );
     restart(old.local_restart != new.local_restart, "graceful_restart");
     restart(
-        old.control_access != new.control_access,
+        old.control_groups != new.control_groups,
         "control_group/control_admin_group",
     );
     restart(old.metrics != new.metrics, "metrics");
@@ -206,13 +206,9 @@ pub fn plan(old: &Config, new: &Config) -> ReloadPlan {
         old.wireguard.keep_on_exit != new.wireguard.keep_on_exit,
         "wireguard.keep_on_exit",
     );
-    let removed_loopbacks: Vec<String> = old
-        .loopback
-        .iter()
-        .filter(|l| !new.loopback.contains(l))
-        .map(|l| format!("loopback {l} removed"))
-        .collect();
-    p.restart_required.extend(removed_loopbacks);
+    for l in missing_from(&old.loopback, &new.loopback) {
+        p.restart_required.push(format!("loopback {l} removed"));
+    }
     // The first loopback of a family is every session's source and next hop.
     let first = |c: &Config, v4: bool| {
         c.loopback
@@ -223,24 +219,9 @@ pub fn plan(old: &Config, new: &Config) -> ReloadPlan {
     if first(old, true) != first(new, true) || first(old, false) != first(new, false) {
         p.restart_required.push("first loopback of a family".into());
     }
-    p.loopbacks_added = new
-        .loopback
-        .iter()
-        .filter(|l| !old.loopback.contains(l))
-        .copied()
-        .collect();
-    p.announce_added = new
-        .announce
-        .iter()
-        .filter(|a| !old.announce.contains(a))
-        .copied()
-        .collect();
-    p.announce_removed = old
-        .announce
-        .iter()
-        .filter(|a| !new.announce.contains(a))
-        .copied()
-        .collect();
+    p.loopbacks_added = missing_from(&new.loopback, &old.loopback);
+    p.announce_added = missing_from(&new.announce, &old.announce);
+    p.announce_removed = missing_from(&old.announce, &new.announce);
     p.private_key_file_changed = old.wireguard.private_key_file != new.wireguard.private_key_file;
 
     for name in old.peers.keys().filter(|n| !new.peers.contains_key(*n)) {
@@ -277,6 +258,15 @@ pub fn plan(old: &Config, new: &Config) -> ReloadPlan {
     }
     p.kernel_rules_changed = old.kernel.rules != new.kernel.rules;
     p
+}
+
+/// The items of `these` that `other` lacks, in order.
+fn missing_from<T: PartialEq + Copy>(these: &[T], other: &[T]) -> Vec<T> {
+    these
+        .iter()
+        .filter(|x| !other.contains(x))
+        .copied()
+        .collect()
 }
 
 #[cfg(test)]

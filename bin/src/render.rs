@@ -126,23 +126,39 @@ fn peer_line(out: &mut String, width: usize, addr: &str, p: &PeerSummary) {
     );
 }
 
-/// `show bgp ipv4|ipv6 unicast`.
-pub fn routes(t: &RouteTable) -> String {
+/// The lines above a `show bgp` table, as vtysh prints them.
+fn table_header(
+    table_version: u64,
+    router_id: &str,
+    vrf_id: u32,
+    default_loc_prf: u32,
+    local_as: u32,
+) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "BGP table version is {}, local router ID is {}, vrf id {}",
-        t.table_version, t.router_id, t.vrf_id
+        "BGP table version is {table_version}, local router ID is {router_id}, vrf id {vrf_id}"
     );
     let _ = writeln!(
         out,
-        "Default local pref {}, local AS {}",
-        t.default_loc_prf, t.local_as
+        "Default local pref {default_loc_prf}, local AS {local_as}"
     );
     out.push_str(
         "Status codes:  s suppressed, d damped, h history, * valid, > best, = multipath,\n\
          \x20              i internal, r RIB-failure, S Stale, R Removed\n\
          Origin codes:  i - IGP, e - EGP, ? - incomplete\n\n",
+    );
+    out
+}
+
+/// `show bgp ipv4|ipv6 unicast`.
+pub fn routes(t: &RouteTable) -> String {
+    let mut out = table_header(
+        t.table_version,
+        &t.router_id,
+        t.vrf_id,
+        t.default_loc_prf,
+        t.local_as,
     );
     if t.routes.is_empty() {
         out.push_str("No BGP prefixes displayed, 0 exist\n");
@@ -226,21 +242,12 @@ fn route_line(out: &mut String, network: &str, p: &RoutePath) {
 /// `show bgp neighbors ADDR received-routes|advertised-routes`: FRR's
 /// table layout, and its "Total number of prefixes N" line.
 pub fn adj_routes(t: &crate::api::AdjRoutes) -> String {
-    let mut out = String::new();
-    let _ = writeln!(
-        out,
-        "BGP table version is {}, local router ID is {}, vrf id 0",
-        t.bgp_table_version, t.bgp_local_router_id
-    );
-    let _ = writeln!(
-        out,
-        "Default local pref {}, local AS {}",
-        t.default_loc_prf, t.local_as
-    );
-    out.push_str(
-        "Status codes:  s suppressed, d damped, h history, * valid, > best, = multipath,\n\
-         \x20              i internal, r RIB-failure, S Stale, R Removed\n\
-         Origin codes:  i - IGP, e - EGP, ? - incomplete\n\n",
+    let mut out = table_header(
+        t.bgp_table_version,
+        &t.bgp_local_router_id,
+        0,
+        t.default_loc_prf,
+        t.local_as,
     );
     let routes = t.received_routes.as_ref().or(t.advertised_routes.as_ref());
     let routes = routes
@@ -502,39 +509,21 @@ pub fn nexthops(n: &[NexthopInfo]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::api::{Afi, Nexthop, Origin, format_uptime};
+    use crate::api::{Nexthop, Origin, format_uptime};
     use std::collections::BTreeMap;
     use std::time::Duration;
 
     fn peer(addr: &str, state: SessionState, pfx: u64) -> (String, PeerSummary) {
         let up = (state == SessionState::Established).then(|| Duration::from_secs(62));
-        (
-            addr.to_string(),
-            PeerSummary {
-                hostname: None,
-                remote_as: 65501,
-                local_as: 65500,
-                version: 4,
-                msg_rcvd: 10,
-                msg_sent: 11,
-                table_version: 0,
-                outq: 0,
-                inq: 0,
-                peer_uptime: format_uptime(up),
-                peer_uptime_msec: 62_000,
-                peer_uptime_established_epoch: None,
-                pfx_rcd: pfx,
-                pfx_snt: 1,
-                state,
-                peer_state: PeerState::Ok,
-                connections_established: 1,
-                connections_dropped: 0,
-                desc: Some("S2".into()),
-                id_type: Afi::Ipv4,
-                name: "s2".into(),
-                interface: None,
-            },
-        )
+        let summary = PeerSummary {
+            peer_uptime: format_uptime(up),
+            peer_uptime_established_epoch: None,
+            pfx_rcd: pfx,
+            pfx_snt: 1,
+            interface: None,
+            ..crate::api::tests::peer(state)
+        };
+        (addr.to_string(), summary)
     }
 
     #[test]

@@ -285,6 +285,42 @@ fn config_check_accepts_and_rejects() {
         "{e}"
     );
     assert!(out.stdout.is_empty());
+
+    // Valid as written, but the group does not exist on this host: both
+    // checks refuse it, naming the line and the key.
+    let socket = "control_socket: /run/wgbgp/wgbgp.sock";
+    let src = S1
+        .replace("/etc/wgbgp/private.key", key.to_str().unwrap())
+        .replacen(
+            socket,
+            &format!("{socket}\ncontrol_group: no-such-group-wgbgp"),
+            1,
+        );
+    let line = src
+        .lines()
+        .position(|l| l.starts_with("control_group"))
+        .unwrap()
+        + 1;
+    std::fs::write(&bad, src).unwrap();
+    let expected =
+        format!("bad.yaml:{line}: control_group: no group `no-such-group-wgbgp` on this system");
+    let out = wgbgp(&["config", "check", bad.to_str().unwrap()], None);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains(&expected),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = Command::new(env!("CARGO_BIN_EXE_wgbgpd"))
+        .args(["--check", "--config", bad.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains(&expected),
+        "{}",
+        text(&out.stderr)
+    );
 }
 
 #[test]
@@ -386,4 +422,45 @@ async fn control_socket_access_by_group() {
         text(&out.stderr)
     );
     server.abort();
+}
+
+#[test]
+fn completions_are_printed_for_each_shell_and_refused_for_an_unknown_one() {
+    let bash = wgbgp(&["completions", "bash"], None);
+    assert!(bash.status.success());
+    let script = text(&bash.stdout);
+    // Every subcommand path is offered.
+    for word in ["_wgbgp()", "peer-config", "received-routes", "nexthops"] {
+        assert!(script.contains(word), "bash completion lacks {word}");
+    }
+    let zsh = wgbgp(&["completions", "zsh"], None);
+    assert!(text(&zsh.stdout).starts_with("#compdef wgbgp"));
+    let bad = wgbgp(&["completions", "cmd.exe"], None);
+    assert!(!bad.status.success());
+    assert!(text(&bad.stderr).contains("cmd.exe"));
+}
+
+#[test]
+fn man_writes_a_page_per_command_and_one_for_the_daemon() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = wgbgp(&["man", dir.path().to_str().unwrap()], None);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let page = |name: &str| {
+        std::fs::read_to_string(dir.path().join(name)).unwrap_or_else(|e| panic!("{name}: {e}"))
+    };
+    assert!(page("wgbgpd.8").contains(".TH wgbgpd 8"));
+    assert!(page("wgbgpd.8").contains("CAP_NET_ADMIN"));
+    assert!(page("wgbgp.1").contains(".TH wgbgp 1"));
+    assert!(page("wgbgp-show-bgp-neighbors.1").contains("received\\-routes"));
+    // clap's own `help` and hidden commands get no page.
+    let names: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        !names
+            .iter()
+            .any(|n| n.contains("help") || n.contains("-man")),
+        "{names:?}"
+    );
 }

@@ -54,8 +54,13 @@ fn ip(s: &str) -> IpAddr {
 }
 
 /// Whether the named chain accepts `prefix`, by the RIB's evaluation.
-fn accepts(config: &Config, chain: &[String], prefix: &str) -> bool {
-    let policies = chain
+fn accepts(config: &Config, names: &[String], prefix: &str) -> bool {
+    chain(config, names).accepts(&net(prefix))
+}
+
+/// The named policies of `config` as the RIB evaluates them.
+fn chain(config: &Config, names: &[String]) -> Chain {
+    let policies = names
         .iter()
         .map(|name| {
             Arc::new(Policy {
@@ -64,7 +69,7 @@ fn accepts(config: &Config, chain: &[String], prefix: &str) -> bool {
             })
         })
         .collect();
-    Chain(policies).accepts(&net(prefix))
+    Chain(policies)
 }
 
 const SAMPLES: &[&str] = &[
@@ -198,10 +203,17 @@ interface lo
 exit
 router bgp 65500
  bgp router-id 10.255.0.1
+ bgp bestpath as-path multipath-relax
+ bgp graceful-restart
+ bgp graceful-restart select-defer-time 90
+ bgp graceful-restart restart-time 150
  timers bgp 10 30
  neighbor SPOKES peer-group
  neighbor SPOKES remote-as 65510
  neighbor SPOKES update-source 10.255.0.1
+ neighbor SPOKES password grp-secret
+ neighbor SPOKES bfd
+ neighbor SPOKES timers connect 5
  neighbor 10.255.0.2 peer-group SPOKES
  neighbor 10.255.0.2 description Spoke A
  neighbor 10.255.0.3 remote-as 65511
@@ -210,12 +222,16 @@ router bgp 65500
  neighbor 10.255.0.3 password s3cret
  neighbor 10.255.0.3 timers 5 15
  neighbor fd00::4 remote-as 65512
+ neighbor 10.255.0.9 remote-as internal
  !
  address-family ipv4 unicast
   network 198.51.100.0/24
   neighbor SPOKES prefix-list FROM-SPOKES in
   neighbor SPOKES route-map OUT out
-  neighbor 10.255.0.3 route-map OUT in
+  neighbor SPOKES maximum-prefix 1000 90 restart 5
+  neighbor SPOKES next-hop-self
+  neighbor 10.255.0.3 maximum-prefix 500 warning-only
+  neighbor 10.255.0.3 prefix-list UPSTREAM in
   neighbor 10.255.0.3 route-map OUT out
   maximum-paths 4
  exit-address-family
@@ -225,12 +241,14 @@ router bgp 65500
   neighbor fd00::4 activate
   neighbor fd00::4 route-map OUT6 in
   neighbor fd00::4 route-map OUT6 out
+  neighbor fd00::4 maximum-prefix 200
  exit-address-family
 exit
 !
 ip prefix-list FROM-SPOKES seq 5 deny 10.0.0.0/8 le 32
 ip prefix-list FROM-SPOKES seq 10 permit 0.0.0.0/0 ge 16 le 24
 ip prefix-list MINE seq 5 permit 198.51.100.0/24
+ip prefix-list UPSTREAM seq 5 permit 0.0.0.0/0 le 24
 ipv6 prefix-list MINE6 seq 5 permit 2001:db8::/32 le 48
 !
 route-map OUT permit 10
@@ -340,20 +358,84 @@ fn rich_config_keeps_its_meaning() {
     let notes = t.notes.join("\n");
     assert!(notes.contains("2 different private keys"), "{notes}");
     assert!(notes.contains(&k2.get_public().to_base64()), "{notes}");
-    // Nothing dropped silently.
+    // What wgbgp has is translated: password, bfd, maximum-prefix (also
+    // from the peer-group), maximum-paths, multipath-relax, graceful restart.
+    assert_eq!(b.password.as_deref(), Some("s3cret"));
+    assert_eq!(
+        a.password.as_deref(),
+        Some("grp-secret"),
+        "from the peer-group"
+    );
+    assert!(a.bfd.is_some() && b.bfd.is_none());
+    let max = a.max_prefix.unwrap();
+    assert_eq!(max.limit, 1000);
+    assert_eq!(max.action, wgbgp::config::MaxPrefixAction::Restart);
+    assert_eq!(max.restart_after, 300, "restart 5 (minutes)");
+    let max = b.max_prefix.unwrap();
+    assert_eq!(
+        (max.limit, max.action),
+        (500, wgbgp::config::MaxPrefixAction::Warn)
+    );
+    assert_eq!(v6.max_prefix.unwrap().limit, 200);
+    assert_eq!(c.multipath, 4);
+    assert!(c.multipath_relax);
+    assert_eq!(c.local_restart.unwrap().select_defer_time, 90);
+    assert_eq!(a.graceful_restart, Some(150));
+    // `permit 0.0.0.0/0 le 24` accepts the default route in FRR: the
+    // translation names it, so the default-route guard lets it in too.
+    assert!(accepts(&c, &b.import, "0.0.0.0/0"));
+    assert!(accepts(&c, &b.import, "203.0.113.0/24"));
+    assert!(!accepts(&c, &b.import, "203.0.113.0/25"));
+    let guard = rib::guard::Guard {
+        reject_default_route: true,
+        ..Default::default()
+    };
+    assert_eq!(
+        rib::guard::refuses(guard, &net("0.0.0.0/0"), &chain(&c, &b.import)),
+        None,
+        "{}",
+        t.yaml
+    );
+
+    // Nothing dropped silently; what is lost is told from what is not needed.
+    let kind = |text: &str| {
+        t.skipped
+            .iter()
+            .find(|s| s.text == text)
+            .map(|s| s.kind)
+            .unwrap_or_else(|| panic!("{text} not listed: {:?}", t.skipped))
+    };
+    use wgbgp::import_frr::SkipKind::{Lost, NotNeeded};
+    assert_eq!(kind("frr version 8.4.4"), NotNeeded);
+    assert_eq!(kind("line vty"), Lost);
+    assert_eq!(kind("neighbor SPOKES timers connect 5"), NotNeeded);
+    assert_eq!(kind("neighbor SPOKES next-hop-self"), NotNeeded);
+    assert_eq!(kind("neighbor 10.255.0.9 (remote-as internal)"), Lost);
+    assert!(!c.peers.values().any(|p| p.address() == ip("10.255.0.9")));
     let skipped: Vec<String> = t.skipped.iter().map(|s| s.text.clone()).collect();
-    for want in [
-        "frr version 8.4.4",
-        "neighbor 10.255.0.3 password (redacted)",
+    for translated in [
         "maximum-paths 4",
-        "line vty",
+        "neighbor SPOKES bfd",
+        "bgp graceful-restart",
     ] {
-        assert!(skipped.iter().any(|s| s == want), "{want} in {skipped:?}");
+        assert!(
+            !skipped.iter().any(|s| s.contains(translated)),
+            "{translated}: {skipped:?}"
+        );
     }
     // `set metric` is translated into the rule that accepts MINE.
     assert!(!skipped.iter().any(|s| s == "set metric 10"), "{skipped:?}");
     assert!(t.yaml.contains("      set: { med: 10 }"), "{}", t.yaml);
-    assert!(!t.yaml.contains("s3cret"), "secrets are not repeated");
+    // A secret is written where it is used, never in the comments.
+    let comments: String = t
+        .yaml
+        .lines()
+        .filter(|l| l.trim_start().starts_with('#'))
+        .collect();
+    assert!(
+        !comments.contains("s3cret") && !comments.contains("grp-secret"),
+        "{comments}"
+    );
 }
 
 fn wgbgp(args: &[&str]) -> Output {
@@ -696,4 +778,61 @@ fn as_path_access_lists_and_community_lists_become_as_path_and_community_matches
     // Entry 30's list has a deny entry wgbgp cannot say as "any of": the
     // permit entry is dropped, so nothing extra is accepted.
     assert_eq!(eval(&[65501, 7], &[], &[]), None);
+}
+
+/// A translation that loses something fails, naming each lost line with
+/// its number and printing no configuration; `--allow-partial` prints it
+/// with those lines under `# not translated:`. Housekeeping alone passes.
+#[test]
+fn binary_fails_on_a_lossy_translation_unless_allow_partial() {
+    let dir = tempfile::tempdir().unwrap();
+    let conf = dir.path().join("bgpd.conf");
+    let lossy = "frr version 8.4.4\n\
+                 hostname edge\n\
+                 router bgp 65500\n \
+                 bgp router-id 10.0.0.1\n \
+                 neighbor 10.0.0.2 remote-as 65501\n \
+                 neighbor 10.0.0.2 update-source 10.0.0.1\n \
+                 neighbor 10.0.0.3 remote-as internal\n \
+                 neighbor 10.0.0.2 allowas-in 1\n\
+                 exit\n";
+    std::fs::write(&conf, lossy).unwrap();
+    let c = conf.to_str().unwrap();
+    let out = wgbgp(&["import", "frr", c]);
+    assert!(!out.status.success());
+    assert!(out.stdout.is_empty(), "no partial config on stdout");
+    let err = text(&out.stderr);
+    assert!(err.contains("2 item(s)"), "{err}");
+    assert!(
+        err.contains(":8: `neighbor 10.0.0.2 allowas-in 1`"),
+        "{err}"
+    );
+    assert!(
+        err.contains("neighbor 10.0.0.3 (remote-as internal)"),
+        "{err}"
+    );
+    assert!(err.contains("--allow-partial"), "{err}");
+
+    let out = wgbgp(&["import", "frr", "--allow-partial", c]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let yaml = text(&out.stdout);
+    let lost = yaml.split("# not needed").next().unwrap();
+    assert!(lost.contains("allowas-in"), "{yaml}");
+    assert!(
+        yaml.contains("hostname edge"),
+        "housekeeping is listed too: {yaml}"
+    );
+    Config::from_str(&yaml, "partial.yaml").unwrap();
+
+    // Only housekeeping and implied settings: exit 0 without the flag.
+    let clean = lossy
+        .replace(" neighbor 10.0.0.3 remote-as internal\n", "")
+        .replace(
+            " neighbor 10.0.0.2 allowas-in 1\n",
+            " neighbor 10.0.0.2 timers connect 5\n",
+        );
+    std::fs::write(&conf, clean).unwrap();
+    let out = wgbgp(&["import", "frr", c]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("# not translated: nothing"));
 }

@@ -3,21 +3,18 @@
 //! The config, control socket and log live in a temporary directory; `birdc`
 //! talks to the socket from the host (a Unix socket needs no namespace).
 
-use std::fs::File;
 use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::Duration;
 
-use crate::netns::{ChildGuard, Netns};
+use crate::daemon::Daemon;
+use crate::netns::Netns;
 use crate::tempdir::TempDir;
 
-/// `bird -f` in one namespace; killed (SIGTERM) on drop.
+/// `bird -f` in one namespace; stopped on drop.
 pub struct Bird {
-    child: Option<ChildGuard>,
+    daemon: Daemon,
     sock: PathBuf,
-    log: PathBuf,
-    ns: String,
-    _dir: TempDir,
 }
 
 impl Bird {
@@ -30,22 +27,13 @@ impl Bird {
         let dir = TempDir::new("bird");
         let conf = dir.write("bird.conf", config);
         let sock = dir.join("bird.ctl");
-        let log = dir.join("bird.log");
-        let logf = File::create(&log).expect("create bird log");
         let conf_s = conf.to_string_lossy().into_owned();
         let sock_s = sock.to_string_lossy().into_owned();
         let pid_s = dir.join("bird.pid").to_string_lossy().into_owned();
-        let mut cmd = ns.command(&["bird", "-f", "-c", &conf_s, "-s", &sock_s, "-P", &pid_s]);
-        cmd.stdin(Stdio::null())
-            .stdout(logf.try_clone().expect("dup log"))
-            .stderr(logf);
-        let child = ns.spawn(cmd);
+        let cmd = ns.command(&["bird", "-f", "-c", &conf_s, "-s", &sock_s, "-P", &pid_s]);
         let mut bird = Bird {
-            child: Some(child),
+            daemon: Daemon::spawn(ns, "BIRD", dir, cmd, 200),
             sock,
-            log,
-            ns: ns.name().to_string(),
-            _dir: dir,
         };
         crate::wait_for(
             Duration::from_secs(10),
@@ -61,11 +49,7 @@ impl Bird {
 
     /// Panics (BIRD's log is printed on the way out) if BIRD has exited.
     pub fn check_alive(&mut self) {
-        if let Some(c) = self.child.as_mut()
-            && let Some(st) = c.try_wait()
-        {
-            panic!("BIRD in netns {} exited: {st}", self.ns);
-        }
+        self.daemon.check_alive();
     }
 
     /// Runs `birdc -s SOCK CMD`; returns stdout or the error text.
@@ -94,7 +78,7 @@ impl Bird {
     /// Runs `birdc CMD`; panics on failure.
     pub fn birdc(&self, cmd: &str) -> String {
         self.try_birdc(cmd)
-            .unwrap_or_else(|e| panic!("BIRD in netns {}: {e}", self.ns))
+            .unwrap_or_else(|e| panic!("BIRD in netns {}: {e}", self.daemon.ns()))
     }
 
     /// `birdc show protocols`.
@@ -121,7 +105,7 @@ impl Bird {
             Duration::from_millis(250),
             &format!(
                 "BIRD protocol {name} in netns {} to be Established",
-                self.ns
+                self.daemon.ns()
             ),
             || {
                 self.check_alive();
@@ -133,6 +117,64 @@ impl Bird {
                 }
             },
         );
+    }
+}
+
+/// A BIRD config with one eBGP session on a connected link, as the
+/// plain-peer tests write it: `log stderr all`, the device protocol scanning
+/// every 2 s, `statics` as IPv4 blackholes exported to the peer with
+/// `next hop self` (nothing exported when there are none), and a connect
+/// retry of 2 s.
+#[derive(Debug, Clone, Copy)]
+pub struct BirdPeer<'a> {
+    /// The `protocol bgp` name (what [`Bird::wait_established`] takes).
+    pub name: &'a str,
+    pub router_id: &'a str,
+    pub local: &'a str,
+    pub asn: u32,
+    pub neighbor: &'a str,
+    pub peer_asn: u32,
+    pub statics: &'a [&'a str],
+    /// The IPv4 channel's import filter: `"all"` or `"none"`.
+    pub import: &'a str,
+    /// More lines for the `protocol bgp` block, e.g. `"error wait time 1, 5;"`.
+    pub options: &'a [&'a str],
+}
+
+impl BirdPeer<'_> {
+    /// The bird.conf text.
+    pub fn conf(&self) -> String {
+        let mut s = format!(
+            "\nlog stderr all;\nrouter id {};\nprotocol device {{ scan time 2; }}\n",
+            self.router_id
+        );
+        let export = if self.statics.is_empty() {
+            "export none;".to_string()
+        } else {
+            let routes: Vec<String> = self
+                .statics
+                .iter()
+                .map(|p| format!("route {p} blackhole;"))
+                .collect();
+            s.push_str(&format!(
+                "protocol static s4 {{ ipv4; {} }}\n",
+                routes.join(" ")
+            ));
+            "export where source = RTS_STATIC; next hop self;".to_string()
+        };
+        s.push_str(&format!(
+            "protocol bgp {} {{\n    local {} as {};\n    neighbor {} as {};\n    \
+             connect retry time 2;\n",
+            self.name, self.local, self.asn, self.neighbor, self.peer_asn
+        ));
+        for o in self.options {
+            s.push_str(&format!("    {o}\n"));
+        }
+        s.push_str(&format!(
+            "    ipv4 {{ import {}; {export} }};\n}}\n",
+            self.import
+        ));
+        s
     }
 }
 
@@ -150,18 +192,51 @@ fn parse_protocol_info(show_protocols: &str, name: &str) -> Option<String> {
     })
 }
 
-impl Drop for Bird {
-    fn drop(&mut self) {
-        crate::dump_on_panic(&format!("BIRD in {}", self.ns), &self.log, 200);
-        if let Some(mut c) = self.child.take() {
-            c.stop(Duration::from_secs(3));
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bird_peer_conf_as_written_by_hand() {
+        let peer = BirdPeer {
+            name: "x",
+            router_id: "192.0.2.9",
+            local: "192.0.2.1",
+            asn: 64512,
+            neighbor: "192.0.2.2",
+            peer_asn: 64513,
+            statics: &["198.18.0.0/24", "198.18.1.0/24"],
+            import: "none",
+            options: &["hold time 9;"],
+        };
+        let conf = peer.conf();
+        let want = "
+log stderr all;
+router id 192.0.2.9;
+protocol device { scan time 2; }
+protocol static s4 { ipv4; route 198.18.0.0/24 blackhole; route 198.18.1.0/24 blackhole; }
+protocol bgp x {
+    local 192.0.2.1 as 64512;
+    neighbor 192.0.2.2 as 64513;
+    connect retry time 2;
+    hold time 9;
+    ipv4 { import none; export where source = RTS_STATIC; next hop self; };
+}
+";
+        assert_eq!(conf, want);
+        let quiet = BirdPeer {
+            statics: &[],
+            import: "all",
+            options: &[],
+            ..peer
+        }
+        .conf();
+        assert!(!quiet.contains("protocol static"), "{quiet}");
+        assert!(
+            quiet.contains("    ipv4 { import all; export none; };\n}\n"),
+            "{quiet}"
+        );
+    }
 
     #[test]
     fn protocol_info_is_the_last_columns() {

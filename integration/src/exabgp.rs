@@ -6,20 +6,15 @@
 //! ExaBGP runs in the foreground as root with its CLI pipes and listening
 //! socket off: it only connects out to the neighbors of its config.
 
-use std::fs::File;
-use std::path::PathBuf;
-use std::process::Stdio;
 use std::time::Duration;
 
-use crate::netns::{ChildGuard, Netns};
+use crate::daemon::Daemon;
+use crate::netns::Netns;
 use crate::tempdir::TempDir;
 
-/// `exabgp CONF` in one namespace; killed (SIGTERM) on drop.
+/// `exabgp CONF` in one namespace; stopped on drop.
 pub struct ExaBgp {
-    child: Option<ChildGuard>,
-    log: PathBuf,
-    ns: String,
-    _dir: TempDir,
+    daemon: Daemon,
 }
 
 impl ExaBgp {
@@ -30,8 +25,6 @@ impl ExaBgp {
         crate::require_tool("exabgp", "exabgp");
         let dir = TempDir::new("exabgp");
         let conf = dir.write("exabgp.conf", config);
-        let log = dir.join("exabgp.log");
-        let logf = File::create(&log).expect("create exabgp log");
         let mut cmd = ns.command(&[std::ffi::OsStr::new("exabgp"), conf.as_os_str()]);
         for (k, v) in [
             ("exabgp_daemon_user", "root"),
@@ -47,15 +40,9 @@ impl ExaBgp {
         ] {
             cmd.env(k, v);
         }
-        cmd.current_dir(dir.path())
-            .stdin(Stdio::null())
-            .stdout(logf.try_clone().expect("dup log"))
-            .stderr(logf);
+        cmd.current_dir(dir.path());
         let mut x = ExaBgp {
-            child: Some(ns.spawn(cmd)),
-            log,
-            ns: ns.name().to_string(),
-            _dir: dir,
+            daemon: Daemon::spawn(ns, "exabgp", dir, cmd, 100),
         };
         // A bad config is reported within a second or two of starting.
         std::thread::sleep(Duration::from_millis(1500));
@@ -65,24 +52,11 @@ impl ExaBgp {
 
     /// Panics (the log is printed on the way out) if ExaBGP has exited.
     pub fn check_alive(&mut self) {
-        if let Some(c) = self.child.as_mut()
-            && let Some(st) = c.try_wait()
-        {
-            panic!("exabgp in netns {} exited: {st}", self.ns);
-        }
+        self.daemon.check_alive();
     }
 
     /// ExaBGP's log so far.
     pub fn log_text(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-}
-
-impl Drop for ExaBgp {
-    fn drop(&mut self) {
-        crate::dump_on_panic(&format!("exabgp in {}", self.ns), &self.log, 100);
-        if let Some(mut c) = self.child.take() {
-            c.stop(Duration::from_secs(3));
-        }
+        self.daemon.log_text()
     }
 }

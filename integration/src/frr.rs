@@ -32,7 +32,22 @@ pub struct EdgeConfig<'a> {
     pub v6_next_hop: &'a str,
 }
 
-impl EdgeConfig<'_> {
+impl<'a> EdgeConfig<'a> {
+    /// B of the two-node labs ([`crate::HandTunnel`]): AS 65501, router ID
+    /// 2.2.2.2, peering with wgbgpd at 1.1.1.1 in AS 65500, IPv6 next hop
+    /// fd00::2, announcing `networks`.
+    pub fn b(networks: &'a [&'a str]) -> EdgeConfig<'a> {
+        EdgeConfig {
+            hostname: "b",
+            asn: 65501,
+            router_id: "2.2.2.2",
+            peer: "1.1.1.1",
+            peer_asn: 65500,
+            networks,
+            v6_next_hop: "fd00::2",
+        }
+    }
+
     /// The bgpd.conf text.
     pub fn bgpd_conf(&self) -> String {
         let EdgeConfig {
@@ -170,7 +185,6 @@ impl Frr {
         bfdd_conf: Option<&str>,
     ) -> Frr {
         let zebra_bin = format!("{FRR_LIBEXEC}/zebra");
-        let bgpd_bin = format!("{FRR_LIBEXEC}/bgpd");
         crate::require_tool(&zebra_bin, "frr");
         crate::require_tool("vtysh", "frr");
         let dir = TempDir::new("frr");
@@ -207,22 +221,7 @@ impl Frr {
             frr.bfdd = Some(bfdd);
             frr.wait_socket("bfdd", "bfdd.vty");
         }
-        let bgpd = frr.spawn_daemon(ns, &bgpd_bin, "bgpd", &["-S"]);
-        frr.bgpd = Some(bgpd);
-        frr.wait_socket("bgpd", "bgpd.vty");
-        crate::wait_for(
-            Duration::from_secs(10),
-            Duration::from_millis(100),
-            "vtysh to reach zebra and bgpd",
-            || {
-                frr.check_alive();
-                let out = frr.try_vtysh("show bgp summary json");
-                match out {
-                    Ok(_) => Ok(()),
-                    Err(e) => Err(e),
-                }
-            },
-        );
+        frr.start_bgpd(ns);
         frr
     }
 
@@ -367,7 +366,8 @@ impl Frr {
         let _ = std::fs::remove_file(self.dir.join("bgpd.pid"));
     }
 
-    /// Starts bgpd again with its config, after [`Frr::kill_bgpd`].
+    /// Starts bgpd with its config (again, after [`Frr::kill_bgpd`]) and
+    /// waits until vtysh reaches it.
     pub fn start_bgpd(&mut self, ns: &Netns) {
         assert!(self.bgpd.is_none(), "bgpd in {} is running", self.ns);
         let bgpd_bin = format!("{FRR_LIBEXEC}/bgpd");
@@ -377,7 +377,7 @@ impl Frr {
         crate::wait_for(
             Duration::from_secs(10),
             Duration::from_millis(100),
-            "vtysh to reach the restarted bgpd",
+            "vtysh to reach zebra and bgpd",
             || {
                 self.check_alive();
                 self.try_vtysh("show bgp summary json").map(|_| ())

@@ -3,23 +3,18 @@
 //! the namespace's own 127.0.0.1, so instances never collide; the `gobgp`
 //! CLI runs inside the namespace to reach it.
 
-use std::fs::File;
-use std::path::PathBuf;
-use std::process::Stdio;
 use std::time::Duration;
 
-use crate::netns::{ChildGuard, Netns};
+use crate::daemon::Daemon;
+use crate::netns::Netns;
 use crate::tempdir::TempDir;
 
 /// The gRPC address inside the namespace.
 const API: &str = "127.0.0.1:50051";
 
-/// `gobgpd` in one namespace; killed (SIGTERM) on drop.
+/// `gobgpd` in one namespace; stopped on drop.
 pub struct Gobgpd {
-    child: Option<ChildGuard>,
-    log: PathBuf,
-    ns: String,
-    _dir: TempDir,
+    daemon: Daemon,
 }
 
 impl Gobgpd {
@@ -34,9 +29,7 @@ impl Gobgpd {
             .write("gobgpd.toml", toml)
             .to_string_lossy()
             .into_owned();
-        let log = dir.join("gobgpd.log");
-        let logf = File::create(&log).expect("create gobgpd log");
-        let mut cmd = ns.command(&[
+        let cmd = ns.command(&[
             "gobgpd",
             "-f",
             &conf,
@@ -47,14 +40,8 @@ impl Gobgpd {
             API,
             "--pprof-disable",
         ]);
-        cmd.stdin(Stdio::null())
-            .stdout(logf.try_clone().expect("dup log"))
-            .stderr(logf);
         let mut g = Gobgpd {
-            child: Some(ns.spawn(cmd)),
-            log,
-            ns: ns.name().to_string(),
-            _dir: dir,
+            daemon: Daemon::spawn(ns, "gobgpd", dir, cmd, 100),
         };
         crate::wait_for(
             Duration::from_secs(10),
@@ -70,11 +57,7 @@ impl Gobgpd {
 
     /// Panics (the log is printed on the way out) if gobgpd has exited.
     pub fn check_alive(&mut self) {
-        if let Some(c) = self.child.as_mut()
-            && let Some(st) = c.try_wait()
-        {
-            panic!("gobgpd in netns {} exited: {st}", self.ns);
-        }
+        self.daemon.check_alive();
     }
 
     /// Runs `gobgp -u 127.0.0.1 -p 50051 ARGS...` in `ns`; stdout or the error.
@@ -98,7 +81,7 @@ impl Gobgpd {
     /// `&["global", "rib", "add", "198.51.100.3/32"]` to originate a prefix.
     pub fn cli(&self, ns: &Netns, args: &[&str]) -> String {
         self.try_cli(ns, args)
-            .unwrap_or_else(|e| panic!("gobgpd in netns {}: {e}", self.ns))
+            .unwrap_or_else(|e| panic!("gobgpd in netns {}: {e}", self.daemon.ns()))
     }
 
     /// The session state of `neighbor` (`"established"`, `"active"`, ...)
@@ -130,7 +113,7 @@ impl Gobgpd {
             Duration::from_millis(250),
             &format!(
                 "gobgpd in netns {} to reach established with {neighbor}",
-                self.ns
+                self.daemon.ns()
             ),
             || {
                 self.check_alive();
@@ -140,14 +123,5 @@ impl Gobgpd {
                 }
             },
         );
-    }
-}
-
-impl Drop for Gobgpd {
-    fn drop(&mut self) {
-        crate::dump_on_panic(&format!("gobgpd in {}", self.ns), &self.log, 100);
-        if let Some(mut c) = self.child.take() {
-            c.stop(Duration::from_secs(3));
-        }
     }
 }

@@ -3,7 +3,10 @@
 //!
 //! - [`netns`]: the [`Netns`] guard, child processes, veth links, sysctls.
 //! - [`names`]: machine-unique namespace and interface names.
-//! - [`lab`]: the seed lab of the blog post (S1, R1, S2, S3).
+//! - [`lab`]: the lab builder: the seed lab of the blog post (S1, R1, S2, S3),
+//!   namespace pairs, key files, hand-made tunnel ends, two-wgbgpd tunnel labs.
+//! - [`config`]: a typed builder for wgbgpd's YAML config.
+//! - [`daemon`]: a third-party daemon as a supervised child with a log.
 //! - [`wg`]: WireGuard tunnels made by hand with wireguard-go and `wg`, as the
 //!   blog post does, for BIRD and FRR peers.
 //! - [`bird`], [`frr`], [`gobgp`]: BIRD 2, FRR (zebra + bgpd) and GoBGP
@@ -19,6 +22,8 @@
 pub mod bench;
 pub mod bird;
 pub mod capture;
+pub mod config;
+pub mod daemon;
 pub mod exabgp;
 pub mod frr;
 pub mod gobgp;
@@ -38,10 +43,11 @@ use std::time::{Duration, Instant};
 
 pub use bird::Bird;
 pub use capture::Capture;
+pub use config::{Config, Peer, Tunnel};
 pub use exabgp::ExaBgp;
 pub use frr::Frr;
 pub use gobgp::Gobgpd;
-pub use lab::SeedLab;
+pub use lab::{HandTunnel, Keys, Leftovers, Pair, SeedLab, WgbgpdPair};
 pub use names::{ifname, unique_name};
 pub use netns::{ChildGuard, Netns, veth};
 pub use rawpeer::RawPeer;

@@ -181,12 +181,80 @@ impl Netns {
         (!line.is_empty()).then(|| line.to_string())
     }
 
+    /// [`Netns::route_to`], or, as the error, the whole table: for [`crate::wait_for`].
+    pub fn route(&self, prefix: &str) -> Result<String, String> {
+        self.route_to(prefix)
+            .ok_or_else(|| format!("no route for {prefix}; table:\n{}", self.routes("")))
+    }
+
+    /// Ok if there is no route for exactly `prefix`; the route as the error.
+    pub fn no_route(&self, prefix: &str) -> Result<(), String> {
+        match self.route_to(prefix) {
+            Some(line) => Err(format!("still present: {line}")),
+            None => Ok(()),
+        }
+    }
+
+    /// Waits (up to `timeout`) until the route for exactly `prefix` contains
+    /// `want` (`""`: any route) and returns it; panics with what was there.
+    pub fn wait_route(&self, prefix: &str, want: &str, timeout: Duration) -> String {
+        crate::wait_for(
+            timeout,
+            Duration::from_millis(50),
+            &format!("`{prefix} ... {want}` in netns {}", self.name),
+            || {
+                self.route(prefix).and_then(|l| {
+                    if l.contains(want) {
+                        Ok(l)
+                    } else {
+                        Err(format!("got `{l}`"))
+                    }
+                })
+            },
+        )
+    }
+
+    /// True if an interface called `name` exists in the namespace.
+    pub fn has_link(&self, name: &str) -> bool {
+        self.try_exec(&["ip", "link", "show", "dev", name])
+            .status
+            .success()
+    }
+
+    /// `ip route show proto bgp` (both families), one trimmed line per route.
+    pub fn bgp_routes(&self) -> Vec<String> {
+        self.routes("proto bgp")
+            .lines()
+            .map(|l| l.trim().to_string())
+            .filter(|l| !l.is_empty())
+            .collect()
+    }
+
     /// True if `ping -c 1 -W 1 addr` (ping -6 for IPv6) succeeds from this namespace.
     pub fn ping(&self, addr: &str) -> bool {
         let fam = if addr.contains(':') { "-6" } else { "-4" };
         self.try_exec(&["ping", fam, "-n", "-q", "-c", "1", "-W", "1", addr])
             .status
             .success()
+    }
+
+    /// `ping -c 1 -W 2 -I SRC DST` (ping -6 for IPv6) from this namespace; the error
+    /// shows ping's output, every routing table and the rules.
+    pub fn ping_from(&self, src: &str, dst: &str) -> Result<(), String> {
+        let fam = if dst.contains(':') { "-6" } else { "-4" };
+        let out = self.try_exec(&["ping", fam, "-n", "-c", "1", "-W", "2", "-I", src, dst]);
+        let text = String::from_utf8_lossy(&out.stdout);
+        if out.status.success() && text.contains("1 received") {
+            Ok(())
+        } else {
+            Err(format!(
+                "ping -I {src} {dst} from netns {} failed:\n{text}{}\nroutes:\n{}\nrules:\n{}",
+                self.name,
+                String::from_utf8_lossy(&out.stderr),
+                self.routes("table all"),
+                self.stdout(&["ip", fam, "rule"])
+            ))
+        }
     }
 
     /// Waits until `addr` answers a ping (up to `timeout`), panicking otherwise.
@@ -314,7 +382,8 @@ fn terminate_pid(pid: u32) {
     unsafe { libc::kill(pid, libc::SIGKILL) };
 }
 
-fn is_zombie(pid: i32) -> bool {
+/// True if `pid` is a zombie (exited, not yet reaped).
+pub fn is_zombie(pid: i32) -> bool {
     std::fs::read_to_string(format!("/proc/{pid}/stat"))
         .map(|s| {
             s.rsplit_once(')')

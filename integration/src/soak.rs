@@ -270,33 +270,9 @@ fn streams(t: &Topology, opts: &SoakOptions) -> Streams {
 const METRICS: &str = "127.0.0.1:9179";
 
 fn config(t: &Topology) -> String {
-    format!(
-        r#"router_id: {rid}
-asn: {asn}
-loopback: [{lo4}/32, "{lo6}/128"]
-metrics: {{ listen: "{METRICS}" }}
-peers:
-  churn:
-    asn: {peer_asn}
-    address: {peer}
-    local_address: {rid}
-    passive: true
-    hold_time: 240
-    import: [accept-all]
-    export: [nothing]
-policies:
-  accept-all:
-    - action: accept
-  nothing:
-    - action: reject
-"#,
-        rid = t.receiver_v4,
-        asn = t.receiver_asn,
-        peer_asn = t.sender_asn,
-        peer = t.sender_v4,
-        lo4 = t.receiver_lo_v4,
-        lo6 = t.receiver_lo_v6,
-    )
+    crate::bench::receivers::wgbgpd_receiver(t, "churn")
+        .metrics(METRICS)
+        .render()
 }
 
 /// What the fds of `pid` point to (`socket:[123]`, `anon_inode:[eventpoll]`...).

@@ -23,6 +23,7 @@
 
 use std::time::Duration;
 
+use integration::bird::BirdPeer;
 use integration::capture::tcp_payloads;
 use integration::{Bird, Capture, ExaBgp, Netns, Wgbgpd, require_root, veth, wait_for};
 use serde_json::Value;
@@ -71,19 +72,17 @@ policies:
     - action: reject
 "#;
 
-const BIRD_R: &str = r#"
-log stderr all;
-router id 10.78.0.3;
-protocol device { scan time 2; }
-protocol bgp a {
-    local 10.78.2.2 as 65503;
-    neighbor 10.78.2.1 as 65501;
-    connect retry time 2;
-    enable extended messages on;
-    enable route refresh on;
-    ipv4 { import all; export none; };
-}
-"#;
+const BIRD_R: BirdPeer = BirdPeer {
+    name: "a",
+    router_id: "10.78.0.3",
+    local: "10.78.2.2",
+    asn: 65503,
+    neighbor: "10.78.2.1",
+    peer_asn: 65501,
+    statics: &[],
+    import: "all",
+    options: &["enable extended messages on;", "enable route refresh on;"],
+};
 
 /// The BGP messages of a TCP byte stream (framing by hand, independent of
 /// wgbgpd's decoder).
@@ -150,7 +149,7 @@ fn as_set_communities_and_unknown_attribute_are_stored_shown_and_passed_on() {
         Some("10.78.2.2/24"),
     );
     let capture = Capture::start(&a_ns, "eth2", "tcp port 179");
-    let mut bird = Bird::start(&r_ns, BIRD_R);
+    let mut bird = Bird::start(&r_ns, &BIRD_R.conf());
     let mut a = Wgbgpd::start(&a_ns, A);
     let mut x = ExaBgp::start(&x_ns, EXABGP_X);
     a.wait_established(&a_ns, "10.78.1.2", T);

@@ -18,9 +18,9 @@ use std::time::{Duration, Instant};
 
 use bgp::bfd::packet::{ControlPacket, State};
 use integration::frr::{EdgeConfig, bfdd_multihop_conf};
+use integration::lab::wireguard_go_pid;
 use integration::{
-    Capture, Frr, Netns, TempDir, WgKey, WgPeer, WgPeerConfig, Wgbgpd, ifname, require_root, veth,
-    wait_for,
+    Capture, Config, Frr, HandTunnel, Netns, Pair, Peer, Wgbgpd, require_root, wait_for,
 };
 use serde_json::Value;
 
@@ -34,47 +34,23 @@ const MULTIPLIER: u8 = 3;
 const BOUND: Duration = Duration::from_secs(1);
 const METRICS: &str = "127.0.0.1:9179";
 
-fn wgbgpd_config(key_file: &str, b_public: &str, interface: &str) -> String {
-    format!(
-        r#"router_id: 1.1.1.1
-asn: 65500
-loopback: [1.1.1.1/32]
-metrics: {{ listen: "{METRICS}" }}
-wireguard:
-  private_key_file: "{key_file}"
-  backend: userspace
-peers:
-  b:
-    asn: 65501
-    address: 2.2.2.2
-    wireguard:
-      public_key: {b_public}
-      endpoint: 10.61.0.2:51820
-      interface: {interface}
-      persistent_keepalive: 5
-    bfd: {{ interval_ms: {INTERVAL_MS}, multiplier: {MULTIPLIER} }}
-    import: [all]
-    export: [all]
-policies:
-  all:
-    - action: accept
-"#
-    )
+fn wgbgpd_config(tunnel: &HandTunnel) -> String {
+    Config::tunnel_node("1.1.1.1", 65500, &tunnel.a_key_file)
+        .metrics(METRICS)
+        .peer(
+            Peer::new("b", 65501, "2.2.2.2")
+                .tunnel(tunnel.a_side("10.61.0.2").keepalive(5))
+                .bfd(INTERVAL_MS, MULTIPLIER),
+        )
+        .accept_all("all")
+        .render()
 }
 
 /// FRR in B: the edge config plus `neighbor 1.1.1.1 bfd`, and
 /// `ebgp-multihop 2`, without which bgpd registers a single-hop session
 /// next to bfdd's configured multihop one (and follows that).
 fn frr_b() -> String {
-    EdgeConfig {
-        hostname: "b",
-        asn: 65501,
-        router_id: "2.2.2.2",
-        peer: "1.1.1.1",
-        peer_asn: 65500,
-        networks: &[PREFIX],
-        v6_next_hop: "fd00::2",
-    }
+    EdgeConfig::b(&[PREFIX])
     .bgpd_conf()
     .replace(
         " neighbor 1.1.1.1 timers connect 5\n",
@@ -86,16 +62,6 @@ fn route(ns: &Netns) -> String {
     ns.stdout(&["ip", "route", "show", "exact", PREFIX])
         .trim()
         .to_string()
-}
-
-fn wireguard_go_pid(ns: &Netns) -> i32 {
-    ns.pids()
-        .into_iter()
-        .find(|pid| {
-            std::fs::read_to_string(format!("/proc/{pid}/comm"))
-                .is_ok_and(|c| c.trim() == "wireguard-go")
-        })
-        .unwrap_or_else(|| panic!("no wireguard-go in {}", ns.name())) as i32
 }
 
 /// FRR's view of its session to 1.1.1.1 (`show bfd peers json`); panics
@@ -178,41 +144,11 @@ fn metric(a: &Netns, series: &str) -> Option<f64> {
 #[test]
 fn bfd_with_frr_tears_the_session_down_within_a_second() {
     require_root();
-    let a = Netns::new("bfa");
-    let b = Netns::new("bfb");
-    veth(
-        &a,
-        "v0",
-        Some("10.61.0.1/24"),
-        &b,
-        "v0",
-        Some("10.61.0.2/24"),
-    );
+    let Pair { a, b, .. } = Pair::new("bf", "v0", "10.61.0");
     b.add_lo_addr("2.2.2.2/32");
-    let (ka, kb) = (WgKey::generate(), WgKey::generate());
-    let wg_b = WgPeer::start(
-        &b,
-        "bfdb",
-        &WgPeerConfig {
-            private_key: kb.private.clone(),
-            listen_port: Some(51820),
-            peer_public_key: ka.public.clone(),
-            persistent_keepalive: Some(5),
-            ..Default::default()
-        },
-    );
-    wg_b.route(&b, "1.1.1.1/32");
-    let keys = TempDir::new("keys");
-    let key_file = keys.write("a.key", &format!("{}\n", ka.private));
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&key_file, std::fs::Permissions::from_mode(0o600)).unwrap();
-    }
-    let if_a = ifname("bfda");
-    let mut wgbgpd = Wgbgpd::start(
-        &a,
-        &wgbgpd_config(&key_file.display().to_string(), &kb.public, &if_a),
-    );
+    let tunnel = HandTunnel::new(&b, "bfd", &["1.1.1.1/32"], Some(5));
+    let if_a = tunnel.a_if.clone();
+    let mut wgbgpd = Wgbgpd::start(&a, &wgbgpd_config(&tunnel));
     // Capture what B's bfdd sends, as A's tunnel delivers it, from its start.
     let cap = Capture::start(&a, &if_a, "udp port 4784");
     let mut frr = Frr::start_with_bfdd(
@@ -327,5 +263,5 @@ fn bfd_with_frr_tears_the_session_down_within_a_second() {
         wgbgpd.log_text().contains("BFD session Down"),
         "the teardown is logged"
     );
-    drop(wg_b);
+    drop(tunnel);
 }

@@ -18,9 +18,7 @@
 
 use std::time::Duration;
 
-use integration::{
-    Frr, Netns, TempDir, WgKey, WgPeer, WgPeerConfig, Wgbgpd, ifname, require_root, veth, wait_for,
-};
+use integration::{Config, Frr, HandTunnel, Pair, Peer, Wgbgpd, require_root, wait_for};
 
 const SESSION_TIMEOUT: Duration = Duration::from_secs(30);
 const POLL: Duration = Duration::from_millis(200);
@@ -30,60 +28,18 @@ const A_ADDR4: &str = "198.18.0.1";
 const B_V4: &str = "198.51.100.0/24";
 const B_ADDR4: &str = "198.51.100.1";
 
-/// Waits until the kernel route for exactly `prefix` in `ns` contains `want`.
-fn wait_route(ns: &Netns, prefix: &str, want: &str) -> String {
-    wait_for(
-        SESSION_TIMEOUT,
-        POLL,
-        &format!("`{prefix} ... {want}` in netns {}", ns.name()),
-        || match ns.route_to(prefix) {
-            Some(l) if l.contains(want) => Ok(l),
-            Some(l) => Err(format!("got `{l}`")),
-            None => Err(format!("no route; table:\n{}", ns.routes(""))),
-        },
-    )
-}
-
-fn try_ping(ns: &Netns, src: &str, dst: &str) -> Result<(), String> {
-    let fam = if dst.contains(':') { "-6" } else { "-4" };
-    let out = ns.try_exec(&["ping", fam, "-n", "-c", "1", "-W", "2", "-I", src, dst]);
-    let text = String::from_utf8_lossy(&out.stdout);
-    if out.status.success() && text.contains("1 received") {
-        Ok(())
-    } else {
-        Err(format!(
-            "ping -I {src} {dst} from netns {} failed:\n{text}\nroutes:\n{}",
-            ns.name(),
-            ns.routes("")
-        ))
-    }
-}
-
-fn wgbgpd_config(key_file: &str, b_public: &str, interface: &str) -> String {
-    format!(
-        r#"router_id: 1.1.1.1
-asn: 65500
-loopback: ["fd00::1/128"]
-announce: [{A_V4}]
-wireguard:
-  private_key_file: "{key_file}"
-  backend: userspace
-peers:
-  b:
-    asn: 65501
-    address: ["fd00::2"]
-    wireguard:
-      public_key: {b_public}
-      endpoint: 10.61.0.2:51820
-      interface: {interface}
-      persistent_keepalive: 5
-    import: [accept-all]
-    export: [accept-all]
-policies:
-  accept-all:
-    - action: accept
-"#
-    )
+fn wgbgpd_config(tunnel: &HandTunnel) -> String {
+    Config::new("1.1.1.1", 65500)
+        .loopback("fd00::1/128")
+        .announce(A_V4)
+        .wireguard(&tunnel.a_key_file)
+        .peer(
+            Peer::new("b", 65501, "fd00::2")
+                .tunnel(tunnel.a_side("10.61.0.2").keepalive(5))
+                .policies("accept-all", "accept-all"),
+        )
+        .accept_all("accept-all")
+        .render()
 }
 
 /// FRR in B: one IPv6 session with extended next hop, IPv4 unicast on it.
@@ -119,45 +75,18 @@ route-map ALLOW-ALL permit 100
 #[test]
 fn ipv4_routes_cross_an_ipv6_only_session_with_frr_via_inet6_next_hops() {
     require_root();
-    let a = Netns::new("xa");
-    let b = Netns::new("xb");
-    veth(
-        &a,
-        "v0",
-        Some("10.61.0.1/24"),
-        &b,
-        "v0",
-        Some("10.61.0.2/24"),
-    );
+    let Pair { a, b, .. } = Pair::new("x", "v0", "10.61.0");
     a.add_lo_addr(&format!("{A_ADDR4}/32"));
     b.add_lo_addr("fd00::2/128");
     b.add_lo_addr(&format!("{B_ADDR4}/32"));
-
-    let (ka, kb) = (WgKey::generate(), WgKey::generate());
-    let wg_b = WgPeer::start(
-        &b,
-        "xb",
-        &WgPeerConfig {
-            private_key: kb.private.clone(),
-            listen_port: Some(51820),
-            peer_public_key: ka.public.clone(),
-            ..Default::default()
-        },
-    );
-    wg_b.route(&b, "fd00::1/128");
-
-    let keys = TempDir::new("keys");
-    let key_file = keys.write("a.key", &format!("{}\n", ka.private));
-    let if_a = ifname("xa");
-    let mut wgbgpd = Wgbgpd::start(
-        &a,
-        &wgbgpd_config(&key_file.display().to_string(), &kb.public, &if_a),
-    );
+    let tunnel = HandTunnel::new(&b, "x", &["fd00::1/128"], None);
+    let if_a = tunnel.a_if.clone();
+    let mut wgbgpd = Wgbgpd::start(&a, &wgbgpd_config(&tunnel));
     wait_for(
         Duration::from_secs(10),
         POLL,
         "ping fd00::2 through wgbgpd's tunnel",
-        || try_ping(&a, "fd00::1", "fd00::2"),
+        || a.ping_from("fd00::1", "fd00::2"),
     );
     let mut frr = Frr::start(&b, FRR_B, "hostname b\n");
     frr.wait_established("fd00::1", SESSION_TIMEOUT);
@@ -173,7 +102,7 @@ fn ipv4_routes_cross_an_ipv6_only_session_with_frr_via_inet6_next_hops() {
 
     // A: FRR's IPv4 prefix over B's IPv6 loopback, onlink in the tunnel.
     let want = format!("{B_V4} via inet6 fd00::2 dev {if_a} proto bgp metric 20 onlink");
-    let line = wait_route(&a, B_V4, "via inet6 fd00::2");
+    let line = a.wait_route(B_V4, "via inet6 fd00::2", SESSION_TIMEOUT);
     assert!(line.starts_with(&want), "want `{want}`, got `{line}`");
     eprintln!("A (wgbgpd): {line}");
     let shown = wgbgpd.cli_json(&a, &["show", "bgp", "ipv4", "unicast"]);
@@ -188,16 +117,19 @@ fn ipv4_routes_cross_an_ipv6_only_session_with_frr_via_inet6_next_hops() {
     let v4 = frr.vtysh_json("show bgp ipv4 unicast json");
     let r = &v4["routes"][A_V4][0];
     assert_eq!(r["nexthops"][0]["ip"], "fd00::1", "{v4:#}");
-    let line = wait_route(&b, A_V4, "via inet6 fd00::1");
-    assert!(line.contains(&format!("dev {}", wg_b.ifname())), "{line}");
+    let line = b.wait_route(A_V4, "via inet6 fd00::1", SESSION_TIMEOUT);
+    assert!(
+        line.contains(&format!("dev {}", tunnel.wg.ifname())),
+        "{line}"
+    );
     eprintln!("B (FRR): {line}");
 
     // IPv4 traffic crosses over the IPv6 next hops both ways.
     wait_for(Duration::from_secs(10), POLL, "IPv4 ping A -> B", || {
-        try_ping(&a, A_ADDR4, B_ADDR4)
+        a.ping_from(A_ADDR4, B_ADDR4)
     });
-    try_ping(&b, B_ADDR4, A_ADDR4).unwrap();
+    b.ping_from(B_ADDR4, A_ADDR4).unwrap();
     drop(frr);
     drop(wgbgpd);
-    drop(wg_b);
+    drop(tunnel);
 }

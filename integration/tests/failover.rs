@@ -24,7 +24,11 @@
 use std::fs::File;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use integration::{Netns, SeedLab, TempDir, WgKey, Wgbgpd, ifname, require_root, veth, wait_for};
+use integration::lab::{S2_ETH, S3_ETH, wireguard_go_pid};
+use integration::{
+    ChildGuard, Config, Keys, Netns, Peer, SeedLab, TempDir, Tunnel, WgKey, Wgbgpd, ifname,
+    require_root, wait_for,
+};
 
 const T: Duration = Duration::from_secs(40);
 const ANYCAST: &str = "203.0.113.1";
@@ -55,85 +59,124 @@ fn bound() -> Duration {
     }
 }
 
-fn with_dead_after(yaml: &str) -> String {
-    yaml.replace("dead_after: 3", &format!("dead_after: {}", dead_after()))
+/// S1, S2 and S3 of the seed lab running wgbgpd: S2 and S3 announce the
+/// anycast prefix to S1 over their tunnels. Field order is drop order.
+struct Anycast {
+    s1: Wgbgpd,
+    s2: Wgbgpd,
+    s3: Wgbgpd,
+    /// S1's tunnels to S2 and S3.
+    if12: String,
+    if13: String,
+    /// The S1 config, as started.
+    s1_yaml: String,
+    dir: TempDir,
+    _keys: Keys,
+    lab: SeedLab,
 }
 
-const POLICIES: &str = r#"
-policies:
-  accept-all:
-    - action: accept
-  anycast:
-    - match: { prefix: ["203.0.113.0/24"] }
-      action: accept
-    - action: reject
-"#;
+impl Anycast {
+    /// Every session with `dead_after` and, if `bfd`, BFD at 150 ms × 3;
+    /// returns once S1 has both sessions Established.
+    fn start(tag: &str, dead_after: u64, bfd: bool) -> Anycast {
+        let lab = SeedLab::new();
+        let keys = Keys::new();
+        let dir = TempDir::new(tag);
+        let (k1, k2, k3) = (WgKey::generate(), WgKey::generate(), WgKey::generate());
+        let (if12, if13) = (ifname(&format!("{tag}12")), ifname(&format!("{tag}13")));
+        lab.s2.add_lo_addr("203.0.113.1/32");
+        lab.s3.add_lo_addr("203.0.113.1/32");
+        let tune = |p: Peer| {
+            let p = p
+                .with_tunnel(|t| t.keepalive(1).dead_after(dead_after))
+                .policies("accept-all", "anycast");
+            if bfd { p.bfd(150, 3) } else { p }
+        };
+        let node = |id: &str, asn: u32, name: &str, key: &WgKey| {
+            Config::tunnel_node(id, asn, &keys.write(&format!("{name}.key"), key))
+                .accept_all("accept-all")
+                .only("anycast", PREFIX)
+        };
+        let leaf = |id: &str, asn: u32, name: &str, key: &WgKey, ifname: &str| {
+            let tunnel = Tunnel::new(&k1.public, ifname).listen_port(51820);
+            node(id, asn, name, key)
+                .announce(PREFIX)
+                .peer(Peer::new("s1", 65500, "1.1.1.1").tunnel(tunnel))
+                .with_peers(tune)
+                .render()
+        };
+        let to = |name: &str, asn: u32, addr: &str, key: &WgKey, eth: &str, ifname: &str| {
+            let tunnel = Tunnel::new(&key.public, ifname).endpoint(&format!("{eth}:51820"));
+            Peer::new(name, asn, addr).tunnel(tunnel)
+        };
+        let s1_yaml = node("1.1.1.1", 65500, "s1", &k1)
+            .peer(to("s2", 65501, "2.2.2.2", &k2, S2_ETH, &if12))
+            .peer(to("s3", 65502, "3.3.3.3", &k3, S3_ETH, &if13))
+            .with_peers(tune)
+            .render();
+        let s2 = Wgbgpd::start(
+            &lab.s2,
+            &leaf("2.2.2.2", 65501, "s2", &k2, &ifname(&format!("{tag}21"))),
+        );
+        let s3 = Wgbgpd::start(
+            &lab.s3,
+            &leaf("3.3.3.3", 65502, "s3", &k3, &ifname(&format!("{tag}31"))),
+        );
+        let mut s1 = Wgbgpd::start(&lab.s1, &s1_yaml);
+        s1.wait_established(&lab.s1, "2.2.2.2", T);
+        s1.wait_established(&lab.s1, "3.3.3.3", T);
+        Anycast {
+            s1,
+            s2,
+            s3,
+            if12,
+            if13,
+            s1_yaml,
+            dir,
+            _keys: keys,
+            lab,
+        }
+    }
 
-fn s1_config(key: &str, s2_pub: &str, s3_pub: &str, if2: &str, if3: &str) -> String {
-    let peer = |name: &str, asn: u32, addr: &str, public: &str, endpoint: &str, ifname: &str| {
-        format!(
-            r#"  {name}:
-    asn: {asn}
-    address: {addr}
-    wireguard:
-      public_key: {public}
-      endpoint: {endpoint}:51820
-      interface: {ifname}
-      persistent_keepalive: 1
-      dead_after: 3
-    import: [accept-all]
-    export: [anycast]
-"#
-        )
-    };
-    format!(
-        "router_id: 1.1.1.1\nasn: 65500\nloopback: [1.1.1.1/32]\nwireguard:\n  \
-         private_key_file: \"{key}\"\n  backend: userspace\npeers:\n{}{}{POLICIES}",
-        peer("s2", 65501, "2.2.2.2", s2_pub, "10.2.0.2", if2),
-        peer("s3", 65502, "3.3.3.3", s3_pub, "10.3.0.2", if3),
-    )
-}
+    /// Starts `ping -D -i PING_INTERVAL` from S1 to the anycast address.
+    fn ping(&self) -> ChildGuard {
+        let mut cmd = self.lab.s1.command(&[
+            "ping",
+            "-D",
+            "-n",
+            "-i",
+            &PING_INTERVAL.to_string(),
+            "-W",
+            "1",
+            "-w",
+            "120",
+            ANYCAST,
+        ]);
+        cmd.stdout(File::create(self.dir.join("ping.txt")).unwrap());
+        self.lab.s1.spawn(cmd)
+    }
 
-fn leaf_config(id: &str, asn: u32, key: &str, s1_pub: &str, ifname: &str) -> String {
-    format!(
-        r#"router_id: {id}
-asn: {asn}
-loopback: [{id}/32]
-announce: [{PREFIX}]
-wireguard:
-  private_key_file: "{key}"
-  backend: userspace
-peers:
-  s1:
-    asn: 65500
-    address: 1.1.1.1
-    wireguard:
-      public_key: {s1_pub}
-      interface: {ifname}
-      listen_port: 51820
-      persistent_keepalive: 1
-      dead_after: 3
-    import: [accept-all]
-    export: [anycast]
-{POLICIES}"#
-    )
-}
+    /// Stops the ping (it prints its last lines on SIGINT); its output and
+    /// its timely replies, at least 300 of them.
+    fn stop_ping(&self, mut ping: ChildGuard) -> (String, Vec<(f64, u64)>) {
+        ping.signal(libc::SIGINT);
+        wait_for(
+            Duration::from_secs(5),
+            Duration::from_millis(50),
+            "ping exits",
+            || ping.try_wait().ok_or_else(|| "running".to_string()),
+        );
+        let text = std::fs::read_to_string(self.dir.join("ping.txt")).unwrap();
+        let got = replies(&text);
+        assert!(got.len() > 300, "too few replies:\n{text}");
+        (text, got)
+    }
 
-fn key_file(dir: &TempDir, name: &str, key: &WgKey) -> String {
-    use std::os::unix::fs::PermissionsExt;
-    let path = dir.write(name, &format!("{}\n", key.private));
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
-    path.display().to_string()
-}
-
-fn wireguard_go_pid(ns: &Netns) -> i32 {
-    ns.pids()
-        .into_iter()
-        .find(|pid| {
-            std::fs::read_to_string(format!("/proc/{pid}/comm"))
-                .is_ok_and(|c| c.trim() == "wireguard-go")
-        })
-        .unwrap_or_else(|| panic!("no wireguard-go in {}", ns.name())) as i32
+    fn check_alive(&mut self) {
+        self.s2.check_alive();
+        self.s3.check_alive();
+        self.s1.check_alive();
+    }
 }
 
 fn route(ns: &Netns) -> String {
@@ -199,44 +242,14 @@ fn gaps(replies: &[(f64, u64)]) -> Vec<(f64, u64, f64)> {
 #[test]
 fn anycast_fails_over_to_the_backup_within_three_keepalives() {
     require_root();
-    let lab = SeedLab::new();
-    let dir = TempDir::new("failover");
-    let (k1, k2, k3) = (WgKey::generate(), WgKey::generate(), WgKey::generate());
-    let (if12, if13) = (ifname("fo12"), ifname("fo13"));
-    lab.s2.add_lo_addr("203.0.113.1/32");
-    lab.s3.add_lo_addr("203.0.113.1/32");
-    let s2_yaml = with_dead_after(&leaf_config(
-        "2.2.2.2",
-        65501,
-        &key_file(&dir, "s2.key", &k2),
-        &k1.public,
-        &ifname("fo21"),
-    ));
-    let s3_yaml = with_dead_after(&leaf_config(
-        "3.3.3.3",
-        65502,
-        &key_file(&dir, "s3.key", &k3),
-        &k1.public,
-        &ifname("fo31"),
-    ));
-    let s1_yaml = with_dead_after(&s1_config(
-        &key_file(&dir, "s1.key", &k1),
-        &k2.public,
-        &k3.public,
-        &if12,
-        &if13,
-    ));
+    let mut any = Anycast::start("fo", dead_after(), false);
     assert_eq!(
-        s1_yaml
+        any.s1_yaml
             .matches(&format!("dead_after: {}\n", dead_after()))
             .count(),
         2
     );
-    let mut s2 = Wgbgpd::start(&lab.s2, &s2_yaml);
-    let mut s3 = Wgbgpd::start(&lab.s3, &s3_yaml);
-    let mut s1 = Wgbgpd::start(&lab.s1, &s1_yaml);
-    s1.wait_established(&lab.s1, "2.2.2.2", T);
-    s1.wait_established(&lab.s1, "3.3.3.3", T);
+    let (lab, s1, if12, if13) = (&any.lab, &any.s1, &any.if12, &any.if13);
     // Both paths are known; S2's (router ID 2.2.2.2 < 3.3.3.3) is installed.
     wait_for(
         T,
@@ -250,24 +263,9 @@ fn anycast_fails_over_to_the_backup_within_three_keepalives() {
             }
         },
     );
-    wait_route_via(&lab.s1, &if12, T);
+    wait_route_via(&lab.s1, if12, T);
     lab.s1.wait_ping(ANYCAST, Duration::from_secs(10));
-
-    let ping_out = dir.join("ping.txt");
-    let mut cmd = lab.s1.command(&[
-        "ping",
-        "-D",
-        "-n",
-        "-i",
-        &PING_INTERVAL.to_string(),
-        "-W",
-        "1",
-        "-w",
-        "120",
-        ANYCAST,
-    ]);
-    cmd.stdout(File::create(&ping_out).unwrap());
-    let mut ping = lab.s1.spawn(cmd);
+    let ping = any.ping();
     std::thread::sleep(Duration::from_secs(1));
 
     // Cut 1: S2's wireguard-go freezes; S1 sees its receive counter stall.
@@ -275,7 +273,7 @@ fn anycast_fails_over_to_the_backup_within_three_keepalives() {
     let mut events = vec![("freeze", epoch())];
     // SAFETY: signalling a process of our own test namespace.
     unsafe { libc::kill(wg2, libc::SIGSTOP) };
-    let freeze = wait_route_via(&lab.s1, &if13, Duration::from_secs(15));
+    let freeze = wait_route_via(&lab.s1, if13, Duration::from_secs(15));
     let mut via_s3 = vec![epoch()];
     eprintln!("failover: S2's wireguard-go frozen -> S1's kernel routes via S3 in {freeze:?}");
     std::thread::sleep(Duration::from_secs(1));
@@ -283,42 +281,24 @@ fn anycast_fails_over_to_the_backup_within_three_keepalives() {
     // Thaw: the session comes back and S1 returns to the preferred S2.
     events.push(("thaw", epoch()));
     unsafe { libc::kill(wg2, libc::SIGCONT) };
-    let back = wait_route_via(&lab.s1, &if12, T);
+    let back = wait_route_via(&lab.s1, if12, T);
     eprintln!("failover: S2 thawed -> S1's kernel routes via S2 again in {back:?}");
     std::thread::sleep(Duration::from_secs(1));
 
     // Cut 2: S2's link goes away (R1's end with it); S2's tunnel falls silent.
     events.push(("link down", epoch()));
     lab.s2.exec(&["ip", "link", "del", "eth1"]);
-    let link = wait_route_via(&lab.s1, &if13, Duration::from_secs(15));
+    let link = wait_route_via(&lab.s1, if13, Duration::from_secs(15));
     via_s3.push(epoch());
     eprintln!("failover: S2's link deleted -> S1's kernel routes via S3 in {link:?}");
     std::thread::sleep(Duration::from_secs(1));
     events.push(("link back", epoch()));
-    veth(
-        &lab.r1,
-        "eth2",
-        Some("10.2.0.1/24"),
-        &lab.s2,
-        "eth1",
-        Some("10.2.0.2/24"),
-    );
-    lab.s2.route_add("10.0.0.0/8 via 10.2.0.1");
-    let relinked = wait_route_via(&lab.s1, &if12, T);
+    lab.link(2);
+    let relinked = wait_route_via(&lab.s1, if12, T);
     eprintln!("failover: S2's link restored -> S1's kernel routes via S2 again in {relinked:?}");
     std::thread::sleep(Duration::from_secs(1));
 
-    // ping prints its last lines on SIGINT.
-    ping.signal(libc::SIGINT);
-    wait_for(
-        Duration::from_secs(5),
-        Duration::from_millis(50),
-        "ping exits",
-        || ping.try_wait().ok_or_else(|| "running".to_string()),
-    );
-    let text = std::fs::read_to_string(&ping_out).unwrap();
-    let got = replies(&text);
-    assert!(got.len() > 300, "too few replies:\n{text}");
+    let (text, got) = any.stop_ping(ping);
     // Each gap is charged to the last event before the reply that ended it.
     let mut lost = vec![(0u64, 0f64); events.len()];
     for (end, missing, secs) in gaps(&got) {
@@ -368,20 +348,7 @@ fn anycast_fails_over_to_the_backup_within_three_keepalives() {
             outage(i)
         );
     }
-    s2.check_alive();
-    s3.check_alive();
-    s1.check_alive();
-}
-
-/// The BFD timers of the BFD variant: 150 ms × 3, detection in 450 ms.
-const BFD: &str = "    bfd: { interval_ms: 150, multiplier: 3 }\n";
-
-/// Adds [`BFD`] to every peer of a config from [`s1_config`] or [`leaf_config`].
-fn with_bfd(yaml: &str) -> String {
-    yaml.replace(
-        "    import: [accept-all]\n",
-        &format!("{BFD}    import: [accept-all]\n"),
-    )
+    any.check_alive();
 }
 
 /// The same lab with BFD (150 ms × 3) on every session, between wgbgpd's
@@ -390,39 +357,9 @@ fn with_bfd(yaml: &str) -> String {
 #[test]
 fn anycast_fails_over_to_the_backup_within_a_second_with_bfd() {
     require_root();
-    let lab = SeedLab::new();
-    let dir = TempDir::new("failover-bfd");
-    let (k1, k2, k3) = (WgKey::generate(), WgKey::generate(), WgKey::generate());
-    let (if12, if13) = (ifname("fb12"), ifname("fb13"));
-    lab.s2.add_lo_addr("203.0.113.1/32");
-    lab.s3.add_lo_addr("203.0.113.1/32");
-    let s2_yaml = with_bfd(&leaf_config(
-        "2.2.2.2",
-        65501,
-        &key_file(&dir, "s2.key", &k2),
-        &k1.public,
-        &ifname("fb21"),
-    ));
-    let s3_yaml = with_bfd(&leaf_config(
-        "3.3.3.3",
-        65502,
-        &key_file(&dir, "s3.key", &k3),
-        &k1.public,
-        &ifname("fb31"),
-    ));
-    let s1_yaml = with_bfd(&s1_config(
-        &key_file(&dir, "s1.key", &k1),
-        &k2.public,
-        &k3.public,
-        &if12,
-        &if13,
-    ));
-    assert_eq!(s1_yaml.matches("bfd:").count(), 2, "{s1_yaml}");
-    let mut s2 = Wgbgpd::start(&lab.s2, &s2_yaml);
-    let mut s3 = Wgbgpd::start(&lab.s3, &s3_yaml);
-    let mut s1 = Wgbgpd::start(&lab.s1, &s1_yaml);
-    s1.wait_established(&lab.s1, "2.2.2.2", T);
-    s1.wait_established(&lab.s1, "3.3.3.3", T);
+    let mut any = Anycast::start("fb", 3, true);
+    assert_eq!(any.s1_yaml.matches("bfd:").count(), 2, "{}", any.s1_yaml);
+    let (lab, s1, if12, if13) = (&any.lab, &any.s1, &any.if12, &any.if13);
     let bfd_up = |s1: &Wgbgpd| {
         wait_for(T, Duration::from_millis(100), "BFD Up to S2 and S3", || {
             let v = s1.cli_json(&lab.s1, &["show", "bgp", "neighbors"]);
@@ -432,25 +369,10 @@ fn anycast_fails_over_to_the_backup_within_a_second_with_bfd() {
             if up { Ok(()) } else { Err(format!("{v:#}")) }
         })
     };
-    bfd_up(&s1);
-    wait_route_via(&lab.s1, &if12, T);
+    bfd_up(s1);
+    wait_route_via(&lab.s1, if12, T);
     lab.s1.wait_ping(ANYCAST, Duration::from_secs(10));
-
-    let ping_out = dir.join("ping.txt");
-    let mut cmd = lab.s1.command(&[
-        "ping",
-        "-D",
-        "-n",
-        "-i",
-        &PING_INTERVAL.to_string(),
-        "-W",
-        "1",
-        "-w",
-        "120",
-        ANYCAST,
-    ]);
-    cmd.stdout(File::create(&ping_out).unwrap());
-    let mut ping = lab.s1.spawn(cmd);
+    let ping = any.ping();
     std::thread::sleep(Duration::from_secs(1));
 
     let wg2 = wireguard_go_pid(&lab.s2);
@@ -460,27 +382,18 @@ fn anycast_fails_over_to_the_backup_within_a_second_with_bfd() {
         events.push(("freeze", epoch()));
         // SAFETY: signalling a process of our own test namespace.
         unsafe { libc::kill(wg2, libc::SIGSTOP) };
-        let t = wait_route_via(&lab.s1, &if13, Duration::from_secs(15));
+        let t = wait_route_via(&lab.s1, if13, Duration::from_secs(15));
         eprintln!("failover with BFD, round {round}: S1's kernel routes via S3 in {t:?}");
         switch.push(t);
         std::thread::sleep(Duration::from_secs(1));
         events.push(("thaw", epoch()));
         unsafe { libc::kill(wg2, libc::SIGCONT) };
-        let back = wait_route_via(&lab.s1, &if12, T);
+        let back = wait_route_via(&lab.s1, if12, T);
         eprintln!("failover with BFD, round {round}: back via S2 {back:?} after the thaw");
-        bfd_up(&s1);
+        bfd_up(s1);
         std::thread::sleep(Duration::from_secs(1));
     }
-    ping.signal(libc::SIGINT);
-    wait_for(
-        Duration::from_secs(5),
-        Duration::from_millis(50),
-        "ping exits",
-        || ping.try_wait().ok_or_else(|| "running".to_string()),
-    );
-    let text = std::fs::read_to_string(&ping_out).unwrap();
-    let got = replies(&text);
-    assert!(got.len() > 300, "too few replies:\n{text}");
+    let (text, got) = any.stop_ping(ping);
     let mut outage = vec![0f64; events.len()];
     for (end, missing, secs) in gaps(&got) {
         let Some(i) = events.iter().rposition(|(_, at)| *at < end) else {
@@ -511,7 +424,5 @@ fn anycast_fails_over_to_the_backup_within_a_second_with_bfd() {
             i + 1
         );
     }
-    s2.check_alive();
-    s3.check_alive();
-    s1.check_alive();
+    any.check_alive();
 }

@@ -14,30 +14,22 @@
 
 use std::time::{Duration, Instant};
 
-use integration::{Frr, Netns, Wgbgpd, require_root, veth, wait_for};
+use integration::{Config, Frr, HandTunnel, Netns, Pair, Peer, Wgbgpd, require_root, wait_for};
 
 const SESSION_TIMEOUT: Duration = Duration::from_secs(30);
 const POLL: Duration = Duration::from_millis(100);
 const B_V4: &str = "198.51.100.0/24";
 
 fn wgbgpd_config(graceful_restart: &str) -> String {
-    format!(
-        r#"router_id: 1.1.1.1
-asn: 65500
-loopback: [1.1.1.1/32]
-peers:
-  b:
-    asn: 65501
-    address: 10.61.0.2
-    local_address: 10.61.0.1
-    import: [accept-all]
-    export: [accept-all]
-    graceful_restart: {graceful_restart}
-policies:
-  accept-all:
-    - action: accept
-"#
-    )
+    Config::new("1.1.1.1", 65500)
+        .loopback("1.1.1.1/32")
+        .peer(
+            Peer::plain("b", 65501, "10.61.0.2", "10.61.0.1")
+                .set("graceful_restart", graceful_restart)
+                .policies("accept-all", "accept-all"),
+        )
+        .accept_all("accept-all")
+        .render()
 }
 
 /// bgpd with Graceful Restart and the given Restart Time; it keeps its
@@ -81,16 +73,7 @@ struct Lab {
 
 impl Lab {
     fn new(tag: &str, graceful_restart: &str, restart_time: u16) -> Lab {
-        let a = Netns::new(&format!("{tag}a"));
-        let b = Netns::new(&format!("{tag}b"));
-        veth(
-            &a,
-            "v0",
-            Some("10.61.0.1/24"),
-            &b,
-            "v0",
-            Some("10.61.0.2/24"),
-        );
+        let Pair { a, b, .. } = Pair::new(tag, "v0", "10.61.0");
         let wgbgpd = Wgbgpd::start(&a, &wgbgpd_config(graceful_restart));
         let frr = Frr::start(&b, &frr_config(restart_time), "hostname b\n");
         let mut lab = Lab { wgbgpd, frr, a, b };
@@ -277,35 +260,19 @@ const B_GONE: &str = "198.51.101.0/24";
 /// How often the kernels are polled during a restart.
 const FAST_POLL: Duration = Duration::from_millis(10);
 
-fn restarting_wgbgpd_config(key_file: &str, b_public: &str, interface: &str) -> String {
-    format!(
-        r#"router_id: 1.1.1.1
-asn: 65500
-loopback: [1.1.1.1/32]
-announce: [{A_V4}]
-graceful_restart: {{ select_defer_time: 30 }}
-wireguard:
-  private_key_file: "{key_file}"
-  backend: userspace
-peers:
-  b:
-    asn: 65501
-    address: 2.2.2.2
-    wireguard:
-      public_key: {b_public}
-      endpoint: 10.62.0.2:51820
-      interface: {interface}
-      persistent_keepalive: 5
-    hold_time: 9
-    keepalive: 3
-    import: [accept-all]
-    export: [accept-all]
-    graceful_restart: {{ restart_time: 60 }}
-policies:
-  accept-all:
-    - action: accept
-"#
-    )
+fn restarting_wgbgpd_config(tunnel: &HandTunnel) -> String {
+    Config::tunnel_node("1.1.1.1", 65500, &tunnel.a_key_file)
+        .announce(A_V4)
+        .top_level("graceful_restart", "{ select_defer_time: 30 }")
+        .peer(
+            Peer::new("b", 65501, "2.2.2.2")
+                .tunnel(tunnel.a_side("10.62.0.2").keepalive(5))
+                .timers(9, 3)
+                .set("graceful_restart", "{ restart_time: 60 }")
+                .policies("accept-all", "accept-all"),
+        )
+        .accept_all("accept-all")
+        .render()
 }
 
 fn helper_frr_config() -> String {
@@ -341,53 +308,22 @@ router bgp 65501
 struct WgLab {
     wgbgpd: Wgbgpd,
     frr: Frr,
-    wg_b: integration::WgPeer,
-    if_a: String,
-    _keys: integration::TempDir,
+    tunnel: HandTunnel,
     a: Netns,
     b: Netns,
 }
 
 impl WgLab {
     fn new(tag: &str) -> WgLab {
-        use integration::{TempDir, WgKey, WgPeer, WgPeerConfig, ifname};
-        let a = Netns::new(&format!("{tag}a"));
-        let b = Netns::new(&format!("{tag}b"));
-        veth(
-            &a,
-            "v0",
-            Some("10.62.0.1/24"),
-            &b,
-            "v0",
-            Some("10.62.0.2/24"),
-        );
+        let Pair { a, b, .. } = Pair::new(tag, "v0", "10.62.0");
         b.add_lo_addr("2.2.2.2/32");
-        let (ka, kb) = (WgKey::generate(), WgKey::generate());
-        let wg_b = WgPeer::start(
-            &b,
-            "gb",
-            &WgPeerConfig {
-                private_key: kb.private.clone(),
-                listen_port: Some(51820),
-                peer_public_key: ka.public.clone(),
-                ..Default::default()
-            },
-        );
-        wg_b.route(&b, "1.1.1.1/32");
-        let keys = TempDir::new("keys");
-        let key_file = keys.write("a.key", &format!("{}\n", ka.private));
-        let if_a = ifname("ga");
-        let wgbgpd = Wgbgpd::start(
-            &a,
-            &restarting_wgbgpd_config(&key_file.display().to_string(), &kb.public, &if_a),
-        );
+        let tunnel = HandTunnel::new(&b, "g", &["1.1.1.1/32"], None);
+        let wgbgpd = Wgbgpd::start(&a, &restarting_wgbgpd_config(&tunnel));
         let frr = Frr::start(&b, &helper_frr_config(), "hostname b\n");
         let mut lab = WgLab {
             wgbgpd,
             frr,
-            wg_b,
-            if_a,
-            _keys: keys,
+            tunnel,
             a,
             b,
         };
@@ -413,7 +349,7 @@ impl WgLab {
     /// A's kernel route to one of B's prefixes, through wgbgpd's tunnel.
     fn a_route(&self, prefix: &str) -> Option<String> {
         self.a.route_to(prefix).filter(|l| {
-            l.contains("via 2.2.2.2") && l.contains(&self.if_a) && l.contains("proto bgp")
+            l.contains("via 2.2.2.2") && l.contains(&self.tunnel.a_if) && l.contains("proto bgp")
         })
     }
 
@@ -421,17 +357,7 @@ impl WgLab {
     fn b_route(&self) -> Option<String> {
         self.b
             .route_to(A_V4)
-            .filter(|l| l.contains("via 1.1.1.1") && l.contains(self.wg_b.ifname()))
-    }
-
-    /// `ip route show proto bgp` in A, one line per route.
-    fn a_bgp_routes(&self) -> Vec<String> {
-        self.a
-            .routes("proto bgp")
-            .lines()
-            .map(|l| l.trim().to_string())
-            .filter(|l| !l.is_empty())
-            .collect()
+            .filter(|l| l.contains("via 1.1.1.1") && l.contains(self.tunnel.wg.ifname()))
     }
 
     /// FRR's path to A's prefix (`show bgp ipv4 unicast json`).
@@ -460,7 +386,10 @@ impl WgLab {
         // starts wgbgpd, talks to FRR) cannot hide a gap.
         let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         let (a, b) = (self.a.name().to_string(), self.b.name().to_string());
-        let (if_a, if_b) = (self.if_a.clone(), self.wg_b.ifname().to_string());
+        let (if_a, if_b) = (
+            self.tunnel.a_if.clone(),
+            self.tunnel.wg.ifname().to_string(),
+        );
         let flag = stop.clone();
         let poller = std::thread::spawn(move || {
             let route = |ns: &str, prefix: &str| -> String {
@@ -518,7 +447,7 @@ impl WgLab {
     /// After a restart: wgbgpd's deferral is over, FRR's path is fresh and
     /// A's kernel holds exactly what B announces.
     fn assert_exact(&self) {
-        let routes = self.a_bgp_routes();
+        let routes = self.a.bgp_routes();
         assert_eq!(
             routes.len(),
             1,
@@ -631,7 +560,7 @@ fn wgbgpd_stopped_with_graceful_restart_keeps_routes_then_refreshes() {
     );
     // Both prefixes of B are still announced.
     assert!(lab.a_route(B_GONE).is_some());
-    let routes = lab.a_bgp_routes();
+    let routes = lab.a.bgp_routes();
     assert_eq!(routes.len(), 2, "{routes:#?}");
     assert!(lab.wgbgpd.log_text().contains("routes and tunnels kept"));
 }

@@ -14,18 +14,11 @@ use std::time::Duration;
 use integration::capture::tcp_payloads;
 use integration::frr::EdgeConfig;
 use integration::{
-    Bird, Capture, Frr, Gobgpd, Netns, SeedLab, WgKey, WgPeer, WgPeerConfig, require_root, veth,
+    Bird, Capture, Frr, Gobgpd, Netns, Pair, SeedLab, WgKey, WgPeer, WgPeerConfig, require_root,
     wait_for,
 };
 
 const SESSION_TIMEOUT: Duration = Duration::from_secs(40);
-
-/// The kernel route for exactly `prefix` in `ns` (`ip route show exact`), or
-/// the whole table as the error, for `wait_for`.
-fn route(ns: &Netns, prefix: &str) -> Result<String, String> {
-    ns.route_to(prefix)
-        .ok_or_else(|| format!("no route for {prefix}; table:\n{}", ns.routes("")))
-}
 
 #[test]
 fn netns_guard_kills_everything_and_deletes_the_namespace() {
@@ -59,16 +52,7 @@ fn netns_guard_kills_everything_and_deletes_the_namespace() {
 #[test]
 fn in_ns_runs_rust_code_inside_the_namespace() {
     require_root();
-    let a = Netns::new("ina");
-    let b = Netns::new("inb");
-    veth(
-        &a,
-        "v0",
-        Some("10.77.0.1/24"),
-        &b,
-        "v0",
-        Some("10.77.0.2/24"),
-    );
+    let Pair { a, b, .. } = Pair::new("in", "v0", "10.77.0");
     // The address exists only in `a`: binding works there and not on the host.
     a.in_ns(|| UdpSocket::bind("10.77.0.1:0").expect("bind inside the namespace"));
     assert!(
@@ -220,13 +204,13 @@ fn seed_lab_frr_installs_prefixes_via_loopbacks_over_wireguard() {
         SESSION_TIMEOUT,
         Duration::from_millis(250),
         "198.18.0.1 in S1's kernel",
-        || route(&lab.s1, "198.18.0.1"),
+        || lab.s1.route("198.18.0.1"),
     );
     let via2 = wait_for(
         SESSION_TIMEOUT,
         Duration::from_millis(250),
         "198.19.0.1 in S1's kernel",
-        || route(&lab.s1, "198.19.0.1"),
+        || lab.s1.route("198.19.0.1"),
     );
     for (line, gw, dev) in [
         (&via3, "3.3.3.3", wg13.ifname()),
@@ -239,7 +223,7 @@ fn seed_lab_frr_installs_prefixes_via_loopbacks_over_wireguard() {
         );
     }
     // S1 exports nothing (DENY-ALL), and the spokes only their one prefix.
-    assert!(route(&lab.s2, "198.18.0.1").is_err());
+    assert!(lab.s2.route("198.18.0.1").is_err());
     let summary = s1.vtysh_json("show bgp summary json");
     for peer in ["2.2.2.2", "3.3.3.3"] {
         let p = &summary["ipv4Unicast"]["peers"][peer];
@@ -286,9 +270,7 @@ protocol bgp frr {
 #[test]
 fn bird_and_frr_exchange_ipv4_and_ipv6_over_wireguard() {
     require_root();
-    let a = Netns::new("bird");
-    let b = Netns::new("frr");
-    veth(&a, "v0", Some("10.9.0.1/24"), &b, "v0", Some("10.9.0.2/24"));
+    let Pair { a, b, .. } = Pair::new("bf", "v0", "10.9.0");
     for addr in [
         "1.1.1.1/32",
         "fd00::1/128",
@@ -342,30 +324,13 @@ fn bird_and_frr_exchange_ipv4_and_ipv6_over_wireguard() {
     frr.wait_established("1.1.1.1", SESSION_TIMEOUT);
 
     let poll = Duration::from_millis(250);
-    let in_a4 = wait_for(
-        SESSION_TIMEOUT,
-        poll,
-        "FRR's IPv4 prefix in A's kernel",
-        || route(&a, "198.51.100.2"),
-    );
-    let in_a6 = wait_for(
-        SESSION_TIMEOUT,
-        poll,
-        "FRR's IPv6 prefix in A's kernel",
-        || route(&a, "2001:db8:2::1"),
-    );
-    let in_b4 = wait_for(
-        SESSION_TIMEOUT,
-        poll,
-        "BIRD's IPv4 prefix in B's kernel",
-        || route(&b, "198.51.100.1"),
-    );
-    let in_b6 = wait_for(
-        SESSION_TIMEOUT,
-        poll,
-        "BIRD's IPv6 prefix in B's kernel",
-        || route(&b, "2001:db8:1::1"),
-    );
+    let [in_a4, in_a6, in_b4, in_b6] = [
+        (&a, "198.51.100.2", "FRR's IPv4 prefix in A's kernel"),
+        (&a, "2001:db8:2::1", "FRR's IPv6 prefix in A's kernel"),
+        (&b, "198.51.100.1", "BIRD's IPv4 prefix in B's kernel"),
+        (&b, "2001:db8:1::1", "BIRD's IPv6 prefix in B's kernel"),
+    ]
+    .map(|(ns, addr, what)| wait_for(SESSION_TIMEOUT, poll, what, || ns.route(addr)));
     eprintln!("A (BIRD):\n  {in_a4}\n  {in_a6}\nB (FRR):\n  {in_b4}\n  {in_b6}");
     // FRR resolves the peer's loopback recursively and installs it as an
     // onlink gateway on the tunnel, the form wgbgpd copies.
@@ -458,9 +423,7 @@ route-map ALLOW-ALL permit 100
 #[test]
 fn gobgp_and_frr_session_is_captured() {
     require_root();
-    let c = Netns::new("gobgp");
-    let d = Netns::new("frrd");
-    veth(&c, "v0", Some("10.8.0.1/24"), &d, "v0", Some("10.8.0.2/24"));
+    let Pair { a: c, b: d, .. } = Pair::new("gf", "v0", "10.8.0");
     d.add_lo_addr("198.51.100.2/32");
     let capture = Capture::start(&d, "v0", "tcp port 179");
     let mut gobgp = Gobgpd::start(&c, GOBGP_C);
@@ -476,7 +439,7 @@ fn gobgp_and_frr_session_is_captured() {
         SESSION_TIMEOUT,
         poll,
         "GoBGP's prefix in D's kernel",
-        || route(&d, "198.51.100.3"),
+        || d.route("198.51.100.3"),
     );
     assert!(
         line.contains("via 10.8.0.1 dev v0 proto bgp metric 20"),
@@ -508,13 +471,9 @@ fn gobgp_and_frr_session_is_captured() {
 /// FRR in B: announces its two prefixes to A.
 fn frr_b() -> String {
     EdgeConfig {
-        hostname: "b",
         asn: 65002,
-        router_id: "2.2.2.2",
-        peer: "1.1.1.1",
         peer_asn: 65001,
-        networks: &["198.51.100.2/32", "2001:db8:2::1/128"],
-        v6_next_hop: "fd00::2",
+        ..EdgeConfig::b(&["198.51.100.2/32", "2001:db8:2::1/128"])
     }
     .bgpd_conf()
 }

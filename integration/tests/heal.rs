@@ -15,118 +15,70 @@
 
 use std::time::{Duration, Instant};
 
-use integration::{Netns, TempDir, WgKey, Wgbgpd, ifname, require_root, veth, wait_for};
+use integration::{Netns, Wgbgpd, WgbgpdPair, require_root, wait_for};
 
 const T: Duration = Duration::from_secs(40);
 /// The promise: back within a second.
 const HEAL: Duration = Duration::from_secs(1);
 const PREFIX: &str = "198.51.100.0/24";
 
-fn config(id: &str, asn: u32, peer_asn: u32, peer: &str, key: &str, wg: &str) -> String {
-    format!(
-        r#"router_id: {id}
-asn: {asn}
-loopback: [{id}/32]
-wireguard:
-  private_key_file: "{key}"
-  backend: userspace
-peers:
-  p:
-    asn: {peer_asn}
-    address: {peer}
-    wireguard:
-{wg}      persistent_keepalive: 1
-    import: [all]
-    export: [all]
-policies:
-  all:
-    - action: accept
-"#
-    )
-}
-
-fn key_file(dir: &TempDir, name: &str, key: &WgKey) -> String {
-    use std::os::unix::fs::PermissionsExt;
-    let path = dir.write(name, &format!("{}\n", key.private));
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
-    path.display().to_string()
-}
-
-/// A and B peered over a tunnel, B's prefix installed in A.
+/// A and B peered over a tunnel, B's prefix installed in A. Field order is
+/// drop order: the daemons before their namespaces.
 struct Lab {
-    a_ns: Netns,
-    b_ns: Netns,
     a: Wgbgpd,
     b: Wgbgpd,
     /// A's tunnel interface.
     ifa: String,
-    _keys: TempDir,
+    pair: WgbgpdPair,
 }
 
 fn lab() -> Lab {
     require_root();
-    let (a_ns, b_ns) = (Netns::new("ha"), Netns::new("hb"));
-    veth(
-        &a_ns,
-        "eth1",
-        Some("10.8.0.1/24"),
-        &b_ns,
-        "eth1",
-        Some("10.8.0.2/24"),
-    );
-    let keys = TempDir::new("keys");
-    let (ka, kb) = (WgKey::generate(), WgKey::generate());
-    let (ifa, ifb) = (ifname("heala"), ifname("healb"));
+    let pair = WgbgpdPair::new("h", "10.8.0");
+    let (a_ns, b_ns) = (&pair.ns.a, &pair.ns.b);
     b_ns.add_lo_addr("198.51.100.1/32");
-    let b_yaml = config(
-        "2.2.2.2",
-        65502,
-        65501,
-        "1.1.1.1",
-        &key_file(&keys, "b.key", &kb),
-        &format!(
-            "      public_key: {}\n      interface: {ifb}\n      listen_port: 51820\n",
-            ka.public
-        ),
-    )
-    .replace(
-        "loopback: [2.2.2.2/32]",
-        &format!(
-            "loopback: [2.2.2.2/32]\nannounce: [{PREFIX}, {}]",
-            burst().join(", ")
-        ),
-    );
-    let a_yaml = config(
-        "1.1.1.1",
-        65501,
-        65502,
-        "2.2.2.2",
-        &key_file(&keys, "a.key", &ka),
-        &format!(
-            "      public_key: {}\n      interface: {ifa}\n      endpoint: 10.8.0.2:51820\n",
-            kb.public
-        ),
-    )
-    .replace(
-        "asn: 65501\n",
-        "asn: 65501\nmetrics: { listen: \"127.0.0.1:9179\" }\n",
-    );
-    let b = Wgbgpd::start(&b_ns, &b_yaml);
-    let mut a = Wgbgpd::start(&a_ns, &a_yaml);
-    a.wait_established(&a_ns, "2.2.2.2", T);
+    let b_yaml = burst()
+        .iter()
+        .fold(pair.b_config().announce(PREFIX), |c, p| c.announce(p))
+        .render();
+    let a_yaml = pair.a_config().metrics("127.0.0.1:9179").render();
+    let b = Wgbgpd::start(b_ns, &b_yaml);
+    let mut a = Wgbgpd::start(a_ns, &a_yaml);
+    a.wait_established(a_ns, "2.2.2.2", T);
     wait_for(
         T,
         Duration::from_millis(100),
         "B's prefix in A's kernel",
-        || bgp_route(&a_ns).ok_or_else(|| a_ns.routes("")),
+        || bgp_route(a_ns).ok_or_else(|| a_ns.routes("")),
     );
     Lab {
-        a_ns,
-        b_ns,
         a,
         b,
-        ifa,
-        _keys: keys,
+        ifa: pair.if_a.clone(),
+        pair,
+    }
+}
+
+impl Lab {
+    /// Waits until `wgbgp_kernel_repairs_total{kind=KIND}` is 1, and checks
+    /// the log says `WHAT was deleted behind our back: restored`.
+    fn wait_repaired_once(&self, kind: &str, what: &str) {
+        let a_ns = &self.pair.ns.a;
+        wait_for(
+            T,
+            Duration::from_millis(100),
+            &format!("{kind} repair counted"),
+            || match repairs(a_ns, kind) {
+                1 => Ok(()),
+                n => Err(format!("kernel_repairs_total{{kind={kind}}} = {n}")),
+            },
+        );
+        assert!(
+            self.a
+                .log_text()
+                .contains(&format!("{what} was deleted behind our back: restored")),
+            "no repair log line"
+        );
     }
 }
 
@@ -148,33 +100,17 @@ fn time_until(within: Duration, what: &str, mut f: impl FnMut() -> Result<(), St
     start.elapsed()
 }
 
-/// GET /metrics from 127.0.0.1:9179 inside `ns`.
-fn scrape(ns: &Netns) -> String {
-    use std::io::{Read, Write};
-    ns.in_ns(|| {
-        let Ok(mut s) = std::net::TcpStream::connect("127.0.0.1:9179") else {
-            return String::new();
-        };
-        let _ = s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
-        let mut out = String::new();
-        let _ = s.read_to_string(&mut out);
-        out
-    })
-}
-
 /// `wgbgp_kernel_repairs_total{kind="KIND"}`, 0 when absent.
 fn repairs(ns: &Netns, kind: &str) -> u64 {
     let series = format!("wgbgp_kernel_repairs_total{{kind=\"{kind}\"}}");
-    scrape(ns)
-        .lines()
-        .find_map(|l| l.strip_prefix(&series)?.trim().parse::<f64>().ok())
-        .map_or(0, |v| v as u64)
+    let text = integration::metrics::scrape(ns, "127.0.0.1:9179");
+    integration::metrics::value(&text, &series).map_or(0, |v| v as u64)
 }
 
 #[test]
 fn deleted_route_host_route_and_loopback_come_back_within_a_second() {
     let mut lab = lab();
-    let (a_ns, ifa) = (&lab.a_ns, lab.ifa.clone());
+    let (a_ns, ifa) = (&lab.pair.ns.a, lab.ifa.clone());
 
     // Another protocol's route to the same prefix at another metric lives
     // next to ours throughout.
@@ -195,21 +131,7 @@ fn deleted_route_host_route_and_loopback_come_back_within_a_second() {
         "{r}"
     );
     assert!(statics().contains("metric 10"), "{}", statics());
-    wait_for(
-        T,
-        Duration::from_millis(100),
-        "route repair counted",
-        || match repairs(a_ns, "route") {
-            1 => Ok(()),
-            n => Err(format!("kernel_repairs_total{{kind=route}} = {n}")),
-        },
-    );
-    assert!(
-        lab.a.log_text().contains(&format!(
-            "route {PREFIX} was deleted behind our back: restored"
-        )),
-        "no repair log line"
-    );
+    lab.wait_repaired_once("route", &format!("route {PREFIX}"));
 
     // 2. Another protocol takes our slot (same prefix and metric): it is
     // never overwritten, and ours comes back once it leaves.
@@ -301,13 +223,12 @@ fn deleted_route_host_route_and_loopback_come_back_within_a_second() {
     lab.a.wait_established(a_ns, "2.2.2.2", T);
     assert!(bgp_route(a_ns).is_some());
     lab.b.check_alive();
-    let _ = &lab.b_ns;
 }
 
 #[test]
 fn deleted_wg_interface_is_recreated_and_the_session_recovers() {
     let mut lab = lab();
-    let (a_ns, ifa) = (&lab.a_ns, lab.ifa.clone());
+    let (a_ns, ifa) = (&lab.pair.ns.a, lab.ifa.clone());
     a_ns.exec(&["ip", "link", "del", &ifa]);
     let gone = Instant::now();
     let took = time_until(Duration::from_secs(5), "the interface back", || {
@@ -344,22 +265,7 @@ fn deleted_wg_interface_is_recreated_and_the_session_recovers() {
         a_ns.ping("2.2.2.2"),
         "no traffic through the recreated tunnel"
     );
-    wait_for(
-        T,
-        Duration::from_millis(100),
-        "interface repair counted",
-        || match repairs(a_ns, "interface") {
-            1 => Ok(()),
-            n => Err(format!("kernel_repairs_total{{kind=interface}} = {n}")),
-        },
-    );
-    assert!(
-        lab.a.log_text().contains(&format!(
-            "interface {ifa} was deleted behind our back: restored"
-        )),
-        "no repair log line"
-    );
+    lab.wait_repaired_once("interface", &format!("interface {ifa}"));
     lab.b.check_alive();
     lab.a.check_alive();
-    let _ = &lab.b_ns;
 }

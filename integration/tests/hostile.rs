@@ -28,6 +28,7 @@ use std::time::Duration;
 
 use bgp::wire::{Capability, Message, Notification, Open};
 use integration::bench::probe::{fd_count, sample};
+use integration::bird::BirdPeer;
 use integration::rawpeer::bytes_of::{hex, message, message_with_length, prefix, update};
 use integration::{Bird, Netns, RawPeer, Wgbgpd, require_root, veth, wait_for};
 use serde_json::Value;
@@ -66,19 +67,17 @@ policies:
     - action: reject
 "#;
 
-const BIRD: &str = r#"
-log stderr all;
-router id 10.66.2.2;
-protocol device { scan time 2; }
-protocol static s4 { ipv4; route 198.51.100.0/24 blackhole; route 198.51.101.0/24 blackhole; }
-protocol bgp dut {
-    local 10.66.2.2 as 65003;
-    neighbor 10.66.2.1 as 65001;
-    connect retry time 2;
-    error wait time 1, 5;
-    ipv4 { import none; export where source = RTS_STATIC; next hop self; };
-}
-"#;
+const BIRD: BirdPeer = BirdPeer {
+    name: "dut",
+    router_id: "10.66.2.2",
+    local: "10.66.2.2",
+    asn: 65003,
+    neighbor: "10.66.2.1",
+    peer_asn: 65001,
+    statics: &BIRD_ROUTES,
+    import: "none",
+    options: &["error wait time 1, 5;"],
+};
 
 /// Path attributes of a well-formed announcement from the raw peer.
 const ORIGIN: &str = "400101 00";
@@ -122,7 +121,7 @@ impl Lab {
             Some("10.66.2.2/24"),
         );
         let mut wgbgpd = Wgbgpd::start(&dut, config);
-        let mut bird = Bird::start(&bird_ns, BIRD);
+        let mut bird = Bird::start(&bird_ns, &BIRD.conf());
         bird.wait_established("dut", T);
         wgbgpd.wait_established(&dut, BIRD_ADDR, T);
         let lab = Lab {

@@ -13,8 +13,7 @@ use std::time::Duration;
 use integration::frr::EdgeConfig;
 use integration::wgbgpd::cli_bin;
 use integration::{
-    Bird, Frr, Netns, TempDir, WgKey, WgPeer, WgPeerConfig, Wgbgpd, ifname, require_root, veth,
-    wait_for,
+    Bird, Config, Frr, HandTunnel, Netns, Pair, Peer, Wgbgpd, require_root, wait_for,
 };
 
 const SESSION_TIMEOUT: Duration = Duration::from_secs(30);
@@ -31,65 +30,9 @@ const B_V6: &str = "2001:db8:b::/48";
 const B_ADDR4: &str = "198.51.100.1";
 const B_ADDR6: &str = "2001:db8:b::1";
 
-/// The kernel route for exactly `prefix` in `ns`, or the whole table as the
-/// error, for `wait_for`.
-fn route(ns: &Netns, prefix: &str) -> Result<String, String> {
-    ns.route_to(prefix)
-        .ok_or_else(|| format!("no route for {prefix}; table:\n{}", ns.routes("")))
-}
-
-/// Waits until the kernel route for `prefix` in `ns` contains `want`; returns it.
-fn wait_route(ns: &Netns, prefix: &str, want: &str) -> String {
-    wait_for(
-        SESSION_TIMEOUT,
-        POLL,
-        &format!("`{prefix} ... {want}` in netns {}", ns.name()),
-        || {
-            route(ns, prefix).and_then(|l| {
-                if l.contains(want) {
-                    Ok(l)
-                } else {
-                    Err(format!("got `{l}`"))
-                }
-            })
-        },
-    )
-}
-
-/// Waits until `ns` has no route for `prefix`.
-fn wait_no_route(ns: &Netns, prefix: &str, timeout: Duration) {
-    wait_for(
-        timeout,
-        POLL,
-        &format!("{prefix} to leave netns {}", ns.name()),
-        || match ns.route_to(prefix) {
-            Some(l) => Err(format!("still present: {l}")),
-            None => Ok(()),
-        },
-    );
-}
-
-/// `ping -c 1 -W 2 -I SRC DST` (ping -6 for IPv6) from `ns`; the error is
-/// ping's output and the routing table.
-fn try_ping(ns: &Netns, src: &str, dst: &str) -> Result<(), String> {
-    let fam = if dst.contains(':') { "-6" } else { "-4" };
-    let out = ns.try_exec(&["ping", fam, "-n", "-c", "1", "-W", "2", "-I", src, dst]);
-    let text = String::from_utf8_lossy(&out.stdout);
-    if out.status.success() && text.contains("1 received") {
-        Ok(())
-    } else {
-        Err(format!(
-            "ping -I {src} {dst} from netns {} failed:\n{text}{}\nroutes:\n{}",
-            ns.name(),
-            String::from_utf8_lossy(&out.stderr),
-            ns.routes("")
-        ))
-    }
-}
-
-/// Like [`try_ping`], panicking on failure.
+/// [`Netns::ping_from`], panicking on failure.
 fn ping_from(ns: &Netns, src: &str, dst: &str) {
-    if let Err(e) = try_ping(ns, src, dst) {
+    if let Err(e) = ns.ping_from(src, dst) {
         panic!("{e}");
     }
 }
@@ -99,46 +42,30 @@ fn ping_from(ns: &Netns, src: &str, dst: &str) {
 /// namespaces they live in.
 struct Lab {
     wgbgpd: Wgbgpd,
-    wg_b: WgPeer,
-    /// The interface wgbgpd creates in A for peer `b`.
-    if_a: String,
-    _keys: TempDir,
+    tunnel: HandTunnel,
     a: Netns,
     b: Netns,
 }
 
 /// wgbgpd's config in A: loopbacks, announcements, one peer `b` with a
 /// tunnel; imports everything, exports only its own prefixes.
-fn wgbgpd_config(key_file: &str, b_public: &str, interface: &str) -> String {
-    format!(
-        r#"router_id: 1.1.1.1
-asn: 65500
-loopback: [1.1.1.1/32, "fd00::1/128"]
-announce: [{A_V4}, "{A_V6}"]
-wireguard:
-  private_key_file: "{key_file}"
-  backend: userspace
-peers:
-  b:
-    asn: 65501
-    address: [2.2.2.2, "fd00::2"]
-    description: B
-    wireguard:
-      public_key: {b_public}
-      endpoint: 10.60.0.2:51820
-      interface: {interface}
-      persistent_keepalive: 5
-    import: [accept-all]
-    export: [own]
-policies:
-  accept-all:
-    - action: accept
-  own:
-    - match: {{ prefix: ["{A_V4} le 32", "{A_V6} le 128"] }}
-      action: accept
-    - action: reject
-"#
-    )
+fn wgbgpd_config(tunnel: &HandTunnel) -> String {
+    let own =
+        format!(r#"{{ match: {{ prefix: ["{A_V4} le 32", "{A_V6} le 128"] }}, action: accept }}"#);
+    Config::tunnel_node("1.1.1.1", 65500, &tunnel.a_key_file)
+        .loopback("fd00::1/128")
+        .announce(A_V4)
+        .announce(A_V6)
+        .peer(
+            Peer::new("b", 65501, "2.2.2.2")
+                .addresses(&["2.2.2.2", "fd00::2"])
+                .set("description", "B")
+                .tunnel(tunnel.a_side("10.60.0.2").keepalive(5))
+                .policies("accept-all", "own"),
+        )
+        .accept_all("accept-all")
+        .policy("own", &[&own, "{ action: reject }"])
+        .render()
 }
 
 impl Lab {
@@ -146,16 +73,7 @@ impl Lab {
     /// loopbacks) and starts wgbgpd in A, which dials B's tunnel; returns
     /// once A reaches B's loopbacks through the tunnel.
     fn new(tag: &str) -> Lab {
-        let a = Netns::new(&format!("{tag}a"));
-        let b = Netns::new(&format!("{tag}b"));
-        veth(
-            &a,
-            "v0",
-            Some("10.60.0.1/24"),
-            &b,
-            "v0",
-            Some("10.60.0.2/24"),
-        );
+        let Pair { a, b, .. } = Pair::new(tag, "v0", "10.60.0");
         // wgbgpd puts 1.1.1.1 and fd00::1 on A's lo itself.
         a.add_lo_addr(&format!("{A_ADDR4}/32"));
         a.add_lo_addr(&format!("{A_ADDR6}/128"));
@@ -164,33 +82,11 @@ impl Lab {
         }
         b.add_lo_addr(&format!("{B_ADDR4}/32"));
         b.add_lo_addr(&format!("{B_ADDR6}/128"));
-
-        let (ka, kb) = (WgKey::generate(), WgKey::generate());
-        let wg_b = WgPeer::start(
-            &b,
-            "ib",
-            &WgPeerConfig {
-                private_key: kb.private.clone(),
-                listen_port: Some(51820),
-                peer_public_key: ka.public.clone(),
-                ..Default::default()
-            },
-        );
-        wg_b.route(&b, "1.1.1.1/32");
-        wg_b.route(&b, "fd00::1/128");
-
-        let keys = TempDir::new("keys");
-        let key_file = keys.write("a.key", &format!("{}\n", ka.private));
-        let if_a = ifname("ia");
-        let wgbgpd = Wgbgpd::start(
-            &a,
-            &wgbgpd_config(&key_file.display().to_string(), &kb.public, &if_a),
-        );
+        let tunnel = HandTunnel::new(&b, "i", &["1.1.1.1/32", "fd00::1/128"], None);
+        let wgbgpd = Wgbgpd::start(&a, &wgbgpd_config(&tunnel));
         let lab = Lab {
             wgbgpd,
-            wg_b,
-            if_a,
-            _keys: keys,
+            tunnel,
             a,
             b,
         };
@@ -203,7 +99,7 @@ impl Lab {
                 Duration::from_secs(10),
                 POLL,
                 &format!("ping -I {src} {dst} through wgbgpd's tunnel"),
-                || try_ping(&lab.a, src, dst),
+                || lab.a.ping_from(src, dst),
             );
         }
         lab
@@ -216,9 +112,10 @@ impl Lab {
         for (prefix, gw) in [(B_V4, "2.2.2.2"), (B_V6, "fd00::2")] {
             let want = format!(
                 "{prefix} via {gw} dev {} proto bgp metric 20 onlink",
-                self.if_a
+                self.tunnel.a_if
             );
-            let line = wait_route(&self.a, prefix, &format!("via {gw} dev {}", self.if_a));
+            let via = format!("via {gw} dev {}", self.tunnel.a_if);
+            let line = self.a.wait_route(prefix, &via, SESSION_TIMEOUT);
             assert!(line.starts_with(&want), "want `{want}`, got `{line}`");
             eprintln!("A (wgbgpd): {line}");
         }
@@ -232,6 +129,28 @@ impl Lab {
         }
     }
 
+    /// After a restart of wgbgpd: Established again, B's routes learned
+    /// again, each of B's two prefixes in A's kernel exactly once (after time
+    /// for a late duplicate, a second install or a stale copy, to show), and
+    /// traffic through.
+    fn assert_relearned_once(&mut self, when: &str) {
+        self.wgbgpd
+            .wait_established(&self.a, "2.2.2.2", SESSION_TIMEOUT);
+        self.assert_a_learned();
+        std::thread::sleep(Duration::from_secs(2));
+        let routes = self.a.bgp_routes();
+        assert_eq!(
+            routes.len(),
+            2,
+            "{when}: exactly B's two prefixes:\n{routes:#?}"
+        );
+        for prefix in [B_V4, B_V6] {
+            let n = routes.iter().filter(|l| l.starts_with(prefix)).count();
+            assert_eq!(n, 1, "{when}: {prefix} once:\n{routes:#?}");
+        }
+        self.assert_pings();
+    }
+
     /// Traffic between the announced addresses crosses the tunnel both ways,
     /// IPv4 and IPv6.
     fn assert_pings(&self) {
@@ -239,16 +158,6 @@ impl Lab {
         ping_from(&self.a, A_ADDR6, B_ADDR6);
         ping_from(&self.b, B_ADDR4, A_ADDR4);
         ping_from(&self.b, B_ADDR6, A_ADDR6);
-    }
-
-    /// `ip route show proto bgp` in A (both families), one line per route.
-    fn a_bgp_routes(&self) -> Vec<String> {
-        self.a
-            .routes("proto bgp")
-            .lines()
-            .map(|l| l.trim().to_string())
-            .filter(|l| !l.is_empty())
-            .collect()
     }
 }
 
@@ -279,12 +188,14 @@ protocol bgp a {
 }
 "#;
 
-/// Starts BIRD in B and waits until both sides are Established.
+/// Starts BIRD in B, waits until both sides are Established and asserts
+/// what A learned ([`Lab::assert_a_learned`]).
 fn start_bird(lab: &mut Lab) -> Bird {
     let mut bird = Bird::start(&lab.b, BIRD_B);
     bird.wait_established("a", SESSION_TIMEOUT);
     lab.wgbgpd
         .wait_established(&lab.a, "2.2.2.2", SESSION_TIMEOUT);
+    lab.assert_a_learned();
     bird
 }
 
@@ -293,9 +204,9 @@ fn start_bird(lab: &mut Lab) -> Bird {
 /// has no gateway, and so installs a device route:
 /// `198.18.0.0/24 dev wgX proto bird scope link metric 32`.
 fn assert_b_learned_from_bird(lab: &Lab, bird: &Bird) {
-    let dev = format!("dev {}", lab.wg_b.ifname());
+    let dev = format!("dev {}", lab.tunnel.wg.ifname());
     for prefix in [A_V4, A_V6] {
-        let line = wait_route(&lab.b, prefix, &dev);
+        let line = lab.b.wait_route(prefix, &dev, SESSION_TIMEOUT);
         assert!(line.contains("proto bird"), "{line}");
         eprintln!("B (BIRD): {line}");
     }
@@ -320,7 +231,6 @@ fn wgbgpd_and_bird_exchange_routes_over_wireguard() {
     require_root();
     let mut lab = Lab::new("ib");
     let bird = start_bird(&mut lab);
-    lab.assert_a_learned();
     assert_b_learned_from_bird(&lab, &bird);
     lab.assert_pings();
 }
@@ -353,9 +263,9 @@ fn wgbgpd_and_frr_exchange_routes_over_wireguard() {
     for (prefix, gw) in [(A_V4, "1.1.1.1"), (A_V6, "fd00::1")] {
         let want = format!(
             "via {gw} dev {} proto bgp metric 20 onlink",
-            lab.wg_b.ifname()
+            lab.tunnel.wg.ifname()
         );
-        let line = wait_route(&lab.b, prefix, &want);
+        let line = lab.b.wait_route(prefix, &want, SESSION_TIMEOUT);
         eprintln!("B (FRR): {line}");
     }
     let summary = frr.vtysh_json("show bgp summary json");
@@ -392,44 +302,36 @@ fn stopping_the_peer_withdraws_and_restart_leaves_no_duplicates() {
     require_root();
     let mut lab = Lab::new("ir");
     let bird = start_bird(&mut lab);
-    lab.assert_a_learned();
 
     // BIRD shuts its sessions down with a Cease NOTIFICATION on SIGTERM.
     drop(bird);
     for prefix in [B_V4, B_V6] {
-        wait_no_route(&lab.a, prefix, Duration::from_secs(10));
+        wait_for(
+            Duration::from_secs(10),
+            POLL,
+            &format!("{prefix} to leave A"),
+            || lab.a.no_route(prefix),
+        );
     }
-    assert_eq!(lab.a_bgp_routes(), Vec::<String>::new());
+    assert_eq!(lab.a.bgp_routes(), Vec::<String>::new());
 
     let bird = start_bird(&mut lab);
-    lab.assert_a_learned();
     assert_b_learned_from_bird(&lab, &bird);
 
     // A clean stop withdraws what wgbgpd installed.
     lab.wgbgpd.stop();
     assert_eq!(
-        lab.a_bgp_routes(),
+        lab.a.bgp_routes(),
         Vec::<String>::new(),
         "wgbgpd left routes behind"
     );
     lab.wgbgpd.restart(&lab.a);
-    lab.wgbgpd
-        .wait_established(&lab.a, "2.2.2.2", SESSION_TIMEOUT);
-    lab.assert_a_learned();
-    // Give a late duplicate (a second install, a stale copy) time to show.
-    std::thread::sleep(Duration::from_secs(2));
-    let routes = lab.a_bgp_routes();
-    assert_eq!(routes.len(), 2, "exactly B's two prefixes:\n{routes:#?}");
-    for prefix in [B_V4, B_V6] {
-        let n = routes.iter().filter(|l| l.starts_with(prefix)).count();
-        assert_eq!(n, 1, "{prefix} once:\n{routes:#?}");
-    }
-    lab.assert_pings();
+    lab.assert_relearned_once("after a clean restart");
 
     // A crash leaves the installed routes behind; the next start must purge
     // them and install each prefix once again.
     kill_wgbgpd(&lab.a);
-    let stale = lab.a_bgp_routes();
+    let stale = lab.a.bgp_routes();
     assert_eq!(stale.len(), 2, "SIGKILL leaves the routes:\n{stale:#?}");
     lab.wgbgpd.restart(&lab.a);
     // The killed daemon's control socket file is still there, so
@@ -450,13 +352,7 @@ fn stopping_the_peer_withdraws_and_restart_leaves_no_duplicates() {
             }
         },
     );
-    lab.wgbgpd
-        .wait_established(&lab.a, "2.2.2.2", SESSION_TIMEOUT);
-    lab.assert_a_learned();
-    std::thread::sleep(Duration::from_secs(2));
-    let routes = lab.a_bgp_routes();
-    assert_eq!(routes.len(), 2, "after a crash and restart:\n{routes:#?}");
-    lab.assert_pings();
+    lab.assert_relearned_once("after a crash and restart");
 }
 
 /// SIGKILLs the wgbgpd process in `ns` (found by name among the namespace's
@@ -473,7 +369,7 @@ fn kill_wgbgpd(ns: &Netns) {
     // SAFETY: kill(2) on the daemon this test started.
     unsafe { libc::kill(pids[0] as i32, libc::SIGKILL) };
     wait_for(Duration::from_secs(5), POLL, "wgbgpd to die", || {
-        if ns.pids().contains(&pids[0]) && !is_zombie(pids[0]) {
+        if ns.pids().contains(&pids[0]) && !integration::netns::is_zombie(pids[0] as i32) {
             Err(format!("{} still alive", pids[0]))
         } else {
             Ok(())
@@ -481,25 +377,7 @@ fn kill_wgbgpd(ns: &Netns) {
     });
 }
 
-fn is_zombie(pid: u32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .map(|s| {
-            s.rsplit_once(')')
-                .is_some_and(|(_, r)| r.trim_start().starts_with('Z'))
-        })
-        .unwrap_or(true)
-}
-
 /// FRR in B: announces its two prefixes to A.
 fn frr_b() -> String {
-    EdgeConfig {
-        hostname: "b",
-        asn: 65501,
-        router_id: "2.2.2.2",
-        peer: "1.1.1.1",
-        peer_asn: 65500,
-        networks: &["198.51.100.0/24", "2001:db8:b::/48"],
-        v6_next_hop: "fd00::2",
-    }
-    .bgpd_conf()
+    EdgeConfig::b(&["198.51.100.0/24", "2001:db8:b::/48"]).bgpd_conf()
 }

@@ -15,30 +15,12 @@
 
 use std::time::{Duration, Instant};
 
-use integration::{
-    Bird, Netns, TempDir, WgKey, WgPeer, WgPeerConfig, Wgbgpd, ifname, require_root, veth, wait_for,
-};
+use integration::{Bird, Config, HandTunnel, Netns, Pair, Peer, Wgbgpd, require_root, wait_for};
 
 const SESSION_TIMEOUT: Duration = Duration::from_secs(40);
 const POLL: Duration = Duration::from_millis(200);
 /// The default `kernel.fwmark` (51820) as `ip rule` prints it, and the underlay table.
 const MARK_RULE: &str = "fwmark 0xca6c lookup 51820";
-
-/// `ping -c 1 -W 2 -I SRC DST` from `ns`.
-fn try_ping(ns: &Netns, src: &str, dst: &str) -> Result<(), String> {
-    let out = ns.try_exec(&["ping", "-4", "-n", "-c", "1", "-W", "2", "-I", src, dst]);
-    let text = String::from_utf8_lossy(&out.stdout);
-    if out.status.success() && text.contains("1 received") {
-        Ok(())
-    } else {
-        Err(format!(
-            "ping -I {src} {dst} from {} failed:\n{text}\nroutes:\n{}\nrules:\n{}",
-            ns.name(),
-            ns.routes("table all"),
-            ns.stdout(&["ip", "rule"])
-        ))
-    }
-}
 
 /// `ip -4 rule` and `ip -6 rule` lines with `proto bgp` (ours).
 fn our_rules(ns: &Netns) -> Vec<String> {
@@ -58,42 +40,42 @@ fn count_matching(lines: &[String], needle: &str) -> usize {
     lines.iter().filter(|l| l.contains(needle)).count()
 }
 
+/// Waits (10 s) until [`our_rules`] has, for each `(needle, n)`, `n` lines containing `needle`.
+fn wait_rules(ns: &Netns, what: &str, want: &[(&str, usize)]) {
+    wait_for(Duration::from_secs(10), POLL, what, || {
+        let rules = our_rules(ns);
+        if want
+            .iter()
+            .all(|(needle, n)| count_matching(&rules, needle) == *n)
+        {
+            Ok(())
+        } else {
+            Err(format!("{rules:#?}"))
+        }
+    });
+}
+
 /// wgbgpd's config in A: one peer `b` over a tunnel to 10.61.0.2, short timers so a broken
 /// tunnel shows within seconds.
-fn a_config(key_file: &str, b_public: &str, interface: &str) -> String {
-    format!(
-        r#"router_id: 1.1.1.1
-asn: 65500
-loopback: [1.1.1.1/32]
-announce: [198.18.0.0/24]
-wireguard:
-  private_key_file: "{key_file}"
-  backend: userspace
-peers:
-  b:
-    asn: 65501
-    address: 2.2.2.2
-    hold_time: 9
-    keepalive: 3
-    wireguard:
-      public_key: {b_public}
-      endpoint: 10.61.0.2:51820
-      interface: {interface}
-      persistent_keepalive: 2
-    import: [accept-all]
-    export: [own]
-policies:
-  accept-all:
-    # A learned default route must be named to get past reject_default_route.
-    - match: {{ prefix: ["0.0.0.0/0"] }}
-      action: accept
-    - action: accept
-  own:
-    - match: {{ prefix: ["198.18.0.0/24"] }}
-      action: accept
-    - action: reject
-"#
-    )
+fn a_config(tunnel: &HandTunnel) -> String {
+    Config::tunnel_node("1.1.1.1", 65500, &tunnel.a_key_file)
+        .announce("198.18.0.0/24")
+        .peer(
+            Peer::new("b", 65501, "2.2.2.2")
+                .timers(9, 3)
+                .tunnel(tunnel.a_side("10.61.0.2").keepalive(2))
+                .policies("accept-all", "own"),
+        )
+        // A learned default route must be named to get past reject_default_route.
+        .policy(
+            "accept-all",
+            &[
+                r#"{ match: { prefix: ["0.0.0.0/0"] }, action: accept }"#,
+                "{ action: accept }",
+            ],
+        )
+        .only("own", "198.18.0.0/24")
+        .render()
 }
 
 /// BIRD in B announces a default route and a prefix holding the tunnel's endpoint.
@@ -141,10 +123,7 @@ protocol bgp a {
 struct Lab {
     wgbgpd: Wgbgpd,
     bird: Bird,
-    _wg_b: WgPeer,
-    if_a: String,
-    b_public: String,
-    _keys: TempDir,
+    tunnel: HandTunnel,
     a: Netns,
     _b: Netns,
 }
@@ -154,31 +133,11 @@ impl Lab {
     /// run would have left in A: a duplicate of our fwmark rule, a rule no longer configured
     /// and a stale pin.
     fn new() -> Lab {
-        let a = Netns::new("kpa");
-        let b = Netns::new("kpb");
-        veth(
-            &a,
-            "v0",
-            Some("10.61.0.1/24"),
-            &b,
-            "v0",
-            Some("10.61.0.2/24"),
-        );
+        let Pair { a, b, .. } = Pair::new("kp", "v0", "10.61.0");
         a.add_lo_addr("198.18.0.1/32");
         b.add_lo_addr("2.2.2.2/32");
         b.add_lo_addr("198.51.100.1/32");
-        let (ka, kb) = (WgKey::generate(), WgKey::generate());
-        let wg_b = WgPeer::start(
-            &b,
-            "kb",
-            &WgPeerConfig {
-                private_key: kb.private.clone(),
-                listen_port: Some(51820),
-                peer_public_key: ka.public.clone(),
-                ..Default::default()
-            },
-        );
-        wg_b.route(&b, "1.1.1.1/32");
+        let tunnel = HandTunnel::new(&b, "k", &["1.1.1.1/32"], None);
 
         a.exec(&[
             "ip", "rule", "add", "fwmark", "51820", "lookup", "51820", "pref", "5000", "proto",
@@ -199,21 +158,12 @@ impl Lab {
         ]);
         a.route_add("10.9.9.9/32 dev v0 table 51820 proto static");
 
-        let keys = TempDir::new("keys");
-        let key_file = keys.write("a.key", &format!("{}\n", ka.private));
-        let if_a = ifname("ka");
-        let wgbgpd = Wgbgpd::start(
-            &a,
-            &a_config(&key_file.display().to_string(), &kb.public, &if_a),
-        );
+        let wgbgpd = Wgbgpd::start(&a, &a_config(&tunnel));
         let bird = Bird::start(&b, BIRD_B);
         Lab {
             wgbgpd,
             bird,
-            _wg_b: wg_b,
-            if_a,
-            b_public: kb.public.clone(),
-            _keys: keys,
+            tunnel,
             a,
             _b: b,
         }
@@ -247,7 +197,7 @@ fn learned_default_and_endpoint_prefix_never_capture_the_tunnel() {
 
     // The routes that would loop are installed in main, through the tunnel.
     for prefix in ["0.0.0.0/0", "10.61.0.0/28", "198.51.100.0/24"] {
-        let want = format!("via 2.2.2.2 dev {}", lab.if_a);
+        let want = format!("via 2.2.2.2 dev {}", lab.tunnel.a_if);
         wait_for(
             SESSION_TIMEOUT,
             POLL,
@@ -274,7 +224,7 @@ fn learned_default_and_endpoint_prefix_never_capture_the_tunnel() {
         "{underlay}"
     );
     assert!(!underlay.contains("10.9.9.9"), "{underlay}");
-    let mark = lab.a.stdout(&["wg", "show", &lab.if_a, "fwmark"]);
+    let mark = lab.a.stdout(&["wg", "show", &lab.tunnel.a_if, "fwmark"]);
     assert_eq!(mark.trim(), "0xca6c");
 
     // wireguard-go sends from the source and interface it last received on (a "sticky
@@ -283,9 +233,9 @@ fn learned_default_and_endpoint_prefix_never_capture_the_tunnel() {
     lab.a.exec(&[
         "wg",
         "set",
-        &lab.if_a,
+        &lab.tunnel.a_if,
         "peer",
-        &lab.b_public,
+        &lab.tunnel.b_public,
         "endpoint",
         "10.61.0.2:51820",
     ]);
@@ -294,8 +244,8 @@ fn learned_default_and_endpoint_prefix_never_capture_the_tunnel() {
     let start = Instant::now();
     let mut pings = 0;
     while start.elapsed() < Duration::from_secs(14) {
-        try_ping(&lab.a, "198.18.0.1", "198.51.100.1").unwrap();
-        try_ping(&lab.a, "1.1.1.1", "2.2.2.2").unwrap();
+        lab.a.ping_from("198.18.0.1", "198.51.100.1").unwrap();
+        lab.a.ping_from("1.1.1.1", "2.2.2.2").unwrap();
         pings += 2;
         std::thread::sleep(Duration::from_millis(500));
     }
@@ -321,7 +271,7 @@ fn learned_default_and_endpoint_prefix_never_capture_the_tunnel() {
         }
     });
     eprintln!("rule and pin healed in {:?}", healed.elapsed());
-    try_ping(&lab.a, "1.1.1.1", "2.2.2.2").unwrap();
+    lab.a.ping_from("1.1.1.1", "2.2.2.2").unwrap();
     lab.established().unwrap();
 
     // A clean shutdown takes the rules and the pins along.
@@ -346,38 +296,19 @@ fn learned_default_and_endpoint_prefix_never_capture_the_tunnel() {
 #[test]
 fn kernel_rules_steer_a_source_prefix_and_follow_reload_and_shutdown() {
     require_root();
-    let a = Netns::new("kra");
-    let b = Netns::new("krb");
-    veth(
-        &a,
-        "v0",
-        Some("10.62.0.1/24"),
-        &b,
-        "v0",
-        Some("10.62.0.2/24"),
-    );
+    let Pair { a, b, .. } = Pair::new("kr", "v0", "10.62.0");
     a.add_lo_addr("10.0.1.5/32");
     let mut bird = Bird::start(&b, BIRD_DEFAULT);
-    let base = r#"router_id: 1.1.1.1
-asn: 65500
-loopback: [1.1.1.1/32]
-peers:
-  b:
-    asn: 65501
-    address: 10.62.0.2
-    local_address: 10.62.0.1
-    import: [default-to-100]
-    export: [none]
-policies:
-  default-to-100:
-    - match: { prefix: ["0.0.0.0/0"] }
-      action: accept
-      set: { table: 100 }
-  none:
-    - action: reject
-kernel:
-  rules:
-"#;
+    let base = Config::new("1.1.1.1", 65500)
+        .loopback("1.1.1.1/32")
+        .peer(Peer::plain("b", 65501, "10.62.0.2", "10.62.0.1").policies("default-to-100", "none"))
+        .policy(
+            "default-to-100",
+            &[r#"{ match: { prefix: ["0.0.0.0/0"] }, action: accept, set: { table: 100 } }"#],
+        )
+        .reject_all("none")
+        .tail("kernel:\n  rules:\n")
+        .render();
     let source_rule = "    - { from: 10.0.1.0/24, table: 100, priority: 1000 }\n";
     let mark_rule = "    - { fwmark: 7, table: 101, priority: 1001 }\n";
     let mut d = Wgbgpd::start(&a, &format!("{base}{source_rule}{mark_rule}"));
@@ -411,16 +342,14 @@ kernel:
     );
     let main = table("main");
     assert!(!main.contains("default"), "main has our default: {main}");
-    wait_for(Duration::from_secs(10), POLL, "rules installed", || {
-        let rules = our_rules(&a);
-        if count_matching(&rules, "from 10.0.1.0/24 lookup 100") == 1
-            && count_matching(&rules, "fwmark 0x7 lookup 101") == 2
-        {
-            Ok(())
-        } else {
-            Err(format!("{rules:#?}"))
-        }
-    });
+    wait_rules(
+        &a,
+        "rules installed",
+        &[
+            ("from 10.0.1.0/24 lookup 100", 1),
+            ("fwmark 0x7 lookup 101", 2),
+        ],
+    );
     let steered = get(Some("10.0.1.5"));
     assert!(
         steered.contains("via 10.62.0.2 dev v0 table 100"),
@@ -435,16 +364,11 @@ kernel:
     std::fs::write(d.config_path(), text.replace(source_rule, "")).unwrap();
     let out = d.cli(&a, &["reload"]);
     assert!(out.contains("apply kernel.rules by difference"), "{out}");
-    wait_for(Duration::from_secs(10), POLL, "source rule removed", || {
-        let rules = our_rules(&a);
-        if count_matching(&rules, "10.0.1.0/24") == 0
-            && count_matching(&rules, "fwmark 0x7 lookup 101") == 2
-        {
-            Ok(())
-        } else {
-            Err(format!("{rules:#?}"))
-        }
-    });
+    wait_rules(
+        &a,
+        "source rule removed",
+        &[("10.0.1.0/24", 0), ("fwmark 0x7 lookup 101", 2)],
+    );
     let unsteered = get(Some("10.0.1.5"));
     assert!(unsteered.contains("unreachable"), "{unsteered}");
 

@@ -10,7 +10,7 @@
 
 use std::time::Duration;
 
-use integration::{Netns, Wgbgpd, require_root, veth, wait_for};
+use integration::{Netns, Pair, Wgbgpd, require_root, wait_for};
 use serde_json::Value;
 
 const T: Duration = Duration::from_secs(30);
@@ -52,21 +52,30 @@ policies:
 "#;
 
 fn bgp_routes(ns: &Netns) -> usize {
-    ns.routes("proto bgp").lines().count()
+    ns.bgp_routes().len()
+}
+
+/// A and B on one link, 10.9.1.1 and 10.9.1.2.
+fn namespaces(tag: &str) -> (Netns, Netns) {
+    let pair = Pair::new(tag, "eth1", "10.9.1");
+    (pair.a, pair.b)
+}
+
+/// Waits until `ns` has B's three routes.
+fn wait_three_routes(ns: &Netns, what: &str) {
+    wait_for(T, Duration::from_millis(200), what, || {
+        if bgp_routes(ns) == 3 {
+            Ok(())
+        } else {
+            Err(ns.routes(""))
+        }
+    });
 }
 
 #[test]
 fn max_prefix_restart_closes_the_session_and_warn_keeps_it() {
     require_root();
-    let (a_ns, b_ns) = (Netns::new("ma"), Netns::new("mb"));
-    veth(
-        &a_ns,
-        "eth1",
-        Some("10.9.1.1/24"),
-        &b_ns,
-        "eth1",
-        Some("10.9.1.2/24"),
-    );
+    let (a_ns, b_ns) = namespaces("m");
     let b = Wgbgpd::start(&b_ns, B);
     let mut a = Wgbgpd::start(&a_ns, &a_config("{ limit: 2, restart_after: 30 }"));
     // B's log says why it was dropped; A stays Idle for restart_after.
@@ -109,18 +118,7 @@ fn max_prefix_restart_closes_the_session_and_warn_keeps_it() {
     a.stop();
     let mut a = Wgbgpd::start(&a_ns, &a_config("{ limit: 2, action: warn }"));
     a.wait_established(&a_ns, "10.9.1.2", T);
-    wait_for(
-        T,
-        Duration::from_millis(200),
-        "three routes with warn",
-        || {
-            if bgp_routes(&a_ns) == 3 {
-                Ok(())
-            } else {
-                Err(a_ns.routes(""))
-            }
-        },
-    );
+    wait_three_routes(&a_ns, "three routes with warn");
     assert!(a.log_text().contains("max_prefix exceeded (warn only)"));
 }
 
@@ -129,15 +127,7 @@ fn max_prefix_restart_closes_the_session_and_warn_keeps_it() {
 #[test]
 fn md5_and_gtsm_sessions_need_the_right_key() {
     require_root();
-    let (a_ns, b_ns) = (Netns::new("sa"), Netns::new("sb"));
-    veth(
-        &a_ns,
-        "eth1",
-        Some("10.9.1.1/24"),
-        &b_ns,
-        "eth1",
-        Some("10.9.1.2/24"),
-    );
+    let (a_ns, b_ns) = namespaces("s");
     let secure = |yaml: &str, key: &str| {
         yaml.replace(
             "    import: [all]\n",
@@ -147,18 +137,7 @@ fn md5_and_gtsm_sessions_need_the_right_key() {
     let b = Wgbgpd::start(&b_ns, &secure(B, "s3cret"));
     let mut a = Wgbgpd::start(&a_ns, &secure(&a_config("1000"), "s3cret"));
     a.wait_established(&a_ns, "10.9.1.2", T);
-    wait_for(
-        T,
-        Duration::from_millis(200),
-        "routes over the signed session",
-        || {
-            if bgp_routes(&a_ns) == 3 {
-                Ok(())
-            } else {
-                Err(a_ns.routes(""))
-            }
-        },
-    );
+    wait_three_routes(&a_ns, "routes over the signed session");
     drop(a);
     let mut wrong = Wgbgpd::start(&a_ns, &secure(&a_config("1000"), "other"));
     std::thread::sleep(Duration::from_secs(6));

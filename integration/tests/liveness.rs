@@ -14,123 +14,36 @@
 
 use std::time::{Duration, Instant};
 
-use integration::{Netns, TempDir, WgKey, Wgbgpd, ifname, require_root, veth, wait_for};
+use integration::lab::wireguard_go_pid;
+use integration::{Netns, Wgbgpd, WgbgpdPair, require_root, wait_for};
 use serde_json::Value;
 
 const T: Duration = Duration::from_secs(40);
 
-fn config(
-    id: &str,
-    asn: u32,
-    peer_asn: u32,
-    peer: &str,
-    key: &str,
-    peer_pub: &str,
-    iface: &str,
-    extra: &str,
-) -> String {
-    format!(
-        r#"router_id: {id}
-asn: {asn}
-loopback: [{id}/32]
-wireguard:
-  private_key_file: "{key}"
-  backend: userspace
-peers:
-  p:
-    asn: {peer_asn}
-    address: {peer}
-    wireguard:
-      public_key: {peer_pub}
-      interface: {iface}
-      persistent_keepalive: 1
-{extra}    import: [all]
-    export: [all]
-policies:
-  all:
-    - action: accept
-"#
-    )
-}
-
-fn key_file(dir: &TempDir, name: &str, key: &WgKey) -> String {
-    use std::os::unix::fs::PermissionsExt;
-    let path = dir.write(name, &format!("{}\n", key.private));
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
-    path.display().to_string()
-}
-
-fn wireguard_go_pid(ns: &Netns) -> i32 {
-    ns.pids()
-        .into_iter()
-        .find(|pid| {
-            std::fs::read_to_string(format!("/proc/{pid}/comm"))
-                .is_ok_and(|c| c.trim() == "wireguard-go")
-        })
-        .unwrap_or_else(|| panic!("no wireguard-go in {}", ns.name())) as i32
-}
-
-fn route(ns: &Netns, prefix: &str) -> Option<String> {
-    let out = ns.stdout(&["ip", "route", "show", "exact", prefix]);
-    (!out.trim().is_empty()).then(|| out.trim().to_string())
-}
-
 #[test]
 fn quiet_tunnel_tears_the_session_down_within_dead_after() {
     require_root();
-    let (a_ns, b_ns) = (Netns::new("la"), Netns::new("lb"));
-    veth(
-        &a_ns,
-        "eth1",
-        Some("10.8.0.1/24"),
-        &b_ns,
-        "eth1",
-        Some("10.8.0.2/24"),
-    );
-    let keys = TempDir::new("keys");
-    let (ka, kb) = (WgKey::generate(), WgKey::generate());
-    let (ifa, ifb) = (ifname("liva"), ifname("livb"));
+    let lab = WgbgpdPair::new("l", "10.8.0");
+    let (a_ns, b_ns) = (&lab.ns.a, &lab.ns.b);
+    let (ka, kb, ifa) = (&lab.ka, &lab.kb, &lab.if_a);
     b_ns.add_lo_addr("198.51.100.1/32");
-    let b_yaml = config(
-        "2.2.2.2",
-        65502,
-        65501,
-        "1.1.1.1",
-        &key_file(&keys, "b.key", &kb),
-        &ka.public,
-        &ifb,
-        "      listen_port: 51820\n      dead_after: 3\n",
-    )
-    .replace(
-        "loopback: [2.2.2.2/32]",
-        "loopback: [2.2.2.2/32]\nannounce: [198.51.100.0/24]",
-    );
-    let a_yaml = config(
-        "1.1.1.1",
-        65501,
-        65502,
-        "2.2.2.2",
-        &key_file(&keys, "a.key", &ka),
-        &kb.public,
-        &ifa,
-        "      endpoint: 10.8.0.2:51820\n      dead_after: 3\n",
-    )
-    .replace(
-        "asn: 65501\n",
-        "asn: 65501\nmetrics: { listen: \"127.0.0.1:9179\" }\n",
-    );
-    let mut b = Wgbgpd::start(&b_ns, &b_yaml);
-    let mut a = Wgbgpd::start(&a_ns, &a_yaml);
-    a.wait_established(&a_ns, "2.2.2.2", T);
-    wait_for(
-        T,
-        Duration::from_millis(100),
-        "B's prefix in A's kernel",
-        || route(&a_ns, "198.51.100.0/24").ok_or_else(|| a_ns.routes("")),
-    );
+    let b_yaml = lab
+        .b_config()
+        .announce("198.51.100.0/24")
+        .with_peers(|p| p.with_tunnel(|t| t.dead_after(3)))
+        .render();
+    let a_yaml = lab
+        .a_config()
+        .metrics("127.0.0.1:9179")
+        .with_peers(|p| p.with_tunnel(|t| t.dead_after(3)))
+        .render();
+    let mut b = Wgbgpd::start(b_ns, &b_yaml);
+    let mut a = Wgbgpd::start(a_ns, &a_yaml);
+    a.wait_established(a_ns, "2.2.2.2", T);
+    a_ns.wait_route("198.51.100.0/24", "", T);
 
     // show tunnels / show nexthops describe what the route stands on.
-    let tunnels: Value = a.cli_json(&a_ns, &["show", "tunnels"]);
+    let tunnels: Value = a.cli_json(a_ns, &["show", "tunnels"]);
     let t = &tunnels[0];
     assert_eq!(t["interface"], ifa.as_str(), "{tunnels:#}");
     assert_eq!(t["peerPublicKey"], kb.public.as_str(), "{tunnels:#}");
@@ -141,7 +54,7 @@ fn quiet_tunnel_tears_the_session_down_within_dead_after() {
         !tunnels.to_string().contains(&ka.private),
         "a private key leaked: {tunnels}"
     );
-    let nh: Value = a.cli_json(&a_ns, &["show", "nexthops"]);
+    let nh: Value = a.cli_json(a_ns, &["show", "nexthops"]);
     assert_eq!(nh[0]["ip"], "2.2.2.2", "{nh:#}");
     assert_eq!(nh[0]["resolved"], true, "{nh:#}");
     assert_eq!(
@@ -153,7 +66,7 @@ fn quiet_tunnel_tears_the_session_down_within_dead_after() {
     // /metrics (on A's namespace loopback) carries the tunnel's facts.
     let labels = format!("interface=\"{ifa}\",name=\"p\",peer=\"2.2.2.2\"");
     wait_for(T, Duration::from_millis(250), "tunnel metrics", || {
-        let text = scrape(&a_ns);
+        let text = scrape(a_ns);
         let rx = metric(
             &text,
             &format!("wgbgp_tunnel_receive_bytes_total{{{labels}}}"),
@@ -171,7 +84,7 @@ fn quiet_tunnel_tears_the_session_down_within_dead_after() {
 
     // Freeze B's tunnel: A must notice within dead_after (+ one poll), far
     // below the 90 s hold time.
-    let pid = wireguard_go_pid(&b_ns);
+    let pid = wireguard_go_pid(b_ns);
     // SAFETY: signalling a process of our own test namespace.
     unsafe { libc::kill(pid, libc::SIGSTOP) };
     let frozen = Instant::now();
@@ -179,10 +92,7 @@ fn quiet_tunnel_tears_the_session_down_within_dead_after() {
         Duration::from_secs(15),
         Duration::from_millis(50),
         "route withdrawn after the tunnel froze",
-        || match route(&a_ns, "198.51.100.0/24") {
-            Some(r) => Err(format!("still there: {r}")),
-            None => Ok(()),
-        },
+        || a_ns.no_route("198.51.100.0/24"),
     );
     let detection = frozen.elapsed();
     eprintln!(
@@ -193,13 +103,8 @@ fn quiet_tunnel_tears_the_session_down_within_dead_after() {
 
     // Thaw: the session and the route come back by themselves.
     unsafe { libc::kill(pid, libc::SIGCONT) };
-    a.wait_established(&a_ns, "2.2.2.2", T);
-    wait_for(
-        T,
-        Duration::from_millis(100),
-        "route back after thaw",
-        || route(&a_ns, "198.51.100.0/24").ok_or_else(|| a_ns.routes("")),
-    );
+    a.wait_established(a_ns, "2.2.2.2", T);
+    a_ns.wait_route("198.51.100.0/24", "", T);
     // The teardown is counted as a sent Cease/Administrative Reset, as a Hard
     // Reset (6/9, RFC 8538: both wgbgpds set the N bit), the session's
     // uptime restarts, and the process metrics are there.
@@ -209,7 +114,7 @@ fn quiet_tunnel_tears_the_session_down_within_dead_after() {
         Duration::from_millis(250),
         "notification and process metrics",
         || {
-            let text = scrape(&a_ns);
+            let text = scrape(a_ns);
             let cease = metric(
                 &text,
                 &format!(

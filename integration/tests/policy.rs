@@ -19,6 +19,7 @@
 
 use std::time::Duration;
 
+use integration::bird::BirdPeer;
 use integration::{Bird, Netns, Wgbgpd, require_root, veth, wait_for};
 use serde_json::Value;
 
@@ -93,17 +94,17 @@ policies:
     )
 }
 
-const BIRD_R: &str = r#"
-log stderr all;
-router id 10.77.0.3;
-protocol device { scan time 2; }
-protocol bgp a {
-    local 10.77.3.2 as 65503;
-    neighbor 10.77.3.1 as 65501;
-    connect retry time 2;
-    ipv4 { import all; export none; };
-}
-"#;
+const BIRD_R: BirdPeer = BirdPeer {
+    name: "a",
+    router_id: "10.77.0.3",
+    local: "10.77.3.2",
+    asn: 65503,
+    neighbor: "10.77.3.1",
+    peer_asn: 65501,
+    statics: &[],
+    import: "all",
+    options: &[],
+};
 
 fn established_count(d: &Wgbgpd, ns: &Netns, addr: &str) -> u64 {
     let v: Value = d.cli_json(ns, &["show", "bgp", "summary"]);
@@ -167,7 +168,7 @@ fn import_local_pref_and_export_communities_prepend_med_and_set_reload() {
             "prepend-twice",
         ),
     );
-    let mut bird = Bird::start(&r_ns, BIRD_R);
+    let mut bird = Bird::start(&r_ns, &BIRD_R.conf());
     let mut a = Wgbgpd::start(&a_ns, &a_config(&format!("\"{PREFIX}\"")));
     for peer in ["10.77.1.2", "10.77.2.2", "10.77.3.2"] {
         a.wait_established(&a_ns, peer, T);

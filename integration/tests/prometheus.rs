@@ -138,7 +138,7 @@ fn promtool_accepts_the_metrics_and_prometheus_scrapes_them() {
             &format!("wgbgp_prefixes_received{{afi=\"ipv4\",{PEER},safi=\"unicast\"}}"),
         );
         match received {
-            Some(n) if n == 1.0 => Ok(text),
+            Some(1.0) => Ok(text),
             _ => Err(text),
         }
     });

@@ -68,9 +68,9 @@ policies:
     )
 }
 
-fn route(ns: &Netns, prefix: &str) -> Option<String> {
-    let out = ns.stdout(&["ip", "route", "show", "exact", prefix]);
-    (!out.trim().is_empty()).then(|| out.trim().to_string())
+/// Waits until `ns` has no route for exactly `prefix`.
+fn wait_gone(ns: &Netns, prefix: &str, what: &str) {
+    wait_for(T, Duration::from_millis(200), what, || ns.no_route(prefix));
 }
 
 fn established_count(d: &Wgbgpd, ns: &Netns, addr: &str) -> u64 {
@@ -121,13 +121,13 @@ fn reload_applies_by_difference_without_flapping_unrelated_sessions() {
         T,
         Duration::from_millis(200),
         "B's /25 in A's kernel",
-        || route(&a_ns, "198.51.100.128/25").ok_or_else(|| a_ns.routes("")),
+        || a_ns.route("198.51.100.128/25"),
     );
     wait_for(
         T,
         Duration::from_millis(200),
         "C's prefix in A's kernel",
-        || route(&a_ns, "192.0.2.0/24").ok_or_else(|| a_ns.routes("")),
+        || a_ns.route("192.0.2.0/24"),
     );
 
     // `config plan` says what a reload would do, and changes nothing.
@@ -144,7 +144,7 @@ fn reload_applies_by_difference_without_flapping_unrelated_sessions() {
     assert!(plan.contains("announce: 203.0.113.0/24"), "{plan}");
     assert!(!plan.contains("reset session"), "{plan}");
     assert!(
-        route(&a_ns, "198.51.100.128/25").is_some(),
+        a_ns.route_to("198.51.100.128/25").is_some(),
         "plan must not apply anything"
     );
 
@@ -153,24 +153,16 @@ fn reload_applies_by_difference_without_flapping_unrelated_sessions() {
     std::fs::write(a.config_path(), &new).unwrap();
     let out = a.cli(&a_ns, &["reload"]);
     assert!(out.contains("re-apply import policy"), "{out}");
-    wait_for(
-        T,
-        Duration::from_millis(200),
-        "B's /25 gone from A's kernel",
-        || match route(&a_ns, "198.51.100.128/25") {
-            Some(r) => Err(format!("still there: {r}")),
-            None => Ok(()),
-        },
-    );
+    wait_gone(&a_ns, "198.51.100.128/25", "B's /25 gone from A's kernel");
     assert!(
-        route(&a_ns, "198.51.100.0/24").is_some(),
+        a_ns.route_to("198.51.100.0/24").is_some(),
         "B's /24 must stay"
     );
     wait_for(
         T,
         Duration::from_millis(200),
         "C learns 203.0.113.0/24",
-        || route(&c_ns, "203.0.113.0/24").ok_or_else(|| c_ns.routes("")),
+        || c_ns.route("203.0.113.0/24"),
     );
     assert_eq!(
         established_count(&a, &a_ns, "10.7.1.2"),
@@ -214,15 +206,7 @@ fn reload_applies_by_difference_without_flapping_unrelated_sessions() {
     )
     .unwrap();
     a.signal(libc::SIGHUP);
-    wait_for(
-        T,
-        Duration::from_millis(200),
-        "C's route gone from A",
-        || match route(&a_ns, "192.0.2.0/24") {
-            Some(r) => Err(format!("still there: {r}")),
-            None => Ok(()),
-        },
-    );
+    wait_gone(&a_ns, "192.0.2.0/24", "C's route gone from A");
     wait_for(
         T,
         Duration::from_millis(250),

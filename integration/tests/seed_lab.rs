@@ -25,24 +25,6 @@ use integration::{Netns, SeedLab, TempDir, WgKey, Wgbgpd, ifname, require_root, 
 
 const SESSION_TIMEOUT: Duration = Duration::from_secs(40);
 
-/// The kernel route for exactly `prefix` in `ns`, or the table as the error.
-fn route(ns: &Netns, prefix: &str) -> Result<String, String> {
-    let fam = if prefix.contains(':') { "-6" } else { "-4" };
-    let line = ns.stdout(&["ip", fam, "route", "show", "exact", prefix]);
-    if line.trim().is_empty() {
-        Err(format!("no route for {prefix}; table:\n{}", ns.routes("")))
-    } else {
-        Ok(line.trim().to_string())
-    }
-}
-
-fn no_route(ns: &Netns, prefix: &str) -> Result<(), String> {
-    match route(ns, prefix) {
-        Ok(line) => Err(format!("still present: {line}")),
-        Err(_) => Ok(()),
-    }
-}
-
 struct Keys {
     s1: WgKey,
     s2: WgKey,
@@ -54,6 +36,29 @@ struct Ifs {
     s1_to_s3: String,
     s2_to_s1: String,
     s3_to_s1: String,
+}
+
+impl Keys {
+    fn generate() -> Keys {
+        Keys {
+            s1: WgKey::generate(),
+            s2: WgKey::generate(),
+            s3: WgKey::generate(),
+        }
+    }
+}
+
+impl Ifs {
+    /// Interface names tagged `T1s2`, `T1s3`, `T2s1`, `T3s1`.
+    fn new(tag: &str) -> Ifs {
+        let name = |end: &str| ifname(&format!("{tag}{end}"));
+        Ifs {
+            s1_to_s2: name("1s2"),
+            s1_to_s3: name("1s3"),
+            s2_to_s1: name("2s1"),
+            s3_to_s1: name("3s1"),
+        }
+    }
 }
 
 const POLICIES: &str = r#"
@@ -151,17 +156,8 @@ const KEY_TOKEN: &str = "@KEY@";
 fn seed_lab_routes_pings_withdraws_and_restarts_cleanly() {
     require_root();
     let lab = SeedLab::new();
-    let keys = Keys {
-        s1: WgKey::generate(),
-        s2: WgKey::generate(),
-        s3: WgKey::generate(),
-    };
-    let ifs = Ifs {
-        s1_to_s2: ifname("s1s2"),
-        s1_to_s3: ifname("s1s3"),
-        s2_to_s1: ifname("s2s1"),
-        s3_to_s1: ifname("s3s1"),
-    };
+    let keys = Keys::generate();
+    let ifs = Ifs::new("s");
     // The announced addresses live on the leaves (the post used dummy0).
     lab.s2.add_lo_addr("198.19.0.1/32");
     lab.s2.add_lo_addr("2001:db8:2::1/128");
@@ -206,7 +202,7 @@ fn seed_lab_routes_pings_withdraws_and_restarts_cleanly() {
         allowed.contains("0.0.0.0/0") && allowed.contains("::/0"),
         "AllowedIPs: {allowed}"
     );
-    let host = route(&lab.s1, "2.2.2.2/32").unwrap();
+    let host = lab.s1.route("2.2.2.2/32").unwrap();
     assert!(host.contains(&format!("dev {}", ifs.s1_to_s2)), "{host}");
     let lo = lab.s1.stdout(&["ip", "-o", "addr", "show", "dev", "lo"]);
     assert!(
@@ -233,7 +229,7 @@ fn seed_lab_routes_pings_withdraws_and_restarts_cleanly() {
         ("2001:db8:2::/48", &want_v6),
     ] {
         wait_for(SESSION_TIMEOUT, Duration::from_millis(200), want, || {
-            route(&lab.s1, prefix).and_then(|l| {
+            lab.s1.route(prefix).and_then(|l| {
                 if l.starts_with(want.as_str()) {
                     Ok(())
                 } else {
@@ -279,7 +275,8 @@ fn seed_lab_routes_pings_withdraws_and_restarts_cleanly() {
         ifs.s2_to_s1
     );
     assert!(
-        route(&lab.s2, "198.18.0.1/32")
+        lab.s2
+            .route("198.18.0.1/32")
             .unwrap()
             .starts_with(&want_transit)
     );
@@ -290,10 +287,14 @@ fn seed_lab_routes_pings_withdraws_and_restarts_cleanly() {
         Duration::from_secs(10),
         Duration::from_millis(100),
         "S2's route withdrawn",
-        || no_route(&lab.s1, "198.19.0.1/32").and(no_route(&lab.s1, "2001:db8:2::/48")),
+        || {
+            lab.s1
+                .no_route("198.19.0.1/32")
+                .and(lab.s1.no_route("2001:db8:2::/48"))
+        },
     );
     assert!(
-        route(&lab.s1, "198.18.0.1/32").is_ok(),
+        lab.s1.route("198.18.0.1/32").is_ok(),
         "S3's route must stay"
     );
     // S2 removed what it installed and created.
@@ -311,30 +312,18 @@ fn seed_lab_routes_pings_withdraws_and_restarts_cleanly() {
     // Restarting S1: no duplicate or stale routes; the table converges again.
     s1.restart(&lab.s1);
     s1.wait_established(&lab.s1, "3.3.3.3", SESSION_TIMEOUT);
-    wait_for(
-        SESSION_TIMEOUT,
-        Duration::from_millis(200),
-        "198.18.0.1 after restart",
-        || route(&lab.s1, "198.18.0.1/32").map(|_| ()),
-    );
+    lab.s1.wait_route("198.18.0.1/32", "", SESSION_TIMEOUT);
     let bgp = lab.s1.routes("proto bgp");
     assert_eq!(bgp.lines().count(), 1, "exactly S3's route, once:\n{bgp}");
     assert!(
-        route(&lab.s1, "198.18.0.1/32")
-            .unwrap()
-            .starts_with(&want_s3),
+        lab.s1.route("198.18.0.1/32").unwrap().starts_with(&want_s3),
         "{bgp}"
     );
 
     // S2 comes back and its routes return.
     s2.restart(&lab.s2);
     s1.wait_established(&lab.s1, "2.2.2.2", SESSION_TIMEOUT);
-    wait_for(
-        SESSION_TIMEOUT,
-        Duration::from_millis(200),
-        "198.19.0.1 back",
-        || route(&lab.s1, "198.19.0.1/32").map(|_| ()),
-    );
+    lab.s1.wait_route("198.19.0.1/32", "", SESSION_TIMEOUT);
     lab.s1.wait_ping("198.19.0.1", Duration::from_secs(10));
     s3.check_alive();
 }
@@ -346,17 +335,8 @@ fn seed_lab_routes_pings_withdraws_and_restarts_cleanly() {
 fn seed_lab_multipath_installs_one_ecmp_route_over_both_tunnels() {
     require_root();
     let lab = SeedLab::new();
-    let keys = Keys {
-        s1: WgKey::generate(),
-        s2: WgKey::generate(),
-        s3: WgKey::generate(),
-    };
-    let ifs = Ifs {
-        s1_to_s2: ifname("m1s2"),
-        s1_to_s3: ifname("m1s3"),
-        s2_to_s1: ifname("m2s1"),
-        s3_to_s1: ifname("m3s1"),
-    };
+    let keys = Keys::generate();
+    let ifs = Ifs::new("m");
     lab.s2.add_lo_addr("203.0.113.1/32");
     lab.s3.add_lo_addr("203.0.113.1/32");
     let anycast = "[203.0.113.0/24]";
@@ -403,7 +383,7 @@ fn seed_lab_multipath_installs_one_ecmp_route_over_both_tunnels() {
         Duration::from_millis(200),
         "ECMP route via S2 and S3",
         || {
-            route(&lab.s1, "203.0.113.0/24").and_then(|r| {
+            lab.s1.route("203.0.113.0/24").and_then(|r| {
                 if r.contains(&hop2) && r.contains(&hop3) && r.contains("proto bgp metric 20") {
                     Ok(())
                 } else {
@@ -431,7 +411,7 @@ fn seed_lab_multipath_installs_one_ecmp_route_over_both_tunnels() {
         Duration::from_millis(200),
         "single next hop after S3 left",
         || {
-            route(&lab.s1, "203.0.113.0/24").and_then(|r| {
+            lab.s1.route("203.0.113.0/24").and_then(|r| {
                 if r.starts_with(&single) {
                     Ok(())
                 } else {

@@ -16,6 +16,7 @@
 
 use std::time::Duration;
 
+use integration::bird::BirdPeer;
 use integration::metrics::{scrape, value};
 use integration::{Bird, Netns, Wgbgpd, require_root, veth, wait_for};
 use serde_json::Value;
@@ -53,18 +54,17 @@ policies:
     )
 }
 
-const BIRD_B: &str = r#"
-log stderr all;
-router id 10.8.1.2;
-protocol device { scan time 2; }
-protocol static s4 { ipv4; route 198.51.100.0/24 blackhole; route 203.0.113.0/24 blackhole; }
-protocol bgp a {
-    local 10.8.1.2 as 65502;
-    neighbor 10.8.1.1 as 65501;
-    connect retry time 2;
-    ipv4 { import all; export where source = RTS_STATIC; next hop self; };
-}
-"#;
+const BIRD_B: BirdPeer = BirdPeer {
+    name: "a",
+    router_id: "10.8.1.2",
+    local: "10.8.1.2",
+    asn: 65502,
+    neighbor: "10.8.1.1",
+    peer_asn: 65501,
+    statics: &["198.51.100.0/24", "203.0.113.0/24"],
+    import: "all",
+    options: &[],
+};
 
 fn route(ns: &Netns, prefix: &str) -> Option<String> {
     let out = ns.stdout(&["ip", "route", "show", "exact", prefix]);
@@ -115,7 +115,7 @@ fn received_routes_keep_what_policy_rejects_and_reload_applies_it_without_refres
         Some("10.8.1.2/24"),
     );
     let mut a = Wgbgpd::start(&a_ns, &a_config("only-198", true));
-    let mut bird = Bird::start(&b_ns, BIRD_B);
+    let mut bird = Bird::start(&b_ns, &BIRD_B.conf());
     bird.wait_established("a", T);
     a.wait_established(&a_ns, "10.8.1.2", T);
     wait_for(T, POLL, "198.51.100.0/24 in A's kernel", || {

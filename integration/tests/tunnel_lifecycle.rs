@@ -19,60 +19,12 @@
 
 use std::time::Duration;
 
-use integration::{Netns, TempDir, WgKey, Wgbgpd, ifname, require_root, veth, wait_for};
+use integration::lab::wireguard_go_pids;
+use integration::{Config, Leftovers, Netns, WgKey, Wgbgpd, WgbgpdPair, require_root, wait_for};
 use serde_json::Value;
 
 const T: Duration = Duration::from_secs(40);
 const POLL: Duration = Duration::from_millis(200);
-
-#[allow(clippy::too_many_arguments)]
-fn config(
-    id: &str,
-    asn: u32,
-    peer_asn: u32,
-    peer: &str,
-    key: &str,
-    peer_pub: &str,
-    iface: &str,
-    extra: &str,
-    keep_on_exit: bool,
-) -> String {
-    format!(
-        r#"router_id: {id}
-asn: {asn}
-loopback: [{id}/32]
-wireguard:
-  private_key_file: "{key}"
-  backend: userspace
-  keep_on_exit: {keep_on_exit}
-peers:
-  p:
-    asn: {peer_asn}
-    address: {peer}
-    wireguard:
-      public_key: {peer_pub}
-      interface: {iface}
-      persistent_keepalive: 1
-{extra}    import: [all]
-    export: [all]
-policies:
-  all:
-    - action: accept
-"#
-    )
-}
-
-fn key_file(dir: &TempDir, name: &str, key: &WgKey) -> String {
-    use std::os::unix::fs::PermissionsExt;
-    let path = dir.write(name, &format!("{}\n", key.private));
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
-    path.display().to_string()
-}
-
-fn route(ns: &Netns, prefix: &str) -> Option<String> {
-    let out = ns.stdout(&["ip", "route", "show", "exact", prefix]);
-    (!out.trim().is_empty()).then(|| out.trim().to_string())
-}
 
 /// The interface's index in `ns`, `None` if it is gone.
 fn ifindex(ns: &Netns, iface: &str) -> Option<u32> {
@@ -80,68 +32,22 @@ fn ifindex(ns: &Netns, iface: &str) -> Option<u32> {
     out.split(':').next()?.trim().parse().ok()
 }
 
-/// Live `wireguard-go IFACE` processes (zombies have no cmdline).
-fn wireguard_go_pids(iface: &str) -> Vec<u32> {
-    let mut pids = Vec::new();
-    for e in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else {
-            continue;
-        };
-        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-        let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
-        if args.len() >= 2 && args[0].ends_with(b"wireguard-go") && args[1] == iface.as_bytes() {
-            pids.push(pid);
-        }
-    }
-    pids
+/// A's config: `dead_after: 3`, and `keep_on_exit` as given.
+fn a_yaml(pair: &WgbgpdPair, keep_on_exit: bool) -> String {
+    pair.a_config()
+        .wireguard_option("keep_on_exit", &keep_on_exit.to_string())
+        .with_peers(|p| p.with_tunnel(|t| t.dead_after(3)))
+        .render()
 }
 
-/// Stops what keep_on_exit deliberately leaves behind, on failure too.
-struct Leftovers(Vec<String>);
-
-impl Drop for Leftovers {
-    fn drop(&mut self) {
-        for iface in &self.0 {
-            for pid in wireguard_go_pids(iface) {
-                // SAFETY: kill(2) on a pid serving one of this test's interfaces.
-                unsafe { libc::kill(pid as libc::pid_t, libc::SIGKILL) };
-            }
-            let _ = std::fs::remove_file(format!("/var/run/wireguard/{iface}.sock"));
-            let _ = std::fs::remove_file(format!("/var/run/wireguard/{iface}.log"));
-        }
-    }
-}
-
-fn a_yaml(keys: &TempDir, ka: &WgKey, b_pub: &str, ifa: &str, keep_on_exit: bool) -> String {
-    config(
-        "1.1.1.1",
-        65501,
-        65502,
-        "2.2.2.2",
-        &key_file(keys, "a.key", ka),
-        b_pub,
-        ifa,
-        "      endpoint: 10.9.7.2:51820\n      dead_after: 3\n",
-        keep_on_exit,
-    )
-}
-
-fn b_yaml(keys: &TempDir, kb: &WgKey, a_pub: &str, ifb: &str) -> String {
-    config(
-        "2.2.2.2",
-        65502,
-        65501,
-        "1.1.1.1",
-        &key_file(keys, "b.key", kb),
-        a_pub,
-        ifb,
-        "      listen_port: 51820\n      dead_after: 3\n",
-        false,
-    )
-    .replace(
-        "loopback: [2.2.2.2/32]",
-        "loopback: [2.2.2.2/32]\nannounce: [198.51.100.0/24]\nmetrics: { listen: \"127.0.0.1:9179\" }",
-    )
+/// B's config, expecting `a_public` as A's key: announces B's prefix, serves
+/// metrics.
+fn b_yaml(pair: &WgbgpdPair, a_public: &str) -> Config {
+    pair.b_config_for(Some(a_public))
+        .announce("198.51.100.0/24")
+        .metrics("127.0.0.1:9179")
+        .wireguard_option("keep_on_exit", "false")
+        .with_peers(|p| p.with_tunnel(|t| t.dead_after(3)))
 }
 
 /// A (the daemon under test) and B, Established over the tunnel, B's
@@ -151,58 +57,40 @@ struct Lab {
     a: Wgbgpd,
     b: Wgbgpd,
     _leftovers: Leftovers,
-    a_ns: Netns,
-    b_ns: Netns,
-    ifa: String,
-    ifb: String,
-    keys: TempDir,
-    ka: WgKey,
-    kb: WgKey,
+    pair: WgbgpdPair,
 }
 
 impl Lab {
     fn new(keep_on_exit: bool) -> Lab {
-        let (a_ns, b_ns) = (Netns::new("ka"), Netns::new("kb"));
-        veth(
-            &a_ns,
-            "eth1",
-            Some("10.9.7.1/24"),
-            &b_ns,
-            "eth1",
-            Some("10.9.7.2/24"),
-        );
-        let (ifa, ifb) = (ifname("kepa"), ifname("kepb"));
-        let leftovers = Leftovers(vec![ifa.clone(), ifb.clone()]);
-        let keys = TempDir::new("keys");
-        let (ka, kb) = (WgKey::generate(), WgKey::generate());
-        b_ns.add_lo_addr("198.51.100.1/32");
-        let b = Wgbgpd::start(&b_ns, &b_yaml(&keys, &kb, &ka.public, &ifb));
-        let a = Wgbgpd::start(&a_ns, &a_yaml(&keys, &ka, &kb.public, &ifa, keep_on_exit));
+        let pair = WgbgpdPair::new("k", "10.9.7");
+        let leftovers = Leftovers(vec![pair.if_a.clone(), pair.if_b.clone()]);
+        pair.ns.b.add_lo_addr("198.51.100.1/32");
+        let b = Wgbgpd::start(&pair.ns.b, &b_yaml(&pair, &pair.ka.public).render());
+        let a = Wgbgpd::start(&pair.ns.a, &a_yaml(&pair, keep_on_exit));
         let mut lab = Lab {
             a,
             b,
             _leftovers: leftovers,
-            a_ns,
-            b_ns,
-            ifa,
-            ifb,
-            keys,
-            ka,
-            kb,
+            pair,
         };
         lab.wait_up();
         lab
     }
 
     fn wait_up(&mut self) {
-        self.a.wait_established(&self.a_ns, "2.2.2.2", T);
-        wait_for(T, POLL, "B's prefix in A's kernel", || {
-            route(&self.a_ns, "198.51.100.0/24").ok_or_else(|| self.a_ns.routes(""))
-        });
+        let a_ns = &self.pair.ns.a;
+        self.a.wait_established(a_ns, "2.2.2.2", T);
+        a_ns.wait_route("198.51.100.0/24", "", T);
+    }
+
+    /// A's tunnel interface index (`None`: gone) and its wireguard-go pids.
+    fn a_tunnel_process(&self) -> (Option<u32>, Vec<u32>) {
+        let if_a = &self.pair.if_a;
+        (ifindex(&self.pair.ns.a, if_a), wireguard_go_pids(if_a))
     }
 
     fn a_tunnel(&self) -> Value {
-        let t: Value = self.a.cli_json(&self.a_ns, &["show", "tunnels"]);
+        let t: Value = self.a.cli_json(&self.pair.ns.a, &["show", "tunnels"]);
         t[0].clone()
     }
 }
@@ -211,45 +99,51 @@ impl Lab {
 fn sigterm_with_keep_on_exit_leaves_the_tunnel_up_and_restart_adopts_it() {
     require_root();
     let mut lab = Lab::new(true);
-    let index = ifindex(&lab.a_ns, &lab.ifa).expect("A's tunnel");
-    let pids = wireguard_go_pids(&lab.ifa);
-    assert_eq!(pids.len(), 1, "one wireguard-go for {}", lab.ifa);
+    let (index, pids) = lab.a_tunnel_process();
+    let index = index.expect("A's tunnel");
+    assert_eq!(pids.len(), 1, "one wireguard-go for {}", lab.pair.if_a);
 
     let status = lab.a.stop();
     assert!(status.success(), "wgbgpd exited with {status}");
     // The interface, its wireguard-go and its peer are as they were.
     assert_eq!(
-        ifindex(&lab.a_ns, &lab.ifa),
-        Some(index),
-        "interface gone or recreated"
+        lab.a_tunnel_process(),
+        (Some(index), pids.clone()),
+        "interface gone or recreated, or wireguard-go stopped"
     );
-    assert_eq!(wireguard_go_pids(&lab.ifa), pids, "wireguard-go stopped");
-    let wg = lab.a_ns.stdout(&["wg", "show", &lab.ifa, "peers"]);
+    let wg = lab
+        .pair
+        .ns
+        .a
+        .stdout(&["wg", "show", &lab.pair.if_a, "peers"]);
     assert_eq!(
         wg.trim(),
-        lab.kb.public,
+        lab.pair.kb.public,
         "the peer is gone from {}",
-        lab.ifa
+        lab.pair.if_a
     );
-    let host = lab.a_ns.stdout(&["ip", "route", "show", "dev", &lab.ifa]);
+    let host = lab
+        .pair
+        .ns
+        .a
+        .stdout(&["ip", "route", "show", "dev", &lab.pair.if_a]);
     assert!(
         host.contains("2.2.2.2"),
         "host route to the peer gone: {host}"
     );
     // Our BGP routes do go (no graceful restart here).
-    assert!(route(&lab.a_ns, "198.51.100.0/24").is_none());
+    assert!(lab.pair.ns.a.route_to("198.51.100.0/24").is_none());
 
     // The next start adopts the running tunnel instead of recreating it.
-    lab.a.restart(&lab.a_ns);
+    lab.a.restart(&lab.pair.ns.a);
     lab.wait_up();
     assert_eq!(
-        ifindex(&lab.a_ns, &lab.ifa),
-        Some(index),
-        "tunnel recreated"
+        lab.a_tunnel_process(),
+        (Some(index), pids),
+        "tunnel recreated or wireguard-go replaced"
     );
-    assert_eq!(wireguard_go_pids(&lab.ifa), pids, "wireguard-go replaced");
     let t = lab.a_tunnel();
-    assert_eq!(t["peerPublicKey"], lab.kb.public.as_str(), "{t:#}");
+    assert_eq!(t["peerPublicKey"], lab.pair.kb.public.as_str(), "{t:#}");
     assert!(
         lab.a.log_text().contains("adopting running wireguard-go"),
         "{}",
@@ -262,22 +156,19 @@ fn sigterm_with_keep_on_exit_leaves_the_tunnel_up_and_restart_adopts_it() {
 fn reload_rotates_the_private_key_in_place_and_the_session_returns() {
     require_root();
     let mut lab = Lab::new(false);
-    let index = ifindex(&lab.a_ns, &lab.ifa).expect("A's tunnel");
-    assert_eq!(lab.a_tunnel()["publicKey"], lab.ka.public.as_str());
+    let index = lab.a_tunnel_process().0.expect("A's tunnel");
+    assert_eq!(lab.a_tunnel()["publicKey"], lab.pair.ka.public.as_str());
 
     // A new key in the same file, then reload.
     let new = WgKey::generate();
-    key_file(&lab.keys, "a.key", &new);
-    let out = lab.a.cli(&lab.a_ns, &["reload"]);
+    lab.pair.keys.write("a.key", &new);
+    let out = lab.a.cli(&lab.pair.ns.a, &["reload"]);
     assert!(!out.contains("reset session"), "{out}");
     let t = lab.a_tunnel();
     assert_eq!(t["publicKey"], new.public.as_str(), "{t:#}");
-    assert_eq!(
-        ifindex(&lab.a_ns, &lab.ifa),
-        Some(index),
-        "tunnel recreated"
-    );
-    assert_eq!(wireguard_go_pids(&lab.ifa).len(), 1);
+    let (now, pids) = lab.a_tunnel_process();
+    assert_eq!(now, Some(index), "tunnel recreated");
+    assert_eq!(pids.len(), 1);
 
     // B still expects the old key: the tunnel goes quiet and dead_after
     // takes the session down; given the new key, it comes back.
@@ -285,7 +176,7 @@ fn reload_rotates_the_private_key_in_place_and_the_session_returns() {
         T,
         POLL,
         "the session down while B has the old key",
-        || match lab.a.peer_state(&lab.a_ns, "2.2.2.2").as_deref() {
+        || match lab.a.peer_state(&lab.pair.ns.a, "2.2.2.2").as_deref() {
             Some("Established") => Err("still Established".into()),
             _ => Ok(()),
         },
@@ -293,13 +184,13 @@ fn reload_rotates_the_private_key_in_place_and_the_session_returns() {
     let socket_line = format!("control_socket: {}\n", lab.b.socket().display());
     std::fs::write(
         lab.b.config_path(),
-        b_yaml(&lab.keys, &lab.kb, &new.public, &lab.ifb) + &socket_line,
+        b_yaml(&lab.pair, &new.public).render() + &socket_line,
     )
     .unwrap();
-    let out = lab.b.cli(&lab.b_ns, &["reload"]);
+    let out = lab.b.cli(&lab.pair.ns.b, &["reload"]);
     assert!(!out.contains("reset session"), "{out}");
     lab.wait_up();
-    assert_eq!(ifindex(&lab.a_ns, &lab.ifa), Some(index));
+    assert_eq!(lab.a_tunnel_process().0, Some(index));
     assert_eq!(lab.a_tunnel()["publicKey"], new.public.as_str());
     lab.a.check_alive();
     lab.b.check_alive();
@@ -311,44 +202,39 @@ fn a_roaming_peer_is_counted_as_an_endpoint_change() {
     let lab = Lab::new(false);
     let series = format!(
         r#"wgbgp_tunnel_endpoint_changes_total{{interface="{}",name="p",peer="1.1.1.1"}}"#,
-        lab.ifb
+        lab.pair.if_b
     );
     let changes = || {
-        let text = integration::metrics::scrape(&lab.b_ns, "127.0.0.1:9179");
+        let text = integration::metrics::scrape(&lab.pair.ns.b, "127.0.0.1:9179");
         integration::metrics::value(&text, &series).unwrap_or(0.0)
     };
     let b_sees = || {
-        let t: Value = lab.b.cli_json(&lab.b_ns, &["show", "tunnels"]);
+        let t: Value = lab.b.cli_json(&lab.pair.ns.b, &["show", "tunnels"]);
         t[0]["endpoint"].as_str().unwrap_or_default().to_string()
     };
-    wait_for(T, POLL, "B to see A at 10.9.7.1", || {
-        let ep = b_sees();
-        if ep.starts_with("10.9.7.1:") {
-            Ok(())
-        } else {
-            Err(ep)
-        }
-    });
+    let wait_b_sees = |addr: &str| {
+        let want = format!("{addr}:");
+        wait_for(T, POLL, &format!("B to see A at {addr}"), || {
+            let ep = b_sees();
+            if ep.starts_with(&want) {
+                Ok(())
+            } else {
+                Err(ep)
+            }
+        })
+    };
+    wait_b_sees("10.9.7.1");
     // Past a metrics refresh that saw the first endpoint.
     std::thread::sleep(Duration::from_secs(3));
     assert_eq!(changes(), 0.0);
 
     // A moves to another address on the same link (the old one goes, so
     // wireguard-go's sticky source address has to change too).
-    lab.a_ns
-        .exec(&["sysctl", "-qw", "net.ipv4.conf.eth1.promote_secondaries=1"]);
-    lab.a_ns
-        .exec(&["ip", "addr", "add", "10.9.7.11/24", "dev", "eth1"]);
-    lab.a_ns
-        .exec(&["ip", "addr", "del", "10.9.7.1/24", "dev", "eth1"]);
-    wait_for(T, POLL, "B to see A at 10.9.7.11", || {
-        let ep = b_sees();
-        if ep.starts_with("10.9.7.11:") {
-            Ok(())
-        } else {
-            Err(ep)
-        }
-    });
+    let a_ns = &lab.pair.ns.a;
+    a_ns.exec(&["sysctl", "-qw", "net.ipv4.conf.eth1.promote_secondaries=1"]);
+    a_ns.exec(&["ip", "addr", "add", "10.9.7.11/24", "dev", "eth1"]);
+    a_ns.exec(&["ip", "addr", "del", "10.9.7.1/24", "dev", "eth1"]);
+    wait_b_sees("10.9.7.11");
     wait_for(T, POLL, "the endpoint change counted", || match changes() {
         n if n >= 1.0 => Ok(()),
         n => Err(format!("{series} = {n}")),
@@ -357,7 +243,7 @@ fn a_roaming_peer_is_counted_as_an_endpoint_change() {
     // wireguard-go gives up its old source address: the session may be
     // reset, and must come back over the moved endpoint.
     let mut a = lab.a;
-    a.wait_established(&lab.a_ns, "2.2.2.2", T);
+    a.wait_established(&lab.pair.ns.a, "2.2.2.2", T);
     assert!(lab.b.log_text().contains("tunnel endpoint changed"));
     a.check_alive();
 }

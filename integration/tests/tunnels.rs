@@ -1,7 +1,7 @@
 //! `tunnels` against real wireguard-go children in two network namespaces.
 //!
 //! ```text
-//!   netns tunnels-<pid>-<t>-a                          netns tunnels-<pid>-<t>-b
+//!   netns wgt-<pid>-<n>-tun<t>a                        netns wgt-<pid>-<n>-tun<t>b
 //!   lo: 1.1.1.1/32, fd00::1/128                        lo: 2.2.2.2/32, fd00::2/128
 //!   wgu<pid><t>a (no address, AllowedIPs 0/0 ::/0) ~~~ wgu<pid><t>b
 //!     2.2.2.2/32, fd00::2/128 dev wgu<pid><t>a           1.1.1.1/32, fd00::1/128 dev wgu<pid><t>b
@@ -12,82 +12,30 @@
 //! Each namespace gets a thread that `setns`es into it and drives a current_thread tokio
 //! runtime for as long as the test runs, so the manager's supervisor tasks (and the
 //! wireguard-go children they spawn) live in that namespace. Everything is torn down by
-//! guards, also when an assertion fails. Must run as root: the tests fail, not skip, otherwise.
+//! guards of the shared lab kit, also when an assertion fails. Must run as root: the tests fail, not skip, otherwise.
 
 use std::fs;
 use std::future::Future;
 use std::net::IpAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::sync::Arc;
 use std::sync::mpsc as std_mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
+use integration::lab::wireguard_go_pids;
+use integration::{Leftovers, Netns, TempDir, require_root, veth, wait_for};
 use ipnet::IpNet;
 use tokio::sync::{Mutex, oneshot};
 use tunnels::{Backend, Key, TunnelError, TunnelManager, TunnelSpec, TunnelStatus, keys};
 
 // ---------------------------------------------------------------------------------------------
-// Harness: namespaces, a runtime thread inside each, leftovers cleanup.
+// Harness: a tokio runtime thread inside each namespace of the shared lab kit
+// (`integration::Netns`, `Leftovers`, `TempDir`).
 
-fn require_root() {
-    // SAFETY: geteuid has no preconditions.
-    let euid = unsafe { libc::geteuid() };
-    assert_eq!(euid, 0, "tunnels integration tests need root (euid {euid})");
-}
-
-fn run(args: &[&str]) -> Output {
-    Command::new(args[0])
-        .args(&args[1..])
-        .stdin(Stdio::null())
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {args:?}: {e}"))
-}
-
-fn run_ok(args: &[&str]) -> String {
-    let out = run(args);
-    assert!(
-        out.status.success(),
-        "{args:?} failed ({}): {}{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-/// A network namespace, deleted on drop.
-struct Netns {
-    name: String,
-}
-
-impl Netns {
-    fn new(name: String) -> Self {
-        let _ = run(&["ip", "netns", "del", &name]);
-        run_ok(&["ip", "netns", "add", &name]);
-        Netns { name }
-    }
-
-    /// `ip netns exec <ns> args...`
-    fn exec(&self, args: &[&str]) -> Output {
-        let mut all = vec!["ip", "netns", "exec", &self.name];
-        all.extend_from_slice(args);
-        run(&all)
-    }
-
-    fn exec_ok(&self, args: &[&str]) -> String {
-        let mut all = vec!["ip", "netns", "exec", &self.name];
-        all.extend_from_slice(args);
-        run_ok(&all)
-    }
-}
-
-impl Drop for Netns {
-    fn drop(&mut self) {
-        let _ = run(&["ip", "netns", "del", &self.name]);
-    }
-}
+/// How often the waits below poll.
+const POLL: Duration = Duration::from_millis(100);
 
 /// A thread inside a namespace driving a current_thread runtime until dropped.
 struct NsThread {
@@ -98,7 +46,7 @@ struct NsThread {
 
 impl NsThread {
     fn start(ns: &Netns) -> Self {
-        let path = format!("/run/netns/{}", ns.name);
+        let path = format!("/run/netns/{}", ns.name());
         let (tx, rx) = std_mpsc::channel();
         let (stop, stopped) = oneshot::channel::<()>();
         let thread = thread::spawn(move || {
@@ -166,7 +114,7 @@ impl Node {
         let rt = NsThread::start(&ns);
         let mgr = rt
             .run(async move { TunnelManager::new(backend).await })
-            .unwrap_or_else(|e| panic!("TunnelManager::new in {}: {e}", ns.name));
+            .unwrap_or_else(|e| panic!("TunnelManager::new in {}: {e}", ns.name()));
         Node {
             rt,
             mgr: Arc::new(Mutex::new(mgr)),
@@ -187,7 +135,7 @@ impl Node {
     fn up(&self, spec: &TunnelSpec) {
         let spec = spec.clone();
         self.with(|m| async move { m.lock().await.up(&spec).await })
-            .unwrap_or_else(|e| panic!("up in {}: {e}", self.ns.name));
+            .unwrap_or_else(|e| panic!("up in {}: {e}", self.ns.name()));
     }
 
     fn status(&self) -> Result<TunnelStatus, TunnelError> {
@@ -201,42 +149,8 @@ impl Node {
             args.push("-6");
         }
         args.extend_from_slice(&["-c1", "-W2", "-I", from, to]);
-        self.ns.exec(&args)
+        self.ns.try_exec(&args)
     }
-}
-
-/// Removes what a crashed test could leave outside the namespaces: wireguard-go processes
-/// serving our interface names, and their UAPI sockets.
-struct Leftovers(Vec<String>);
-
-impl Drop for Leftovers {
-    fn drop(&mut self) {
-        for wg in &self.0 {
-            for pid in wireguard_go_pids(wg) {
-                // SAFETY: kill(2) on a pid serving one of this test's interfaces.
-                unsafe { libc::kill(pid as libc::pid_t, libc::SIGKILL) };
-            }
-            let _ = fs::remove_file(TunnelManager::socket_path(wg));
-        }
-    }
-}
-
-/// Live `wireguard-go <wg>` processes (zombies have no cmdline and do not match).
-fn wireguard_go_pids(wg: &str) -> Vec<u32> {
-    let mut pids = Vec::new();
-    for entry in fs::read_dir("/proc").into_iter().flatten().flatten() {
-        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
-            continue;
-        };
-        let Ok(cmdline) = fs::read(entry.path().join("cmdline")) else {
-            continue;
-        };
-        let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
-        if args.len() >= 2 && args[0].ends_with(b"wireguard-go") && args[1] == wg.as_bytes() {
-            pids.push(pid);
-        }
-    }
-    pids
 }
 
 /// Is `pid` gone (reaped), not merely dead?
@@ -244,23 +158,11 @@ fn reaped(pid: u32) -> bool {
     !Path::new(&format!("/proc/{pid}")).exists()
 }
 
-fn wait_until(what: &str, timeout: Duration, mut f: impl FnMut() -> Result<(), String>) {
-    let start = Instant::now();
-    loop {
-        match f() {
-            Ok(()) => return,
-            Err(last) if start.elapsed() > timeout => {
-                panic!("timed out after {timeout:?} waiting for {what}; last: {last}")
-            }
-            Err(_) => thread::sleep(Duration::from_millis(100)),
-        }
-    }
-}
-
 fn ping_ok(node: &Node, v6: bool, from: &str, to: &str) {
-    wait_until(
-        &format!("ping {from} -> {to} in {}", node.ns.name),
+    wait_for(
         Duration::from_secs(15),
+        POLL,
+        &format!("ping {from} -> {to} in {}", node.ns.name()),
         || {
             let out = node.ping(v6, from, to);
             if out.status.success() {
@@ -276,34 +178,24 @@ fn ping_ok(node: &Node, v6: bool, from: &str, to: &str) {
     );
 }
 
-/// A temporary directory, removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(tag: &str) -> Self {
-        let p = std::env::temp_dir().join(format!("tunnels-it-{}-{tag}", std::process::id()));
-        let _ = fs::remove_dir_all(&p);
-        fs::create_dir_all(&p).unwrap();
-        TempDir(p)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.0);
-    }
-}
-
 fn names(tag: char) -> (String, String, String, String, String, String) {
     let pid = std::process::id();
     (
-        format!("tunnels-{pid}-{tag}-a"),
-        format!("tunnels-{pid}-{tag}-b"),
+        format!("tun{tag}a"),
+        format!("tun{tag}b"),
         format!("wgu{pid}{tag}a"),
         format!("wgu{pid}{tag}b"),
         format!("vu{pid}{tag}a"),
         format!("vu{pid}{tag}b"),
     )
+}
+
+/// One namespace and a WireGuard interface name for it, with what the
+/// interface could leave behind cleaned up on drop.
+fn lone_namespace(tag: char) -> (Netns, String, Leftovers) {
+    let (ns_a, _, wg_a, ..) = names(tag);
+    let leftovers = Leftovers(vec![wg_a.clone()]);
+    (Netns::new(&ns_a), wg_a, leftovers)
 }
 
 fn ip(s: &str) -> IpAddr {
@@ -320,12 +212,12 @@ fn net(s: &str) -> IpNet {
 fn auto_resolves_to_userspace_without_kernel_module() {
     require_root();
     let (ns_name, ..) = names('x');
-    let ns = Netns::new(ns_name);
+    let ns = Netns::new(&ns_name);
     let node = Node::new(ns, String::new(), Backend::Auto);
     let backend = node.with(|m| async move { m.lock().await.backend() });
     assert_eq!(backend, Backend::Userspace);
     // The probe link is gone again.
-    let links = node.ns.exec_ok(&["ip", "-o", "link", "show"]);
+    let links = node.ns.stdout(&["ip", "-o", "link", "show"]);
     assert!(!links.contains("wgpr"), "probe link left behind: {links}");
     // Asking for the kernel explicitly fails up front, naming the probe.
     let err = node
@@ -343,12 +235,9 @@ fn auto_resolves_to_userspace_without_kernel_module() {
 fn up_refuses_an_interface_that_is_not_wireguard() {
     require_root();
     let (ns_a, ns_b, _, _, veth_a, veth_b) = names('n');
-    let a = Netns::new(ns_a);
-    let b = Netns::new(ns_b);
-    run_ok(&[
-        "ip", "link", "add", &veth_a, "netns", &a.name, "type", "veth", "peer", "name", &veth_b,
-        "netns", &b.name,
-    ]);
+    let a = Netns::new(&ns_a);
+    let b = Netns::new(&ns_b);
+    veth(&a, &veth_a, None, &b, &veth_b, None);
     let _leftovers = Leftovers(vec![veth_a.clone()]);
     let node = Node::new(a, veth_a.clone(), Backend::Auto);
     let spec = TunnelSpec {
@@ -386,19 +275,19 @@ fn two_namespaces_ping_through_supervised_wireguard_go() {
     let _leftovers = Leftovers(vec![wg_a.clone(), wg_b.clone()]);
     let keydir = TempDir::new("p");
 
-    let a = Netns::new(ns_a);
-    let b = Netns::new(ns_b);
-    run_ok(&[
-        "ip", "link", "add", &veth_a, "netns", &a.name, "type", "veth", "peer", "name", &veth_b,
-        "netns", &b.name,
-    ]);
-    a.exec_ok(&["ip", "addr", "add", "10.200.0.1/30", "dev", &veth_a]);
-    b.exec_ok(&["ip", "addr", "add", "10.200.0.2/30", "dev", &veth_b]);
-    a.exec_ok(&["ip", "link", "set", &veth_a, "up"]);
-    b.exec_ok(&["ip", "link", "set", &veth_b, "up"]);
+    let a = Netns::new(&ns_a);
+    let b = Netns::new(&ns_b);
+    veth(
+        &a,
+        &veth_a,
+        Some("10.200.0.1/30"),
+        &b,
+        &veth_b,
+        Some("10.200.0.2/30"),
+    );
 
-    let key_a = keys::load_or_generate(&keydir.0.join("a.key")).unwrap();
-    let key_b = keys::load_or_generate(&keydir.0.join("b.key")).unwrap();
+    let key_a = keys::load_or_generate(&keydir.join("a.key")).unwrap();
+    let key_b = keys::load_or_generate(&keydir.join("b.key")).unwrap();
     let node_a = Node::new(a, wg_a.clone(), Backend::Auto);
     let node_b = Node::new(b, wg_b.clone(), Backend::Auto);
     assert_eq!(
@@ -417,7 +306,7 @@ fn two_namespaces_ping_through_supervised_wireguard_go() {
             node.with(|m| async move { m.lock().await.ensure_loopbacks(&addrs).await })
                 .unwrap();
         }
-        let lo = node.ns.exec_ok(&["ip", "-o", "addr", "show", "dev", "lo"]);
+        let lo = node.ns.stdout(&["ip", "-o", "addr", "show", "dev", "lo"]);
         for a in &addrs {
             assert!(lo.contains(&a.to_string()), "{a} missing on lo: {lo}");
         }
@@ -465,21 +354,21 @@ fn two_namespaces_ping_through_supervised_wireguard_go() {
         (&node_b, key_a.get_public(), ["1.1.1.1", "fd00::1"]),
     ] {
         let wg = node.wg.as_str();
-        let addrs = node.ns.exec_ok(&["ip", "-o", "addr", "show", "dev", wg]);
+        let addrs = node.ns.stdout(&["ip", "-o", "addr", "show", "dev", wg]);
         assert!(!addrs.contains("inet"), "{wg} has an address: {addrs}");
         // `wg` reads the UAPI socket itself: an independent check of AllowedIPs.
-        let allowed = node.ns.exec_ok(&["wg", "show", wg, "allowed-ips"]);
+        let allowed = node.ns.stdout(&["wg", "show", wg, "allowed-ips"]);
         let mut fields: Vec<&str> = allowed.split_whitespace().collect();
         fields.sort();
         let mut want = vec![peer_key.to_base64(), "0.0.0.0/0".into(), "::/0".into()];
         want.sort();
         assert_eq!(fields, want, "{wg} allowed-ips");
-        let v4 = node.ns.exec_ok(&["ip", "route", "show", "dev", wg]);
+        let v4 = node.ns.stdout(&["ip", "route", "show", "dev", wg]);
         assert!(
             v4.contains(&format!("{} proto static scope link", routes[0])),
             "{v4}"
         );
-        let v6 = node.ns.exec_ok(&["ip", "-6", "route", "show", "dev", wg]);
+        let v6 = node.ns.stdout(&["ip", "-6", "route", "show", "dev", wg]);
         assert!(v6.contains(&format!("{} proto static", routes[1])), "{v6}");
         // Read back through wireguard-control.
         let st = node.status().unwrap();
@@ -522,7 +411,7 @@ fn two_namespaces_ping_through_supervised_wireguard_go() {
     // --- In-place update: drift (a stranger peer, a foreign route is ours to keep) is
     // reconciled, keepalive changes, one host route goes, the child stays the same.
     let stranger = Key::generate_private().get_public().to_base64();
-    node_a.ns.exec_ok(&[
+    node_a.ns.stdout(&[
         "wg",
         "set",
         &wg_a,
@@ -553,7 +442,7 @@ fn two_namespaces_ping_through_supervised_wireguard_go() {
     assert_eq!(wireguard_go_pids(&wg_a), vec![pid_a]);
     let v6 = node_a
         .ns
-        .exec_ok(&["ip", "-6", "route", "show", "dev", &wg_a]);
+        .stdout(&["ip", "-6", "route", "show", "dev", &wg_a]);
     assert!(!v6.contains("fd00::2"), "route not removed: {v6}");
     ping_ok(&node_a, false, "1.1.1.1", "2.2.2.2");
     spec_a.peer_addresses = vec![ip("2.2.2.2"), ip("fd00::2")];
@@ -568,16 +457,21 @@ fn two_namespaces_ping_through_supervised_wireguard_go() {
     );
     let t = Instant::now();
     let mut new_pid = 0;
-    wait_until("wireguard-go restart", Duration::from_secs(15), || {
-        let st = node_a.status().map_err(|e| e.to_string())?;
-        match st.child_pid {
-            Some(p) if p != pid_a && st.restarts == 1 => {
-                new_pid = p;
-                Ok(())
+    wait_for(
+        Duration::from_secs(15),
+        POLL,
+        "wireguard-go restart",
+        || {
+            let st = node_a.status().map_err(|e| e.to_string())?;
+            match st.child_pid {
+                Some(p) if p != pid_a && st.restarts == 1 => {
+                    new_pid = p;
+                    Ok(())
+                }
+                _ => Err(format!("{st:?}")),
             }
-            _ => Err(format!("{st:?}")),
-        }
-    });
+        },
+    );
     eprintln!(
         "measured: SIGKILL to restarted and reconfigured took {:?}",
         t.elapsed()
@@ -590,7 +484,7 @@ fn two_namespaces_ping_through_supervised_wireguard_go() {
         st.peer.as_ref().unwrap().allowed_ips,
         vec![net("0.0.0.0/0"), net("::/0")]
     );
-    let v4 = node_a.ns.exec_ok(&["ip", "route", "show", "dev", &wg_a]);
+    let v4 = node_a.ns.stdout(&["ip", "route", "show", "dev", &wg_a]);
     assert!(v4.contains("2.2.2.2 proto static scope link"), "{v4}");
     ping_ok(&node_a, false, "1.1.1.1", "2.2.2.2");
     eprintln!(
@@ -605,8 +499,7 @@ fn two_namespaces_ping_through_supervised_wireguard_go() {
     node_a
         .with(|m| async move { m.lock().await.down(&wg).await })
         .unwrap();
-    let links = node_a.ns.exec(&["ip", "link", "show", &wg_a]);
-    assert!(!links.status.success(), "{wg_a} still exists");
+    assert!(!node_a.ns.has_link(&wg_a), "{wg_a} still exists");
     assert!(
         !TunnelManager::socket_path(&wg_a).exists(),
         "socket left behind"
@@ -615,7 +508,7 @@ fn two_namespaces_ping_through_supervised_wireguard_go() {
         wireguard_go_pids(&wg_a).is_empty(),
         "wireguard-go still running"
     );
-    wait_until("child reaped", Duration::from_secs(5), || {
+    wait_for(Duration::from_secs(5), POLL, "child reaped", || {
         reaped(new_pid)
             .then_some(())
             .ok_or_else(|| format!("/proc/{new_pid} exists"))
@@ -625,7 +518,7 @@ fn two_namespaces_ping_through_supervised_wireguard_go() {
             .with(|m| async move { m.lock().await.interfaces() })
             .is_empty()
     );
-    let still = node_a.ns.exec_ok(&["ip", "route", "show"]);
+    let still = node_a.ns.stdout(&["ip", "route", "show"]);
     assert!(!still.contains("2.2.2.2"), "{still}");
 
     // --- shutdown() tears down the rest.
@@ -633,16 +526,10 @@ fn two_namespaces_ping_through_supervised_wireguard_go() {
     node_b
         .with(|m| async move { m.lock().await.shutdown().await })
         .unwrap();
-    assert!(
-        !node_b
-            .ns
-            .exec(&["ip", "link", "show", &wg_b])
-            .status
-            .success()
-    );
+    assert!(!node_b.ns.has_link(&wg_b));
     assert!(!TunnelManager::socket_path(&wg_b).exists());
     assert!(wireguard_go_pids(&wg_b).is_empty());
-    wait_until("child b reaped", Duration::from_secs(5), || {
+    wait_for(Duration::from_secs(5), POLL, "child b reaped", || {
         reaped(pid_b)
             .then_some(())
             .ok_or_else(|| format!("/proc/{pid_b} exists"))
@@ -668,12 +555,10 @@ fn lone_spec(interface: &str) -> TunnelSpec {
 #[test]
 fn adopts_a_running_wireguard_go_and_stops_it_on_down() {
     require_root();
-    let (ns_a, _, wg_a, ..) = names('d');
-    let _leftovers = Leftovers(vec![wg_a.clone()]);
-    let a = Netns::new(ns_a);
+    let (a, wg_a, _leftovers) = lone_namespace('d');
     // A wireguard-go that was there before the manager (say, from a crashed daemon).
     let mut foreign = Command::new("ip")
-        .args(["netns", "exec", &a.name, "wireguard-go", &wg_a])
+        .args(["netns", "exec", a.name(), "wireguard-go", &wg_a])
         .env("WG_PROCESS_FOREGROUND", "1")
         .stdin(Stdio::null())
         .stdout(Stdio::null())
@@ -681,7 +566,7 @@ fn adopts_a_running_wireguard_go_and_stops_it_on_down() {
         .spawn()
         .expect("spawn wireguard-go");
     let socket = TunnelManager::socket_path(&wg_a);
-    wait_until("foreign socket", Duration::from_secs(5), || {
+    wait_for(Duration::from_secs(5), POLL, "foreign socket", || {
         std::os::unix::net::UnixStream::connect(&socket)
             .map(|_| ())
             .map_err(|e| e.to_string())
@@ -695,24 +580,19 @@ fn adopts_a_running_wireguard_go_and_stops_it_on_down() {
     let peer = st.peer.unwrap();
     assert_eq!(peer.allowed_ips, vec![net("0.0.0.0/0"), net("::/0")]);
     assert_eq!(wireguard_go_pids(&wg_a), vec![foreign.id()]);
-    let v4 = node.ns.exec_ok(&["ip", "route", "show", "dev", &wg_a]);
+    let v4 = node.ns.stdout(&["ip", "route", "show", "dev", &wg_a]);
     assert!(v4.contains("9.9.9.9 proto static scope link"), "{v4}");
 
     let wg = wg_a.clone();
     node.with(|m| async move { m.lock().await.down(&wg).await })
         .unwrap();
     assert!(!socket.exists(), "socket left behind");
-    assert!(
-        !node
-            .ns
-            .exec(&["ip", "link", "show", &wg_a])
-            .status
-            .success()
-    );
+    assert!(!node.ns.has_link(&wg_a));
     let mut status = None;
-    wait_until(
-        "foreign wireguard-go to exit",
+    wait_for(
         Duration::from_secs(5),
+        POLL,
+        "foreign wireguard-go to exit",
         || {
             status = foreign.try_wait().map_err(|e| e.to_string())?;
             status.map(|_| ()).ok_or_else(|| "still running".into())
@@ -723,9 +603,7 @@ fn adopts_a_running_wireguard_go_and_stops_it_on_down() {
 #[test]
 fn dropping_the_manager_stops_its_children() {
     require_root();
-    let (ns_a, _, wg_a, ..) = names('r');
-    let _leftovers = Leftovers(vec![wg_a.clone()]);
-    let a = Netns::new(ns_a);
+    let (a, wg_a, _leftovers) = lone_namespace('r');
     let rt = NsThread::start(&a);
     let spec = lone_spec(&wg_a);
     let started = Instant::now();
@@ -740,13 +618,13 @@ fn dropping_the_manager_stops_its_children() {
         "measured: new + up (spawn wireguard-go, configure) took {:?}",
         started.elapsed()
     );
-    wait_until("child to stop", Duration::from_secs(5), || {
+    wait_for(Duration::from_secs(5), POLL, "child to stop", || {
         if reaped(pid) && !TunnelManager::socket_path(&wg_a).exists() {
             Ok(())
         } else {
             Err(format!("pid {pid} or socket still there"))
         }
     });
-    assert!(!a.exec(&["ip", "link", "show", &wg_a]).status.success());
+    assert!(!a.has_link(&wg_a));
     drop(rt);
 }

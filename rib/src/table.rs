@@ -37,10 +37,13 @@ use crate::{FastMap, FastSet};
 mod adj_out;
 mod deferral;
 mod loc_rib;
+mod next_hop;
 mod refresh;
 mod soft_in;
 use adj_out::AdjRibOut;
 pub use loc_rib::LocRib;
+pub use next_hop::NextHopDrop;
+use next_hop::NextHopKey;
 pub use soft_in::AdjRoute;
 
 /// Settings of the whole RIB.
@@ -74,6 +77,14 @@ pub struct PeerSettings {
     /// Next-hop-self per family: our loopback for routes sent to this peer.
     pub local_v4: Option<Ipv4Addr>,
     pub local_v6: Option<Ipv6Addr>,
+    /// The interface (ifindex) the session runs over, if it runs over one
+    /// (its tunnel, a directly connected link): link-local next hops from
+    /// the peer are scoped to it (RFC 2545 §3). Without it they are refused.
+    pub interface: Option<u32>,
+    /// Our link-local address on `interface`: with it, IPv6 next hops we
+    /// send the peer carry it after the global one (RFC 2545 §3, 32
+    /// octets), or after `::` when we have no global one.
+    pub local_link_local: Option<Ipv6Addr>,
 }
 
 /// An action for the daemon to carry out.
@@ -177,6 +188,10 @@ struct Peer {
     guard: Guard,
     memory: AdjInMemory,
     refused: BTreeMap<Refusal, u64>,
+    /// Routes dropped for their next hop (see [`next_hop`]), and whether
+    /// the first one was logged.
+    next_hop_drops: u64,
+    next_hop_drop_logged: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -202,7 +217,7 @@ pub struct Rib {
     peers: BTreeMap<PeerId, Peer>,
     loc_rib: LocRib,
     kernel: KernelView,
-    next_hops: HashMap<IpAddr, NextHop>,
+    next_hops: HashMap<NextHopKey, NextHop>,
     interner: Interner,
     dirty: FastSet<IpNet>,
     /// Routes deleted behind our back: prefix → the next hops that were
@@ -326,6 +341,8 @@ impl Rib {
             guard: Guard::default(),
             memory: AdjInMemory::default(),
             refused: BTreeMap::new(),
+            next_hop_drops: 0,
+            next_hop_drop_logged: false,
         };
         self.peers.insert(id, peer);
     }
@@ -499,12 +516,14 @@ impl Rib {
         let source = Source::Peer(id);
         // Next hops are few: count releases here instead of collecting the
         // removed paths (a full table's worth of memory at the worst time).
-        let mut released: HashMap<IpAddr, usize> = HashMap::new();
+        let mut released: HashMap<NextHopKey, usize> = HashMap::new();
         for (prefix, dest) in self.loc_rib.iter_mut() {
             if let Some(i) = dest.paths.iter().position(|p| p.source == source) {
                 let path = dest.paths.remove(i);
                 dest.paths.shrink_to_fit();
-                *released.entry(*path.next_hop).or_default() += 1;
+                *released
+                    .entry(NextHopKey::of(source, *path.next_hop))
+                    .or_default() += 1;
                 dest.best = NO_BEST;
                 match prefix {
                     IpNet::V4(p) => self.sweep.v4.push(p),
@@ -522,11 +541,11 @@ impl Rib {
             .sort_unstable_by_key(|p| spread(&IpNet::V6(*p)));
         self.sweep.v4.shrink_to_fit();
         self.sweep.v6.shrink_to_fit();
-        for (addr, n) in released {
-            if let Some(nh) = self.next_hops.get_mut(&addr) {
+        for (key, n) in released {
+            if let Some(nh) = self.next_hops.get_mut(&key) {
                 nh.users = nh.users.saturating_sub(n);
                 if nh.users == 0 {
-                    self.next_hops.remove(&addr);
+                    self.next_hops.remove(&key);
                 }
             }
         }
@@ -636,10 +655,10 @@ impl Rib {
             let nlri = update.nlri.iter().map(|&p| IpNet::V4(p)).collect();
             reach.push((update.next_hop.map(IpAddr::V4), nlri));
         }
-        if let Some(mp) = &update.mp_reach {
-            if mp.safi == Safi::Unicast {
-                reach.push((Some(mp.next_hop.global), mp.nlri.clone()));
-            }
+        if let Some(mp) = &update.mp_reach
+            && mp.safi == Safi::Unicast
+        {
+            reach.push((Some(self.pick_next_hop(id, &mp.next_hop)), mp.nlri.clone()));
         }
 
         let attrs = match (&update.treat_as_withdraw, &update.attributes) {
@@ -654,20 +673,27 @@ impl Rib {
             local_as: self.cfg.local_as,
         };
         for (next_hop, prefixes) in reach {
-            // An IPv6 next hop for IPv4 NLRI needs RFC 8950 negotiated
-            // (§4: else the route is handled as withdrawn).
-            let family_ok = |nh: &IpAddr, prefixes: &[IpNet]| {
-                nh.is_ipv4()
-                    || extended_next_hop
-                    || prefixes.iter().all(|p| matches!(p, IpNet::V6(_)))
+            let ipv4_routes = prefixes.iter().any(|p| matches!(p, IpNet::V4(_)));
+            // Judged once per group, counted per route: a route with
+            // unusable attributes is withdrawn for those, not its next hop.
+            let unusable = match next_hop {
+                Some(nh) if attrs.is_some() => self
+                    .check_next_hop(id, nh, ipv4_routes, extended_next_hop)
+                    .err()
+                    .map(|why| (nh, why)),
+                _ => None,
             };
-            let next_hop = next_hop.filter(|nh| family_ok(nh, &prefixes));
             for prefix in prefixes {
                 let prefix = prefix.trunc();
                 if let Some(why) = crate::guard::refuses(guard, &prefix, &import) {
                     if let Some(p) = self.peers.get_mut(&id) {
                         *p.refused.entry(why).or_default() += 1;
                     }
+                    withdrawn.push(prefix);
+                    continue;
+                }
+                if let Some((nh, why)) = unusable {
+                    self.drop_for_next_hop(id, &prefix, nh, why);
                     withdrawn.push(prefix);
                     continue;
                 }
@@ -684,7 +710,7 @@ impl Rib {
                         let path = Path {
                             source: Source::Peer(id),
                             attrs,
-                            next_hop: self.track_next_hop(nh),
+                            next_hop: self.track_next_hop(NextHopKey::of(Source::Peer(id), nh)),
                         };
                         self.insert_path(prefix, path);
                     }
@@ -794,11 +820,13 @@ impl Rib {
             return self.flush();
         }
         let mut changed = HashSet::new();
-        for (addr, nh) in self.next_hops.iter_mut() {
-            let now = self.kernel.resolve(*addr);
+        for (key, nh) in self.next_hops.iter_mut() {
+            let now = key.resolve(&self.kernel, &self.peers);
             if now.as_ref() != nh.resolved.as_deref() {
                 nh.resolved = now.map(Arc::new);
-                changed.insert(*addr);
+                // By address: the same link-local one on another link only
+                // costs a needless re-selection.
+                changed.insert(key.addr);
             }
         }
         if !changed.is_empty() {
@@ -902,7 +930,7 @@ impl Rib {
         path.source == Source::Local
             || self
                 .next_hops
-                .get(&*path.next_hop)
+                .get(&NextHopKey::of(path.source, *path.next_hop))
                 .is_some_and(|n| n.resolved.is_some())
     }
 
@@ -972,7 +1000,7 @@ impl Rib {
     pub fn next_hops(&self) -> impl Iterator<Item = (IpAddr, Option<&[KernelNextHop]>, usize)> {
         self.next_hops
             .iter()
-            .map(|(a, n)| (*a, n.resolved.as_deref().map(Vec::as_slice), n.users))
+            .map(|(k, n)| (k.addr, n.resolved.as_deref().map(Vec::as_slice), n.users))
     }
 
     /// (resolved, unresolved) BGP next hops in use.
@@ -1048,7 +1076,7 @@ impl Rib {
                 {
                     p.memory.remove(&old.attrs);
                 }
-                self.release_next_hop(*old.next_hop)
+                self.release_next_hop(NextHopKey::of(source, *old.next_hop))
             }
             None => {
                 if let Source::Peer(id) = source {
@@ -1086,28 +1114,28 @@ impl Rib {
                     p.stale.remove(&prefix);
                 }
             }
-            self.release_next_hop(*old.next_hop);
+            self.release_next_hop(NextHopKey::of(source, *old.next_hop));
         }
         self.dirty.insert(prefix);
     }
 
-    /// Counts one more path through `addr`; returns the shared address.
-    fn track_next_hop(&mut self, addr: IpAddr) -> Arc<IpAddr> {
-        let kernel = &self.kernel;
-        let nh = self.next_hops.entry(addr).or_insert_with(|| NextHop {
-            addr: Arc::new(addr),
-            resolved: kernel.resolve(addr).map(Arc::new),
+    /// Counts one more path through `key`; returns the shared address.
+    fn track_next_hop(&mut self, key: NextHopKey) -> Arc<IpAddr> {
+        let (kernel, peers) = (&self.kernel, &self.peers);
+        let nh = self.next_hops.entry(key).or_insert_with(|| NextHop {
+            addr: Arc::new(key.addr),
+            resolved: key.resolve(kernel, peers).map(Arc::new),
             users: 0,
         });
         nh.users += 1;
         nh.addr.clone()
     }
 
-    fn release_next_hop(&mut self, addr: IpAddr) {
-        if let Some(nh) = self.next_hops.get_mut(&addr) {
+    fn release_next_hop(&mut self, key: NextHopKey) {
+        if let Some(nh) = self.next_hops.get_mut(&key) {
             nh.users = nh.users.saturating_sub(1);
             if nh.users == 0 {
-                self.next_hops.remove(&addr);
+                self.next_hops.remove(&key);
             }
         }
     }
@@ -1115,7 +1143,11 @@ impl Rib {
     fn resolution(&self, path: &Path) -> Option<NextHops> {
         match path.source {
             Source::Local => None,
-            Source::Peer(_) => self.next_hops.get(&*path.next_hop)?.resolved.clone(),
+            Source::Peer(_) => self
+                .next_hops
+                .get(&NextHopKey::of(path.source, *path.next_hop))?
+                .resolved
+                .clone(),
         }
     }
 
@@ -1354,11 +1386,22 @@ impl Rib {
         // Over an IPv6 session with RFC 8950 negotiated, IPv4 routes carry
         // our IPv6 address as next hop in MP_REACH_NLRI (as FRR does).
         let v6_for_v4 = established.extended_next_hop && peer.settings.address.is_ipv6();
-        let global = match (accepted.next_hop, afi) {
-            (Some(nh), _) => nh,
-            (None, Afi::Ipv4) if v6_for_v4 => IpAddr::V6(peer.settings.local_v6?),
-            (None, Afi::Ipv4) => IpAddr::V4(peer.settings.local_v4?),
-            (None, _) => IpAddr::V6(peer.settings.local_v6?),
+        // Next-hop-self over an interface may add our link-local address
+        // (RFC 2545 §3); with no global one the global field is `::`, as
+        // BIRD sends on a link-local-only session. A next hop policy set is
+        // sent alone.
+        let s = &peer.settings;
+        let self_v6 = || {
+            Some(IpAddr::V6(
+                s.local_v6
+                    .or(s.local_link_local.map(|_| Ipv6Addr::UNSPECIFIED))?,
+            ))
+        };
+        let (global, link_local) = match (accepted.next_hop, afi) {
+            (Some(nh), _) => (nh, None),
+            (None, Afi::Ipv4) if v6_for_v4 => (self_v6()?, s.local_link_local),
+            (None, Afi::Ipv4) => (IpAddr::V4(s.local_v4?), None),
+            (None, _) => (self_v6()?, s.local_link_local),
         };
         let med_set = accepted.med_set;
         let mut exported = accepted.attrs.into_owned();
@@ -1370,13 +1413,7 @@ impl Rib {
         }
         exported.local_pref = None;
         let attrs = self.interner.intern(exported);
-        Some((
-            attrs,
-            MpNextHop {
-                global,
-                link_local: None,
-            },
-        ))
+        Some((attrs, MpNextHop { global, link_local }))
     }
 }
 
@@ -1449,3 +1486,6 @@ impl ExportBatch {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod next_hop_tests;

@@ -24,6 +24,7 @@
 
 mod error;
 pub mod keys;
+pub mod limits;
 mod manager;
 mod netlink;
 mod spec;

@@ -468,4 +468,29 @@ mod tests {
         longer.extend_from_slice(&[0; 4]);
         assert_eq!(ControlPacket::decode(&longer), Ok(up()));
     }
+
+    /// The `decode_bfd` fuzz target's invariants over its seed corpus, so
+    /// the main test run checks them without libFuzzer.
+    #[test]
+    fn fuzz_seeds_round_trip_as_the_fuzz_target_checks() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../fuzz/corpus/decode_bfd");
+        let mut accepted = 0;
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let data = std::fs::read(entry.unwrap().path()).unwrap();
+            let Ok(p1) = ControlPacket::decode(&data) else {
+                continue;
+            };
+            accepted += 1;
+            let b1 = p1.to_bytes();
+            assert_eq!(b1.len(), MANDATORY_LEN);
+            let p2 = ControlPacket::decode(&b1).unwrap();
+            assert_eq!(p1, p2);
+            assert_eq!(b1, p2.to_bytes());
+            if usize::from(data[3]) == MANDATORY_LEN {
+                assert_eq!(&b1[..], &data[..MANDATORY_LEN]);
+            }
+        }
+        // All but the one with the Authentication Present bit.
+        assert_eq!(accepted, 20);
+    }
 }

@@ -32,6 +32,64 @@ fn notification(out: &[Output]) -> Option<Notification> {
     })
 }
 
+/// The ConnectRetryTimer `out` arms, if it does.
+fn connect_retry_of(out: &[Output]) -> Option<Duration> {
+    out.iter().find_map(|o| match o {
+        Output::StartTimer(Timer::ConnectRetry, d) => Some(*d),
+        _ => None,
+    })
+}
+
+/// A fake clock for the timers a session arms: it applies `StartTimer` and
+/// `StopTimer`, fires what is due in order, and records when the session
+/// asked to connect.
+#[derive(Default)]
+struct Clock {
+    now: Duration,
+    timers: std::collections::HashMap<Timer, Duration>,
+    connects: Vec<Duration>,
+}
+
+impl Clock {
+    fn feed(&mut self, s: &mut Session, input: Input) -> Vec<Output> {
+        let out = s.handle(input);
+        for o in &out {
+            match o {
+                Output::StartTimer(t, d) => {
+                    self.timers.insert(*t, self.now + *d);
+                }
+                Output::StopTimer(t) => {
+                    self.timers.remove(t);
+                }
+                Output::Connect => self.connects.push(self.now),
+                _ => {}
+            }
+        }
+        out
+    }
+
+    /// Fires the earliest armed timer, moving the clock to it.
+    fn fire_next(&mut self, s: &mut Session) -> Vec<Output> {
+        let (&t, &at) = self
+            .timers
+            .iter()
+            .min_by_key(|(_, at)| **at)
+            .expect("a timer is armed");
+        self.timers.remove(&t);
+        self.now = at;
+        self.feed(s, Input::TimerExpired(t))
+    }
+
+    /// Fires timers until the session connects; returns when that was.
+    fn run_until_connect(&mut self, s: &mut Session) -> Duration {
+        let before = self.connects.len();
+        while self.connects.len() == before {
+            self.fire_next(s);
+        }
+        self.now
+    }
+}
+
 const C1: ConnId = ConnId(1);
 const C2: ConnId = ConnId(2);
 
@@ -60,10 +118,8 @@ fn start_connects_and_arms_connect_retry() {
     let mut s = session();
     let out = s.handle(Input::Start);
     assert_eq!(out[0], Output::Connect);
-    assert!(out.contains(&Output::StartTimer(
-        Timer::ConnectRetry,
-        Duration::from_secs(5)
-    )));
+    let d = connect_retry_of(&out).expect("ConnectRetry armed");
+    assert!(d <= Duration::from_secs(1), "{d:?}");
     assert_eq!(s.state(), State::Connect);
 }
 
@@ -371,11 +427,7 @@ fn connect_failure_retries_on_connect_retry_timer() {
     let mut s = session();
     s.handle(Input::Start);
     let out = s.handle(Input::TcpConnectFailed);
-    // The first failure already doubles the 5 s base (back-off).
-    assert!(out.contains(&Output::StartTimer(
-        Timer::ConnectRetry,
-        Duration::from_secs(10)
-    )));
+    assert!(connect_retry_of(&out).is_some());
     assert_eq!(s.state(), State::Active);
     let out = s.handle(Input::TimerExpired(Timer::ConnectRetry));
     assert!(out.contains(&Output::Connect));
@@ -385,25 +437,29 @@ fn connect_failure_retries_on_connect_retry_timer() {
 #[test]
 fn failed_connects_back_off_connect_retry_until_the_cap() {
     let mut s = session();
-    s.handle(Input::Start);
-    let mut delays = Vec::new();
-    for i in 0..8 {
-        // Alternate refusals and timeouts: both count as failed attempts.
-        let out = if i % 2 == 0 {
-            s.handle(Input::TcpConnectFailed)
-        } else {
-            s.handle(Input::TimerExpired(Timer::ConnectRetry))
-        };
-        let d = out.iter().find_map(|o| match o {
-            Output::StartTimer(Timer::ConnectRetry, d) => Some(d.as_secs()),
-            _ => None,
-        });
-        delays.push(d.expect("ConnectRetry re-armed"));
-        if i % 2 == 0 {
-            s.handle(Input::TimerExpired(Timer::ConnectRetry));
-        }
+    let mut clock = Clock::default();
+    clock.feed(&mut s, Input::Start);
+    // A peer that does not answer: every attempt times out.
+    for _ in 0..8 {
+        clock.run_until_connect(&mut s);
     }
-    assert_eq!(delays, [10, 20, 40, 80, 120, 120, 120, 120]);
+    let gaps = |c: &Clock| -> Vec<u64> {
+        c.connects
+            .windows(2)
+            .map(|w| (w[1] - w[0]).as_secs())
+            .collect()
+    };
+    // The quick first retry (under a second), then 5 s doubled per failure.
+    assert_eq!(gaps(&clock), [0, 5, 10, 20, 40, 80, 120, 120]);
+    // One that refuses at once: the quick retry, then the same back-off.
+    let mut s = session();
+    let mut clock = Clock::default();
+    clock.feed(&mut s, Input::Start);
+    for _ in 0..7 {
+        clock.feed(&mut s, Input::TcpConnectFailed);
+        clock.run_until_connect(&mut s);
+    }
+    assert_eq!(gaps(&clock), [0, 10, 20, 40, 80, 120, 120]);
 }
 
 #[test]
@@ -943,4 +999,155 @@ fn which_session_ends_allow_a_graceful_restart() {
     ] {
         assert!(!r.allows_graceful_restart(true), "{r}");
     }
+}
+
+#[test]
+fn first_connect_retry_is_under_a_second_with_seeded_jitter() {
+    let delay = |seed: u64| {
+        let mut cfg = Config::new(65500, 65501, LOCAL_ID);
+        cfg.jitter_seed = seed;
+        let mut s = Session::new(cfg);
+        connect_retry_of(&s.handle(Input::Start)).unwrap()
+    };
+    let delays: Vec<Duration> = (0..64).map(delay).collect();
+    // RFC 4271 §10: 0.75 to 1.0 of the base.
+    for d in &delays {
+        assert!(
+            (Duration::from_millis(750)..=Duration::from_secs(1)).contains(d),
+            "{d:?}"
+        );
+    }
+    // Deterministic per seed, spread across seeds.
+    assert_eq!(delay(7), delay(7));
+    let distinct: std::collections::HashSet<_> = delays.iter().collect();
+    assert!(distinct.len() > 60, "{} distinct delays", distinct.len());
+}
+
+#[test]
+fn a_refused_first_attempt_is_retried_within_a_second() {
+    // The tunnel's first handshake is still in flight: the connect fails at
+    // once, the retry comes before a second is out, and it gets through.
+    let mut s = session();
+    let mut clock = Clock::default();
+    clock.feed(&mut s, Input::Start);
+    clock.feed(&mut s, Input::TcpConnectFailed);
+    assert_eq!(s.state(), State::Active);
+    let at = clock.run_until_connect(&mut s);
+    assert!(at <= Duration::from_secs(1), "retried at {at:?}");
+    assert_eq!(s.state(), State::Connect);
+    clock.feed(
+        &mut s,
+        Input::TcpConnected {
+            conn: C1,
+            direction: Direction::Outgoing,
+        },
+    );
+    assert_eq!(s.state(), State::OpenSent);
+}
+
+#[test]
+fn a_first_attempt_that_hangs_is_replaced_within_a_second() {
+    let mut s = session();
+    let mut clock = Clock::default();
+    clock.feed(&mut s, Input::Start);
+    let out = clock.fire_next(&mut s);
+    assert!(clock.now <= Duration::from_secs(1));
+    let abort = out.iter().position(|o| *o == Output::AbortConnect);
+    let connect = out.iter().position(|o| *o == Output::Connect);
+    assert!(abort.is_some() && abort < connect, "{out:?}");
+    // That was the quick retry: the next one waits the 5 s base.
+    assert_eq!(connect_retry_of(&out), Some(Duration::from_secs(5)));
+}
+
+#[test]
+fn connect_now_in_active_connects_at_once_and_resets_the_back_off() {
+    let mut s = session();
+    let mut clock = Clock::default();
+    clock.feed(&mut s, Input::Start);
+    for _ in 0..3 {
+        clock.feed(&mut s, Input::TcpConnectFailed);
+        clock.run_until_connect(&mut s);
+    }
+    clock.feed(&mut s, Input::TcpConnectFailed);
+    assert_eq!(s.state(), State::Active);
+    // Backed off to 40 s; the tunnel comes up now.
+    assert_eq!(
+        clock.timers[&Timer::ConnectRetry] - clock.now,
+        Duration::from_secs(40)
+    );
+    let out = clock.feed(&mut s, Input::ConnectNow);
+    assert_eq!(out[0], Output::Connect);
+    assert_eq!(s.state(), State::Connect);
+    assert!(clock.timers[&Timer::ConnectRetry] - clock.now <= Duration::from_secs(1));
+    // If that one is refused too, the retry is quick again, then backs off.
+    let now = clock.now;
+    clock.feed(&mut s, Input::TcpConnectFailed);
+    assert!(clock.run_until_connect(&mut s) - now <= Duration::from_secs(1));
+    let now = clock.now;
+    clock.feed(&mut s, Input::TcpConnectFailed);
+    assert_eq!(
+        clock.run_until_connect(&mut s) - now,
+        Duration::from_secs(10)
+    );
+}
+
+#[test]
+fn connect_now_replaces_an_attempt_in_flight() {
+    let mut s = session();
+    s.handle(Input::Start);
+    assert_eq!(s.state(), State::Connect);
+    let out = s.handle(Input::ConnectNow);
+    assert_eq!(out[..2], [Output::AbortConnect, Output::Connect]);
+    assert_eq!(s.state(), State::Connect);
+}
+
+#[test]
+fn connect_now_is_ignored_while_a_connection_is_open_or_established() {
+    let mut s = session();
+    s.handle(Input::Start);
+    s.handle(Input::TcpConnected {
+        conn: C1,
+        direction: Direction::Outgoing,
+    });
+    assert_eq!(s.state(), State::OpenSent);
+    assert_eq!(s.handle(Input::ConnectNow), vec![]);
+    let mut s = established();
+    assert_eq!(s.handle(Input::ConnectNow), vec![]);
+    assert_eq!(s.state(), State::Established);
+}
+
+#[test]
+fn connect_now_is_ignored_when_stopped_or_passive() {
+    let mut s = session();
+    assert_eq!(s.handle(Input::ConnectNow), vec![]);
+    assert_eq!(s.state(), State::Idle);
+    let mut cfg = Config::new(65500, 65501, LOCAL_ID);
+    cfg.passive = true;
+    let mut s = Session::new(cfg);
+    s.handle(Input::Start);
+    assert_eq!(s.handle(Input::ConnectNow), vec![]);
+    assert_eq!(s.state(), State::Active);
+}
+
+#[test]
+fn connect_now_ends_the_idle_hold_but_not_a_max_prefix_hold_down() {
+    let mut s = established();
+    s.handle(Input::TcpClosed { conn: C1 });
+    assert_eq!(s.state(), State::Idle);
+    let out = s.handle(Input::ConnectNow);
+    assert!(out.contains(&Output::StopTimer(Timer::IdleHold)));
+    assert!(out.contains(&Output::Connect));
+    assert_eq!(s.state(), State::Connect);
+
+    let mut s = established();
+    s.handle(Input::Reset {
+        notification: Notification {
+            code: 6,
+            subcode: 1,
+            data: Bytes::new(),
+        },
+        hold_down: Some(Duration::from_secs(30)),
+    });
+    assert_eq!(s.handle(Input::ConnectNow), vec![]);
+    assert_eq!(s.state(), State::Idle);
 }

@@ -187,6 +187,92 @@ fn update_ipv6_mp_reach_with_link_local_both_ways() {
     );
 }
 
+/// An UPDATE from AS 65001, ORIGIN IGP, with one MP_REACH_NLRI.
+fn mp_update(afi: Afi, global: &str, link_local: Option<&str>, nlri: &str) -> Message {
+    Message::Update(Update {
+        attributes: Some(PathAttributes {
+            as_path: AsPath::from_sequence([65001]),
+            ..PathAttributes::default()
+        }),
+        mp_reach: Some(MpReach {
+            afi,
+            safi: Safi::Unicast,
+            next_hop: MpNextHop {
+                global: global.parse().unwrap(),
+                link_local: link_local.map(|l| l.parse().unwrap()),
+            },
+            nlri: vec![net(nlri)],
+        }),
+        ..Update::default()
+    })
+}
+
+/// BIRD 2 on a session over link-local addresses only: the global field
+/// is `::` and the link-local one follows (RFC 2545 §3, 32 octets); both
+/// are kept.
+#[test]
+fn update_ipv6_next_hop_unspecified_global_and_link_local_both_ways() {
+    both_ways(
+        "ffffffffffffffffffffffffffffffff 0053 02 0000 003c
+         800e2c 0002 01 20 00000000000000000000000000000000 fe80000000000000000000000000000b 00
+         3020010db80002
+         400101 00 400206 02010000fde9",
+        mp_update(Afi::Ipv6, "::", Some("fe80::b"), "2001:db8:2::/48"),
+        &AS4,
+    );
+}
+
+/// RFC 8950 §3: IPv4 NLRI with a global and a link-local IPv6 next hop.
+#[test]
+fn update_ipv4_nlri_over_ipv6_global_and_link_local_rfc8950_both_ways() {
+    both_ways(
+        "ffffffffffffffffffffffffffffffff 0050 02 0000 0039
+         800e29 0001 01 20 20010db8000000000000000000000001 fe800000000000000000000000000001 00
+         18cb0071
+         400101 00 400206 02010000fde9",
+        mp_update(Afi::Ipv4, "2001:db8::1", Some("fe80::1"), "203.0.113.0/24"),
+        &AS4,
+    );
+}
+
+/// RFC 8950 over a link-local-only session, as BIRD sends it.
+#[test]
+fn update_ipv4_nlri_over_unspecified_global_and_link_local_both_ways() {
+    both_ways(
+        "ffffffffffffffffffffffffffffffff 0050 02 0000 0039
+         800e29 0001 01 20 00000000000000000000000000000000 fe80000000000000000000000000000b 00
+         18cb0071
+         400101 00 400206 02010000fde9",
+        mp_update(Afi::Ipv4, "::", Some("fe80::b"), "203.0.113.0/24"),
+        &AS4,
+    );
+}
+
+/// What the RIB exports over an interface (RFC 2545 §3): `encode_announce`
+/// writes the 32-octet next hop, global then link-local.
+#[test]
+fn encode_announce_writes_global_and_link_local_next_hop() {
+    let nh = MpNextHop {
+        global: ip("::"),
+        link_local: Some("fe80::1".parse().unwrap()),
+    };
+    let attrs = PathAttributes {
+        as_path: AsPath::from_sequence([65001]),
+        ..PathAttributes::default()
+    };
+    let msgs = encode_announce(&attrs, &nh, Afi::Ipv6, &[net("2001:db8:1::/48")], &AS4);
+    // MP_REACH_NLRI with the 2-octet length encode_announce always uses.
+    assert_eq!(
+        msgs,
+        vec![hex(
+            "ffffffffffffffffffffffffffffffff 0054 02 0000 003d
+             900e002c 0002 01 20 00000000000000000000000000000000 fe800000000000000000000000000001 00
+             3020010db80001
+             400101 00 400206 02010000fde9"
+        )]
+    );
+}
+
 #[test]
 fn update_ipv6_mp_unreach_both_ways() {
     let u = Update {

@@ -10,7 +10,7 @@ use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 use ipnet::IpNet;
 use wgbgp::api::{AdjRib, Afi, Request, Response, SoftDirection};
 use wgbgp::config::{Config, DEFAULT_CONTROL_SOCKET};
@@ -75,6 +75,12 @@ enum Command {
         #[command(subcommand)]
         what: ClearCommand,
     },
+    /// Print the shell completion script for SHELL, e.g.
+    /// `wgbgp completions bash > /etc/bash_completion.d/wgbgp`.
+    Completions { shell: clap_complete::Shell },
+    /// Write the manual pages of wgbgp (section 1) and wgbgpd (section 8) to DIR.
+    #[command(hide = true)]
+    Man { dir: PathBuf },
 }
 
 #[derive(Debug, Subcommand)]
@@ -154,6 +160,11 @@ enum ImportCommand {
         /// wg-quick files; each file's stem is the interface name.
         #[arg(value_name = "WG-QUICK.CONF")]
         wg_quick: Vec<PathBuf>,
+        /// Print the translation even when some of the FRR configuration
+        /// could not be translated (listed under `# not translated:`);
+        /// without it that is an error and nothing is printed.
+        #[arg(long)]
+        allow_partial: bool,
     },
 }
 
@@ -198,18 +209,54 @@ fn main() -> ExitCode {
     }
 }
 
+/// Writes `wgbgp.1`, a page per subcommand (`wgbgp-show-bgp-summary.1`, ...)
+/// and `wgbgpd.8` into `dir`, from the same definitions `--help` prints.
+fn man_pages(dir: &Path) -> Result<String, String> {
+    let fail = |e: std::io::Error| format!("{}: {e}", dir.display());
+    std::fs::create_dir_all(dir).map_err(fail)?;
+    let mut wgbgp = Cli::command();
+    wgbgp.build();
+    write_pages(&wgbgp, "wgbgp", "1", dir).map_err(fail)?;
+    write_pages(&wgbgp::cli::Daemon::command(), "wgbgpd", "8", dir).map_err(fail)?;
+    Ok(String::new())
+}
+
+/// The page of `cmd` as `name.section`, then those of its subcommands
+/// (`name-sub`), leaving out hidden ones and clap's `help`.
+fn write_pages(cmd: &clap::Command, name: &str, section: &str, dir: &Path) -> std::io::Result<()> {
+    let mut page = Vec::new();
+    let cmd = cmd.clone().name(name.to_string());
+    clap_mangen::Man::new(cmd.clone())
+        .section(section)
+        .render(&mut page)?;
+    std::fs::write(dir.join(format!("{name}.{section}")), page)?;
+    for sub in cmd.get_subcommands() {
+        if !sub.is_hide_set() && sub.get_name() != "help" {
+            write_pages(sub, &format!("{name}-{}", sub.get_name()), section, dir)?;
+        }
+    }
+    Ok(())
+}
+
 /// Runs the command; `Ok` is what to print on stdout.
 fn run(cli: Cli) -> Result<String, String> {
     match &cli.command {
         Command::Genkey => Ok(format!("{}\n", Key::generate_private().to_base64())),
+        Command::Completions { shell } => {
+            let mut out = Vec::new();
+            clap_complete::generate(*shell, &mut Cli::command(), "wgbgp", &mut out);
+            String::from_utf8(out).map_err(|e| e.to_string())
+        }
+        Command::Man { dir } => man_pages(dir),
         Command::Import {
             what:
                 ImportCommand::Frr {
                     key_file,
                     bgpd,
                     wg_quick,
+                    allow_partial,
                 },
-        } => wgbgp::import_frr::cli(key_file.as_deref(), bgpd, wg_quick),
+        } => wgbgp::import_frr::cli(key_file.as_deref(), bgpd, wg_quick, *allow_partial),
         Command::PeerConfig {
             peer,
             endpoint,
@@ -230,7 +277,7 @@ fn run(cli: Cli) -> Result<String, String> {
         }
         Command::Config {
             what: ConfigCommand::Check { file },
-        } => Config::load(file)
+        } => wgbgp::host::load(file)
             .map(|_| "configuration OK\n".to_string())
             .map_err(|e| e.to_string()),
         Command::Config {

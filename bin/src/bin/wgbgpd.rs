@@ -1,23 +1,11 @@
 //! `wgbgpd --config FILE`: the routing daemon, in the foreground, logging to stderr.
 
 use std::io::IsTerminal;
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
 use tracing_subscriber::EnvFilter;
-
-/// eBGP speaker and WireGuard tunnel manager.
-#[derive(Parser)]
-#[command(name = "wgbgpd", version)]
-struct Args {
-    /// The YAML configuration file.
-    #[arg(short, long, default_value = "/etc/wgbgp/wgbgp.yaml")]
-    config: PathBuf,
-    /// Check the configuration and exit.
-    #[arg(long)]
-    check: bool,
-}
+use wgbgp::cli::Daemon as Args;
 
 fn main() -> ExitCode {
     let args = Args::parse();
@@ -29,8 +17,8 @@ fn main() -> ExitCode {
         .with_target(false)
         .with_ansi(std::io::stderr().is_terminal())
         .init();
-    let cfg = match wgbgp::config::Config::load(&args.config) {
-        Ok(cfg) => cfg,
+    let checked = match wgbgp::host::load(&args.config) {
+        Ok(checked) => checked,
         Err(e) => {
             eprintln!("wgbgpd: {e}");
             return ExitCode::FAILURE;
@@ -50,7 +38,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(wgbgp::daemon::run(cfg)) {
+    match runtime.block_on(wgbgp::daemon::run(checked.config, checked.access)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!("{e}");

@@ -64,7 +64,7 @@ pub enum StartError {
     #[error(transparent)]
     Config(#[from] config::ConfigError),
     #[error(transparent)]
-    Resolve(#[from] config::ResolveError),
+    Resolve(#[from] crate::host::ResolveError),
     #[error("private key {path}: {source}")]
     Key {
         path: String,
@@ -105,7 +105,7 @@ async fn purge_policy_tables(cfg: &Config, fib_cfg: &FibConfig) {
 }
 
 /// Runs the daemon until SIGTERM/SIGINT; returns after cleaning up.
-pub async fn run(cfg: Config) -> Result<(), StartError> {
+pub async fn run(cfg: Config, access: crate::control::Access) -> Result<(), StartError> {
     // Kernel first: stale routes of an earlier run go before anything new.
     let fib_cfg = FibConfig {
         table: cfg.kernel.table,
@@ -139,16 +139,12 @@ pub async fn run(cfg: Config) -> Result<(), StartError> {
     let sessions: SessionMap = Arc::default();
     let listener = start_listener(sessions.clone()).await?;
     let (control_tx, control_rx) = mpsc::channel(16);
-    let control = crate::control::serve(
-        &cfg.control_socket,
-        cfg.control_access,
-        control_handler(control_tx),
-    )
-    .await
-    .map_err(io_err(format!(
-        "control socket {}",
-        cfg.control_socket.display()
-    )))?;
+    let control = crate::control::serve(&cfg.control_socket, access, control_handler(control_tx))
+        .await
+        .map_err(io_err(format!(
+            "control socket {}",
+            cfg.control_socket.display()
+        )))?;
     let metrics = Arc::new(crate::metrics::Metrics::new());
     if let Some(m) = &cfg.metrics {
         crate::metrics::serve(m.listen, metrics.clone())

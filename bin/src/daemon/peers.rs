@@ -54,6 +54,8 @@ fn peer_settings(cfg: &Config, peer: &config::Peer) -> PeerSettings {
         export: chain(cfg, &peer.export),
         local_v4,
         local_v6,
+        interface: None,
+        local_link_local: None,
     }
 }
 
@@ -94,8 +96,8 @@ impl RibTask {
             return Ok(None);
         };
         let endpoint = match &wg.endpoint {
-            Some(ep) => Some(ep.resolve().await.map_err(|source| {
-                StartError::Resolve(config::ResolveError {
+            Some(ep) => Some(crate::host::resolve_endpoint(ep).await.map_err(|source| {
+                StartError::Resolve(crate::host::ResolveError {
                     peer: peer.name.clone(),
                     endpoint: ep.to_string(),
                     source,
@@ -268,7 +270,7 @@ impl RibTask {
         path: Option<&std::path::Path>,
     ) -> Result<(Config, ReloadPlan), String> {
         let path = path.unwrap_or(&self.cfg.path);
-        let new = Config::load(path).map_err(|e| e.to_string())?;
+        let new = crate::host::load(path).map_err(|e| e.to_string())?.config;
         let plan = plan::plan(&self.cfg, &new);
         Ok((new, plan))
     }

@@ -209,7 +209,8 @@ impl super::rib_task::RibTask {
             if state.pace.due(ifname, wg_peer.handshake_age, now) {
                 tracing::info!(peer = %peer.name, interface = %ifname, %endpoint,
                     age = ?wg_peer.handshake_age, "handshake stale: resolving the endpoint again");
-                let lookup = tokio::spawn(async move { endpoint.resolve().await });
+                let lookup =
+                    tokio::spawn(async move { crate::host::resolve_endpoint(&endpoint).await });
                 state.lookups.insert(ifname.to_string(), lookup);
             }
         }

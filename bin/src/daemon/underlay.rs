@@ -258,7 +258,7 @@ async fn endpoints(cfg: &Config) -> BTreeSet<IpAddr> {
         let Some(ep) = peer.wireguard.as_ref().and_then(|w| w.endpoint.as_ref()) else {
             continue;
         };
-        match ep.resolve().await {
+        match crate::host::resolve_endpoint(ep).await {
             Ok(sa) => {
                 out.insert(sa.ip());
             }

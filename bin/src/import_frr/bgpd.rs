@@ -14,6 +14,7 @@ use std::net::{IpAddr, Ipv4Addr};
 
 use ipnet::IpNet;
 
+use super::SkipKind::{self, Lost, NotNeeded};
 use super::Skipped;
 
 /// IPv4 or IPv6 unicast, the two address families wgbgp carries.
@@ -56,6 +57,53 @@ pub struct AfSettings {
     pub prefix_list_out: Option<String>,
     /// `neighbor X soft-reconfiguration inbound`.
     pub soft_reconfiguration: bool,
+    /// `neighbor X maximum-prefix ...`.
+    pub maximum_prefix: Option<MaximumPrefix>,
+}
+
+/// `neighbor X maximum-prefix N [THRESHOLD] [warning-only | restart M]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MaximumPrefix {
+    pub limit: u32,
+    pub warning_only: bool,
+    /// `restart M`, in minutes; without it FRR keeps the session down
+    /// until `clear bgp`.
+    pub restart_minutes: Option<u32>,
+}
+
+impl MaximumPrefix {
+    fn parse(words: &[&str]) -> Option<MaximumPrefix> {
+        let (limit, mut rest) = words.split_first()?;
+        let mut m = MaximumPrefix {
+            limit: limit.parse().ok()?,
+            warning_only: false,
+            restart_minutes: None,
+        };
+        // The warning threshold (percent) changes only when FRR logs.
+        if let Some(t) = rest.first()
+            && t.parse::<u8>().is_ok_and(|t| (1..=100).contains(&t))
+        {
+            rest = &rest[1..];
+        }
+        match rest {
+            [] => {}
+            ["warning-only"] => m.warning_only = true,
+            ["restart", minutes] => m.restart_minutes = Some(minutes.parse().ok()?),
+            _ => return None,
+        }
+        Some(m)
+    }
+}
+
+/// `bgp graceful-restart ...` at router level.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct GracefulRestart {
+    /// `bgp graceful-restart`: restart gracefully ourselves.
+    pub enabled: bool,
+    /// `bgp graceful-restart disable`: not even as a helper.
+    pub disabled: bool,
+    pub restart_time: Option<u16>,
+    pub select_defer_time: Option<u16>,
 }
 
 /// Settings of a neighbor or a peer-group.
@@ -73,6 +121,10 @@ pub struct NeighborSettings {
     pub timers: Option<(u16, u16)>,
     pub port: Option<u16>,
     pub peer_group: Option<String>,
+    /// `neighbor X password` (TCP-MD5).
+    pub password: Option<String>,
+    /// `neighbor X bfd`.
+    pub bfd: bool,
     pub af: [AfSettings; 2],
 }
 
@@ -122,6 +174,11 @@ pub struct Bgpd {
     pub default_ipv4_unicast: bool,
     /// `timers bgp KEEPALIVE HOLD`.
     pub timers: Option<(u16, u16)>,
+    /// `maximum-paths N` (the largest of the address families).
+    pub maximum_paths: Option<usize>,
+    /// `bgp bestpath as-path multipath-relax`.
+    pub multipath_relax: bool,
+    pub graceful_restart: GracefulRestart,
     pub neighbors: Vec<Neighbor>,
     pub groups: BTreeMap<String, NeighborSettings>,
     /// `network P` under an address family.
@@ -255,12 +312,13 @@ pub fn parse(origin: &str, text: &str, skipped: &mut Vec<Skipped>) -> Bgpd {
         }
         let words: Vec<&str> = trimmed.split_whitespace().collect();
         let shown = redact(&words).unwrap_or_else(|| trimmed.to_string());
-        let mut skip = |why: &str| {
+        let mut skip = |kind: SkipKind, why: &str| {
             skipped.push(Skipped {
                 origin: origin.to_string(),
                 line: Some(line),
                 text: shown.clone(),
                 why: why.to_string(),
+                kind,
             })
         };
 
@@ -291,14 +349,17 @@ pub fn parse(origin: &str, text: &str, skipped: &mut Vec<Skipped>) -> Bgpd {
             Node::Top => match (words[0], words.get(1).copied()) {
                 ("router", Some("bgp")) => {
                     if seen_router || words.len() > 3 {
-                        skip("only the first `router bgp` of the default VRF is translated");
+                        skip(
+                            Lost,
+                            "only the first `router bgp` of the default VRF is translated",
+                        );
                         node = Node::Other;
                         continue;
                     }
                     seen_router = true;
                     match words.get(2).and_then(|s| parse_asn(s)) {
                         Some(asn) => b.asn = Some(asn),
-                        None => skip("`router bgp` without a usable AS number"),
+                        None => skip(Lost, "`router bgp` without a usable AS number"),
                     }
                     node = Node::RouterBgp;
                 }
@@ -318,7 +379,7 @@ pub fn parse(origin: &str, text: &str, skipped: &mut Vec<Skipped>) -> Bgpd {
                         node = Node::RouteMap(name);
                     }
                     None => {
-                        skip("unrecognised route-map header");
+                        skip(Lost, "unrecognised route-map header");
                         node = Node::Other;
                     }
                 },
@@ -329,40 +390,46 @@ pub fn parse(origin: &str, text: &str, skipped: &mut Vec<Skipped>) -> Bgpd {
                         Family::Ipv6
                     };
                     if let Err(why) = prefix_list_line(&mut b, family, &words[2..]) {
-                        skip(&why);
+                        skip(Lost, &why);
                     }
                 }
                 ("bgp" | "ip", Some("as-path")) if words.get(2) == Some(&"access-list") => {
                     if let Err(why) = as_path_list_line(&mut b, &words[3..]) {
-                        skip(&why);
+                        skip(Lost, &why);
                     }
                 }
                 ("bgp" | "ip", Some(kind @ ("community-list" | "large-community-list"))) => {
                     if let Err(why) = community_list_line(&mut b, kind, &words[2..]) {
-                        skip(&why);
+                        skip(Lost, &why);
                     }
                 }
                 ("interface", Some(name)) => {
                     node = Node::Interface { lo: name == "lo" };
                 }
-                ("log", _) | ("debug", _) => {
-                    skip("logging: wgbgpd logs to stderr, level from `RUST_LOG`")
-                }
+                ("log", _) | ("debug", _) => skip(
+                    NotNeeded,
+                    "logging: wgbgpd logs to stderr, level from `RUST_LOG`",
+                ),
                 ("frr", _)
                 | ("hostname", _)
                 | ("service", _)
                 | ("password", _)
                 | ("enable", _)
                 | ("username", _)
-                | ("banner", _) => skip("FRR daemon/vty housekeeping: no equivalent needed"),
-                ("ip", Some("route")) | ("ipv6", Some("route")) => {
-                    skip("static route (zebra): add it with `ip route` or systemd-networkd")
-                }
-                ("ip", Some("forwarding")) | ("ipv6", Some("forwarding")) => {
-                    skip("set net.ipv4.ip_forward / net.ipv6.conf.all.forwarding with sysctl")
-                }
+                | ("banner", _) => skip(
+                    NotNeeded,
+                    "FRR daemon/vty housekeeping: no equivalent needed",
+                ),
+                ("ip", Some("route")) | ("ipv6", Some("route")) => skip(
+                    Lost,
+                    "static route (zebra): add it with `ip route` or systemd-networkd",
+                ),
+                ("ip", Some("forwarding")) | ("ipv6", Some("forwarding")) => skip(
+                    Lost,
+                    "set net.ipv4.ip_forward / net.ipv6.conf.all.forwarding with sysctl",
+                ),
                 _ => {
-                    skip("no wgbgp equivalent");
+                    skip(Lost, "no wgbgp equivalent");
                     node = Node::Other;
                 }
             },
@@ -370,7 +437,7 @@ pub fn parse(origin: &str, text: &str, skipped: &mut Vec<Skipped>) -> Bgpd {
             Node::AddressFamily(family) => {
                 address_family_line(&mut b, family, line, trimmed, &words, &mut skip)
             }
-            Node::OtherAddressFamily => skip("address family not carried by wgbgp"),
+            Node::OtherAddressFamily => skip(Lost, "address family not carried by wgbgp"),
             Node::RouteMap(name) => {
                 let entry = b
                     .route_maps
@@ -392,20 +459,23 @@ pub fn parse(origin: &str, text: &str, skipped: &mut Vec<Skipped>) -> Bgpd {
                     ["description", ..] => {}
                     ["set", rest @ ..] => {
                         if let Err(why) = route_map_set(&mut entry.set, rest, b.asn) {
-                            skip(&format!("{why} (the entry is translated without it)"));
+                            skip(Lost, &format!("{why} (the entry is translated without it)"));
                         }
                     }
-                    _ => skip("route-map flow control is not translated (on-match/call/continue)"),
+                    _ => skip(
+                        Lost,
+                        "route-map flow control is not translated (on-match/call/continue)",
+                    ),
                 }
             }
             Node::Interface { lo } => match words.as_slice() {
                 ["ip", "address", p] | ["ipv6", "address", p] if lo => match p.parse::<IpNet>() {
                     Ok(n) => b.lo_addresses.push(n),
-                    Err(_) => skip("not an address/length"),
+                    Err(_) => skip(Lost, "not an address/length"),
                 },
-                _ => skip("interface settings are not managed by wgbgp"),
+                _ => skip(Lost, "interface settings are not managed by wgbgp"),
             },
-            Node::Other => skip("inside a block wgbgp does not translate"),
+            Node::Other => skip(Lost, "inside a block wgbgp does not translate"),
         }
     }
     b
@@ -681,25 +751,50 @@ fn target<'a>(b: &'a mut Bgpd, who: &str, words: &[&str]) -> Option<&'a mut Neig
     b.groups.get_mut(who)
 }
 
-fn router_bgp_line(b: &mut Bgpd, words: &[&str], node: &mut Node, skip: &mut dyn FnMut(&str)) {
+fn router_bgp_line(
+    b: &mut Bgpd,
+    words: &[&str],
+    node: &mut Node,
+    skip: &mut dyn FnMut(SkipKind, &str),
+) {
     match words {
         ["bgp", "router-id", id] => match id.parse() {
             Ok(id) => b.router_id = Some(id),
-            Err(_) => skip("not an IPv4 router-id"),
+            Err(_) => skip(Lost, "not an IPv4 router-id"),
         },
         ["no", "bgp", "ebgp-requires-policy"] => b.ebgp_requires_policy = false,
         ["bgp", "ebgp-requires-policy"] => b.ebgp_requires_policy = true,
         ["no", "bgp", "default", "ipv4-unicast"] => b.default_ipv4_unicast = false,
         ["bgp", "log-neighbor-changes"] => {}
+        ["bgp", "bestpath", "as-path", "multipath-relax", ..] => b.multipath_relax = true,
+        ["bgp", "graceful-restart"] => b.graceful_restart.enabled = true,
+        ["bgp", "graceful-restart", "disable"] => b.graceful_restart.disabled = true,
+        ["bgp", "graceful-restart", "preserve-fw-state"] => skip(
+            NotNeeded,
+            "implied: wgbgp keeps its kernel routes while it restarts and says so (F bit)",
+        ),
+        [
+            "bgp",
+            "graceful-restart",
+            what @ ("restart-time" | "select-defer-time"),
+            n,
+        ] => match (n.parse::<u16>(), *what) {
+            (Ok(n), "restart-time") => b.graceful_restart.restart_time = Some(n),
+            (Ok(n), _) => b.graceful_restart.select_defer_time = Some(n),
+            (Err(_), _) => skip(Lost, "not a number of seconds"),
+        },
         ["timers", "bgp", ka, hold] => match (ka.parse(), hold.parse()) {
             (Ok(ka), Ok(hold)) => b.timers = Some((ka, hold)),
-            _ => skip("bad timers"),
+            _ => skip(Lost, "bad timers"),
         },
         ["address-family", rest @ ..] => {
             *node = match parse_family(rest) {
                 Some(f) => Node::AddressFamily(f),
                 None => {
-                    skip("address family not carried by wgbgp (IPv4/IPv6 unicast only)");
+                    skip(
+                        Lost,
+                        "address family not carried by wgbgp (IPv4/IPv6 unicast only)",
+                    );
                     Node::OtherAddressFamily
                 }
             }
@@ -708,6 +803,7 @@ fn router_bgp_line(b: &mut Bgpd, words: &[&str], node: &mut Node, skip: &mut dyn
             let who = who.to_string();
             let Some(n) = target(b, &who, words) else {
                 skip(
+                    Lost,
                     "neighbor by interface name (BGP unnumbered) or undefined peer-group: \
                      wgbgp peers with the remote loopback address",
                 );
@@ -718,14 +814,15 @@ fn router_bgp_line(b: &mut Bgpd, words: &[&str], node: &mut Node, skip: &mut dyn
         // Neighbor settings at router level apply to IPv4 unicast (FRR's
         // historical default node).
         ["network", ..] | ["redistribute", ..] => skip(
+            Lost,
             "outside an address-family block: FRR applies this to IPv4 unicast; \
              move it under `address-family ipv4 unicast` and run the import again",
         ),
-        _ => skip("no wgbgp equivalent"),
+        _ => skip(Lost, "no wgbgp equivalent"),
     }
 }
 
-fn neighbor_line(n: &mut NeighborSettings, rest: &[&str], skip: &mut dyn FnMut(&str)) {
+fn neighbor_line(n: &mut NeighborSettings, rest: &[&str], skip: &mut dyn FnMut(SkipKind, &str)) {
     match rest {
         ["remote-as", asn] => {
             n.remote_as = Some(match parse_asn(asn) {
@@ -743,26 +840,37 @@ fn neighbor_line(n: &mut NeighborSettings, rest: &[&str], skip: &mut dyn FnMut(&
         ["passive"] => n.passive = true,
         ["capability", "extended-nexthop"] => n.extended_next_hop = true,
         ["shutdown", ..] => n.shutdown = true,
+        // Before `timers KA HOLD`, which would read `connect` as a number.
+        ["timers", "connect", _] => skip(
+            NotNeeded,
+            "wgbgp's connect retry is not configurable: the first attempt comes within a second, \
+             then 5 s doubling per failure to 120 s",
+        ),
         ["timers", ka, hold] => match (ka.parse(), hold.parse()) {
             (Ok(ka), Ok(hold)) => n.timers = Some((ka, hold)),
-            _ => skip("bad timers"),
+            _ => skip(Lost, "bad timers"),
         },
         ["port", p] => match p.parse() {
             Ok(p) => n.port = Some(p),
-            Err(_) => skip("bad port"),
+            Err(_) => skip(Lost, "bad port"),
         },
         ["activate"] => n.af[Family::Ipv4.index()].activate = Some(true),
         // The caller redacts the secret from the listed line.
-        ["password", ..] => skip("TCP MD5 (RFC 2385) is not supported; WireGuard authenticates"),
-        ["timers", "connect", ..] => {
-            skip("wgbgp's connect retry is not configurable: 5 s, doubling per failure to 120 s")
+        ["password", pw] => n.password = Some(pw.to_string()),
+        ["bfd"] => n.bfd = true,
+        ["bfd", "profile", _] => {
+            n.bfd = true;
+            skip(
+                Lost,
+                "BFD profiles are not translated: the peer gets `bfd: true` (300 ms x 3); set \
+                 `bfd: {interval_ms, multiplier}` to the profile's timers",
+            );
         }
-        ["bfd", ..] => skip("BFD is not supported; WireGuard keepalives detect a dead tunnel"),
         [..] => af_neighbor_line(&mut n.af[Family::Ipv4.index()], rest, skip),
     }
 }
 
-fn af_neighbor_line(af: &mut AfSettings, rest: &[&str], skip: &mut dyn FnMut(&str)) {
+fn af_neighbor_line(af: &mut AfSettings, rest: &[&str], skip: &mut dyn FnMut(SkipKind, &str)) {
     match rest {
         ["activate"] => af.activate = Some(true),
         ["route-map", name, "in"] => af.route_map_in = Some(name.to_string()),
@@ -770,15 +878,25 @@ fn af_neighbor_line(af: &mut AfSettings, rest: &[&str], skip: &mut dyn FnMut(&st
         ["prefix-list", name, "in"] => af.prefix_list_in = Some(name.to_string()),
         ["prefix-list", name, "out"] => af.prefix_list_out = Some(name.to_string()),
         ["soft-reconfiguration", "inbound"] => af.soft_reconfiguration = true,
-        ["next-hop-self", ..] => {
-            skip("implied: wgbgp always sends its own loopback as next hop (eBGP)")
-        }
-        ["send-community", ..] => skip("wgbgp policies do not use communities"),
-        ["maximum-prefix", ..] => skip("maximum-prefix is not supported"),
+        ["next-hop-self", ..] => skip(
+            NotNeeded,
+            "implied: wgbgp always sends its own address as next hop (eBGP)",
+        ),
+        ["send-community", ..] => skip(
+            NotNeeded,
+            "implied: wgbgp sends standard, extended and large communities to every peer",
+        ),
+        ["maximum-prefix", rest @ ..] => match MaximumPrefix::parse(rest) {
+            Some(m) => af.maximum_prefix = Some(m),
+            None => skip(
+                Lost,
+                "expected maximum-prefix N [THRESHOLD] [warning-only|restart M]",
+            ),
+        },
         ["allowas-in", ..] | ["as-override", ..] | ["local-as", ..] => {
-            skip("AS_PATH manipulation is not supported")
+            skip(Lost, "AS_PATH manipulation is not supported")
         }
-        _ => skip("no wgbgp equivalent"),
+        _ => skip(Lost, "no wgbgp equivalent"),
     }
 }
 
@@ -788,15 +906,18 @@ fn address_family_line(
     line: usize,
     trimmed: &str,
     words: &[&str],
-    skip: &mut dyn FnMut(&str),
+    skip: &mut dyn FnMut(SkipKind, &str),
 ) {
     match words {
         ["network", p] => match p.parse::<IpNet>() {
             Ok(n) if Family::of(n.addr()) == family => b.networks.push(n.trunc()),
-            _ => skip("not a prefix of this address family"),
+            _ => skip(Lost, "not a prefix of this address family"),
         },
         ["network", p, ..] => {
-            skip("network with route-map/backdoor/label: only the prefix is kept");
+            skip(
+                Lost,
+                "network with route-map/backdoor/label: only the prefix is kept",
+            );
             if let Ok(n) = p.parse::<IpNet>()
                 && Family::of(n.addr()) == family
             {
@@ -813,13 +934,18 @@ fn address_family_line(
             let who = who.to_string();
             match target(b, &who, words) {
                 Some(n) => af_neighbor_line(&mut n.af[family.index()], rest, skip),
-                None => skip("neighbor by interface name or undefined peer-group"),
+                None => skip(Lost, "neighbor by interface name or undefined peer-group"),
             }
         }
-        ["maximum-paths", ..] => skip("ECMP is not supported: one best path per prefix"),
-        ["aggregate-address", ..] => {
-            skip("aggregation is not supported; announce the aggregate with `announce:`")
-        }
-        _ => skip("no wgbgp equivalent"),
+        ["maximum-paths", "ibgp", ..] => skip(NotNeeded, "iBGP multipath: wgbgp is eBGP only"),
+        ["maximum-paths", n] => match n.parse::<usize>() {
+            Ok(n) if n >= 1 => b.maximum_paths = b.maximum_paths.max(Some(n)),
+            _ => skip(Lost, "expected maximum-paths N (N >= 1)"),
+        },
+        ["aggregate-address", ..] => skip(
+            Lost,
+            "aggregation is not supported; announce the aggregate with `announce:`",
+        ),
+        _ => skip(Lost, "no wgbgp equivalent"),
     }
 }

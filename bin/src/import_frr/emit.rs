@@ -5,7 +5,7 @@ use std::fmt::Write;
 
 use rib::policy::Action;
 
-use super::Out;
+use super::{Out, SkipKind};
 
 /// A scalar as YAML: plain when that reads back as the same string, else
 /// double-quoted (JSON string syntax is valid YAML). `flow` is for items
@@ -61,11 +61,18 @@ pub fn yaml(o: &Out) -> String {
         o.sources.join(", ")
     );
     s.push_str("# Review it, then check it with `wgbgp config check FILE`.\n#\n");
-    if o.skipped.is_empty() {
+    let kind = |kind| o.skipped.iter().filter(move |k| k.kind == kind);
+    if kind(SkipKind::Lost).next().is_none() {
         s.push_str("# not translated: nothing\n");
     } else {
         s.push_str("# not translated:\n");
-        for k in &o.skipped {
+        for k in kind(SkipKind::Lost) {
+            comment(&mut s, "#   - ", "#     ", &k.to_string());
+        }
+    }
+    if kind(SkipKind::NotNeeded).next().is_some() {
+        s.push_str("#\n# not needed (housekeeping, or what wgbgp does anyway):\n");
+        for k in kind(SkipKind::NotNeeded) {
             comment(&mut s, "#   - ", "#     ", &k.to_string());
         }
     }
@@ -92,6 +99,19 @@ pub fn yaml(o: &Out) -> String {
     }
     if !o.announce.is_empty() {
         let _ = writeln!(s, "announce: {}", flow_list(&o.announce));
+    }
+    if let Some(n) = o.multipath {
+        let _ = writeln!(s, "multipath: {n}");
+    }
+    if o.multipath_relax {
+        s.push_str("multipath_relax: true\n");
+    }
+    match o.graceful_restart {
+        Some(None) => s.push_str("graceful_restart: true\n"),
+        Some(Some(t)) => {
+            let _ = writeln!(s, "graceful_restart: {{ select_defer_time: {t} }}");
+        }
+        None => {}
     }
     if !o.announce_hint.is_empty() {
         s.push_str(
@@ -135,6 +155,31 @@ pub fn yaml(o: &Out) -> String {
         }
         if let Some(port) = p.port {
             let _ = writeln!(s, "    port: {port}");
+        }
+        if let Some(pw) = &p.password {
+            let _ = writeln!(s, "    password: {}", scalar(pw, false));
+        }
+        if p.bfd {
+            s.push_str("    bfd: true\n");
+        }
+        if let Some(m) = p.max_prefix {
+            let action = if m.warning_only {
+                "action: warn".to_string()
+            } else {
+                let after = m.restart_minutes.map(|min| min.saturating_mul(60).max(1));
+                match after {
+                    Some(secs) => format!("action: restart, restart_after: {secs}"),
+                    None => "action: restart".to_string(),
+                }
+            };
+            let _ = writeln!(s, "    max_prefix: {{ limit: {}, {action} }}", m.limit);
+        }
+        match p.graceful_restart {
+            Some(None) => s.push_str("    graceful_restart: false\n"),
+            Some(Some(t)) => {
+                let _ = writeln!(s, "    graceful_restart: {{ restart_time: {t} }}");
+            }
+            None => {}
         }
         if let Some(w) = &p.wireguard {
             s.push_str("    wireguard:\n");

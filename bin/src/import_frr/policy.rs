@@ -343,26 +343,42 @@ fn simplify(rules: Vec<Pending>) -> Vec<Rule> {
     let mut out: Vec<Rule> = Vec::new();
     for (c, action, set, matches) in kept {
         let set = (set != SetActions::default()).then(|| Box::new(set));
+        let prefixes = c.map(|r| prefix_matches(r, action)).unwrap_or_default();
         match (c, out.last_mut()) {
-            (Some(r), Some(last))
+            (Some(_), Some(last))
                 if last.action == action
                     && last.set == set
                     && last.matches == matches
                     && !last.prefixes.is_empty() =>
             {
-                last.prefixes.push(r.to_prefix_match())
+                last.prefixes.extend(prefixes)
             }
             _ => out.push(Rule {
                 set,
                 matches,
-                ..Rule::new(
-                    c.map(|r| vec![r.to_prefix_match()]).unwrap_or_default(),
-                    action,
-                )
+                ..Rule::new(prefixes, action)
             }),
         }
     }
     out
+}
+
+/// The `prefix:` entries of range `r`. A range from the default route on
+/// (`0.0.0.0/0 le 24`) accepts the default route in FRR, but wgbgp's guard
+/// (`reject_default_route`) takes only a rule that names it for doing so:
+/// an accepting rule gets the default route as an entry of its own.
+fn prefix_matches(r: Range, action: Action) -> Vec<PrefixMatch> {
+    let whole = r.to_prefix_match();
+    if action == Action::Accept && r.net.prefix_len() == 0 && r.lo == 0 && r.hi > 0 {
+        let default = PrefixMatch {
+            net: r.net,
+            ge: None,
+            le: None,
+        };
+        vec![default, whole]
+    } else {
+        vec![whole]
+    }
 }
 
 /// Whether some rule could accept a prefix of family `f` (a cheap check:

@@ -9,7 +9,7 @@ use std::net::IpAddr;
 use ipnet::IpNet;
 use wireguard_control::Key;
 
-use super::Skipped;
+use super::{SkipKind, Skipped};
 
 /// What one wg-quick file says.
 #[derive(Debug, Clone, Default)]
@@ -62,12 +62,15 @@ pub fn parse(interface: &str, origin: &str, text: &str, skipped: &mut Vec<Skippe
         if trimmed.is_empty() {
             continue;
         }
+        // Everything wgbgp leaves out of a tunnel file changes what the
+        // tunnel does, so it counts as not translated.
         let mut skip = |why: &str| {
             skipped.push(Skipped {
                 origin: origin.to_string(),
                 line: Some(line),
                 text: redact(trimmed),
                 why: why.to_string(),
+                kind: SkipKind::Lost,
             })
         };
         if trimmed.starts_with('[') {
@@ -135,7 +138,9 @@ pub fn parse(interface: &str, origin: &str, text: &str, skipped: &mut Vec<Skippe
                 }
                 "saveconfig" => {}
                 "dns" => skip("DNS is not set by wgbgp"),
-                "fwmark" => skip("FwMark is not supported"),
+                "fwmark" => skip(
+                    "FwMark is not translated: wgbgp marks every tunnel with kernel.fwmark (51820 by default)",
+                ),
                 _ => skip("unknown [Interface] key"),
             },
             Section::Peer => {

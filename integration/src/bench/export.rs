@@ -25,6 +25,7 @@ use super::probe::{RouteCount, sample};
 use super::receivers::{self, ReceiverKind};
 use super::speaker::{Session, SpeakerConfig};
 use super::table::Table;
+use crate::config::Peer;
 use crate::{Bird, Netns, Wgbgpd, veth};
 
 /// The exporter ↔ receiver link and the receiver's AS.
@@ -59,24 +60,18 @@ impl ExportResult {
 /// wgbgpd as the exporter: the feed in (accept all), everything out to the
 /// receiver, routes installed in the kernel as in the import benchmark.
 pub fn wgbgpd_config(t: &Topology) -> String {
-    format!(
-        r#"{base}  receiver:
-    asn: {rx_asn}
-    address: {rx}
-    local_address: {out}
-    passive: true
-    hold_time: 240
-    import: [nothing]
-    export: [accept-all]
-"#,
-        base = receivers::wgbgpd_config(t)
-            .split("policies:")
-            .next()
-            .expect("split yields one part"),
-        rx_asn = RECEIVER_ASN,
-        rx = RECEIVER,
-        out = EXPORTER_OUT,
-    ) + "policies:\n  accept-all:\n    - action: accept\n  nothing:\n    - action: reject\n"
+    let receiver = Peer::plain(
+        "receiver",
+        RECEIVER_ASN,
+        &RECEIVER.to_string(),
+        &EXPORTER_OUT.to_string(),
+    )
+    .set("passive", "true")
+    .set("hold_time", "240")
+    .policies("nothing", "accept-all");
+    receivers::wgbgpd_receiver(t, "feed")
+        .peer(receiver)
+        .render()
 }
 
 /// BIRD as the exporter: the import benchmark's receiver plus a passive
@@ -343,7 +338,7 @@ exporter   BGP        ---        up     12:00:00.000  Established
         let t = Topology::default();
         let w = wgbgpd_config(&t);
         assert!(
-            w.contains("receiver:\n    asn: 64800\n    address: 10.78.0.2"),
+            w.contains("receiver:\n    asn: 64800\n    address: \"10.78.0.2\""),
             "{w}"
         );
         assert_eq!(w.matches("policies:").count(), 1, "{w}");

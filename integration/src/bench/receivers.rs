@@ -11,6 +11,7 @@
 //! Every receiver is passive: the sender opens the TCP session, so there is
 //! no connection collision and no connect-retry timer in the way.
 
+use crate::config::{Config, Peer};
 use crate::netns::Netns;
 use crate::{Bird, Frr, Wgbgpd};
 
@@ -141,36 +142,27 @@ impl Running {
     }
 }
 
-/// wgbgpd as a plain eBGP peer: no WireGuard, accept all, export nothing.
+/// wgbgpd as a plain eBGP receiver of the sender, its peer called `name`: no
+/// WireGuard, passive, hold time 240 s, accept all, export nothing.
+pub fn wgbgpd_receiver(t: &Topology, name: &str) -> Config {
+    let rid = t.receiver_v4.to_string();
+    let feed = Peer::plain(name, t.sender_asn, &t.sender_v4.to_string(), &rid)
+        .set("passive", "true")
+        .set("hold_time", "240")
+        .policies("accept-all", "nothing");
+    // wgbgpd wants a loopback per session family; the session itself is
+    // sourced from the veth address (local_address).
+    Config::new(&rid, t.receiver_asn)
+        .loopback(&format!("{}/32", t.receiver_lo_v4))
+        .loopback(&format!("{}/128", t.receiver_lo_v6))
+        .peer(feed)
+        .accept_all("accept-all")
+        .reject_all("nothing")
+}
+
+/// [`wgbgpd_receiver`] with its peer called `feed`, as text.
 pub fn wgbgpd_config(t: &Topology) -> String {
-    format!(
-        r#"router_id: {rid}
-asn: {asn}
-# wgbgpd wants a loopback per session family; the session itself is sourced
-# from the veth address (local_address).
-loopback: [{lo4}/32, "{lo6}/128"]
-peers:
-  feed:
-    asn: {peer_asn}
-    address: {peer}
-    local_address: {rid}
-    passive: true
-    hold_time: 240
-    import: [accept-all]
-    export: [nothing]
-policies:
-  accept-all:
-    - action: accept
-  nothing:
-    - action: reject
-"#,
-        rid = t.receiver_v4,
-        asn = t.receiver_asn,
-        peer_asn = t.sender_asn,
-        peer = t.sender_v4,
-        lo4 = t.receiver_lo_v4,
-        lo6 = t.receiver_lo_v6,
-    )
+    wgbgpd_receiver(t, "feed").render()
 }
 
 /// BIRD 2: BGP in, kernel out, both families.

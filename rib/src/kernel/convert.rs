@@ -333,6 +333,36 @@ mod tests {
         ));
     }
 
+    /// A link-local next hop (RFC 2545 §3) scoped to the session's
+    /// interface: `via inet6 fe80::b dev wgX` for IPv4 prefixes (RTA_VIA),
+    /// `via fe80::b dev wgX` for IPv6; no onlink flag, since the kernel
+    /// takes a link-local gateway on any interface (checked with `ip route
+    /// add` on a link without a `fe80::/64` route, as wireguard-go's are).
+    #[test]
+    fn link_local_next_hop_goes_with_its_interface() {
+        let ll: std::net::Ipv6Addr = "fe80::b".parse().unwrap();
+        let nh = KernelNextHop {
+            gateway: IpAddr::V6(ll),
+            ifindex: 5,
+            onlink: false,
+        };
+        for (prefix, gateway) in [
+            ("198.19.0.0/24", RouteAttribute::Via(RouteVia::Inet6(ll))),
+            (
+                "2001:db8:2::/48",
+                RouteAttribute::Gateway(RouteAddress::Inet6(ll)),
+            ),
+        ] {
+            let prefix: IpNet = prefix.parse().unwrap();
+            let msg = replace_message(&cfg(), &prefix, std::slice::from_ref(&nh)).unwrap();
+            assert!(msg.attributes.contains(&gateway), "{prefix}");
+            assert!(msg.attributes.contains(&RouteAttribute::Oif(5)), "{prefix}");
+            assert!(!route_is_onlink(&msg));
+            let r = route_from_msg(&msg).unwrap();
+            assert_eq!((r.gateway, r.oif), (Some(nh.gateway), Some(5)));
+        }
+    }
+
     #[test]
     fn no_next_hop_is_a_blackhole_route_rfc7999() {
         let prefix: IpNet = "203.0.113.7/32".parse().unwrap();

@@ -146,9 +146,13 @@ impl Rib {
                     a
                 }
             };
-            // An IPv6 next hop for IPv4 NLRI needs RFC 8950 (as on receipt).
-            let nh =
-                Some(nh).filter(|nh| nh.is_ipv4() || extended_next_hop || prefix.addr().is_ipv6());
+            // The next-hop checks of receipt (RFC 8950 for an IPv6 next hop
+            // of an IPv4 route, a link-local one needs the interface);
+            // counted when the route arrived, not again.
+            let nh = Some(nh).filter(|nh| {
+                self.check_next_hop(id, *nh, prefix.addr().is_ipv4(), extended_next_hop)
+                    .is_ok()
+            });
             // The default-route and bogon guard depends on the policy too.
             if crate::guard::refuses(guard, &prefix, &import).is_some() {
                 self.remove_path(prefix, Source::Peer(id));
@@ -167,7 +171,8 @@ impl Rib {
                         let path = crate::path::Path {
                             source: Source::Peer(id),
                             attrs,
-                            next_hop: self.track_next_hop(nh),
+                            next_hop: self
+                                .track_next_hop(super::NextHopKey::of(Source::Peer(id), nh)),
                         };
                         self.insert_path(prefix, path);
                     }

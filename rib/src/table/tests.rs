@@ -6,18 +6,18 @@ use crate::policy::{Action, CommunityEdit, CommunityValue, Match, Policy, Rule, 
 use bgp::wire::{AsPath, MpReach, MpUnreach};
 use ipnet::Ipv4Net;
 
-const WG_S2: u32 = 5;
+pub(super) const WG_S2: u32 = 5;
 const WG_S3: u32 = 6;
 
-fn net(s: &str) -> IpNet {
+pub(super) fn net(s: &str) -> IpNet {
     s.parse().unwrap()
 }
 
-fn v4(s: &str) -> Ipv4Net {
+pub(super) fn v4(s: &str) -> Ipv4Net {
     s.parse().unwrap()
 }
 
-fn accept_all() -> Chain {
+pub(super) fn accept_all() -> Chain {
     Chain(vec![Arc::new(Policy {
         name: "accept-all".into(),
         rules: vec![Rule::new(vec![], Action::Accept)],
@@ -61,7 +61,7 @@ fn links() -> KernelEvent {
     ])
 }
 
-fn peer(name: &str, addr: &str, asn: u32, import: Chain, export: Chain) -> PeerSettings {
+pub(super) fn peer(name: &str, addr: &str, asn: u32, import: Chain, export: Chain) -> PeerSettings {
     PeerSettings {
         name: name.into(),
         address: addr.parse().unwrap(),
@@ -70,14 +70,17 @@ fn peer(name: &str, addr: &str, asn: u32, import: Chain, export: Chain) -> PeerS
         export,
         local_v4: Some(Ipv4Addr::new(1, 1, 1, 1)),
         local_v6: Some("fd00::1".parse().unwrap()),
+        interface: None,
+        local_link_local: None,
     }
 }
 
-const FAMILIES: [(Afi, Safi); 2] = [(Afi::Ipv4, Safi::Unicast), (Afi::Ipv6, Safi::Unicast)];
+pub(super) const FAMILIES: [(Afi, Safi); 2] =
+    [(Afi::Ipv4, Safi::Unicast), (Afi::Ipv6, Safi::Unicast)];
 
 /// S1 (AS 65500) with peers S2 (id 2, AS 65501) and S3 (id 3, AS 65502),
 /// both Established, and host routes to their loopbacks via their tunnels.
-fn lab(import: Chain, export: Chain) -> Rib {
+pub(super) fn lab(import: Chain, export: Chain) -> Rib {
     let mut rib = Rib::new(RibConfig {
         local_as: 65500,
         router_id: Ipv4Addr::new(1, 1, 1, 1),
@@ -101,7 +104,7 @@ fn lab(import: Chain, export: Chain) -> Rib {
     rib
 }
 
-fn announce(as_path: &[u32], next_hop: &str, prefixes: &[&str]) -> Update {
+pub(super) fn announce(as_path: &[u32], next_hop: &str, prefixes: &[&str]) -> Update {
     Update {
         attributes: Some(PathAttributes {
             as_path: AsPath::from_sequence(as_path.iter().copied()),
@@ -120,7 +123,7 @@ fn withdraw(prefixes: &[&str]) -> Update {
     }
 }
 
-fn fib(out: &[Output]) -> Vec<FibOp> {
+pub(super) fn fib(out: &[Output]) -> Vec<FibOp> {
     out.iter()
         .filter_map(|o| match o {
             Output::Fib(ops) => Some(ops.clone()),

@@ -19,13 +19,14 @@ pub(super) struct RawIpRule {
 }
 
 pub(super) fn kernel(cx: &mut Ctx, raw: Option<&RawKernel>) -> KernelConfig {
+    let d = KernelConfig::default();
     let get = |f: fn(&RawKernel) -> Option<u32>, default| raw.and_then(f).unwrap_or(default);
     let k = KernelConfig {
-        table: get(|k| k.table, DEFAULT_KERNEL_TABLE),
-        metric: get(|k| k.metric, DEFAULT_KERNEL_METRIC),
-        fwmark: get(|k| k.fwmark, DEFAULT_FWMARK),
-        underlay_table: get(|k| k.underlay_table, DEFAULT_UNDERLAY_TABLE),
-        underlay_priority: get(|k| k.underlay_priority, DEFAULT_UNDERLAY_PRIORITY),
+        table: get(|k| k.table, d.table),
+        metric: get(|k| k.metric, d.metric),
+        fwmark: get(|k| k.fwmark, d.fwmark),
+        underlay_table: get(|k| k.underlay_table, d.underlay_table),
+        underlay_priority: get(|k| k.underlay_priority, d.underlay_priority),
         rules: raw.map_or(Vec::new(), |k| {
             (k.rules.iter().enumerate())
                 .flat_map(|(i, r)| rule(cx, format!("kernel.rules[{i}]"), r))

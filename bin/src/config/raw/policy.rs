@@ -12,7 +12,95 @@ use rib::policy::{
     PrefixList, SetActions,
 };
 
+use serde::de::{self, Deserializer, Visitor};
+
 use super::*;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawRule {
+    #[serde(rename = "match")]
+    matches: Option<RawMatch>,
+    action: Action,
+    set: Option<RawSet>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawMatch {
+    prefix: Option<OneOrMany>,
+    prefix_set: Option<OneOrMany>,
+    origin_as: Option<AsnList>,
+    as_path_len: Option<RawLen>,
+    as_path_contains: Option<AsnList>,
+    as_path: Option<OneOrMany>,
+    community: Option<OneOrMany>,
+    peer: Option<OneOrMany>,
+    afi: Option<RawAfi>,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(rename_all = "lowercase")]
+enum RawAfi {
+    Ipv4,
+    Ipv6,
+}
+
+/// `as_path_len: 3` or `as_path_len: {ge: 2, le: 10}`. Hand-written so a
+/// wrong form gets a message that shows the right ones.
+#[derive(Debug)]
+enum RawLen {
+    Exact(u32),
+    Range(RawLenRange),
+}
+
+impl<'de> Deserialize<'de> for RawLen {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = RawLen;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a length N or {ge: N, le: M}")
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<RawLen, E> {
+                u32::try_from(v)
+                    .map(RawLen::Exact)
+                    .map_err(|_| E::custom(format!("length {v} is too large")))
+            }
+            fn visit_map<A: de::MapAccess<'de>>(self, map: A) -> Result<RawLen, A::Error> {
+                RawLenRange::deserialize(de::value::MapAccessDeserializer::new(map))
+                    .map(RawLen::Range)
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLenRange {
+    ge: Option<u32>,
+    le: Option<u32>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSet {
+    local_pref: Option<u32>,
+    med: Option<u32>,
+    prepend: Option<u32>,
+    communities: Option<RawCommunityEdit>,
+    next_hop: Option<String>,
+    table: Option<u32>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCommunityEdit {
+    replace: Option<OneOrMany>,
+    remove: Option<OneOrMany>,
+    add: Option<OneOrMany>,
+}
 
 /// The named sets, checked.
 pub(super) struct Sets {

@@ -60,6 +60,8 @@ fn rib() -> Rib {
             export: accept_all(),
             local_v4: Some(Ipv4Addr::new(1, 1, 1, 1)),
             local_v6: None,
+            interface: None,
+            local_link_local: None,
         },
     );
     up(&mut rib);

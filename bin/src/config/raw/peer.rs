@@ -1,0 +1,400 @@
+//! `peers.<name>`: one neighbor, validated key by key (its tunnel is in
+//! [`super::peer_wireguard`]).
+
+use super::peer_wireguard::{RawPeerWireguard, peer_wireguard};
+use super::*;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawPeer {
+    asn: u32,
+    address: OneOrMany,
+    description: Option<String>,
+    wireguard: Option<RawPeerWireguard>,
+    #[serde(default)]
+    import: OneOrMany,
+    #[serde(default)]
+    export: OneOrMany,
+    passive: Option<bool>,
+    hold_time: Option<u16>,
+    startup_hold_time: Option<u16>,
+    keepalive: Option<u16>,
+    local_address: Option<String>,
+    port: Option<u16>,
+    shutdown: Option<bool>,
+    max_prefix: Option<RawMaxPrefix>,
+    password: Option<String>,
+    ttl_security: Option<bool>,
+    extended_next_hop: Option<bool>,
+    graceful_restart: Option<RawGracefulRestart>,
+    reject_default_route: Option<bool>,
+    reject_bogons: Option<bool>,
+    max_adj_rib_in_mib: Option<RawMaxPrefix>,
+    soft_reconfiguration: Option<RawSoftReconfiguration>,
+    bfd: Option<RawBfd>,
+}
+
+/// `soft_reconfiguration: inbound` (FRR's `soft-reconfiguration inbound`).
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "lowercase")]
+enum RawSoftReconfiguration {
+    Inbound,
+}
+
+/// `bfd: true` (300 ms × 3) or `bfd: {interval_ms: 100, multiplier: 3}`.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum RawBfd {
+    Enabled(bool),
+    Full(RawBfdFull),
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawBfdFull {
+    interval_ms: Option<u32>,
+    multiplier: Option<u8>,
+}
+
+/// `graceful_restart: false` or `graceful_restart: {restart_time: 120}`.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum RawGracefulRestart {
+    Enabled(bool),
+    Full(RawGracefulRestartFull),
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawGracefulRestartFull {
+    restart_time: Option<u16>,
+}
+
+/// `max_prefix: 1000` or `max_prefix: {limit: 1000, action: warn, restart_after: 60}`
+/// (also the form of `max_adj_rib_in_mib`).
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum RawMaxPrefix {
+    Limit(u32),
+    Full(RawMaxPrefixFull),
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawMaxPrefixFull {
+    limit: u32,
+    action: Option<MaxPrefixAction>,
+    restart_after: Option<u32>,
+}
+
+impl RawMaxPrefix {
+    /// The limit with its defaults: `restart`, after
+    /// [`DEFAULT_MAX_PREFIX_RESTART`] seconds.
+    fn checked(&self) -> MaxPrefix {
+        let (limit, action, restart_after) = match self {
+            RawMaxPrefix::Limit(limit) => (*limit, None, None),
+            RawMaxPrefix::Full(f) => (f.limit, f.action, f.restart_after),
+        };
+        MaxPrefix {
+            limit,
+            action: action.unwrap_or(MaxPrefixAction::Restart),
+            restart_after: restart_after.unwrap_or(DEFAULT_MAX_PREFIX_RESTART),
+        }
+    }
+}
+
+/// What earlier peers use, by the first peer that did: interface names,
+/// listen ports and session addresses must each belong to one peer.
+#[derive(Default)]
+pub(super) struct Taken {
+    pub(super) ifnames: BTreeMap<String, String>,
+    pub(super) ports: BTreeMap<u16, String>,
+    addresses: BTreeMap<IpAddr, String>,
+}
+
+impl Taken {
+    /// Records that `peer` uses `value`; if an earlier peer did, returns its name.
+    pub(super) fn claim<K: Ord + Clone>(
+        map: &mut BTreeMap<K, String>,
+        value: &K,
+        peer: &str,
+    ) -> Option<String> {
+        match map.get(value) {
+            Some(other) => Some(other.clone()),
+            None => {
+                map.insert(value.clone(), peer.to_string());
+                None
+            }
+        }
+    }
+}
+
+/// What a peer's validation needs from the rest of the file.
+pub(super) struct Scope<'a> {
+    pub(super) raw: &'a RawConfig,
+    pub(super) loopback: &'a [IpNet],
+    /// The checked policies (the same names as `raw.policies`).
+    pub(super) policies: &'a BTreeMap<String, Vec<PolicyRule>>,
+}
+
+/// Validates `peers.<name>`.
+pub(super) fn peer(
+    cx: &mut Ctx,
+    scope: &Scope,
+    taken: &mut Taken,
+    name: &str,
+    p: &RawPeer,
+) -> Peer {
+    let base = format!("peers.{name}");
+    if p.asn == 0 {
+        cx.err(format!("{base}.asn"), Problem::AsnZero);
+    }
+    let addresses = addresses(cx, scope, taken, name, p);
+    let local_address = local_address(cx, scope, &base, p, addresses.first());
+    let timers = timers(cx, &base, p);
+    let port = p.port.unwrap_or(179);
+    if port == 0 {
+        let problem = Problem::Other("port 0 is not a TCP port".into());
+        cx.err(format!("{base}.port"), problem);
+    }
+    policy_references(cx, scope, &base, p);
+    let wireguard = (p.wireguard.as_ref())
+        .and_then(|w| peer_wireguard(cx, name, w, &mut taken.ifnames, &mut taken.ports));
+    if let Some(pw) = &p.password
+        && (pw.is_empty() || pw.len() > 80)
+    {
+        let problem = Problem::Other("TCP-MD5 password must be 1 to 80 bytes".into());
+        cx.err(format!("{base}.password"), problem);
+    }
+    let graceful_restart = graceful_restart(cx, &base, p.graceful_restart.as_ref());
+    let bfd = bfd(cx, &base, p.bfd.as_ref());
+    // FRR announces `capability extended-nexthop` on IPv6 sessions
+    // for IPv4 unicast; so do we unless told otherwise.
+    let extended_next_hop = p
+        .extended_next_hop
+        .unwrap_or(addresses.first().is_some_and(|a| a.is_ipv6()));
+    Peer {
+        name: name.to_string(),
+        asn: p.asn,
+        addresses,
+        description: p.description.clone(),
+        wireguard,
+        import: p.import.0.clone(),
+        export: p.export.0.clone(),
+        passive: p.passive.unwrap_or(false),
+        hold_time: timers.hold_time,
+        startup_hold_time: timers.startup_hold_time,
+        keepalive: timers.keepalive,
+        local_address: local_address.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED)),
+        port,
+        shutdown: p.shutdown.unwrap_or(false),
+        password: p.password.clone(),
+        ttl_security: p.ttl_security.unwrap_or(false),
+        graceful_restart,
+        extended_next_hop,
+        soft_reconfiguration_inbound: matches!(
+            p.soft_reconfiguration,
+            Some(RawSoftReconfiguration::Inbound)
+        ),
+        bfd,
+        limits: limits(scope.raw, p),
+        max_prefix: p.max_prefix.as_ref().map(RawMaxPrefix::checked),
+    }
+}
+
+/// `address`: one or more, each with a loopback of its family to source
+/// the session from, none used by another peer.
+fn addresses(
+    cx: &mut Ctx,
+    scope: &Scope,
+    taken: &mut Taken,
+    name: &str,
+    p: &RawPeer,
+) -> Vec<IpAddr> {
+    let key = format!("peers.{name}.address");
+    if p.address.0.is_empty() {
+        cx.err(key.clone(), Problem::Empty);
+    }
+    let mut out = Vec::new();
+    for s in &p.address.0 {
+        let Some(a) = cx.ip(key.clone(), s, "an IP address") else {
+            continue;
+        };
+        if first_of_family(scope.loopback, a).is_none() {
+            let problem = Problem::NoLoopback {
+                address: a,
+                family: family(a),
+            };
+            cx.err(key.clone(), problem);
+        }
+        if let Some(other) = Taken::claim(&mut taken.addresses, &a, name) {
+            let problem = Problem::DuplicatePeerAddress { address: a, other };
+            cx.err(key.clone(), problem);
+        }
+        out.push(a);
+    }
+    out
+}
+
+/// `local_address`, of the session address's family; by default the first
+/// loopback of that family.
+fn local_address(
+    cx: &mut Ctx,
+    scope: &Scope,
+    base: &str,
+    p: &RawPeer,
+    session: Option<&IpAddr>,
+) -> Option<IpAddr> {
+    let Some(s) = &p.local_address else {
+        return session.and_then(|a| first_of_family(scope.loopback, *a));
+    };
+    let key = format!("{base}.local_address");
+    let local = cx.ip(key.clone(), s, "an IP address");
+    if let (Some(l), Some(first)) = (local, session)
+        && l.is_ipv4() != first.is_ipv4()
+    {
+        let problem = Problem::LocalAddressFamily {
+            local: l,
+            peer: *first,
+        };
+        cx.err(key, problem);
+    }
+    local
+}
+
+struct Timers {
+    hold_time: u16,
+    startup_hold_time: u16,
+    keepalive: u16,
+}
+
+/// `hold_time`, `startup_hold_time` and `keepalive` (RFC 4271 §4.2, §10).
+fn timers(cx: &mut Ctx, base: &str, p: &RawPeer) -> Timers {
+    let hold_time = p.hold_time.unwrap_or(DEFAULT_HOLD_TIME);
+    if hold_time == 1 || hold_time == 2 {
+        cx.err(format!("{base}.hold_time"), Problem::BadHoldTime(hold_time));
+    }
+    // RFC 4271 §8.2.2: "a large value (suggested value of 4 minutes)".
+    let startup_hold_time = p.startup_hold_time.unwrap_or(240);
+    if startup_hold_time < 3 {
+        let problem = Problem::Other(format!(
+            "startup_hold_time {startup_hold_time} must be at least 3 seconds"
+        ));
+        cx.err(format!("{base}.startup_hold_time"), problem);
+    }
+    let keepalive = p.keepalive.unwrap_or(hold_time / 3);
+    let keepalive_ok = if hold_time == 0 {
+        keepalive == 0
+    } else {
+        keepalive > 0 && keepalive < hold_time
+    };
+    if !keepalive_ok && p.keepalive.is_some() {
+        let problem = Problem::BadKeepalive {
+            keepalive,
+            hold_time,
+        };
+        cx.err(format!("{base}.keepalive"), problem);
+    }
+    Timers {
+        hold_time,
+        startup_hold_time,
+        keepalive,
+    }
+}
+
+/// `import` and `export` name defined policies, and export policies set
+/// nothing that only makes sense on import.
+fn policy_references(cx: &mut Ctx, scope: &Scope, base: &str, p: &RawPeer) {
+    for (dir, list) in [("import", &p.import), ("export", &p.export)] {
+        for policy in &list.0 {
+            if !scope.policies.contains_key(policy) {
+                let problem = Problem::UndefinedPolicy {
+                    name: policy.clone(),
+                };
+                cx.err(format!("{base}.{dir}"), problem);
+            }
+        }
+    }
+    for policy in &p.export.0 {
+        let sets = |what: fn(&rib::policy::SetActions) -> bool| {
+            (scope.policies.get(policy).into_iter().flatten())
+                .any(|r| r.set.as_deref().is_some_and(what))
+        };
+        // RFC 4271 §5.1.5: LOCAL_PREF is never sent to an eBGP peer.
+        if sets(|s| s.local_pref.is_some()) {
+            let problem = Problem::Other(format!(
+                "policy `{policy}` sets local_pref, which is not sent to eBGP peers \
+                 (RFC 4271 §5.1.5); use med or prepend on export"
+            ));
+            cx.err(format!("{base}.export"), problem);
+        }
+        if sets(|s| s.table.is_some()) {
+            let problem = Problem::Other(format!(
+                "policy `{policy}` sets table, which chooses where a received route is \
+                 installed; use it on import"
+            ));
+            cx.err(format!("{base}.export"), problem);
+        }
+    }
+}
+
+/// `graceful_restart`: on by default with FRR's Restart Time.
+fn graceful_restart(cx: &mut Ctx, base: &str, gr: Option<&RawGracefulRestart>) -> Option<u16> {
+    match gr {
+        None | Some(RawGracefulRestart::Enabled(true)) => Some(DEFAULT_RESTART_TIME),
+        Some(RawGracefulRestart::Enabled(false)) => None,
+        Some(RawGracefulRestart::Full(f)) => {
+            let t = f.restart_time.unwrap_or(DEFAULT_RESTART_TIME);
+            if t > 4095 {
+                let problem = Problem::Other(format!(
+                    "restart_time {t} does not fit the 12-bit Restart Time field (at most 4095 seconds, RFC 4724 §3)"
+                ));
+                cx.err(format!("{base}.graceful_restart.restart_time"), problem);
+            }
+            Some(t.min(4095))
+        }
+    }
+}
+
+/// `bfd`: off by default; FRR's defaults and bounds.
+fn bfd(cx: &mut Ctx, base: &str, bfd: Option<&RawBfd>) -> Option<Bfd> {
+    let f = match bfd {
+        None | Some(RawBfd::Enabled(false)) => return None,
+        Some(RawBfd::Enabled(true)) => return Some(Bfd::default()),
+        Some(RawBfd::Full(f)) => f,
+    };
+    let d = Bfd::default();
+    let b = Bfd {
+        interval_ms: f.interval_ms.unwrap_or(d.interval_ms),
+        multiplier: f.multiplier.unwrap_or(d.multiplier),
+    };
+    // FRR's bounds (`receive-interval`, `detect-multiplier`).
+    if !(10..=60_000).contains(&b.interval_ms) {
+        let problem = Problem::Other(format!(
+            "interval_ms {} is outside 10 to 60000",
+            b.interval_ms
+        ));
+        cx.err(format!("{base}.bfd.interval_ms"), problem);
+    }
+    if b.multiplier < 2 {
+        let problem = Problem::Other(format!(
+            "multiplier {} is below 2 (one lost packet would bring the session down)",
+            b.multiplier
+        ));
+        cx.err(format!("{base}.bfd.multiplier"), problem);
+    }
+    Some(b)
+}
+
+/// The import guard (per peer, else top level) and `max_adj_rib_in_mib`.
+fn limits(raw: &RawConfig, p: &RawPeer) -> PeerLimits {
+    PeerLimits {
+        guard: rib::guard::Guard {
+            reject_default_route: (p.reject_default_route)
+                .or(raw.reject_default_route)
+                .unwrap_or(true),
+            reject_bogons: p.reject_bogons.or(raw.reject_bogons).unwrap_or(false),
+        },
+        max_adj_rib_in_mib: p.max_adj_rib_in_mib.as_ref().map(RawMaxPrefix::checked),
+    }
+}
