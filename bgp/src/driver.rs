@@ -11,7 +11,10 @@
 //! ```
 //!
 //! One session task per peer owns the FSM, the timers and the codec
-//! context of each connection. Reader tasks only frame the byte stream;
+//! context of each connection. A supervisor (the task [`spawn`] returns)
+//! runs it and, should it end unexpectedly (a panic), reports the session
+//! down like any other end, with [`DownReason::TaskFailed`], and starts it
+//! again after a back-off. Reader tasks only frame the byte stream;
 //! decoding happens in the session task, which knows the negotiated
 //! capabilities. Writer tasks let the session task queue messages without
 //! ever blocking on a slow peer.
@@ -19,25 +22,27 @@
 use std::collections::{BTreeMap, HashMap};
 use std::io;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use bytes::{Bytes, BytesMut};
+use futures::FutureExt;
 use ipnet::IpNet;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
-use tracing::{debug, info, warn};
+use tracing::{debug, error, info, warn};
 
 use crate::fsm::{
     self, ConnId, Direction, DownReason, Input, Negotiated, Output, Session, State, Timer,
 };
 use crate::socket::{Transport, connect, secure_accepted};
 use crate::wire::{
-    self, Afi, Ctx, Message, MpNextHop, Notification, PathAttributes, RouteRefresh, Safi, Update,
+    self, Afi, Ctx, Message, MpNextHop, Notification, PathAttributes, RouteRefresh,
+    RouteRefreshSubtype, Safi, Update,
 };
 
 /// How to reach one peer.
@@ -50,15 +55,6 @@ pub struct PeerConfig {
     pub local: Option<IpAddr>,
     /// GTSM and TCP-MD5.
     pub transport: Transport,
-}
-
-/// The ROUTE-REFRESH subtypes that frame a re-advertisement (RFC 7313 §3.2).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RefreshMarker {
-    /// Beginning of Route Refresh.
-    Begin = 1,
-    /// End of Route Refresh.
-    End = 2,
 }
 
 /// Requests to a session task.
@@ -88,21 +84,30 @@ pub enum Command {
     /// Frame a re-advertisement of a family we make on the peer's request
     /// with BoRR before and EoRR after (RFC 7313 §4); not sent unless
     /// Enhanced Route Refresh was negotiated.
-    RefreshMarker(Afi, RefreshMarker),
+    RefreshMarker(Afi, RouteRefreshSubtype),
     /// Tear the session down with this NOTIFICATION (e.g. max-prefix).
     Reset(Notification),
     /// Same, and stay down this long before restarting.
     ResetHoldDown(Notification, Duration),
+    /// Makes the session task panic, to test its supervision.
+    #[cfg(any(test, feature = "test-hooks"))]
+    Panic,
 }
 
 /// What a session task reports to the RIB.
 #[derive(Debug)]
 pub enum Event {
-    StateChange { from: State, to: State },
+    StateChange {
+        from: State,
+        to: State,
+    },
     Established(Negotiated),
     Update(Update),
     RouteRefresh(RouteRefresh),
     Down(DownReason),
+    /// The session task ended unexpectedly and is being started again
+    /// (after `Down(DownReason::TaskFailed)` if it was Established).
+    TaskFailed(String),
 }
 
 /// Counters and status read by `show` and the metrics, updated by the task.
@@ -120,6 +125,10 @@ pub struct PeerStats {
     pub last_error: Mutex<Option<String>>,
     /// NOTIFICATIONs by (sent, code, subcode): what went wrong, as counters.
     pub notifications: Mutex<BTreeMap<(bool, u8, u8), u64>>,
+    /// Times the session task ended unexpectedly and was started again.
+    pub task_failures: AtomicU64,
+    /// The last Start/Stop was a Start: a restarted task starts too.
+    started: AtomicBool,
 }
 
 impl PeerStats {
@@ -169,7 +178,8 @@ pub struct SessionHandle {
     pub task: JoinHandle<()>,
 }
 
-/// Starts the session task for one peer. Events are tagged with `id`.
+/// Starts the session task for one peer, under a supervisor. Events are
+/// tagged with `id`. The task ends when every command sender is dropped.
 pub fn spawn<K: Copy + Send + 'static>(
     id: K,
     cfg: PeerConfig,
@@ -177,24 +187,79 @@ pub fn spawn<K: Copy + Send + 'static>(
 ) -> SessionHandle {
     let (tx, rx) = mpsc::unbounded_channel();
     let stats = Arc::new(PeerStats::default());
-    let (frames_tx, frames_rx) = mpsc::channel(256);
-    let driver = Driver {
-        id,
-        session: Session::new(cfg.fsm.clone()),
-        cfg,
-        events,
-        stats: stats.clone(),
-        conns: HashMap::new(),
-        timers: HashMap::new(),
-        next_conn: 1,
-        connect: None,
-        frames_tx,
-    };
-    let task = tokio::spawn(driver.run(rx, frames_rx));
+    let task = tokio::spawn(supervise(id, cfg, events, stats.clone(), rx));
     SessionHandle {
         commands: tx,
         stats,
         task,
+    }
+}
+
+/// The first wait before a failed session task is started again; it
+/// doubles with each failure in a row, up to [`RESTART_BACKOFF_MAX`].
+const RESTART_BACKOFF: Duration = Duration::from_secs(1);
+const RESTART_BACKOFF_MAX: Duration = Duration::from_secs(60);
+/// A task that ran this long before failing starts the back-off afresh.
+const RESTART_BACKOFF_RESET: Duration = Duration::from_secs(300);
+
+/// Runs the session task until its commands end; a panic becomes a
+/// session Down (if it was Established) and a fresh task, so that a bug
+/// in one session never leaves its routes installed without a session.
+async fn supervise<K: Copy + Send + 'static>(
+    id: K,
+    cfg: PeerConfig,
+    events: mpsc::Sender<(K, Event)>,
+    stats: Arc<PeerStats>,
+    mut commands: mpsc::UnboundedReceiver<Command>,
+) {
+    let mut failures: u32 = 0;
+    loop {
+        let driver = Driver::new(id, cfg.clone(), events.clone(), stats.clone());
+        let start = stats.started.load(Ordering::Relaxed);
+        let began = tokio::time::Instant::now();
+        let run = std::panic::AssertUnwindSafe(driver.run(&mut commands, start));
+        let Err(panic) = run.catch_unwind().await else {
+            return; // the commands ended: the peer was removed
+        };
+        let why = panic_message(&*panic);
+        stats.task_failures.fetch_add(1, Ordering::Relaxed);
+        failures = if began.elapsed() >= RESTART_BACKOFF_RESET {
+            1
+        } else {
+            failures.saturating_add(1)
+        };
+        let backoff = RESTART_BACKOFF
+            .saturating_mul(1 << failures.saturating_sub(1).min(6))
+            .min(RESTART_BACKOFF_MAX);
+        error!(peer = %cfg.remote, error = %why, restart_in = ?backoff,
+               "session task failed: counting the session down and starting it again");
+        let from = stats.state();
+        stats.set_state(State::Idle);
+        *stats.established_at.lock().unwrap() = None;
+        *stats.negotiated.lock().unwrap() = None;
+        *stats.last_error.lock().unwrap() = Some(format!("session task failed: {why}"));
+        if from != State::Idle {
+            let to = State::Idle;
+            let _ = events.send((id, Event::StateChange { from, to })).await;
+        }
+        if from == State::Established {
+            stats.connections_dropped.fetch_add(1, Ordering::Relaxed);
+            let down = Event::Down(DownReason::TaskFailed(why.clone()));
+            let _ = events.send((id, down)).await;
+        }
+        let _ = events.send((id, Event::TaskFailed(why))).await;
+        tokio::time::sleep(backoff).await;
+    }
+}
+
+/// The text a panic was raised with.
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = panic.downcast_ref::<&str>() {
+        (*s).to_string()
+    } else if let Some(s) = panic.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "panic with a non-text payload".to_string()
     }
 }
 
@@ -222,6 +287,20 @@ struct Driver<K> {
     /// The pending outgoing connection attempt.
     connect: Option<JoinHandle<()>>,
     frames_tx: mpsc::Sender<(ConnId, Frame)>,
+    frames_rx: Option<mpsc::Receiver<(ConnId, Frame)>>,
+}
+
+/// However the task ends (its commands closed, or a panic unwinding), its
+/// readers and connection attempt go with it.
+impl<K> Drop for Driver<K> {
+    fn drop(&mut self) {
+        for (_, conn) in self.conns.drain() {
+            conn.reader.abort();
+        }
+        if let Some(c) = self.connect.take() {
+            c.abort();
+        }
+    }
 }
 
 enum Wake {
@@ -232,12 +311,36 @@ enum Wake {
 }
 
 impl<K: Copy + Send + 'static> Driver<K> {
-    async fn run(
-        mut self,
-        mut commands: mpsc::UnboundedReceiver<Command>,
-        mut frames: mpsc::Receiver<(ConnId, Frame)>,
-    ) {
+    fn new(
+        id: K,
+        cfg: PeerConfig,
+        events: mpsc::Sender<(K, Event)>,
+        stats: Arc<PeerStats>,
+    ) -> Self {
+        let (frames_tx, frames_rx) = mpsc::channel(256);
+        Driver {
+            id,
+            session: Session::new(cfg.fsm.clone()),
+            cfg,
+            events,
+            stats,
+            conns: HashMap::new(),
+            timers: HashMap::new(),
+            next_conn: 1,
+            connect: None,
+            frames_tx,
+            frames_rx: Some(frames_rx),
+        }
+    }
+
+    /// Runs the session until its commands end; `start`: the session was
+    /// started before this task (a restart after a failure).
+    async fn run(mut self, commands: &mut mpsc::UnboundedReceiver<Command>, start: bool) {
+        let mut frames = self.frames_rx.take().expect("run once");
         let (connected_tx, mut connected_rx) = mpsc::channel(4);
+        if start {
+            self.input(Input::Start, &connected_tx).await;
+        }
         loop {
             let deadline = self.timers.values().min().copied();
             let wake = tokio::select! {
@@ -283,23 +386,24 @@ impl<K: Copy + Send + 'static> Driver<K> {
                 }
             }
         }
-        // Dropping the command sender shuts the session down quietly.
-        for (_, conn) in self.conns.drain() {
-            conn.reader.abort();
-        }
-        if let Some(c) = self.connect.take() {
-            c.abort();
-        }
+        // Dropping the command sender shuts the session down quietly
+        // (`Drop` stops the readers).
     }
 
     /// Handles a command; false ends the task.
     async fn command(&mut self, cmd: Command, connected: &ConnectTx) -> bool {
         match cmd {
-            Command::Start => self.input(Input::Start, connected).await,
+            Command::Start => {
+                self.stats.started.store(true, Ordering::Relaxed);
+                self.input(Input::Start, connected).await
+            }
             Command::ConnectNow => self.input(Input::ConnectNow, connected).await,
             Command::Stop { communication } => {
+                self.stats.started.store(false, Ordering::Relaxed);
                 self.input(Input::Stop { communication }, connected).await
             }
+            #[cfg(any(test, feature = "test-hooks"))]
+            Command::Panic => panic!("session task panic injected by a test"),
             Command::Reset(notification) => {
                 self.input(
                     Input::Reset {
@@ -358,12 +462,12 @@ impl<K: Copy + Send + 'static> Driver<K> {
             }
             Command::RouteRefresh(afi) => {
                 let supported = self.session.negotiated().is_some_and(|n| n.route_refresh);
-                self.send_route_refresh(afi, 0, supported);
+                self.send_route_refresh(afi, RouteRefreshSubtype::Request, supported);
             }
             Command::RefreshMarker(afi, marker) => {
                 let supported =
                     (self.session.negotiated()).is_some_and(|n| n.enhanced_route_refresh);
-                self.send_route_refresh(afi, marker as u8, supported);
+                self.send_route_refresh(afi, marker, supported);
             }
         }
         true
@@ -371,7 +475,7 @@ impl<K: Copy + Send + 'static> Driver<K> {
 
     /// Sends ROUTE-REFRESH with `subtype` (RFC 7313 §3.2) if the session is
     /// up and the capability it needs was negotiated.
-    fn send_route_refresh(&mut self, afi: Afi, subtype: u8, supported: bool) {
+    fn send_route_refresh(&mut self, afi: Afi, subtype: RouteRefreshSubtype, supported: bool) {
         if let (true, Some((conn, ctx))) = (supported, self.established_conn()) {
             let rr = Message::RouteRefresh(RouteRefresh {
                 afi,
@@ -468,10 +572,10 @@ impl<K: Copy + Send + 'static> Driver<K> {
     }
 
     fn write(&self, conn: ConnId, code: usize, bytes: Bytes) {
-        if let Some(c) = self.conns.get(&conn) {
-            if c.writer.send(bytes).is_ok() {
-                self.stats.messages_sent[code].fetch_add(1, Ordering::Relaxed);
-            }
+        if let Some(c) = self.conns.get(&conn)
+            && c.writer.send(bytes).is_ok()
+        {
+            self.stats.messages_sent[code].fetch_add(1, Ordering::Relaxed);
         }
     }
 
@@ -688,6 +792,7 @@ async fn writer(mut write: OwnedWriteHalf, mut rx: mpsc::UnboundedReceiver<Bytes
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::socket::Transport;
     use tokio::net::TcpListener;
 
     /// A connected pair: the reader side's read half, and the peer's stream.
@@ -759,6 +864,139 @@ mod tests {
             got.extend(f.map(|(_, f)| f));
         }
         got
+    }
+
+    /// Waits for the next event matching `want`, keeping all it passed.
+    async fn until(
+        rx: &mut mpsc::Receiver<(u8, Event)>,
+        seen: &mut Vec<Event>,
+        want: impl Fn(&Event) -> bool,
+    ) {
+        let wait = async {
+            while let Some((_, ev)) = rx.recv().await {
+                let done = want(&ev);
+                seen.push(ev);
+                if done {
+                    return;
+                }
+            }
+            panic!("events ended");
+        };
+        tokio::time::timeout(Duration::from_secs(10), wait)
+            .await
+            .unwrap_or_else(|_| panic!("timed out; seen {seen:?}"));
+    }
+
+    fn established(e: &Event) -> bool {
+        matches!(
+            e,
+            Event::StateChange {
+                to: State::Established,
+                ..
+            }
+        )
+    }
+
+    /// Session A connects to a listener that hands every connection to a
+    /// passive session B; returns both handles and A's events.
+    async fn pair_of_sessions() -> (SessionHandle, SessionHandle, mpsc::Receiver<(u8, Event)>) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let ours = fsm::Config::new(65001, 65002, "10.0.0.1".parse().unwrap());
+        let (a_tx, a_rx) = mpsc::channel(64);
+        let a = spawn(
+            1u8,
+            PeerConfig {
+                fsm: ours,
+                remote: listener.local_addr().unwrap(),
+                local: None,
+                transport: Transport::default(),
+            },
+            a_tx,
+        );
+        let mut theirs = fsm::Config::new(65002, 65001, "10.0.0.2".parse().unwrap());
+        theirs.passive = true;
+        theirs.idle_hold = Duration::from_millis(10);
+        let (b_tx, mut b_rx) = mpsc::channel(64);
+        let b = spawn(
+            2u8,
+            PeerConfig {
+                fsm: theirs,
+                remote: "127.0.0.1:9".parse().unwrap(),
+                local: None,
+                transport: Transport::default(),
+            },
+            b_tx,
+        );
+        tokio::spawn(async move { while b_rx.recv().await.is_some() {} });
+        let to_b = b.commands.clone();
+        tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                let _ = to_b.send(Command::Incoming(stream));
+            }
+        });
+        b.commands.send(Command::Start).unwrap();
+        a.commands.send(Command::Start).unwrap();
+        (a, b, a_rx)
+    }
+
+    #[tokio::test]
+    async fn a_panicking_session_task_is_reported_down_and_started_again() {
+        let (a, _b, mut events) = pair_of_sessions().await;
+        let mut seen = Vec::new();
+        until(&mut events, &mut seen, established).await;
+        assert_eq!(a.stats.state(), State::Established);
+
+        a.commands.send(Command::Panic).unwrap();
+        seen.clear();
+        until(&mut events, &mut seen, |e| {
+            matches!(e, Event::TaskFailed(_))
+        })
+        .await;
+        // The RIB hears what any other session end tells it: the state
+        // left Established, then Down (its routes go), then the failure.
+        match &seen[..] {
+            [
+                Event::StateChange {
+                    from: State::Established,
+                    to: State::Idle,
+                },
+                Event::Down(DownReason::TaskFailed(why)),
+                Event::TaskFailed(again),
+            ] => {
+                assert!(why.contains("injected by a test"), "{why}");
+                assert_eq!(why, again);
+            }
+            other => panic!("unexpected events {other:?}"),
+        }
+        assert!(!DownReason::TaskFailed(String::new()).allows_graceful_restart(true));
+        assert_eq!(a.stats.task_failures.load(Ordering::Relaxed), 1);
+        assert_eq!(a.stats.state(), State::Idle);
+        assert!(a.stats.negotiated.lock().unwrap().is_none());
+
+        // Started again after the back-off, without a new Start command.
+        seen.clear();
+        until(&mut events, &mut seen, established).await;
+        assert_eq!(a.stats.state(), State::Established);
+        assert!(!a.task.is_finished());
+    }
+
+    #[tokio::test]
+    async fn a_session_task_whose_commands_end_is_not_restarted() {
+        let (a, _b, mut events) = pair_of_sessions().await;
+        let mut seen = Vec::new();
+        until(&mut events, &mut seen, established).await;
+        let SessionHandle {
+            commands,
+            stats,
+            task,
+            ..
+        } = a;
+        drop(commands);
+        tokio::time::timeout(Duration::from_secs(5), task)
+            .await
+            .expect("the task ended")
+            .expect("without a panic");
+        assert_eq!(stats.task_failures.load(Ordering::Relaxed), 0);
     }
 
     #[tokio::test]

@@ -18,7 +18,8 @@ use std::time::Duration;
 use bytes::Bytes;
 
 use crate::wire::{
-    AS_TRANS, Afi, Capability, Message, Notification, Open, RouteRefresh, Safi, Update,
+    AS_TRANS, Afi, Capability, CeaseSubcode, ErrorCode, Message, Notification, Open, RouteRefresh,
+    Safi, Update,
 };
 
 /// Session-level state, as `show bgp summary` reports it (RFC 4271 §8.2.2).
@@ -289,6 +290,10 @@ impl PeerGracefulRestart {
 
 /// Events into the FSM. RFC 4271 §8.1 event numbers in the comments.
 #[derive(Debug, Clone)]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "an Input is moved straight into `handle`, never stored"
+)]
 pub enum Input {
     /// Event 1 ManualStart (Event 5 ManualStart_with_PassiveTcpEstablishment
     /// when `Config::passive`).
@@ -346,10 +351,10 @@ pub enum DownReason {
     HoldTimerExpired,
     ConnectionClosed,
     AdminStop,
+    /// The session task ended unexpectedly (a panic); the driver's
+    /// supervisor starts a new one.
+    TaskFailed(String),
 }
-
-/// RFC 8538 §3 Cease subcode: the sender wants the routes gone.
-pub const HARD_RESET: u8 = 9;
 
 impl DownReason {
     /// Whether the routes of the session may be kept by a Graceful Restart
@@ -361,9 +366,11 @@ impl DownReason {
         match self {
             DownReason::ConnectionClosed | DownReason::HoldTimerExpired => true,
             DownReason::NotificationSent(n) | DownReason::NotificationReceived(n) => {
-                n_bit && !(n.code == CEASE && n.subcode == HARD_RESET)
+                // RFC 8538 §3: a Hard Reset means the sender wants the routes gone.
+                n_bit && !n.is_cease(CeaseSubcode::HardReset)
             }
-            DownReason::AdminStop => false,
+            // Our own failure: the peer did not restart, nothing to wait for.
+            DownReason::AdminStop | DownReason::TaskFailed(_) => false,
         }
     }
 }
@@ -375,18 +382,23 @@ fn hard_reset_if_negotiated(n: Notification, negotiated: Option<&Negotiated>) ->
     let n_bit = negotiated
         .and_then(|n| n.graceful_restart.as_ref())
         .is_some_and(|g| g.notification);
-    if !n_bit || n.code != CEASE || !(1..=4).contains(&n.subcode) {
+    let hard = matches!(
+        n.cease_subcode(),
+        Some(
+            CeaseSubcode::MaximumPrefixesReached
+                | CeaseSubcode::AdministrativeShutdown
+                | CeaseSubcode::PeerDeconfigured
+                | CeaseSubcode::AdministrativeReset
+        )
+    );
+    if !n_bit || !hard {
         return n;
     }
     // RFC 8538 §3: the data is the encapsulated code, subcode and data.
     let mut data = Vec::with_capacity(2 + n.data.len());
     data.extend_from_slice(&[n.code, n.subcode]);
     data.extend_from_slice(&n.data);
-    Notification {
-        code: CEASE,
-        subcode: HARD_RESET,
-        data: Bytes::from(data),
-    }
+    Notification::cease(CeaseSubcode::HardReset, data)
 }
 
 impl std::fmt::Display for DownReason {
@@ -401,6 +413,7 @@ impl std::fmt::Display for DownReason {
             DownReason::HoldTimerExpired => f.write_str("hold timer expired"),
             DownReason::ConnectionClosed => f.write_str("connection closed"),
             DownReason::AdminStop => f.write_str("administratively stopped"),
+            DownReason::TaskFailed(why) => write!(f, "session task failed: {why}"),
         }
     }
 }
@@ -481,17 +494,11 @@ pub struct Session {
     conns: Vec<Conn>,
 }
 
-// RFC 4271 §4.5 error codes and the subcodes used here.
-const OPEN_MESSAGE_ERROR: u8 = 2;
-const HOLD_TIMER_EXPIRED: u8 = 4;
-const FSM_ERROR: u8 = 5;
-const CEASE: u8 = 6;
+// RFC 4271 §4.5 OPEN Message Error subcodes used here.
+const UNSUPPORTED_VERSION_NUMBER: u8 = 1;
 const BAD_PEER_AS: u8 = 2;
 const BAD_BGP_IDENTIFIER: u8 = 3;
 const UNACCEPTABLE_HOLD_TIME: u8 = 6;
-// RFC 4486 Cease subcodes.
-const ADMINISTRATIVE_SHUTDOWN: u8 = 2;
-const CONNECTION_COLLISION_RESOLUTION: u8 = 7;
 
 impl Session {
     pub fn new(cfg: Config) -> Self {
@@ -668,11 +675,7 @@ impl Session {
             data.push(bytes.len() as u8);
             data.extend_from_slice(&bytes);
         }
-        let notification = Notification {
-            code: CEASE,
-            subcode: ADMINISTRATIVE_SHUTDOWN,
-            data: Bytes::from(data),
-        };
+        let notification = Notification::cease(CeaseSubcode::AdministrativeShutdown, data);
         let was_established = self.conns.iter().any(|c| c.state == ConnState::Established);
         while !self.conns.is_empty() {
             let conn = self.conns[0].id;
@@ -797,11 +800,7 @@ impl Session {
                 let _ = other;
                 self.fail_conn(
                     i,
-                    Notification {
-                        code: FSM_ERROR,
-                        subcode,
-                        data: Bytes::new(),
-                    },
+                    Notification::new(ErrorCode::FiniteStateMachine, subcode, Bytes::new()),
                     out,
                 );
             }
@@ -851,14 +850,14 @@ impl Session {
         if open.version != 4 {
             // RFC 4271 §6.2: data is the largest supported version.
             return Err(Notification {
-                code: OPEN_MESSAGE_ERROR,
-                subcode: 1,
+                code: ErrorCode::OpenMessage.into(),
+                subcode: UNSUPPORTED_VERSION_NUMBER,
                 data: Bytes::from_static(&[0, 4]),
             });
         }
         if open.asn() != self.cfg.remote_as {
             return Err(Notification {
-                code: OPEN_MESSAGE_ERROR,
+                code: ErrorCode::OpenMessage.into(),
                 subcode: BAD_PEER_AS,
                 data: Bytes::copy_from_slice(&open.my_as.to_be_bytes()),
             });
@@ -866,14 +865,14 @@ impl Session {
         let id = u32::from(open.bgp_id);
         if id == 0 || open.bgp_id == self.cfg.bgp_id {
             return Err(Notification {
-                code: OPEN_MESSAGE_ERROR,
+                code: ErrorCode::OpenMessage.into(),
                 subcode: BAD_BGP_IDENTIFIER,
                 data: Bytes::copy_from_slice(&open.bgp_id.octets()),
             });
         }
         if open.hold_time == 1 || open.hold_time == 2 {
             return Err(Notification {
-                code: OPEN_MESSAGE_ERROR,
+                code: ErrorCode::OpenMessage.into(),
                 subcode: UNACCEPTABLE_HOLD_TIME,
                 data: Bytes::new(),
             });
@@ -943,11 +942,11 @@ impl Session {
     }
 
     fn restart_hold(&mut self, i: usize, out: &mut Vec<Output>) {
-        if let Some(n) = &self.conns[i].negotiated {
-            if n.hold_time > 0 {
-                let hold = Duration::from_secs(n.hold_time.into());
-                out.push(Output::StartTimer(Timer::HoldTimer(self.conns[i].id), hold));
-            }
+        if let Some(n) = &self.conns[i].negotiated
+            && n.hold_time > 0
+        {
+            let hold = Duration::from_secs(n.hold_time.into());
+            out.push(Output::StartTimer(Timer::HoldTimer(self.conns[i].id), hold));
         }
     }
 
@@ -981,11 +980,7 @@ impl Session {
             }
             Timer::HoldTimer(conn) => {
                 if let Some(i) = self.index(conn) {
-                    let n = Notification {
-                        code: HOLD_TIMER_EXPIRED,
-                        subcode: 0,
-                        data: Bytes::new(),
-                    };
+                    let n = Notification::new(ErrorCode::HoldTimerExpired, 0, Bytes::new());
                     let was_established = self.conns[i].state == ConnState::Established;
                     out.push(Output::Send {
                         conn,
@@ -1000,15 +995,15 @@ impl Session {
                 }
             }
             Timer::KeepaliveTimer(conn) => {
-                if let Some(i) = self.index(conn) {
-                    if let Some(n) = &self.conns[i].negotiated {
-                        let every = Duration::from_secs(n.keepalive.max(1).into());
-                        out.push(Output::Send {
-                            conn,
-                            message: Message::Keepalive,
-                        });
-                        out.push(Output::StartTimer(Timer::KeepaliveTimer(conn), every));
-                    }
+                if let Some(i) = self.index(conn)
+                    && let Some(n) = &self.conns[i].negotiated
+                {
+                    let every = Duration::from_secs(n.keepalive.max(1).into());
+                    out.push(Output::Send {
+                        conn,
+                        message: Message::Keepalive,
+                    });
+                    out.push(Output::StartTimer(Timer::KeepaliveTimer(conn), every));
                 }
             }
         }
@@ -1119,11 +1114,7 @@ fn splitmix64(state: &mut u64) -> u64 {
 }
 
 fn cease_collision() -> Notification {
-    Notification {
-        code: CEASE,
-        subcode: CONNECTION_COLLISION_RESOLUTION,
-        data: Bytes::new(),
-    }
+    Notification::cease(CeaseSubcode::ConnectionCollisionResolution, Bytes::new())
 }
 
 #[cfg(test)]

@@ -2,8 +2,9 @@
 //! listener, TCP-MD5 (RFC 2385) and GTSM (RFC 5082).
 //!
 //! TCP_MD5SIG and IP_MINTTL are not in socket2 or libc's typed API, so they
-//! are set with `setsockopt` here; everything else goes through tokio and
-//! socket2.
+//! are set with [`setsockopt`] here, the project's one raw `setsockopt`
+//! (BFD's receive-TTL options and the netlink sockets' buffer and filter use
+//! it too); everything else goes through tokio and socket2.
 
 use std::io;
 use std::net::{IpAddr, SocketAddr};
@@ -39,7 +40,15 @@ struct TcpMd5Sig {
     key: [u8; 80],
 }
 
-fn setsockopt<T>(fd: RawFd, level: libc::c_int, name: libc::c_int, value: &T) -> io::Result<()> {
+/// `setsockopt(2)` with `value` as the option: for options socket2 does
+/// not cover. `T` must be the C type the option expects (a `c_int` for
+/// most, or a `#[repr(C)]` struct such as `tcp_md5sig` or `sock_fprog`).
+pub fn setsockopt<T>(
+    fd: RawFd,
+    level: libc::c_int,
+    name: libc::c_int,
+    value: &T,
+) -> io::Result<()> {
     // SAFETY: `value` points to a live T of the size passed.
     let rc = unsafe {
         libc::setsockopt(
@@ -162,11 +171,10 @@ impl Listener {
         socket.set_nonblocking(true)?;
         // The kernel answers a SYN (SYN-ACK) from the listening socket: with
         // TTL 255 here, GTSM peers accept the handshake; others don't care.
-        let fd = socket.as_raw_fd();
         if addr.is_ipv6() {
-            setsockopt(fd, libc::IPPROTO_IPV6, libc::IPV6_UNICAST_HOPS, &255i32)?;
+            socket.set_unicast_hops_v6(255)?;
         } else {
-            setsockopt(fd, libc::IPPROTO_IP, libc::IP_TTL, &255i32)?;
+            socket.set_ttl_v4(255)?;
         }
         socket.bind(&addr.into())?;
         socket.listen(128)?;

@@ -206,7 +206,7 @@ fn bird_sends_end_of_rib_route_refresh_and_shutdown_communication() {
         get("bird-2.0.12/to-gobgp-ipv4-05-route-refresh"),
         Message::RouteRefresh(RouteRefresh {
             afi: Afi::Ipv4,
-            subtype: 0,
+            subtype: RouteRefreshSubtype::Request,
             safi: Safi::Unicast
         })
     );

@@ -53,6 +53,8 @@ pub struct Metrics {
     pub messages_sent_total: IntCounterVec,
     /// Established sessions that went down.
     pub session_flaps_total: IntCounterVec,
+    /// Session tasks that ended unexpectedly (a panic) and were restarted.
+    pub session_task_failures_total: IntCounterVec,
     /// NOTIFICATIONs, labels + direction (sent, received), code, subcode
     /// (RFC 4271 §4.5 numbers, as frr_exporter has none and GoBGP counts
     /// only totals).
@@ -208,6 +210,11 @@ impl Metrics {
             session_flaps_total: counter(
                 "session_flaps_total",
                 "Times an Established session went down",
+                &PEER_LABELS,
+            ),
+            session_task_failures_total: counter(
+                "session_task_failures_total",
+                "Times a session task failed (a panic) and was started again",
                 &PEER_LABELS,
             ),
             notifications_total: counter(

@@ -25,6 +25,8 @@ use std::time::Instant;
 
 use bytes::BytesMut;
 use tokio::net::UdpSocket;
+
+use crate::socket::setsockopt;
 use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
 
@@ -101,9 +103,14 @@ fn bind_rx(addr: SocketAddr) -> io::Result<UdpSocket> {
     )?;
     if addr.is_ipv6() {
         s.set_only_v6(true)?;
-        setsockopt(&s, libc::IPPROTO_IPV6, libc::IPV6_RECVHOPLIMIT, 1)?;
+        setsockopt(
+            s.as_raw_fd(),
+            libc::IPPROTO_IPV6,
+            libc::IPV6_RECVHOPLIMIT,
+            &1,
+        )?;
     } else {
-        setsockopt(&s, libc::IPPROTO_IP, libc::IP_RECVTTL, 1)?;
+        setsockopt(s.as_raw_fd(), libc::IPPROTO_IP, libc::IP_RECVTTL, &1)?;
     }
     s.set_reuse_address(true)?;
     s.set_nonblocking(true)?;
@@ -132,24 +139,6 @@ fn bind_tx(local: IpAddr, seed: u32) -> io::Result<UdpSocket> {
         }
     }
     Err(last)
-}
-
-fn setsockopt(s: &socket2::Socket, level: i32, name: i32, v: libc::c_int) -> io::Result<()> {
-    // SAFETY: a valid fd and a c_int option value of the right size.
-    let rc = unsafe {
-        libc::setsockopt(
-            s.as_raw_fd(),
-            level,
-            name,
-            &v as *const libc::c_int as *const libc::c_void,
-            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-        )
-    };
-    if rc == 0 {
-        Ok(())
-    } else {
-        Err(io::Error::last_os_error())
-    }
 }
 
 /// One datagram with the TTL (hop limit) it arrived with.

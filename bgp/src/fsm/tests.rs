@@ -1,6 +1,7 @@
 //! FSM behaviour driven by inputs alone: no sockets, no clocks.
 
 use super::*;
+use crate::wire::RouteRefreshSubtype;
 
 const LOCAL_ID: Ipv4Addr = Ipv4Addr::new(1, 1, 1, 1);
 const REMOTE_ID: Ipv4Addr = Ipv4Addr::new(2, 2, 2, 2);
@@ -798,7 +799,10 @@ fn enhanced_route_refresh_is_announced_and_negotiated_when_both_have_it_rfc7313(
 #[test]
 fn borr_and_eorr_are_passed_up_like_a_refresh_request() {
     let mut s = established();
-    for subtype in [1, 2] {
+    for subtype in [
+        RouteRefreshSubtype::BeginOfRouteRefresh,
+        RouteRefreshSubtype::EndOfRouteRefresh,
+    ] {
         let rr = RouteRefresh {
             afi: Afi::Ipv4,
             subtype,
@@ -936,14 +940,14 @@ fn established_with_n(n_bit: bool) -> Session {
 /// it, as itself.
 #[test]
 fn admin_reset_is_a_hard_reset_only_when_the_n_bit_is_negotiated() {
-    let reset = Notification::new(CEASE, 4, Bytes::from_static(b"\x02hi"));
+    let reset = Notification::cease(CeaseSubcode::AdministrativeReset, &b"\x02hi"[..]);
     let mut s = established_with_n(true);
     let out = s.handle(Input::Reset {
         notification: reset.clone(),
         hold_down: None,
     });
     let sent = notification(&out).expect("a NOTIFICATION");
-    assert_eq!((sent.code, sent.subcode), (CEASE, HARD_RESET));
+    assert!(sent.is_cease(CeaseSubcode::HardReset), "{sent}");
     assert_eq!(&sent.data[..], b"\x06\x04\x02hi");
     let down = out.iter().find_map(|o| match o {
         Output::Down(r) => Some(r.clone()),
@@ -965,28 +969,33 @@ fn admin_reset_is_a_hard_reset_only_when_the_n_bit_is_negotiated() {
         communication: None,
     });
     let sent = notification(&out).expect("a NOTIFICATION");
-    assert_eq!((sent.code, sent.subcode), (CEASE, HARD_RESET));
-    assert_eq!(&sent.data[..], &[CEASE, ADMINISTRATIVE_SHUTDOWN]);
+    assert!(sent.is_cease(CeaseSubcode::HardReset), "{sent}");
+    assert_eq!(
+        &sent.data[..],
+        &[6, 2],
+        "Cease/Administrative Shutdown inside"
+    );
 }
 
 #[test]
 fn which_session_ends_allow_a_graceful_restart() {
-    let n = |code, subcode| Notification::new(code, subcode, Bytes::new());
+    let n = |code: u8, subcode: u8| Notification::new(code, subcode, Bytes::new());
+    let cease = |subcode: CeaseSubcode| Notification::cease(subcode, Bytes::new());
     for r in [DownReason::ConnectionClosed, DownReason::HoldTimerExpired] {
         assert!(r.allows_graceful_restart(false), "{r}");
         assert!(r.allows_graceful_restart(true), "{r}");
     }
     assert!(!DownReason::AdminStop.allows_graceful_restart(true));
     for r in [
-        DownReason::NotificationReceived(n(CEASE, 2)),
+        DownReason::NotificationReceived(cease(CeaseSubcode::AdministrativeShutdown)),
         DownReason::NotificationSent(n(3, 1)),
     ] {
         assert!(!r.allows_graceful_restart(false), "{r} without N");
         assert!(r.allows_graceful_restart(true), "{r} with N");
     }
     for r in [
-        DownReason::NotificationReceived(n(CEASE, HARD_RESET)),
-        DownReason::NotificationSent(n(CEASE, HARD_RESET)),
+        DownReason::NotificationReceived(cease(CeaseSubcode::HardReset)),
+        DownReason::NotificationSent(cease(CeaseSubcode::HardReset)),
     ] {
         assert!(!r.allows_graceful_restart(true), "{r}");
     }

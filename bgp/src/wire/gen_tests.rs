@@ -267,7 +267,7 @@ fn gen_message(r: &mut Rng, ctx: &Ctx) -> Message {
         4 => Message::Keepalive,
         _ => Message::RouteRefresh(RouteRefresh {
             afi: Afi::from(r.below(4) as u16),
-            subtype: r.below(4) as u8,
+            subtype: (r.below(4) as u8).into(),
             safi: Safi::from(r.below(4) as u8),
         }),
     }

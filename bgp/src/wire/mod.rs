@@ -32,7 +32,7 @@ use bytes::{Bytes, BytesMut};
 
 pub use error::{DecodeError, DecodeErrorKind, EncodeError};
 pub use header::{HEADER_LEN, MAX_EXTENDED_MESSAGE_LEN, MAX_MESSAGE_LEN, frame};
-pub use iana::{Afi, Safi};
+pub use iana::{Afi, CeaseSubcode, ErrorCode, RouteRefreshSubtype, Safi};
 pub use pack::{encode_announce, encode_withdraw, end_of_rib};
 pub use types::*;
 

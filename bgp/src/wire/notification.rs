@@ -21,20 +21,8 @@
 use bytes::{BufMut, Bytes, BytesMut};
 
 use super::header::HEADER_LEN;
+use super::iana::{CeaseSubcode, ErrorCode};
 use super::types::Notification;
-
-/// Error codes (RFC 4271 §4.5, RFC 2918/7313 for 7).
-pub const MESSAGE_HEADER_ERROR: u8 = 1;
-pub const OPEN_MESSAGE_ERROR: u8 = 2;
-pub const UPDATE_MESSAGE_ERROR: u8 = 3;
-pub const HOLD_TIMER_EXPIRED: u8 = 4;
-pub const FSM_ERROR: u8 = 5;
-pub const CEASE: u8 = 6;
-pub const ROUTE_REFRESH_MESSAGE_ERROR: u8 = 7;
-
-/// Cease subcodes that carry a shutdown communication (RFC 9003 §2).
-pub const CEASE_ADMINISTRATIVE_SHUTDOWN: u8 = 2;
-pub const CEASE_ADMINISTRATIVE_RESET: u8 = 4;
 
 /// Header check already guarantees at least code and subcode.
 pub(super) fn decode(msg: &Bytes) -> Notification {
@@ -53,17 +41,39 @@ pub(super) fn encode(n: &Notification, out: &mut BytesMut) {
 }
 
 impl Notification {
-    pub fn new(code: u8, subcode: u8, data: impl Into<Bytes>) -> Self {
+    /// A NOTIFICATION with this code (an [`ErrorCode`] or its number),
+    /// subcode and data.
+    pub fn new(code: impl Into<u8>, subcode: u8, data: impl Into<Bytes>) -> Self {
         Notification {
-            code,
+            code: code.into(),
             subcode,
             data: data.into(),
         }
     }
 
+    /// A Cease (RFC 4486) with this subcode and data.
+    pub fn cease(subcode: CeaseSubcode, data: impl Into<Bytes>) -> Self {
+        Notification::new(ErrorCode::Cease, subcode.into(), data)
+    }
+
+    /// The error code, typed.
+    pub fn error_code(&self) -> ErrorCode {
+        self.code.into()
+    }
+
+    /// The Cease subcode, if this is a Cease.
+    pub fn cease_subcode(&self) -> Option<CeaseSubcode> {
+        (self.error_code() == ErrorCode::Cease).then(|| self.subcode.into())
+    }
+
+    /// Whether this is a Cease with `subcode`.
+    pub fn is_cease(&self, subcode: CeaseSubcode) -> bool {
+        self.cease_subcode() == Some(subcode)
+    }
+
     /// Cease with an RFC 9003 shutdown communication; the message is cut to
     /// 255 octets on a UTF-8 character boundary.
-    pub fn cease_with_communication(subcode: u8, message: &str) -> Self {
+    pub fn cease_with_communication(subcode: CeaseSubcode, message: &str) -> Self {
         let mut end = message.len().min(255);
         while !message.is_char_boundary(end) {
             end -= 1;
@@ -71,18 +81,16 @@ impl Notification {
         let mut data = Vec::with_capacity(end + 1);
         data.push(end as u8);
         data.extend_from_slice(&message.as_bytes()[..end]);
-        Notification::new(CEASE, subcode, data)
+        Notification::cease(subcode, data)
     }
 
     /// The RFC 9003 shutdown communication of a Cease/Administrative
     /// Shutdown or Reset, if one is present and well-formed.
     pub fn shutdown_communication(&self) -> Option<&str> {
-        if self.code != CEASE
-            || !matches!(
-                self.subcode,
-                CEASE_ADMINISTRATIVE_SHUTDOWN | CEASE_ADMINISTRATIVE_RESET
-            )
-        {
+        if !matches!(
+            self.cease_subcode(),
+            Some(CeaseSubcode::AdministrativeShutdown | CeaseSubcode::AdministrativeReset)
+        ) {
             return None;
         }
         let (&len, rest) = self.data.split_first()?;
@@ -96,7 +104,7 @@ impl Notification {
     /// The NOTIFICATION a Cease/Hard Reset (RFC 8538 §3) encapsulates:
     /// its data is that one's code, subcode and data.
     pub fn hard_reset_cause(&self) -> Option<Notification> {
-        if self.code != CEASE || self.subcode != 9 || self.data.len() < 2 {
+        if !self.is_cease(CeaseSubcode::HardReset) || self.data.len() < 2 {
             return None;
         }
         Some(Notification::new(
@@ -108,15 +116,16 @@ impl Notification {
 
     /// The error code's name (RFC 4271 §4.5).
     pub fn code_name(&self) -> &'static str {
-        match self.code {
-            MESSAGE_HEADER_ERROR => "Message Header Error",
-            OPEN_MESSAGE_ERROR => "OPEN Message Error",
-            UPDATE_MESSAGE_ERROR => "UPDATE Message Error",
-            HOLD_TIMER_EXPIRED => "Hold Timer Expired",
-            FSM_ERROR => "Finite State Machine Error",
-            CEASE => "Cease",
-            ROUTE_REFRESH_MESSAGE_ERROR => "ROUTE-REFRESH Message Error",
-            _ => "Unknown error code",
+        match self.error_code() {
+            ErrorCode::MessageHeader => "Message Header Error",
+            ErrorCode::OpenMessage => "OPEN Message Error",
+            ErrorCode::UpdateMessage => "UPDATE Message Error",
+            ErrorCode::HoldTimerExpired => "Hold Timer Expired",
+            ErrorCode::FiniteStateMachine => "Finite State Machine Error",
+            ErrorCode::Cease => "Cease",
+            ErrorCode::RouteRefreshMessage => "ROUTE-REFRESH Message Error",
+            ErrorCode::SendHoldTimerExpired => "Send Hold Timer Expired",
+            ErrorCode::Unknown(_) => "Unknown error code",
         }
     }
 
@@ -232,7 +241,10 @@ mod tests {
 
     #[test]
     fn shutdown_communication_is_decoded_for_cease_2_and_4() {
-        let n = Notification::cease_with_communication(2, "maintenance, back at 14:00");
+        let n = Notification::cease_with_communication(
+            CeaseSubcode::AdministrativeShutdown,
+            "maintenance, back at 14:00",
+        );
         assert_eq!(n.data[0] as usize, "maintenance, back at 14:00".len());
         assert_eq!(
             n.shutdown_communication(),
@@ -256,9 +268,24 @@ mod tests {
     }
 
     #[test]
+    fn typed_accessors_follow_the_numbers() {
+        let n = Notification::cease(CeaseSubcode::MaximumPrefixesReached, Bytes::new());
+        assert_eq!((n.code, n.subcode), (6, 1));
+        assert_eq!(n.error_code(), ErrorCode::Cease);
+        assert!(n.is_cease(CeaseSubcode::MaximumPrefixesReached));
+        // Subcode 1 of another code is no Cease subcode.
+        let n = Notification::new(ErrorCode::MessageHeader, 1, Bytes::new());
+        assert_eq!(n.cease_subcode(), None);
+        assert_eq!(
+            Notification::new(99, 1, Bytes::new()).error_code(),
+            ErrorCode::Unknown(99)
+        );
+    }
+
+    #[test]
     fn long_shutdown_communication_is_cut_on_a_char_boundary() {
         let text = "é".repeat(200); // 400 octets
-        let n = Notification::cease_with_communication(2, &text);
+        let n = Notification::cease_with_communication(CeaseSubcode::AdministrativeShutdown, &text);
         assert_eq!(n.data[0], 254);
         assert_eq!(n.shutdown_communication().map(|s| s.len()), Some(254));
     }

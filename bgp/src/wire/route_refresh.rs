@@ -32,13 +32,13 @@ pub(super) fn decode(msg: &Bytes) -> Result<RouteRefresh, DecodeError> {
     }
     Ok(RouteRefresh {
         afi: u16::from_be_bytes([body[0], body[1]]).into(),
-        subtype: body[2],
+        subtype: body[2].into(),
         safi: body[3].into(),
     })
 }
 
 pub(super) fn encode(r: &RouteRefresh, out: &mut BytesMut) {
     out.put_u16(r.afi.into());
-    out.put_u8(r.subtype);
+    out.put_u8(r.subtype.into());
     out.put_u8(r.safi.into());
 }

@@ -404,7 +404,7 @@ fn notification_both_ways() {
 fn route_refresh_borr_both_ways() {
     let r = RouteRefresh {
         afi: Afi::Ipv6,
-        subtype: 1,
+        subtype: RouteRefreshSubtype::BeginOfRouteRefresh,
         safi: Safi::Unicast,
     };
     both_ways(

@@ -11,7 +11,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use bytes::Bytes;
 use ipnet::{IpNet, Ipv4Net};
 
-use super::iana::{Afi, Safi};
+use super::iana::{Afi, RouteRefreshSubtype, Safi};
 
 /// One BGP message (RFC 4271 §4.1 header type).
 // UPDATE is by far the most common message, so boxing it to shrink the
@@ -465,8 +465,8 @@ pub struct Notification {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RouteRefresh {
     pub afi: Afi,
-    /// 0 normal, 1 BoRR, 2 EoRR (RFC 7313).
-    pub subtype: u8,
+    /// Request, BoRR or EoRR (RFC 7313 §3.2).
+    pub subtype: RouteRefreshSubtype,
     pub safi: Safi,
 }
 

@@ -1,7 +1,7 @@
 //! BFD for BGP peers (`peers.<name>.bfd`): one multihop session per peer,
 //! loopback to loopback, run by [`bgp::bfd::driver`]. A session that goes
 //! from Up to Down resets the BGP session at once (Cease/BFD Down, RFC
-//! 9384), as the tunnel liveness watch does ([`super::liveness`]); the
+//! 9384), as the tunnel liveness watch does ([`super::router::liveness`]); the
 //! routes leave the kernel with it. The BGP session reconnects by itself
 //! once the path carries traffic again. A peer that turns BFD off
 //! (AdminDown) does not reset the BGP session (RFC 5882 §3.2).
@@ -15,7 +15,7 @@ use bgp::bfd::driver::{self, Command, Event, SessionKey};
 use bgp::bfd::packet::State;
 use bgp::bfd::session::SessionConfig;
 use bgp::driver::Command as BgpCommand;
-use bgp::wire::Notification;
+use bgp::wire::{CeaseSubcode, Notification};
 use tokio::sync::mpsc;
 use tracing::{info, warn};
 
@@ -23,10 +23,6 @@ use super::StartError;
 use super::rib_task::RibTask;
 use crate::api::{Neighbor, PeerBfdInfo};
 use crate::config;
-
-/// RFC 9384: Cease subcode "BFD Down".
-const CEASE: u8 = 6;
-const BFD_DOWN: u8 = 10;
 
 /// The BFD task's handle (once started) and where it reports.
 pub(super) struct Bfd {
@@ -128,7 +124,7 @@ impl RibTask {
                 .bfd_session_down_total
                 .with_label_values(&labels)
                 .inc();
-            let n = Notification::new(CEASE, BFD_DOWN, bytes::Bytes::new());
+            let n = Notification::cease(CeaseSubcode::BfdDown, bytes::Bytes::new());
             let _ = p.session.commands.send(BgpCommand::Reset(n));
         }
     }

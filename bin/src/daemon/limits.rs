@@ -8,16 +8,13 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use bgp::driver::Command;
-use bgp::wire::Notification;
+use bgp::wire::{CeaseSubcode, Notification};
 use rib::guard::Refusal;
 use rib::path::PeerId;
 use tracing::warn;
 
 use super::rib_task::RibTask;
 use crate::config::MaxPrefixAction;
-
-/// RFC 4486 Cease/Out of Resources.
-const OUT_OF_RESOURCES: u8 = 8;
 
 /// What has been logged and counted already.
 #[derive(Default)]
@@ -74,7 +71,7 @@ impl RibTask {
                 warn!(peer = %p.name, mib = format!("{mib:.1}"), limit_mib = max.limit,
                       restart_after = max.restart_after,
                       "max_adj_rib_in_mib exceeded: closing the session");
-                let n = Notification::new(6, OUT_OF_RESOURCES, Vec::new());
+                let n = Notification::cease(CeaseSubcode::OutOfResources, Vec::new());
                 let hold = Duration::from_secs(max.restart_after.into());
                 let _ = p.session.commands.send(Command::ResetHoldDown(n, hold));
             }

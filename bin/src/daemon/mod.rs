@@ -8,19 +8,36 @@
 //!                                                └──────────┘ ──repairs (heal)──▶ kernel, tunnels
 //! ```
 //!
+//! ```text
+//!  RIB task (rib_task.rs, the tokio shell: channels, timers, netlink, tunnels)
+//!     │ events + now                         ▲ outputs (RIB outputs, resets)
+//!     ▼                                      │
+//!  router/ (pure, time passed in, fake-clock tests)
+//!     graceful.rs    GR helper: restart / stale-path timers, End-of-RIB
+//!     max_prefix.rs  max_prefix verdicts: warn once, or reset + hold-down
+//!     liveness.rs    tunnel liveness watches: dead_after, handshake age
+//!     heal.rs        what was deleted behind our back, repair back-off
+//! ```
+//!
+//! Session tasks run under a supervisor in `bgp::driver`: one that panics
+//! reaches the RIB task as a Down (routes withdrawn), is counted in
+//! `wgbgp_session_task_failures_total`, and is started again.
+//!
 //! The RIB task owns all routing state and the tunnels; everything else
 //! talks to it over channels, so no lock guards a route. Reload and peer
-//! lifecycle live in [`peers`], `show` answers in [`show`].
+//! lifecycle live in [`peers`], `show` answers in [`show`]. Issue 13's
+//! goal is a `Router` with private state behind `handle(now, Input)`; the
+//! rest of `RibTask` (peers and reload, memory cap, carrying out repairs,
+//! `show`) has not moved into `router/` yet.
 
 mod bfd;
-mod heal;
 mod limits;
-mod liveness;
 mod notify;
 mod peers;
 mod reresolve;
 mod restart;
 mod rib_task;
+mod router;
 mod show;
 mod show_adj;
 mod underlay;
@@ -163,9 +180,9 @@ pub async fn run(cfg: Config, access: crate::control::Access) -> Result<(), Star
         private_key,
         events: events_tx,
         sessions,
-        watches: BTreeMap::new(),
+        liveness: Default::default(),
         listener,
-        over_limit: Default::default(),
+        max_prefix: Default::default(),
         heal: Default::default(),
         repair_at: None,
         graceful: Default::default(),

@@ -5,7 +5,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
 
 use bgp::driver::{self, Command, PeerConfig};
-use bgp::wire::{Afi, Notification};
+use bgp::wire::{Afi, CeaseSubcode, Notification};
 use rib::path::PeerId;
 use rib::policy::{Chain, Policy};
 use rib::table::PeerSettings;
@@ -16,12 +16,6 @@ use super::StartError;
 use super::rib_task::{PeerRuntime, RibTask};
 use crate::config::{self, Config};
 use crate::plan::{self, ReloadPlan};
-
-/// RFC 4486 Cease subcodes used here.
-const CEASE: u8 = 6;
-const PEER_DECONFIGURED: u8 = 3;
-const ADMINISTRATIVE_RESET: u8 = 4;
-const OTHER_CONFIGURATION_CHANGE: u8 = 6;
 
 pub(super) fn chain(cfg: &Config, names: &[String]) -> Chain {
     Chain(
@@ -221,23 +215,23 @@ impl RibTask {
             communication: None,
         });
         self.graceful.forget(id);
+        self.max_prefix.forget(id);
         self.limits.forget(id);
         self.restart.forget(name);
         let out = self.rib.remove_peer(id);
         self.dispatch(out).await;
-        if !keep_tunnel {
-            if let Some(ifname) = p.cfg.interface() {
-                if let Err(e) = self.tunnels.down(ifname).await {
-                    warn!(peer = %name, error = %e, "tunnel teardown failed");
-                }
-            }
+        if !keep_tunnel
+            && let Some(ifname) = p.cfg.interface()
+            && let Err(e) = self.tunnels.down(ifname).await
+        {
+            warn!(peer = %name, error = %e, "tunnel teardown failed");
         }
     }
 
     /// `clear bgp PEER`: a hard reset of the session (Cease/Administrative Reset).
     pub(super) fn reset_session(&self, id: PeerId) {
         if let Some(p) = self.peers.get(&id) {
-            let n = Notification::new(CEASE, ADMINISTRATIVE_RESET, bytes::Bytes::new());
+            let n = Notification::cease(CeaseSubcode::AdministrativeReset, bytes::Bytes::new());
             let _ = p.session.commands.send(Command::Reset(n));
         }
     }
@@ -311,7 +305,7 @@ impl RibTask {
         if let Err(e) = self.tunnels.ensure_loopbacks(&plan.loopbacks_added).await {
             warn!(error = %e, "adding loopbacks failed");
         }
-        let deconfigured = Notification::new(CEASE, PEER_DECONFIGURED, bytes::Bytes::new());
+        let deconfigured = Notification::cease(CeaseSubcode::PeerDeconfigured, bytes::Bytes::new());
         for name in &plan.peers_removed {
             info!(peer = %name, "reload: removing peer");
             self.drop_peer(name, deconfigured.clone(), false).await;
@@ -319,7 +313,8 @@ impl RibTask {
         let mut errors = Vec::new();
         for (name, why) in &plan.sessions_reset {
             info!(peer = %name, reasons = %why.join(","), "reload: resetting session");
-            let changed = Notification::new(CEASE, OTHER_CONFIGURATION_CHANGE, bytes::Bytes::new());
+            let changed =
+                Notification::cease(CeaseSubcode::OtherConfigurationChange, bytes::Bytes::new());
             let same_if = old.peers[name].interface() == new.peers[name].interface();
             self.drop_peer(name, changed, same_if).await;
             if let Err(e) = self.add_peer(name).await {

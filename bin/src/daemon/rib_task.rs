@@ -17,17 +17,14 @@ use tracing::{error, info, warn};
 use tunnels::TunnelManager;
 
 use super::SessionMap;
-use super::heal::{COALESCE, Heal, Kind};
-use super::liveness::{Observation, Watch};
-use bgp::wire::Notification;
-
-/// RFC 4486 Cease/Administrative Reset, with an RFC 9003 communication.
-const ADMINISTRATIVE_RESET: u8 = 4;
-/// RFC 4486 Cease/Maximum Number of Prefixes Reached.
-const MAXIMUM_PREFIXES_REACHED: u8 = 1;
+use super::router::graceful::GracefulHelper;
+use super::router::heal::{COALESCE, Heal, Kind};
+use super::router::liveness::{Liveness, Observation};
+use super::router::max_prefix::MaxPrefixGuard;
 use crate::api::{Request, Response, SoftDirection};
-use crate::config::{self, Config, MaxPrefixAction};
+use crate::config::{self, Config};
 use crate::metrics::Metrics;
+use bgp::wire::RouteRefreshSubtype;
 
 /// A control-socket request with the channel for its answer.
 pub struct ControlRequest {
@@ -56,17 +53,17 @@ pub(super) struct RibTask {
     pub events: mpsc::Sender<(PeerId, Event)>,
     pub sessions: SessionMap,
     /// Tunnel liveness of Established sessions over a tunnel with `dead_after`.
-    pub watches: BTreeMap<PeerId, Watch>,
+    pub liveness: Liveness,
     /// The TCP 179 listeners (MD5 keys are set on them per peer).
     pub listener: bgp::socket::Listener,
-    /// Peers over a warn-only `max_prefix`, so it is logged once.
-    pub over_limit: std::collections::BTreeSet<PeerId>,
+    /// `max_prefix` verdicts (see [`super::router::max_prefix`]).
+    pub max_prefix: MaxPrefixGuard,
     /// Loopbacks, host routes and interfaces deleted behind our back.
     pub heal: Heal,
-    /// When the next repair pass runs (see [`super::heal`]).
+    /// When the next repair pass runs (see [`super::router::heal`]).
     pub repair_at: Option<std::time::Instant>,
     /// Graceful Restart helper state (RFC 4724).
-    pub graceful: Graceful,
+    pub graceful: GracefulHelper,
     /// BFD sessions to peers (see [`super::bfd`]).
     pub bfd: super::bfd::Bfd,
     /// Memory cap and refusal state (see [`super::limits`]).
@@ -81,30 +78,8 @@ pub(super) struct RibTask {
 const REPAIR_LOG_LINES: usize = 10;
 
 /// How often the liveness watches are looked at; each tunnel is polled only
-/// when due (every thirtieth of its `dead_after`, see [`super::liveness`]).
-const LIVENESS_TICK: Duration = super::liveness::MIN_POLL;
-
-/// How long the stale routes of a peer that came back after a graceful
-/// restart may wait for its End-of-RIB (FRR's `stalepath-time`).
-const STALE_PATH_TIME: Duration = Duration::from_secs(360);
-
-/// Graceful Restart helper state: what each Established peer announced,
-/// and when the stale routes of each restarting peer expire.
-#[derive(Default)]
-pub(super) struct Graceful {
-    /// The peer's capability in its current (or last) session.
-    caps: BTreeMap<PeerId, bgp::fsm::PeerGracefulRestart>,
-    /// Restart timer while the peer is away, then the stale-path timer
-    /// once it is back; the peer's stale routes go when it runs out.
-    deadlines: BTreeMap<PeerId, std::time::Instant>,
-}
-
-impl Graceful {
-    pub(super) fn forget(&mut self, id: PeerId) {
-        self.caps.remove(&id);
-        self.deadlines.remove(&id);
-    }
-}
+/// when due (every thirtieth of its `dead_after`, see [`super::router::liveness`]).
+const LIVENESS_TICK: Duration = super::router::liveness::MIN_POLL;
 
 /// How often restart and stale-path timers are checked.
 const GRACEFUL_POLL: Duration = Duration::from_millis(500);
@@ -216,8 +191,8 @@ impl RibTask {
                     self.reresolve_endpoints(&mut reresolve).await;
                 }
                 _ = watchdog.tick() => super::notify::watchdog(),
-                _ = liveness.tick(), if !self.watches.is_empty() => self.check_liveness().await,
-                _ = graceful.tick(), if !self.graceful.deadlines.is_empty() || self.restart.deferring() => {
+                _ = liveness.tick(), if !self.liveness.is_empty() => self.check_liveness().await,
+                _ = graceful.tick(), if self.graceful.poll_timeout().is_some() || self.restart.deferring() => {
                     self.graceful_timers().await;
                     self.check_deferral().await;
                 }
@@ -252,8 +227,7 @@ impl RibTask {
                     .as_ref()
                     .is_some_and(|w| w.dead_after.is_some())
                 {
-                    self.watches
-                        .insert(peer, Watch::new(std::time::Instant::now()));
+                    self.liveness.established(std::time::Instant::now(), peer);
                 }
                 let mut out = self.rib.handle_peer_up(
                     peer,
@@ -261,7 +235,10 @@ impl RibTask {
                     &negotiated.families,
                     negotiated.extended_next_hop,
                 );
-                out.extend(self.graceful_up(peer, &negotiated));
+                let name = &self.peers[&peer].name;
+                let cap = negotiated.graceful_restart.clone();
+                let now = std::time::Instant::now();
+                out.extend(self.graceful.up(now, peer, name, cap, &mut self.rib));
                 self.restart
                     .established(&self.peers[&peer].name, &negotiated);
                 out
@@ -273,15 +250,23 @@ impl RibTask {
                 let out = self.rib.handle_update(peer, update);
                 self.check_max_prefix(peer);
                 self.check_limits(peer);
-                if self.graceful.deadlines.contains_key(&peer) && self.rib.stale_count(peer) == 0 {
-                    self.graceful.deadlines.remove(&peer);
-                }
+                self.graceful.updated(peer, &self.rib);
                 out
             }
             Event::RouteRefresh(rr) => self.route_refresh(peer, rr, fib),
             Event::Down(reason) => {
-                self.watches.remove(&peer);
-                self.graceful_down(peer, &reason)
+                self.liveness.forget(peer);
+                let name = &self.peers[&peer].name;
+                let now = std::time::Instant::now();
+                // Re-selection of its prefixes, if they go, follows in `sweep`.
+                (self.graceful).down(now, peer, name, &reason, &mut self.rib)
+            }
+            Event::TaskFailed(_) => {
+                // The driver logged it and the Down (if it was up) came before.
+                let labels = super::show::peer_labels(&self.peers[&peer]);
+                let failures = &self.metrics.session_task_failures_total;
+                failures.with_label_values(&labels).inc();
+                return;
             }
         };
         self.route(out, fib);
@@ -298,118 +283,35 @@ impl RibTask {
         rr: bgp::wire::RouteRefresh,
         fib: &mut Vec<FibOp>,
     ) -> Vec<Output> {
-        use bgp::driver::RefreshMarker;
         match rr.subtype {
-            0 => {
+            RouteRefreshSubtype::Request => {
                 let send = |s: &Self, m| {
                     if let Some(p) = s.peers.get(&peer) {
                         let _ = p.session.commands.send(Command::RefreshMarker(rr.afi, m));
                     }
                 };
-                send(self, RefreshMarker::Begin);
+                send(self, RouteRefreshSubtype::BeginOfRouteRefresh);
                 let out = self.rib.handle_route_refresh(peer, rr.afi);
                 self.route(out, fib);
-                send(self, RefreshMarker::End);
+                send(self, RouteRefreshSubtype::EndOfRouteRefresh);
                 Vec::new()
             }
-            1 => {
+            RouteRefreshSubtype::BeginOfRouteRefresh => {
                 self.rib.handle_begin_of_refresh(peer, rr.afi);
                 Vec::new()
             }
-            2 => self.rib.handle_end_of_refresh(peer, rr.afi),
-            _ => Vec::new(),
+            RouteRefreshSubtype::EndOfRouteRefresh => self.rib.handle_end_of_refresh(peer, rr.afi),
+            RouteRefreshSubtype::Unknown(_) => Vec::new(),
         }
-    }
-
-    /// RFC 4724 §4.2: a session that ends without a NOTIFICATION (the
-    /// connection closed, or the hold timer expired: the peer could not
-    /// send one) — or, with RFC 8538's N bit both ways, with any
-    /// NOTIFICATION but a Hard Reset — with a peer that announced Graceful
-    /// Restart keeps the routes of the families it preserves, stale, for
-    /// its Restart Time.
-    fn graceful_down(&mut self, peer: PeerId, reason: &bgp::fsm::DownReason) -> Vec<Output> {
-        let name = &self.peers[&peer].name;
-        let cap = self.graceful.caps.remove(&peer);
-        let eligible = reason.allows_graceful_restart(cap.as_ref().is_some_and(|c| c.notification));
-        let keep: Vec<bgp::wire::Afi> = match &cap {
-            Some(cap) if eligible && cap.restart_time > 0 => {
-                [bgp::wire::Afi::Ipv4, bgp::wire::Afi::Ipv6]
-                    .into_iter()
-                    .filter(|&afi| cap.preserves(afi, bgp::wire::Safi::Unicast))
-                    .collect()
-            }
-            _ => Vec::new(),
-        };
-        if keep.is_empty() {
-            info!(peer = %name, %reason, "withdrawing routes of the session");
-            self.graceful.deadlines.remove(&peer);
-            // Re-selection of its prefixes follows in `sweep`.
-            return self.rib.begin_peer_down(peer);
-        }
-        let restart_time = cap.map_or(0, |c| c.restart_time);
-        info!(peer = %name, %reason, restart_time, families = ?keep,
-              "graceful restart: keeping the routes of the session as stale");
-        self.graceful.deadlines.insert(
-            peer,
-            std::time::Instant::now() + Duration::from_secs(restart_time.into()),
-        );
-        self.rib.handle_peer_down_graceful(peer, &keep)
-    }
-
-    /// The peer is back. RFC 4724 §4.2: stale routes of a family it no
-    /// longer preserves, or whose forwarding state it lost (F bit clear),
-    /// go now; the others wait for its End-of-RIB, at most
-    /// [`STALE_PATH_TIME`].
-    fn graceful_up(&mut self, peer: PeerId, negotiated: &bgp::fsm::Negotiated) -> Vec<Output> {
-        use bgp::wire::{Afi, Safi};
-        let cap = negotiated.graceful_restart.clone();
-        let mut out = Vec::new();
-        if self.rib.stale_count(peer) > 0 {
-            for afi in [Afi::Ipv4, Afi::Ipv6] {
-                if !cap
-                    .as_ref()
-                    .is_some_and(|c| c.forwarding_kept(afi, Safi::Unicast))
-                {
-                    out.extend(self.rib.sweep_stale(peer, Some(afi)));
-                }
-            }
-        }
-        if self.rib.stale_count(peer) > 0 {
-            let name = &self.peers[&peer].name;
-            info!(peer = %name, stale = self.rib.stale_count(peer),
-                  "graceful restart: peer is back, waiting for its End-of-RIB");
-            self.graceful
-                .deadlines
-                .insert(peer, std::time::Instant::now() + STALE_PATH_TIME);
-        } else {
-            self.graceful.deadlines.remove(&peer);
-        }
-        match cap {
-            Some(cap) => self.graceful.caps.insert(peer, cap),
-            None => self.graceful.caps.remove(&peer),
-        };
-        out
     }
 
     /// Sweeps the stale routes of peers whose restart or stale-path timer ran out.
     async fn graceful_timers(&mut self) {
         let now = std::time::Instant::now();
-        let expired: Vec<PeerId> = self
-            .graceful
-            .deadlines
-            .iter()
-            .filter(|(_, at)| **at <= now)
-            .map(|(id, _)| *id)
-            .collect();
-        for peer in expired {
-            self.graceful.deadlines.remove(&peer);
-            if let Some(p) = self.peers.get(&peer) {
-                info!(peer = %p.name, stale = self.rib.stale_count(peer),
-                      "graceful restart: timer ran out, removing the stale routes");
-            }
-            let out = self.rib.sweep_stale(peer, None);
-            self.dispatch(out).await;
-        }
+        let peers = &self.peers;
+        let name = |id| peers.get(&id).map(|p: &PeerRuntime| p.name.clone());
+        let out = self.graceful.expire(now, &mut self.rib, name);
+        self.dispatch(out).await;
     }
 
     /// Ends our own restart's selection deferral once every graceful
@@ -722,34 +624,12 @@ impl RibTask {
     /// more than `max_prefix` of one family (after import policy).
     fn check_max_prefix(&mut self, id: PeerId) {
         let Some(p) = self.peers.get(&id) else { return };
-        let Some(max) = p.cfg.max_prefix else { return };
-        for (afi, safi) in [(bgp::wire::Afi::Ipv4, 1u8), (bgp::wire::Afi::Ipv6, 1u8)] {
-            let (received, _) = self.rib.peer_counts(id, afi);
-            if received as u64 <= max.limit as u64 {
-                continue;
-            }
-            match max.action {
-                MaxPrefixAction::Warn => {
-                    if self.over_limit.insert(id) {
-                        warn!(peer = %p.name, %afi, received, limit = max.limit, "max_prefix exceeded (warn only)");
-                    }
-                }
-                MaxPrefixAction::Restart => {
-                    warn!(peer = %p.name, %afi, received, limit = max.limit,
-                          restart_after = max.restart_after, "max_prefix exceeded: closing the session");
-                    // RFC 4486 §4: AFI, SAFI and the limit as data.
-                    let mut data = Vec::with_capacity(7);
-                    data.extend_from_slice(&u16::from(afi).to_be_bytes());
-                    data.push(safi);
-                    data.extend_from_slice(&max.limit.to_be_bytes());
-                    let n = Notification::new(6, MAXIMUM_PREFIXES_REACHED, data);
-                    let hold = Duration::from_secs(max.restart_after.into());
-                    let _ = p.session.commands.send(Command::ResetHoldDown(n, hold));
-                }
-            }
-            return;
+        let rib = &self.rib;
+        let received = |afi| rib.peer_counts(id, afi).0;
+        if let Some(reset) = (self.max_prefix).check(id, &p.name, p.cfg.max_prefix, received) {
+            let command = Command::ResetHoldDown(reset.notification, reset.hold_down);
+            let _ = p.session.commands.send(command);
         }
-        self.over_limit.remove(&id);
     }
 
     /// Schedules a repair pass if something waits for one: at `next` (a
@@ -892,12 +772,11 @@ impl RibTask {
     }
 
     /// Tears down Established sessions whose tunnel went quiet (see
-    /// [`super::liveness`]); they come back by themselves when it recovers.
+    /// [`super::router::liveness`]); they come back by themselves when it recovers.
     async fn check_liveness(&mut self) {
-        let ids: Vec<PeerId> = self.watches.keys().copied().collect();
-        for id in ids {
+        for id in self.liveness.ids() {
             let Some(p) = self.peers.get(&id) else {
-                self.watches.remove(&id);
+                self.liveness.forget(id);
                 continue;
             };
             let (Some(ifname), Some(dead_after)) = (
@@ -908,11 +787,7 @@ impl RibTask {
             };
             let dead_after = Duration::from_secs(dead_after.into());
             let now = std::time::Instant::now();
-            if !self
-                .watches
-                .get_mut(&id)
-                .is_some_and(|w| w.due(now, dead_after))
-            {
+            if !self.liveness.due(now, id, dead_after) {
                 continue;
             }
             // A frozen wireguard-go never answers its UAPI socket: that, too,
@@ -933,19 +808,14 @@ impl RibTask {
             };
             // When the counters were read, not when this round began.
             let now = std::time::Instant::now();
-            let Some(watch) = self.watches.get_mut(&id) else {
-                continue;
-            };
-            if let Some(why) = watch.observe(now, &obs, dead_after) {
+            if let Some(dead) = self.liveness.observe(now, id, ifname, &obs, dead_after) {
+                let why = &dead.why;
                 warn!(peer = %p.name, interface = %ifname, "tunnel dead ({why}): tearing the session down");
                 self.metrics
                     .tunnel_dead_total
                     .with_label_values(&[&p.name, ifname])
                     .inc();
-                let text = format!("WireGuard tunnel {ifname} dead: {why}");
-                let n = Notification::cease_with_communication(ADMINISTRATIVE_RESET, &text);
-                let _ = p.session.commands.send(Command::Reset(n));
-                self.watches.remove(&id);
+                let _ = p.session.commands.send(Command::Reset(dead.notification));
             }
         }
     }

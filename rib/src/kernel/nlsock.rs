@@ -10,6 +10,7 @@ use std::io;
 use std::os::fd::AsRawFd;
 use std::time::Duration;
 
+use bgp::socket::setsockopt;
 use netlink_packet_core::{
     NLM_F_ACK, NLM_F_ACK_TLVS, NLM_F_DUMP, NLM_F_DUMP_INTR, NLM_F_REQUEST, NetlinkHeader,
     NetlinkMessage, NetlinkPayload,
@@ -67,30 +68,12 @@ pub(crate) struct RouteSocket {
     batch: usize,
 }
 
-fn setsockopt_int(fd: i32, level: i32, name: i32, value: i32) -> io::Result<()> {
-    // SAFETY: plain setsockopt with a pointer to a live c_int and its size.
-    let rc = unsafe {
-        libc::setsockopt(
-            fd,
-            level,
-            name,
-            &value as *const i32 as *const libc::c_void,
-            std::mem::size_of::<i32>() as libc::socklen_t,
-        )
-    };
-    if rc < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(())
-    }
-}
-
 /// Sets a socket's receive buffer with `SO_RCVBUFFORCE` (we run as root, and it ignores
 /// `net.core.rmem_max`), falling back to `SO_RCVBUF` if refused.
 pub(crate) fn set_rcvbuf(fd: i32, bytes: usize) -> io::Result<()> {
     let bytes = bytes.min(i32::MAX as usize) as i32;
-    setsockopt_int(fd, libc::SOL_SOCKET, libc::SO_RCVBUFFORCE, bytes)
-        .or_else(|_| setsockopt_int(fd, libc::SOL_SOCKET, libc::SO_RCVBUF, bytes))
+    setsockopt(fd, libc::SOL_SOCKET, libc::SO_RCVBUFFORCE, &bytes)
+        .or_else(|_| setsockopt(fd, libc::SOL_SOCKET, libc::SO_RCVBUF, &bytes))
 }
 
 /// Has the kernel drop route notifications of protocol `protocol` before they are queued on
@@ -168,21 +151,8 @@ pub fn drop_route_notifications(fd: i32, protocol: u8, owner: Option<u32>) -> io
         len: code.len() as u16,
         filter: code.as_ptr().cast_mut(),
     };
-    // SAFETY: `prog` points to `code`, both alive for the call; the kernel copies the program.
-    let rc = unsafe {
-        libc::setsockopt(
-            fd,
-            libc::SOL_SOCKET,
-            libc::SO_ATTACH_FILTER,
-            (&raw const prog).cast(),
-            std::mem::size_of::<libc::sock_fprog>() as libc::socklen_t,
-        )
-    };
-    if rc == 0 {
-        Ok(())
-    } else {
-        Err(io::Error::last_os_error())
-    }
+    // `prog` points to `code`, both alive for the call; the kernel copies the program.
+    setsockopt(fd, libc::SOL_SOCKET, libc::SO_ATTACH_FILTER, &prog)
 }
 
 impl RouteSocket {
@@ -199,19 +169,7 @@ impl RouteSocket {
             tv_sec: RECV_TIMEOUT.as_secs() as libc::time_t,
             tv_usec: 0,
         };
-        // SAFETY: setsockopt with a pointer to a live timeval and its size.
-        let rc = unsafe {
-            libc::setsockopt(
-                fd,
-                libc::SOL_SOCKET,
-                libc::SO_RCVTIMEO,
-                &tv as *const libc::timeval as *const libc::c_void,
-                std::mem::size_of::<libc::timeval>() as libc::socklen_t,
-            )
-        };
-        if rc < 0 {
-            return Err(io::Error::last_os_error());
-        }
+        setsockopt(fd, libc::SOL_SOCKET, libc::SO_RCVTIMEO, &tv)?;
         let rcvbuf = sock.get_rx_buf_sz()?;
         let batch = batch.clamp(1, (rcvbuf / ACK_TRUESIZE / 2).max(1));
         Ok(RouteSocket {

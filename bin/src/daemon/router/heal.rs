@@ -24,11 +24,11 @@ use crate::config::Config;
 
 /// Wait after the first deletion before repairing, so a burst (`ip route flush proto bgp`,
 /// a link taking its routes along) costs one pass.
-pub(super) const COALESCE: Duration = Duration::from_millis(50);
+pub(crate) const COALESCE: Duration = Duration::from_millis(50);
 
 /// What was repaired, as the `kind` label of `wgbgp_kernel_repairs_total`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(super) enum Kind {
+pub(crate) enum Kind {
     /// One of our BGP routes.
     Route,
     /// A host route to a peer's loopback.
@@ -52,7 +52,7 @@ impl Kind {
 
 /// Deletions seen and not yet repaired.
 #[derive(Default)]
-pub(super) struct Heal {
+pub(crate) struct Heal {
     pub loopbacks: BTreeSet<IpNet>,
     /// Interface → host routes deleted from it.
     pub host_routes: BTreeMap<String, BTreeSet<IpAddr>>,
@@ -287,6 +287,37 @@ peers:
         );
         assert!(h.host_routes.is_empty());
         assert!(h.interfaces.contains("wg-s2"));
+    }
+
+    #[test]
+    fn a_thing_deleted_again_and_again_is_repaired_with_growing_delays() {
+        use rib::repair::{FIRST_DELAY, FREE, QUIET};
+        let t0 = Instant::now();
+        let ms = |n: u64| Duration::from_millis(n);
+        let mut h = Heal::default();
+        let key = "interface wg-s2";
+        let mut next = None;
+        for i in 0..FREE {
+            let now = t0 + ms(100 * u64::from(i));
+            assert!(h.allowed(key, now, &mut next), "repair {i} is at once");
+            h.pacer.repaired(key.to_string(), now);
+        }
+        assert_eq!(next, None);
+        let last = t0 + ms(100 * u64::from(FREE - 1));
+        // Deleted once more: the repair waits a second after the last one.
+        assert!(!h.allowed(key, last + ms(10), &mut next));
+        assert_eq!(next, Some(last + FIRST_DELAY));
+        let second = last + FIRST_DELAY;
+        assert!(h.allowed(key, second, &mut None));
+        h.pacer.repaired(key.to_string(), second);
+        // And again: two seconds.
+        let mut next = None;
+        assert!(!h.allowed(key, second + ms(10), &mut next));
+        assert_eq!(next, Some(second + 2 * FIRST_DELAY));
+        // Other things are not held back by it.
+        assert!(h.allowed("loopback 1.1.1.1/32", second + ms(10), &mut None));
+        // Left alone for QUIET, it is repaired at once again.
+        assert!(h.allowed(key, second + QUIET, &mut None));
     }
 
     #[test]

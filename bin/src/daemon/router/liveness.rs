@@ -17,7 +17,11 @@
 //! plus at most two of those polls, about 7 % over `dead_after`, at the cost
 //! of ten status reads a second per tunnel at the shortest `dead_after`.
 
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
+
+use bgp::wire::{CeaseSubcode, Notification};
+use rib::path::PeerId;
 
 /// WireGuard's REJECT_AFTER_TIME: keys older than this carry no data.
 pub const REJECT_AFTER_TIME: Duration = Duration::from_secs(180);
@@ -112,9 +116,122 @@ impl Watch {
     }
 }
 
+/// The watches of every Established session over a tunnel with
+/// `dead_after`, and the verdicts on them.
+#[derive(Default)]
+pub(crate) struct Liveness {
+    watches: BTreeMap<PeerId, Watch>,
+}
+
+/// A tunnel found dead: why, and the NOTIFICATION to end its session with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Dead {
+    pub why: String,
+    pub notification: Notification,
+}
+
+impl Liveness {
+    /// The session of `id` reached Established at `now`: watch its tunnel.
+    pub(crate) fn established(&mut self, now: Instant, id: PeerId) {
+        self.watches.insert(id, Watch::new(now));
+    }
+
+    /// The session of `id` is down (or the peer gone): stop watching.
+    pub(crate) fn forget(&mut self, id: PeerId) {
+        self.watches.remove(&id);
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.watches.is_empty()
+    }
+
+    /// The watched sessions.
+    pub(crate) fn ids(&self) -> Vec<PeerId> {
+        self.watches.keys().copied().collect()
+    }
+
+    /// Whether the tunnel of `id` is due for a poll at `now`.
+    pub(crate) fn due(&mut self, now: Instant, id: PeerId, dead_after: Duration) -> bool {
+        (self.watches.get_mut(&id)).is_some_and(|w| w.due(now, dead_after))
+    }
+
+    /// Records what a poll of `ifname`, the tunnel of `id`, saw at `now`.
+    /// A dead tunnel ends the watch, and its session is to be reset with
+    /// Cease/Administrative Reset carrying the reason (RFC 9003).
+    pub(crate) fn observe(
+        &mut self,
+        now: Instant,
+        id: PeerId,
+        ifname: &str,
+        obs: &Observation,
+        dead_after: Duration,
+    ) -> Option<Dead> {
+        let why = self.watches.get_mut(&id)?.observe(now, obs, dead_after)?;
+        self.watches.remove(&id);
+        let text = format!("WireGuard tunnel {ifname} dead: {why}");
+        let notification =
+            Notification::cease_with_communication(CeaseSubcode::AdministrativeReset, &text);
+        Some(Dead { why, notification })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_silent_tunnel_resets_its_session_once_with_the_reason() {
+        let t0 = Instant::now();
+        let mut live = Liveness::default();
+        live.established(t0, 7);
+        let at = |ms| t0 + Duration::from_millis(ms);
+        assert!(live.due(at(0), 7, DEAD));
+        assert_eq!(
+            live.observe(at(0), 7, "wg-s2", &counters(100, 5), DEAD),
+            None
+        );
+        assert!(!live.due(at(50), 7, DEAD), "polled every dead_after / 30");
+        assert!(live.due(at(100), 7, DEAD));
+        assert_eq!(
+            live.observe(at(100), 7, "wg-s2", &counters(200, 5), DEAD),
+            None
+        );
+        // Nothing more arrives: dead 3 s after the last growth, not before.
+        assert_eq!(
+            live.observe(at(3099), 7, "wg-s2", &counters(200, 5), DEAD),
+            None
+        );
+        let dead = live
+            .observe(at(3100), 7, "wg-s2", &counters(200, 5), DEAD)
+            .expect("dead after 3 s of silence");
+        assert_eq!(dead.why, "nothing received for 3 s");
+        let n = &dead.notification;
+        assert!(n.is_cease(CeaseSubcode::AdministrativeReset));
+        assert_eq!(
+            n.shutdown_communication(),
+            Some("WireGuard tunnel wg-s2 dead: nothing received for 3 s")
+        );
+        // The watch ended with the verdict: no second reset.
+        assert!(live.is_empty());
+        assert_eq!(
+            live.observe(at(4000), 7, "wg-s2", &counters(200, 5), DEAD),
+            None
+        );
+    }
+
+    #[test]
+    fn a_session_that_went_down_is_no_longer_watched() {
+        let t0 = Instant::now();
+        let mut live = Liveness::default();
+        live.established(t0, 7);
+        live.established(t0, 8);
+        live.forget(7);
+        assert_eq!(live.ids(), vec![8]);
+        assert!(!live.due(t0, 7, DEAD));
+        let gone = Observation::Missing("wg-s2 has no peer".into());
+        assert_eq!(live.observe(t0, 7, "wg-s2", &gone, DEAD), None);
+        assert!(live.observe(t0, 8, "wg-s3", &gone, DEAD).is_some());
+    }
 
     const DEAD: Duration = Duration::from_secs(3);
 
