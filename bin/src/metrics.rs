@@ -289,7 +289,7 @@ impl Metrics {
             ),
             routes_refused_total: counter(
                 "routes_refused_total",
-                "Routes refused before import policy (bogon, default_route)",
+                "Routes refused before import policy (bogon, default_route) or dropped for an unusable next hop (next_hop)",
                 &peer_reason,
             ),
             adj_rib_in_bytes: gauge(

@@ -1,7 +1,8 @@
 //! Per-peer limits checked after each UPDATE: `max_adj_rib_in_mib` (RFC
 //! 4486 Cease/Out of Resources, or a warning) and the refusal of default
-//! routes and bogons (see [`rib::guard`]): logged once per peer, counted in
-//! `wgbgp_routes_refused_total`, the estimate exported as
+//! routes and bogons (see [`rib::guard`]), and routes whose next hop cannot
+//! be used (RFC 2545 link-local without an interface, ...): logged once per
+//! peer, counted in `wgbgp_routes_refused_total`, the estimate exported as
 //! `wgbgp_adj_rib_in_bytes`.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -25,6 +26,8 @@ pub(super) struct LimitState {
     logged: BTreeSet<(PeerId, Refusal)>,
     /// Refusals already added to the metric, per peer and reason.
     counted: BTreeMap<(PeerId, Refusal), u64>,
+    /// Routes dropped for their next hop already added to the metric.
+    next_hop_counted: BTreeMap<PeerId, u64>,
 }
 
 impl LimitState {
@@ -32,6 +35,7 @@ impl LimitState {
         self.over_memory.remove(&id);
         self.logged.retain(|(p, _)| *p != id);
         self.counted.retain(|(p, _), _| *p != id);
+        self.next_hop_counted.remove(&id);
     }
 }
 
@@ -97,6 +101,16 @@ impl RibTask {
                         .inc_by(n - *seen);
                     *seen = n;
                 }
+            }
+            // Logged once per peer by the RIB (rib::table::NextHopDrop).
+            let n = self.rib.next_hop_drops(*id);
+            let seen = self.limits.next_hop_counted.entry(*id).or_default();
+            if n > *seen {
+                self.metrics
+                    .routes_refused_total
+                    .with_label_values(&[&peer, &peer_as, &name, "next_hop"])
+                    .inc_by(n - *seen);
+                *seen = n;
             }
         }
     }

@@ -155,6 +155,14 @@ impl RibTask {
         let id = self.next_id;
         self.next_id += 1;
         self.rib.add_peer(id, peer_settings(&cfg, &peer));
+        // RFC 2545 link-local next hops from a tunnel peer are scoped to
+        // its interface (`via inet6 fe80::b dev wg-s2`).
+        if let Some(ifname) = peer.interface() {
+            let out = self
+                .rib
+                .set_peer_interface(id, interface_index(ifname), None);
+            self.dispatch(out).await;
+        }
         self.rib
             .set_soft_reconfiguration(id, peer.soft_reconfiguration_inbound);
         self.rib.set_guard(id, peer.limits.guard);
@@ -408,4 +416,12 @@ impl RibTask {
             Err(errors.join("; "))
         }
     }
+}
+
+/// The index of interface `name` in this namespace, if it exists.
+fn interface_index(name: &str) -> Option<u32> {
+    let name = std::ffi::CString::new(name).ok()?;
+    // SAFETY: if_nametoindex reads a NUL-terminated string we own.
+    let index = unsafe { libc::if_nametoindex(name.as_ptr()) };
+    (index != 0).then_some(index)
 }
