@@ -31,6 +31,7 @@
 //! `show`) has not moved into `router/` yet.
 
 mod bfd;
+mod instance;
 mod limits;
 mod notify;
 mod peers;
@@ -72,6 +73,8 @@ pub enum StartError {
     },
     #[error(transparent)]
     Tunnel(#[from] tunnels::TunnelError),
+    #[error(transparent)]
+    Instance(#[from] instance::LockError),
     #[error("the host's limits are too low for this configuration: {0}")]
     Limits(#[from] tunnels::limits::LimitError),
     #[error("{what}: {source}")]
@@ -108,6 +111,9 @@ async fn purge_policy_tables(cfg: &Config, fib_cfg: &FibConfig) {
 
 /// Runs the daemon until SIGTERM/SIGINT; returns after cleaning up.
 pub async fn run(cfg: Config, access: crate::control::Access) -> Result<(), StartError> {
+    // Before anything touches the kernel: a second instance would purge the
+    // running one's routes as stale.
+    let _instance = instance::InstanceLock::take(&cfg.control_socket)?;
     // Kernel first: stale routes of an earlier run go before anything new.
     let fib_cfg = FibConfig {
         table: cfg.kernel.table,
