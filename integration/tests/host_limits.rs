@@ -149,7 +149,7 @@ fn a_low_open_files_limit_is_named_and_a_sufficient_one_is_raised_to_the_hard_li
     assert_eq!(exited, Some(false), "wgbgpd did not refuse:\n{log}");
     assert!(secs < 10.0, "refused only after {secs:.1} s");
     assert!(
-        log.contains("150 peers and 0 userspace tunnels need about 578 open files")
+        log.contains("150 peers and 0 userspace tunnels need about 428 open files")
             && log.contains("the limit is 256")
             && log.contains("LimitNOFILE"),
         "{log}"

@@ -35,6 +35,8 @@ pub struct Demand {
     pub userspace_tunnels: u64,
     /// BGP sessions (a socket each, two during a connection collision).
     pub peers: u64,
+    /// Peers with BFD.
+    pub bfd_sessions: u64,
 }
 
 /// File descriptors wgbgpd uses whatever the configuration: runtime,
@@ -43,8 +45,12 @@ pub struct Demand {
 const BASE_FDS: u64 = 128;
 /// Per `wireguard-go` child: its stdout and stderr pipes.
 const FDS_PER_USERSPACE_TUNNEL: u64 = 2;
-/// Per peer: the session socket, a second one during a collision, BFD.
-const FDS_PER_PEER: u64 = 3;
+/// Per peer: the session socket, and a second one during a connection
+/// collision. (A generous estimate would refuse hubs that run fine under
+/// a hard limit of 1024.)
+const FDS_PER_PEER: u64 = 2;
+/// Per BFD session: its transmit socket (the receive sockets are shared).
+const FDS_PER_BFD_SESSION: u64 = 1;
 
 /// What does not fit.
 #[derive(Debug, Error, PartialEq, Eq)]
@@ -89,7 +95,8 @@ pub fn check(limits: &HostLimits, demand: &Demand) -> Result<(), LimitError> {
     }
     let need = BASE_FDS
         + demand.userspace_tunnels * FDS_PER_USERSPACE_TUNNEL
-        + demand.peers * FDS_PER_PEER;
+        + demand.peers * FDS_PER_PEER
+        + demand.bfd_sessions * FDS_PER_BFD_SESSION;
     if need > limits.nofile_soft {
         return Err(LimitError::Files {
             peers: demand.peers,
@@ -200,6 +207,7 @@ mod tests {
         let demand = Demand {
             userspace_tunnels: 100,
             peers: 100,
+            bfd_sessions: 0,
         };
         // Debian's default: 128 instances, some held by systemd and others.
         let err = check(&host(128, 40, 1 << 20), &demand).unwrap_err();
@@ -230,6 +238,7 @@ mod tests {
         let demand = Demand {
             userspace_tunnels: 0,
             peers: 1000,
+            bfd_sessions: 0,
         };
         assert_eq!(check(&host(128, 500, 1 << 20), &demand), Ok(()));
     }
@@ -239,12 +248,13 @@ mod tests {
         let demand = Demand {
             userspace_tunnels: 150,
             peers: 1000,
+            bfd_sessions: 100,
         };
         let err = check(&host(8192, 0, 1024), &demand).unwrap_err();
         let LimitError::Files { need, soft, .. } = err else {
             panic!("{err:?}")
         };
-        assert_eq!((need, soft), (128 + 300 + 3000, 1024));
+        assert_eq!((need, soft), (128 + 300 + 2000 + 100, 1024));
         assert!(err.to_string().contains("LimitNOFILE"));
         assert_eq!(check(&host(8192, 0, 4096), &demand), Ok(()));
     }

@@ -286,6 +286,7 @@ fn check_host_limits(cfg: &Config, backend: Backend) -> Result<(), StartError> {
     let demand = Demand {
         userspace_tunnels: new_userspace,
         peers: cfg.peers.len() as u64,
+        bfd_sessions: cfg.peers.values().filter(|p| p.bfd.is_some()).count() as u64,
     };
     let limits = HostLimits::read().map_err(io_err("reading the host's limits"))?;
     tunnels::limits::check(&limits, &demand)?;
