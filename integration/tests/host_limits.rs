@@ -24,7 +24,11 @@ fn ifname(i: usize) -> String {
 /// `n` peers; with tunnels (userspace backend) when `tunnels`, else plain
 /// and passive (no connection is attempted anywhere).
 fn hub(n: usize, tunnels: bool, dir: &TempDir) -> String {
-    let mut c = Config::new("10.255.0.1", 65000).loopback("10.255.0.1/32");
+    // Its own control socket (and instance lock), not the machine's default.
+    let socket = dir.join("wgbgp.sock");
+    let mut c = Config::new("10.255.0.1", 65000)
+        .loopback("10.255.0.1/32")
+        .top_level("control_socket", &format!("\"{}\"", socket.display()));
     if tunnels {
         c = c.wireguard(&dir.join("private.key").display().to_string());
     }
