@@ -101,13 +101,25 @@ pub enum Event {
         from: State,
         to: State,
     },
-    Established(Negotiated),
+    /// The session is up on the connection between these addresses.
+    Established {
+        negotiated: Negotiated,
+        connection: Endpoints,
+    },
     Update(Update),
     RouteRefresh(RouteRefresh),
     Down(DownReason),
     /// The session task ended unexpectedly and is being started again
     /// (after `Down(DownReason::TaskFailed)` if it was Established).
     TaskFailed(String),
+}
+
+/// The two ends of a TCP connection, as the socket reports them (a
+/// link-local address carries its interface as the scope id).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Endpoints {
+    pub local: SocketAddr,
+    pub remote: SocketAddr,
 }
 
 /// Counters and status read by `show` and the metrics, updated by the task.
@@ -122,6 +134,8 @@ pub struct PeerStats {
     /// When the session last reached Established (monotonic, wall clock).
     pub established_at: Mutex<Option<(Instant, SystemTime)>>,
     pub negotiated: Mutex<Option<Negotiated>>,
+    /// The Established connection's addresses (FRR's hostLocal/hostForeign).
+    pub connection: Mutex<Option<Endpoints>>,
     pub last_error: Mutex<Option<String>>,
     /// NOTIFICATIONs by (sent, code, subcode): what went wrong, as counters.
     pub notifications: Mutex<BTreeMap<(bool, u8, u8), u64>>,
@@ -237,6 +251,7 @@ async fn supervise<K: Copy + Send + 'static>(
         stats.set_state(State::Idle);
         *stats.established_at.lock().unwrap() = None;
         *stats.negotiated.lock().unwrap() = None;
+        *stats.connection.lock().unwrap() = None;
         *stats.last_error.lock().unwrap() = Some(format!("session task failed: {why}"));
         if from != State::Idle {
             let to = State::Idle;
@@ -273,6 +288,8 @@ struct Conn {
     writer: mpsc::UnboundedSender<Bytes>,
     reader: JoinHandle<()>,
     ctx: Ctx,
+    /// None if the socket could not tell (it closed already).
+    endpoints: Option<Endpoints>,
 }
 
 struct Driver<K> {
@@ -555,6 +572,10 @@ impl<K: Copy + Send + 'static> Driver<K> {
         let conn = ConnId(self.next_conn);
         self.next_conn += 1;
         let _ = stream.set_nodelay(true);
+        let endpoints = match (stream.local_addr(), stream.peer_addr()) {
+            (Ok(local), Ok(remote)) => Some(Endpoints { local, remote }),
+            _ => None,
+        };
         let (read, write) = stream.into_split();
         let (wtx, wrx) = mpsc::unbounded_channel();
         tokio::spawn(writer(write, wrx));
@@ -566,6 +587,7 @@ impl<K: Copy + Send + 'static> Driver<K> {
                 writer: wtx,
                 reader,
                 ctx: Ctx::default(),
+                endpoints,
             },
         );
         conn
@@ -647,12 +669,20 @@ impl<K: Copy + Send + 'static> Driver<K> {
                     .await;
             }
             Output::Established { conn, negotiated } => {
+                let mut endpoints = None;
                 if let Some(c) = self.conns.get_mut(&conn) {
                     c.ctx = Ctx {
                         four_octet_as: negotiated.four_octet_as,
                         extended_message: negotiated.extended_message,
                     };
+                    endpoints = c.endpoints;
                 }
+                // A connection that closed under us has no addresses left;
+                // its TcpClosed follows and takes the session down.
+                let connection = endpoints.unwrap_or(Endpoints {
+                    local: SocketAddr::new(unspecified(self.cfg.remote.ip()), 0),
+                    remote: self.cfg.remote,
+                });
                 info!(peer = %self.cfg.remote, remote_as = negotiated.remote_as,
                       hold_time = negotiated.hold_time, "session established");
                 self.stats
@@ -661,10 +691,12 @@ impl<K: Copy + Send + 'static> Driver<K> {
                 *self.stats.established_at.lock().unwrap() =
                     Some((Instant::now(), SystemTime::now()));
                 *self.stats.negotiated.lock().unwrap() = Some(negotiated.clone());
-                let _ = self
-                    .events
-                    .send((self.id, Event::Established(negotiated)))
-                    .await;
+                *self.stats.connection.lock().unwrap() = Some(connection);
+                let established = Event::Established {
+                    negotiated,
+                    connection,
+                };
+                let _ = self.events.send((self.id, established)).await;
             }
             Output::Update(update) => {
                 let _ = self.events.send((self.id, Event::Update(update))).await;
@@ -679,6 +711,7 @@ impl<K: Copy + Send + 'static> Driver<K> {
                     .fetch_add(1, Ordering::Relaxed);
                 *self.stats.established_at.lock().unwrap() = None;
                 *self.stats.negotiated.lock().unwrap() = None;
+                *self.stats.connection.lock().unwrap() = None;
                 let _ = self.events.send((self.id, Event::Down(reason))).await;
             }
         }
@@ -686,6 +719,14 @@ impl<K: Copy + Send + 'static> Driver<K> {
 }
 
 type ConnectTx = mpsc::Sender<io::Result<TcpStream>>;
+
+/// The unspecified address of `a`'s family.
+fn unspecified(a: IpAddr) -> IpAddr {
+    match a {
+        IpAddr::V4(_) => IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
+        IpAddr::V6(_) => IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED),
+    }
+}
 
 async fn sleep_until(deadline: Option<tokio::time::Instant>) {
     match deadline {
@@ -943,8 +984,16 @@ mod tests {
     async fn a_panicking_session_task_is_reported_down_and_started_again() {
         let (a, _b, mut events) = pair_of_sessions().await;
         let mut seen = Vec::new();
-        until(&mut events, &mut seen, established).await;
+        until(&mut events, &mut seen, |e| matches!(e, Event::Established { .. })).await;
         assert_eq!(a.stats.state(), State::Established);
+        // The event and the stats carry the connection's real addresses.
+        let Some(Event::Established { connection, .. }) = seen.last() else {
+            panic!("no Established event in {seen:?}");
+        };
+        assert_eq!(connection.remote.ip().to_string(), "127.0.0.1");
+        assert_eq!(connection.local.ip().to_string(), "127.0.0.1");
+        assert_ne!(connection.local.port(), 0);
+        assert_eq!(*a.stats.connection.lock().unwrap(), Some(*connection));
 
         a.commands.send(Command::Panic).unwrap();
         seen.clear();
@@ -972,6 +1021,7 @@ mod tests {
         assert_eq!(a.stats.task_failures.load(Ordering::Relaxed), 1);
         assert_eq!(a.stats.state(), State::Idle);
         assert!(a.stats.negotiated.lock().unwrap().is_none());
+        assert!(a.stats.connection.lock().unwrap().is_none());
 
         // Started again after the back-off, without a new Start command.
         seen.clear();

@@ -220,7 +220,11 @@ impl RibTask {
                 self.peer_state_metrics(peer, from, to);
                 return;
             }
-            Event::Established(negotiated) => {
+            Event::Established {
+                negotiated,
+                connection,
+            } => {
+                let _ = connection; // used by next-hop-self of plain peers
                 let p = &self.peers[&peer];
                 if p.cfg
                     .wireguard
