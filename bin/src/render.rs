@@ -429,7 +429,14 @@ pub fn neighbors(n: &BTreeMap<String, Neighbor>) -> String {
         if let Some(r) = &nb.last_reset_due_to {
             let _ = writeln!(out, "  Last reset: {r}");
         }
-        let _ = writeln!(out, "  Update source is {}\n", nb.update_source);
+        match &nb.update_source {
+            Some(a) => {
+                let _ = writeln!(out, "  Update source is {a}\n");
+            }
+            None => {
+                let _ = writeln!(out);
+            }
+        }
     }
     out
 }

@@ -224,7 +224,7 @@ impl RibTask {
                 negotiated,
                 connection,
             } => {
-                let _ = connection; // used by next-hop-self of plain peers
+                let mut out = self.session_source(peer, connection);
                 let p = &self.peers[&peer];
                 if p.cfg
                     .wireguard
@@ -233,12 +233,12 @@ impl RibTask {
                 {
                     self.liveness.established(std::time::Instant::now(), peer);
                 }
-                let mut out = self.rib.handle_peer_up(
+                out.extend(self.rib.handle_peer_up(
                     peer,
                     negotiated.remote_id,
                     &negotiated.families,
                     negotiated.extended_next_hop,
-                );
+                ));
                 let name = &self.peers[&peer].name;
                 let cap = negotiated.graceful_restart.clone();
                 let now = std::time::Instant::now();
