@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use bgp::driver::{self, Command, PeerConfig};
 use bgp::wire::{Afi, CeaseSubcode, Notification};
+use rib::kernel::KernelEvent;
 use rib::path::PeerId;
 use rib::policy::{Chain, Policy};
 use rib::table::PeerSettings;
@@ -158,6 +159,56 @@ impl RibTask {
             out.extend(self.rib.set_peer_interface(id, ifindex, ours));
         }
         out
+    }
+
+    /// After a link-local address appeared: plain peers whose session
+    /// runs over its link (it came up with their session, so the session
+    /// found none) now send it with their IPv6 next hops.
+    pub(super) fn refresh_session_links(&mut self, ifindex: u32) -> Vec<rib::table::Output> {
+        let mut out = Vec::new();
+        let ids: Vec<PeerId> = self.peers.keys().copied().collect();
+        for id in ids {
+            let p = &self.peers[&id];
+            let connection = *p.session.stats.connection.lock().unwrap();
+            let (Some(c), true) = (connection, p.cfg.wireguard.is_none()) else {
+                continue;
+            };
+            let Some((i, ll)) = session_link(self.rib.kernel(), c) else {
+                continue;
+            };
+            let now = (self.rib.peer_settings(id)).map(|s| (s.interface, s.local_link_local));
+            if i == ifindex && now != Some((Some(i), ll)) {
+                out.extend(self.rib.set_peer_interface(id, Some(i), ll));
+            }
+        }
+        out
+    }
+
+    /// Kernel changes that may have just opened the path to a peer: the
+    /// interface of its session came up (the link, or a link-local address
+    /// on it), or a route covering its address appeared. Its session, if
+    /// not up, then connects at once instead of at its ConnectRetry (the FSM
+    /// leaves an open connection alone).
+    pub(super) fn connect_now_after(&self, ev: &KernelEvent) {
+        let view = self.rib.kernel();
+        let wakes = |cfg: &config::Peer| match ev {
+            KernelEvent::LinkChanged { name, up: true, .. } => {
+                cfg.session_interface() == Some(name.as_str())
+            }
+            KernelEvent::AddressAdded { ifindex, addr } if config::is_link_local(*addr) => {
+                (cfg.session_interface()).is_some_and(|i| view.ifindex(i) == Some(*ifindex))
+            }
+            KernelEvent::RouteAdded(r) | KernelEvent::RouteReplaced(r) => {
+                r.protocol != rib::kernel::RTPROT_BGP && r.prefix.contains(&cfg.address())
+            }
+            _ => false,
+        };
+        for p in self.peers.values() {
+            if p.session.stats.state() != bgp::fsm::State::Established && wakes(&p.cfg) {
+                tracing::debug!(peer = %p.name, "path to the peer appeared: connecting now");
+                let _ = p.session.commands.send(Command::ConnectNow);
+            }
+        }
     }
 
     pub(super) async fn tunnel_spec(

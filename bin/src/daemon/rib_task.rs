@@ -158,8 +158,14 @@ impl RibTask {
                 Some(ev) = kernel.recv() => {
                     let tunnels = &self.tunnels;
                     self.heal.observe(&ev, self.rib.kernel(), &self.cfg, |i| tunnels.manages(i));
-                    let out = self.rib.handle_kernel_event(&ev);
+                    let mut out = self.rib.handle_kernel_event(&ev);
+                    if let KernelEvent::AddressAdded { ifindex, addr } = &ev
+                        && crate::config::is_link_local(*addr)
+                    {
+                        out.extend(self.refresh_session_links(*ifindex));
+                    }
                     self.dispatch(out).await;
+                    self.connect_now_after(&ev);
                     self.arm_repair(None);
                 }
                 _ = tokio::time::sleep_until(self.repair_at.map_or_else(
