@@ -161,10 +161,14 @@ impl RibTask {
         out
     }
 
-    /// After a link-local address appeared: plain peers whose session
-    /// runs over its link (it came up with their session, so the session
-    /// found none) now send it with their IPv6 next hops.
-    pub(super) fn refresh_session_links(&mut self, ifindex: u32) -> Vec<rib::table::Output> {
+    /// After a link-local address appeared on `ifindex` (`None`: after a
+    /// full dump, on any): plain peers whose session runs over its link (it
+    /// came up with their session, so the session found none) now send it
+    /// with their IPv6 next hops.
+    pub(super) fn refresh_session_links(
+        &mut self,
+        ifindex: Option<u32>,
+    ) -> Vec<rib::table::Output> {
         let mut out = Vec::new();
         let ids: Vec<PeerId> = self.peers.keys().copied().collect();
         for id in ids {
@@ -177,7 +181,7 @@ impl RibTask {
                 continue;
             };
             let now = (self.rib.peer_settings(id)).map(|s| (s.interface, s.local_link_local));
-            if i == ifindex && now != Some((Some(i), ll)) {
+            if ifindex.is_none_or(|want| want == i) && now != Some((Some(i), ll)) {
                 out.extend(self.rib.set_peer_interface(id, Some(i), ll));
             }
         }

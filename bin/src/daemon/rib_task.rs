@@ -159,10 +159,14 @@ impl RibTask {
                     let tunnels = &self.tunnels;
                     self.heal.observe(&ev, self.rib.kernel(), &self.cfg, |i| tunnels.manages(i));
                     let mut out = self.rib.handle_kernel_event(&ev);
-                    if let KernelEvent::AddressAdded { ifindex, addr } = &ev
-                        && crate::config::is_link_local(*addr)
-                    {
-                        out.extend(self.refresh_session_links(*ifindex));
+                    match &ev {
+                        KernelEvent::AddressAdded { ifindex, addr }
+                            if crate::config::is_link_local(*addr) =>
+                        {
+                            out.extend(self.refresh_session_links(Some(*ifindex)));
+                        }
+                        KernelEvent::Resync(_) => out.extend(self.refresh_session_links(None)),
+                        _ => {}
                     }
                     self.dispatch(out).await;
                     self.connect_now_after(&ev);
