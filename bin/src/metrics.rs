@@ -55,6 +55,7 @@ pub struct Metrics {
     pub session_flaps_total: IntCounterVec,
     /// Session tasks that ended unexpectedly (a panic) and were restarted.
     pub session_task_failures_total: IntCounterVec,
+    pub tunnel_failures_total: IntCounterVec,
     /// NOTIFICATIONs, labels + direction (sent, received), code, subcode
     /// (RFC 4271 §4.5 numbers, as frr_exporter has none and GoBGP counts
     /// only totals).
@@ -215,6 +216,11 @@ impl Metrics {
             session_task_failures_total: counter(
                 "session_task_failures_total",
                 "Times a session task failed (a panic) and was started again",
+                &PEER_LABELS,
+            ),
+            tunnel_failures_total: counter(
+                "tunnel_failures_total",
+                "Attempts to bring a peer's tunnel up that failed (retried with a back-off)",
                 &PEER_LABELS,
             ),
             notifications_total: counter(

@@ -210,6 +210,7 @@ pub async fn run(cfg: Config, access: crate::control::Access) -> Result<(), Star
         peers: BTreeMap::new(),
         names: BTreeMap::new(),
         next_id: 0,
+        tunnel_retry: Default::default(),
         metrics,
         tunnels,
         private_key,

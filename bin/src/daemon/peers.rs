@@ -268,10 +268,9 @@ impl RibTask {
     pub(super) async fn add_peer(&mut self, name: &str) -> Result<PeerId, StartError> {
         let cfg = self.cfg.clone();
         let peer = cfg.peers[name].clone();
-        if let Some(spec) = self.tunnel_spec(&peer).await? {
-            self.tunnels.up(&spec).await?;
-            info!(peer = %name, interface = %spec.interface, "tunnel up");
-        }
+        // A tunnel that cannot be made takes only this peer down: its
+        // session waits while the tunnel is retried (`retry_tunnels`).
+        let tunnel = self.tunnel_up(&peer).await;
         if let Some(key) = &peer.password {
             for a in &peer.addresses {
                 self.listener
@@ -305,7 +304,7 @@ impl RibTask {
             session_config(&cfg, &peer, restart),
             self.events.clone(),
         );
-        if !peer.shutdown {
+        if !peer.shutdown && tunnel.is_ok() {
             let _ = session.commands.send(Command::Start);
         }
         {
@@ -323,7 +322,64 @@ impl RibTask {
             },
         );
         self.names.insert(name.to_string(), id);
+        if let Err(error) = tunnel {
+            self.tunnel_failed(id, error);
+        }
         Ok(id)
+    }
+
+    /// Makes `peer`'s tunnel, if it has one, resolving its endpoint first.
+    async fn tunnel_up(&mut self, peer: &config::Peer) -> Result<(), String> {
+        let spec = self.tunnel_spec(peer).await.map_err(|e| e.to_string())?;
+        if let Some(spec) = spec {
+            self.tunnels.up(&spec).await.map_err(|e| e.to_string())?;
+            info!(peer = %peer.name, interface = %spec.interface, "tunnel up");
+        }
+        Ok(())
+    }
+
+    /// The tunnel of `id` failed to come up: logged, counted, shown as its
+    /// session's last error, and tried again after a back-off.
+    fn tunnel_failed(&mut self, id: PeerId, error: String) {
+        let Some(p) = self.peers.get(&id) else {
+            return;
+        };
+        let now = std::time::Instant::now();
+        let wait = self.tunnel_retry.failed(now, id, error.clone());
+        tracing::error!(peer = %p.name, interface = ?p.cfg.interface(), %error, retry_in = ?wait,
+            "tunnel failed to come up: its session waits; the other peers carry on");
+        let labels = super::show::peer_labels(p);
+        self.metrics.tunnel_failures_total.with_label_values(&labels).inc();
+        *p.session.stats.last_error.lock().unwrap() = Some(format!("tunnel: {error}"));
+    }
+
+    /// Tries again the tunnels whose back-off is over; a tunnel that comes
+    /// up starts its session.
+    pub(super) async fn retry_tunnels(&mut self) {
+        for id in self.tunnel_retry.due(std::time::Instant::now()) {
+            let Some(p) = self.peers.get(&id) else {
+                self.tunnel_retry.forget(id);
+                continue;
+            };
+            let peer = p.cfg.clone();
+            if let Err(error) = self.tunnel_up(&peer).await {
+                self.tunnel_failed(id, error);
+                continue;
+            }
+            let attempts = self.tunnel_retry.get(id).map_or(0, |f| f.attempts);
+            self.tunnel_retry.forget(id);
+            info!(peer = %peer.name, failed_attempts = attempts, "tunnel up at last: starting the session");
+            if let Some(ifname) = peer.session_interface() {
+                let ours = self.cfg.tunnel_link_local(&peer);
+                let out = (self.rib).set_peer_interface(id, interface_index(ifname), ours);
+                self.dispatch(out).await;
+            }
+            let p = &self.peers[&id];
+            *p.session.stats.last_error.lock().unwrap() = None;
+            if !peer.shutdown {
+                let _ = p.session.commands.send(Command::Start);
+            }
+        }
     }
 
     /// Stops the session of `name` with `notification` and forgets its
@@ -354,6 +410,7 @@ impl RibTask {
             communication: None,
         });
         self.graceful.forget(id);
+        self.tunnel_retry.forget(id);
         self.max_prefix.forget(id);
         self.limits.forget(id);
         self.restart.forget(name);
@@ -361,6 +418,7 @@ impl RibTask {
         self.dispatch(out).await;
         if !keep_tunnel
             && let Some(ifname) = p.cfg.interface()
+            && self.tunnels.manages(ifname)
             && let Err(e) = self.tunnels.down(ifname).await
         {
             warn!(peer = %name, error = %e, "tunnel teardown failed");
@@ -527,7 +585,10 @@ impl RibTask {
                 } else {
                     Command::Start
                 };
-                let _ = p.session.commands.send(cmd);
+                // A session whose tunnel is down starts when it comes up.
+                if peer.shutdown || self.tunnel_retry.get(id).is_none() {
+                    let _ = p.session.commands.send(cmd);
+                }
             }
             if let Some(p) = self.peers.get_mut(&id) {
                 p.cfg = peer.clone();

@@ -21,6 +21,7 @@ use super::router::graceful::GracefulHelper;
 use super::router::heal::{COALESCE, Heal, Kind};
 use super::router::liveness::{Liveness, Observation};
 use super::router::max_prefix::MaxPrefixGuard;
+use super::router::tunnel_retry::TunnelRetry;
 use crate::api::{Request, Response, SoftDirection};
 use crate::config::{self, Config};
 use crate::metrics::Metrics;
@@ -47,6 +48,8 @@ pub(super) struct RibTask {
     /// Config name → the id of its current session.
     pub names: BTreeMap<String, PeerId>,
     pub next_id: PeerId,
+    /// Tunnels that failed to come up, retried with a back-off.
+    pub tunnel_retry: TunnelRetry,
     pub metrics: Arc<Metrics>,
     pub tunnels: TunnelManager,
     pub private_key: Option<tunnels::Key>,
@@ -179,6 +182,10 @@ impl RibTask {
                     self.repair_at = None;
                     self.repair().await;
                 }
+                _ = tokio::time::sleep_until(self.tunnel_retry.next_at().map_or_else(
+                    tokio::time::Instant::now,
+                    tokio::time::Instant::from_std,
+                )), if self.tunnel_retry.next_at().is_some() => self.retry_tunnels().await,
                 Some(ev) = bfd_events.recv() => self.bfd_event(ev),
                 Some(req) = control.recv() => {
                     let response = self.answer(req.request).await;
@@ -891,7 +898,7 @@ impl RibTask {
                 afi,
             ),
             Request::Tunnels => {
-                Response::Tunnels(super::show::tunnels(&self.tunnels, &self.peers).await)
+                Response::Tunnels(super::show::tunnels(&self.tunnels, &self.peers, &self.tunnel_retry).await)
             }
             Request::Nexthops => Response::Nexthops(super::show::nexthops(&self.rib)),
             Request::Plan { path } => match self.plan_file(Some(&path)) {

@@ -478,9 +478,10 @@ pub(super) fn neighbors(
 pub(super) async fn tunnels(
     manager: &tunnels::TunnelManager,
     peers: &BTreeMap<PeerId, PeerRuntime>,
+    retry: &super::router::tunnel_retry::TunnelRetry,
 ) -> Vec<TunnelInfo> {
     let mut out = Vec::new();
-    for p in peers.values() {
+    for (id, p) in peers {
         let Some(ifname) = p.cfg.interface() else {
             continue;
         };
@@ -525,6 +526,16 @@ pub(super) async fn tunnels(
                 }
             }
             Err(e) => info.error = Some(e.to_string()),
+        }
+        if let Some(f) = retry.get(*id) {
+            let wait = f.next_at.saturating_duration_since(std::time::Instant::now());
+            info.up = false;
+            info.error = Some(format!(
+                "not up after {} attempts: {}; next attempt in {} s",
+                f.attempts,
+                f.error,
+                wait.as_secs()
+            ));
         }
         out.push(info);
     }

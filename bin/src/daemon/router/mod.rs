@@ -11,7 +11,9 @@
 //! - [`liveness`]: the tunnel liveness watches and their verdicts
 //!   (`dead_after`, REJECT_AFTER_TIME, a vanished tunnel);
 //! - [`heal`]: what was deleted behind our back and when it may be put
-//!   back (the repair back-off of `rib::repair::Pacer`).
+//!   back (the repair back-off of `rib::repair::Pacer`);
+//! - [`tunnel_retry`]: tunnels that failed to come up and when to try
+//!   each again.
 //!
 //! Still in the shell (`rib_task.rs` and its `impl` blocks): peers and
 //! reload, the Adj-RIB-In memory cap, carrying out repairs and `show`.
@@ -20,3 +22,4 @@ pub(super) mod graceful;
 pub(super) mod heal;
 pub(super) mod liveness;
 pub(super) mod max_prefix;
+pub(super) mod tunnel_retry;
