@@ -349,7 +349,10 @@ impl RibTask {
         tracing::error!(peer = %p.name, interface = ?p.cfg.interface(), %error, retry_in = ?wait,
             "tunnel failed to come up: its session waits; the other peers carry on");
         let labels = super::show::peer_labels(p);
-        self.metrics.tunnel_failures_total.with_label_values(&labels).inc();
+        self.metrics
+            .tunnel_failures_total
+            .with_label_values(&labels)
+            .inc();
         *p.session.stats.last_error.lock().unwrap() = Some(format!("tunnel: {error}"));
     }
 

@@ -897,9 +897,9 @@ impl RibTask {
                 which,
                 afi,
             ),
-            Request::Tunnels => {
-                Response::Tunnels(super::show::tunnels(&self.tunnels, &self.peers, &self.tunnel_retry).await)
-            }
+            Request::Tunnels => Response::Tunnels(
+                super::show::tunnels(&self.tunnels, &self.peers, &self.tunnel_retry).await,
+            ),
             Request::Nexthops => Response::Nexthops(super::show::nexthops(&self.rib)),
             Request::Plan { path } => match self.plan_file(Some(&path)) {
                 Ok((_, plan)) => Response::Plan(plan),

@@ -528,7 +528,9 @@ pub(super) async fn tunnels(
             Err(e) => info.error = Some(e.to_string()),
         }
         if let Some(f) = retry.get(*id) {
-            let wait = f.next_at.saturating_duration_since(std::time::Instant::now());
+            let wait = f
+                .next_at
+                .saturating_duration_since(std::time::Instant::now());
             info.up = false;
             info.error = Some(format!(
                 "not up after {} attempts: {}; next attempt in {} s",

@@ -36,9 +36,7 @@ impl TunnelRetry {
     /// before the next one.
     pub fn failed(&mut self, now: Instant, peer: PeerId, error: String) -> Duration {
         let attempts = self.failed.get(&peer).map_or(0, |f| f.attempts) + 1;
-        let wait = FIRST
-            .saturating_mul(1 << (attempts - 1).min(6))
-            .min(MAX);
+        let wait = FIRST.saturating_mul(1 << (attempts - 1).min(6)).min(MAX);
         self.failed.insert(
             peer,
             Failed {
