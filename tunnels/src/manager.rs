@@ -196,6 +196,18 @@ impl TunnelManager {
         Ok(())
     }
 
+    /// Makes the tunnel of `spec` forget its handshake history, so that
+    /// the next packet starts a handshake at once (see
+    /// `wg::restart_handshake`): for a tunnel whose first handshake was lost.
+    pub async fn restart_handshake(&self, spec: &TunnelSpec) -> Result<(), TunnelError> {
+        if !self.tunnels.contains_key(&spec.interface) {
+            return Err(TunnelError::NotManaged {
+                interface: spec.interface.clone(),
+            });
+        }
+        wg::restart_handshake(spec, self.backend).await
+    }
+
     /// `wg show` and `ip link` facts for one tunnel.
     pub async fn status(&self, interface: &str) -> Result<TunnelStatus, TunnelError> {
         let link = self.netlink.require_link(interface).await?;

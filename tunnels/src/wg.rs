@@ -100,8 +100,27 @@ impl From<&Device> for Current {
     }
 }
 
-/// The update that takes `current` (if known) to `spec`.
-fn update_for(spec: &TunnelSpec, current: Option<&Current>) -> DeviceUpdate {
+/// Removes the peer of `spec` and adds it again in one update: a fresh
+/// peer has no handshake history, so the next packet to it sends an
+/// initiation at once instead of waiting out the 5 s REKEY_TIMEOUT since the
+/// last one, which was lost if the other end was not up yet.
+pub(crate) async fn restart_handshake(
+    spec: &TunnelSpec,
+    backend: Backend,
+) -> Result<(), TunnelError> {
+    let name = iface_name(&spec.interface)?;
+    let update = DeviceUpdate::new()
+        .remove_peer_by_key(&spec.peer_public_key)
+        .add_peer(peer_for(spec));
+    blocking(&spec.interface, "set", backend, move || {
+        update.apply(&name, wg_backend(backend))
+    })
+    .await
+}
+
+/// Our one peer as `spec` wants it: AllowedIPs exactly `0.0.0.0/0` and
+/// `::/0`, the endpoint and keepalive.
+fn peer_for(spec: &TunnelSpec) -> PeerConfigBuilder {
     let mut peer = PeerConfigBuilder::new(&spec.peer_public_key)
         .replace_allowed_ips()
         .add_allowed_ip(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0)
@@ -109,11 +128,15 @@ fn update_for(spec: &TunnelSpec, current: Option<&Current>) -> DeviceUpdate {
     if let Some(ep) = spec.endpoint {
         peer = peer.set_endpoint(ep);
     }
-    peer = match spec.persistent_keepalive {
+    match spec.persistent_keepalive {
         Some(k) => peer.set_persistent_keepalive_interval(k),
         None => peer.unset_persistent_keepalive(),
-    };
+    }
+}
 
+/// The update that takes `current` (if known) to `spec`.
+fn update_for(spec: &TunnelSpec, current: Option<&Current>) -> DeviceUpdate {
+    let peer = peer_for(spec);
     let mut update = DeviceUpdate::new();
     match current {
         // Removing only the strangers keeps our peer's session (replace_peers would drop it).

@@ -211,6 +211,7 @@ pub async fn run(cfg: Config, access: crate::control::Access) -> Result<(), Star
         names: BTreeMap::new(),
         next_id: 0,
         tunnel_retry: Default::default(),
+        handshake: Default::default(),
         metrics,
         tunnels,
         private_key,

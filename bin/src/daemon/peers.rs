@@ -322,8 +322,9 @@ impl RibTask {
             },
         );
         self.names.insert(name.to_string(), id);
-        if let Err(error) = tunnel {
-            self.tunnel_failed(id, error);
+        match tunnel {
+            Ok(()) => self.wait_for_handshake(id),
+            Err(error) => self.tunnel_failed(id, error),
         }
         Ok(id)
     }
@@ -382,6 +383,7 @@ impl RibTask {
             if !peer.shutdown {
                 let _ = p.session.commands.send(Command::Start);
             }
+            self.wait_for_handshake(id);
         }
     }
 
@@ -414,6 +416,7 @@ impl RibTask {
         });
         self.graceful.forget(id);
         self.tunnel_retry.forget(id);
+        self.handshake.forget(id);
         self.max_prefix.forget(id);
         self.limits.forget(id);
         self.restart.forget(name);

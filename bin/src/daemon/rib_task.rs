@@ -13,11 +13,12 @@ use rib::path::PeerId;
 use rib::table::{Output, Rib};
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::{mpsc, oneshot};
-use tracing::{error, info, warn};
+use tracing::{debug, error, info, warn};
 use tunnels::TunnelManager;
 
 use super::SessionMap;
 use super::router::graceful::GracefulHelper;
+use super::router::handshake::{FirstHandshake, Verdict};
 use super::router::heal::{COALESCE, Heal, Kind};
 use super::router::liveness::{Liveness, Observation};
 use super::router::max_prefix::MaxPrefixGuard;
@@ -50,6 +51,8 @@ pub(super) struct RibTask {
     pub next_id: PeerId,
     /// Tunnels that failed to come up, retried with a back-off.
     pub tunnel_retry: TunnelRetry,
+    /// Sessions waiting for their tunnel's first handshake.
+    pub handshake: FirstHandshake,
     pub metrics: Arc<Metrics>,
     pub tunnels: TunnelManager,
     pub private_key: Option<tunnels::Key>,
@@ -88,6 +91,9 @@ const LIVENESS_TICK: Duration = super::router::liveness::MIN_POLL;
 const GRACEFUL_POLL: Duration = Duration::from_millis(500);
 /// How long a tunnel status read may take before the tunnel counts as dead.
 const STATUS_TIMEOUT: Duration = Duration::from_millis(500);
+/// How often sessions waiting for a first handshake are looked at (each
+/// on its own pace, see [`super::router::handshake`]).
+const HANDSHAKE_TICK: Duration = Duration::from_millis(250);
 
 /// Session events handled before the FIB batch goes out: the writer gets
 /// large batches under load and single routes when idle.
@@ -140,6 +146,8 @@ impl RibTask {
         let mut reresolve = super::reresolve::Pending::default();
         let mut liveness = tokio::time::interval(LIVENESS_TICK);
         liveness.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut handshake = tokio::time::interval(HANDSHAKE_TICK);
+        handshake.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut graceful = tokio::time::interval(GRACEFUL_POLL);
         graceful.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
@@ -209,6 +217,7 @@ impl RibTask {
                 }
                 _ = watchdog.tick() => super::notify::watchdog(),
                 _ = liveness.tick(), if !self.liveness.is_empty() => self.check_liveness().await,
+                _ = handshake.tick(), if !self.handshake.is_empty() => self.check_handshakes().await,
                 _ = graceful.tick(), if self.graceful.poll_timeout().is_some() || self.restart.deferring() => {
                     self.graceful_timers().await;
                     self.check_deferral().await;
@@ -241,6 +250,7 @@ impl RibTask {
                 negotiated,
                 connection,
             } => {
+                self.handshake.forget(peer);
                 let mut out = self.session_source(peer, connection);
                 let p = &self.peers[&peer];
                 if p.cfg
@@ -277,6 +287,7 @@ impl RibTask {
             Event::RouteRefresh(rr) => self.route_refresh(peer, rr, fib),
             Event::Down(reason) => {
                 self.liveness.forget(peer);
+                self.wait_for_handshake(peer);
                 let name = &self.peers[&peer].name;
                 let now = std::time::Instant::now();
                 // Re-selection of its prefixes, if they go, follows in `sweep`.
@@ -794,6 +805,59 @@ impl RibTask {
 
     /// Tears down Established sessions whose tunnel went quiet (see
     /// [`super::router::liveness`]); they come back by themselves when it recovers.
+    /// Helps sessions over a tunnel to its first handshake (see
+    /// [`super::router::handshake`]): connect as soon as there is one,
+    /// restart a lost one rather than wait WireGuard's 5 s.
+    async fn check_handshakes(&mut self) {
+        for id in self.handshake.due(std::time::Instant::now()) {
+            let Some(p) = self.peers.get(&id) else {
+                self.handshake.forget(id);
+                continue;
+            };
+            let Some(ifname) = p.cfg.interface() else {
+                self.handshake.forget(id);
+                continue;
+            };
+            let status = tokio::time::timeout(STATUS_TIMEOUT, self.tunnels.status(ifname)).await;
+            let Ok(Ok(st)) = status else {
+                continue; // liveness and self-healing deal with a broken tunnel
+            };
+            let peer = st.peer.as_ref();
+            let age = peer.and_then(|p| p.handshake_age);
+            let now = std::time::Instant::now();
+            match self.handshake.observe(now, id, age) {
+                Some(Verdict::ConnectNow) => {
+                    debug!(peer = %p.name, "tunnel handshake done: connecting now");
+                    let _ = p.session.commands.send(Command::ConnectNow);
+                }
+                Some(Verdict::Kick) => {
+                    // The endpoint it has now (resolved, or roamed).
+                    let endpoint = peer.and_then(|p| p.endpoint);
+                    if let Some(spec) = self.tunnel_spec_with(&p.cfg, endpoint) {
+                        debug!(peer = %p.name, "no tunnel handshake yet: starting one now");
+                        if let Err(e) = self.tunnels.restart_handshake(&spec).await {
+                            debug!(peer = %p.name, error = %e, "restarting the handshake failed");
+                        }
+                        let _ = p.session.commands.send(Command::ConnectNow);
+                    }
+                }
+                Some(Verdict::GiveUp) | None => {}
+            }
+        }
+    }
+
+    /// Watches the tunnel of `id` for its first handshake if its session
+    /// dials out over one (a tunnel with an endpoint, not shut down).
+    pub(super) fn wait_for_handshake(&mut self, id: PeerId) {
+        let Some(p) = self.peers.get(&id) else {
+            return;
+        };
+        let dials = (p.cfg.wireguard.as_ref()).is_some_and(|w| w.endpoint.is_some());
+        if dials && !p.cfg.shutdown && !p.cfg.passive && self.tunnel_retry.get(id).is_none() {
+            self.handshake.wait(std::time::Instant::now(), id);
+        }
+    }
+
     async fn check_liveness(&mut self) {
         for id in self.liveness.ids() {
             let Some(p) = self.peers.get(&id) else {

@@ -12,6 +12,8 @@
 //!   (`dead_after`, REJECT_AFTER_TIME, a vanished tunnel);
 //! - [`heal`]: what was deleted behind our back and when it may be put
 //!   back (the repair back-off of `rib::repair::Pacer`);
+//! - [`handshake`]: sessions waiting for their tunnel's first handshake
+//!   (connect when it comes, restart one that was lost);
 //! - [`tunnel_retry`]: tunnels that failed to come up and when to try
 //!   each again.
 //!
@@ -19,6 +21,7 @@
 //! reload, the Adj-RIB-In memory cap, carrying out repairs and `show`.
 
 pub(super) mod graceful;
+pub(super) mod handshake;
 pub(super) mod heal;
 pub(super) mod liveness;
 pub(super) mod max_prefix;
