@@ -850,12 +850,17 @@ impl RibTask {
             Request::Summary => {
                 Response::Summary(super::show::summary(&self.cfg, &self.rib, &self.peers))
             }
-            Request::Routes { afi, prefix } => Response::Routes(super::show::routes(
-                &self.cfg,
+            Request::Routes {
+                afi: _,
+                prefix: Some(prefix),
+            } => Response::Route(super::show::route(
                 &self.rib,
                 &self.peers,
-                afi,
+                &self.cfg,
                 prefix,
+            )),
+            Request::Routes { afi, prefix: None } => Response::Routes(super::show::routes(
+                &self.cfg, &self.rib, &self.peers, afi, None,
             )),
             Request::Neighbors { address } => {
                 let mut n = super::show::neighbors(

@@ -10,7 +10,7 @@ use rib::path::PeerId;
 use rib::table::Rib;
 
 use super::rib_task::PeerRuntime;
-use crate::api::{self, AdjRib, AdjRoute, AdjRoutes, Afi, Response};
+use crate::api::{AdjRib, AdjRoute, AdjRoutes, Afi, Response};
 use crate::config::Config;
 
 pub(super) fn neighbor_routes(
@@ -77,11 +77,8 @@ pub(super) fn neighbor_routes(
                 loc_prf: a.local_pref,
                 weight: 0,
                 path: a.as_path.to_string(),
-                origin: match a.origin {
-                    bgp::wire::Origin::Igp => api::Origin::Igp,
-                    bgp::wire::Origin::Egp => api::Origin::Egp,
-                    bgp::wire::Origin::Incomplete => api::Origin::Incomplete,
-                },
+                origin: super::show::origin(a.origin),
+                bgp_origin_code: super::show::origin(a.origin).code().to_string(),
                 valid: true,
                 accepted: received.then_some(r.accepted),
             },
