@@ -109,6 +109,11 @@ pub struct AdjRoutes {
     pub default_loc_prf: u32,
     #[serde(rename = "localAS")]
     pub local_as: u32,
+    /// FRR's legend of the one-letter codes.
+    #[serde(default)]
+    pub bgp_status_codes: BTreeMap<String, String>,
+    #[serde(default)]
+    pub bgp_origin_codes: BTreeMap<String, String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub received_routes: Option<BTreeMap<String, AdjRoute>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -139,6 +144,9 @@ pub struct AdjRoute {
     pub origin: Origin,
     /// FRR's one-letter origin: `i`, `e`, `?`.
     pub bgp_origin_code: String,
+    /// The status column as FRR writes it: `{"*": true, ">": true}`.
+    #[serde(default)]
+    pub applied_status_symbols: BTreeMap<String, bool>,
     pub valid: bool,
     /// Ours, received routes only: the import policy accepts it now.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -207,6 +215,9 @@ pub enum Response {
 pub struct Neighbor {
     pub remote_as: u32,
     pub local_as: u32,
+    /// wgbgp speaks eBGP only: always true.
+    pub nbr_external_link: bool,
+    pub bgp_version: u8,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub nbr_desc: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -222,6 +233,11 @@ pub struct Neighbor {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bgp_timer_up_established_epoch: Option<u64>,
     pub bgp_timer_configured_hold_time_msecs: u64,
+    pub bgp_timer_configured_keep_alive_interval_msecs: u64,
+    /// RFC 9072's extended OPEN parameters length: never used.
+    pub extended_optional_parameters_length: bool,
+    /// Updates go out as they are made (no MRAI): 0.
+    pub min_btwn_advertisement_runs_timer_msecs: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bgp_timer_hold_time_msecs: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -287,11 +303,7 @@ pub struct Neighbor {
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct NeighborCapabilities {
-    #[serde(
-        rename = "4byteAs",
-        default,
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(rename = "4byteAs", default, skip_serializing_if = "Option::is_none")]
     pub four_byte_as: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub extended_message: Option<String>,
@@ -311,6 +323,19 @@ pub struct NeighborCapabilities {
     pub graceful_restart: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub graceful_restart_remote_timer_msecs: Option<u64>,
+    /// The FQDN capability (draft-walton-bgp-hostname-capability) both ways.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host_name: Option<HostNameCapability>,
+}
+
+/// FRR's `hostName` capability object; `n/a` for what was not sent.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HostNameCapability {
+    pub adv_host_name: String,
+    pub adv_domain_name: String,
+    pub rcv_host_name: String,
+    pub rcv_domain_name: String,
 }
 
 impl NeighborCapabilities {
@@ -403,6 +428,15 @@ pub struct GracefulRestartFamily {
     /// The peer keeps forwarding state for it across its restart.
     pub f_bit: bool,
     pub end_of_rib_status: EndOfRibStatus,
+    pub timers: GracefulRestartFamilyTimers,
+}
+
+/// FRR's per-family `timers` of [`GracefulRestartFamily`].
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GracefulRestartFamilyTimers {
+    /// Seconds stale paths are kept after the peer came back, at most.
+    pub stale_path_timer: u64,
 }
 
 /// FRR's `endOfRibStatus`.
@@ -442,10 +476,21 @@ pub struct MessageStats {
     pub total_recv: u64,
 }
 
-/// FRR's per-family neighbor counters.
+/// FRR's per-family neighbor facts and counters.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct AfInfo {
+    /// Which communities go to the neighbor: all kinds (FRR's words).
+    pub comm_attri_sent_to_nbr: String,
+    /// An import (export) policy is configured.
+    pub inbound_path_policy_config: bool,
+    pub outbound_path_policy_config: bool,
+    /// The import and export policy names, space-separated (FRR: the
+    /// route-map's name).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub route_map_for_incoming_advertisements: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub route_map_for_outgoing_advertisements: Option<String>,
     pub accepted_prefix_counter: u64,
     pub sent_prefix_counter: u64,
 }
@@ -747,8 +792,8 @@ pub struct RoutePath {
     pub bestpath: bool,
     #[serde(default, skip_serializing_if = "is_false")]
     pub multipath: bool,
-    /// Ours in the table view, on the best path: why it won, in FRR's
-    /// words (`AS Path`, `Router ID`, ...; FRR shows it per prefix only).
+    /// On the best path: why it won, in FRR's words (`AS Path`, `Router
+    /// ID`, ..., `First path received` when it had no rival).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub selection_reason: Option<String>,
     /// Kept across the peer's graceful restart (RFC 4724), not yet

@@ -249,7 +249,10 @@ pub fn route(r: &crate::api::RouteDetail) -> String {
         out,
         "Paths: ({} available{}, table default)",
         r.paths.len(),
-        best.map_or(", no best path".to_string(), |b| format!(", best #{}", b + 1))
+        best.map_or(", no best path".to_string(), |b| format!(
+            ", best #{}",
+            b + 1
+        ))
     );
     if r.advertised_to.is_empty() {
         out.push_str("  Not advertised to any peer\n");
@@ -261,10 +264,22 @@ pub fn route(r: &crate::api::RouteDetail) -> String {
         out.push('\n');
     }
     for p in &r.paths {
-        let path = p.attrs.aspath.as_ref().map_or("Local", |a| a.string.as_str());
+        let path = p
+            .attrs
+            .aspath
+            .as_ref()
+            .map_or("Local", |a| a.string.as_str());
         let _ = writeln!(out, "  {}", if path.is_empty() { "Local" } else { path });
-        let nh = p.nexthops.first().map(|n| n.ip.to_string()).unwrap_or_default();
-        let _ = writeln!(out, "    {nh} from {} ({})", p.peer.peer_id, p.peer.router_id);
+        let nh = p
+            .nexthops
+            .first()
+            .map(|n| n.ip.to_string())
+            .unwrap_or_default();
+        let _ = writeln!(
+            out,
+            "    {nh} from {} ({})",
+            p.peer.peer_id, p.peer.router_id
+        );
         let mut facts = vec![format!("Origin {}", p.origin.name())];
         if let Some(m) = p.metric {
             facts.push(format!("metric {m}"));

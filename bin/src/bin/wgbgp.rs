@@ -205,7 +205,10 @@ fn vtysh_words(mut args: Vec<String>) -> Vec<String> {
     }
     if word(&args, show + 1) == Some("bgp")
         && matches!(word(&args, show + 2), Some("ipv4" | "ipv6"))
-        && !matches!(word(&args, show + 3), Some("unicast" | "help" | "-h" | "--help"))
+        && !matches!(
+            word(&args, show + 3),
+            Some("unicast" | "help" | "-h" | "--help")
+        )
     {
         args.insert(show + 3, "unicast".into());
     }
@@ -488,9 +491,15 @@ mod tests {
     #[test]
     fn vtysh_habits_become_our_command_line() {
         for (vtysh, ours) in [
-            ("wgbgp show bgp summary json", "wgbgp show bgp summary --json"),
+            (
+                "wgbgp show bgp summary json",
+                "wgbgp show bgp summary --json",
+            ),
             ("wgbgp show ip bgp", "wgbgp show bgp ipv4 unicast"),
-            ("wgbgp show ip bgp json", "wgbgp show bgp ipv4 unicast --json"),
+            (
+                "wgbgp show ip bgp json",
+                "wgbgp show bgp ipv4 unicast --json",
+            ),
             (
                 "wgbgp show ip bgp 198.51.100.0/24 json",
                 "wgbgp show bgp ipv4 unicast 198.51.100.0/24 --json",
@@ -501,9 +510,15 @@ mod tests {
                 "wgbgp show bgp neighbors 2.2.2.2 --json",
             ),
             ("wgbgp show bgp ipv6", "wgbgp show bgp ipv6 unicast"),
-            ("wgbgp show bgp ipv6 fd00::/64", "wgbgp show bgp ipv6 unicast fd00::/64"),
+            (
+                "wgbgp show bgp ipv6 fd00::/64",
+                "wgbgp show bgp ipv6 unicast fd00::/64",
+            ),
             ("wgbgp show bgp ipv4 unicast", "wgbgp show bgp ipv4 unicast"),
-            ("wgbgp --socket s show bgp neighbors 2.2.2.2", "wgbgp --socket s show bgp neighbors 2.2.2.2"),
+            (
+                "wgbgp --socket s show bgp neighbors 2.2.2.2",
+                "wgbgp --socket s show bgp neighbors 2.2.2.2",
+            ),
             // Not a show command: left alone.
             ("wgbgp config check json", "wgbgp config check json"),
         ] {

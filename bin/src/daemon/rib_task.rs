@@ -860,7 +860,11 @@ impl RibTask {
                 prefix,
             )),
             Request::Routes { afi, prefix: None } => Response::Routes(super::show::routes(
-                &self.cfg, &self.rib, &self.peers, afi, None,
+                &self.cfg,
+                &self.rib,
+                &self.peers,
+                afi,
+                None,
             )),
             Request::Neighbors { address } => {
                 let mut n = super::show::neighbors(

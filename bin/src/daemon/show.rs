@@ -191,14 +191,16 @@ pub(super) fn routes(
             .map(|(i, path)| {
                 let best = dest.best() == Some(i);
                 let attrs = &path.attrs;
-                let (peer_id, next_hop): (String, IpAddr) = match path.source {
-                    Source::Local => ("(unspec)".into(), local_next_hop(afi)),
-                    Source::Peer(id) => (
-                        peers
-                            .get(&id)
-                            .map_or_else(|| "?".into(), |p| p.cfg.address().to_string()),
-                        *path.next_hop,
-                    ),
+                let (peer_id, next_hop, hostname) = match path.source {
+                    Source::Local => ("(unspec)".into(), local_next_hop(afi), None),
+                    Source::Peer(id) => {
+                        let p = peers.get(&id);
+                        (
+                            p.map_or_else(|| "?".into(), |p| p.cfg.address().to_string()),
+                            *path.next_hop,
+                            p.and_then(remote_hostname),
+                        )
+                    }
                 };
                 let via = via(rib, dest, i);
                 RoutePath {
@@ -225,7 +227,10 @@ pub(super) fn routes(
                     peer_id,
                     path: attrs.as_path.to_string(),
                     origin: origin(attrs.origin),
-                    nexthops: vec![Nexthop::global(next_hop)],
+                    nexthops: vec![Nexthop {
+                        hostname,
+                        ..Nexthop::global(next_hop)
+                    }],
                     installed: best && dest.installed.is_some(),
                     via,
                     attrs: path_attrs(attrs),
@@ -254,6 +259,12 @@ fn via(rib: &Rib, dest: &rib::table::Dest, i: usize) -> Option<String> {
     })
 }
 
+/// The host name the peer announced on its current session.
+fn remote_hostname(p: &PeerRuntime) -> Option<String> {
+    let n = p.session.stats.negotiated.lock().unwrap();
+    n.as_ref().and_then(|n| n.remote_hostname.clone())
+}
+
 /// `show bgp ipv4|ipv6 unicast PREFIX`: FRR's detail of one prefix
 /// (`prefix`, `advertisedTo`, `paths` with `bestpath.selectionReason`).
 pub(super) fn route(
@@ -264,16 +275,12 @@ pub(super) fn route(
 ) -> Option<api::RouteDetail> {
     let dest = rib.loc_rib().get(&prefix)?;
     let afi = Afi::of(prefix.addr());
-    let hostname = |p: &PeerRuntime| {
-        let n = p.session.stats.negotiated.lock().unwrap();
-        n.as_ref().and_then(|n| n.remote_hostname.clone())
-    };
     let advertised_to = peers
         .iter()
         .filter(|(id, _)| rib.advertised_to(**id, &prefix))
         .map(|(_, p)| {
             let to = api::AdvertisedTo {
-                hostname: hostname(p),
+                hostname: remote_hostname(p),
             };
             (p.cfg.address().to_string(), to)
         })
@@ -344,7 +351,7 @@ pub(super) fn route(
                     .map(|r| r.describe().into()),
                 nexthops: vec![api::NexthopDetail {
                     ip: next_hop,
-                    hostname: None,
+                    hostname: peer.hostname.clone(),
                     afi: Afi::of(next_hop),
                     scope: scope.into(),
                     accessible: rib.eligible(path),
@@ -517,11 +524,15 @@ fn graceful_restart_info(
                 .map(|(afi, _)| {
                     let family = api::GracefulRestartFamily {
                         f_bit: theirs.is_some_and(|t| {
-                            t.3.iter().any(|(a, s, f)| a == afi && *s == bgp::wire::Safi::Unicast && *f)
+                            t.3.iter()
+                                .any(|(a, s, f)| a == afi && *s == bgp::wire::Safi::Unicast && *f)
                         }),
                         end_of_rib_status: api::EndOfRibStatus {
                             end_of_rib_send: end_of_rib.sent.contains(afi),
                             end_of_rib_recv: end_of_rib.received.contains(afi),
+                        },
+                        timers: api::GracefulRestartFamilyTimers {
+                            stale_path_timer: super::router::graceful::STALE_PATH_TIME.as_secs(),
                         },
                     };
                     (format!("{afi}Unicast"), family)
@@ -598,9 +609,15 @@ pub(super) fn neighbors(
             (bgp::wire::Afi::Ipv6, "ipv6Unicast"),
         ] {
             let (accepted, sent) = rib.peer_counts(*id, afi);
+            let names = |chain: &[String]| (!chain.is_empty()).then(|| chain.join(" "));
             families.insert(
                 key.to_string(),
                 AfInfo {
+                    comm_attri_sent_to_nbr: "extendedAndStandard".into(),
+                    inbound_path_policy_config: !p.cfg.import.is_empty(),
+                    outbound_path_policy_config: !p.cfg.export.is_empty(),
+                    route_map_for_incoming_advertisements: names(&p.cfg.import),
+                    route_map_for_outgoing_advertisements: names(&p.cfg.export),
                     accepted_prefix_counter: accepted as u64,
                     sent_prefix_counter: sent as u64,
                 },
@@ -609,9 +626,16 @@ pub(super) fn neighbors(
         let neighbor = Neighbor {
             remote_as: p.cfg.asn,
             local_as: cfg.asn,
+            nbr_external_link: true,
+            bgp_version: 4,
             nbr_desc: p.cfg.description.clone(),
             hostname: negotiated.as_ref().and_then(|n| n.remote_hostname.clone()),
-            remote_router_id: negotiated.as_ref().map(|n| n.remote_id.to_string()),
+            // FRR: 0.0.0.0 until a session told it.
+            remote_router_id: Some(
+                negotiated
+                    .as_ref()
+                    .map_or_else(|| "0.0.0.0".into(), |n| n.remote_id.to_string()),
+            ),
             local_router_id: cfg.router_id.to_string(),
             bgp_state: session_state(p),
             bgp_timer_up_msec: established_at.map_or(0, |(at, _)| at.elapsed().as_millis() as u64),
@@ -621,10 +645,16 @@ pub(super) fn neighbors(
                 .and_then(|(_, wall)| wall.duration_since(UNIX_EPOCH).ok())
                 .map(|d| d.as_secs()),
             bgp_timer_configured_hold_time_msecs: p.cfg.hold_time as u64 * 1000,
-            bgp_timer_hold_time_msecs: negotiated.as_ref().map(|n| n.hold_time as u64 * 1000),
-            bgp_timer_keep_alive_interval_msecs: negotiated
-                .as_ref()
-                .map(|n| n.keepalive as u64 * 1000),
+            bgp_timer_configured_keep_alive_interval_msecs: p.cfg.keepalive as u64 * 1000,
+            extended_optional_parameters_length: false,
+            min_btwn_advertisement_runs_timer_msecs: 0,
+            // Negotiated, else (as FRR) configured.
+            bgp_timer_hold_time_msecs: Some(
+                negotiated.as_ref().map_or(p.cfg.hold_time, |n| n.hold_time) as u64 * 1000,
+            ),
+            bgp_timer_keep_alive_interval_msecs: Some(
+                negotiated.as_ref().map_or(p.cfg.keepalive, |n| n.keepalive) as u64 * 1000,
+            ),
             update_source: p.cfg.local_address.to_string(),
             interface: p.cfg.interface().map(str::to_string),
             neighbor_capabilities: capabilities,
@@ -644,7 +674,9 @@ pub(super) fn neighbors(
             },
             connections_established: stats.connections_established.load(Ordering::Relaxed),
             connections_dropped: stats.connections_dropped.load(Ordering::Relaxed),
-            last_reset_timer_msecs: last_down.as_ref().map(|d| d.at.elapsed().as_millis() as u64),
+            last_reset_timer_msecs: last_down
+                .as_ref()
+                .map(|d| d.at.elapsed().as_millis() as u64),
             last_reset_due_to: stats.last_error.lock().unwrap().clone(),
             last_reset_code: last_down.as_ref().map(|d| reset_code(&d.reason)),
             last_notification_reason: notification.map(|n| {
@@ -655,7 +687,8 @@ pub(super) fn neighbors(
                         .map_or_else(|| format!("subcode {}", n.subcode), str::to_string)
                 )
             }),
-            last_error_code_subcode: notification.map(|n| format!("{:02X}{:02X}", n.code, n.subcode)),
+            last_error_code_subcode: notification
+                .map(|n| format!("{:02X}{:02X}", n.code, n.subcode)),
             last_notification_hard_reset: notification
                 .map(|n| n.is_cease(bgp::wire::CeaseSubcode::HardReset)),
             host_local: connection.map(|c| c.local.ip().to_string()),
@@ -707,6 +740,37 @@ fn capabilities(n: &bgp::fsm::Negotiated) -> api::NeighborCapabilities {
             .graceful_restart
             .as_ref()
             .map(|g| g.restart_time as u64 * 1000),
+        host_name: Some(host_name(n)),
+    }
+}
+
+/// The FQDN capabilities of a session: ours is the host name the session
+/// task sends (the kernel's), the peer's from its OPEN.
+fn host_name(n: &bgp::fsm::Negotiated) -> api::HostNameCapability {
+    let na = |s: &str| {
+        if s.is_empty() {
+            "n/a".to_string()
+        } else {
+            s.to_string()
+        }
+    };
+    let ours = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+    let (rcv_host, rcv_domain) = n
+        .remote_open
+        .capabilities
+        .iter()
+        .find_map(|c| match c {
+            bgp::wire::Capability::Fqdn { hostname, domain } => {
+                Some((hostname.clone(), domain.clone()))
+            }
+            _ => None,
+        })
+        .unwrap_or_default();
+    api::HostNameCapability {
+        adv_host_name: na(ours.trim()),
+        adv_domain_name: "n/a".into(),
+        rcv_host_name: na(&rcv_host),
+        rcv_domain_name: na(&rcv_domain),
     }
 }
 
@@ -811,3 +875,7 @@ pub(super) fn nexthops(rib: &Rib) -> Vec<NexthopInfo> {
     out.sort_by_key(|n| n.ip);
     out
 }
+
+#[cfg(test)]
+#[path = "show_frr_tests.rs"]
+mod frr_tests;
