@@ -1023,10 +1023,7 @@ mod tests {
     async fn a_panicking_session_task_is_reported_down_and_started_again() {
         let (a, _b, mut events) = pair_of_sessions().await;
         let mut seen = Vec::new();
-        until(&mut events, &mut seen, |e| {
-            matches!(e, Event::Established { .. })
-        })
-        .await;
+        until(&mut events, &mut seen, |e| matches!(e, Event::Established { .. })).await;
         assert_eq!(a.stats.state(), State::Established);
         // The event and the stats carry the connection's real addresses.
         let Some(Event::Established { connection, .. }) = seen.last() else {
