@@ -681,9 +681,10 @@ pub enum SessionState {
 }
 
 impl SessionState {
-    /// The FSM state number used by Prometheus exporters (frr_exporter,
-    /// GoBGP): Idle 1, Connect 2, Active 3, OpenSent 4, OpenConfirm 5,
-    /// Established 6.
+    /// The FSM state number of BGP4-MIB `bgpPeerState` (GoBGP's too):
+    /// Idle 1, Connect 2, Active 3, OpenSent 4, OpenConfirm 5, Established
+    /// 6. frr_exporter's `frr_bgp_peer_state` is another scale (0 down,
+    /// 1 Established, 2 admin down).
     pub fn number(self) -> i64 {
         match self {
             SessionState::Idle | SessionState::IdleAdmin => 1,

@@ -779,6 +779,67 @@ Displayed  3 routes and 4 total paths
     }
 
     #[test]
+    fn route_detail_says_why_the_best_won_like_frr() {
+        use crate::api::{AdvertisedTo, BestPath, NexthopDetail, PathDetail, PathPeer, RouteDetail};
+        let path = |peer: &str, id: &str, best: bool| PathDetail {
+            origin: Origin::Igp,
+            metric: Some(50),
+            loc_prf: None,
+            weight: 0,
+            valid: true,
+            sourced: false,
+            local: false,
+            stale: false,
+            multipath: false,
+            bestpath: best.then(|| BestPath {
+                overall: true,
+                selection_reason: "Router ID".into(),
+            }),
+            not_best_reason: (!best).then(|| "router ID".into()),
+            nexthops: vec![NexthopDetail {
+                ip: peer.parse().unwrap(),
+                hostname: None,
+                afi: crate::api::Afi::Ipv4,
+                scope: "global".into(),
+                accessible: true,
+                used: true,
+            }],
+            peer: PathPeer {
+                peer_id: peer.into(),
+                router_id: id.into(),
+                hostname: None,
+                kind: Some("external".into()),
+            },
+            installed: best,
+            via: None,
+            attrs: Default::default(),
+        };
+        let r = RouteDetail {
+            prefix: "198.51.100.0/24".into(),
+            advertised_to: [("3.3.3.3".to_string(), AdvertisedTo::default())].into(),
+            paths: vec![
+                path("2.2.2.2", "2.2.2.2", true),
+                path("3.3.3.3", "3.3.3.3", false),
+            ],
+        };
+        let text = route(&r);
+        let want = "\
+BGP routing table entry for 198.51.100.0/24
+Paths: (2 available, best #1, table default)
+  Advertised to non peer-group peers:
+  3.3.3.3
+  Local
+    2.2.2.2 from 2.2.2.2 (2.2.2.2)
+      Origin IGP, metric 50, valid, external, best (Router ID)
+  Local
+    3.3.3.3 from 3.3.3.3 (3.3.3.3)
+      Origin IGP, metric 50, valid, external
+      Not best: router ID
+";
+        assert_eq!(text, want, "\n{text}");
+    }
+
+    #[test]
     fn empty_outputs() {
         assert_eq!(summary(&BgpSummary::default()), "No BGP neighbors found\n");
         assert!(routes_text(BTreeMap::new()).ends_with("No BGP prefixes displayed, 0 exist\n"));

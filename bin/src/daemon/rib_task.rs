@@ -417,6 +417,12 @@ impl RibTask {
         let p = &self.peers[&id];
         let labels = super::show::peer_labels(p);
         let labels: [&str; 3] = [&labels[0], &labels[1], &labels[2]];
+        // The first change (Idle to Connect or Active) comes before any
+        // message: the counters start at 0 before they can count.
+        let description = p.cfg.description.as_deref().unwrap_or("");
+        let up = to == State::Established;
+        self.metrics
+            .init_peer(labels, self.cfg.asn, description, up);
         self.metrics
             .peer_state
             .with_label_values(&labels)
@@ -437,16 +443,13 @@ impl RibTask {
     /// session tasks' atomic counters (`counted` remembers what was already
     /// added to each counter).
     fn refresh_peer_metrics(&self, counted: &mut Counted) {
-        const TYPES: [&str; 6] = [
-            "unknown",
-            "open",
-            "update",
-            "notification",
-            "keepalive",
-            "route_refresh",
-        ];
+        const TYPES: [&str; 6] = crate::metrics::MESSAGE_TYPES;
         for (id, p) in &self.peers {
             let [peer, peer_as, name] = super::show::peer_labels(p);
+            let up = p.session.stats.state() == State::Established;
+            let description = p.cfg.description.as_deref().unwrap_or("");
+            self.metrics
+                .init_peer([&peer, &peer_as, &name], self.cfg.asn, description, up);
             for (afi, label) in [
                 (bgp::wire::Afi::Ipv4, "ipv4"),
                 (bgp::wire::Afi::Ipv6, "ipv6"),
