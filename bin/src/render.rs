@@ -780,7 +780,9 @@ Displayed  3 routes and 4 total paths
 
     #[test]
     fn route_detail_says_why_the_best_won_like_frr() {
-        use crate::api::{AdvertisedTo, BestPath, NexthopDetail, PathDetail, PathPeer, RouteDetail};
+        use crate::api::{
+            AdvertisedTo, BestPath, NexthopDetail, PathDetail, PathPeer, RouteDetail,
+        };
         let path = |peer: &str, id: &str, best: bool| PathDetail {
             origin: Origin::Igp,
             metric: Some(50),
