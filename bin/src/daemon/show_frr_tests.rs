@@ -1,6 +1,7 @@
 //! The `show` JSON next to FRR 8.4's: for each command, every key path
 //! FRR writes (with the JSON type of its value) must be in ours, or be in
-//! that command's list of keys we deliberately lack, with the reason.
+//! that command's list of keys we deliberately lack, with the reason
+//! ([`crate::frr_keys`]).
 //!
 //! FRR's side is bin/tests/fixtures/frr-8.4/*.json, captured from a real
 //! FRR 8.4.4 (Debian 12) by bin/tests/fixtures/frr-8.4/capture.sh (two
@@ -11,7 +12,7 @@
 //! Keys that name an address or a prefix compare as `*`.
 
 use std::collections::BTreeMap;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -21,12 +22,14 @@ use bgp::wire::{
     AsPath, Capability, CeaseSubcode, Community, LargeCommunity, Notification, Open,
     PathAttributes, Safi, Update,
 };
-use ipnet::{IpNet, Ipv4Net};
+use ipnet::Ipv4Net;
 use rib::kernel::{KernelEvent, KernelRoute, RouteKind};
 use rib::path::PeerId;
 use rib::policy::{Action, Chain, Policy, Rule};
 use rib::table::{PeerSettings, Rib, RibConfig};
 use serde_json::Value;
+
+use crate::frr_keys::*;
 
 use super::super::rib_task::PeerRuntime;
 use crate::api::Afi;
@@ -42,75 +45,6 @@ fn fixture(name: &str) -> Value {
     );
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("{path}: {e}"))
-}
-
-/// Every key path of `v` with its value's JSON type; object keys that are
-/// addresses or prefixes become `*`, array elements `[]`.
-fn shape(v: &Value) -> BTreeMap<String, &'static str> {
-    fn walk(v: &Value, path: String, out: &mut BTreeMap<String, &'static str>) {
-        let ty = match v {
-            Value::Null => "null",
-            Value::Bool(_) => "bool",
-            Value::Number(_) => "number",
-            Value::String(_) => "string",
-            Value::Array(_) => "array",
-            Value::Object(_) => "object",
-        };
-        out.insert(path.clone(), ty);
-        match v {
-            Value::Object(m) => {
-                for (k, v) in m {
-                    let k = if k.parse::<IpAddr>().is_ok() || k.parse::<IpNet>().is_ok() {
-                        "*"
-                    } else {
-                        k.as_str()
-                    };
-                    walk(v, format!("{path}.{k}"), out);
-                }
-            }
-            Value::Array(a) => {
-                for v in a {
-                    walk(v, format!("{path}[]"), out);
-                }
-            }
-            _ => {}
-        }
-    }
-    let mut out = BTreeMap::new();
-    walk(v, String::new(), &mut out);
-    out
-}
-
-/// Panics listing FRR's key paths that ours lacks (beyond `missing`, a
-/// list of key paths, each covering what is below it, with the reason)
-/// or has with another type; and entries of `missing` we do have.
-fn assert_frr_keys(what: &str, ours: &Value, frr: &Value, missing: &[(&str, &str)]) {
-    let (ours, frr) = (shape(ours), shape(frr));
-    let excused = |path: &str| {
-        missing.iter().any(|(m, _)| {
-            path == *m || path.starts_with(&format!("{m}.")) || path.starts_with(&format!("{m}["))
-        })
-    };
-    let mut problems = Vec::new();
-    for (path, ty) in &frr {
-        match ours.get(path) {
-            Some(t) if t == ty => {}
-            Some(t) => problems.push(format!("{path}: FRR {ty}, ours {t}")),
-            None if excused(path) => {}
-            None => problems.push(format!("{path}: FRR {ty}, ours missing")),
-        }
-    }
-    for (m, _) in missing {
-        if ours.contains_key(*m) {
-            problems.push(format!("{m}: listed as missing but we have it"));
-        }
-        if !frr.contains_key(*m) {
-            problems.push(format!(
-                "{m}: listed as missing but FRR does not have it either"
-            ));
-        }
-    }
-    assert!(problems.is_empty(), "{what}:\n  {}", problems.join("\n  "));
 }
 
 fn accept_all() -> Chain {
@@ -280,16 +214,6 @@ fn peers(cfg: &Config, up: bool) -> BTreeMap<PeerId, PeerRuntime> {
     [(S2, runtime)].into()
 }
 
-/// `show bgp summary json` keys of FRR's that wgbgp does not write.
-const SUMMARY_MISSING: &[(&str, &str)] = &[];
-
-/// What FRR still writes for a peer whose session went down and wgbgp
-/// does not.
-const SUMMARY_DOWN_MISSING: &[(&str, &str)] = &[(
-    ".ipv4Unicast.peers.*.hostname",
-    "the host name comes from the session's OPEN and is forgotten when it ends",
-)];
-
 #[tokio::test]
 async fn summary_has_frr_keys() {
     let cfg = config();
@@ -424,161 +348,3 @@ async fn advertised_routes_have_frr_keys() {
         "i"
     );
 }
-
-/// `show bgp neighbors json` keys of FRR's that wgbgp does not write.
-const NEIGHBOR_MISSING: &[(&str, &str)] = &[
-    (".*.localRole", "RFC 9234 roles are not implemented"),
-    (".*.remoteRole", "RFC 9234 roles are not implemented"),
-    (
-        ".*.bgpTimerLastRead",
-        "the session task does not time its last read",
-    ),
-    (
-        ".*.bgpTimerLastWrite",
-        "the session task does not time its last write",
-    ),
-    (
-        ".*.bgpInUpdateElapsedTimeMsecs",
-        "the time of the last UPDATE is not kept",
-    ),
-    (
-        ".*.bgpTimerConfiguredConditionalAdvertisementsSec",
-        "no conditional advertisement",
-    ),
-    (
-        ".*.neighborCapabilities.addPath",
-        "ADD-PATH (RFC 7911) is not implemented",
-    ),
-    (
-        ".*.neighborCapabilities.longLivedGracefulRestart",
-        "long-lived graceful restart (RFC 9494) is not implemented",
-    ),
-    (
-        ".*.neighborCapabilities.longLivedGracefulRestartByPeer",
-        "long-lived graceful restart (RFC 9494) is not implemented",
-    ),
-    (
-        ".*.neighborCapabilities.addressFamiliesByPeer",
-        "a string or an object in FRR depending on the peer; \
-         gracefulRestartInfo.fBits has the families",
-    ),
-    (
-        ".*.gracefulRestartInfo.ipv4Unicast.endOfRibStatus.endOfRibSentAfterUpdate",
-        "not tracked: End-of-RIB always follows the initial table",
-    ),
-    (
-        ".*.messageStats.depthInq",
-        "no inbound queue: messages are handled as they are read",
-    ),
-    (
-        ".*.messageStats.depthOutq",
-        "the writer's queue length is not counted",
-    ),
-    (
-        ".*.messageStats.capabilitySent",
-        "dynamic capability messages are not implemented",
-    ),
-    (
-        ".*.messageStats.capabilityRecv",
-        "dynamic capability messages are not implemented",
-    ),
-    (
-        ".*.addressFamilyInfo.ipv4Unicast.updateGroupId",
-        "no update groups: each peer's Adj-RIB-Out is its own",
-    ),
-    (
-        ".*.addressFamilyInfo.ipv4Unicast.subGroupId",
-        "no update groups: each peer's Adj-RIB-Out is its own",
-    ),
-    (
-        ".*.addressFamilyInfo.ipv4Unicast.packetQueueLength",
-        "no update groups, no packet queue",
-    ),
-    (
-        ".*.lastResetTimerMsecs",
-        "no session has ended yet (FRR reports its start-up reset, \
-         'No AFI/SAFI activated for peer')",
-    ),
-    (
-        ".*.lastResetDueTo",
-        "no session has ended yet (as lastResetTimerMsecs)",
-    ),
-    (
-        ".*.lastResetCode",
-        "no session has ended yet (as lastResetTimerMsecs)",
-    ),
-    (
-        ".*.externalBgpNbrMaxHopsAway",
-        "TTL settings are being reworked with multihop sessions; not shown yet",
-    ),
-    (
-        ".*.bgpConnection",
-        "FRR's shared-network check (is the peer on a connected subnet) \
-         is not made",
-    ),
-    (
-        ".*.connectRetryTimer",
-        "the connect retry time is the session task's, not shown yet",
-    ),
-    (".*.readThread", "FRR's I/O thread state; no equivalent"),
-    (".*.writeThread", "FRR's I/O thread state; no equivalent"),
-];
-
-/// What FRR still writes for a neighbor whose session went down and
-/// wgbgp does not, beyond [`NEIGHBOR_MISSING`].
-const NEIGHBOR_DOWN_MISSING: &[(&str, &str)] = &[
-    (
-        ".*.nextConnectTimerDueInMsecs",
-        "the connect retry timer lives in the session task, not shown yet",
-    ),
-    (
-        ".*.hostname",
-        "the host name comes from the session's OPEN and is forgotten when it ends",
-    ),
-    (
-        ".*.gracefulRestartInfo.timers.receivedRestartTimer",
-        "from the session's OPEN, forgotten when it ends",
-    ),
-    (
-        ".*.hostLocal",
-        "the addresses are of the Established connection, gone with it \
-         (FRR shows its last connection attempt's)",
-    ),
-    (".*.portLocal", "as hostLocal"),
-    (".*.hostForeign", "as hostLocal"),
-    (".*.portForeign", "as hostLocal"),
-];
-
-/// `show bgp ipv4 unicast PREFIX json` keys of FRR's that wgbgp does not write.
-const ROUTE_MISSING: &[(&str, &str)] = &[
-    (
-        ".version",
-        "per-prefix versions are not kept (the table's tableVersion is)",
-    ),
-    (
-        ".paths[].version",
-        "per-path versions are not kept (the table's tableVersion is)",
-    ),
-    (
-        ".paths[].lastUpdate",
-        "paths carry no arrival time (8 bytes a path on a full table)",
-    ),
-    (
-        ".paths[].nexthops[].metric",
-        "the IGP cost to the next hop: wgbgp resolves over connected \
-         routes and tunnels, with no IGP metric",
-    ),
-];
-
-/// `show bgp ipv4 unicast json` keys of FRR's that wgbgp does not write.
-const TABLE_MISSING: &[(&str, &str)] = &[(
-    ".routes.*[].version",
-    "per-path versions are not kept (the table's tableVersion is)",
-)];
-
-/// `show bgp neighbors ADDR advertised-routes json` keys of FRR's that
-/// wgbgp does not write.
-const ADVERTISED_MISSING: &[(&str, &str)] = &[(
-    ".advertisedRoutes.*.metric",
-    "we send no MED with our own routes (FRR sends 0), so there is none to show",
-)];
