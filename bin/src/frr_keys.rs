@@ -268,3 +268,43 @@ pub const ADVERTISED_MISSING: &[(&str, &str)] = &[(
     ".advertisedRoutes.*.metric",
     "we send no MED with our own routes (FRR sends 0), so there is none to show",
 )];
+
+/// What a live FRR writes about its session with wgbgpd (the namespace
+/// test in integration/tests/interop.rs) beyond what FRR-to-FRR writes
+/// (the fixtures): keys of the summary wgbgp lacks.
+pub const SUMMARY_LIVE_MISSING: &[(&str, &str)] = &[];
+
+/// As [`SUMMARY_LIVE_MISSING`], for `show bgp neighbors json` (the
+/// session carries IPv6 unicast too there).
+pub const NEIGHBOR_LIVE_MISSING: &[(&str, &str)] = &[
+    (
+        ".*.addressFamilyInfo.ipv6Unicast.updateGroupId",
+        "no update groups (as ipv4Unicast)",
+    ),
+    (
+        ".*.addressFamilyInfo.ipv6Unicast.subGroupId",
+        "no update groups (as ipv4Unicast)",
+    ),
+    (
+        ".*.addressFamilyInfo.ipv6Unicast.packetQueueLength",
+        "no update groups, no packet queue (as ipv4Unicast)",
+    ),
+    (
+        ".*.gracefulRestartInfo.ipv6Unicast.endOfRibStatus.endOfRibSentAfterUpdate",
+        "not tracked (as ipv4Unicast)",
+    ),
+    (
+        ".*.nexthopLocal",
+        "wgbgp has a link-local next hop only where it sends one (a session \
+         over an interface with our link-local on it); FRR writes its \
+         interface's link-local whenever it has one",
+    ),
+];
+
+/// As [`SUMMARY_LIVE_MISSING`], for `show bgp ipv4 unicast PREFIX json`.
+pub const ROUTE_LIVE_MISSING: &[(&str, &str)] = &[(
+    ".advertisedTo.*",
+    "the data differs, not the shape: wgbgpd does not send a route back to \
+     the AS it came from (sender-side loop prevention), FRR does; wgbgpd's \
+     advertisedTo is empty for the peer's own prefix",
+)];
