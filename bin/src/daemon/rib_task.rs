@@ -133,6 +133,9 @@ impl RibTask {
         let mut refresh = tokio::time::interval(METRICS_REFRESH);
         let mut watchdog = tokio::time::interval(super::notify::watchdog_interval());
         let mut counted = Counted::default();
+        // Every peer's series, counters at 0, before the first control
+        // answer: what a client sees ready is scraped complete.
+        self.refresh_peer_metrics(&mut counted);
         let mut tunnel_bytes: BTreeMap<String, TunnelSeen> = BTreeMap::new();
         let mut reresolve = super::reresolve::Pending::default();
         let mut liveness = tokio::time::interval(LIVENESS_TICK);
