@@ -39,7 +39,7 @@ use tracing::{debug, error, info, warn};
 use crate::fsm::{
     self, ConnId, Direction, DownReason, Input, Negotiated, Output, Session, State, Timer,
 };
-use crate::socket::{Transport, connect, secure_accepted};
+use crate::socket::{Source, Transport, connect, secure_accepted};
 use crate::wire::{
     self, Afi, Ctx, Message, MpNextHop, Notification, PathAttributes, RouteRefresh,
     RouteRefreshSubtype, Safi, Update,
@@ -51,8 +51,8 @@ pub struct PeerConfig {
     pub fsm: fsm::Config,
     /// Peer address and TCP port (179).
     pub remote: SocketAddr,
-    /// Source address for outgoing connections (FRR's update-source).
-    pub local: Option<IpAddr>,
+    /// Where outgoing connections come from (FRR's update-source).
+    pub local: Source,
     /// GTSM and TCP-MD5.
     pub transport: Transport,
 }
@@ -648,7 +648,8 @@ impl<K: Copy + Send + 'static> Driver<K> {
                 if let Some(old) = self.connect.take() {
                     old.abort();
                 }
-                let (remote, local) = (self.cfg.remote, self.cfg.local);
+                let remote = self.cfg.remote;
+                let local = self.cfg.local.bind_address(remote.ip());
                 let transport = self.cfg.transport.clone();
                 let tx = connected.clone();
                 let timeout = self.cfg.fsm.connect_retry;
@@ -988,7 +989,7 @@ mod tests {
             PeerConfig {
                 fsm: ours,
                 remote: listener.local_addr().unwrap(),
-                local: None,
+                local: Source::Kernel,
                 transport: Transport::default(),
             },
             a_tx,
@@ -1002,7 +1003,7 @@ mod tests {
             PeerConfig {
                 fsm: theirs,
                 remote: "127.0.0.1:9".parse().unwrap(),
-                local: None,
+                local: Source::Kernel,
                 transport: Transport::default(),
             },
             b_tx,
@@ -1023,10 +1024,12 @@ mod tests {
     async fn a_panicking_session_task_is_reported_down_and_started_again() {
         let (a, _b, mut events) = pair_of_sessions().await;
         let mut seen = Vec::new();
-        until(&mut events, &mut seen, |e| matches!(e, Event::Established { .. })).await;
+        until(&mut events, &mut seen, established).await;
         assert_eq!(a.stats.state(), State::Established);
         // The event and the stats carry the connection's real addresses.
-        let Some(Event::Established { connection, .. }) = seen.last() else {
+        let Some(Event::Established { connection, .. }) =
+            seen.iter().find(|e| matches!(e, Event::Established { .. }))
+        else {
             panic!("no Established event in {seen:?}");
         };
         assert_eq!(connection.remote.ip().to_string(), "127.0.0.1");

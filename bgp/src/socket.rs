@@ -27,6 +27,13 @@ pub struct Transport {
     pub ttl_security: bool,
     /// TCP-MD5 signature key (RFC 2385), at most 80 bytes.
     pub password: Option<String>,
+    /// TTL (IPv6 hop limit) of the session's packets: 1 for a directly
+    /// connected eBGP peer, N for `multihop: N`; `None` keeps the system's.
+    /// GTSM sets 255 itself.
+    pub ttl: Option<u8>,
+    /// The interface a link-local session runs over (SO_BINDTODEVICE): by
+    /// name, so it survives the interface being created again.
+    pub interface: Option<String>,
 }
 
 /// `struct tcp_md5sig` of <linux/tcp.h>.
@@ -102,7 +109,85 @@ pub fn set_gtsm(fd: RawFd, v6: bool) -> io::Result<()> {
     }
 }
 
-/// Opens the outgoing connection from `local` (update-source) to `remote`.
+/// Sets the TTL (IPv4) or unicast hop limit (IPv6) of what `fd` sends.
+fn set_ttl(fd: RawFd, v6: bool, ttl: u8) -> io::Result<()> {
+    let v = libc::c_int::from(ttl);
+    if v6 {
+        setsockopt(fd, libc::IPPROTO_IPV6, libc::IPV6_UNICAST_HOPS, &v)
+    } else {
+        setsockopt(fd, libc::IPPROTO_IP, libc::IP_TTL, &v)
+    }
+}
+
+/// Applies the per-peer TTL: GTSM's, or `ttl`.
+fn apply_ttl(fd: RawFd, v6: bool, t: &Transport) -> io::Result<()> {
+    if t.ttl_security {
+        set_gtsm(fd, v6)
+    } else if let Some(ttl) = t.ttl {
+        set_ttl(fd, v6, ttl)
+    } else {
+        Ok(())
+    }
+}
+
+/// Where outgoing connections come from (FRR's update-source).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    /// Whatever address the kernel picks towards the peer.
+    Kernel,
+    /// This address (`local_address`, or a tunnel peer's loopback).
+    Address(IpAddr),
+    /// Our loopback, unless the peer is on a subnet of one of our
+    /// interfaces, where the kernel picks (the interface's address): a
+    /// plain peer with no `local_address` is either a neighbour on a link
+    /// (a provider's /30) or a loopback reached by a route of ours.
+    LoopbackUnlessConnected(IpAddr),
+}
+
+impl Source {
+    /// The address to bind an outgoing connection to `remote` to, now.
+    pub fn bind_address(self, remote: IpAddr) -> Option<IpAddr> {
+        match self {
+            Source::Kernel => None,
+            Source::Address(a) => Some(a),
+            Source::LoopbackUnlessConnected(a) => (!on_connected_subnet(remote)).then_some(a),
+        }
+    }
+}
+
+/// True if `addr` is in the subnet of an address on one of our interfaces
+/// (a host address, /32 or /128, is no subnet).
+pub fn on_connected_subnet(addr: IpAddr) -> bool {
+    let Ok(ifaddrs) = nix::ifaddrs::getifaddrs() else {
+        return false;
+    };
+    ifaddrs.into_iter().any(|ifa| {
+        let (Some(a), Some(mask)) = (ifa.address, ifa.netmask) else {
+            return false;
+        };
+        let net = match (
+            a.as_sockaddr_in(),
+            mask.as_sockaddr_in(),
+            a.as_sockaddr_in6(),
+            mask.as_sockaddr_in6(),
+        ) {
+            (Some(a), Some(m), _, _) => {
+                let len = m.ip().to_bits().leading_ones() as u8;
+                ipnet::IpNet::new(IpAddr::V4(a.ip()), len).ok()
+            }
+            (_, _, Some(a), Some(m)) => {
+                let len = m.ip().to_bits().leading_ones() as u8;
+                ipnet::IpNet::new(IpAddr::V6(a.ip()), len).ok()
+            }
+            _ => None,
+        };
+        net.is_some_and(|n| n.prefix_len() < n.max_prefix_len() && n.contains(&addr))
+    })
+}
+
+/// Opens the outgoing connection from `local` (update-source) to `remote`;
+/// with no `local` the kernel picks the source, as it does for any
+/// connection. A link-local `remote` is reached over `t.interface`.
 pub async fn connect(
     remote: SocketAddr,
     local: Option<IpAddr>,
@@ -115,8 +200,9 @@ pub async fn connect(
     if let Some(key) = &t.password {
         set_md5(socket.as_raw_fd(), remote.ip(), Some(key))?;
     }
-    if t.ttl_security {
-        set_gtsm(socket.as_raw_fd(), remote.is_ipv6())?;
+    apply_ttl(socket.as_raw_fd(), remote.is_ipv6(), t)?;
+    if let Some(ifname) = &t.interface {
+        socket2::SockRef::from(&socket).bind_device(Some(ifname.as_bytes()))?;
     }
     if let Some(local) = local {
         socket.bind(SocketAddr::new(local, 0))?;
@@ -124,18 +210,16 @@ pub async fn connect(
     socket.connect(remote).await
 }
 
-/// Applies GTSM to an accepted connection (the listener serves every peer,
-/// so the per-peer setting is made here).
+/// Applies GTSM or the peer's TTL to an accepted connection (the listener
+/// serves every peer, so the per-peer setting is made here).
 pub fn secure_accepted(stream: &TcpStream, t: &Transport) -> io::Result<()> {
-    if t.ttl_security {
-        let v6 = stream.peer_addr()?.ip().to_canonical().is_ipv6();
-        set_gtsm(stream.as_raw_fd(), v6)?;
-    }
-    Ok(())
+    let v6 = stream.peer_addr()?.ip().to_canonical().is_ipv6();
+    apply_ttl(stream.as_raw_fd(), v6, t)
 }
 
-/// Finds the session of a connecting address.
-pub type Lookup = Arc<dyn Fn(IpAddr) -> Option<mpsc::UnboundedSender<Command>> + Send + Sync>;
+/// Finds the session of a connecting address (a link-local one carries
+/// the interface it arrived on as its scope id).
+pub type Lookup = Arc<dyn Fn(SocketAddr) -> Option<mpsc::UnboundedSender<Command>> + Send + Sync>;
 
 /// The TCP 179 listeners (one per family). MD5 keys are set on them per
 /// peer address, so the kernel checks signatures from the first SYN.
@@ -205,8 +289,14 @@ async fn accept_loop(listener: TcpListener, lookup: Lookup) {
     loop {
         match listener.accept().await {
             Ok((stream, from)) => {
-                let ip = from.ip().to_canonical();
-                match lookup(ip) {
+                let from = match from {
+                    SocketAddr::V6(v6) => match v6.ip().to_ipv4_mapped() {
+                        Some(v4) => SocketAddr::new(v4.into(), v6.port()),
+                        None => from,
+                    },
+                    v4 => v4,
+                };
+                match lookup(from) {
                     Some(session) => {
                         debug!(%from, "accepted BGP connection");
                         let _ = session.send(Command::Incoming(stream));
@@ -219,5 +309,23 @@ async fn accept_loop(listener: TcpListener, lookup: Lookup) {
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_subnet_of_ours_is_connected_and_a_host_address_is_not() {
+        // lo carries 127.0.0.1/8 on any Linux host.
+        assert!(on_connected_subnet("127.0.0.5".parse().unwrap()));
+        assert!(!on_connected_subnet("198.51.100.77".parse().unwrap()));
+        let lo = "10.255.255.1".parse().unwrap();
+        assert_eq!(Source::Kernel.bind_address(lo), None);
+        assert_eq!(Source::Address(lo).bind_address(lo), Some(lo));
+        let own = Source::LoopbackUnlessConnected(lo);
+        assert_eq!(own.bind_address("127.0.0.5".parse().unwrap()), None);
+        assert_eq!(own.bind_address("198.51.100.77".parse().unwrap()), Some(lo));
     }
 }

@@ -242,7 +242,9 @@ pub struct Neighbor {
     pub bgp_timer_hold_time_msecs: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bgp_timer_keep_alive_interval_msecs: Option<u64>,
-    pub update_source: String,
+    /// The configured session source (FRR shows it only when set).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub update_source: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub interface: Option<String>,
     /// Capabilities both sides announced; absent unless Established (as FRR).

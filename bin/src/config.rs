@@ -224,9 +224,13 @@ pub struct Peer {
     /// The config key.
     pub name: String,
     pub asn: u32,
-    /// The peer's loopback(s); the session goes to the first, and each gets
-    /// a host route through the tunnel. Never empty.
+    /// The session address first, then (tunnel peers) more loopbacks of
+    /// the peer; each but a link-local one gets a host route through the
+    /// tunnel. Never empty.
     pub addresses: Vec<IpAddr>,
+    /// The interface a link-local session address is scoped to (`%IFNAME`
+    /// of the address, or the peer's tunnel); `None` for other sessions.
+    pub scope: Option<String>,
     pub description: Option<String>,
     /// `None`: plain eBGP to an address already reachable.
     pub wireguard: Option<PeerWireguard>,
@@ -242,9 +246,18 @@ pub struct Peer {
     pub startup_hold_time: u16,
     /// KeepaliveTime; defaults to hold_time / 3.
     pub keepalive: u16,
-    /// Session source address: `local_address:` or the first loopback of
-    /// the peer address's family.
-    pub local_address: IpAddr,
+    /// Session source address (FRR's update-source): `local_address:`, or
+    /// for a tunnel peer the first loopback of the session's family. `None`:
+    /// the kernel picks it (plain and link-local sessions), and the next
+    /// hop we send is the address the connection actually has.
+    pub local_address: Option<IpAddr>,
+    /// `multihop: N` (FRR's `ebgp-multihop N`): the TTL of the session's
+    /// packets. `None`: 1 for a plain peer (it must be directly connected),
+    /// the system default through a tunnel.
+    pub multihop: Option<u8>,
+    /// Our IPv6 link-local address on the tunnel (`link_local:`), for
+    /// link-local sessions and RFC 2545 next hops.
+    pub link_local: Option<std::net::Ipv6Addr>,
     /// Peer's TCP port (179).
     pub port: u16,
     /// Administratively down (`Idle (Admin)`).
@@ -334,6 +347,31 @@ impl Peer {
     pub fn interface(&self) -> Option<&str> {
         self.wireguard.as_ref().map(|w| w.interface.as_str())
     }
+
+    /// The interface the session runs over, where that is known from the
+    /// config: the tunnel, or the scope of a link-local address.
+    pub fn session_interface(&self) -> Option<&str> {
+        self.interface().or(self.scope.as_deref())
+    }
+
+    /// The TTL (IPv6 hop limit) of the session's packets: GTSM's 255,
+    /// `multihop`, 1 for a plain peer, or `None` for the system default.
+    pub fn ttl(&self) -> Option<u8> {
+        if self.ttl_security {
+            Some(255)
+        } else if self.multihop.is_some() {
+            self.multihop
+        } else if self.wireguard.is_none() {
+            Some(1)
+        } else {
+            None
+        }
+    }
+}
+
+/// True for fe80::/10, the IPv6 link-local unicast addresses.
+pub fn is_link_local(a: IpAddr) -> bool {
+    matches!(a, IpAddr::V6(v6) if v6.segments()[0] & 0xffc0 == 0xfe80)
 }
 
 /// `peers.<name>.wireguard`.
@@ -481,6 +519,22 @@ impl Config {
                 problem,
             )])),
         }
+    }
+
+    /// Our link-local address on `peer`'s tunnel: `link_local`, or for a
+    /// link-local session one made from the router ID (1.1.1.1 gives
+    /// fe80::101:101), so that the session has a source on the tunnel.
+    pub fn tunnel_link_local(&self, peer: &Peer) -> Option<std::net::Ipv6Addr> {
+        peer.wireguard.as_ref()?;
+        if peer.link_local.is_some() {
+            return peer.link_local;
+        }
+        if !is_link_local(peer.address()) {
+            return None;
+        }
+        let [a, b, c, d] = self.router_id.octets();
+        let (hi, lo) = (u16::from_be_bytes([a, b]), u16::from_be_bytes([c, d]));
+        Some(std::net::Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, hi, lo))
     }
 
     /// The first loopback address of the family of `addr` (the default
@@ -648,11 +702,20 @@ pub enum Problem {
     },
     #[error("bad community: {reason}")]
     BadCommunity { reason: String },
-    #[error("peer address {address} is {family} but no {family} loopback is configured")]
+    #[error(
+        "peer address {address} is {family} and the peer has a tunnel, but no {family} loopback \
+         is configured to source the session from (add one to `loopback`, set `local_address`, \
+         or peer over IPv6 link-local)"
+    )]
     NoLoopback {
         address: IpAddr,
         family: &'static str,
     },
+    #[error(
+        "link-local address {address} needs an interface: write {address}%IFNAME, or give the \
+         peer a `wireguard` tunnel"
+    )]
+    LinkLocalUnscoped { address: IpAddr },
     #[error("local_address {local} is not of the same family as the peer address {peer}")]
     LocalAddressFamily { local: IpAddr, peer: IpAddr },
     #[error("hold_time {0} must be 0 or at least 3 seconds (RFC 4271 §4.2)")]

@@ -142,6 +142,7 @@ struct Resolved {
     port: Option<u16>,
     password: Option<String>,
     bfd: bool,
+    ebgp_multihop: Option<u8>,
     /// `maximum-prefix` of an active family (wgbgp's applies to each family).
     maximum_prefix: Option<bgpd::MaximumPrefix>,
     /// Per family: `None` not active; `Some(filter)` in and out.
@@ -166,6 +167,8 @@ pub(crate) struct OutPeer {
     pub port: Option<u16>,
     pub password: Option<String>,
     pub bfd: bool,
+    /// `ebgp-multihop N`.
+    pub multihop: Option<u8>,
     pub max_prefix: Option<bgpd::MaximumPrefix>,
     /// `peers.<name>.graceful_restart`: `Some(None)` is `false` (helper
     /// off), `Some(Some(t))` a Restart Time; `None` leaves the default.
@@ -268,7 +271,9 @@ pub fn translate(
     for (i, n) in neighbors.iter().enumerate() {
         let fam_has_lo =
             |lo: &Vec<IpNet>| lo.iter().any(|l| l.addr().is_ipv4() == n.address.is_ipv4());
-        if local[i].is_some() || fam_has_lo(&loopback) {
+        // A plain neighbor is peered from the address the kernel picks,
+        // as FRR does without update-source: it needs no loopback.
+        if local[i].is_some() || fam_has_lo(&loopback) || matched[i].is_none() {
             continue;
         }
         let from_tunnel = matched[i].and_then(|w| {
@@ -378,7 +383,8 @@ pub fn translate(
             .iter()
             .map(|l| l.addr())
             .find(|l| l.is_ipv4() == n.address.is_ipv4());
-        if default_local.is_none() {
+        let plain = matched[i].is_none();
+        if default_local.is_none() && !plain {
             skipped.push(Skipped {
                 origin: bgpd_origin.to_string(),
                 line: None,
@@ -390,7 +396,9 @@ pub fn translate(
             });
             continue;
         }
-        let local_address = local[i].filter(|a| Some(*a) != default_local);
+        // A plain peer's default source is the kernel's choice on a link:
+        // an update-source is kept as written.
+        let local_address = local[i].filter(|a| plain || Some(*a) != default_local);
         let import = policy::chain(
             &b,
             &mut expander,
@@ -462,6 +470,7 @@ pub fn translate(
             port: n.port.filter(|p| *p != 179),
             password: n.password.clone(),
             bfd: n.bfd,
+            multihop: n.ebgp_multihop,
             max_prefix: n.maximum_prefix,
             graceful_restart: match b.graceful_restart {
                 g if g.disabled => Some(None),
@@ -739,6 +748,7 @@ fn resolve_neighbors(
             timers: own.timers.or(group.and_then(|g| g.timers)).or(b.timers),
             port: own.port.or(group.and_then(|g| g.port)),
             password: pick(&|s| s.password.clone()),
+            ebgp_multihop: own.ebgp_multihop.or(group.and_then(|g| g.ebgp_multihop)),
             bfd: own.bfd || group.is_some_and(|g| g.bfd),
             maximum_prefix,
             active: [a4, a6],

@@ -43,6 +43,11 @@ pub enum PeerConfigError {
     BadEndpoint { value: String, reason: String },
     #[error("--name `{0}`: use letters, digits, `-` and `_`")]
     BadName(String),
+    #[error(
+        "peer `{0}` has no local_address and we have no loopback: the address it should \
+         peer with is the one the kernel picks; set `local_address`"
+    )]
+    NoLocalAddress(String),
 }
 
 /// Our public key, derived from `wireguard.private_key_file`.
@@ -110,11 +115,14 @@ pub fn stanza(
     }
 
     // The session address first: the remote connects to the first address.
-    let mut addresses: Vec<IpAddr> = vec![p.local_address];
+    let mut addresses: Vec<IpAddr> = p.local_address.into_iter().collect();
     for l in &config.loopback {
         if !addresses.contains(&l.addr()) {
             addresses.push(l.addr());
         }
+    }
+    if addresses.is_empty() {
+        return Err(PeerConfigError::NoLocalAddress(peer.to_string()));
     }
     let addresses: Vec<String> = addresses
         .iter()

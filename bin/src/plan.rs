@@ -140,7 +140,10 @@ fn session_changes(old: &Peer, new: &Peer) -> Vec<String> {
     };
     check(old.asn != new.asn, "asn");
     check(old.address() != new.address(), "address");
+    check(old.scope != new.scope, "address");
     check(old.local_address != new.local_address, "local_address");
+    check(old.multihop != new.multihop, "multihop");
+    check(old.link_local != new.link_local, "link_local");
     check(old.port != new.port, "port");
     check(old.hold_time != new.hold_time, "hold_time");
     check(old.keepalive != new.keepalive, "keepalive");

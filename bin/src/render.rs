@@ -547,7 +547,14 @@ pub fn neighbors(n: &BTreeMap<String, Neighbor>) -> String {
                 let _ = writeln!(out, "  {what}: {nh}");
             }
         }
-        let _ = writeln!(out, "  Update source is {}\n", nb.update_source);
+        match &nb.update_source {
+            Some(a) => {
+                let _ = writeln!(out, "  Update source is {a}\n");
+            }
+            None => {
+                let _ = writeln!(out);
+            }
+        }
     }
     out
 }

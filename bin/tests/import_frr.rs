@@ -110,7 +110,7 @@ fn s1_three_node_config_translates_to_two_tunnelled_peers() {
         assert_eq!(p.asn, asn);
         assert_eq!(p.addresses, vec![ip(addr)]);
         assert_eq!(p.description.as_deref(), Some(name.to_uppercase().as_str()));
-        assert_eq!(p.local_address, ip("1.1.1.1"), "update-source");
+        assert_eq!(p.local_address, Some(ip("1.1.1.1")), "update-source");
         let w = p.wireguard.as_ref().expect("tunnel");
         assert_eq!(w.interface, ifname);
         assert_eq!(w.public_key.to_base64(), public);
@@ -173,7 +173,7 @@ fn two_node_config_matches_by_allowed_ips_and_moves_the_tunnel_address_to_lo() {
     assert_eq!(p.wireguard.as_ref().unwrap().interface, "wg0");
     // Address = 100.64.187.1/32 becomes the loopback sourcing the session.
     assert!(c.loopback.contains(&net("100.64.187.1/32")));
-    assert_eq!(p.local_address, ip("100.64.187.1"));
+    assert_eq!(p.local_address, Some(ip("100.64.187.1")));
     assert_eq!(c.router_id.to_string(), "100.64.187.1");
     let notes = t.notes.join("\n");
     assert!(
@@ -346,7 +346,9 @@ fn rich_config_keeps_its_meaning() {
     // IPv6-only neighbor: IPv4 is active by default but has no route-map,
     // so (ebgp-requires-policy) only OUT6 decides, on IPv6.
     let v6 = &c.peers["peer-fd00--4"];
-    assert_eq!(v6.local_address, ip("fd00::1"));
+    // No update-source in FRR: the kernel's choice on a link, else our
+    // loopback, as wgbgpd does for a plain peer without local_address.
+    assert_eq!(v6.local_address, None);
     assert!(v6.wireguard.is_none(), "no file left: plain eBGP");
     assert!(accepts(&c, &v6.export, "2001:db8::/48"));
     assert!(accepts(&c, &v6.export, "2001:db8:1::/48"));
@@ -835,4 +837,44 @@ fn binary_fails_on_a_lossy_translation_unless_allow_partial() {
     let out = wgbgp(&["import", "frr", c]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(text(&out.stdout).contains("# not translated: nothing"));
+}
+
+/// A VPS edge's provider session: multihop to the provider's route server
+/// with a password, no update-source and no loopback anywhere.
+const PROVIDER: &str = "\
+router bgp 65500
+ bgp router-id 192.0.2.10
+ neighbor 169.254.169.254 remote-as 64515
+ neighbor 169.254.169.254 ebgp-multihop 2
+ neighbor 169.254.169.254 password s3cret
+ address-family ipv4 unicast
+  network 198.18.0.0/24
+  neighbor 169.254.169.254 route-map IN in
+  neighbor 169.254.169.254 route-map OUT out
+ exit-address-family
+exit
+!
+route-map IN permit 10
+!
+route-map OUT permit 10
+!
+";
+
+#[test]
+fn a_multihop_provider_session_keeps_its_hops_and_needs_no_loopback() {
+    let (t, c) = import_text("provider.conf", PROVIDER, &[], None);
+    let p = &c.peers["peer-169-254-169-254"];
+    assert_eq!((p.multihop, p.ttl()), (Some(2), Some(2)), "{}", t.yaml);
+    assert_eq!(p.local_address, None, "the kernel picks, as FRR does");
+    assert_eq!(p.password.as_deref(), Some("s3cret"));
+    assert!(
+        c.loopback.is_empty(),
+        "no loopback invented: {:?}",
+        c.loopback
+    );
+    assert!(
+        t.skipped.is_empty(),
+        "{:?}",
+        t.skipped.iter().map(|s| &s.text).collect::<Vec<_>>()
+    );
 }

@@ -115,6 +115,14 @@ impl Wgbgpd {
         d
     }
 
+    /// Makes `yaml` (completed as at start: same control socket and key
+    /// directory) the config and runs `wgbgp reload`; returns its output.
+    pub fn reload_with(&self, ns: &Netns, yaml: &str) -> String {
+        let (text, _) = complete_config(yaml, self.dir.path());
+        std::fs::write(&self.config, text).expect("write wgbgpd config");
+        self.cli(ns, &["reload"])
+    }
+
     fn launch(&mut self, ns: &Netns) {
         assert_eq!(ns.name(), self.ns, "wgbgpd restarted in another netns");
         assert!(

@@ -251,6 +251,7 @@ fn up_refuses_an_interface_that_is_not_wireguard() {
         mtu: None,
         fwmark: None,
         peer_addresses: vec![],
+        link_local: None,
     };
     let err = node
         .with(|m| async move { m.lock().await.up(&spec).await })
@@ -323,6 +324,7 @@ fn two_namespaces_ping_through_supervised_wireguard_go() {
         mtu: Some(1400),
         fwmark: None,
         peer_addresses: vec![ip("2.2.2.2"), ip("fd00::2")],
+        link_local: None,
     };
     let spec_b = TunnelSpec {
         name: "a".into(),
@@ -335,6 +337,7 @@ fn two_namespaces_ping_through_supervised_wireguard_go() {
         mtu: None,
         fwmark: Some(0x51),
         peer_addresses: vec![ip("1.1.1.1"), ip("fd00::1")],
+        link_local: None,
     };
     let t = Instant::now();
     node_a.up(&spec_a);
@@ -549,6 +552,7 @@ fn lone_spec(interface: &str) -> TunnelSpec {
         mtu: None,
         fwmark: None,
         peer_addresses: vec![ip("9.9.9.9")],
+        link_local: None,
     }
 }
 

@@ -129,7 +129,7 @@ impl TunnelManager {
 
     /// Creates (or adopts an existing interface of that name it can configure) and configures
     /// the tunnel: keys, port, fwmark, the one peer with AllowedIPs exactly `0.0.0.0/0` and
-    /// `::/0`, MTU, no address, link up, host routes to `peer_addresses`. Calling it again with
+    /// `::/0`, MTU, no address but `link_local`, link up, host routes to `peer_addresses`. Calling it again with
     /// a changed spec updates the tunnel in place.
     pub async fn up(&mut self, spec: &TunnelSpec) -> Result<(), TunnelError> {
         spec.validate()?;
@@ -278,7 +278,8 @@ impl TunnelManager {
 }
 
 /// Makes an existing (userspace) or possibly new (kernel) device match `spec`:
-/// WireGuard configuration, then no IPv6 link-local, MTU and up, no addresses, host routes.
+/// WireGuard configuration, then no generated IPv6 link-local, MTU and up, no address but
+/// the configured link-local, host routes.
 pub(crate) async fn configure(
     netlink: &Netlink,
     spec: &TunnelSpec,
@@ -292,7 +293,9 @@ pub(crate) async fn configure(
     netlink
         .set_mtu_up(&spec.interface, link.index, spec.mtu)
         .await?;
-    netlink.flush_addresses(&spec.interface, link.index).await?;
+    netlink
+        .sync_addresses(&spec.interface, link.index, spec.link_local)
+        .await?;
     netlink
         .sync_host_routes(&spec.interface, link.index, &spec.peer_addresses)
         .await

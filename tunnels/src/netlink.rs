@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 use futures::TryStreamExt;
 use ipnet::IpNet;
+use netlink_packet_route::address::{AddressAttribute, AddressFlags};
 use netlink_packet_route::link::{
     AfSpecInet6, AfSpecUnspec, In6AddrGenMode, LinkAttribute, LinkFlags, LinkInfo, LinkMessage,
 };
@@ -138,8 +139,17 @@ impl Netlink {
         }
     }
 
-    /// Removes every address from the link.
-    pub async fn flush_addresses(&self, name: &str, index: u32) -> Result<(), TunnelError> {
+    /// Leaves exactly `link_local` (as fe80::X/64) on the link, or no
+    /// address at all: the tunnels are unnumbered, but a link-local
+    /// session (dn42 style) needs a source on the tunnel. It is added
+    /// without duplicate address detection, which a point-to-point tunnel
+    /// cannot need and which would hold the address back for a second.
+    pub async fn sync_addresses(
+        &self,
+        name: &str,
+        index: u32,
+        link_local: Option<Ipv6Addr>,
+    ) -> Result<(), TunnelError> {
         let addrs: Vec<_> = self
             .handle
             .address()
@@ -149,11 +159,37 @@ impl Netlink {
             .try_collect()
             .await
             .map_err(|e| TunnelError::netlink(name, "dump addresses", e))?;
+        let mut present = false;
         for a in addrs.into_iter().filter(|a| a.header.index == index) {
+            let addr = a.attributes.iter().find_map(|at| match at {
+                AddressAttribute::Address(ip) => Some(*ip),
+                _ => None,
+            });
+            if link_local.is_some_and(|ll| addr == Some(IpAddr::V6(ll)))
+                && a.header.prefix_len == 64
+            {
+                present = true;
+                continue;
+            }
             match self.handle.address().del(a).execute().await {
                 Ok(()) => {}
                 Err(e) if errno(&e) == Some(libc::EADDRNOTAVAIL) => {}
                 Err(e) => return Err(TunnelError::netlink(name, "delete address", e)),
+            }
+        }
+        if let (Some(ll), false) = (link_local, present) {
+            let mut req = self.handle.address().add(index, IpAddr::V6(ll), 64);
+            (req.message_mut().attributes).push(AddressAttribute::Flags(AddressFlags::Nodad));
+            match req.execute().await {
+                Ok(()) => {}
+                Err(e) if errno(&e) == Some(libc::EEXIST) => {}
+                Err(e) => {
+                    return Err(TunnelError::netlink(
+                        name,
+                        format!("add address {ll}/64"),
+                        e,
+                    ));
+                }
             }
         }
         Ok(())

@@ -2,7 +2,7 @@
 //! what it looks like now ([`TunnelStatus`]).
 
 use std::fmt;
-use std::net::{IpAddr, SocketAddr};
+use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 use std::time::{Duration, SystemTime};
 
 use ipnet::IpNet;
@@ -57,6 +57,9 @@ pub struct TunnelSpec {
     pub fwmark: Option<u32>,
     /// The peer's loopback addresses: each gets a host route (/32 or /128) via the interface.
     pub peer_addresses: Vec<IpAddr>,
+    /// Our IPv6 link-local address on the tunnel (fe80::/10, put on it as a /64), for
+    /// sessions over link-local addresses; `None`: the tunnel has no address.
+    pub link_local: Option<Ipv6Addr>,
 }
 
 // Hand-written so the private key never reaches a log line.
@@ -74,6 +77,7 @@ impl fmt::Debug for TunnelSpec {
             .field("mtu", &self.mtu)
             .field("fwmark", &self.fwmark)
             .field("peer_addresses", &self.peer_addresses)
+            .field("link_local", &self.link_local)
             .finish()
     }
 }
@@ -86,6 +90,14 @@ impl TunnelSpec {
             return Err(TunnelError::InvalidSpec {
                 interface: self.interface.clone(),
                 reason: "peer public key is our own public key".into(),
+            });
+        }
+        if let Some(ll) = self.link_local
+            && ll.segments()[0] & 0xffc0 != 0xfe80
+        {
+            return Err(TunnelError::InvalidSpec {
+                interface: self.interface.clone(),
+                reason: format!("link_local {ll} is not in fe80::/10"),
             });
         }
         if let Some(mtu) = self.mtu {
@@ -181,6 +193,7 @@ mod tests {
             mtu: None,
             fwmark: None,
             peer_addresses: vec![],
+            link_local: None,
         }
     }
 
@@ -205,6 +218,9 @@ mod tests {
                 .to_string()
                 .contains("own public key")
         );
+        let mut s = spec();
+        s.link_local = Some("fd00::1".parse().unwrap());
+        assert!(s.validate().unwrap_err().to_string().contains("fe80::/10"));
         let mut s = spec();
         s.mtu = Some(1000);
         assert!(s.validate().unwrap_err().to_string().contains("mtu 1000"));

@@ -193,6 +193,7 @@ mod tests {
             mtu: None,
             fwmark: None,
             peer_addresses: vec![],
+            link_local: None,
         }
     }
 

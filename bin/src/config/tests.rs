@@ -68,7 +68,11 @@ fn issue_example_parses_with_all_fields() {
     assert_eq!(s2.address(), "2.2.2.2".parse::<IpAddr>().unwrap());
     assert_eq!(s2.addresses.len(), 2);
     assert_eq!(s2.description.as_deref(), Some("S2"));
-    assert_eq!(s2.local_address, "1.1.1.1".parse::<IpAddr>().unwrap());
+    assert_eq!(s2.local_address, Some("1.1.1.1".parse::<IpAddr>().unwrap()));
+    assert_eq!(
+        (s2.multihop, s2.ttl(), s2.scope.as_deref()),
+        (None, None, None)
+    );
     assert_eq!((s2.hold_time, s2.keepalive, s2.port), (90, 30, 179));
     assert!(!s2.passive && !s2.shutdown);
     let wg = s2.wireguard.as_ref().unwrap();
@@ -265,7 +269,7 @@ fn peer_family_needs_a_loopback() {
     let msg = parse_err(&src);
     assert!(
         msg.contains(
-            "s1.yaml:14: peers.s2.address: peer address fd00::2 is IPv6 but no IPv6 loopback"
+            "s1.yaml:14: peers.s2.address: peer address fd00::2 is IPv6 and the peer has a tunnel, but no IPv6 loopback"
         ),
         "{msg}"
     );
@@ -1130,4 +1134,146 @@ fn max_prefix_and_max_adj_rib_in_mib_share_their_defaults() {
             restart_after: 30
         })
     );
+}
+
+/// A config with `peers.p` written as `peer` (indented by four spaces).
+fn with_peer(loopback: &str, peer: &str) -> String {
+    format!(
+        "router_id: 10.0.0.1\nasn: 65000\nloopback: {loopback}\npeers:\n  p:\n    asn: 64999\n{peer}"
+    )
+}
+
+#[test]
+fn a_plain_peer_on_a_link_needs_no_loopback() {
+    // A provider's side of a /30, and no loopback at all.
+    let c = parse(&with_peer("[]", "    address: 10.255.1.1\n")).unwrap();
+    let p = &c.peers["p"];
+    assert_eq!(p.local_address, None, "the kernel picks the source");
+    assert_eq!(p.ttl(), Some(1), "a directly connected eBGP peer");
+    // IPv6 only, with an explicit source.
+    let c = parse(&with_peer(
+        "[]",
+        "    address: \"2001:db8:1::1\"\n    local_address: \"2001:db8:1::2\"\n",
+    ))
+    .unwrap();
+    assert_eq!(
+        c.peers["p"].local_address,
+        Some("2001:db8:1::2".parse().unwrap())
+    );
+}
+
+#[test]
+fn multihop_sets_the_ttl_and_excludes_ttl_security() {
+    let src = with_peer(
+        "[]",
+        "    address: 169.254.169.254\n    multihop: 2\n    password: s3cret\n",
+    );
+    let p = &parse(&src).unwrap().peers["p"];
+    assert_eq!((p.multihop, p.ttl()), (Some(2), Some(2)));
+    let msg = parse_err(&with_peer(
+        "[]",
+        "    address: 192.0.2.1\n    multihop: 2\n    ttl_security: true\n",
+    ));
+    assert!(
+        msg.contains("peers.p.multihop: multihop and ttl_security"),
+        "{msg}"
+    );
+    let msg = parse_err(&with_peer(
+        "[]",
+        "    address: 192.0.2.1\n    multihop: 0\n",
+    ));
+    assert!(
+        msg.contains("peers.p.multihop: multihop must be 1 to 255"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn a_tunnel_peer_still_needs_a_loopback_or_a_source() {
+    let wg = "    wireguard: { public_key: HRyEEQXB02irTFUQwtSoe0zqoNftss8IifFJFKZ46xE= }\n";
+    let msg = parse_err(&with_peer("[]", &format!("    address: 2.2.2.2\n{wg}")));
+    assert!(
+        msg.contains("peers.p.address: peer address 2.2.2.2 is IPv4 and the peer has a tunnel"),
+        "{msg}"
+    );
+    let src = with_peer(
+        "[]",
+        &format!("    address: 2.2.2.2\n    local_address: 1.1.1.1\n{wg}"),
+    );
+    assert_eq!(
+        parse(&src).unwrap().peers["p"].ttl(),
+        None,
+        "one tunnel hop: the system TTL"
+    );
+}
+
+#[test]
+fn a_link_local_session_over_a_tunnel_is_scoped_to_it() {
+    let wg = "    wireguard: { public_key: HRyEEQXB02irTFUQwtSoe0zqoNftss8IifFJFKZ46xE= }\n";
+    // dn42: no loopback needed; our link-local derived from the router ID.
+    let c = parse(&with_peer("[]", &format!("    address: \"fe80::1\"\n{wg}"))).unwrap();
+    let p = &c.peers["p"];
+    assert_eq!(p.scope.as_deref(), Some("wg-p"));
+    assert_eq!(p.session_interface(), Some("wg-p"));
+    assert_eq!(p.local_address, None);
+    assert!(
+        p.extended_next_hop,
+        "IPv4 routes over IPv6 next hops (RFC 8950)"
+    );
+    assert_eq!(c.tunnel_link_local(p), Some("fe80::a00:1".parse().unwrap()));
+    // `link_local` and a `%IFNAME` naming the tunnel itself.
+    let c = parse(&with_peer(
+        "[]",
+        &format!("    address: \"fe80::1%wg-p\"\n    link_local: \"fe80::2\"\n{wg}"),
+    ))
+    .unwrap();
+    assert_eq!(
+        c.tunnel_link_local(&c.peers["p"]),
+        Some("fe80::2".parse().unwrap())
+    );
+    let msg = parse_err(&with_peer(
+        "[]",
+        &format!("    address: \"fe80::1%eth0\"\n{wg}"),
+    ));
+    assert!(
+        msg.contains("scoped to `eth0` but runs over the peer's tunnel `wg-p`"),
+        "{msg}"
+    );
+    let msg = parse_err(&with_peer(
+        "[]",
+        &format!("    address: \"fe80::1\"\n    link_local: \"fd00::2\"\n{wg}"),
+    ));
+    assert!(msg.contains("peers.p.link_local"), "{msg}");
+}
+
+#[test]
+fn a_plain_link_local_peer_needs_its_interface() {
+    let msg = parse_err(&with_peer("[]", "    address: \"fe80::1\"\n"));
+    assert!(
+        msg.contains("link-local address fe80::1 needs an interface: write fe80::1%IFNAME"),
+        "{msg}"
+    );
+    let c = parse(&with_peer("[]", "    address: \"fe80::1%eth0\"\n")).unwrap();
+    assert_eq!(c.peers["p"].scope.as_deref(), Some("eth0"));
+    assert_eq!(c.peers["p"].address(), "fe80::1".parse::<IpAddr>().unwrap());
+    let msg = parse_err(&with_peer("[]", "    address: \"2001:db8::1%eth0\"\n"));
+    assert!(msg.contains("not link-local"), "{msg}");
+    let msg = parse_err(&with_peer(
+        "[]",
+        "    address: \"fe80::1%eth0\"\n    link_local: \"fe80::2\"\n",
+    ));
+    assert!(
+        msg.contains("link_local is the address wgbgp puts on the peer's tunnel"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn one_link_local_address_may_be_a_peer_on_each_interface() {
+    let src = "router_id: 10.0.0.1\nasn: 65000\npeers:\n  \
+               a: { asn: 64998, address: \"fe80::1%eth0\" }\n  \
+               b: { asn: 64999, address: \"fe80::1%eth1\" }\n";
+    assert!(parse(src).is_ok());
+    let msg = parse_err(&src.replace("eth1", "eth0"));
+    assert!(msg.contains("fe80::1"), "{msg}");
 }

@@ -9,6 +9,8 @@
 //! The BFD task is started with the first peer that asks for BFD, so a
 //! daemon without BFD never binds UDP 4784.
 
+use std::collections::HashMap;
+use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
 use bgp::bfd::driver::{self, Command, Event, SessionKey};
@@ -27,6 +29,9 @@ use crate::config;
 /// The BFD task's handle (once started) and where it reports.
 pub(super) struct Bfd {
     handle: Option<driver::Handle>,
+    /// The session of each peer with BFD running, by peer name: its local
+    /// address may be the kernel's choice, made once when it started.
+    keys: HashMap<String, SessionKey>,
     events: mpsc::UnboundedSender<Event>,
 }
 
@@ -36,6 +41,7 @@ impl Bfd {
         (
             Bfd {
                 handle: None,
+                keys: HashMap::new(),
                 events,
             },
             rx,
@@ -43,11 +49,15 @@ impl Bfd {
     }
 }
 
-fn key(peer: &config::Peer) -> SessionKey {
-    SessionKey {
-        local: peer.local_address,
-        remote: peer.address(),
-    }
+/// The source the kernel would pick towards `remote` (no packet is sent).
+fn kernel_source(remote: IpAddr) -> Option<IpAddr> {
+    let any = match remote {
+        IpAddr::V4(_) => IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
+        IpAddr::V6(_) => IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED),
+    };
+    let socket = std::net::UdpSocket::bind((any, 0)).ok()?;
+    socket.connect((remote, driver::MULTIHOP_PORT)).ok()?;
+    Some(socket.local_addr().ok()?.ip())
 }
 
 fn session_config(b: config::Bfd) -> SessionConfig {
@@ -60,11 +70,14 @@ fn session_config(b: config::Bfd) -> SessionConfig {
 }
 
 impl RibTask {
-    /// Starts BFD to `peer` if it asks for it.
+    /// Starts BFD to `peer` if it asks for it (the BFD task first, if this
+    /// is the first peer with BFD), from `local_address` or the address the
+    /// kernel picks; with neither known yet, [`Self::bfd_start`] starts it
+    /// when the BGP session comes up.
     pub(super) async fn bfd_add(&mut self, peer: &config::Peer) -> Result<(), StartError> {
-        let Some(b) = peer.bfd else {
+        if peer.bfd.is_none() {
             return Ok(());
-        };
+        }
         if self.bfd.handle.is_none() {
             let handle = driver::spawn(self.bfd.events.clone())
                 .await
@@ -74,21 +87,48 @@ impl RibTask {
                 )))?;
             self.bfd.handle = Some(handle);
         }
-        let handle = self.bfd.handle.as_ref().expect("started above");
-        let _ = handle
-            .commands
-            .send(Command::Add(key(peer), session_config(b)));
+        self.bfd_start(peer, None);
+        Ok(())
+    }
+
+    /// Starts BFD to `peer` unless it runs already: from `local_address`,
+    /// `source` (the address its BGP session runs from), or the kernel's
+    /// choice. Not over link-local sessions.
+    pub(super) fn bfd_start(&mut self, peer: &config::Peer, source: Option<IpAddr>) {
+        let (Some(b), Some(handle)) = (peer.bfd, &self.bfd.handle) else {
+            return;
+        };
+        if self.bfd.keys.contains_key(&peer.name) {
+            return;
+        }
+        if config::is_link_local(peer.address()) {
+            warn!(peer = %peer.name, "BFD over a link-local session is not supported: not started");
+            return;
+        }
+        let local = (peer.local_address.or(source))
+            .or_else(|| super::peers::update_source(&self.cfg, peer).bind_address(peer.address()))
+            .or_else(|| kernel_source(peer.address()));
+        let Some(local) = local else {
+            info!(peer = %peer.name, "BFD waits for the BGP session: no route to the peer yet");
+            return;
+        };
+        let key = SessionKey {
+            local,
+            remote: peer.address(),
+        };
+        let _ = handle.commands.send(Command::Add(key, session_config(b)));
+        self.bfd.keys.insert(peer.name.clone(), key);
         self.metrics
             .bfd_session_up
             .with_label_values(&[&peer.name, &peer.address().to_string()])
             .set(0);
-        Ok(())
     }
 
     /// Stops BFD to `peer` (AdminDown is sent to it first).
     pub(super) fn bfd_remove(&mut self, peer: &config::Peer) {
-        if let (Some(_), Some(h)) = (peer.bfd, &self.bfd.handle) {
-            let _ = h.commands.send(Command::Remove(key(peer)));
+        let key = self.bfd.keys.remove(&peer.name);
+        if let (Some(key), Some(h)) = (key, &self.bfd.handle) {
+            let _ = h.commands.send(Command::Remove(key));
             let _ = self
                 .metrics
                 .bfd_session_up
@@ -102,7 +142,7 @@ impl RibTask {
         let Some(p) = self
             .peers
             .values()
-            .find(|p| p.cfg.bfd.is_some() && key(&p.cfg) == ev.key)
+            .find(|p| self.bfd.keys.get(&p.name) == Some(&ev.key))
         else {
             return;
         };
@@ -143,7 +183,8 @@ impl RibTask {
                 continue;
             };
             let ms = |d: Duration| u32::try_from(d.as_millis()).unwrap_or(u32::MAX);
-            let info = match status.get(&key(&p.cfg)) {
+            let key = self.bfd.keys.get(&p.name);
+            let info = match key.and_then(|k| status.get(k)) {
                 Some((_, st)) => PeerBfdInfo {
                     kind: "multi hop".into(),
                     detect_multiplier: b.multiplier,

@@ -91,7 +91,36 @@ fn io_err(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> StartError 
 
 /// Session address → session, for the listener; the RIB task edits it on
 /// reload.
-pub(crate) type SessionMap = Arc<RwLock<BTreeMap<IpAddr, mpsc::UnboundedSender<Command>>>>;
+/// The sessions by peer address, with the interface of a link-local one
+/// (the same fe80::1 may be a peer on each of several interfaces).
+pub(crate) type SessionMap = Arc<RwLock<BTreeMap<SessionKey, mpsc::UnboundedSender<Command>>>>;
+
+/// A peer address, and for a link-local one the interface it is on.
+pub(crate) type SessionKey = (IpAddr, Option<String>);
+
+/// The keys a peer's connections arrive under: each of its addresses, the
+/// session address scoped if it is link-local.
+pub(crate) fn session_keys(peer: &crate::config::Peer) -> Vec<SessionKey> {
+    (peer.addresses.iter())
+        .map(|a| match crate::config::is_link_local(*a) {
+            true => (*a, peer.scope.clone()),
+            false => (*a, None),
+        })
+        .collect()
+}
+
+/// The name of interface `index`.
+pub(crate) fn interface_name(index: u32) -> Option<String> {
+    let mut buf = [0 as libc::c_char; libc::IF_NAMESIZE];
+    // SAFETY: `buf` has the IF_NAMESIZE bytes if_indextoname may write.
+    let p = unsafe { libc::if_indextoname(index, buf.as_mut_ptr()) };
+    if p.is_null() {
+        return None;
+    }
+    // SAFETY: on success the buffer holds a NUL-terminated name.
+    let name = unsafe { std::ffi::CStr::from_ptr(buf.as_ptr()) };
+    Some(name.to_string_lossy().into_owned())
+}
 
 /// Removes our routes from the tables policies' `set: {table}` name (left
 /// by an earlier run at start, ours at shutdown), one short-lived writer per
@@ -309,8 +338,15 @@ fn load_key(cfg: &Config) -> Result<Option<tunnels::Key>, StartError> {
 
 /// TCP 179 on both families; connections go to the peer with that address.
 async fn start_listener(sessions: SessionMap) -> Result<bgp::socket::Listener, StartError> {
-    let lookup: bgp::socket::Lookup =
-        Arc::new(move |ip| sessions.read().unwrap().get(&ip).cloned());
+    let lookup: bgp::socket::Lookup = Arc::new(move |from: std::net::SocketAddr| {
+        let scope = match from {
+            std::net::SocketAddr::V6(v6) if crate::config::is_link_local(from.ip()) => {
+                interface_name(v6.scope_id())
+            }
+            _ => None,
+        };
+        sessions.read().unwrap().get(&(from.ip(), scope)).cloned()
+    });
     bgp::socket::Listener::bind(179, lookup)
         .await
         .map_err(io_err("listening on TCP 179"))

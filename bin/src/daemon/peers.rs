@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use bgp::driver::{self, Command, PeerConfig};
 use bgp::wire::{Afi, CeaseSubcode, Notification};
+use rib::kernel::KernelEvent;
 use rib::path::PeerId;
 use rib::policy::{Chain, Policy};
 use rib::table::PeerSettings;
@@ -41,10 +42,13 @@ fn peer_settings(cfg: &Config, peer: &config::Peer) -> PeerSettings {
         IpAddr::V6(a) => Some(a),
         _ => None,
     });
-    // The session source of the peer's family is the next hop of that family.
+    // The session source of the peer's family is the next hop of that
+    // family; left to the kernel, it is set when the session is up
+    // (`Rib::set_peer_source`).
     let (local_v4, local_v6): (Option<Ipv4Addr>, Option<Ipv6Addr>) = match peer.local_address {
-        IpAddr::V4(a) => (Some(a), v6),
-        IpAddr::V6(a) => (v4, Some(a)),
+        Some(IpAddr::V4(a)) => (Some(a), v6),
+        Some(IpAddr::V6(a)) if !config::is_link_local(IpAddr::V6(a)) => (v4, Some(a)),
+        _ => (v4, v6),
     };
     PeerSettings {
         name: peer.name.clone(),
@@ -56,6 +60,22 @@ fn peer_settings(cfg: &Config, peer: &config::Peer) -> PeerSettings {
         local_v6,
         interface: None,
         local_link_local: None,
+    }
+}
+
+/// Where `peer`'s sessions come from: `local_address` (a tunnel peer's
+/// loopback by default), the kernel's choice for a plain peer on a link or
+/// `multihop` away, and our loopback for a plain peer that is neither (a
+/// loopback reached by a route of ours, as before plain peers needed none).
+pub(super) fn update_source(cfg: &Config, peer: &config::Peer) -> bgp::socket::Source {
+    use bgp::socket::Source;
+    match peer.local_address {
+        Some(a) => Source::Address(a),
+        None if peer.multihop.is_some() || config::is_link_local(peer.address()) => Source::Kernel,
+        None => match cfg.loopback_for(peer.address()) {
+            Some(lo) => Source::LoopbackUnlessConnected(lo),
+            None => Source::Kernel,
+        },
     }
 }
 
@@ -79,15 +99,122 @@ fn session_config(
     PeerConfig {
         fsm,
         remote: SocketAddr::new(peer.address(), peer.port),
-        local: Some(peer.local_address),
+        local: update_source(cfg, peer),
         transport: bgp::socket::Transport {
             ttl_security: peer.ttl_security,
             password: peer.password.clone(),
+            ttl: peer.ttl(),
+            interface: peer.scope.clone(),
         },
     }
 }
 
+/// The interface a plain peer's session runs over and our link-local
+/// address on it, from the connection's addresses: a link-local session is
+/// on its scope; another on the interface with our address, if the peer is
+/// directly connected there (RFC 2545 §3: only then is a link-local next
+/// hop any use to it). `None` for a peer reached through a router.
+pub(super) fn session_link(
+    view: &rib::kernel::KernelView,
+    c: driver::Endpoints,
+) -> Option<(u32, Option<Ipv6Addr>)> {
+    let (local, remote) = (c.local.ip().to_canonical(), c.remote.ip().to_canonical());
+    if let (SocketAddr::V6(l), true) = (c.local, config::is_link_local(local)) {
+        let ifindex = l.scope_id();
+        return (ifindex != 0).then_some((ifindex, Some(*l.ip())));
+    }
+    let ifindex = view.interface_with(local)?;
+    let connected = view.resolve(remote).is_some_and(|hops| {
+        (hops.iter()).any(|h| h.ifindex == ifindex && h.onlink && h.gateway == remote)
+    });
+    connected.then(|| (ifindex, view.link_local(ifindex)))
+}
+
 impl RibTask {
+    /// What the session's connection tells about a peer the config leaves
+    /// open: the next hop we send a peer whose source the kernel picks,
+    /// and the interface of a plain peer's session with our link-local
+    /// address on it. Called before the RIB hears the session is up.
+    pub(super) fn session_source(
+        &mut self,
+        id: PeerId,
+        c: driver::Endpoints,
+    ) -> Vec<rib::table::Output> {
+        let Some(p) = self.peers.get(&id) else {
+            return Vec::new();
+        };
+        let (plain, configured) = (p.cfg.wireguard.is_none(), p.cfg.local_address.is_some());
+        let local = c.local.ip().to_canonical();
+        let mut out = Vec::new();
+        if !configured && !local.is_unspecified() && !config::is_link_local(local) {
+            out.extend(self.rib.set_peer_source(id, local));
+            let cfg = p.cfg.clone();
+            self.bfd_start(&cfg, Some(local));
+        }
+        if plain {
+            let (ifindex, ours) = match session_link(self.rib.kernel(), c) {
+                Some((i, ll)) => (Some(i), ll),
+                None => (None, None),
+            };
+            out.extend(self.rib.set_peer_interface(id, ifindex, ours));
+        }
+        out
+    }
+
+    /// After a link-local address appeared on `ifindex` (`None`: after a
+    /// full dump, on any): plain peers whose session runs over its link (it
+    /// came up with their session, so the session found none) now send it
+    /// with their IPv6 next hops.
+    pub(super) fn refresh_session_links(
+        &mut self,
+        ifindex: Option<u32>,
+    ) -> Vec<rib::table::Output> {
+        let mut out = Vec::new();
+        let ids: Vec<PeerId> = self.peers.keys().copied().collect();
+        for id in ids {
+            let p = &self.peers[&id];
+            let connection = *p.session.stats.connection.lock().unwrap();
+            let (Some(c), true) = (connection, p.cfg.wireguard.is_none()) else {
+                continue;
+            };
+            let Some((i, ll)) = session_link(self.rib.kernel(), c) else {
+                continue;
+            };
+            let now = (self.rib.peer_settings(id)).map(|s| (s.interface, s.local_link_local));
+            if ifindex.is_none_or(|want| want == i) && now != Some((Some(i), ll)) {
+                out.extend(self.rib.set_peer_interface(id, Some(i), ll));
+            }
+        }
+        out
+    }
+
+    /// Kernel changes that may have just opened the path to a peer: the
+    /// interface of its session came up (the link, or a link-local address
+    /// on it), or a route covering its address appeared. Its session, if
+    /// not up, then connects at once instead of at its ConnectRetry (the FSM
+    /// leaves an open connection alone).
+    pub(super) fn connect_now_after(&self, ev: &KernelEvent) {
+        let view = self.rib.kernel();
+        let wakes = |cfg: &config::Peer| match ev {
+            KernelEvent::LinkChanged { name, up: true, .. } => {
+                cfg.session_interface() == Some(name.as_str())
+            }
+            KernelEvent::AddressAdded { ifindex, addr } if config::is_link_local(*addr) => {
+                (cfg.session_interface()).is_some_and(|i| view.ifindex(i) == Some(*ifindex))
+            }
+            KernelEvent::RouteAdded(r) | KernelEvent::RouteReplaced(r) => {
+                r.protocol != rib::kernel::RTPROT_BGP && r.prefix.contains(&cfg.address())
+            }
+            _ => false,
+        };
+        for p in self.peers.values() {
+            if p.session.stats.state() != bgp::fsm::State::Established && wakes(&p.cfg) {
+                tracing::debug!(peer = %p.name, "path to the peer appeared: connecting now");
+                let _ = p.session.commands.send(Command::ConnectNow);
+            }
+        }
+    }
+
     pub(super) async fn tunnel_spec(
         &self,
         peer: &config::Peer,
@@ -127,7 +254,11 @@ impl RibTask {
             persistent_keepalive: wg.persistent_keepalive,
             mtu: wg.mtu,
             fwmark: Some(self.cfg.kernel.fwmark).filter(|m| *m != 0),
-            peer_addresses: peer.addresses.clone(),
+            // A link-local peer is on the tunnel's own fe80::/64.
+            peer_addresses: (peer.addresses.iter().copied())
+                .filter(|a| !config::is_link_local(*a))
+                .collect(),
+            link_local: self.cfg.tunnel_link_local(peer),
         })
     }
 
@@ -156,11 +287,11 @@ impl RibTask {
         self.next_id += 1;
         self.rib.add_peer(id, peer_settings(&cfg, &peer));
         // RFC 2545 link-local next hops from a tunnel peer are scoped to
-        // its interface (`via inet6 fe80::b dev wg-s2`).
-        if let Some(ifname) = peer.interface() {
-            let out = self
-                .rib
-                .set_peer_interface(id, interface_index(ifname), None);
+        // its interface (`via inet6 fe80::b dev wg-s2`), and ours on it
+        // goes with the next hops we send.
+        if let Some(ifname) = peer.session_interface() {
+            let ours = cfg.tunnel_link_local(&peer);
+            let out = (self.rib).set_peer_interface(id, interface_index(ifname), ours);
             self.dispatch(out).await;
         }
         self.rib
@@ -179,8 +310,8 @@ impl RibTask {
         }
         {
             let mut map = self.sessions.write().unwrap();
-            for a in &peer.addresses {
-                map.insert(*a, session.commands.clone());
+            for key in super::session_keys(&peer) {
+                map.insert(key, session.commands.clone());
             }
         }
         self.peers.insert(
@@ -207,8 +338,8 @@ impl RibTask {
         self.bfd_remove(&p.cfg);
         {
             let mut map = self.sessions.write().unwrap();
-            for a in &p.cfg.addresses {
-                map.remove(a);
+            for key in super::session_keys(&p.cfg) {
+                map.remove(&key);
             }
         }
         if p.cfg.password.is_some() {
@@ -360,12 +491,11 @@ impl RibTask {
                 }
                 // Host routes follow `address`; the session itself is unchanged.
                 let mut map = self.sessions.write().unwrap();
-                let old_peer = &old.peers[name];
-                for a in &old_peer.addresses {
-                    map.remove(a);
+                for key in super::session_keys(&old.peers[name]) {
+                    map.remove(&key);
                 }
-                for a in &peer.addresses {
-                    map.insert(*a, self.peers[&id].session.commands.clone());
+                for key in super::session_keys(peer) {
+                    map.insert(key, self.peers[&id].session.commands.clone());
                 }
             }
             // Before the policies: a new import chain is re-applied from the

@@ -161,8 +161,18 @@ impl RibTask {
                 Some(ev) = kernel.recv() => {
                     let tunnels = &self.tunnels;
                     self.heal.observe(&ev, self.rib.kernel(), &self.cfg, |i| tunnels.manages(i));
-                    let out = self.rib.handle_kernel_event(&ev);
+                    let mut out = self.rib.handle_kernel_event(&ev);
+                    match &ev {
+                        KernelEvent::AddressAdded { ifindex, addr }
+                            if crate::config::is_link_local(*addr) =>
+                        {
+                            out.extend(self.refresh_session_links(Some(*ifindex)));
+                        }
+                        KernelEvent::Resync(_) => out.extend(self.refresh_session_links(None)),
+                        _ => {}
+                    }
                     self.dispatch(out).await;
+                    self.connect_now_after(&ev);
                     self.arm_repair(None);
                 }
                 _ = tokio::time::sleep_until(self.repair_at.map_or_else(
@@ -227,7 +237,7 @@ impl RibTask {
                 negotiated,
                 connection,
             } => {
-                let _ = connection; // used by next-hop-self of plain peers
+                let mut out = self.session_source(peer, connection);
                 let p = &self.peers[&peer];
                 if p.cfg
                     .wireguard
@@ -236,12 +246,12 @@ impl RibTask {
                 {
                     self.liveness.established(std::time::Instant::now(), peer);
                 }
-                let mut out = self.rib.handle_peer_up(
+                out.extend(self.rib.handle_peer_up(
                     peer,
                     negotiated.remote_id,
                     &negotiated.families,
                     negotiated.extended_next_hop,
-                );
+                ));
                 let name = &self.peers[&peer].name;
                 let cap = negotiated.graceful_restart.clone();
                 let now = std::time::Instant::now();

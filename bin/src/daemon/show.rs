@@ -655,8 +655,8 @@ pub(super) fn neighbors(
             bgp_timer_keep_alive_interval_msecs: Some(
                 negotiated.as_ref().map_or(p.cfg.keepalive, |n| n.keepalive) as u64 * 1000,
             ),
-            update_source: p.cfg.local_address.to_string(),
-            interface: p.cfg.interface().map(str::to_string),
+            update_source: p.cfg.local_address.map(|a| a.to_string()),
+            interface: p.cfg.session_interface().map(str::to_string),
             neighbor_capabilities: capabilities,
             message_stats: MessageStats {
                 opens_sent: count(sent, 1),

@@ -125,6 +125,8 @@ pub struct NeighborSettings {
     pub password: Option<String>,
     /// `neighbor X bfd`.
     pub bfd: bool,
+    /// `ebgp-multihop [N]` (255 without N, as FRR).
+    pub ebgp_multihop: Option<u8>,
     pub af: [AfSettings; 2],
 }
 
@@ -834,9 +836,13 @@ fn neighbor_line(n: &mut NeighborSettings, rest: &[&str], skip: &mut dyn FnMut(S
         ["peer-group", group] => n.peer_group = Some(group.to_string()),
         ["description", text @ ..] => n.description = Some(text.join(" ")),
         ["update-source", src] => n.update_source = Some(src.to_string()),
-        // wgbgp sessions always run loopback to loopback over the tunnel
-        // with the default TTL: both are implied.
-        ["disable-connected-check"] | ["ebgp-multihop", ..] => {}
+        // Tunnel peers run loopback to loopback over the tunnel: implied.
+        ["disable-connected-check"] => {}
+        ["ebgp-multihop"] => n.ebgp_multihop = Some(255),
+        ["ebgp-multihop", hops] => match hops.parse::<u8>() {
+            Ok(h) if h > 0 => n.ebgp_multihop = Some(h),
+            _ => skip(Lost, "ebgp-multihop needs 1 to 255 hops"),
+        },
         ["passive"] => n.passive = true,
         ["capability", "extended-nexthop"] => n.extended_next_hop = true,
         ["shutdown", ..] => n.shutdown = true,

@@ -137,6 +137,9 @@ pub fn yaml(o: &Out) -> String {
         if let Some(l) = p.local_address {
             let _ = writeln!(s, "    local_address: {}", scalar(&l.to_string(), false));
         }
+        if let Some(h) = p.multihop {
+            let _ = writeln!(s, "    multihop: {h}");
+        }
         if p.passive {
             s.push_str("    passive: true\n");
         }

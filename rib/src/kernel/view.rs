@@ -296,6 +296,23 @@ impl KernelView {
         self.links.get(&ifindex).is_some_and(|l| l.up)
     }
 
+    /// The interface `addr` is configured on, if it is one of ours.
+    pub fn interface_with(&self, addr: IpAddr) -> Option<u32> {
+        self.addrs.iter().find(|(_, a)| *a == addr).map(|(i, _)| *i)
+    }
+
+    /// An IPv6 link-local address of interface `ifindex` (the lowest, so
+    /// the answer does not depend on the order they were learnt in).
+    pub fn link_local(&self, ifindex: u32) -> Option<std::net::Ipv6Addr> {
+        (self.addrs.iter())
+            .filter(|(i, _)| *i == ifindex)
+            .filter_map(|(_, a)| match a {
+                IpAddr::V6(v6) if v6.segments()[0] & 0xffc0 == 0xfe80 => Some(*v6),
+                _ => None,
+            })
+            .min()
+    }
+
     /// True if `addr` is configured on one of our interfaces.
     pub fn is_local(&self, addr: IpAddr) -> bool {
         self.addrs.iter().any(|(_, a)| *a == addr)

@@ -357,3 +357,25 @@ fn foreign_route_is_found_by_exact_prefix_and_metric_and_bgp_ones_are_not() {
     assert!(!v.apply(&KernelEvent::OwnRouteRemoved(ours)));
     assert!(!v.has_foreign(&p, 20));
 }
+
+#[test]
+fn an_address_names_its_interface_and_link_locals_are_found_per_interface() {
+    let mut v = view();
+    for (ifindex, addr) in [
+        (2, "fe80::9"),
+        (2, "fe80::2"),
+        (3, "fe80::1"),
+        (2, "2001:db8::2"),
+    ] {
+        v.apply(&KernelEvent::AddressAdded {
+            ifindex,
+            addr: ip(addr),
+        });
+    }
+    assert_eq!(v.interface_with(ip("2001:db8::2")), Some(2));
+    assert_eq!(v.interface_with(ip("2001:db8::99")), None);
+    // The lowest of interface 2's, whatever the order; none on 4.
+    assert_eq!(v.link_local(2), Some("fe80::2".parse().unwrap()));
+    assert_eq!(v.link_local(3), Some("fe80::1".parse().unwrap()));
+    assert_eq!(v.link_local(4), None);
+}

@@ -201,14 +201,56 @@ impl Rib {
             }
         }
         let mut out = self.flush();
-        if export_changed && self.peers[&id].established.is_some() {
-            let mut batch = ExportBatch::default();
-            let prefixes: Vec<IpNet> = self.loc_rib.keys().collect();
-            for prefix in prefixes {
-                self.export_to(id, &prefix, &mut batch);
-            }
-            batch.emit(&mut out);
+        if export_changed {
+            out.extend(self.readvertise(id));
         }
+        out
+    }
+
+    /// Sets our next hop for `id` in the family of `source` to `source`: the
+    /// address its session actually runs from, for a peer whose session
+    /// source the kernel picks (a plain peer with no `local_address`). What
+    /// was already sent is re-sent if the next hop changed.
+    pub fn set_peer_source(&mut self, id: PeerId, source: IpAddr) -> Vec<Output> {
+        let Some(p) = self.peers.get_mut(&id) else {
+            return Vec::new();
+        };
+        let changed = match source {
+            IpAddr::V4(a) => p.settings.local_v4.replace(a) != Some(a),
+            IpAddr::V6(a) => p.settings.local_v6.replace(a) != Some(a),
+        };
+        if changed {
+            self.readvertise(id)
+        } else {
+            Vec::new()
+        }
+    }
+
+    /// Sends an Established `id` everything again after our next hop for it
+    /// changed: the Adj-RIB-Out remembers attributes, not next hops, so it
+    /// is emptied first; what is no longer sent is withdrawn.
+    fn readvertise(&mut self, id: PeerId) -> Vec<Output> {
+        let Some(p) = self.peers.get_mut(&id) else {
+            return Vec::new();
+        };
+        if p.established.is_none() {
+            return Vec::new();
+        }
+        let sent: Vec<IpNet> = p.adj_rib_out.iter().map(|(prefix, _)| prefix).collect();
+        p.adj_rib_out.clear();
+        let mut batch = ExportBatch::default();
+        let prefixes: Vec<IpNet> = self.loc_rib.keys().collect();
+        for prefix in prefixes {
+            self.export_to(id, &prefix, &mut batch);
+        }
+        let out_now = &self.peers[&id].adj_rib_out;
+        for prefix in sent {
+            if out_now.get(&prefix).is_none() {
+                batch.withdraw(id, super::afi_of(&prefix), prefix);
+            }
+        }
+        let mut out = Vec::new();
+        batch.emit(&mut out);
         out
     }
 

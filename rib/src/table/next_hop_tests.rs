@@ -322,3 +322,33 @@ fn next_hop_self_without_a_global_address_sends_unspecified_and_link_local() {
     // IPv4 too, over RFC 8950 (the session is IPv6).
     assert_eq!(got, vec![(Afi::Ipv4, nh), (Afi::Ipv6, nh)]);
 }
+
+#[test]
+fn a_plain_peer_gets_the_session_source_as_next_hop() {
+    let mut rib = lab(accept_all(), accept_all());
+    // A provider on a /30, with no loopback of ours: nothing to send
+    // until the session says which address it runs from.
+    let mut settings = super::tests::peer("isp", "10.255.1.1", 64999, accept_all(), accept_all());
+    settings.local_v4 = None;
+    rib.add_peer(5, settings);
+    assert!(
+        rib.set_peer_source(5, "10.255.1.2".parse().unwrap())
+            .is_empty()
+    );
+    rib.handle_peer_up(5, Ipv4Addr::new(5, 5, 5, 5), &FAMILIES, false);
+    let out = rib.originate(&[net("198.18.0.0/24")]);
+    let nh = |a: &str| MpNextHop {
+        global: a.parse().unwrap(),
+        link_local: None,
+    };
+    assert_eq!(next_hops_to(&out, 5), vec![(Afi::Ipv4, nh("10.255.1.2"))]);
+
+    // The next session runs from another address: what was sent is sent
+    // again with it; the same address again changes nothing.
+    let out = rib.set_peer_source(5, "10.255.1.6".parse().unwrap());
+    assert_eq!(next_hops_to(&out, 5), vec![(Afi::Ipv4, nh("10.255.1.6"))]);
+    assert!(
+        rib.set_peer_source(5, "10.255.1.6".parse().unwrap())
+            .is_empty()
+    );
+}

@@ -20,6 +20,8 @@ pub(super) struct RawPeer {
     startup_hold_time: Option<u16>,
     keepalive: Option<u16>,
     local_address: Option<String>,
+    multihop: Option<u8>,
+    link_local: Option<String>,
     port: Option<u16>,
     shutdown: Option<bool>,
     max_prefix: Option<RawMaxPrefix>,
@@ -109,7 +111,9 @@ impl RawMaxPrefix {
 pub(super) struct Taken {
     pub(super) ifnames: BTreeMap<String, String>,
     pub(super) ports: BTreeMap<u16, String>,
-    addresses: BTreeMap<IpAddr, String>,
+    /// Session addresses with their link-local scope: the same fe80::1 may
+    /// be a peer on each of several interfaces.
+    addresses: BTreeMap<(IpAddr, Option<String>), String>,
 }
 
 impl Taken {
@@ -149,8 +153,30 @@ pub(super) fn peer(
     if p.asn == 0 {
         cx.err(format!("{base}.asn"), Problem::AsnZero);
     }
-    let addresses = addresses(cx, scope, taken, name, p);
+    let Addresses {
+        addresses,
+        scope: link_scope,
+    } = addresses(cx, taken, name, p);
     let local_address = local_address(cx, scope, &base, p, addresses.first());
+    let session_link_local = addresses.first().is_some_and(|a| is_link_local(*a));
+    // A tunnel peer's addresses are loopbacks, peered with from ours
+    // (the session's may be `local_address` instead); a plain peer and a
+    // link-local session need none.
+    if p.wireguard.is_some() {
+        for (i, a) in addresses.iter().enumerate() {
+            let sourced = i == 0 && local_address.is_some();
+            if is_link_local(*a) || sourced || first_of_family(scope.loopback, *a).is_some() {
+                continue;
+            }
+            let problem = Problem::NoLoopback {
+                address: *a,
+                family: family(*a),
+            };
+            cx.err(format!("{base}.address"), problem);
+        }
+    }
+    let multihop = multihop(cx, &base, p);
+    let link_local = link_local(cx, &base, p);
     let timers = timers(cx, &base, p);
     let port = p.port.unwrap_or(179);
     if port == 0 {
@@ -160,6 +186,21 @@ pub(super) fn peer(
     policy_references(cx, scope, &base, p);
     let wireguard = (p.wireguard.as_ref())
         .and_then(|w| peer_wireguard(cx, name, w, &mut taken.ifnames, &mut taken.ports));
+    // A link-local session on a tunnel is scoped to it; `%IFNAME` may
+    // only repeat that.
+    let link_scope = match (&wireguard, link_scope) {
+        (Some(w), Some(s)) if s != w.interface => {
+            let problem = Problem::Other(format!(
+                "the session is scoped to `{s}` but runs over the peer's tunnel `{}`; \
+                 drop the `%{s}`",
+                w.interface
+            ));
+            cx.err(format!("{base}.address"), problem);
+            Some(s)
+        }
+        (Some(w), None) if session_link_local => Some(w.interface.clone()),
+        (_, scope) => scope,
+    };
     if let Some(pw) = &p.password
         && (pw.is_empty() || pw.len() > 80)
     {
@@ -177,6 +218,7 @@ pub(super) fn peer(
         name: name.to_string(),
         asn: p.asn,
         addresses,
+        scope: link_scope,
         description: p.description.clone(),
         wireguard,
         import: p.import.0.clone(),
@@ -185,7 +227,9 @@ pub(super) fn peer(
         hold_time: timers.hold_time,
         startup_hold_time: timers.startup_hold_time,
         keepalive: timers.keepalive,
-        local_address: local_address.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED)),
+        local_address,
+        multihop,
+        link_local,
         port,
         shutdown: p.shutdown.unwrap_or(false),
         password: p.password.clone(),
@@ -202,42 +246,75 @@ pub(super) fn peer(
     }
 }
 
-/// `address`: one or more, each with a loopback of its family to source
-/// the session from, none used by another peer.
-fn addresses(
-    cx: &mut Ctx,
-    scope: &Scope,
-    taken: &mut Taken,
-    name: &str,
-    p: &RawPeer,
-) -> Vec<IpAddr> {
+/// `address` checked: the session address first.
+struct Addresses {
+    addresses: Vec<IpAddr>,
+    /// `%IFNAME` of a link-local session address.
+    scope: Option<String>,
+}
+
+/// `address`: one or more, none used by another peer (on the same
+/// interface, for a link-local one). Only the session address (the first)
+/// may be link-local, and it then needs an interface: `%IFNAME`, or the
+/// peer's tunnel.
+fn addresses(cx: &mut Ctx, taken: &mut Taken, name: &str, p: &RawPeer) -> Addresses {
     let key = format!("peers.{name}.address");
     if p.address.0.is_empty() {
         cx.err(key.clone(), Problem::Empty);
     }
-    let mut out = Vec::new();
-    for s in &p.address.0 {
-        let Some(a) = cx.ip(key.clone(), s, "an IP address") else {
+    let mut out = Addresses {
+        addresses: Vec::new(),
+        scope: None,
+    };
+    for (i, s) in p.address.0.iter().enumerate() {
+        let (text, scope) = match s.split_once('%') {
+            Some((a, ifname)) => (a, Some(ifname)),
+            None => (s.as_str(), None),
+        };
+        let Some(a) = cx.ip(
+            key.clone(),
+            text,
+            "an IP address (fe80::1%IFNAME for link-local)",
+        ) else {
             continue;
         };
-        if first_of_family(scope.loopback, a).is_none() {
-            let problem = Problem::NoLoopback {
-                address: a,
-                family: family(a),
-            };
+        if let Some(ifname) = scope {
+            if let Err(why) = check_ifname(ifname) {
+                let problem = Problem::Other(format!("`{ifname}` is no interface name: {why}"));
+                cx.err(key.clone(), problem);
+            }
+            if !is_link_local(a) {
+                let problem = Problem::Other(format!(
+                    "{a} is not link-local: only fe80::/10 addresses take a %IFNAME scope"
+                ));
+                cx.err(key.clone(), problem);
+            }
+        }
+        if is_link_local(a) && i > 0 {
+            let problem = Problem::Other(format!(
+                "{a}: a link-local address can only be the session address (the first)"
+            ));
             cx.err(key.clone(), problem);
         }
-        if let Some(other) = Taken::claim(&mut taken.addresses, &a, name) {
+        if is_link_local(a) && scope.is_none() && p.wireguard.is_none() {
+            cx.err(key.clone(), Problem::LinkLocalUnscoped { address: a });
+        }
+        if i == 0 {
+            out.scope = scope.map(str::to_string);
+        }
+        let claim = (a, scope.map(str::to_string));
+        if let Some(other) = Taken::claim(&mut taken.addresses, &claim, name) {
             let problem = Problem::DuplicatePeerAddress { address: a, other };
             cx.err(key.clone(), problem);
         }
-        out.push(a);
+        out.addresses.push(a);
     }
     out
 }
 
-/// `local_address`, of the session address's family; by default the first
-/// loopback of that family.
+/// `local_address`, of the session address's family; by default, for a
+/// tunnel peer, the first loopback of that family. A plain peer and a
+/// link-local session leave it to the kernel.
 fn local_address(
     cx: &mut Ctx,
     scope: &Scope,
@@ -246,7 +323,9 @@ fn local_address(
     session: Option<&IpAddr>,
 ) -> Option<IpAddr> {
     let Some(s) = &p.local_address else {
-        return session.and_then(|a| first_of_family(scope.loopback, *a));
+        let session = session.filter(|a| !is_link_local(**a))?;
+        p.wireguard.as_ref()?;
+        return first_of_family(scope.loopback, *session);
     };
     let key = format!("{base}.local_address");
     let local = cx.ip(key.clone(), s, "an IP address");
@@ -257,9 +336,63 @@ fn local_address(
             local: l,
             peer: *first,
         };
+        cx.err(key.clone(), problem);
+    }
+    if let (Some(l), Some(first)) = (local, session)
+        && is_link_local(l) != is_link_local(*first)
+    {
+        let problem = Problem::Other(format!(
+            "local_address {l} and the session address {first} must both be link-local or \
+             neither (for our link-local address on a tunnel, use `link_local`)"
+        ));
         cx.err(key, problem);
     }
     local
+}
+
+/// `multihop: N` (FRR's `ebgp-multihop N`): 1 to 255 hops, and not with
+/// `ttl_security`, which fixes the TTL at 255 (FRR refuses both too).
+fn multihop(cx: &mut Ctx, base: &str, p: &RawPeer) -> Option<u8> {
+    let hops = p.multihop?;
+    if hops == 0 {
+        let problem = Problem::Other("multihop must be 1 to 255 hops".into());
+        cx.err(format!("{base}.multihop"), problem);
+    }
+    if p.ttl_security == Some(true) {
+        let problem = Problem::Other(
+            "multihop and ttl_security exclude each other: GTSM sends TTL 255 and \
+             accepts only 255 (RFC 5082)"
+                .into(),
+        );
+        cx.err(format!("{base}.multihop"), problem);
+    }
+    Some(hops)
+}
+
+/// `link_local`: our fe80::/10 address on the peer's tunnel.
+fn link_local(cx: &mut Ctx, base: &str, p: &RawPeer) -> Option<std::net::Ipv6Addr> {
+    let s = p.link_local.as_ref()?;
+    let key = format!("{base}.link_local");
+    let a = cx.ip(key.clone(), s, "an IPv6 link-local address (fe80::/10)")?;
+    if p.wireguard.is_none() {
+        let problem = Problem::Other(
+            "link_local is the address wgbgp puts on the peer's tunnel; a plain peer's \
+             interface has its own (scope the session address instead: fe80::1%IFNAME)"
+                .into(),
+        );
+        cx.err(key.clone(), problem);
+    }
+    match a {
+        IpAddr::V6(v6) if is_link_local(a) => Some(v6),
+        _ => {
+            let problem = Problem::BadAddress {
+                value: s.clone(),
+                expected: "an IPv6 link-local address (fe80::/10)",
+            };
+            cx.err(key, problem);
+            None
+        }
+    }
 }
 
 struct Timers {
