@@ -122,6 +122,22 @@ pub struct Endpoints {
     pub remote: SocketAddr,
 }
 
+/// The end of an Established session.
+#[derive(Debug, Clone)]
+pub struct LastDown {
+    pub at: Instant,
+    pub wall: SystemTime,
+    pub reason: DownReason,
+}
+
+/// The IPv4/IPv6 unicast End-of-RIB markers sent and received on the
+/// current session (cleared when it is established).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EndOfRibSeen {
+    pub sent: Vec<Afi>,
+    pub received: Vec<Afi>,
+}
+
 /// Counters and status read by `show` and the metrics, updated by the task.
 #[derive(Debug, Default)]
 pub struct PeerStats {
@@ -137,6 +153,11 @@ pub struct PeerStats {
     /// The Established connection's addresses (FRR's hostLocal/hostForeign).
     pub connection: Mutex<Option<Endpoints>>,
     pub last_error: Mutex<Option<String>>,
+    /// When and why the last Established session ended: FRR counts its
+    /// Up/Down column from here while the session is down.
+    pub last_down: Mutex<Option<LastDown>>,
+    /// End-of-RIB markers (RFC 4724 §2) of the current session.
+    pub end_of_rib: Mutex<EndOfRibSeen>,
     /// NOTIFICATIONs by (sent, code, subcode): what went wrong, as counters.
     pub notifications: Mutex<BTreeMap<(bool, u8, u8), u64>>,
     /// Times the session task ended unexpectedly and was started again.
@@ -157,7 +178,17 @@ impl PeerStats {
         }
     }
 
-    fn set_state(&self, s: State) {
+    /// Records the end of an Established session.
+    fn went_down(&self, reason: &DownReason) {
+        *self.last_down.lock().unwrap() = Some(LastDown {
+            at: Instant::now(),
+            wall: SystemTime::now(),
+            reason: reason.clone(),
+        });
+    }
+
+    /// The session task's; tests of what reads the stats set it too.
+    pub fn set_state(&self, s: State) {
         self.state.store(s as u8, Ordering::Relaxed);
     }
 
@@ -259,7 +290,9 @@ async fn supervise<K: Copy + Send + 'static>(
         }
         if from == State::Established {
             stats.connections_dropped.fetch_add(1, Ordering::Relaxed);
-            let down = Event::Down(DownReason::TaskFailed(why.clone()));
+            let reason = DownReason::TaskFailed(why.clone());
+            stats.went_down(&reason);
+            let down = Event::Down(reason);
             let _ = events.send((id, down)).await;
         }
         let _ = events.send((id, Event::TaskFailed(why))).await;
@@ -475,6 +508,7 @@ impl<K: Copy + Send + 'static> Driver<K> {
             Command::EndOfRib(afi) => {
                 if let Some((conn, ctx)) = self.established_conn() {
                     self.write(conn, 2, wire::end_of_rib(afi, Safi::Unicast, &ctx));
+                    self.stats.end_of_rib.lock().unwrap().sent.push(afi);
                 }
             }
             Command::RouteRefresh(afi) => {
@@ -693,6 +727,7 @@ impl<K: Copy + Send + 'static> Driver<K> {
                     Some((Instant::now(), SystemTime::now()));
                 *self.stats.negotiated.lock().unwrap() = Some(negotiated.clone());
                 *self.stats.connection.lock().unwrap() = Some(connection);
+                *self.stats.end_of_rib.lock().unwrap() = EndOfRibSeen::default();
                 let established = Event::Established {
                     negotiated,
                     connection,
@@ -700,6 +735,9 @@ impl<K: Copy + Send + 'static> Driver<K> {
                 let _ = self.events.send((self.id, established)).await;
             }
             Output::Update(update) => {
+                if let Some((afi, Safi::Unicast)) = update.end_of_rib() {
+                    self.stats.end_of_rib.lock().unwrap().received.push(afi);
+                }
                 let _ = self.events.send((self.id, Event::Update(update))).await;
             }
             Output::RouteRefresh(rr) => {
@@ -713,6 +751,7 @@ impl<K: Copy + Send + 'static> Driver<K> {
                 *self.stats.established_at.lock().unwrap() = None;
                 *self.stats.negotiated.lock().unwrap() = None;
                 *self.stats.connection.lock().unwrap() = None;
+                self.stats.went_down(&reason);
                 let _ = self.events.send((self.id, Event::Down(reason))).await;
             }
         }

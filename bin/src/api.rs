@@ -109,6 +109,11 @@ pub struct AdjRoutes {
     pub default_loc_prf: u32,
     #[serde(rename = "localAS")]
     pub local_as: u32,
+    /// FRR's legend of the one-letter codes.
+    #[serde(default)]
+    pub bgp_status_codes: BTreeMap<String, String>,
+    #[serde(default)]
+    pub bgp_origin_codes: BTreeMap<String, String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub received_routes: Option<BTreeMap<String, AdjRoute>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -137,6 +142,11 @@ pub struct AdjRoute {
     pub weight: u32,
     pub path: String,
     pub origin: Origin,
+    /// FRR's one-letter origin: `i`, `e`, `?`.
+    pub bgp_origin_code: String,
+    /// The status column as FRR writes it: `{"*": true, ">": true}`.
+    #[serde(default)]
+    pub applied_status_symbols: BTreeMap<String, bool>,
     pub valid: bool,
     /// Ours, received routes only: the import policy accepts it now.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -182,6 +192,9 @@ impl fmt::Display for Afi {
 pub enum Response {
     Summary(BgpSummary),
     Routes(RouteTable),
+    /// One prefix in detail (`show bgp ipv4 unicast PREFIX`); `None`: not
+    /// in the table.
+    Route(Option<RouteDetail>),
     /// A neighbor's received or advertised routes.
     AdjRoutes(AdjRoutes),
     /// FRR's `show bgp neighbors json`: neighbors by address.
@@ -202,6 +215,9 @@ pub enum Response {
 pub struct Neighbor {
     pub remote_as: u32,
     pub local_as: u32,
+    /// wgbgp speaks eBGP only: always true.
+    pub nbr_external_link: bool,
+    pub bgp_version: u8,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub nbr_desc: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -211,9 +227,17 @@ pub struct Neighbor {
     pub local_router_id: String,
     pub bgp_state: SessionState,
     pub bgp_timer_up_msec: u64,
+    /// FRR's uptime text while Established.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bgp_timer_up_string: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bgp_timer_up_established_epoch: Option<u64>,
     pub bgp_timer_configured_hold_time_msecs: u64,
+    pub bgp_timer_configured_keep_alive_interval_msecs: u64,
+    /// RFC 9072's extended OPEN parameters length: never used.
+    pub extended_optional_parameters_length: bool,
+    /// Updates go out as they are made (no MRAI): 0.
+    pub min_btwn_advertisement_runs_timer_msecs: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bgp_timer_hold_time_msecs: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -223,13 +247,48 @@ pub struct Neighbor {
     pub update_source: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub interface: Option<String>,
-    /// Capabilities both sides announced (FRR lists them per name).
-    pub neighbor_capabilities: BTreeMap<String, String>,
+    /// Capabilities both sides announced; absent unless Established (as FRR).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub neighbor_capabilities: Option<NeighborCapabilities>,
     pub message_stats: MessageStats,
     pub connections_established: u64,
     pub connections_dropped: u64,
+    /// Milliseconds since the last Established session ended.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_reset_timer_msecs: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_reset_due_to: Option<String>,
+    /// FRR's `PEER_DOWN_*` number of the last reset (bgpd/bgpd.h): 11 we
+    /// shut it down, 12 cleared, 13 NOTIFICATION received, 14 sent, 15 the
+    /// connection closed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_reset_code: Option<u32>,
+    /// When the last reset was a NOTIFICATION: `Cease/Administrative Shutdown`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_notification_reason: Option<String>,
+    /// Its code and subcode as FRR writes them, two hex digits each: `0602`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_error_code_subcode: Option<String>,
+    /// It was (or stood for, RFC 8538) a Hard Reset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_notification_hard_reset: Option<bool>,
+    /// The Established connection's local and remote address and port.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host_local: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub port_local: Option<u16>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host_foreign: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub port_foreign: Option<u16>,
+    /// Our next hop in routes to this neighbor: IPv4, IPv6 global, IPv6
+    /// link-local (on the session's interface).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nexthop: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nexthop_global: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nexthop_local: Option<String>,
     /// Per family (`ipv4Unicast`): accepted and sent prefix counts.
     pub address_family_info: BTreeMap<String, AfInfo>,
     pub name: String,
@@ -239,6 +298,73 @@ pub struct Neighbor {
     /// Graceful Restart (RFC 4724) on both sides, FRR's `gracefulRestartInfo`.
     #[serde(default)]
     pub graceful_restart_info: GracefulRestartInfo,
+}
+
+/// FRR's `neighborCapabilities`: what both sides announced, as
+/// `advertisedAndReceived`.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NeighborCapabilities {
+    #[serde(rename = "4byteAs", default, skip_serializing_if = "Option::is_none")]
+    pub four_byte_as: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub extended_message: Option<String>,
+    /// FRR: `advertisedAndReceivedOldNew` when both codes (2 and 128) went
+    /// both ways; wgbgp speaks the RFC 2918 code only: `advertisedAndReceivedNew`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub route_refresh: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enhanced_route_refresh: Option<String>,
+    /// RFC 8950 for IPv4 unicast over IPv6.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub extended_nexthop: Option<String>,
+    /// Nested per family, as FRR: `{"ipv4Unicast": {"advertisedAndReceived": true}}`.
+    #[serde(default)]
+    pub multiprotocol_extensions: BTreeMap<String, BTreeMap<String, bool>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub graceful_restart: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub graceful_restart_remote_timer_msecs: Option<u64>,
+    /// The FQDN capability (draft-walton-bgp-hostname-capability) both ways.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host_name: Option<HostNameCapability>,
+}
+
+/// FRR's `hostName` capability object; `n/a` for what was not sent.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HostNameCapability {
+    pub adv_host_name: String,
+    pub adv_domain_name: String,
+    pub rcv_host_name: String,
+    pub rcv_domain_name: String,
+}
+
+impl NeighborCapabilities {
+    /// `(name, how)` per capability, for the text view.
+    pub fn lines(&self) -> Vec<(String, String)> {
+        let mut out = Vec::new();
+        for (name, how) in [
+            ("4byteAs", &self.four_byte_as),
+            ("extendedMessage", &self.extended_message),
+            ("routeRefresh", &self.route_refresh),
+            ("enhancedRouteRefresh", &self.enhanced_route_refresh),
+            ("extendedNexthop", &self.extended_nexthop),
+            ("gracefulRestart", &self.graceful_restart),
+        ] {
+            if let Some(how) = how {
+                out.push((name.to_string(), how.clone()));
+            }
+        }
+        for (family, how) in &self.multiprotocol_extensions {
+            for (how, yes) in how {
+                if *yes {
+                    out.push((format!("multiprotocolExtensions {family}"), how.clone()));
+                }
+            }
+        }
+        out
+    }
 }
 
 /// FRR's `peerBfdInfo` in `show bgp neighbors json`.
@@ -286,6 +412,41 @@ pub struct GracefulRestartInfo {
     pub peer_restarting: bool,
     /// We are restarting: route selection waits for this peer's End-of-RIB.
     pub local_restarting: bool,
+    /// End-of-RIB sent and received on the current session, per family
+    /// (`ipv4Unicast`: true).
+    #[serde(default)]
+    pub end_of_rib_send: BTreeMap<String, bool>,
+    #[serde(default)]
+    pub end_of_rib_recv: BTreeMap<String, bool>,
+    /// Per family while Established (FRR's `ipv4Unicast: {fBit, endOfRibStatus}`).
+    #[serde(flatten, default)]
+    pub families: BTreeMap<String, GracefulRestartFamily>,
+}
+
+/// One family of [`GracefulRestartInfo`].
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GracefulRestartFamily {
+    /// The peer keeps forwarding state for it across its restart.
+    pub f_bit: bool,
+    pub end_of_rib_status: EndOfRibStatus,
+    pub timers: GracefulRestartFamilyTimers,
+}
+
+/// FRR's per-family `timers` of [`GracefulRestartFamily`].
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GracefulRestartFamilyTimers {
+    /// Seconds stale paths are kept after the peer came back, at most.
+    pub stale_path_timer: u64,
+}
+
+/// FRR's `endOfRibStatus`.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EndOfRibStatus {
+    pub end_of_rib_send: bool,
+    pub end_of_rib_recv: bool,
 }
 
 /// FRR's `gracefulRestartInfo.timers`.
@@ -317,10 +478,21 @@ pub struct MessageStats {
     pub total_recv: u64,
 }
 
-/// FRR's per-family neighbor counters.
+/// FRR's per-family neighbor facts and counters.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct AfInfo {
+    /// Which communities go to the neighbor: all kinds (FRR's words).
+    pub comm_attri_sent_to_nbr: String,
+    /// An import (export) policy is configured.
+    pub inbound_path_policy_config: bool,
+    pub outbound_path_policy_config: bool,
+    /// The import and export policy names, space-separated (FRR: the
+    /// route-map's name).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub route_map_for_incoming_advertisements: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub route_map_for_outgoing_advertisements: Option<String>,
     pub accepted_prefix_counter: u64,
     pub sent_prefix_counter: u64,
 }
@@ -399,8 +571,13 @@ pub struct Summary {
     pub table_version: u64,
     /// Prefixes in the Loc-RIB of this family.
     pub rib_count: u64,
+    /// Estimated memory of those prefixes and their paths, bytes.
+    pub rib_memory: u64,
     /// Peers in this summary.
     pub peer_count: u64,
+    /// Estimated memory of the peers' Adj-RIBs-In, bytes (tracked for
+    /// peers with `max_adj_rib_in_mib`, else 0).
+    pub peer_memory: u64,
     /// By session address (`"2.2.2.2"`), as FRR keys them.
     pub peers: BTreeMap<String, PeerSummary>,
     /// Peers not Established.
@@ -408,6 +585,15 @@ pub struct Summary {
     pub displayed_peers: u64,
     pub total_peers: u64,
     pub dynamic_peers: u64,
+    pub best_path: BestPathConfig,
+}
+
+/// FRR's `bestPath` of the summary: the selection knobs that are on.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BestPathConfig {
+    /// `"true"` or `"false"` (a string, as FRR writes it).
+    pub multi_path_relax: String,
 }
 
 impl Summary {
@@ -431,12 +617,17 @@ impl Summary {
             vrf_name: "default".into(),
             table_version: 0,
             rib_count,
+            rib_memory: 0,
             peer_count: n,
+            peer_memory: 0,
             peers,
             failed_peers: failed,
             displayed_peers: n,
             total_peers: n,
             dynamic_peers: 0,
+            best_path: BestPathConfig {
+                multi_path_relax: "false".into(),
+            },
         }
     }
 }
@@ -492,9 +683,10 @@ pub enum SessionState {
 }
 
 impl SessionState {
-    /// The FSM state number used by Prometheus exporters (frr_exporter,
-    /// GoBGP): Idle 1, Connect 2, Active 3, OpenSent 4, OpenConfirm 5,
-    /// Established 6.
+    /// The FSM state number of BGP4-MIB `bgpPeerState` (GoBGP's too):
+    /// Idle 1, Connect 2, Active 3, OpenSent 4, OpenConfirm 5, Established
+    /// 6. frr_exporter's `frr_bgp_peer_state` is another scale (0 down,
+    /// 1 Established, 2 admin down).
     pub fn number(self) -> i64 {
         match self {
             SessionState::Idle | SessionState::IdleAdmin => 1,
@@ -603,6 +795,10 @@ pub struct RoutePath {
     pub bestpath: bool,
     #[serde(default, skip_serializing_if = "is_false")]
     pub multipath: bool,
+    /// On the best path: why it won, in FRR's words (`AS Path`, `Router
+    /// ID`, ..., `First path received` when it had no rival).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub selection_reason: Option<String>,
     /// Kept across the peer's graceful restart (RFC 4724), not yet
     /// re-announced; FRR writes it only when true.
     #[serde(default, skip_serializing_if = "is_false")]
@@ -638,6 +834,106 @@ pub struct RoutePath {
     /// `show bgp ipv4 unicast PREFIX json`.
     #[serde(flatten)]
     pub attrs: PathAttrs,
+}
+
+/// `show bgp ipv4|ipv6 unicast PREFIX json`, FRR's shape: the prefix,
+/// the peers it is advertised to, and its paths with their detail.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RouteDetail {
+    pub prefix: String,
+    /// Neighbors (by session address) we sent the prefix to.
+    pub advertised_to: BTreeMap<String, AdvertisedTo>,
+    /// Best first.
+    pub paths: Vec<PathDetail>,
+}
+
+/// A neighbor of [`RouteDetail::advertised_to`].
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct AdvertisedTo {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hostname: Option<String>,
+}
+
+/// One path of [`RouteDetail`], FRR's field names.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PathDetail {
+    pub origin: Origin,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metric: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub loc_prf: Option<u32>,
+    /// FRR writes it only when not 0.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub weight: u32,
+    pub valid: bool,
+    /// Locally originated (FRR writes `sourced` and `local`).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub sourced: bool,
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub local: bool,
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub stale: bool,
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub multipath: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bestpath: Option<BestPath>,
+    /// Ours (as in the table): why the path is not the best.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub not_best_reason: Option<String>,
+    pub nexthops: Vec<NexthopDetail>,
+    pub peer: PathPeer,
+    /// Ours: the route is in the kernel FIB, and how its next hop resolved.
+    #[serde(default)]
+    pub installed: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub via: Option<String>,
+    /// `aspath` (`"Local"` for our own routes, as FRR), communities.
+    #[serde(flatten)]
+    pub attrs: PathAttrs,
+}
+
+fn is_zero(v: &u32) -> bool {
+    *v == 0
+}
+
+/// FRR's `bestpath` object of a path in the detail view.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BestPath {
+    pub overall: bool,
+    /// FRR's words: `First path received`, `Local Pref`, `Local Route`,
+    /// `AS Path`, `Origin`, `MED`, `Path Staleness`, `Router ID`, `Neighbor IP`.
+    pub selection_reason: String,
+}
+
+/// A next hop in the detail view.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NexthopDetail {
+    pub ip: IpAddr,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hostname: Option<String>,
+    pub afi: Afi,
+    /// "global" or "link-local" (FRR writes it for IPv6 only; we always do).
+    pub scope: String,
+    /// It resolves (FRR: reachable through the RIB).
+    pub accessible: bool,
+    pub used: bool,
+}
+
+/// Where a path came from: `peerId` the session address (`0.0.0.0` or
+/// `::` for our own routes), the peer's BGP Identifier, `external`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PathPeer {
+    pub peer_id: String,
+    pub router_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hostname: Option<String>,
+    /// FRR leaves it out for our own routes.
+    #[serde(rename = "type", default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
 }
 
 /// The attribute detail of a [`RoutePath`]; absent parts are not written.
@@ -719,6 +1015,15 @@ pub enum Origin {
 }
 
 impl Origin {
+    /// FRR's word in the detail text: IGP, EGP, incomplete.
+    pub fn name(self) -> &'static str {
+        match self {
+            Origin::Igp => "IGP",
+            Origin::Egp => "EGP",
+            Origin::Incomplete => "incomplete",
+        }
+    }
+
     /// The code in `show bgp` text: i, e, ?.
     pub fn code(self) -> char {
         match self {
@@ -854,6 +1159,7 @@ pub(crate) mod tests {
             valid: true,
             bestpath: true,
             multipath: false,
+            selection_reason: None,
             stale: false,
             path_from: "external".into(),
             prefix: "198.19.0.1".into(),

@@ -5,6 +5,7 @@ pub mod cli;
 pub mod config;
 pub mod control;
 pub mod daemon;
+pub mod frr_keys;
 pub mod host;
 pub mod import_frr;
 pub mod metrics;

@@ -33,10 +33,14 @@ pub const PEER_LABELS: [&str; 3] = ["peer", "peer_as", "name"];
 pub struct Metrics {
     pub registry: Registry,
     /// BGP FSM state: 1 Idle, 2 Connect, 3 Active, 4 OpenSent,
-    /// 5 OpenConfirm, 6 Established (as frr_exporter and GoBGP).
+    /// 5 OpenConfirm, 6 Established (BGP4-MIB `bgpPeerState`). Not
+    /// frr_exporter's `frr_bgp_peer_state` (0 down, 1 Established, 2 admin
+    /// down): its equivalent is `wgbgp_peer_established`.
     pub peer_state: IntGaugeVec,
     /// 1 while Established.
     pub peer_up: IntGaugeVec,
+    /// 1 while Established, else 0, with the labels of [`ESTABLISHED_LABELS`].
+    pub peer_established: IntGaugeVec,
     /// Prefixes received from the peer, labels + afi, safi: before import
     /// policy with `soft_reconfiguration: inbound`, else the accepted ones.
     pub prefixes_received: IntGaugeVec,
@@ -100,6 +104,21 @@ pub struct Metrics {
     /// Estimated Adj-RIB-In memory per peer, bytes (see `max_adj_rib_in_mib`).
     pub adj_rib_in_bytes: IntGaugeVec,
 }
+
+/// Labels of `wgbgp_peer_established`: the session address, config name,
+/// our AS, the peer's AS and its description ("" without one).
+pub const ESTABLISHED_LABELS: [&str; 5] = ["peer", "name", "local_as", "remote_as", "description"];
+
+/// BGP message types as the `type` label of the message counters, by
+/// type code (RFC 4271 §4.1; 5 is ROUTE-REFRESH, RFC 2918).
+pub const MESSAGE_TYPES: [&str; 6] = [
+    "unknown",
+    "open",
+    "update",
+    "notification",
+    "keepalive",
+    "route_refresh",
+];
 
 /// Labels of a tunnel: interface, the peer's session address, config name.
 pub const TUNNEL_LABELS: [&str; 3] = ["interface", "peer", "name"];
@@ -170,13 +189,18 @@ impl Metrics {
         Metrics {
             peer_state: gauge(
                 "peer_state",
-                "BGP session state (1 Idle, 2 Connect, 3 Active, 4 OpenSent, 5 OpenConfirm, 6 Established)",
+                "BGP FSM state as BGP4-MIB bgpPeerState (1 Idle, 2 Connect, 3 Active, 4 OpenSent, 5 OpenConfirm, 6 Established)",
                 &PEER_LABELS,
             ),
             peer_up: gauge(
                 "peer_up",
                 "1 if the BGP session is Established",
                 &PEER_LABELS,
+            ),
+            peer_established: gauge(
+                "peer_established",
+                "1 if the BGP session is Established, 0 otherwise",
+                &ESTABLISHED_LABELS,
             ),
             prefixes_received: gauge(
                 "prefixes_received",
@@ -307,6 +331,34 @@ impl Metrics {
         }
     }
 
+    /// Creates a peer's counters at 0 (and its gauges), so that `rate()`
+    /// and `increase()` see the first flap, NOTIFICATION or UPDATE: a
+    /// counter born at 1 has no earlier sample to grow from. Messages by
+    /// every type; NOTIFICATIONs by direction and every RFC 4271 error
+    /// code (1 to 6) with subcode 0, the rest as they come. Sets
+    /// `wgbgp_peer_established`.
+    pub fn init_peer(&self, labels: [&str; 3], local_as: u32, description: &str, up: bool) {
+        let [peer, peer_as, name] = labels;
+        self.session_flaps_total.with_label_values(&labels);
+        self.session_task_failures_total.with_label_values(&labels);
+        self.peer_up.with_label_values(&labels).set(up as i64);
+        for ty in &MESSAGE_TYPES[1..] {
+            let l = [peer, peer_as, name, ty];
+            self.messages_sent_total.with_label_values(&l);
+            self.messages_received_total.with_label_values(&l);
+        }
+        for direction in ["sent", "received"] {
+            for code in ["1", "2", "3", "4", "5", "6"] {
+                self.notifications_total
+                    .with_label_values(&[peer, peer_as, name, direction, code, "0"]);
+            }
+        }
+        let local_as = local_as.to_string();
+        self.peer_established
+            .with_label_values(&[peer, name, &local_as, peer_as, description])
+            .set(up as i64);
+    }
+
     /// The text exposition of every metric.
     pub fn encode(&self) -> String {
         let mut buf = Vec::new();
@@ -427,6 +479,36 @@ mod tests {
         let mut out = String::new();
         s.read_to_string(&mut out).await.unwrap();
         out
+    }
+
+    #[test]
+    fn a_peers_counters_are_at_zero_from_the_first_scrape() {
+        let m = Metrics::new();
+        m.init_peer(["2.2.2.2", "65501", "s2"], 65500, "S2", false);
+        let text = m.encode();
+        for line in [
+            "wgbgp_session_flaps_total{name=\"s2\",peer=\"2.2.2.2\",peer_as=\"65501\"} 0",
+            "wgbgp_messages_received_total{name=\"s2\",peer=\"2.2.2.2\",peer_as=\"65501\",type=\"update\"} 0",
+            "wgbgp_messages_sent_total{name=\"s2\",peer=\"2.2.2.2\",peer_as=\"65501\",type=\"update\"} 0",
+            "wgbgp_notifications_total{code=\"6\",direction=\"received\",name=\"s2\",peer=\"2.2.2.2\",peer_as=\"65501\",subcode=\"0\"} 0",
+            "wgbgp_notifications_total{code=\"1\",direction=\"sent\",name=\"s2\",peer=\"2.2.2.2\",peer_as=\"65501\",subcode=\"0\"} 0",
+            "wgbgp_peer_established{description=\"S2\",local_as=\"65500\",name=\"s2\",peer=\"2.2.2.2\",remote_as=\"65501\"} 0",
+            "wgbgp_peer_up{name=\"s2\",peer=\"2.2.2.2\",peer_as=\"65501\"} 0",
+        ] {
+            assert!(text.contains(line), "missing {line} in\n{text}");
+        }
+        // Again (each refresh does it): the counts stay, the gauges follow.
+        m.session_flaps_total
+            .with_label_values(&["2.2.2.2", "65501", "s2"])
+            .inc();
+        m.init_peer(["2.2.2.2", "65501", "s2"], 65500, "S2", true);
+        let text = m.encode();
+        assert!(text.contains(
+            "wgbgp_session_flaps_total{name=\"s2\",peer=\"2.2.2.2\",peer_as=\"65501\"} 1"
+        ));
+        assert!(text.contains(
+            "wgbgp_peer_established{description=\"S2\",local_as=\"65500\",name=\"s2\",peer=\"2.2.2.2\",remote_as=\"65501\"} 1"
+        ));
     }
 
     #[tokio::test]

@@ -239,6 +239,94 @@ fn route_line(out: &mut String, network: &str, p: &RoutePath) {
     let _ = writeln!(out, "{}", p.origin.code());
 }
 
+/// `show bgp ipv4|ipv6 unicast PREFIX`: FRR's detail layout, best path
+/// marked `best (REASON)`.
+pub fn route(r: &crate::api::RouteDetail) -> String {
+    let mut out = String::new();
+    let best = r.paths.iter().position(|p| p.bestpath.is_some());
+    let _ = writeln!(out, "BGP routing table entry for {}", r.prefix);
+    let _ = writeln!(
+        out,
+        "Paths: ({} available{}, table default)",
+        r.paths.len(),
+        best.map_or(", no best path".to_string(), |b| format!(
+            ", best #{}",
+            b + 1
+        ))
+    );
+    if r.advertised_to.is_empty() {
+        out.push_str("  Not advertised to any peer\n");
+    } else {
+        out.push_str("  Advertised to non peer-group peers:\n ");
+        for (addr, _) in by_address(r.advertised_to.iter()) {
+            let _ = write!(out, " {addr}");
+        }
+        out.push('\n');
+    }
+    for p in &r.paths {
+        let path = p
+            .attrs
+            .aspath
+            .as_ref()
+            .map_or("Local", |a| a.string.as_str());
+        let _ = writeln!(out, "  {}", if path.is_empty() { "Local" } else { path });
+        let nh = p
+            .nexthops
+            .first()
+            .map(|n| n.ip.to_string())
+            .unwrap_or_default();
+        let _ = writeln!(
+            out,
+            "    {nh} from {} ({})",
+            p.peer.peer_id, p.peer.router_id
+        );
+        let mut facts = vec![format!("Origin {}", p.origin.name())];
+        if let Some(m) = p.metric {
+            facts.push(format!("metric {m}"));
+        }
+        if let Some(l) = p.loc_prf {
+            facts.push(format!("localpref {l}"));
+        }
+        if p.weight != 0 {
+            facts.push(format!("weight {}", p.weight));
+        }
+        if p.valid {
+            facts.push("valid".into());
+        }
+        if p.local {
+            facts.push("sourced, local".into());
+        } else if let Some(kind) = &p.peer.kind {
+            facts.push(kind.clone());
+        }
+        if p.stale {
+            facts.push("stale".into());
+        }
+        if p.multipath {
+            facts.push("multipath".into());
+        }
+        if let Some(b) = &p.bestpath {
+            facts.push(format!("best ({})", b.selection_reason));
+        }
+        let _ = writeln!(out, "      {}", facts.join(", "));
+        if let Some(why) = &p.not_best_reason {
+            let _ = writeln!(out, "      Not best: {why}");
+        }
+        for (name, c) in [
+            ("Community", &p.attrs.community),
+            ("Extended Community", &p.attrs.extended_community),
+            ("Large Community", &p.attrs.large_community),
+        ] {
+            if let Some(c) = c {
+                let _ = writeln!(out, "      {name}: {}", c.string);
+            }
+        }
+        if let Some(v) = &p.via {
+            let _ = writeln!(out, "      Installed {v}");
+        }
+    }
+    out
+}
+
 /// `show bgp neighbors ADDR received-routes|advertised-routes`: FRR's
 /// table layout, and its "Total number of prefixes N" line.
 pub fn adj_routes(t: &crate::api::AdjRoutes) -> String {
@@ -269,6 +357,7 @@ pub fn adj_routes(t: &crate::api::AdjRoutes) -> String {
             valid: r.accepted.unwrap_or(r.valid),
             bestpath: false,
             multipath: false,
+            selection_reason: None,
             stale: false,
             path_from: "external".into(),
             prefix: r.addr_prefix.clone(),
@@ -353,9 +442,9 @@ pub fn neighbors(n: &BTreeMap<String, Neighbor>) -> String {
             "  Configured hold time is {} seconds",
             nb.bgp_timer_configured_hold_time_msecs / 1000
         );
-        if !nb.neighbor_capabilities.is_empty() {
+        if let Some(caps) = &nb.neighbor_capabilities {
             let _ = writeln!(out, "  Neighbor capabilities:");
-            for (cap, how) in &nb.neighbor_capabilities {
+            for (cap, how) in caps.lines() {
                 let _ = writeln!(out, "    {cap}: {how}");
             }
         }
@@ -427,7 +516,36 @@ pub fn neighbors(n: &BTreeMap<String, Neighbor>) -> String {
             nb.connections_established, nb.connections_dropped
         );
         if let Some(r) = &nb.last_reset_due_to {
-            let _ = writeln!(out, "  Last reset: {r}");
+            let ago = nb
+                .last_reset_timer_msecs
+                .map(|ms| {
+                    let t = crate::api::format_uptime(Some(std::time::Duration::from_millis(ms)));
+                    format!("{t}, ")
+                })
+                .unwrap_or_default();
+            let _ = writeln!(out, "  Last reset {ago}due to {r}");
+        }
+        if let Some(r) = &nb.last_notification_reason {
+            let _ = writeln!(
+                out,
+                "  Last NOTIFICATION: {r} ({})",
+                nb.last_error_code_subcode.as_deref().unwrap_or("")
+            );
+        }
+        if let (Some(h), Some(p)) = (&nb.host_local, nb.port_local) {
+            let _ = writeln!(out, "  Local host: {h}, Local port: {p}");
+        }
+        if let (Some(h), Some(p)) = (&nb.host_foreign, nb.port_foreign) {
+            let _ = writeln!(out, "  Foreign host: {h}, Foreign port: {p}");
+        }
+        for (what, nh) in [
+            ("Nexthop", &nb.nexthop),
+            ("Nexthop global", &nb.nexthop_global),
+            ("Nexthop local", &nb.nexthop_local),
+        ] {
+            if let Some(nh) = nh {
+                let _ = writeln!(out, "  {what}: {nh}");
+            }
         }
         match &nb.update_source {
             Some(a) => {
@@ -578,6 +696,7 @@ Total number of neighbors 2
             valid: true,
             bestpath: best,
             multipath: false,
+            selection_reason: None,
             stale: false,
             path_from: "external".into(),
             prefix: net.addr().to_string(),
@@ -664,6 +783,69 @@ Displayed  3 routes and 4 total paths
             text.contains("*> 2001:db8:1234:5678::/64\n                    fd00::2                  0             0 65501 i\n"),
             "\n{text}"
         );
+    }
+
+    #[test]
+    fn route_detail_says_why_the_best_won_like_frr() {
+        use crate::api::{
+            AdvertisedTo, BestPath, NexthopDetail, PathDetail, PathPeer, RouteDetail,
+        };
+        let path = |peer: &str, id: &str, best: bool| PathDetail {
+            origin: Origin::Igp,
+            metric: Some(50),
+            loc_prf: None,
+            weight: 0,
+            valid: true,
+            sourced: false,
+            local: false,
+            stale: false,
+            multipath: false,
+            bestpath: best.then(|| BestPath {
+                overall: true,
+                selection_reason: "Router ID".into(),
+            }),
+            not_best_reason: (!best).then(|| "router ID".into()),
+            nexthops: vec![NexthopDetail {
+                ip: peer.parse().unwrap(),
+                hostname: None,
+                afi: crate::api::Afi::Ipv4,
+                scope: "global".into(),
+                accessible: true,
+                used: true,
+            }],
+            peer: PathPeer {
+                peer_id: peer.into(),
+                router_id: id.into(),
+                hostname: None,
+                kind: Some("external".into()),
+            },
+            installed: best,
+            via: None,
+            attrs: Default::default(),
+        };
+        let r = RouteDetail {
+            prefix: "198.51.100.0/24".into(),
+            advertised_to: [("3.3.3.3".to_string(), AdvertisedTo::default())].into(),
+            paths: vec![
+                path("2.2.2.2", "2.2.2.2", true),
+                path("3.3.3.3", "3.3.3.3", false),
+            ],
+        };
+        let text = route(&r);
+        let want = "\
+BGP routing table entry for 198.51.100.0/24
+Paths: (2 available, best #1, table default)
+  Advertised to non peer-group peers:
+  3.3.3.3
+  Local
+    2.2.2.2 from 2.2.2.2 (2.2.2.2)
+      Origin IGP, metric 50, valid, external, best (Router ID)
+  Local
+    3.3.3.3 from 3.3.3.3 (3.3.3.3)
+      Origin IGP, metric 50, valid, external
+      Not best: router ID
+";
+        assert_eq!(text, want, "\n{text}");
     }
 
     #[test]

@@ -78,6 +78,7 @@ fn table(afi: Afi) -> RouteTable {
         valid: true,
         bestpath: true,
         multipath: false,
+        selection_reason: Some("First path received".into()),
         stale: false,
         path_from: "external".into(),
         prefix: n.addr().to_string(),

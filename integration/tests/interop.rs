@@ -16,6 +16,12 @@ use integration::{
     Bird, Config, Frr, HandTunnel, Netns, Pair, Peer, Wgbgpd, require_root, wait_for,
 };
 
+/// The key paths of FRR's JSON that wgbgp's must have, and the ones it
+/// lacks with the reason (shared with the unit tests of `show`).
+#[path = "../../bin/src/frr_keys.rs"]
+#[allow(dead_code)]
+mod frr_keys;
+
 const SESSION_TIMEOUT: Duration = Duration::from_secs(30);
 const POLL: Duration = Duration::from_millis(200);
 
@@ -282,6 +288,102 @@ fn wgbgpd_and_frr_exchange_routes_over_wireguard() {
     let r = &v6["routes"][A_V6][0];
     assert_eq!(r["nexthops"][0]["ip"], "fd00::1", "{v6:#}");
     lab.assert_pings();
+}
+
+/// The JSON of both ends of one session, wgbgpd's and FRR's, key path by
+/// key path, for the commands scripts written for vtysh use, asked the
+/// vtysh way (`show ip bgp ...`, a trailing `json`):
+///
+/// ```text
+///   +-------------+ v0 10.60.0.1   10.60.0.2 v0 +-------------+
+///   | A: wgbgpd   |==== wg (unnumbered) ========| B: FRR      |
+///   | 1.1.1.1     |  eBGP loopback to loopback  | 2.2.2.2     |
+///   +-------------+                             +-------------+
+///   A: show ... json   <- same key paths and types ->   B: show ... json
+/// ```
+#[test]
+fn wgbgpd_json_has_the_keys_of_frrs_on_the_same_session() {
+    require_root();
+    let mut lab = Lab::new("ij");
+    let mut frr = Frr::start(&lab.b, &frr_b(), "hostname b\n");
+    frr.wait_established("1.1.1.1", SESSION_TIMEOUT);
+    lab.wgbgpd
+        .wait_established(&lab.a, "2.2.2.2", SESSION_TIMEOUT);
+    lab.assert_a_learned();
+    // Both tables complete: FRR has A's prefixes.
+    wait_for(SESSION_TIMEOUT, POLL, "FRR to learn A's prefix", || {
+        let v = frr.vtysh_json(&format!("show bgp ipv4 unicast {A_V4} json"));
+        v.get("paths").map(|_| ()).ok_or_else(|| format!("{v:#}"))
+    });
+    let ours = |args: &str| {
+        let args: Vec<&str> = args.split(' ').collect();
+        let text = lab.wgbgpd.cli(&lab.a, &args);
+        serde_json::from_str::<serde_json::Value>(&text)
+            .unwrap_or_else(|e| panic!("wgbgp {args:?} gave no JSON ({e}):\n{text}"))
+    };
+    let mut problems = Vec::new();
+    for (what, a, b, missing) in [
+        (
+            "summary",
+            "show bgp summary json".to_string(),
+            "show bgp summary json".to_string(),
+            [frr_keys::SUMMARY_MISSING, frr_keys::SUMMARY_LIVE_MISSING].concat(),
+        ),
+        (
+            "neighbors",
+            "show bgp neighbors json".into(),
+            "show bgp neighbors json".into(),
+            [frr_keys::NEIGHBOR_MISSING, frr_keys::NEIGHBOR_LIVE_MISSING].concat(),
+        ),
+        (
+            "neighbors ADDR",
+            "show bgp neighbors 2.2.2.2 json".into(),
+            "show bgp neighbors 1.1.1.1 json".into(),
+            [frr_keys::NEIGHBOR_MISSING, frr_keys::NEIGHBOR_LIVE_MISSING].concat(),
+        ),
+        (
+            "PREFIX",
+            format!("show ip bgp {B_V4} json"),
+            format!("show ip bgp {A_V4} json"),
+            [frr_keys::ROUTE_MISSING, frr_keys::ROUTE_LIVE_MISSING].concat(),
+        ),
+        (
+            "table",
+            "show ip bgp json".into(),
+            "show ip bgp json".into(),
+            frr_keys::TABLE_MISSING.to_vec(),
+        ),
+        (
+            "advertised-routes",
+            "show bgp neighbors 2.2.2.2 advertised-routes json".into(),
+            "show ip bgp neighbors 1.1.1.1 advertised-routes json".into(),
+            frr_keys::ADVERTISED_MISSING.to_vec(),
+        ),
+    ] {
+        let (ours, theirs) = (ours(&a), frr.vtysh_json(&b));
+        for p in frr_keys::compare(&ours, &theirs, &missing) {
+            problems.push(format!("{what}: {p}"));
+        }
+        if what == "PREFIX" {
+            let best = &ours["paths"][0]["bestpath"];
+            assert_eq!(best["overall"], true, "{ours:#}");
+            assert!(best["selectionReason"].is_string(), "{ours:#}");
+        }
+        if what == "neighbors" {
+            let caps = &ours["2.2.2.2"]["neighborCapabilities"];
+            assert_eq!(
+                caps["multiprotocolExtensions"]["ipv4Unicast"]["advertisedAndReceived"], true,
+                "{ours:#}"
+            );
+            assert_eq!(ours["2.2.2.2"]["hostLocal"], "1.1.1.1", "{ours:#}");
+            assert_eq!(ours["2.2.2.2"]["hostForeign"], "2.2.2.2", "{ours:#}");
+        }
+    }
+    assert!(
+        problems.is_empty(),
+        "FRR's keys that wgbgpd lacks:\n  {}",
+        problems.join("\n  ")
+    );
 }
 
 /// Withdraw and restart with BIRD as the peer:

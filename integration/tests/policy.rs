@@ -178,17 +178,17 @@ fn import_local_pref_and_export_communities_prepend_med_and_set_reload() {
 
     // Import: C's longer path wins on LOCAL_PREF 200.
     wait_route_via(&a_ns, "10.77.2.2", "A's route via C (local_pref 200)");
+    // FRR's detail of one prefix: the best path first, and why it won.
     let shown: Value = a.cli_json(&a_ns, &["show", "bgp", "ipv4", "unicast", PREFIX]);
-    let paths = shown["routes"][PREFIX]
-        .as_array()
-        .cloned()
-        .unwrap_or_default();
+    let paths = shown["paths"].as_array().cloned().unwrap_or_default();
     assert_eq!(paths.len(), 2, "{shown:#}");
-    let best = paths
-        .iter()
-        .find(|p| p["bestpath"] == true)
-        .expect("a best path");
-    assert_eq!(best["path"], "65504 65504 65504", "{shown:#}");
+    let best = &paths[0];
+    assert_eq!(best["bestpath"]["overall"], true, "{shown:#}");
+    assert_eq!(
+        best["bestpath"]["selectionReason"], "Local Pref",
+        "{shown:#}"
+    );
+    assert_eq!(best["aspath"]["string"], "65504 65504 65504", "{shown:#}");
     assert_eq!(best["locPrf"], 200, "{shown:#}");
 
     // Export to BIRD: communities from the set, MED 50, our AS twice.

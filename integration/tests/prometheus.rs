@@ -127,6 +127,25 @@ fn promtool_accepts_the_metrics_and_prometheus_scrapes_them() {
         Some("10.9.2.2/24"),
     );
     let mut a = Wgbgpd::start(&a_ns, A);
+    // The first scrape, before B runs: the peer's counters are there at 0
+    // (so rate() and increase() see the first flap, UPDATE, NOTIFICATION),
+    // and wgbgp_peer_established says 0 with frr_exporter's labels.
+    let first = scrape(&a_ns, METRICS);
+    for series in [
+        format!("wgbgp_session_flaps_total{{{PEER}}}"),
+        format!("wgbgp_messages_received_total{{{PEER},type=\"update\"}}"),
+        format!("wgbgp_messages_sent_total{{{PEER},type=\"update\"}}"),
+        format!(
+            "wgbgp_notifications_total{{code=\"6\",direction=\"received\",{PEER},subcode=\"0\"}}"
+        ),
+        format!(
+            "wgbgp_notifications_total{{code=\"4\",direction=\"sent\",{PEER},subcode=\"0\"}}"
+        ),
+        r#"wgbgp_peer_established{description="",local_as="65501",name="b",peer="10.9.2.2",remote_as="65502"}"#
+            .to_string(),
+    ] {
+        assert_eq!(value(&first, &series), Some(0.0), "{series} in the first scrape:\n{first}");
+    }
     let _b = Wgbgpd::start(&b_ns, B);
     a.wait_established(&a_ns, "10.9.2.2", T);
 
@@ -142,6 +161,8 @@ fn promtool_accepts_the_metrics_and_prometheus_scrapes_them() {
             _ => Err(text),
         }
     });
+    let established = r#"wgbgp_peer_established{description="",local_as="65501",name="b",peer="10.9.2.2",remote_as="65502"}"#;
+    assert_eq!(value(&text, established), Some(1.0), "{text}");
     match promtool_check(&text) {
         Ok(said) => eprintln!("promtool check metrics: ok {said}"),
         Err(said) => panic!("promtool check metrics found problems:\n{said}\n--- scrape:\n{text}"),

@@ -36,8 +36,9 @@ impl<F: Fn(Source) -> (Ipv4Addr, IpAddr)> TieBreak for F {
 /// LOCAL_PREF assumed for paths without one (eBGP), as FRR and BIRD do.
 pub const DEFAULT_LOCAL_PREF: u32 = 100;
 
-/// The step at which a path lost to the best one.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// The step at which a path lost to the best one, in the order of the
+/// steps (so the latest step of several is the largest).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum LossReason {
     /// Its next hop does not resolve (RFC 4271 §9.1.2 "unresolvable").
     NextHopUnresolved,

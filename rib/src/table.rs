@@ -241,6 +241,8 @@ pub struct Rib {
     /// Selection deferral of our own graceful restart (see [`deferral`]):
     /// best paths are chosen but neither installed nor exported.
     deferring: bool,
+    /// Table versions, IPv4 and IPv6 (see [`Rib::table_version`]).
+    versions: [u64; 2],
 }
 
 /// Prefixes left to re-select, per family (5 bytes an IPv4 prefix).
@@ -322,6 +324,7 @@ impl Rib {
             installed_in: FastMap::default(),
             sweep: Sweep::default(),
             deferring: false,
+            versions: [0; 2],
         }
     }
 
@@ -934,6 +937,22 @@ impl Rib {
                 .is_some_and(|n| n.resolved.is_some())
     }
 
+    /// Why the best path won (FRR's `selectionReason`): the step that
+    /// removed the last other eligible candidate; `None` when it had none.
+    pub fn selection_reason(&self, prefix: &IpNet, dest: &Dest) -> Option<LossReason> {
+        let best = dest.best()?;
+        (0..dest.paths.len())
+            .filter(|&i| i != best && self.eligible(&dest.paths[i]))
+            .filter_map(|i| self.loss_reason(prefix, dest, i))
+            .max()
+    }
+
+    /// FRR's table version of a family: bumped each time one of its
+    /// prefixes goes through best-path selection.
+    pub fn table_version(&self, afi: Afi) -> u64 {
+        self.versions[family_index(afi)]
+    }
+
     /// Why a non-best path lost, for `show`.
     pub fn loss_reason(&self, prefix: &IpNet, dest: &Dest, i: usize) -> Option<LossReason> {
         dest.best()?;
@@ -1258,6 +1277,7 @@ impl Rib {
                     self.yielded.remove(&prefix);
                 }
             }
+            self.versions[family_index(afi_of(&prefix))] += 1;
             let dest = self.loc_rib.get_mut(&prefix).expect("present");
             dest.best = best.map_or(NO_BEST, |b| b as u32);
             dest.multipath = match best {

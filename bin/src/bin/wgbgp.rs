@@ -182,8 +182,41 @@ fn parse_prefix(s: &str) -> Result<IpNet, String> {
         .map_err(|_| format!("`{s}` is not a prefix or address"))
 }
 
+/// vtysh habits, rewritten to our command line: a trailing `json` word is
+/// `--json`; `show ip bgp ...` is `show bgp ipv4 unicast ...` (`show ip bgp
+/// summary|neighbors ...` is `show bgp summary|neighbors ...`); `show bgp
+/// ipv4|ipv6` without `unicast`, alone or before a prefix, means unicast.
+fn vtysh_words(mut args: Vec<String>) -> Vec<String> {
+    let Some(show) = args.iter().position(|a| a == "show") else {
+        return args;
+    };
+    if args.len() > show + 1 && args.last().is_some_and(|a| a == "json") {
+        args.pop();
+        args.push("--json".into());
+    }
+    fn word(args: &[String], i: usize) -> Option<&str> {
+        args.get(i).map(String::as_str)
+    }
+    if word(&args, show + 1) == Some("ip") && word(&args, show + 2) == Some("bgp") {
+        args.remove(show + 1);
+        if !matches!(word(&args, show + 2), Some("summary" | "neighbors")) {
+            args.splice(show + 2..show + 2, ["ipv4".to_string()]);
+        }
+    }
+    if word(&args, show + 1) == Some("bgp")
+        && matches!(word(&args, show + 2), Some("ipv4" | "ipv6"))
+        && !matches!(
+            word(&args, show + 3),
+            Some("unicast" | "help" | "-h" | "--help")
+        )
+    {
+        args.insert(show + 3, "unicast".into());
+    }
+    args
+}
+
 fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
+    let cli = match Cli::try_parse_from(vtysh_words(std::env::args().collect())) {
         Ok(c) => c,
         Err(e) => {
             let _ = e.print();
@@ -421,6 +454,13 @@ fn show(response: Response, prefix: Option<IpNet>, json: bool) -> Result<String,
         } else {
             render::summary(&s)
         }),
+        Response::Route(r) => Ok(match (r, json) {
+            (Some(r), true) => render::json(&r),
+            (Some(r), false) => render::route(&r),
+            // What vtysh prints.
+            (None, true) => "{}\n".into(),
+            (None, false) => "% Network not in table\n".into(),
+        }),
         Response::Routes(mut t) => {
             if let Some(p) = prefix {
                 // The daemon filters too; doing it here keeps the output
@@ -435,6 +475,54 @@ fn show(response: Response, prefix: Option<IpNet>, json: bool) -> Result<String,
             } else {
                 render::routes(&t)
             })
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::vtysh_words;
+
+    fn words(s: &str) -> String {
+        let args = s.split(' ').map(str::to_string).collect();
+        vtysh_words(args).join(" ")
+    }
+
+    #[test]
+    fn vtysh_habits_become_our_command_line() {
+        for (vtysh, ours) in [
+            (
+                "wgbgp show bgp summary json",
+                "wgbgp show bgp summary --json",
+            ),
+            ("wgbgp show ip bgp", "wgbgp show bgp ipv4 unicast"),
+            (
+                "wgbgp show ip bgp json",
+                "wgbgp show bgp ipv4 unicast --json",
+            ),
+            (
+                "wgbgp show ip bgp 198.51.100.0/24 json",
+                "wgbgp show bgp ipv4 unicast 198.51.100.0/24 --json",
+            ),
+            ("wgbgp show ip bgp summary", "wgbgp show bgp summary"),
+            (
+                "wgbgp show ip bgp neighbors 2.2.2.2 json",
+                "wgbgp show bgp neighbors 2.2.2.2 --json",
+            ),
+            ("wgbgp show bgp ipv6", "wgbgp show bgp ipv6 unicast"),
+            (
+                "wgbgp show bgp ipv6 fd00::/64",
+                "wgbgp show bgp ipv6 unicast fd00::/64",
+            ),
+            ("wgbgp show bgp ipv4 unicast", "wgbgp show bgp ipv4 unicast"),
+            (
+                "wgbgp --socket s show bgp neighbors 2.2.2.2",
+                "wgbgp --socket s show bgp neighbors 2.2.2.2",
+            ),
+            // Not a show command: left alone.
+            ("wgbgp config check json", "wgbgp config check json"),
+        ] {
+            assert_eq!(words(vtysh), ours, "{vtysh}");
         }
     }
 }

@@ -142,6 +142,9 @@ impl RibTask {
         let mut refresh = tokio::time::interval(METRICS_REFRESH);
         let mut watchdog = tokio::time::interval(super::notify::watchdog_interval());
         let mut counted = Counted::default();
+        // Every peer's series, counters at 0, before the first control
+        // answer: what a client sees ready is scraped complete.
+        self.refresh_peer_metrics(&mut counted);
         let mut tunnel_bytes: BTreeMap<String, TunnelSeen> = BTreeMap::new();
         let mut reresolve = super::reresolve::Pending::default();
         let mut liveness = tokio::time::interval(LIVENESS_TICK);
@@ -445,6 +448,12 @@ impl RibTask {
         let p = &self.peers[&id];
         let labels = super::show::peer_labels(p);
         let labels: [&str; 3] = [&labels[0], &labels[1], &labels[2]];
+        // The first change (Idle to Connect or Active) comes before any
+        // message: the counters start at 0 before they can count.
+        let description = p.cfg.description.as_deref().unwrap_or("");
+        let up = to == State::Established;
+        self.metrics
+            .init_peer(labels, self.cfg.asn, description, up);
         self.metrics
             .peer_state
             .with_label_values(&labels)
@@ -465,16 +474,13 @@ impl RibTask {
     /// session tasks' atomic counters (`counted` remembers what was already
     /// added to each counter).
     fn refresh_peer_metrics(&self, counted: &mut Counted) {
-        const TYPES: [&str; 6] = [
-            "unknown",
-            "open",
-            "update",
-            "notification",
-            "keepalive",
-            "route_refresh",
-        ];
+        const TYPES: [&str; 6] = crate::metrics::MESSAGE_TYPES;
         for (id, p) in &self.peers {
             let [peer, peer_as, name] = super::show::peer_labels(p);
+            let up = p.session.stats.state() == State::Established;
+            let description = p.cfg.description.as_deref().unwrap_or("");
+            self.metrics
+                .init_peer([&peer, &peer_as, &name], self.cfg.asn, description, up);
             for (afi, label) in [
                 (bgp::wire::Afi::Ipv4, "ipv4"),
                 (bgp::wire::Afi::Ipv6, "ipv6"),
@@ -931,12 +937,21 @@ impl RibTask {
             Request::Summary => {
                 Response::Summary(super::show::summary(&self.cfg, &self.rib, &self.peers))
             }
-            Request::Routes { afi, prefix } => Response::Routes(super::show::routes(
+            Request::Routes {
+                afi: _,
+                prefix: Some(prefix),
+            } => Response::Route(super::show::route(
+                &self.rib,
+                &self.peers,
+                &self.cfg,
+                prefix,
+            )),
+            Request::Routes { afi, prefix: None } => Response::Routes(super::show::routes(
                 &self.cfg,
                 &self.rib,
                 &self.peers,
                 afi,
-                prefix,
+                None,
             )),
             Request::Neighbors { address } => {
                 let mut n = super::show::neighbors(

@@ -4,10 +4,11 @@
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::sync::atomic::Ordering;
-use std::time::UNIX_EPOCH;
+use std::time::{SystemTime, UNIX_EPOCH};
 
-use bgp::fsm::State;
+use bgp::fsm::{DownReason, State};
 use ipnet::IpNet;
+use rib::best::LossReason;
 use rib::path::{PeerId, Source};
 use rib::table::Rib;
 
@@ -47,8 +48,10 @@ fn peer_summary(
     afi: bgp::wire::Afi,
 ) -> PeerSummary {
     let stats = &p.session.stats;
-    let established_at = *stats.established_at.lock().unwrap();
-    let uptime = established_at.map(|(at, _)| at.elapsed());
+    // FRR's Up/Down counts from the last change: the session coming up,
+    // or, while it is down, going down.
+    let since = last_change(stats);
+    let uptime = since.map(|(at, _)| at.elapsed());
     let (pfx_rcd, pfx_snt) = rib.peer_counts(id, afi);
     let negotiated = stats.negotiated.lock().unwrap().clone();
     let peer_state = if p.cfg.shutdown {
@@ -66,12 +69,12 @@ fn peer_summary(
         version: 4,
         msg_rcvd: stats.received_total(),
         msg_sent: stats.sent_total(),
-        table_version: 0,
+        table_version: rib.table_version(afi),
         outq: 0,
         inq: 0,
         peer_uptime: api::format_uptime(uptime),
         peer_uptime_msec: uptime.map_or(0, |d| d.as_millis() as u64),
-        peer_uptime_established_epoch: established_at
+        peer_uptime_established_epoch: since
             .and_then(|(_, wall)| wall.duration_since(UNIX_EPOCH).ok())
             .map(|d| d.as_secs()),
         pfx_rcd: pfx_rcd as u64,
@@ -85,6 +88,17 @@ fn peer_summary(
         name: p.name.clone(),
         interface: p.cfg.interface().map(str::to_string),
     }
+}
+
+/// When the session last came up (while Established) or went down
+/// (otherwise), monotonic and wall clock; `None` if it never came up.
+fn last_change(stats: &bgp::driver::PeerStats) -> Option<(std::time::Instant, SystemTime)> {
+    let up = *stats.established_at.lock().unwrap();
+    if stats.state() == State::Established && up.is_some() {
+        return up;
+    }
+    let down = stats.last_down.lock().unwrap();
+    down.as_ref().map(|d| (d.at, d.wall))
 }
 
 /// `show bgp summary`: every peer appears under each family it carries,
@@ -107,12 +121,49 @@ pub(super) fn summary(
         }
     }
     let (v4_count, v6_count) = rib.loc_rib().counts();
-    let count = |v6: bool| if v6 { v6_count } else { v4_count } as u64;
+    // Like FRR's (which counts its per-peer structures): our per-peer
+    // records plus the Adj-RIBs-In that are measured.
+    let peer_memory = peers.len() * std::mem::size_of::<PeerRuntime>()
+        + peers
+            .keys()
+            .filter_map(|id| rib.adj_rib_in_bytes(*id))
+            .sum::<usize>();
+    let family = |afi: bgp::wire::Afi, count: usize, peers| {
+        let mut s = Summary::new(cfg.router_id.to_string(), cfg.asn, count as u64, peers);
+        s.table_version = rib.table_version(afi);
+        // Like FRR's (which counts its `bgp_dest`s): the Loc-RIB's entries
+        // alone, not their paths and attributes.
+        s.rib_memory = (count * LOC_RIB_ENTRY_BYTES) as u64;
+        s.peer_memory = peer_memory as u64;
+        s.best_path.multi_path_relax = cfg.multipath_relax.to_string();
+        s
+    };
     let [v4, v6] = per_family;
-    let router_id = cfg.router_id.to_string();
     BgpSummary {
-        ipv4_unicast: Some(Summary::new(router_id.clone(), cfg.asn, count(false), v4)),
-        ipv6_unicast: Some(Summary::new(router_id, cfg.asn, count(true), v6)),
+        ipv4_unicast: Some(family(bgp::wire::Afi::Ipv4, v4_count, v4)),
+        ipv6_unicast: Some(family(bgp::wire::Afi::Ipv6, v6_count, v6)),
+    }
+}
+
+/// A Loc-RIB entry's size: the prefix (as the larger, IPv6, key) and
+/// its destination record.
+const LOC_RIB_ENTRY_BYTES: usize =
+    std::mem::size_of::<ipnet::Ipv6Net>() + std::mem::size_of::<rib::table::Dest>();
+
+/// FRR's words for why the best path won (bgp_route.c
+/// `bgp_path_selection_reason2str`); `None`: it was the only candidate.
+fn selection_reason(r: Option<LossReason>) -> &'static str {
+    match r {
+        None => "First path received",
+        Some(LossReason::NextHopUnresolved) => "First path received",
+        Some(LossReason::LocalPref) => "Local Pref",
+        Some(LossReason::LocalOrigin) => "Local Route",
+        Some(LossReason::AsPathLength) => "AS Path",
+        Some(LossReason::Origin) => "Origin",
+        Some(LossReason::Med) => "MED",
+        Some(LossReason::Stale) => "Path Staleness",
+        Some(LossReason::RouterId) => "Router ID",
+        Some(LossReason::PeerAddress) => "Neighbor IP",
     }
 }
 
@@ -140,33 +191,24 @@ pub(super) fn routes(
             .map(|(i, path)| {
                 let best = dest.best() == Some(i);
                 let attrs = &path.attrs;
-                let (peer_id, next_hop): (String, IpAddr) = match path.source {
-                    Source::Local => ("(unspec)".into(), local_next_hop(afi)),
-                    Source::Peer(id) => (
-                        peers
-                            .get(&id)
-                            .map_or_else(|| "?".into(), |p| p.cfg.address().to_string()),
-                        *path.next_hop,
-                    ),
+                let (peer_id, next_hop, hostname) = match path.source {
+                    Source::Local => ("(unspec)".into(), local_next_hop(afi), None),
+                    Source::Peer(id) => {
+                        let p = peers.get(&id);
+                        (
+                            p.map_or_else(|| "?".into(), |p| p.cfg.address().to_string()),
+                            *path.next_hop,
+                            p.and_then(remote_hostname),
+                        )
+                    }
                 };
-                let via = if best || dest.is_multipath(i) {
-                    dest.installed.as_ref().map(|hops| {
-                        hops.iter()
-                            .map(|h| {
-                                let dev = rib.kernel().ifname(h.ifindex).unwrap_or("?");
-                                let onlink = if h.onlink { " onlink" } else { "" };
-                                format!("via {} dev {dev}{onlink}", h.gateway)
-                            })
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    })
-                } else {
-                    None
-                };
+                let via = via(rib, dest, i);
                 RoutePath {
                     valid: rib.eligible(path),
                     bestpath: best,
                     multipath: dest.is_multipath(i),
+                    selection_reason: best
+                        .then(|| selection_reason(rib.selection_reason(&prefix, dest)).into()),
                     stale: match path.source {
                         Source::Peer(id) => rib.is_stale(id, &prefix),
                         Source::Local => false,
@@ -184,12 +226,11 @@ pub(super) fn routes(
                     },
                     peer_id,
                     path: attrs.as_path.to_string(),
-                    origin: match attrs.origin {
-                        bgp::wire::Origin::Igp => api::Origin::Igp,
-                        bgp::wire::Origin::Egp => api::Origin::Egp,
-                        bgp::wire::Origin::Incomplete => api::Origin::Incomplete,
-                    },
-                    nexthops: vec![Nexthop::global(next_hop)],
+                    origin: origin(attrs.origin),
+                    nexthops: vec![Nexthop {
+                        hostname,
+                        ..Nexthop::global(next_hop)
+                    }],
                     installed: best && dest.installed.is_some(),
                     via,
                     attrs: path_attrs(attrs),
@@ -199,6 +240,143 @@ pub(super) fn routes(
         out.insert(prefix.to_string(), paths);
     }
     RouteTable::new(cfg.router_id.to_string(), cfg.asn, out)
+}
+
+/// How the kernel route of path `i` resolved, if it is installed.
+fn via(rib: &Rib, dest: &rib::table::Dest, i: usize) -> Option<String> {
+    if dest.best() != Some(i) && !dest.is_multipath(i) {
+        return None;
+    }
+    dest.installed.as_ref().map(|hops| {
+        hops.iter()
+            .map(|h| {
+                let dev = rib.kernel().ifname(h.ifindex).unwrap_or("?");
+                let onlink = if h.onlink { " onlink" } else { "" };
+                format!("via {} dev {dev}{onlink}", h.gateway)
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    })
+}
+
+/// The host name the peer announced on its current session.
+fn remote_hostname(p: &PeerRuntime) -> Option<String> {
+    let n = p.session.stats.negotiated.lock().unwrap();
+    n.as_ref().and_then(|n| n.remote_hostname.clone())
+}
+
+/// `show bgp ipv4|ipv6 unicast PREFIX`: FRR's detail of one prefix
+/// (`prefix`, `advertisedTo`, `paths` with `bestpath.selectionReason`).
+pub(super) fn route(
+    rib: &Rib,
+    peers: &BTreeMap<PeerId, PeerRuntime>,
+    cfg: &Config,
+    prefix: IpNet,
+) -> Option<api::RouteDetail> {
+    let dest = rib.loc_rib().get(&prefix)?;
+    let afi = Afi::of(prefix.addr());
+    let advertised_to = peers
+        .iter()
+        .filter(|(id, _)| rib.advertised_to(**id, &prefix))
+        .map(|(_, p)| {
+            let to = api::AdvertisedTo {
+                hostname: remote_hostname(p),
+            };
+            (p.cfg.address().to_string(), to)
+        })
+        .collect();
+    let best = dest.best();
+    let mut order: Vec<usize> = (0..dest.paths.len()).collect();
+    // Best first, as the table view.
+    order.sort_by_key(|&i| Some(i) != best);
+    let paths = order
+        .into_iter()
+        .map(|i| {
+            let path = &dest.paths[i];
+            let a = &path.attrs;
+            let local = path.source == Source::Local;
+            let peer = match path.source {
+                Source::Local => api::PathPeer {
+                    peer_id: local_next_hop(afi).to_string(),
+                    router_id: cfg.router_id.to_string(),
+                    hostname: None,
+                    kind: None,
+                },
+                Source::Peer(id) => {
+                    let p = peers.get(&id);
+                    let n = p.and_then(|p| p.session.stats.negotiated.lock().unwrap().clone());
+                    api::PathPeer {
+                        peer_id: p.map_or_else(|| "?".into(), |p| p.cfg.address().to_string()),
+                        router_id: n
+                            .as_ref()
+                            .map_or_else(|| "0.0.0.0".into(), |n| n.remote_id.to_string()),
+                        hostname: n.and_then(|n| n.remote_hostname),
+                        kind: Some("external".into()),
+                    }
+                }
+            };
+            let next_hop = if local {
+                local_next_hop(afi)
+            } else {
+                *path.next_hop
+            };
+            let scope = match next_hop {
+                IpAddr::V6(v6) if v6.is_unicast_link_local() => "link-local",
+                _ => "global",
+            };
+            let mut attrs = path_attrs(a);
+            if local && let Some(p) = attrs.aspath.as_mut() {
+                p.string = "Local".into();
+            }
+            api::PathDetail {
+                origin: origin(a.origin),
+                metric: a.med,
+                loc_prf: a.local_pref,
+                weight: if local { 32768 } else { 0 },
+                valid: rib.eligible(path),
+                sourced: local,
+                local,
+                stale: match path.source {
+                    Source::Peer(id) => rib.is_stale(id, &prefix),
+                    Source::Local => false,
+                },
+                multipath: dest.is_multipath(i) && best != Some(i),
+                bestpath: (best == Some(i)).then(|| api::BestPath {
+                    overall: true,
+                    selection_reason: selection_reason(rib.selection_reason(&prefix, dest)).into(),
+                }),
+                not_best_reason: rib
+                    .loss_reason(&prefix, dest, i)
+                    .filter(|_| best != Some(i))
+                    .map(|r| r.describe().into()),
+                nexthops: vec![api::NexthopDetail {
+                    ip: next_hop,
+                    hostname: peer.hostname.clone(),
+                    afi: Afi::of(next_hop),
+                    scope: scope.into(),
+                    accessible: rib.eligible(path),
+                    used: true,
+                }],
+                peer,
+                installed: best == Some(i) && dest.installed.is_some(),
+                via: via(rib, dest, i),
+                attrs,
+            }
+        })
+        .collect();
+    Some(api::RouteDetail {
+        prefix: prefix.to_string(),
+        advertised_to,
+        paths,
+    })
+}
+
+pub(super) fn origin(o: bgp::wire::Origin) -> api::Origin {
+    match o {
+        bgp::wire::Origin::Igp => api::Origin::Igp,
+        bgp::wire::Origin::Egp => api::Origin::Egp,
+        bgp::wire::Origin::Incomplete => api::Origin::Incomplete,
+    }
 }
 
 /// The attribute detail of a path in FRR's JSON shapes.
@@ -301,6 +479,7 @@ fn graceful_restart_info(
     negotiated: Option<&bgp::fsm::Negotiated>,
     peer_restarting: bool,
     restart: &super::restart::Restart,
+    end_of_rib: &bgp::driver::EndOfRibSeen,
 ) -> api::GracefulRestartInfo {
     use bgp::wire::Capability;
     let local = restart.for_peer(&p.cfg);
@@ -334,6 +513,33 @@ fn graceful_restart_info(
                 .collect()
         })
         .unwrap_or_default();
+    let key = |afis: &[bgp::wire::Afi]| -> BTreeMap<String, bool> {
+        afis.iter().map(|a| (format!("{a}Unicast"), true)).collect()
+    };
+    let families = negotiated
+        .map(|n| {
+            n.families
+                .iter()
+                .filter(|(_, safi)| *safi == bgp::wire::Safi::Unicast)
+                .map(|(afi, _)| {
+                    let family = api::GracefulRestartFamily {
+                        f_bit: theirs.is_some_and(|t| {
+                            t.3.iter()
+                                .any(|(a, s, f)| a == afi && *s == bgp::wire::Safi::Unicast && *f)
+                        }),
+                        end_of_rib_status: api::EndOfRibStatus {
+                            end_of_rib_send: end_of_rib.sent.contains(afi),
+                            end_of_rib_recv: end_of_rib.received.contains(afi),
+                        },
+                        timers: api::GracefulRestartFamilyTimers {
+                            stale_path_timer: super::router::graceful::STALE_PATH_TIME.as_secs(),
+                        },
+                    };
+                    (format!("{afi}Unicast"), family)
+                })
+                .collect()
+        })
+        .unwrap_or_default();
     api::GracefulRestartInfo {
         local_gr_mode: local_gr_mode.into(),
         remote_gr_mode: remote_gr_mode.into(),
@@ -348,6 +554,9 @@ fn graceful_restart_info(
         local_restarting: local.is_some()
             && restart.deferring()
             && restart.waiting_for().contains(&p.name.as_str()),
+        end_of_rib_send: key(&end_of_rib.sent),
+        end_of_rib_recv: key(&end_of_rib.received),
+        families,
     }
 }
 
@@ -385,38 +594,30 @@ pub(super) fn neighbors(
         let (sent, recv) = (&stats.messages_sent, &stats.messages_received);
         let established_at = *stats.established_at.lock().unwrap();
         let negotiated = stats.negotiated.lock().unwrap().clone();
-        let mut capabilities = BTreeMap::new();
+        let capabilities = negotiated.as_ref().map(capabilities);
+        let connection = *stats.connection.lock().unwrap();
+        let last_down = stats.last_down.lock().unwrap().clone();
+        let notification = last_down.as_ref().and_then(|d| match &d.reason {
+            DownReason::NotificationSent(n) | DownReason::NotificationReceived(n) => Some(n),
+            _ => None,
+        });
+        let settings = rib.peer_settings(*id);
+        let end_of_rib = stats.end_of_rib.lock().unwrap().clone();
         let mut families = BTreeMap::new();
-        if let Some(n) = &negotiated {
-            let both = "advertisedAndReceived".to_string();
-            if n.four_octet_as {
-                capabilities.insert("4byteAs".into(), both.clone());
-            }
-            if n.route_refresh {
-                capabilities.insert("routeRefresh".into(), both.clone());
-            }
-            if n.enhanced_route_refresh {
-                capabilities.insert("enhancedRouteRefresh".into(), both.clone());
-            }
-            if n.extended_message {
-                capabilities.insert("extendedMessage".into(), both.clone());
-            }
-            if n.graceful_restart.is_some() {
-                capabilities.insert("gracefulRestart".into(), both.clone());
-            }
-            for (afi, _) in &n.families {
-                let key = format!("multiprotocolExtensions.{afi}Unicast");
-                capabilities.insert(key, both.clone());
-            }
-        }
         for (afi, key) in [
             (bgp::wire::Afi::Ipv4, "ipv4Unicast"),
             (bgp::wire::Afi::Ipv6, "ipv6Unicast"),
         ] {
             let (accepted, sent) = rib.peer_counts(*id, afi);
+            let names = |chain: &[String]| (!chain.is_empty()).then(|| chain.join(" "));
             families.insert(
                 key.to_string(),
                 AfInfo {
+                    comm_attri_sent_to_nbr: "extendedAndStandard".into(),
+                    inbound_path_policy_config: !p.cfg.import.is_empty(),
+                    outbound_path_policy_config: !p.cfg.export.is_empty(),
+                    route_map_for_incoming_advertisements: names(&p.cfg.import),
+                    route_map_for_outgoing_advertisements: names(&p.cfg.export),
                     accepted_prefix_counter: accepted as u64,
                     sent_prefix_counter: sent as u64,
                 },
@@ -425,20 +626,35 @@ pub(super) fn neighbors(
         let neighbor = Neighbor {
             remote_as: p.cfg.asn,
             local_as: cfg.asn,
+            nbr_external_link: true,
+            bgp_version: 4,
             nbr_desc: p.cfg.description.clone(),
             hostname: negotiated.as_ref().and_then(|n| n.remote_hostname.clone()),
-            remote_router_id: negotiated.as_ref().map(|n| n.remote_id.to_string()),
+            // FRR: 0.0.0.0 until a session told it.
+            remote_router_id: Some(
+                negotiated
+                    .as_ref()
+                    .map_or_else(|| "0.0.0.0".into(), |n| n.remote_id.to_string()),
+            ),
             local_router_id: cfg.router_id.to_string(),
             bgp_state: session_state(p),
             bgp_timer_up_msec: established_at.map_or(0, |(at, _)| at.elapsed().as_millis() as u64),
+            bgp_timer_up_string: established_at
+                .map(|(at, _)| api::format_uptime(Some(at.elapsed()))),
             bgp_timer_up_established_epoch: established_at
                 .and_then(|(_, wall)| wall.duration_since(UNIX_EPOCH).ok())
                 .map(|d| d.as_secs()),
             bgp_timer_configured_hold_time_msecs: p.cfg.hold_time as u64 * 1000,
-            bgp_timer_hold_time_msecs: negotiated.as_ref().map(|n| n.hold_time as u64 * 1000),
-            bgp_timer_keep_alive_interval_msecs: negotiated
-                .as_ref()
-                .map(|n| n.keepalive as u64 * 1000),
+            bgp_timer_configured_keep_alive_interval_msecs: p.cfg.keepalive as u64 * 1000,
+            extended_optional_parameters_length: false,
+            min_btwn_advertisement_runs_timer_msecs: 0,
+            // Negotiated, else (as FRR) configured.
+            bgp_timer_hold_time_msecs: Some(
+                negotiated.as_ref().map_or(p.cfg.hold_time, |n| n.hold_time) as u64 * 1000,
+            ),
+            bgp_timer_keep_alive_interval_msecs: Some(
+                negotiated.as_ref().map_or(p.cfg.keepalive, |n| n.keepalive) as u64 * 1000,
+            ),
             update_source: p.cfg.local_address.map(|a| a.to_string()),
             interface: p.cfg.session_interface().map(str::to_string),
             neighbor_capabilities: capabilities,
@@ -458,7 +674,32 @@ pub(super) fn neighbors(
             },
             connections_established: stats.connections_established.load(Ordering::Relaxed),
             connections_dropped: stats.connections_dropped.load(Ordering::Relaxed),
+            last_reset_timer_msecs: last_down
+                .as_ref()
+                .map(|d| d.at.elapsed().as_millis() as u64),
             last_reset_due_to: stats.last_error.lock().unwrap().clone(),
+            last_reset_code: last_down.as_ref().map(|d| reset_code(&d.reason)),
+            last_notification_reason: notification.map(|n| {
+                format!(
+                    "{}/{}",
+                    n.code_name(),
+                    n.subcode_name()
+                        .map_or_else(|| format!("subcode {}", n.subcode), str::to_string)
+                )
+            }),
+            last_error_code_subcode: notification
+                .map(|n| format!("{:02X}{:02X}", n.code, n.subcode)),
+            last_notification_hard_reset: notification
+                .map(|n| n.is_cease(bgp::wire::CeaseSubcode::HardReset)),
+            host_local: connection.map(|c| c.local.ip().to_string()),
+            port_local: connection.map(|c| c.local.port()),
+            host_foreign: connection.map(|c| c.remote.ip().to_string()),
+            port_foreign: connection.map(|c| c.remote.port()),
+            nexthop: settings.and_then(|s| s.local_v4).map(|a| a.to_string()),
+            nexthop_global: settings.and_then(|s| s.local_v6).map(|a| a.to_string()),
+            nexthop_local: settings
+                .and_then(|s| s.local_link_local)
+                .map(|a| a.to_string()),
             address_family_info: families,
             name: p.name.clone(),
             peer_bfd_info: None,
@@ -467,11 +708,92 @@ pub(super) fn neighbors(
                 negotiated.as_ref(),
                 rib.stale_count(*id) > 0,
                 restart,
+                &end_of_rib,
             ),
         };
         out.insert(p.cfg.address().to_string(), neighbor);
     }
     out
+}
+
+/// `neighborCapabilities` of an Established session.
+fn capabilities(n: &bgp::fsm::Negotiated) -> api::NeighborCapabilities {
+    let both = |yes: bool| yes.then(|| "advertisedAndReceived".to_string());
+    api::NeighborCapabilities {
+        four_byte_as: both(n.four_octet_as),
+        extended_message: both(n.extended_message),
+        route_refresh: n
+            .route_refresh
+            .then(|| "advertisedAndReceivedNew".to_string()),
+        enhanced_route_refresh: both(n.enhanced_route_refresh),
+        extended_nexthop: both(n.extended_next_hop),
+        multiprotocol_extensions: n
+            .families
+            .iter()
+            .map(|(afi, safi)| {
+                let how = [("advertisedAndReceived".to_string(), true)].into();
+                (format!("{afi}{}", family_suffix(*safi)), how)
+            })
+            .collect(),
+        graceful_restart: both(n.graceful_restart.is_some()),
+        graceful_restart_remote_timer_msecs: n
+            .graceful_restart
+            .as_ref()
+            .map(|g| g.restart_time as u64 * 1000),
+        host_name: Some(host_name(n)),
+    }
+}
+
+/// The FQDN capabilities of a session: ours is the host name the session
+/// task sends (the kernel's), the peer's from its OPEN.
+fn host_name(n: &bgp::fsm::Negotiated) -> api::HostNameCapability {
+    let na = |s: &str| {
+        if s.is_empty() {
+            "n/a".to_string()
+        } else {
+            s.to_string()
+        }
+    };
+    let ours = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+    let (rcv_host, rcv_domain) = n
+        .remote_open
+        .capabilities
+        .iter()
+        .find_map(|c| match c {
+            bgp::wire::Capability::Fqdn { hostname, domain } => {
+                Some((hostname.clone(), domain.clone()))
+            }
+            _ => None,
+        })
+        .unwrap_or_default();
+    api::HostNameCapability {
+        adv_host_name: na(ours.trim()),
+        adv_domain_name: "n/a".into(),
+        rcv_host_name: na(&rcv_host),
+        rcv_domain_name: na(&rcv_domain),
+    }
+}
+
+/// FRR's `PEER_DOWN_*` number (bgpd/bgpd.h) for why a session ended.
+fn reset_code(reason: &DownReason) -> u32 {
+    match reason {
+        DownReason::NotificationReceived(_) => 13,
+        DownReason::NotificationSent(n)
+            if n.is_cease(bgp::wire::CeaseSubcode::AdministrativeShutdown) =>
+        {
+            11
+        }
+        DownReason::NotificationSent(n)
+            if n.is_cease(bgp::wire::CeaseSubcode::AdministrativeReset) =>
+        {
+            12
+        }
+        DownReason::NotificationSent(_) => 14,
+        DownReason::HoldTimerExpired => 14,
+        DownReason::ConnectionClosed => 15,
+        DownReason::AdminStop => 11,
+        DownReason::TaskFailed(_) => 34,
+    }
 }
 
 /// `show tunnels`: what `wg show` would say, read from each interface.
@@ -566,3 +888,7 @@ pub(super) fn nexthops(rib: &Rib) -> Vec<NexthopInfo> {
     out.sort_by_key(|n| n.ip);
     out
 }
+
+#[cfg(test)]
+#[path = "show_frr_tests.rs"]
+mod frr_tests;

@@ -10,7 +10,7 @@ use rib::path::PeerId;
 use rib::table::Rib;
 
 use super::rib_task::PeerRuntime;
-use crate::api::{self, AdjRib, AdjRoute, AdjRoutes, Afi, Response};
+use crate::api::{AdjRib, AdjRoute, AdjRoutes, Afi, Response};
 use crate::config::Config;
 
 pub(super) fn neighbor_routes(
@@ -77,11 +77,14 @@ pub(super) fn neighbor_routes(
                 loc_prf: a.local_pref,
                 weight: 0,
                 path: a.as_path.to_string(),
-                origin: match a.origin {
-                    bgp::wire::Origin::Igp => api::Origin::Igp,
-                    bgp::wire::Origin::Egp => api::Origin::Egp,
-                    bgp::wire::Origin::Incomplete => api::Origin::Incomplete,
-                },
+                origin: super::show::origin(a.origin),
+                bgp_origin_code: super::show::origin(a.origin).code().to_string(),
+                // What we sent is our best; what we received, valid if accepted.
+                applied_status_symbols: [("*", !received || r.accepted), (">", !received)]
+                    .into_iter()
+                    .filter(|(_, on)| *on)
+                    .map(|(s, on)| (s.to_string(), on))
+                    .collect(),
                 valid: true,
                 accepted: received.then_some(r.accepted),
             },
@@ -97,6 +100,25 @@ pub(super) fn neighbor_routes(
         bgp_local_router_id: cfg.router_id.to_string(),
         default_loc_prf: 100,
         local_as: cfg.asn,
+        bgp_status_codes: [
+            ("suppressed", "s"),
+            ("damped", "d"),
+            ("history", "h"),
+            ("valid", "*"),
+            ("best", ">"),
+            ("multipath", "="),
+            ("internal", "i"),
+            ("ribFailure", "r"),
+            ("stale", "S"),
+            ("removed", "R"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect(),
+        bgp_origin_codes: [("igp", "i"), ("egp", "e"), ("incomplete", "?")]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
         received_routes,
         advertised_routes,
         total_prefix_counter: total,

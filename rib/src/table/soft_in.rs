@@ -225,6 +225,13 @@ impl Rib {
         Some(counts)
     }
 
+    /// Whether `prefix` is in `id`'s Adj-RIB-Out (FRR's `advertisedTo`).
+    pub fn advertised_to(&self, id: PeerId, prefix: &IpNet) -> bool {
+        self.peers
+            .get(&id)
+            .is_some_and(|p| p.adj_rib_out.get(prefix).is_some())
+    }
+
     /// `show bgp neighbors ADDR advertised-routes`: the Adj-RIB-Out as
     /// sent (after export policy, our AS prepended, next hop ours), in
     /// prefix order.
