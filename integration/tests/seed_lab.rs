@@ -140,6 +140,30 @@ peers:
     )
 }
 
+/// S2 (dual-stack, announcing 198.19.0.1/32 and 2001:db8:2::/48) and S3
+/// (IPv4, announcing 198.18.0.1/32), as in the post.
+fn leaf_configs(keys: &Keys, ifs: &Ifs) -> (String, String) {
+    let s2 = leaf_config(
+        "2.2.2.2",
+        65501,
+        r#"[2.2.2.2/32, "fd00::2/128"]"#,
+        r#"[198.19.0.1/32, "2001:db8:2::/48"]"#,
+        r#"[1.1.1.1, "fd00::1"]"#,
+        &keys.s1.public,
+        &ifs.s2_to_s1,
+    );
+    let s3 = leaf_config(
+        "3.3.3.3",
+        65502,
+        "[3.3.3.3/32]",
+        "[198.18.0.1/32]",
+        "1.1.1.1",
+        &keys.s1.public,
+        &ifs.s3_to_s1,
+    );
+    (s2, s3)
+}
+
 /// Starts wgbgpd with `key` as its WireGuard private key (mode 0600, as
 /// wgbgpd requires).
 fn with_key(ns: &Netns, keys: &TempDir, yaml: &str, key: &WgKey) -> Wgbgpd {
@@ -170,24 +194,7 @@ fn seed_lab_routes_pings_withdraws_and_restarts_cleanly() {
     lab.s2.add_lo_addr("2001:db8:2::1/128");
     lab.s3.add_lo_addr("198.18.0.1/32");
 
-    let s2_yaml = leaf_config(
-        "2.2.2.2",
-        65501,
-        r#"[2.2.2.2/32, "fd00::2/128"]"#,
-        r#"[198.19.0.1/32, "2001:db8:2::/48"]"#,
-        r#"[1.1.1.1, "fd00::1"]"#,
-        &keys.s1.public,
-        &ifs.s2_to_s1,
-    );
-    let s3_yaml = leaf_config(
-        "3.3.3.3",
-        65502,
-        "[3.3.3.3/32]",
-        "[198.18.0.1/32]",
-        "1.1.1.1",
-        &keys.s1.public,
-        &ifs.s3_to_s1,
-    );
+    let (s2_yaml, s3_yaml) = leaf_configs(&keys, &ifs);
     let key_dir = TempDir::new("keys");
     let mut s2 = with_key(&lab.s2, &key_dir, &s2_yaml, &keys.s2);
     let mut s3 = with_key(&lab.s3, &key_dir, &s3_yaml, &keys.s3);
@@ -444,24 +451,7 @@ fn every_session_is_up_within_2s_of_the_last_start_in_30_labs() {
         let lab = SeedLab::new();
         let keys = Keys::generate();
         let ifs = Ifs::new("u");
-        let s2_yaml = leaf_config(
-            "2.2.2.2",
-            65501,
-            r#"[2.2.2.2/32, "fd00::2/128"]"#,
-            r#"[198.19.0.1/32]"#,
-            r#"[1.1.1.1, "fd00::1"]"#,
-            &keys.s1.public,
-            &ifs.s2_to_s1,
-        );
-        let s3_yaml = leaf_config(
-            "3.3.3.3",
-            65502,
-            "[3.3.3.3/32]",
-            "[198.18.0.1/32]",
-            "1.1.1.1",
-            &keys.s1.public,
-            &ifs.s3_to_s1,
-        );
+        let (s2_yaml, s3_yaml) = leaf_configs(&keys, &ifs);
         let key_dir = TempDir::new("keys");
         let mut s2 = spawn_with_key(&lab.s2, &key_dir, &s2_yaml, &keys.s2);
         let mut s3 = spawn_with_key(&lab.s3, &key_dir, &s3_yaml, &keys.s3);

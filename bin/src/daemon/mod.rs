@@ -41,6 +41,8 @@ mod rib_task;
 mod router;
 mod show;
 mod show_adj;
+#[cfg(test)]
+pub(crate) mod test_rib;
 mod underlay;
 
 use std::collections::BTreeMap;

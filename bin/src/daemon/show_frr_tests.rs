@@ -23,10 +23,8 @@ use bgp::wire::{
     PathAttributes, Safi, Update,
 };
 use ipnet::Ipv4Net;
-use rib::kernel::{KernelEvent, KernelRoute, RouteKind};
 use rib::path::PeerId;
-use rib::policy::{Action, Chain, Policy, Rule};
-use rib::table::{PeerSettings, Rib, RibConfig};
+use rib::table::Rib;
 use serde_json::Value;
 
 use crate::frr_keys::*;
@@ -35,8 +33,7 @@ use super::super::rib_task::PeerRuntime;
 use crate::api::Afi;
 use crate::config::Config;
 
-const S2: PeerId = 2;
-const WG_S2: u32 = 5;
+use crate::daemon::test_rib::{S2, WG_S2};
 
 fn fixture(name: &str) -> Value {
     let path = format!(
@@ -45,13 +42,6 @@ fn fixture(name: &str) -> Value {
     );
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("{path}: {e}"))
-}
-
-fn accept_all() -> Chain {
-    Chain(vec![Arc::new(Policy {
-        name: "accept-all".into(),
-        rules: vec![Rule::new(vec![], Action::Accept)],
-    })])
 }
 
 fn config() -> Config {
@@ -64,46 +54,11 @@ fn config() -> Config {
 /// too) with MED 50, communities and a large community, as FRR's peer in
 /// the capture.
 fn rib() -> Rib {
-    let mut rib = Rib::new(RibConfig {
-        local_as: 65500,
-        router_id: Ipv4Addr::new(1, 1, 1, 1),
-        table: 254,
-        metric: 20,
-        multipath: 1,
-        multipath_relax: false,
-        max_as_path_len: None,
+    let mut rib = crate::daemon::test_rib::with_s2(|s2| {
+        s2.local_v6 = Some("fd00::1".parse().unwrap());
+        s2.interface = Some(WG_S2);
+        s2.local_link_local = Some("fe80::1".parse().unwrap());
     });
-    rib.handle_kernel_event(&KernelEvent::Resync(vec![
-        KernelEvent::LinkChanged {
-            ifindex: WG_S2,
-            name: "wg-s2".into(),
-            up: true,
-        },
-        KernelEvent::RouteAdded(KernelRoute {
-            prefix: "2.2.2.2/32".parse().unwrap(),
-            gateway: None,
-            oif: Some(WG_S2),
-            protocol: 4,
-            kind: RouteKind::Unicast,
-            table: 254,
-            metric: 0,
-            multipath: vec![],
-        }),
-    ]));
-    rib.add_peer(
-        S2,
-        PeerSettings {
-            name: "s2".into(),
-            address: "2.2.2.2".parse().unwrap(),
-            asn: 65501,
-            import: accept_all(),
-            export: accept_all(),
-            local_v4: Some(Ipv4Addr::new(1, 1, 1, 1)),
-            local_v6: Some("fd00::1".parse().unwrap()),
-            interface: Some(WG_S2),
-            local_link_local: Some("fe80::1".parse().unwrap()),
-        },
-    );
     let families = [(bgp::wire::Afi::Ipv4, Safi::Unicast)];
     rib.handle_peer_up(S2, Ipv4Addr::new(2, 2, 2, 2), &families, false);
     let _ = rib.originate(&["203.0.113.0/24".parse().unwrap()]);

@@ -1,69 +1,18 @@
 //! The Graceful Restart helper driven by session events and a fake clock.
 
 use std::net::Ipv4Addr;
-use std::sync::Arc;
 
 use bgp::wire::{AsPath, CeaseSubcode, Notification, PathAttributes, Update};
 use ipnet::{IpNet, Ipv4Net};
-use rib::kernel::{KernelEvent, KernelRoute, RouteKind};
-use rib::policy::{Action, Chain, Policy, Rule};
-use rib::table::{PeerSettings, RibConfig};
 
 use super::*;
 
-const S2: PeerId = 2;
-const WG_S2: u32 = 5;
-
-fn accept_all() -> Chain {
-    Chain(vec![Arc::new(Policy {
-        name: "accept-all".into(),
-        rules: vec![Rule::new(vec![], Action::Accept)],
-    })])
-}
+use crate::daemon::test_rib::S2;
 
 /// Our RIB (AS 65500) with peer S2 (AS 65501) Established, its loopback
 /// 2.2.2.2 reachable through its tunnel.
 fn rib() -> Rib {
-    let mut rib = Rib::new(RibConfig {
-        local_as: 65500,
-        router_id: Ipv4Addr::new(1, 1, 1, 1),
-        table: 254,
-        metric: 20,
-        multipath: 1,
-        multipath_relax: false,
-        max_as_path_len: None,
-    });
-    rib.handle_kernel_event(&KernelEvent::Resync(vec![
-        KernelEvent::LinkChanged {
-            ifindex: WG_S2,
-            name: "wg-s2".into(),
-            up: true,
-        },
-        KernelEvent::RouteAdded(KernelRoute {
-            prefix: "2.2.2.2/32".parse().unwrap(),
-            gateway: None,
-            oif: Some(WG_S2),
-            protocol: 4,
-            kind: RouteKind::Unicast,
-            table: 254,
-            metric: 0,
-            multipath: vec![],
-        }),
-    ]));
-    rib.add_peer(
-        S2,
-        PeerSettings {
-            name: "s2".into(),
-            address: "2.2.2.2".parse().unwrap(),
-            asn: 65501,
-            import: accept_all(),
-            export: accept_all(),
-            local_v4: Some(Ipv4Addr::new(1, 1, 1, 1)),
-            local_v6: None,
-            interface: None,
-            local_link_local: None,
-        },
-    );
+    let mut rib = crate::daemon::test_rib::with_s2(|_| {});
     up(&mut rib);
     rib
 }
