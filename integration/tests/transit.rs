@@ -312,3 +312,65 @@ fn a_provider_one_hop_away_needs_multihop_and_takes_a_password() {
     drop(wgbgpd);
     drop(bird);
 }
+
+/// A provider whose BGP is not there (the SYNs are refused): the first
+/// attempt is retried within 1 s, then ConnectRetry backs off (5 s doubling
+/// per failure, jittered to 0.75–1.0 of itself); nothing about the link
+/// changes, so nothing makes it connect early. The SYNs' times are printed.
+#[test]
+fn a_refusing_provider_is_retried_with_back_off() {
+    require_root();
+    let a = Netns::new("rfa");
+    let b = Netns::new("rfb");
+    veth(
+        &a,
+        "v0",
+        Some("10.255.4.2/30"),
+        &b,
+        "v0",
+        Some("10.255.4.1/30"),
+    );
+    let capture = integration::Capture::start(
+        &b,
+        "v0",
+        "tcp dst port 179 and tcp[tcpflags] & tcp-syn != 0",
+    );
+    let yaml = Config::new("10.255.4.2", 65500)
+        .peer(Peer::new("isp", 64999, "10.255.4.1").policies("all", "all"))
+        .accept_all("all")
+        .render();
+    let mut wgbgpd = Wgbgpd::start(&a, &yaml);
+    let syn_times = |pcap: &std::path::Path| -> Vec<f64> {
+        let out = b.stdout(&["tcpdump", "-r", &pcap.to_string_lossy(), "-tt", "-n"]);
+        (out.lines())
+            .filter_map(|l| l.split_whitespace().next()?.parse::<f64>().ok())
+            .collect()
+    };
+    wait_for(
+        Duration::from_secs(30),
+        Duration::from_millis(500),
+        "three connection attempts",
+        || {
+            wgbgpd.check_alive();
+            let t = syn_times(capture.path());
+            if t.len() >= 3 {
+                Ok(())
+            } else {
+                Err(format!("SYNs at {t:?}"))
+            }
+        },
+    );
+    let times = syn_times(capture.path());
+    drop(capture.finish());
+    let gaps: Vec<f64> = times.windows(2).map(|w| w[1] - w[0]).collect();
+    eprintln!(
+        "connection attempts at +{:?} s",
+        times.iter().map(|t| t - times[0]).collect::<Vec<_>>()
+    );
+    assert!(gaps[0] <= 1.05, "the first retry within 1 s: {gaps:?}");
+    assert!(
+        (3.7..=10.1).contains(&gaps[1]),
+        "then ConnectRetry, backing off: {gaps:?}"
+    );
+    drop(wgbgpd);
+}
