@@ -819,6 +819,7 @@ impl Rib {
         {
             self.dirty.insert(r.prefix);
         }
+        let links_before = matches!(ev, KernelEvent::Resync(_)).then(|| self.kernel.link_states());
         if !self.kernel.apply(ev) {
             return self.flush();
         }
@@ -841,13 +842,38 @@ impl Rib {
         }
         // Routes the kernel dropped behind our back (a link went down and
         // came back) are re-installed when their resolution is unchanged.
-        if matches!(ev, KernelEvent::Resync(_)) {
+        if let Some(before) = links_before {
+            self.reinstall_after_resync(&before);
+        }
+        self.flush()
+    }
+
+    /// After a full dump: the kernel drops the routes through a link that
+    /// goes down without a word, so ours through a link whose state changed
+    /// are written again. A dump no link change explains (notifications
+    /// were lost) gets everything written again. Routes through other links
+    /// are left alone: a tunnel's flap costs only the prefixes it carries.
+    fn reinstall_after_resync(&mut self, before: &HashMap<u32, bool>) {
+        let after = self.kernel.link_states();
+        let changed: HashSet<u32> = (before.keys().chain(after.keys()))
+            .filter(|i| before.get(i) != after.get(i))
+            .copied()
+            .collect();
+        if changed.is_empty() {
             for (_, dest) in self.loc_rib.iter_mut() {
                 dest.installed = None;
             }
             self.dirty.extend(self.loc_rib.keys());
+            return;
         }
-        self.flush()
+        for (prefix, dest) in self.loc_rib.iter_mut() {
+            let through_changed =
+                |hops: &Arc<Vec<KernelNextHop>>| hops.iter().any(|h| changed.contains(&h.ifindex));
+            if dest.installed.as_ref().is_some_and(through_changed) {
+                dest.installed = None;
+                self.dirty.insert(prefix);
+            }
+        }
     }
 
     /// One of our routes was deleted by someone else. It becomes a suspect

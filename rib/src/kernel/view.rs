@@ -296,6 +296,11 @@ impl KernelView {
         self.links.get(&ifindex).is_some_and(|l| l.up)
     }
 
+    /// Each known link and whether it is up.
+    pub fn link_states(&self) -> HashMap<u32, bool> {
+        self.links.iter().map(|(i, l)| (*i, l.up)).collect()
+    }
+
     /// The interface `addr` is configured on, if it is one of ours.
     pub fn interface_with(&self, addr: IpAddr) -> Option<u32> {
         self.addrs.iter().find(|(_, a)| *a == addr).map(|(i, _)| *i)

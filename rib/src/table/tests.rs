@@ -1841,3 +1841,58 @@ fn adj_rib_in_memory_follows_announcements_and_withdrawals() {
     rib.handle_peer_down(2);
     assert_eq!(rib.adj_rib_in_bytes(2), Some(0));
 }
+
+/// The kernel as `lab` left it, with `WG_S3` `up` or not, as one full dump.
+fn dump(s3_up: bool, extra: Option<KernelEvent>) -> KernelEvent {
+    let KernelEvent::Resync(mut events) = links() else {
+        unreachable!()
+    };
+    for e in &mut events {
+        if let KernelEvent::LinkChanged { ifindex, up, .. } = e
+            && *ifindex == WG_S3
+        {
+            *up = s3_up;
+        }
+    }
+    for (prefix, oif) in [
+        ("2.2.2.2/32", WG_S2),
+        ("3.3.3.3/32", WG_S3),
+        ("fd00::2/128", WG_S2),
+    ] {
+        let KernelEvent::RouteAdded(r) = host_route(prefix, oif) else {
+            unreachable!()
+        };
+        events.push(KernelEvent::RouteAdded(r));
+    }
+    events.extend(extra);
+    KernelEvent::Resync(events)
+}
+
+#[test]
+fn a_links_flap_rewrites_only_the_routes_through_it() {
+    let mut rib = lab(accept_all(), accept_all());
+    let from_s2: Vec<String> = (0..50).map(|i| format!("198.51.{i}.0/24")).collect();
+    let from_s2: Vec<&str> = from_s2.iter().map(String::as_str).collect();
+    rib.handle_update(2, announce(&[65501], "2.2.2.2", &from_s2));
+    rib.handle_update(3, announce(&[65502], "3.3.3.3", &["203.0.113.0/24"]));
+
+    // wg-s3 goes down: the kernel took S3's route along (nothing to
+    // delete), and nothing of S2's is touched.
+    let out = rib.handle_kernel_event(&dump(false, None));
+    assert_eq!(fib(&out), vec![]);
+    // ... and comes back: S3's route is written again, S2's still untouched.
+    let out = rib.handle_kernel_event(&dump(true, None));
+    assert_eq!(
+        fib(&out),
+        vec![FibOp::replace(
+            None,
+            net("203.0.113.0/24"),
+            onlink_arc("3.3.3.3", WG_S3)
+        )]
+    );
+
+    // A dump no link change explains (lost notifications): everything again.
+    let other = host_route("192.0.2.0/24", 1);
+    let out = rib.handle_kernel_event(&dump(true, Some(other)));
+    assert_eq!(fib(&out).len(), 51);
+}
