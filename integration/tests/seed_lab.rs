@@ -504,6 +504,54 @@ fn every_session_is_up_within_2s_of_the_last_start_in_30_labs() {
                 ifs.s1_to_s2,
                 back.elapsed()
             );
+
+            // S3's tunnel flaps: S3's IPv4 prefix is re-selected (down and
+            // up), S2's IPv6 one, on the other tunnel, is not touched.
+            let versions = |s1: &Wgbgpd| {
+                let summary = s1.cli_json(&lab.s1, &["show", "bgp", "summary"]);
+                let v = |afi: &str| summary[afi]["tableVersion"].as_u64();
+                (v("ipv4Unicast").unwrap(), v("ipv6Unicast").unwrap())
+            };
+            // Once S2's flap has settled (its IPv6 route back, the
+            // versions still).
+            lab.s1
+                .wait_route("2001:db8:2::/48", "proto bgp", Duration::from_secs(10));
+            let mut last = versions(&s1);
+            wait_for(
+                Duration::from_secs(10),
+                Duration::from_millis(500),
+                "a settled RIB",
+                || {
+                    let now = versions(&s1);
+                    let settled = now == last;
+                    last = now;
+                    if settled {
+                        Ok(())
+                    } else {
+                        Err(format!("{now:?}"))
+                    }
+                },
+            );
+            let (v4, v6) = last;
+            lab.s1.exec(&["ip", "link", "set", &ifs.s1_to_s3, "down"]);
+            wait_for(
+                Duration::from_secs(5),
+                Duration::from_millis(20),
+                "S3's route gone",
+                || lab.s1.no_route("198.18.0.1"),
+            );
+            std::thread::sleep(Duration::from_secs(1));
+            lab.s1.exec(&["ip", "link", "set", &ifs.s1_to_s3, "up"]);
+            wait_for(BOUND, Duration::from_millis(20), "S3's route back", || {
+                all_up(&mut s1, &mut s2, &mut s3)?;
+                lab.s1.route("198.18.0.1").map(|_| ())
+            });
+            let (v4_after, v6_after) = versions(&s1);
+            eprintln!(
+                "table versions across S3's flap: IPv4 {v4} -> {v4_after}, IPv6 {v6} -> {v6_after}"
+            );
+            assert!(v4_after > v4, "S3's prefix was re-selected");
+            assert_eq!(v6_after, v6, "nothing on S2's tunnel was touched");
         }
     }
     took.sort();

@@ -223,6 +223,9 @@ pub struct Rib {
     /// Routes deleted behind our back: prefix → the next hops that were
     /// installed when the deletion was seen.
     suspects: BTreeMap<IpNet, NextHops>,
+    /// Links whose state changed (or that went) since the last full dump:
+    /// the watcher reports the change, then dumps.
+    links_changed: HashSet<u32>,
     pacer: Pacer<IpNet>,
     /// Prefixes where a route of another protocol holds our metric, so ours
     /// is not installed (rare: kept out of `Dest`).
@@ -318,6 +321,7 @@ impl Rib {
             interner: Interner::default(),
             dirty: FastSet::default(),
             suspects: BTreeMap::new(),
+            links_changed: HashSet::new(),
             pacer: Pacer::default(),
             yielded: HashSet::new(),
             path_tables: FastMap::default(),
@@ -819,7 +823,23 @@ impl Rib {
         {
             self.dirty.insert(r.prefix);
         }
-        let links_before = matches!(ev, KernelEvent::Resync(_)).then(|| self.kernel.link_states());
+        match ev {
+            KernelEvent::LinkChanged { ifindex, up, .. }
+                if self.kernel.ifname(*ifindex).is_none() || self.kernel.is_up(*ifindex) != *up =>
+            {
+                self.links_changed.insert(*ifindex);
+            }
+            KernelEvent::LinkRemoved { ifindex } => {
+                self.links_changed.insert(*ifindex);
+            }
+            _ => {}
+        }
+        let links_before = matches!(ev, KernelEvent::Resync(_)).then(|| {
+            (
+                self.kernel.link_states(),
+                std::mem::take(&mut self.links_changed),
+            )
+        });
         if !self.kernel.apply(ev) {
             return self.flush();
         }
@@ -842,8 +862,8 @@ impl Rib {
         }
         // Routes the kernel dropped behind our back (a link went down and
         // came back) are re-installed when their resolution is unchanged.
-        if let Some(before) = links_before {
-            self.reinstall_after_resync(&before);
+        if let Some((before, changed)) = links_before {
+            self.reinstall_after_resync(&before, changed);
         }
         self.flush()
     }
@@ -853,12 +873,10 @@ impl Rib {
     /// are written again. A dump no link change explains (notifications
     /// were lost) gets everything written again. Routes through other links
     /// are left alone: a tunnel's flap costs only the prefixes it carries.
-    fn reinstall_after_resync(&mut self, before: &HashMap<u32, bool>) {
+    fn reinstall_after_resync(&mut self, before: &HashMap<u32, bool>, mut changed: HashSet<u32>) {
         let after = self.kernel.link_states();
-        let changed: HashSet<u32> = (before.keys().chain(after.keys()))
-            .filter(|i| before.get(i) != after.get(i))
-            .copied()
-            .collect();
+        changed
+            .extend((before.keys().chain(after.keys())).filter(|i| before.get(i) != after.get(i)));
         if changed.is_empty() {
             for (_, dest) in self.loc_rib.iter_mut() {
                 dest.installed = None;

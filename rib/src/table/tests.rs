@@ -1891,6 +1891,26 @@ fn a_links_flap_rewrites_only_the_routes_through_it() {
         )]
     );
 
+    // As the watcher reports it: the link's change first, then the dump.
+    let s3_link = |up| KernelEvent::LinkChanged {
+        ifindex: WG_S3,
+        name: "wg-s3".into(),
+        up,
+    };
+    let mut out = rib.handle_kernel_event(&s3_link(false));
+    out.extend(rib.handle_kernel_event(&dump(false, None)));
+    assert_eq!(fib(&out), vec![FibOp::delete(None, net("203.0.113.0/24"))]);
+    let mut out = rib.handle_kernel_event(&s3_link(true));
+    out.extend(rib.handle_kernel_event(&dump(true, None)));
+    assert_eq!(
+        fib(&out),
+        vec![FibOp::replace(
+            None,
+            net("203.0.113.0/24"),
+            onlink_arc("3.3.3.3", WG_S3)
+        )]
+    );
+
     // A dump no link change explains (lost notifications): everything again.
     let other = host_route("192.0.2.0/24", 1);
     let out = rib.handle_kernel_event(&dump(true, Some(other)));
