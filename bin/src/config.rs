@@ -484,8 +484,8 @@ impl Config {
 
     /// Filesystem checks done at start (and by `config check`): when a peer
     /// has a tunnel, the private key file's directory must exist and a key
-    /// file that exists must hold a key. An unreadable file (permissions) is
-    /// left for the daemon to report.
+    /// file that exists must hold a key and be readable by its owner only.
+    /// An unreadable file is left for the daemon to report.
     fn check_files(&self, src: &str) -> Result<(), ConfigError> {
         if self.peers.values().all(|p| p.wireguard.is_none()) {
             return Ok(());
@@ -501,12 +501,20 @@ impl Config {
                 dir: dir.to_path_buf(),
             })
         } else {
-            match std::fs::read_to_string(key_file) {
-                Ok(text) if wireguard_control::Key::from_base64(text.trim()).is_err() => {
+            use std::os::unix::fs::PermissionsExt;
+            // The start refuses a key others may read (tunnels::keys); so
+            // does the check, so that ExecStartPre catches it.
+            let mode = std::fs::metadata(key_file).map(|m| m.permissions().mode() & 0o777);
+            match (std::fs::read_to_string(key_file), mode) {
+                (Ok(text), _) if wireguard_control::Key::from_base64(text.trim()).is_err() => {
                     Some(Problem::BadKeyFile {
                         file: key_file.clone(),
                     })
                 }
+                (_, Ok(mode)) if mode & 0o077 != 0 => Some(Problem::KeyFileInsecure {
+                    file: key_file.clone(),
+                    mode,
+                }),
                 _ => None,
             }
         };
@@ -683,6 +691,11 @@ pub enum Problem {
     KeyDirMissing { dir: PathBuf },
     #[error("{} does not hold a base64 WireGuard private key", file.display())]
     BadKeyFile { file: PathBuf },
+    #[error(
+        "{} is readable by group or others (mode {mode:04o}): run chmod 600 {}",
+        file.display(), file.display()
+    )]
+    KeyFileInsecure { file: PathBuf, mode: u32 },
     #[error("interface `{name}` is also used by peer `{other}`")]
     DuplicateInterface { name: String, other: String },
     #[error("listen port {port} is also used by peer `{other}`")]

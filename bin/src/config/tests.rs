@@ -379,6 +379,16 @@ fn load_checks_the_key_file_directory() {
             .contains("private key")
     );
     std::fs::write(&key, wireguard_control::Key::generate_private().to_base64()).unwrap();
+    // ... readable by its owner only, as the start requires.
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let msg = Config::load(&cfg).unwrap_err().to_string();
+    assert!(
+        msg.contains(":8: wireguard.private_key_file: ")
+            && msg.contains("(mode 0644): run chmod 600"),
+        "{msg}"
+    );
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
     assert!(Config::load(&cfg).is_ok());
 
     let msg = Config::load(dir.path().join("absent.yaml"))
