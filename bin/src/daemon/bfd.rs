@@ -1,10 +1,8 @@
 //! BFD for BGP peers (`peers.<name>.bfd`): one multihop session per peer,
-//! loopback to loopback, run by [`bgp::bfd::driver`]. A session that goes
-//! from Up to Down resets the BGP session at once (Cease/BFD Down, RFC
-//! 9384), as the tunnel liveness watch does ([`super::router::liveness`]); the
-//! routes leave the kernel with it. The BGP session reconnects by itself
-//! once the path carries traffic again. A peer that turns BFD off
-//! (AdminDown) does not reset the BGP session (RFC 5882 §3.2).
+//! loopback to loopback, run by [`bgp::bfd::driver`]. Its state changes go
+//! to the router, which resets the BGP session when the path went down
+//! (see `Router::bfd`); the routes leave the kernel with it. The BGP
+//! session reconnects by itself once the path carries traffic again.
 //!
 //! The BFD task is started with the first peer that asks for BFD, so a
 //! daemon without BFD never binds UDP 4784.
@@ -16,13 +14,12 @@ use std::time::{Duration, Instant};
 use bgp::bfd::driver::{self, Command, Event, SessionKey};
 use bgp::bfd::packet::State;
 use bgp::bfd::session::SessionConfig;
-use bgp::driver::Command as BgpCommand;
-use bgp::wire::{CeaseSubcode, Notification};
 use tokio::sync::mpsc;
 use tracing::{info, warn};
 
 use super::StartError;
-use super::rib_task::RibTask;
+use super::router::Input;
+use super::shell::Shell;
 use crate::api::{Neighbor, PeerBfdInfo};
 use crate::config;
 
@@ -69,7 +66,7 @@ fn session_config(b: config::Bfd) -> SessionConfig {
     }
 }
 
-impl RibTask {
+impl Shell {
     /// Starts BFD to `peer` if it asks for it (the BFD task first, if this
     /// is the first peer with BFD), from `local_address` or the address the
     /// kernel picks; with neither known yet, [`Self::bfd_start`] starts it
@@ -106,7 +103,10 @@ impl RibTask {
             return;
         }
         let local = (peer.local_address.or(source))
-            .or_else(|| super::peers::update_source(&self.cfg, peer).bind_address(peer.address()))
+            .or_else(|| {
+                let source = super::router::update_source(self.router.config(), peer);
+                source.bind_address(peer.address())
+            })
             .or_else(|| kernel_source(peer.address()));
         let Some(local) = local else {
             info!(peer = %peer.name, "BFD waits for the BGP session: no route to the peer yet");
@@ -136,13 +136,10 @@ impl RibTask {
         }
     }
 
-    /// A BFD state change: metrics, and a reset of the BGP session when
-    /// the path went down.
-    pub(super) fn bfd_event(&mut self, ev: Event) {
-        let Some(p) = self
-            .peers
-            .values()
-            .find(|p| self.bfd.keys.get(&p.name) == Some(&ev.key))
+    /// A BFD state change: the gauge, and the router decides the rest.
+    pub(super) async fn bfd_event(&mut self, ev: Event) {
+        let Some((id, p)) =
+            (self.router.peers().iter()).find(|(_, p)| self.bfd.keys.get(&p.name) == Some(&ev.key))
         else {
             return;
         };
@@ -151,22 +148,16 @@ impl RibTask {
             .bfd_session_up
             .with_label_values(&labels)
             .set(i64::from(ev.to == State::Up));
-        if ev.to == State::Up {
-            info!(peer = %p.name, address = %ev.key.remote, "BFD session Up");
+        if ev.from == State::Up && ev.to != State::Up {
+            info!(peer = %p.name, diag = ev.diag.frr_name(), "BFD session left Up");
         }
-        if ev.from == State::Up && ev.to != State::Up && ev.remote == State::AdminDown {
-            // RFC 5882 §3.2: the peer turned BFD off; the path may be fine.
-            info!(peer = %p.name, address = %ev.key.remote, "BFD session AdminDown by the peer: BGP session kept");
-        } else if ev.from == State::Up && ev.to != State::Up {
-            warn!(peer = %p.name, address = %ev.key.remote, diag = ev.diag.frr_name(),
-                "BFD session Down: resetting the BGP session");
-            self.metrics
-                .bfd_session_down_total
-                .with_label_values(&labels)
-                .inc();
-            let n = Notification::cease(CeaseSubcode::BfdDown, bytes::Bytes::new());
-            let _ = p.session.commands.send(BgpCommand::Reset(n));
-        }
+        let input = Input::Bfd {
+            peer: *id,
+            from: ev.from,
+            to: ev.to,
+            remote: ev.remote,
+        };
+        self.run_input(input).await;
     }
 
     /// Fills in `peerBfdInfo` of the neighbors `show` is about to return.
@@ -175,7 +166,7 @@ impl RibTask {
             return;
         };
         let status = h.status.read().unwrap();
-        for p in self.peers.values() {
+        for p in self.router.peers().values() {
             let Some(b) = p.cfg.bfd else {
                 continue;
             };

@@ -1,46 +1,44 @@
 //! `wgbgpd`: wiring of tunnels, sessions, the RIB and the kernel.
 //!
 //! ```text
-//!  listener ─Incoming─▶ session tasks ──Event──▶ ┌──────────┐ ──FibOp batches──▶ FIB writer thread
-//!                        ▲                       │ RIB task │ ◀──KernelEvent──── kernel watcher
-//!                        └──Announce/Withdraw─── │ (Rib,    │ ◀──Request──────── control socket
-//!                                                │ tunnels) │ ───gauges────────▶ metrics
-//!                                                └──────────┘ ──repairs (heal)──▶ kernel, tunnels
+//!  listener ─Incoming─▶ session tasks ──Event──▶ ┌───────────┐ ──FibOp batches──▶ FIB writer thread
+//!                        ▲                       │  shell    │ ◀──KernelEvent──── kernel watcher
+//!                        └──Announce/Withdraw─── │ (tokio)   │ ◀──Request──────── control socket
+//!                                                │  ┌──────┐ │ ───metrics───────▶ Prometheus
+//!                               Input ──────────▶│  │Router│ │ ──tunnel work────▶ TunnelManager
+//!                               Action ◀─────────│  └──────┘ │ ◀──BFD events───── BFD task
+//!                                                └───────────┘
 //! ```
 //!
-//! ```text
-//!  RIB task (rib_task.rs, the tokio shell: channels, timers, netlink, tunnels)
-//!     │ events + now                         ▲ outputs (RIB outputs, resets)
-//!     ▼                                      │
-//!  router/ (pure, time passed in, fake-clock tests)
-//!     graceful.rs    GR helper: restart / stale-path timers, End-of-RIB
-//!     max_prefix.rs  max_prefix verdicts: warn once, or reset + hold-down
-//!     liveness.rs    tunnel liveness watches: dead_after, handshake age
-//!     heal.rs        what was deleted behind our back, repair back-off
-//! ```
+//! - [`router`]: all routing state, private, behind the pure
+//!   `Router::handle(now, Input) -> Vec<Action>` (the RIB, peers, reload,
+//!   Graceful Restart helper, max-prefix, liveness, first handshakes,
+//!   tunnel retries, repairs, limits); unit-tested with a fake clock.
+//! - [`shell`]: the tokio loop that owns every socket and task, feeds the
+//!   router and carries out its actions ([`effects`]), answers the control
+//!   socket ([`requests`], [`show`], [`show_peers`], [`show_adj`]) and
+//!   renders the metrics ([`gauges`]).
+//! - Around them: BFD ([`bfd`]), our own graceful restart ([`restart`]),
+//!   endpoint re-resolution ([`reresolve`]), ip rules and underlay pins
+//!   ([`underlay`]), the instance lock and systemd notifications.
 //!
 //! Session tasks run under a supervisor in `bgp::driver`: one that panics
-//! reaches the RIB task as a Down (routes withdrawn), is counted in
+//! reaches the router as a Down (routes withdrawn), is counted in
 //! `wgbgp_session_task_failures_total`, and is started again.
-//!
-//! The RIB task owns all routing state and the tunnels; everything else
-//! talks to it over channels, so no lock guards a route. Reload and peer
-//! lifecycle live in [`peers`], `show` answers in [`show`]. Issue 13's
-//! goal is a `Router` with private state behind `handle(now, Input)`; the
-//! rest of `RibTask` (peers and reload, memory cap, carrying out repairs,
-//! `show`) has not moved into `router/` yet.
 
 mod bfd;
+mod effects;
+mod gauges;
 mod instance;
-mod limits;
 mod notify;
-mod peers;
+mod requests;
 mod reresolve;
 mod restart;
-mod rib_task;
 mod router;
+mod shell;
 mod show;
 mod show_adj;
+mod show_peers;
 #[cfg(test)]
 pub(crate) mod test_rib;
 mod underlay;
@@ -59,7 +57,7 @@ use tunnels::{Backend, TunnelManager};
 
 use crate::config::{self, Config, WgBackend};
 
-pub use rib_task::ControlRequest;
+pub use shell::ControlRequest;
 
 /// Why the daemon could not start.
 #[derive(Debug, thiserror::Error)]
@@ -79,6 +77,9 @@ pub enum StartError {
     Instance(#[from] instance::LockError),
     #[error("the host's limits are too low for this configuration: {0}")]
     Limits(#[from] tunnels::limits::LimitError),
+    /// Peers that could not be started (TCP-MD5 keys, the BFD socket).
+    #[error("{0}")]
+    Peers(String),
     #[error("{what}: {source}")]
     Io {
         what: String,
@@ -192,7 +193,7 @@ pub async fn run(cfg: Config, access: crate::control::Access) -> Result<(), Star
         info!(listen = %m.listen, "serving /metrics");
     }
 
-    let mut rib = Rib::new(RibConfig {
+    let rib = Rib::new(RibConfig {
         local_as: cfg.asn,
         router_id: cfg.router_id,
         table: cfg.kernel.table,
@@ -202,51 +203,32 @@ pub async fn run(cfg: Config, access: crate::control::Access) -> Result<(), Star
         max_as_path_len: cfg.max_as_path_len,
     });
     let (bfd, bfd_events) = bfd::Bfd::new();
-    if restart.deferring() {
-        rib.begin_deferral();
-    }
-    let mut task = rib_task::RibTask {
-        cfg: Arc::new(cfg.clone()),
-        rib,
+    let mut shell = shell::Shell {
+        router: router::Router::new(Arc::new(cfg.clone()), rib, restart),
         fib,
-        peers: BTreeMap::new(),
-        names: BTreeMap::new(),
-        next_id: 0,
-        tunnel_retry: Default::default(),
-        handshake: Default::default(),
+        sessions: BTreeMap::new(),
+        session_map: sessions,
+        events: events_tx,
         metrics,
         tunnels,
         private_key,
-        events: events_tx,
-        sessions,
-        liveness: Default::default(),
         listener,
-        max_prefix: Default::default(),
-        heal: Default::default(),
-        repair_at: None,
-        graceful: Default::default(),
         bfd,
-        limits: Default::default(),
         underlay,
-        restart,
+        fib_ops: Vec::new(),
+        gauges: Default::default(),
     };
-    let started = async {
-        for name in cfg.peers.keys() {
-            task.add_peer(name).await?;
-        }
-        Ok::<_, StartError>(())
-    }
-    .await;
-    if let Err(e) = started {
-        task.tunnels.shutdown().await.ok();
-        task.underlay.shutdown().await;
+    let started = shell.run_input(router::Input::Start).await;
+    if !started.errors.is_empty() {
+        shell.tunnels.shutdown().await.ok();
+        shell.underlay.shutdown().await;
         let _ = std::fs::remove_file(&cfg.control_socket);
-        return Err(e);
+        return Err(StartError::Peers(started.errors.join("; ")));
     }
 
-    info!(router_id = %cfg.router_id, asn = cfg.asn, peers = task.peers.len(), "wgbgpd running");
+    info!(router_id = %cfg.router_id, asn = cfg.asn, peers = shell.sessions.len(), "wgbgpd running");
     notify::ready();
-    let mut outcome = task
+    let mut outcome = shell
         .run(events_rx, kernel_events, control_rx, bfd_events)
         .await;
     notify::stopping();
@@ -254,8 +236,8 @@ pub async fn run(cfg: Config, access: crate::control::Access) -> Result<(), Star
     // Shutting down: sessions were told to stop inside `run`; now the kernel.
     outcome.listener.abort();
     control.abort();
-    let _ = std::fs::remove_file(&outcome.cfg.control_socket);
-    if outcome.restart.enabled {
+    let _ = std::fs::remove_file(&outcome.router.config().control_socket);
+    if outcome.router.restart().enabled {
         // RFC 4724: our routes keep forwarding, in the kernel and at the
         // peers (the sessions closed without a NOTIFICATION), until the
         // next run replaces them. The tunnels stay too: exiting here skips
@@ -267,8 +249,8 @@ pub async fn run(cfg: Config, access: crate::control::Access) -> Result<(), Star
         Ok(n) => info!(routes = n, "removed our routes from the kernel"),
         Err(e) => error!(error = %e, "could not remove our routes from the kernel"),
     }
-    purge_policy_tables(&outcome.cfg, &outcome.fib.config()).await;
-    if outcome.cfg.wireguard.keep_on_exit {
+    purge_policy_tables(outcome.router.config(), &outcome.fib.config()).await;
+    if outcome.router.config().wireguard.keep_on_exit {
         // Adopted (not recreated) by the next start.
         if let Err(e) = outcome.tunnels.detach_all().await {
             warn!(error = %e, "leaving the tunnels up failed");

@@ -136,14 +136,12 @@ pub(super) struct Pending {
     lookups: BTreeMap<String, tokio::task::JoinHandle<std::io::Result<SocketAddr>>>,
 }
 
-impl super::rib_task::RibTask {
+impl super::shell::Shell {
     /// One round (every metrics refresh): start lookups for stale tunnels
     /// with a hostname endpoint, and apply the answers that came in.
     pub(super) async fn reresolve_endpoints(&mut self, state: &mut Pending) {
         let now = Instant::now();
-        let peers: Vec<crate::config::Peer> = self
-            .peers
-            .values()
+        let peers: Vec<crate::config::Peer> = (self.router.peers().values())
             .filter(|p| {
                 p.cfg.wireguard.as_ref().is_some_and(|w| {
                     matches!(w.endpoint, Some(crate::config::Endpoint::Host { .. }))

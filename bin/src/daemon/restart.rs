@@ -121,6 +121,11 @@ impl Restart {
         })
     }
 
+    /// When the deferral ends at the latest (`None`: not deferring).
+    pub(crate) fn deadline(&self) -> Option<Instant> {
+        self.deadline
+    }
+
     /// Whether route selection is deferred.
     pub(crate) fn deferring(&self) -> bool {
         self.deadline.is_some()

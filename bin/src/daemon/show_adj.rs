@@ -9,7 +9,7 @@ use ipnet::IpNet;
 use rib::path::PeerId;
 use rib::table::Rib;
 
-use super::rib_task::PeerRuntime;
+use super::show::PeerRuntime;
 use crate::api::{AdjRib, AdjRoute, AdjRoutes, Afi, Response};
 use crate::config::Config;
 

@@ -16,7 +16,7 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-use bgp::driver::{EndOfRibSeen, Endpoints, LastDown, PeerStats, SessionHandle};
+use bgp::driver::{EndOfRibSeen, Endpoints, LastDown, PeerStats};
 use bgp::fsm::{DownReason, Negotiated, PeerGracefulRestart, State};
 use bgp::wire::{
     AsPath, Capability, CeaseSubcode, Community, LargeCommunity, Notification, Open,
@@ -29,7 +29,7 @@ use serde_json::Value;
 
 use crate::frr_keys::*;
 
-use super::super::rib_task::PeerRuntime;
+use super::PeerRuntime;
 use crate::api::Afi;
 use crate::config::Config;
 
@@ -155,16 +155,10 @@ fn peers(cfg: &Config, up: bool) -> BTreeMap<PeerId, PeerRuntime> {
             reason: DownReason::NotificationReceived(cease),
         });
     }
-    let (commands, _) = tokio::sync::mpsc::unbounded_channel();
-    let session = SessionHandle {
-        commands,
-        stats: Arc::new(stats),
-        task: tokio::spawn(async {}),
-    };
     let runtime = PeerRuntime {
         name: "s2".into(),
         cfg: cfg.peers["s2"].clone(),
-        session,
+        stats: Arc::new(stats),
     };
     [(S2, runtime)].into()
 }
@@ -192,7 +186,7 @@ async fn neighbors_have_frr_keys() {
     let rib = rib();
     let restart = super::super::restart::Restart::default();
     let show = |up| {
-        let n = super::neighbors(&cfg, &rib, &peers(&cfg, up), None, &restart);
+        let n = super::super::show_peers::neighbors(&cfg, &rib, &peers(&cfg, up), None, &restart);
         serde_json::to_value(n).unwrap()
     };
     let ours = show(true);

@@ -22,9 +22,8 @@ pub(crate) fn accept_all() -> Chain {
     })])
 }
 
-/// The RIB with S2 added (not yet up), its settings as `settings` leaves
-/// them (next hop 1.1.1.1, no IPv6 one, no interface by default).
-pub(crate) fn with_s2(settings: impl FnOnce(&mut PeerSettings)) -> Rib {
+/// Our RIB with no peer, S2's tunnel and host route in its kernel view.
+pub(crate) fn rib() -> Rib {
     let mut rib = Rib::new(RibConfig {
         local_as: 65500,
         router_id: Ipv4Addr::new(1, 1, 1, 1),
@@ -51,6 +50,13 @@ pub(crate) fn with_s2(settings: impl FnOnce(&mut PeerSettings)) -> Rib {
             multipath: vec![],
         }),
     ]));
+    rib
+}
+
+/// The RIB with S2 added (not yet up), its settings as `settings` leaves
+/// them (next hop 1.1.1.1, no IPv6 one, no interface by default).
+pub(crate) fn with_s2(settings: impl FnOnce(&mut PeerSettings)) -> Rib {
+    let mut rib = rib();
     let mut s2 = PeerSettings {
         name: "s2".into(),
         address: "2.2.2.2".parse().unwrap(),

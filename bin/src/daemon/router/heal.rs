@@ -4,7 +4,7 @@
 //! ```text
 //!   kernel watcher ──KernelEvent──▶ Heal::observe (before the view applies it, so a deleted
 //!                                   link's name is still known) ──▶ pending
-//!   repair timer (COALESCE after the first) ──▶ RibTask::repair ──▶ TunnelManager::restore_*,
+//!   repair timer (COALESCE after the first) ──▶ Router::repair ──▶ TunnelManager::restore_*,
 //!                                                                   recreate; log + count
 //! ```
 //!
