@@ -92,7 +92,7 @@ fn io_err(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> StartError 
     move |source| StartError::Io { what, source }
 }
 
-/// Session address → session, for the listener; the RIB task edits it on
+/// Session address → session, for the listener; the shell edits it on
 /// reload.
 /// The sessions by peer address, with the interface of a link-local one
 /// (the same fe80::1 may be a peer on each of several interfaces).

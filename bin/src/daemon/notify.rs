@@ -1,5 +1,5 @@
 //! systemd's readiness protocol (sd_notify): `READY=1` once the daemon
-//! serves, `STOPPING=1` when it shuts down, `WATCHDOG=1` while the RIB task
+//! serves, `STOPPING=1` when it shuts down, `WATCHDOG=1` while the shell
 //! is alive. Without `NOTIFY_SOCKET` (not under systemd) every call is a
 //! no-op.
 

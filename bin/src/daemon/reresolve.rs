@@ -127,7 +127,7 @@ mod tests {
     }
 }
 
-/// The re-resolution state of the RIB task: the pacing, and lookups in
+/// The re-resolution state of the shell: the pacing, and lookups in
 /// flight (run as their own tasks so a slow DNS server never holds up
 /// routing; looked at again on the next tick).
 #[derive(Default)]

@@ -5,6 +5,8 @@
 use std::net::Ipv4Addr;
 use std::sync::Arc;
 
+use bgp::wire::{AsPath, PathAttributes, Update};
+use ipnet::Ipv4Net;
 use rib::kernel::{KernelEvent, KernelRoute, RouteKind};
 use rib::path::PeerId;
 use rib::policy::{Action, Chain, Policy, Rule};
@@ -71,4 +73,20 @@ pub(crate) fn with_s2(settings: impl FnOnce(&mut PeerSettings)) -> Rib {
     settings(&mut s2);
     rib.add_peer(S2, s2);
     rib
+}
+
+/// An UPDATE from S2 announcing `prefixes` (AS path 65501, next hop 2.2.2.2).
+pub(crate) fn update(prefixes: &[&str]) -> Update {
+    Update {
+        attributes: Some(PathAttributes {
+            as_path: AsPath::from_sequence([65501]),
+            ..Default::default()
+        }),
+        next_hop: Some("2.2.2.2".parse().unwrap()),
+        nlri: prefixes
+            .iter()
+            .map(|p| p.parse::<Ipv4Net>().unwrap())
+            .collect(),
+        ..Default::default()
+    }
 }

@@ -9,7 +9,7 @@
 //! ```
 //!
 //! A deletion is damage only if the current config still wants the thing: a host route or
-//! interface that a reload removed is gone on purpose (the RIB task applies the reload before
+//! interface that a reload removed is gone on purpose (the router applies the reload before
 //! it sees the notifications). Our own routes are healed by the RIB ([`rib::table::Rib::repair`]).
 
 use std::collections::{BTreeMap, BTreeSet};

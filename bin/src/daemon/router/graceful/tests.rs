@@ -2,8 +2,8 @@
 
 use std::net::Ipv4Addr;
 
-use bgp::wire::{AsPath, CeaseSubcode, Notification, PathAttributes, Update};
-use ipnet::{IpNet, Ipv4Net};
+use bgp::wire::{CeaseSubcode, Notification, Update};
+use ipnet::IpNet;
 
 use super::*;
 
@@ -23,18 +23,7 @@ fn up(rib: &mut Rib) {
 }
 
 fn announce(prefixes: &[&str]) -> Update {
-    Update {
-        attributes: Some(PathAttributes {
-            as_path: AsPath::from_sequence([65501]),
-            ..Default::default()
-        }),
-        next_hop: Some("2.2.2.2".parse().unwrap()),
-        nlri: prefixes
-            .iter()
-            .map(|p| p.parse::<Ipv4Net>().unwrap())
-            .collect(),
-        ..Default::default()
-    }
+    crate::daemon::test_rib::update(prefixes)
 }
 
 fn end_of_rib() -> Update {
