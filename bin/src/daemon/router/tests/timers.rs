@@ -89,13 +89,7 @@ fn liveness_resets_a_session_whose_tunnel_went_quiet_for_dead_after() {
             rx_bytes: rx,
             handshake_age: Some(Duration::from_secs(1)),
         };
-        let read = Input::TunnelRead {
-            peer: id,
-            purpose: Purpose::Liveness,
-            seen,
-            endpoint: None,
-        };
-        let out = r.handle(t, read);
+        let out = r.handle(t, liveness_read(id, seen));
         if let Some(c) = commands(&out, id).first() {
             assert_eq!(counts(&out), [&Count::TunnelDead { peer: id }]);
             reset = Some((t, reset_subcode(c)));
@@ -265,14 +259,18 @@ fn liveness_resets_at_once_when_the_tunnel_is_gone_or_its_handshake_too_old() {
             )
         };
         let (t, _) = run_until(&mut r, t0, Duration::from_secs(1), read).unwrap();
-        let read = Input::TunnelRead {
-            peer: id,
-            purpose: Purpose::Liveness,
-            seen,
-            endpoint: None,
-        };
-        let out = r.handle(t, read);
+        let out = r.handle(t, liveness_read(id, seen));
         let subcode = commands(&out, id).first().and_then(|c| reset_subcode(c));
         assert_eq!(subcode, Some(CeaseSubcode::AdministrativeReset));
+    }
+}
+
+/// What a liveness read of `id`'s tunnel saw.
+fn liveness_read(id: PeerId, seen: Observation) -> Input {
+    Input::TunnelRead {
+        peer: id,
+        purpose: Purpose::Liveness,
+        seen,
+        endpoint: None,
     }
 }
