@@ -145,6 +145,16 @@ impl Netns {
         });
     }
 
+    /// Puts `cidr` (`"10.1.0.2/24"`) on interface `dev`; IPv6 without DAD,
+    /// so that it is usable at once.
+    pub fn add_addr(&self, dev: &str, cidr: &str) {
+        let mut args = vec!["ip", "addr", "add", cidr, "dev", dev];
+        if cidr.contains(':') {
+            args.push("nodad");
+        }
+        self.exec(&args);
+    }
+
     /// Adds an address (`"1.1.1.1/32"`, `"fd00::1/128"`) to `lo`.
     pub fn add_lo_addr(&self, cidr: &str) {
         self.exec(&["ip", "addr", "add", cidr, "dev", "lo"]);
@@ -494,11 +504,7 @@ pub fn veth(
     ]);
     for (ns, ifname, addr) in [(a, a_if, a_addr), (b, b_if, b_addr)] {
         if let Some(addr) = addr {
-            let mut args = vec!["ip", "addr", "add", addr, "dev", ifname];
-            if addr.contains(':') {
-                args.push("nodad");
-            }
-            ns.exec(&args);
+            ns.add_addr(ifname, addr);
         }
         ns.exec(&["ip", "link", "set", ifname, "up"]);
     }

@@ -115,24 +115,8 @@ fn a_transit_session_on_a_link_needs_no_loopback_in_ipv4_and_ipv6() {
         "v0",
         Some("10.255.1.1/30"),
     );
-    a.exec(&[
-        "ip",
-        "addr",
-        "add",
-        "2001:db8:ff::2/64",
-        "dev",
-        "v0",
-        "nodad",
-    ]);
-    b.exec(&[
-        "ip",
-        "addr",
-        "add",
-        "2001:db8:ff::1/64",
-        "dev",
-        "v0",
-        "nodad",
-    ]);
+    a.add_addr("v0", "2001:db8:ff::2/64");
+    b.add_addr("v0", "2001:db8:ff::1/64");
     let mut bird = Bird::start(&b, &provider_bird());
     let mut wgbgpd = Wgbgpd::start(&a, &customer_config());
     wgbgpd.wait_established(&a, "10.255.1.1", SESSION_TIMEOUT);
