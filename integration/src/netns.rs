@@ -248,6 +248,13 @@ impl Netns {
             .success()
     }
 
+    /// Waits up to `timeout` for [`Netns::ping_from`] `src` to `dst` to get
+    /// through; panics with the last failure.
+    pub fn wait_ping_from(&self, src: &str, dst: &str, timeout: Duration) {
+        let what = format!("ping -I {src} {dst} from netns {}", self.name);
+        crate::wait_for(timeout, crate::POLL, &what, || self.ping_from(src, dst));
+    }
+
     /// `ping -c 1 -W 2 -I SRC DST` (ping -6 for IPv6) from this namespace; the error
     /// shows ping's output, every routing table and the rules.
     pub fn ping_from(&self, src: &str, dst: &str) -> Result<(), String> {
@@ -271,7 +278,7 @@ impl Netns {
     pub fn wait_ping(&self, addr: &str, timeout: Duration) {
         crate::wait_until(
             timeout,
-            Duration::from_millis(200),
+            crate::POLL,
             &format!("ping {addr} from netns {}", self.name),
             || self.ping(addr),
         );

@@ -21,11 +21,9 @@ use std::time::Duration;
 
 use integration::{
     Bird, Config, HandTunnel, Keys, Netns, Peer, Tunnel, WgKey, Wgbgpd, ifname, require_root, veth,
-    wait_for,
 };
 
 const T: Duration = Duration::from_secs(40);
-const POLL: Duration = Duration::from_millis(200);
 
 const PROVIDER: &str = r#"router id 10.255.5.1;
 protocol device { scan time 1; }
@@ -213,9 +211,7 @@ fn one_edge_serves_a_provider_two_sites_and_a_link_local_dn42_peer() {
     }
     // ... and traffic: S1's prefix reaches the provider's address and back
     // (the provider learnt 10.100.1.0/24 from the edge).
-    wait_for(T, POLL, "S1 -> provider through the edge", || {
-        s1.ping_from("10.100.1.1", "45.0.0.1")
-    });
+    s1.wait_ping_from("10.100.1.1", "45.0.0.1", T);
     let shown = provider.birdc("show route 10.100.2.0/24 all");
     assert!(shown.contains("BGP.as_path: 65500 65502"), "{shown}");
     let shown = dn42_bird.birdc("show route 10.100.1.0/24 all");
