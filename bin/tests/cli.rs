@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::Arc;
 
@@ -30,6 +30,15 @@ fn wgbgp(args: &[&str], stdin: Option<&str>) -> Output {
     }
     drop(input);
     child.wait_with_output().unwrap()
+}
+
+/// A temporary directory holding `s1.yaml`: S1 with the path `from` made
+/// `DIR/name`. Returns the directory, the config's path and `DIR/name`.
+fn s1_pointing(from: &str, name: &str) -> (tempfile::TempDir, PathBuf, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let (cfg, to) = (dir.path().join("s1.yaml"), dir.path().join(name));
+    std::fs::write(&cfg, S1.replace(from, to.to_str().unwrap())).unwrap();
+    (dir, cfg, to)
 }
 
 fn text(b: &[u8]) -> String {
@@ -203,14 +212,7 @@ fn show_without_daemon_fails_with_a_hint() {
 
 #[test]
 fn socket_comes_from_the_config() {
-    let dir = tempfile::tempdir().unwrap();
-    let sock = dir.path().join("from-config.sock");
-    let cfg = dir.path().join("s1.yaml");
-    std::fs::write(
-        &cfg,
-        S1.replace("/run/wgbgp/wgbgp.sock", sock.to_str().unwrap()),
-    )
-    .unwrap();
+    let (_dir, cfg, _) = s1_pointing("/run/wgbgp/wgbgp.sock", "from-config.sock");
     let out = wgbgp(
         &["--config", cfg.to_str().unwrap(), "show", "bgp", "summary"],
         None,
@@ -261,14 +263,7 @@ fn pubkey_of_a_known_key() {
 
 #[test]
 fn config_check_accepts_and_rejects() {
-    let dir = tempfile::tempdir().unwrap();
-    let key = dir.path().join("private.key");
-    let good = dir.path().join("s1.yaml");
-    std::fs::write(
-        &good,
-        S1.replace("/etc/wgbgp/private.key", key.to_str().unwrap()),
-    )
-    .unwrap();
+    let (dir, good, key) = s1_pointing("/etc/wgbgp/private.key", "private.key");
     let out = wgbgp(&["config", "check", good.to_str().unwrap()], None);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     assert_eq!(text(&out.stdout), "configuration OK\n");

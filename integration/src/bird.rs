@@ -4,10 +4,10 @@
 //! talks to the socket from the host (a Unix socket needs no namespace).
 
 use std::path::PathBuf;
-use std::process::Stdio;
+use std::process::Command;
 use std::time::Duration;
 
-use crate::daemon::Daemon;
+use crate::daemon::{Daemon, control_client};
 use crate::netns::Netns;
 use crate::tempdir::TempDir;
 
@@ -56,23 +56,13 @@ impl Bird {
     pub fn try_birdc(&self, cmd: &str) -> Result<String, String> {
         let mut args = vec!["-s".to_string(), self.sock.to_string_lossy().into_owned()];
         args.extend(cmd.split_whitespace().map(String::from));
-        let out = std::process::Command::new("birdc")
-            .args(&args)
-            .stdin(Stdio::null())
-            .output()
-            .map_err(|e| format!("cannot run birdc: {e}"))?;
-        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        let mut birdc = Command::new("birdc");
+        birdc.args(&args);
         // birdc exits 0 even for some errors; BIRD error replies start with a
         // 4-digit code 8xxx/9xxx in raw mode, and "syntax error" in text mode.
-        if out.status.success() && !stdout.contains("syntax error") {
-            Ok(stdout)
-        } else {
-            Err(format!(
-                "birdc {cmd:?}: {}\n{stdout}{}",
-                out.status,
-                String::from_utf8_lossy(&out.stderr)
-            ))
-        }
+        control_client(birdc, &format!("birdc {cmd:?}"), |out, stdout| {
+            out.status.success() && !stdout.contains("syntax error")
+        })
     }
 
     /// Runs `birdc CMD`; panics on failure.

@@ -85,3 +85,27 @@ impl Drop for Daemon {
         }
     }
 }
+
+/// Runs a daemon's control client (`birdc`, `vtysh`, `gobgp`) to its end:
+/// its stdout if `answered` says the command worked, else an error naming
+/// `what` was asked, with the exit status and both outputs.
+pub(crate) fn control_client(
+    mut cmd: Command,
+    what: &str,
+    answered: impl FnOnce(&std::process::Output, &str) -> bool,
+) -> Result<String, String> {
+    let out = cmd
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| format!("cannot run {what}: {e}"))?;
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    if answered(&out, &stdout) {
+        Ok(stdout)
+    } else {
+        Err(format!(
+            "{what}: {}\n{stdout}{}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        ))
+    }
+}

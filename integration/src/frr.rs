@@ -10,6 +10,7 @@
 use std::process::Stdio;
 use std::time::Duration;
 
+use crate::daemon::control_client;
 use crate::netns::{ChildGuard, Netns, run_host};
 use crate::tempdir::TempDir;
 
@@ -292,21 +293,11 @@ impl Frr {
     /// Runs `vtysh -c CMD` against this instance; returns stdout or the error text.
     pub fn try_vtysh(&self, cmd: &str) -> Result<String, String> {
         let d = self.dir.path().to_string_lossy().into_owned();
-        let out = std::process::Command::new("vtysh")
-            .args(["--vty_socket", &d, "-c", cmd])
-            .stdin(Stdio::null())
-            .output()
-            .map_err(|e| format!("cannot run vtysh: {e}"))?;
-        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-        if out.status.success() {
-            Ok(stdout)
-        } else {
-            Err(format!(
-                "vtysh -c {cmd:?}: {}\n{stdout}{}",
-                out.status,
-                String::from_utf8_lossy(&out.stderr)
-            ))
-        }
+        let mut vtysh = std::process::Command::new("vtysh");
+        vtysh.args(["--vty_socket", &d, "-c", cmd]);
+        control_client(vtysh, &format!("vtysh -c {cmd:?}"), |out, _| {
+            out.status.success()
+        })
     }
 
     /// Runs `vtysh -c CMD`; panics if vtysh fails.

@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use crate::daemon::Daemon;
+use crate::daemon::{Daemon, control_client};
 use crate::netns::Netns;
 use crate::tempdir::TempDir;
 
@@ -64,17 +64,8 @@ impl Gobgpd {
     pub fn try_cli(&self, ns: &Netns, args: &[&str]) -> Result<String, String> {
         let mut full = vec!["gobgp", "-u", "127.0.0.1", "-p", "50051"];
         full.extend_from_slice(args);
-        let out = ns.try_exec(&full);
-        if out.status.success() {
-            Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-        } else {
-            Err(format!(
-                "gobgp {}: {}\n{}",
-                args.join(" "),
-                out.status,
-                String::from_utf8_lossy(&out.stderr)
-            ))
-        }
+        let what = format!("gobgp {}", args.join(" "));
+        control_client(ns.command(&full), &what, |out, _| out.status.success())
     }
 
     /// Runs `gobgp ARGS...` in `ns`; panics on failure. E.g.

@@ -98,6 +98,12 @@ pub fn require_tool(program: &str, package: &str) {
     }
 }
 
+/// How long a lab's BGP session may take to reach Established.
+pub const SESSION_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How often the tests look again while they wait for something.
+pub const POLL: Duration = Duration::from_millis(200);
+
 /// Polls `f` every `poll` until it returns true; panics after `timeout` naming
 /// `what` and how long it waited.
 pub fn wait_until(timeout: Duration, poll: Duration, what: &str, mut f: impl FnMut() -> bool) {

@@ -145,6 +145,16 @@ impl Netns {
         });
     }
 
+    /// Puts `cidr` (`"10.1.0.2/24"`) on interface `dev`; IPv6 without DAD,
+    /// so that it is usable at once.
+    pub fn add_addr(&self, dev: &str, cidr: &str) {
+        let mut args = vec!["ip", "addr", "add", cidr, "dev", dev];
+        if cidr.contains(':') {
+            args.push("nodad");
+        }
+        self.exec(&args);
+    }
+
     /// Adds an address (`"1.1.1.1/32"`, `"fd00::1/128"`) to `lo`.
     pub fn add_lo_addr(&self, cidr: &str) {
         self.exec(&["ip", "addr", "add", cidr, "dev", "lo"]);
@@ -238,6 +248,13 @@ impl Netns {
             .success()
     }
 
+    /// Waits up to `timeout` for [`Netns::ping_from`] `src` to `dst` to get
+    /// through; panics with the last failure.
+    pub fn wait_ping_from(&self, src: &str, dst: &str, timeout: Duration) {
+        let what = format!("ping -I {src} {dst} from netns {}", self.name);
+        crate::wait_for(timeout, crate::POLL, &what, || self.ping_from(src, dst));
+    }
+
     /// `ping -c 1 -W 2 -I SRC DST` (ping -6 for IPv6) from this namespace; the error
     /// shows ping's output, every routing table and the rules.
     pub fn ping_from(&self, src: &str, dst: &str) -> Result<(), String> {
@@ -261,7 +278,7 @@ impl Netns {
     pub fn wait_ping(&self, addr: &str, timeout: Duration) {
         crate::wait_until(
             timeout,
-            Duration::from_millis(200),
+            crate::POLL,
             &format!("ping {addr} from netns {}", self.name),
             || self.ping(addr),
         );
@@ -494,11 +511,7 @@ pub fn veth(
     ]);
     for (ns, ifname, addr) in [(a, a_if, a_addr), (b, b_if, b_addr)] {
         if let Some(addr) = addr {
-            let mut args = vec!["ip", "addr", "add", addr, "dev", ifname];
-            if addr.contains(':') {
-                args.push("nodad");
-            }
-            ns.exec(&args);
+            ns.add_addr(ifname, addr);
         }
         ns.exec(&["ip", "link", "set", ifname, "up"]);
     }

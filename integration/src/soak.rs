@@ -30,7 +30,7 @@ use crate::bench::Topology;
 use crate::bench::probe::{fd_count, sample};
 use crate::bench::speaker::{Session, SpeakerConfig};
 use crate::bench::table::{Rng, ctx, gen_attributes, gen_v4, gen_v6};
-use crate::{Netns, Wgbgpd, veth};
+use crate::{Netns, Wgbgpd};
 
 /// What to run.
 #[derive(Debug, Clone, Copy)]
@@ -196,6 +196,24 @@ struct Streams {
 
 const VARIANTS: usize = 4;
 
+/// `prefixes` split into `stable` of them and the churn set, interleaved so
+/// that both spread over the address space.
+fn split_stable(
+    prefixes: impl ExactSizeIterator<Item = IpNet>,
+    stable: usize,
+) -> (Vec<IpNet>, Vec<IpNet>) {
+    let every = (prefixes.len() / stable.max(1)).max(1);
+    let (mut kept, mut churn) = (Vec::new(), Vec::new());
+    for (i, p) in prefixes.enumerate() {
+        if i % every == 0 && kept.len() < stable {
+            kept.push(p);
+        } else {
+            churn.push(p);
+        }
+    }
+    (kept, churn)
+}
+
 fn streams(t: &Topology, opts: &SoakOptions) -> Streams {
     let ctx = ctx();
     let mut rng = Rng::new(6);
@@ -204,26 +222,8 @@ fn streams(t: &Topology, opts: &SoakOptions) -> Streams {
     let (s4, s6) = split(opts.stable);
     let v4 = gen_v4(&mut rng, c4 + s4);
     let v6 = gen_v6(&mut rng, c6 + s6);
-    let mut stable = Vec::new();
-    let mut churn = Vec::new();
-    // Interleaved so both sets spread over the address space.
-    for (i, p) in v4.iter().enumerate() {
-        let target = if i % ((c4 + s4) / s4.max(1)).max(1) == 0 && stable.len() < s4 {
-            &mut stable
-        } else {
-            &mut churn
-        };
-        target.push(IpNet::V4(*p));
-    }
-    let (mut stable6, mut churn6) = (Vec::new(), Vec::new());
-    for (i, p) in v6.iter().enumerate() {
-        let target = if i % ((c6 + s6) / s6.max(1)).max(1) == 0 && stable6.len() < s6 {
-            &mut stable6
-        } else {
-            &mut churn6
-        };
-        target.push(IpNet::V6(*p));
-    }
+    let (stable, churn) = split_stable(v4.iter().map(|p| IpNet::V4(*p)), s4);
+    let (stable6, churn6) = split_stable(v6.iter().map(|p| IpNet::V6(*p)), s6);
     let nh4 = MpNextHop {
         global: IpAddr::V4(t.sender_v4),
         link_local: None,
@@ -353,31 +353,6 @@ pub fn rib_installed(d: &Wgbgpd, ns: &Netns) -> BTreeSet<IpNet> {
     out
 }
 
-fn topology_netns(t: &Topology) -> (Netns, Netns) {
-    let s = Netns::new("ksnd");
-    let r = Netns::new("krcv");
-    veth(
-        &s,
-        "ks0",
-        Some(&format!("{}/24", t.sender_v4)),
-        &r,
-        "kr0",
-        Some(&format!("{}/24", t.receiver_v4)),
-    );
-    for (ns, dev, addr) in [(&s, "ks0", t.sender_v6), (&r, "kr0", t.receiver_v6)] {
-        ns.exec(&[
-            "ip",
-            "addr",
-            "add",
-            &format!("{addr}/64"),
-            "dev",
-            dev,
-            "nodad",
-        ]);
-    }
-    (s, r)
-}
-
 fn diff(a: &BTreeSet<IpNet>, b: &BTreeSet<IpNet>) -> Vec<String> {
     a.difference(b).take(20).map(|p| p.to_string()).collect()
 }
@@ -386,7 +361,7 @@ fn diff(a: &BTreeSet<IpNet>, b: &BTreeSet<IpNet>) -> Vec<String> {
 pub fn run(opts: &SoakOptions) -> SoakResult {
     let t = Topology::default();
     let st = streams(&t, opts);
-    let (sns, rns) = topology_netns(&t);
+    let (sns, rns) = t.link(("ksnd", "krcv"), ("ks0", "kr0"));
     let mut d = Wgbgpd::start(&rns, &config(&t));
     let pid = {
         let me = std::process::id();

@@ -18,10 +18,7 @@
 
 use std::time::Duration;
 
-use integration::{Config, Frr, HandTunnel, Pair, Peer, Wgbgpd, require_root, wait_for};
-
-const SESSION_TIMEOUT: Duration = Duration::from_secs(30);
-const POLL: Duration = Duration::from_millis(200);
+use integration::{Config, Frr, HandTunnel, Pair, Peer, SESSION_TIMEOUT, Wgbgpd, require_root};
 
 const A_V4: &str = "198.18.0.0/24";
 const A_ADDR4: &str = "198.18.0.1";
@@ -82,12 +79,8 @@ fn ipv4_routes_cross_an_ipv6_only_session_with_frr_via_inet6_next_hops() {
     let tunnel = HandTunnel::new(&b, "x", &["fd00::1/128"], None);
     let if_a = tunnel.a_if.clone();
     let mut wgbgpd = Wgbgpd::start(&a, &wgbgpd_config(&tunnel));
-    wait_for(
-        Duration::from_secs(10),
-        POLL,
-        "ping fd00::2 through wgbgpd's tunnel",
-        || a.ping_from("fd00::1", "fd00::2"),
-    );
+    // Through wgbgpd's tunnel.
+    a.wait_ping_from("fd00::1", "fd00::2", Duration::from_secs(10));
     let mut frr = Frr::start(&b, FRR_B, "hostname b\n");
     frr.wait_established("fd00::1", SESSION_TIMEOUT);
     wgbgpd.wait_established(&a, "fd00::2", SESSION_TIMEOUT);
@@ -125,9 +118,7 @@ fn ipv4_routes_cross_an_ipv6_only_session_with_frr_via_inet6_next_hops() {
     eprintln!("B (FRR): {line}");
 
     // IPv4 traffic crosses over the IPv6 next hops both ways.
-    wait_for(Duration::from_secs(10), POLL, "IPv4 ping A -> B", || {
-        a.ping_from(A_ADDR4, B_ADDR4)
-    });
+    a.wait_ping_from(A_ADDR4, B_ADDR4, Duration::from_secs(10));
     b.ping_from(B_ADDR4, A_ADDR4).unwrap();
     drop(frr);
     drop(wgbgpd);

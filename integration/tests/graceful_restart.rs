@@ -14,9 +14,10 @@
 
 use std::time::{Duration, Instant};
 
-use integration::{Config, Frr, HandTunnel, Netns, Pair, Peer, Wgbgpd, require_root, wait_for};
+use integration::{
+    Config, Frr, HandTunnel, Netns, Pair, Peer, SESSION_TIMEOUT, Wgbgpd, require_root, wait_for,
+};
 
-const SESSION_TIMEOUT: Duration = Duration::from_secs(30);
 const POLL: Duration = Duration::from_millis(100);
 const B_V4: &str = "198.51.100.0/24";
 

@@ -13,7 +13,8 @@ use std::time::Duration;
 use integration::frr::EdgeConfig;
 use integration::wgbgpd::cli_bin;
 use integration::{
-    Bird, Config, Frr, HandTunnel, Netns, Pair, Peer, Wgbgpd, require_root, wait_for,
+    Bird, Config, Frr, HandTunnel, Netns, POLL, Pair, Peer, SESSION_TIMEOUT, Wgbgpd, require_root,
+    wait_for,
 };
 
 /// The key paths of FRR's JSON that wgbgp's must have, and the ones it
@@ -21,9 +22,6 @@ use integration::{
 #[path = "../../bin/src/frr_keys.rs"]
 #[allow(dead_code)]
 mod frr_keys;
-
-const SESSION_TIMEOUT: Duration = Duration::from_secs(30);
-const POLL: Duration = Duration::from_millis(200);
 
 /// What A (wgbgpd) announces, and the addresses inside it that pings use.
 const A_V4: &str = "198.18.0.0/24";
@@ -101,12 +99,7 @@ impl Lab {
         // the first address on lo (198.18.0.1, which B learns only by BGP),
         // so the pings name the loopback as source, as the BGP session does.
         for (src, dst) in [("1.1.1.1", "2.2.2.2"), ("fd00::1", "fd00::2")] {
-            wait_for(
-                Duration::from_secs(10),
-                POLL,
-                &format!("ping -I {src} {dst} through wgbgpd's tunnel"),
-                || lab.a.ping_from(src, dst),
-            );
+            lab.a.wait_ping_from(src, dst, Duration::from_secs(10));
         }
         lab
     }
@@ -194,6 +187,18 @@ protocol bgp a {
 }
 "#;
 
+/// The lab (tagged `tag`) with FRR in B, both sides Established and what A
+/// learned asserted ([`Lab::assert_a_learned`]).
+fn lab_with_frr(tag: &str) -> (Lab, Frr) {
+    let mut lab = Lab::new(tag);
+    let mut frr = Frr::start(&lab.b, &frr_b(), "hostname b\n");
+    frr.wait_established("1.1.1.1", SESSION_TIMEOUT);
+    lab.wgbgpd
+        .wait_established(&lab.a, "2.2.2.2", SESSION_TIMEOUT);
+    lab.assert_a_learned();
+    (lab, frr)
+}
+
 /// Starts BIRD in B, waits until both sides are Established and asserts
 /// what A learned ([`Lab::assert_a_learned`]).
 fn start_bird(lab: &mut Lab) -> Bird {
@@ -257,12 +262,7 @@ fn wgbgpd_and_bird_exchange_routes_over_wireguard() {
 #[test]
 fn wgbgpd_and_frr_exchange_routes_over_wireguard() {
     require_root();
-    let mut lab = Lab::new("if");
-    let mut frr = Frr::start(&lab.b, &frr_b(), "hostname b\n");
-    frr.wait_established("1.1.1.1", SESSION_TIMEOUT);
-    lab.wgbgpd
-        .wait_established(&lab.a, "2.2.2.2", SESSION_TIMEOUT);
-    lab.assert_a_learned();
+    let (lab, frr) = lab_with_frr("if");
 
     // FRR resolves A's loopbacks recursively and installs them as onlink
     // gateways on its tunnel.
@@ -304,12 +304,7 @@ fn wgbgpd_and_frr_exchange_routes_over_wireguard() {
 #[test]
 fn wgbgpd_json_has_the_keys_of_frrs_on_the_same_session() {
     require_root();
-    let mut lab = Lab::new("ij");
-    let mut frr = Frr::start(&lab.b, &frr_b(), "hostname b\n");
-    frr.wait_established("1.1.1.1", SESSION_TIMEOUT);
-    lab.wgbgpd
-        .wait_established(&lab.a, "2.2.2.2", SESSION_TIMEOUT);
-    lab.assert_a_learned();
+    let (lab, frr) = lab_with_frr("ij");
     // Both tables complete: FRR has A's prefixes.
     wait_for(SESSION_TIMEOUT, POLL, "FRR to learn A's prefix", || {
         let v = frr.vtysh_json(&format!("show bgp ipv4 unicast {A_V4} json"));

@@ -181,14 +181,13 @@ fn hop(gateway: &str, ifindex: u32, onlink: bool) -> KernelNextHop {
     }
 }
 
+/// `Replace` of `prefix` through `hops`, in the writer's table.
+fn replace(prefix: IpNet, hops: &[KernelNextHop]) -> FibOp {
+    FibOp::replace(None, prefix, hops.to_vec().into())
+}
+
 fn replace_all(prefixes: &[IpNet], nexthops: Vec<KernelNextHop>) -> Vec<FibOp> {
-    prefixes
-        .iter()
-        .map(|&prefix| FibOp::Replace {
-            prefix,
-            nexthops: nexthops.clone().into(),
-        })
-        .collect()
+    prefixes.iter().map(|&p| replace(p, &nexthops)).collect()
 }
 
 fn delete_all(prefixes: &[IpNet]) -> Vec<FibOp> {
@@ -425,26 +424,11 @@ fn fib_writer_reports_failures_per_prefix() {
     let r = run_batch(
         &mut fib,
         vec![
-            FibOp::Replace {
-                prefix: ok1,
-                nexthops: vec![hop("2.2.2.2", idx, true)].into(),
-            },
-            FibOp::Replace {
-                prefix: bad,
-                nexthops: vec![hop("10.9.9.9", idx, false)].into(),
-            },
-            FibOp::Replace {
-                prefix: ok2,
-                nexthops: vec![hop("2.2.2.2", idx, true)].into(),
-            },
-            FibOp::Replace {
-                prefix: v6,
-                nexthops: vec![hop("2.2.2.2", idx, true)].into(),
-            },
-            FibOp::Replace {
-                prefix: net("198.19.3.0/24"),
-                nexthops: vec![].into(),
-            },
+            replace(ok1, &[hop("2.2.2.2", idx, true)]),
+            replace(bad, &[hop("10.9.9.9", idx, false)]),
+            replace(ok2, &[hop("2.2.2.2", idx, true)]),
+            replace(v6, &[hop("2.2.2.2", idx, true)]),
+            replace(net("198.19.3.0/24"), &[]),
         ],
     );
     let failed: Vec<IpNet> = r.errors.iter().map(|(p, _)| *p).collect();
@@ -470,14 +454,8 @@ fn fib_writer_reports_failures_per_prefix() {
         &mut fib,
         vec![
             FibOp::Delete { prefix: ok1 },
-            FibOp::Replace {
-                prefix: ok1,
-                nexthops: vec![hop("2.2.2.3", idx, true)].into(),
-            },
-            FibOp::Replace {
-                prefix: ok2,
-                nexthops: vec![hop("2.2.2.3", idx, true)].into(),
-            },
+            replace(ok1, &[hop("2.2.2.3", idx, true)]),
+            replace(ok2, &[hop("2.2.2.3", idx, true)]),
             FibOp::Delete { prefix: ok2 },
         ],
     );
@@ -500,23 +478,17 @@ fn fib_writer_installs_ecmp_ipv6_and_ipv4_over_ipv6_routes() {
     let r = run_batch(
         &mut fib,
         vec![
-            FibOp::Replace {
-                prefix: net("198.19.0.0/24"),
-                nexthops: vec![hop("2.2.2.2", idx, true), hop("2.2.2.3", idx, true)].into(),
-            },
-            FibOp::Replace {
-                prefix: net("2001:db8:100::/48"),
-                nexthops: vec![hop("fe80::2", idx, false)].into(),
-            },
-            FibOp::Replace {
-                prefix: net("2001:db8:200::/48"),
-                nexthops: vec![hop("fe80::2", idx, true), hop("fe80::3", idx, true)].into(),
-            },
+            replace(
+                net("198.19.0.0/24"),
+                &[hop("2.2.2.2", idx, true), hop("2.2.2.3", idx, true)],
+            ),
+            replace(net("2001:db8:100::/48"), &[hop("fe80::2", idx, false)]),
+            replace(
+                net("2001:db8:200::/48"),
+                &[hop("fe80::2", idx, true), hop("fe80::3", idx, true)],
+            ),
             // RFC 8950: IPv4 prefix, IPv6 next hop (RTA_VIA).
-            FibOp::Replace {
-                prefix: net("198.19.9.0/24"),
-                nexthops: vec![hop("fe80::2", idx, false)].into(),
-            },
+            replace(net("198.19.9.0/24"), &[hop("fe80::2", idx, false)]),
         ],
     );
     assert_eq!(r.errors, vec![]);

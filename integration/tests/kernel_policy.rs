@@ -15,10 +15,11 @@
 
 use std::time::{Duration, Instant};
 
-use integration::{Bird, Config, HandTunnel, Netns, Pair, Peer, Wgbgpd, require_root, wait_for};
+use integration::{
+    Bird, Config, HandTunnel, Netns, POLL, Pair, Peer, Wgbgpd, require_root, wait_for,
+};
 
 const SESSION_TIMEOUT: Duration = Duration::from_secs(40);
-const POLL: Duration = Duration::from_millis(200);
 /// The default `kernel.fwmark` (51820) as `ip rule` prints it, and the underlay table.
 const MARK_RULE: &str = "fwmark 0xca6c lookup 51820";
 

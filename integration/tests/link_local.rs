@@ -15,10 +15,9 @@
 
 use std::time::Duration;
 
-use integration::{Bird, Config, HandTunnel, Pair, Peer, Wgbgpd, require_root, wait_for};
-
-const SESSION_TIMEOUT: Duration = Duration::from_secs(30);
-const POLL: Duration = Duration::from_millis(200);
+use integration::{
+    Bird, Config, HandTunnel, POLL, Pair, Peer, SESSION_TIMEOUT, Wgbgpd, require_root, wait_for,
+};
 
 fn bird_config(wg_if: &str) -> String {
     format!(
@@ -72,16 +71,7 @@ fn a_link_local_session_over_wireguard_carries_ipv4_with_ipv6_next_hops() {
     // B's end has exactly fe80::b, as a dn42 tunnel has its one address.
     b.exec(&["ip", "link", "set", &b_if, "addrgenmode", "none"]);
     b.exec(&["ip", "-6", "addr", "flush", "dev", &b_if]);
-    b.exec(&[
-        "ip",
-        "-6",
-        "addr",
-        "add",
-        "fe80::b/64",
-        "dev",
-        &b_if,
-        "nodad",
-    ]);
+    b.add_addr(&b_if, "fe80::b/64");
     let mut bird = Bird::start(&b, &bird_config(&b_if));
     let mut wgbgpd = Wgbgpd::start(&a, &wgbgpd_config(&tunnel));
     wgbgpd.wait_established(&a, "fe80::b", SESSION_TIMEOUT);
@@ -122,12 +112,8 @@ fn a_link_local_session_over_wireguard_carries_ipv4_with_ipv6_next_hops() {
     // Traffic: B reaches our announced IPv4 address over the tunnel.
     a.add_lo_addr("198.18.0.1/32");
     b.add_lo_addr("172.20.0.1/32");
-    wait_for(
-        Duration::from_secs(10),
-        POLL,
-        "IPv4 ping B -> A over fe80 next hops",
-        || b.ping_from("172.20.0.1", "198.18.0.1"),
-    );
+    // IPv4 from B to A over the fe80 next hops.
+    b.wait_ping_from("172.20.0.1", "198.18.0.1", Duration::from_secs(10));
     drop(wgbgpd);
     drop(bird);
     drop(tunnel);

@@ -21,11 +21,9 @@ use std::time::Duration;
 
 use integration::{
     Bird, Config, HandTunnel, Keys, Netns, Peer, Tunnel, WgKey, Wgbgpd, ifname, require_root, veth,
-    wait_for,
 };
 
 const T: Duration = Duration::from_secs(40);
-const POLL: Duration = Duration::from_millis(200);
 
 const PROVIDER: &str = r#"router id 10.255.5.1;
 protocol device { scan time 1; }
@@ -139,16 +137,7 @@ fn one_edge_serves_a_provider_two_sites_and_a_link_local_dn42_peer() {
     let d_if = dn42.wg.ifname().to_string();
     d.exec(&["ip", "link", "set", &d_if, "addrgenmode", "none"]);
     d.exec(&["ip", "-6", "addr", "flush", "dev", &d_if]);
-    d.exec(&[
-        "ip",
-        "-6",
-        "addr",
-        "add",
-        "fe80::d/64",
-        "dev",
-        &d_if,
-        "nodad",
-    ]);
+    d.add_addr(&d_if, "fe80::d/64");
 
     // wgbgpd has one key for all its tunnels: the edge's is the one
     // HandTunnel made for D's peer.
@@ -222,9 +211,7 @@ fn one_edge_serves_a_provider_two_sites_and_a_link_local_dn42_peer() {
     }
     // ... and traffic: S1's prefix reaches the provider's address and back
     // (the provider learnt 10.100.1.0/24 from the edge).
-    wait_for(T, POLL, "S1 -> provider through the edge", || {
-        s1.ping_from("10.100.1.1", "45.0.0.1")
-    });
+    s1.wait_ping_from("10.100.1.1", "45.0.0.1", T);
     let shown = provider.birdc("show route 10.100.2.0/24 all");
     assert!(shown.contains("BGP.as_path: 65500 65502"), "{shown}");
     let shown = dn42_bird.birdc("show route 10.100.1.0/24 all");

@@ -180,15 +180,18 @@ fn spawn_with_key(ns: &Netns, keys: &TempDir, yaml: &str, key: &WgKey) -> Wgbgpd
     Wgbgpd::spawn(ns, &yaml.replace(KEY_TOKEN, &path.display().to_string()))
 }
 
+/// The seed lab, fresh WireGuard keys and interface names tagged `tag`.
+fn fresh_lab(tag: &str) -> (SeedLab, Keys, Ifs) {
+    (SeedLab::new(), Keys::generate(), Ifs::new(tag))
+}
+
 /// Stands for the private key file's path in the configs below.
 const KEY_TOKEN: &str = "@KEY@";
 
 #[test]
 fn seed_lab_routes_pings_withdraws_and_restarts_cleanly() {
     require_root();
-    let lab = SeedLab::new();
-    let keys = Keys::generate();
-    let ifs = Ifs::new("s");
+    let (lab, keys, ifs) = fresh_lab("s");
     // The announced addresses live on the leaves (the post used dummy0).
     lab.s2.add_lo_addr("198.19.0.1/32");
     lab.s2.add_lo_addr("2001:db8:2::1/128");
@@ -348,9 +351,7 @@ fn seed_lab_routes_pings_withdraws_and_restarts_cleanly() {
 #[test]
 fn seed_lab_multipath_installs_one_ecmp_route_over_both_tunnels() {
     require_root();
-    let lab = SeedLab::new();
-    let keys = Keys::generate();
-    let ifs = Ifs::new("m");
+    let (lab, keys, ifs) = fresh_lab("m");
     lab.s2.add_lo_addr("203.0.113.1/32");
     lab.s3.add_lo_addr("203.0.113.1/32");
     let anycast = "[203.0.113.0/24]";
@@ -448,9 +449,7 @@ fn every_session_is_up_within_2s_of_the_last_start_in_30_labs() {
     const BOUND: Duration = Duration::from_secs(2);
     let mut took = Vec::new();
     for run in 0..RUNS {
-        let lab = SeedLab::new();
-        let keys = Keys::generate();
-        let ifs = Ifs::new("u");
+        let (lab, keys, ifs) = fresh_lab("u");
         let (s2_yaml, s3_yaml) = leaf_configs(&keys, &ifs);
         let key_dir = TempDir::new("keys");
         let mut s2 = spawn_with_key(&lab.s2, &key_dir, &s2_yaml, &keys.s2);

@@ -18,11 +18,10 @@ use std::time::Duration;
 
 use integration::bird::BirdPeer;
 use integration::metrics::{scrape, value};
-use integration::{Bird, Netns, Wgbgpd, require_root, veth, wait_for};
+use integration::{Bird, Netns, POLL, Wgbgpd, require_root, veth, wait_for};
 use serde_json::Value;
 
 const T: Duration = Duration::from_secs(30);
-const POLL: Duration = Duration::from_millis(200);
 const METRICS: &str = "127.0.0.1:9179";
 
 fn a_config(import: &str, soft: bool) -> String {

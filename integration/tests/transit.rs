@@ -21,10 +21,10 @@
 use std::fmt::Write as _;
 use std::time::Duration;
 
-use integration::{Bird, Config, Netns, Peer, Wgbgpd, require_root, veth, wait_for};
+use integration::{
+    Bird, Config, Netns, POLL, Peer, SESSION_TIMEOUT, Wgbgpd, require_root, veth, wait_for,
+};
 
-const SESSION_TIMEOUT: Duration = Duration::from_secs(30);
-const POLL: Duration = Duration::from_millis(200);
 /// IPv4 prefixes the provider sends, besides the default route.
 const V4_ROUTES: usize = 10_000;
 const V6_ROUTES: usize = 100;
@@ -115,24 +115,8 @@ fn a_transit_session_on_a_link_needs_no_loopback_in_ipv4_and_ipv6() {
         "v0",
         Some("10.255.1.1/30"),
     );
-    a.exec(&[
-        "ip",
-        "addr",
-        "add",
-        "2001:db8:ff::2/64",
-        "dev",
-        "v0",
-        "nodad",
-    ]);
-    b.exec(&[
-        "ip",
-        "addr",
-        "add",
-        "2001:db8:ff::1/64",
-        "dev",
-        "v0",
-        "nodad",
-    ]);
+    a.add_addr("v0", "2001:db8:ff::2/64");
+    b.add_addr("v0", "2001:db8:ff::1/64");
     let mut bird = Bird::start(&b, &provider_bird());
     let mut wgbgpd = Wgbgpd::start(&a, &customer_config());
     wgbgpd.wait_established(&a, "10.255.1.1", SESSION_TIMEOUT);
@@ -261,12 +245,8 @@ fn a_provider_one_hop_away_needs_multihop_and_takes_a_password() {
     r.sysctl("net.ipv4.ip_forward", "1");
     a.route_add("10.255.3.0/30 via 10.255.2.1");
     b.route_add("10.255.2.0/30 via 10.255.3.1");
-    wait_for(
-        Duration::from_secs(5),
-        POLL,
-        "A to reach B through R",
-        || a.ping_from("10.255.2.2", "10.255.3.2"),
-    );
+    // A reaches B through R.
+    a.wait_ping_from("10.255.2.2", "10.255.3.2", Duration::from_secs(5));
     let mut bird = Bird::start(&b, MULTIHOP_BIRD);
 
     // TTL 1: the SYNs die at R; the session stays down.

@@ -15,11 +15,10 @@
 
 use std::time::Duration;
 
-use integration::{Peer, Tunnel, WgKey, Wgbgpd, WgbgpdPair, ifname, require_root, wait_for};
+use integration::{POLL, Peer, Tunnel, WgKey, Wgbgpd, WgbgpdPair, ifname, require_root, wait_for};
 use serde_json::Value;
 
 const T: Duration = Duration::from_secs(40);
-const POLL: Duration = Duration::from_millis(200);
 
 /// `show tunnels` entry of interface `iface`.
 fn tunnel<'a>(tunnels: &'a Value, iface: &str) -> &'a Value {

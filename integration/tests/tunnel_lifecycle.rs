@@ -20,11 +20,12 @@
 use std::time::Duration;
 
 use integration::lab::wireguard_go_pids;
-use integration::{Config, Leftovers, Netns, WgKey, Wgbgpd, WgbgpdPair, require_root, wait_for};
+use integration::{
+    Config, Leftovers, Netns, POLL, WgKey, Wgbgpd, WgbgpdPair, require_root, wait_for,
+};
 use serde_json::Value;
 
 const T: Duration = Duration::from_secs(40);
-const POLL: Duration = Duration::from_millis(200);
 
 /// The interface's index in `ns`, `None` if it is gone.
 fn ifindex(ns: &Netns, iface: &str) -> Option<u32> {

@@ -240,19 +240,8 @@ fn up_refuses_an_interface_that_is_not_wireguard() {
     veth(&a, &veth_a, None, &b, &veth_b, None);
     let _leftovers = Leftovers(vec![veth_a.clone()]);
     let node = Node::new(a, veth_a.clone(), Backend::Auto);
-    let spec = TunnelSpec {
-        name: "x".into(),
-        interface: veth_a.clone(),
-        private_key: Key::generate_private(),
-        peer_public_key: Key::generate_private().get_public(),
-        endpoint: None,
-        listen_port: None,
-        persistent_keepalive: None,
-        mtu: None,
-        fwmark: None,
-        peer_addresses: vec![],
-        link_local: None,
-    };
+    let peer = Key::generate_private().get_public();
+    let spec = TunnelSpec::new("x", &veth_a, Key::generate_private(), peer);
     let err = node
         .with(|m| async move { m.lock().await.up(&spec).await })
         .unwrap_err();
@@ -314,30 +303,20 @@ fn two_namespaces_ping_through_supervised_wireguard_go() {
     }
 
     let mut spec_a = TunnelSpec {
-        name: "b".into(),
-        interface: wg_a.clone(),
-        private_key: key_a.clone(),
-        peer_public_key: key_b.get_public(),
         endpoint: Some("10.200.0.2:51821".parse().unwrap()),
         listen_port: Some(51820),
         persistent_keepalive: Some(5),
         mtu: Some(1400),
-        fwmark: None,
         peer_addresses: vec![ip("2.2.2.2"), ip("fd00::2")],
-        link_local: None,
+        ..TunnelSpec::new("b", &wg_a, key_a.clone(), key_b.get_public())
     };
     let spec_b = TunnelSpec {
-        name: "a".into(),
-        interface: wg_b.clone(),
-        private_key: key_b.clone(),
-        peer_public_key: key_a.get_public(),
         endpoint: Some("10.200.0.1:51820".parse().unwrap()),
         listen_port: Some(51821),
         persistent_keepalive: Some(5),
-        mtu: None,
         fwmark: Some(0x51),
         peer_addresses: vec![ip("1.1.1.1"), ip("fd00::1")],
-        link_local: None,
+        ..TunnelSpec::new("a", &wg_b, key_b.clone(), key_a.get_public())
     };
     let t = Instant::now();
     node_a.up(&spec_a);
@@ -541,18 +520,11 @@ fn two_namespaces_ping_through_supervised_wireguard_go() {
 
 /// A spec for a tunnel whose peer need not exist (configuration-only tests).
 fn lone_spec(interface: &str) -> TunnelSpec {
+    let peer = Key::generate_private().get_public();
     TunnelSpec {
-        name: "lone".into(),
-        interface: interface.into(),
-        private_key: Key::generate_private(),
-        peer_public_key: Key::generate_private().get_public(),
         endpoint: Some("10.200.9.9:51820".parse().unwrap()),
-        listen_port: None,
-        persistent_keepalive: None,
-        mtu: None,
-        fwmark: None,
         peer_addresses: vec![ip("9.9.9.9")],
-        link_local: None,
+        ..TunnelSpec::new("lone", interface, Key::generate_private(), peer)
     }
 }
 

@@ -268,47 +268,48 @@ mod tests {
         )
     }
 
+    /// The best of `paths`, every next hop resolving.
+    fn winner(paths: &[Path]) -> Option<usize> {
+        select(paths, &ids, |_| true)
+    }
+
+    /// Why `paths[i]` lost, every next hop resolving.
+    fn why_lost(paths: &[Path], i: usize) -> Option<LossReason> {
+        loss_reason(paths, i, &ids, |_| true)
+    }
+
     #[test]
     fn shorter_as_path_wins() {
         let a = path(1, &[65501, 65510], |_| {});
         let b = path(2, &[65502], |_| {});
-        assert_eq!(select(&[a.clone(), b.clone()], &ids, |_| true), Some(1));
-        assert_eq!(
-            loss_reason(&[a, b], 0, &ids, |_| true),
-            Some(LossReason::AsPathLength)
-        );
+        assert_eq!(winner(&[a.clone(), b.clone()]), Some(1));
+        assert_eq!(why_lost(&[a, b], 0), Some(LossReason::AsPathLength));
     }
 
     #[test]
     fn local_pref_beats_as_path_length() {
         let a = path(1, &[65501, 65510, 65511], |a| a.local_pref = Some(200));
         let b = path(2, &[65502], |_| {});
-        assert_eq!(select(&[a, b.clone()], &ids, |_| true), Some(0));
+        assert_eq!(winner(&[a, b.clone()]), Some(0));
     }
 
     #[test]
     fn lower_origin_wins_on_equal_length() {
         let a = path(1, &[65501], |a| a.origin = Origin::Incomplete);
         let b = path(2, &[65502], |a| a.origin = Origin::Igp);
-        assert_eq!(select(&[a.clone(), b.clone()], &ids, |_| true), Some(1));
-        assert_eq!(
-            loss_reason(&[a, b], 0, &ids, |_| true),
-            Some(LossReason::Origin)
-        );
+        assert_eq!(winner(&[a.clone(), b.clone()]), Some(1));
+        assert_eq!(why_lost(&[a, b], 0), Some(LossReason::Origin));
     }
 
     #[test]
     fn med_compared_only_within_the_same_neighbour_as() {
         let a = path(1, &[65501], |a| a.med = Some(50));
         let b = path(2, &[65501], |a| a.med = Some(10));
-        assert_eq!(select(&[a.clone(), b.clone()], &ids, |_| true), Some(1));
+        assert_eq!(winner(&[a.clone(), b.clone()]), Some(1));
         // Different neighbour AS: MED is skipped and the router ID decides.
         let c = path(3, &[65503], |a| a.med = Some(0));
-        assert_eq!(select(&[a.clone(), c.clone()], &ids, |_| true), Some(0));
-        assert_eq!(
-            loss_reason(&[a, c], 1, &ids, |_| true),
-            Some(LossReason::RouterId)
-        );
+        assert_eq!(winner(&[a.clone(), c.clone()]), Some(0));
+        assert_eq!(why_lost(&[a, c], 1), Some(LossReason::RouterId));
     }
 
     /// Peer `n` is stale when bit `n` of the mask is set.
@@ -367,7 +368,7 @@ mod tests {
         let mut local = path(9, &[], |_| {});
         local.source = Source::Local;
         let learned = path(1, &[], |_| {});
-        assert_eq!(select(&[learned, local], &ids, |_| true), Some(1));
+        assert_eq!(winner(&[learned, local]), Some(1));
     }
 
     #[test]
@@ -377,7 +378,7 @@ mod tests {
         let c = path(3, &[65501, 65510], |_| {});
         let longer = path(4, &[65504, 65510, 65511], |_| {});
         let paths = vec![a, b, c, longer];
-        let best = select(&paths, &ids, |_| true).unwrap();
+        let best = winner(&paths).unwrap();
         assert_eq!(best, 0);
         // Identical AS path only (FRR default): path 2 (same path as 0).
         assert_eq!(
@@ -404,10 +405,10 @@ mod tests {
             path(1, &[5, 6], |_| {}),
             path(2, &[7, 8], |_| {}),
         ];
-        let best = select(&paths, &ids, |_| true).unwrap();
+        let best = winner(&paths).unwrap();
         let mut reversed = paths.clone();
         reversed.reverse();
-        let best_rev = select(&reversed, &ids, |_| true).unwrap();
+        let best_rev = winner(&reversed).unwrap();
         assert_eq!(paths[best], reversed[best_rev]);
         assert_eq!(ids(paths[best].source).0, Ipv4Addr::new(1, 1, 1, 1));
     }
@@ -420,13 +421,13 @@ mod tests {
         let mut seen = 0;
         permute(&mut perm, 0, &mut |order| {
             let ordered: Vec<Path> = order.iter().map(|&i| paths[i].clone()).collect();
-            let best = select(&ordered, &ids, |_| true).unwrap();
+            let best = winner(&ordered).unwrap();
             let reasons: Vec<(u32, Option<LossReason>)> = (0..ordered.len())
                 .map(|i| {
                     let Source::Peer(p) = ordered[i].source else {
                         unreachable!()
                     };
-                    (p, loss_reason(&ordered, i, &ids, |_| true))
+                    (p, why_lost(&ordered, i))
                 })
                 .collect::<std::collections::BTreeMap<_, _>>()
                 .into_iter()
@@ -466,15 +467,9 @@ mod tests {
         let c = path(3, &[1], |a| a.med = Some(0));
         let paths = [a, b, c];
         assert_eq!(assert_order_independent(&paths), Source::Peer(2));
-        assert_eq!(
-            loss_reason(&paths, 0, &ids, |_| true),
-            Some(LossReason::Med)
-        );
-        assert_eq!(
-            loss_reason(&paths, 2, &ids, |_| true),
-            Some(LossReason::RouterId)
-        );
-        assert_eq!(loss_reason(&paths, 1, &ids, |_| true), None);
+        assert_eq!(why_lost(&paths, 0), Some(LossReason::Med));
+        assert_eq!(why_lost(&paths, 2), Some(LossReason::RouterId));
+        assert_eq!(why_lost(&paths, 1), None);
     }
 
     /// Every set of 3 to 5 paths over two neighbouring ASes, with MEDs and
@@ -512,7 +507,7 @@ mod tests {
         let b = path(2, &[2, 9], |a| a.med = Some(50));
         let c = path(3, &[1, 9], |a| a.med = Some(0));
         let paths = [a, b, c];
-        let best = select(&paths, &ids, |_| true).unwrap();
+        let best = winner(&paths).unwrap();
         assert_eq!(best, 1);
         assert_eq!(multipath(&paths, &ids, best, 4, true, |_| true), vec![1, 2]);
     }

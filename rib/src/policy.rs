@@ -675,37 +675,48 @@ mod tests {
         s.parse().unwrap()
     }
 
+    /// Asserts that `pattern` matches each of `inside` and none of `outside`.
+    fn assert_matches(pattern: &str, inside: &[&str], outside: &[&str]) {
+        let m = pm(pattern);
+        for p in inside {
+            assert!(m.matches(&net(p)), "{pattern} should match {p}");
+        }
+        for p in outside {
+            assert!(!m.matches(&net(p)), "{pattern} should not match {p}");
+        }
+    }
+
     #[test]
     fn exact_match_without_bounds() {
-        let m = pm("198.19.0.0/16");
-        assert!(m.matches(&net("198.19.0.0/16")));
-        assert!(!m.matches(&net("198.19.0.0/24")));
-        assert!(!m.matches(&net("198.18.0.0/16")));
+        assert_matches(
+            "198.19.0.0/16",
+            &["198.19.0.0/16"],
+            &["198.19.0.0/24", "198.18.0.0/16"],
+        );
     }
 
     #[test]
     fn le_admits_longer_prefixes_inside() {
-        let m = pm("198.19.0.0/16 le 32");
-        assert!(m.matches(&net("198.19.0.0/16")));
-        assert!(m.matches(&net("198.19.0.1/32")));
-        assert!(!m.matches(&net("198.18.0.1/32")));
-        assert!(!m.matches(&net("198.0.0.0/8")));
+        assert_matches(
+            "198.19.0.0/16 le 32",
+            &["198.19.0.0/16", "198.19.0.1/32"],
+            &["198.18.0.1/32", "198.0.0.0/8"],
+        );
     }
 
     #[test]
     fn ge_and_le_bound_both_ends() {
-        let m = pm("10.0.0.0/8 ge 24 le 28");
-        assert!(!m.matches(&net("10.1.0.0/16")));
-        assert!(m.matches(&net("10.1.2.0/24")));
-        assert!(m.matches(&net("10.1.2.16/28")));
-        assert!(!m.matches(&net("10.1.2.1/32")));
+        assert_matches(
+            "10.0.0.0/8 ge 24 le 28",
+            &["10.1.2.0/24", "10.1.2.16/28"],
+            &["10.1.0.0/16", "10.1.2.1/32"],
+        );
     }
 
     #[test]
     fn families_never_cross() {
-        assert!(!pm("0.0.0.0/0 le 32").matches(&net("::/0")));
-        assert!(!pm("0.0.0.0/0 le 32").matches(&net("fd00::/64")));
-        assert!(pm("fd00::/8 le 128").matches(&net("fd00::1/128")));
+        assert_matches("0.0.0.0/0 le 32", &[], &["::/0", "fd00::/64"]);
+        assert_matches("fd00::/8 le 128", &["fd00::1/128"], &[]);
     }
 
     #[test]

@@ -202,13 +202,19 @@ mod tests {
         }
     }
 
+    /// What a config of that many userspace tunnels, peers and BFD sessions
+    /// needs.
+    fn tunnels_peers_bfd(userspace_tunnels: u64, peers: u64, bfd_sessions: u64) -> Demand {
+        Demand {
+            userspace_tunnels,
+            peers,
+            bfd_sessions,
+        }
+    }
+
     #[test]
     fn a_hundred_userspace_tunnels_do_not_fit_the_default_inotify_limit() {
-        let demand = Demand {
-            userspace_tunnels: 100,
-            peers: 100,
-            bfd_sessions: 0,
-        };
+        let demand = tunnels_peers_bfd(100, 100, 0);
         // Debian's default: 128 instances, some held by systemd and others.
         let err = check(&host(128, 40, 1 << 20), &demand).unwrap_err();
         assert_eq!(
@@ -235,21 +241,13 @@ mod tests {
 
     #[test]
     fn plain_peers_need_no_inotify_instances() {
-        let demand = Demand {
-            userspace_tunnels: 0,
-            peers: 1000,
-            bfd_sessions: 0,
-        };
+        let demand = tunnels_peers_bfd(0, 1000, 0);
         assert_eq!(check(&host(128, 500, 1 << 20), &demand), Ok(()));
     }
 
     #[test]
     fn a_thousand_peers_do_not_fit_ulimit_1024_and_the_error_names_the_limit() {
-        let demand = Demand {
-            userspace_tunnels: 150,
-            peers: 1000,
-            bfd_sessions: 100,
-        };
+        let demand = tunnels_peers_bfd(150, 1000, 100);
         let err = check(&host(8192, 0, 1024), &demand).unwrap_err();
         let LimitError::Files { need, soft, .. } = err else {
             panic!("{err:?}")

@@ -7,7 +7,7 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use futures::TryStreamExt;
+use futures::{Stream, TryStreamExt};
 use ipnet::IpNet;
 use netlink_packet_route::address::{AddressAttribute, AddressFlags};
 use netlink_packet_route::link::{
@@ -150,15 +150,8 @@ impl Netlink {
         index: u32,
         link_local: Option<Ipv6Addr>,
     ) -> Result<(), TunnelError> {
-        let addrs: Vec<_> = self
-            .handle
-            .address()
-            .get()
-            .set_link_index_filter(index)
-            .execute()
-            .try_collect()
-            .await
-            .map_err(|e| TunnelError::netlink(name, "dump addresses", e))?;
+        let request = self.handle.address().get().set_link_index_filter(index);
+        let addrs = dump(request.execute(), name, "dump addresses").await?;
         let mut present = false;
         for a in addrs.into_iter().filter(|a| a.header.index == index) {
             let addr = a.attributes.iter().find_map(|at| match at {
@@ -316,14 +309,8 @@ impl Netlink {
             RouteMessageBuilder::<Ipv4Addr>::new().build(),
             RouteMessageBuilder::<Ipv6Addr>::new().build(),
         ] {
-            let routes: Vec<RouteMessage> = self
-                .handle
-                .route()
-                .get(filter)
-                .execute()
-                .try_collect()
-                .await
-                .map_err(|e| TunnelError::netlink(name, "dump routes", e))?;
+            let request = self.handle.route().get(filter);
+            let routes: Vec<RouteMessage> = dump(request.execute(), name, "dump routes").await?;
             // The dump ignores header filters without strict checking: filter here.
             out.extend(routes.iter().filter_map(|r| our_host_route(r, index)));
         }
@@ -398,4 +385,17 @@ fn our_host_route(r: &RouteMessage, index: u32) -> Option<IpAddr> {
         RouteAttribute::Destination(RouteAddress::Inet6(a)) => Some(IpAddr::V6(*a)),
         _ => None,
     })
+}
+
+/// The messages of one netlink dump about interface `name`; a failure says
+/// which `operation` it was.
+async fn dump<T>(
+    messages: impl Stream<Item = Result<T, rtnetlink::Error>>,
+    name: &str,
+    operation: &str,
+) -> Result<Vec<T>, TunnelError> {
+    messages
+        .try_collect()
+        .await
+        .map_err(|e| TunnelError::netlink(name, operation, e))
 }

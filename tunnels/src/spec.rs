@@ -83,6 +83,26 @@ impl fmt::Debug for TunnelSpec {
 }
 
 impl TunnelSpec {
+    /// Tunnel `name` on `interface`, between our `private_key` and
+    /// `peer_public_key`, and nothing else set: no endpoint (the peer dials
+    /// in), port, keepalive, MTU and fwmark left to WireGuard, no peer
+    /// addresses, no link-local address.
+    pub fn new(name: &str, interface: &str, private_key: Key, peer_public_key: Key) -> TunnelSpec {
+        TunnelSpec {
+            name: name.into(),
+            interface: interface.into(),
+            private_key,
+            peer_public_key,
+            endpoint: None,
+            listen_port: None,
+            persistent_keepalive: None,
+            mtu: None,
+            fwmark: None,
+            peer_addresses: vec![],
+            link_local: None,
+        }
+    }
+
     /// Checks what the kernel would otherwise reject with a less helpful errno.
     pub fn validate(&self) -> Result<(), TunnelError> {
         validate_interface_name(&self.interface)?;
@@ -182,19 +202,8 @@ mod tests {
     use super::*;
 
     fn spec() -> TunnelSpec {
-        TunnelSpec {
-            name: "s2".into(),
-            interface: "wg-s2".into(),
-            private_key: Key::generate_private(),
-            peer_public_key: Key::generate_private().get_public(),
-            endpoint: None,
-            listen_port: None,
-            persistent_keepalive: None,
-            mtu: None,
-            fwmark: None,
-            peer_addresses: vec![],
-            link_local: None,
-        }
+        let peer = Key::generate_private().get_public();
+        TunnelSpec::new("s2", "wg-s2", Key::generate_private(), peer)
     }
 
     #[test]

@@ -205,18 +205,12 @@ mod tests {
     use super::*;
 
     fn spec() -> TunnelSpec {
+        let peer = Key::generate_private().get_public();
         TunnelSpec {
-            name: "s2".into(),
-            interface: "wg-s2".into(),
-            private_key: Key::generate_private(),
-            peer_public_key: Key::generate_private().get_public(),
             endpoint: Some("10.0.0.2:51820".parse().unwrap()),
             listen_port: Some(51820),
             persistent_keepalive: Some(5),
-            mtu: None,
-            fwmark: None,
-            peer_addresses: vec![],
-            link_local: None,
+            ..TunnelSpec::new("s2", "wg-s2", Key::generate_private(), peer)
         }
     }
 

@@ -32,6 +32,11 @@ fn notification(out: &[Output]) -> Option<Notification> {
     })
 }
 
+/// The (code, subcode) of the NOTIFICATION `out` sends, if it sends one.
+fn notification_code(out: &[Output]) -> Option<(u8, u8)> {
+    notification(out).map(|n| (n.code, n.subcode))
+}
+
 /// The ConnectRetryTimer `out` arms, if it does.
 fn connect_retry_of(out: &[Output]) -> Option<Duration> {
     out.iter().find_map(|o| match o {
@@ -90,25 +95,32 @@ impl Clock {
     }
 }
 
+/// What `s` does when connection `conn` comes up.
+fn connected(s: &mut Session, conn: ConnId, direction: Direction) -> Vec<Output> {
+    s.handle(Input::TcpConnected { conn, direction })
+}
+
+/// What `s` does with `message` from the peer on `conn`.
+fn receive(s: &mut Session, conn: ConnId, message: Message) -> Vec<Output> {
+    s.handle(Input::Message { conn, message })
+}
+
 const C1: ConnId = ConnId(1);
 const C2: ConnId = ConnId(2);
 
-/// Drives a fresh session to Established over one outgoing connection.
-fn established() -> Session {
+/// A fresh session, started, that has sent its OPEN on outgoing `C1`.
+fn open_sent() -> Session {
     let mut s = session();
     s.handle(Input::Start);
-    s.handle(Input::TcpConnected {
-        conn: C1,
-        direction: Direction::Outgoing,
-    });
-    s.handle(Input::Message {
-        conn: C1,
-        message: peer_open(65501, REMOTE_ID, 90),
-    });
-    let out = s.handle(Input::Message {
-        conn: C1,
-        message: Message::Keepalive,
-    });
+    connected(&mut s, C1, Direction::Outgoing);
+    s
+}
+
+/// Drives a fresh session to Established over one outgoing connection.
+fn established() -> Session {
+    let mut s = open_sent();
+    receive(&mut s, C1, peer_open(65501, REMOTE_ID, 90));
+    let out = receive(&mut s, C1, Message::Keepalive);
     assert!(out.iter().any(|o| matches!(o, Output::Established { .. })));
     s
 }
@@ -137,19 +149,13 @@ fn passive_session_waits_in_active_without_connecting() {
 fn full_handshake_reaches_established_with_negotiated_hold_time() {
     let mut s = session();
     s.handle(Input::Start);
-    let out = s.handle(Input::TcpConnected {
-        conn: C1,
-        direction: Direction::Outgoing,
-    });
+    let out = connected(&mut s, C1, Direction::Outgoing);
     assert!(
         matches!(sends(&out)[0].1, Message::Open(ref o) if o.asn() == 65500 && o.hold_time == 90)
     );
     assert_eq!(s.state(), State::OpenSent);
 
-    let out = s.handle(Input::Message {
-        conn: C1,
-        message: peer_open(65501, REMOTE_ID, 30),
-    });
+    let out = receive(&mut s, C1, peer_open(65501, REMOTE_ID, 30));
     assert_eq!(sends(&out), vec![(C1, Message::Keepalive)]);
     assert!(out.contains(&Output::StartTimer(
         Timer::HoldTimer(C1),
@@ -161,10 +167,7 @@ fn full_handshake_reaches_established_with_negotiated_hold_time() {
     )));
     assert_eq!(s.state(), State::OpenConfirm);
 
-    let out = s.handle(Input::Message {
-        conn: C1,
-        message: Message::Keepalive,
-    });
+    let out = receive(&mut s, C1, Message::Keepalive);
     let negotiated = out
         .iter()
         .find_map(|o| match o {
@@ -187,16 +190,8 @@ fn full_handshake_reaches_established_with_negotiated_hold_time() {
 
 #[test]
 fn wrong_peer_as_sends_bad_peer_as_and_backs_off() {
-    let mut s = session();
-    s.handle(Input::Start);
-    s.handle(Input::TcpConnected {
-        conn: C1,
-        direction: Direction::Outgoing,
-    });
-    let out = s.handle(Input::Message {
-        conn: C1,
-        message: peer_open(65999, REMOTE_ID, 90),
-    });
+    let mut s = open_sent();
+    let out = receive(&mut s, C1, peer_open(65999, REMOTE_ID, 90));
     let n = notification(&out).expect("notification");
     assert_eq!((n.code, n.subcode), (2, 2));
     assert!(out.contains(&Output::Close { conn: C1 }));
@@ -206,48 +201,23 @@ fn wrong_peer_as_sends_bad_peer_as_and_backs_off() {
 
 #[test]
 fn own_bgp_identifier_is_rejected() {
-    let mut s = session();
-    s.handle(Input::Start);
-    s.handle(Input::TcpConnected {
-        conn: C1,
-        direction: Direction::Outgoing,
-    });
-    let out = s.handle(Input::Message {
-        conn: C1,
-        message: peer_open(65501, LOCAL_ID, 90),
-    });
-    assert_eq!(
-        notification(&out).map(|n| (n.code, n.subcode)),
-        Some((2, 3))
-    );
+    let mut s = open_sent();
+    let out = receive(&mut s, C1, peer_open(65501, LOCAL_ID, 90));
+    assert_eq!(notification_code(&out), Some((2, 3)));
 }
 
 #[test]
 fn hold_time_of_one_second_is_unacceptable() {
-    let mut s = session();
-    s.handle(Input::Start);
-    s.handle(Input::TcpConnected {
-        conn: C1,
-        direction: Direction::Outgoing,
-    });
-    let out = s.handle(Input::Message {
-        conn: C1,
-        message: peer_open(65501, REMOTE_ID, 1),
-    });
-    assert_eq!(
-        notification(&out).map(|n| (n.code, n.subcode)),
-        Some((2, 6))
-    );
+    let mut s = open_sent();
+    let out = receive(&mut s, C1, peer_open(65501, REMOTE_ID, 1));
+    assert_eq!(notification_code(&out), Some((2, 6)));
 }
 
 #[test]
 fn hold_timer_expiry_sends_notification_and_goes_idle() {
     let mut s = established();
     let out = s.handle(Input::TimerExpired(Timer::HoldTimer(C1)));
-    assert_eq!(
-        notification(&out).map(|n| (n.code, n.subcode)),
-        Some((4, 0))
-    );
+    assert_eq!(notification_code(&out), Some((4, 0)));
     assert!(out.contains(&Output::Down(DownReason::HoldTimerExpired)));
     assert!(out.contains(&Output::Close { conn: C1 }));
     assert_eq!(s.state(), State::Idle);
@@ -260,10 +230,7 @@ fn hold_timer_expiry_sends_notification_and_goes_idle() {
 #[test]
 fn keepalive_and_update_restart_the_hold_timer() {
     let mut s = established();
-    let out = s.handle(Input::Message {
-        conn: C1,
-        message: Message::Keepalive,
-    });
+    let out = receive(&mut s, C1, Message::Keepalive);
     assert_eq!(
         out,
         vec![Output::StartTimer(
@@ -271,10 +238,7 @@ fn keepalive_and_update_restart_the_hold_timer() {
             Duration::from_secs(90)
         )]
     );
-    let out = s.handle(Input::Message {
-        conn: C1,
-        message: Message::Update(Update::default()),
-    });
+    let out = receive(&mut s, C1, Message::Update(Update::default()));
     assert!(out.contains(&Output::StartTimer(
         Timer::HoldTimer(C1),
         Duration::from_secs(90)
@@ -295,21 +259,10 @@ fn keepalive_timer_sends_keepalive_and_rearms() {
 
 #[test]
 fn update_before_established_is_an_fsm_error() {
-    let mut s = session();
-    s.handle(Input::Start);
-    s.handle(Input::TcpConnected {
-        conn: C1,
-        direction: Direction::Outgoing,
-    });
-    let out = s.handle(Input::Message {
-        conn: C1,
-        message: Message::Update(Update::default()),
-    });
+    let mut s = open_sent();
+    let out = receive(&mut s, C1, Message::Update(Update::default()));
     // RFC 6608: FSM error, "unexpected message in OpenSent".
-    assert_eq!(
-        notification(&out).map(|n| (n.code, n.subcode)),
-        Some((5, 1))
-    );
+    assert_eq!(notification_code(&out), Some((5, 1)));
 }
 
 #[test]
@@ -320,10 +273,7 @@ fn notification_from_peer_brings_session_down() {
         subcode: 2,
         data: Bytes::new(),
     };
-    let out = s.handle(Input::Message {
-        conn: C1,
-        message: Message::Notification(cease.clone()),
-    });
+    let out = receive(&mut s, C1, Message::Notification(cease.clone()));
     assert!(out.contains(&Output::Down(DownReason::NotificationReceived(cease))));
     assert!(
         sends(&out).is_empty(),
@@ -344,42 +294,22 @@ fn admin_stop_sends_cease_with_shutdown_communication() {
     assert!(out.contains(&Output::Down(DownReason::AdminStop)));
     assert_eq!(s.state(), State::Idle);
     // Administratively down: no automatic restart, incoming connections refused.
-    let out = s.handle(Input::TcpConnected {
-        conn: C2,
-        direction: Direction::Incoming,
-    });
+    let out = connected(&mut s, C2, Direction::Incoming);
     assert_eq!(out, vec![Output::Close { conn: C2 }]);
 }
 
 #[test]
 fn collision_keeps_connection_opened_by_higher_identifier() {
     // Local 1.1.1.1 < remote 2.2.2.2: the peer's (incoming) connection survives.
-    let mut s = session();
-    s.handle(Input::Start);
-    s.handle(Input::TcpConnected {
-        conn: C1,
-        direction: Direction::Outgoing,
-    });
-    s.handle(Input::TcpConnected {
-        conn: C2,
-        direction: Direction::Incoming,
-    });
-    let out = s.handle(Input::Message {
-        conn: C1,
-        message: peer_open(65501, REMOTE_ID, 90),
-    });
+    let mut s = open_sent();
+    connected(&mut s, C2, Direction::Incoming);
+    let out = receive(&mut s, C1, peer_open(65501, REMOTE_ID, 90));
     let n = notification(&out).expect("collision cease");
     assert_eq!((n.code, n.subcode), (6, 7));
     assert!(out.contains(&Output::Close { conn: C1 }));
     assert_eq!(s.state(), State::OpenSent);
-    s.handle(Input::Message {
-        conn: C2,
-        message: peer_open(65501, REMOTE_ID, 90),
-    });
-    let out = s.handle(Input::Message {
-        conn: C2,
-        message: Message::Keepalive,
-    });
+    receive(&mut s, C2, peer_open(65501, REMOTE_ID, 90));
+    let out = receive(&mut s, C2, Message::Keepalive);
     assert!(
         out.iter()
             .any(|o| matches!(o, Output::Established { conn, .. } if *conn == C2))
@@ -390,34 +320,19 @@ fn collision_keeps_connection_opened_by_higher_identifier() {
 fn collision_with_lower_remote_identifier_keeps_our_connection() {
     let mut s = Session::new(Config::new(65500, 65501, Ipv4Addr::new(9, 9, 9, 9)));
     s.handle(Input::Start);
-    s.handle(Input::TcpConnected {
-        conn: C1,
-        direction: Direction::Outgoing,
-    });
-    s.handle(Input::TcpConnected {
-        conn: C2,
-        direction: Direction::Incoming,
-    });
-    let out = s.handle(Input::Message {
-        conn: C2,
-        message: peer_open(65501, REMOTE_ID, 90),
-    });
+    connected(&mut s, C1, Direction::Outgoing);
+    connected(&mut s, C2, Direction::Incoming);
+    let out = receive(&mut s, C2, peer_open(65501, REMOTE_ID, 90));
     assert!(out.contains(&Output::Close { conn: C2 }));
     assert!(!out.contains(&Output::Close { conn: C1 }));
-    let out = s.handle(Input::Message {
-        conn: C1,
-        message: peer_open(65501, REMOTE_ID, 90),
-    });
+    let out = receive(&mut s, C1, peer_open(65501, REMOTE_ID, 90));
     assert_eq!(sends(&out), vec![(C1, Message::Keepalive)]);
 }
 
 #[test]
 fn connection_after_established_is_closed() {
     let mut s = established();
-    let out = s.handle(Input::TcpConnected {
-        conn: C2,
-        direction: Direction::Incoming,
-    });
+    let out = connected(&mut s, C2, Direction::Incoming);
     assert_eq!(out, vec![Output::Close { conn: C2 }]);
     assert_eq!(s.state(), State::Established);
 }
@@ -469,10 +384,7 @@ fn a_successful_connection_resets_the_connect_retry_back_off() {
     s.handle(Input::TcpConnectFailed);
     s.handle(Input::TimerExpired(Timer::ConnectRetry));
     s.handle(Input::TcpConnectFailed);
-    s.handle(Input::TcpConnected {
-        conn: C1,
-        direction: Direction::Outgoing,
-    });
+    connected(&mut s, C1, Direction::Outgoing);
     // The peer closes before OPEN: the session retries from the base delay.
     let out = s.handle(Input::TcpClosed { conn: C1 });
     assert!(out.contains(&Output::StartTimer(
@@ -488,14 +400,8 @@ fn repeated_failures_back_off_idle_hold() {
     // Fail twice more during the OPEN exchange.
     for (n, conn) in [(2u64, ConnId(10)), (4, ConnId(11))] {
         s.handle(Input::TimerExpired(Timer::IdleHold));
-        s.handle(Input::TcpConnected {
-            conn,
-            direction: Direction::Outgoing,
-        });
-        let out = s.handle(Input::Message {
-            conn,
-            message: peer_open(1, REMOTE_ID, 90),
-        });
+        connected(&mut s, conn, Direction::Outgoing);
+        let out = receive(&mut s, conn, peer_open(1, REMOTE_ID, 90));
         assert!(out.contains(&Output::StartTimer(Timer::IdleHold, Duration::from_secs(n))));
     }
 }
@@ -518,23 +424,12 @@ fn decode_error_sends_its_notification() {
 
 #[test]
 fn peer_without_multiprotocol_gets_ipv4_unicast_only() {
-    let mut s = session();
-    s.handle(Input::Start);
-    s.handle(Input::TcpConnected {
-        conn: C1,
-        direction: Direction::Outgoing,
-    });
+    let mut s = open_sent();
     let mut open = Config::new(65501, 65500, REMOTE_ID).open();
     open.capabilities
         .retain(|c| !matches!(c, Capability::Multiprotocol { .. }));
-    s.handle(Input::Message {
-        conn: C1,
-        message: Message::Open(open),
-    });
-    let out = s.handle(Input::Message {
-        conn: C1,
-        message: Message::Keepalive,
-    });
+    receive(&mut s, C1, Message::Open(open));
+    let out = receive(&mut s, C1, Message::Keepalive);
     let families = out.iter().find_map(|o| match o {
         Output::Established { negotiated, .. } => Some(negotiated.families.clone()),
         _ => None,
@@ -562,14 +457,8 @@ fn reset_with_hold_down_waits_that_long_before_restarting() {
     )));
     // The next failure uses the normal back-off again.
     s.handle(Input::TimerExpired(Timer::IdleHold));
-    s.handle(Input::TcpConnected {
-        conn: C2,
-        direction: Direction::Outgoing,
-    });
-    let out = s.handle(Input::Message {
-        conn: C2,
-        message: peer_open(1, REMOTE_ID, 90),
-    });
+    connected(&mut s, C2, Direction::Outgoing);
+    let out = receive(&mut s, C2, peer_open(1, REMOTE_ID, 90));
     assert!(out.iter().any(
         |o| matches!(o, Output::StartTimer(Timer::IdleHold, d) if *d < Duration::from_secs(30))
     ));
@@ -580,10 +469,7 @@ fn peer_connection_during_idle_hold_is_taken() {
     let mut s = established();
     s.handle(Input::TcpClosed { conn: C1 });
     assert_eq!(s.state(), State::Idle);
-    let out = s.handle(Input::TcpConnected {
-        conn: C2,
-        direction: Direction::Incoming,
-    });
+    let out = connected(&mut s, C2, Direction::Incoming);
     assert!(out.contains(&Output::StopTimer(Timer::IdleHold)));
     assert!(matches!(sends(&out)[0].1, Message::Open(_)));
     assert_eq!(s.state(), State::OpenSent);
@@ -601,16 +487,10 @@ fn peer_connection_during_prefix_hold_down_is_refused() {
         notification: n,
         hold_down: Some(Duration::from_secs(30)),
     });
-    let out = s.handle(Input::TcpConnected {
-        conn: C2,
-        direction: Direction::Incoming,
-    });
+    let out = connected(&mut s, C2, Direction::Incoming);
     assert_eq!(out, vec![Output::Close { conn: C2 }]);
     s.handle(Input::TimerExpired(Timer::IdleHold));
-    let out = s.handle(Input::TcpConnected {
-        conn: ConnId(3),
-        direction: Direction::Incoming,
-    });
+    let out = connected(&mut s, ConnId(3), Direction::Incoming);
     assert!(matches!(sends(&out)[0].1, Message::Open(_)));
 }
 
@@ -619,21 +499,12 @@ fn peer_connection_during_prefix_hold_down_is_refused() {
 fn establish(cfg: Config, peer: Open) -> (Open, Negotiated) {
     let mut s = Session::new(cfg);
     s.handle(Input::Start);
-    let out = s.handle(Input::TcpConnected {
-        conn: C1,
-        direction: Direction::Outgoing,
-    });
+    let out = connected(&mut s, C1, Direction::Outgoing);
     let Message::Open(sent) = sends(&out)[0].1.clone() else {
         panic!("expected our OPEN");
     };
-    s.handle(Input::Message {
-        conn: C1,
-        message: Message::Open(peer),
-    });
-    let out = s.handle(Input::Message {
-        conn: C1,
-        message: Message::Keepalive,
-    });
+    receive(&mut s, C1, Message::Open(peer));
+    let out = receive(&mut s, C1, Message::Keepalive);
     let negotiated = out
         .into_iter()
         .find_map(|o| match o {
@@ -740,10 +611,7 @@ fn extended_next_hop_for_another_family_does_not_count() {
         c
     });
     s.handle(Input::Start);
-    s.handle(Input::TcpConnected {
-        conn: C1,
-        direction: Direction::Outgoing,
-    });
+    connected(&mut s, C1, Direction::Outgoing);
     let mut open = Config::new(65501, 65500, REMOTE_ID).open();
     // IPv4 multicast over IPv6 is not what we use.
     open.capabilities.push(Capability::ExtendedNextHop(vec![(
@@ -751,14 +619,8 @@ fn extended_next_hop_for_another_family_does_not_count() {
         Safi::Multicast,
         Afi::Ipv6,
     )]));
-    s.handle(Input::Message {
-        conn: C1,
-        message: Message::Open(open),
-    });
-    let out = s.handle(Input::Message {
-        conn: C1,
-        message: Message::Keepalive,
-    });
+    receive(&mut s, C1, Message::Open(open));
+    let out = receive(&mut s, C1, Message::Keepalive);
     let n = out
         .into_iter()
         .find_map(|o| match o {
@@ -808,10 +670,7 @@ fn borr_and_eorr_are_passed_up_like_a_refresh_request() {
             subtype,
             safi: Safi::Unicast,
         };
-        let out = s.handle(Input::Message {
-            conn: C1,
-            message: Message::RouteRefresh(rr),
-        });
+        let out = receive(&mut s, C1, Message::RouteRefresh(rr));
         assert!(
             out.iter()
                 .any(|o| matches!(o, Output::RouteRefresh(r) if *r == rr)),
@@ -858,24 +717,12 @@ fn restarting_speaker_sets_r_and_f_in_the_first_open_only() {
     // The session drops and comes back: the next OPEN is no restart's.
     let mut s = Session::new(cfg.clone());
     s.handle(Input::Start);
-    s.handle(Input::TcpConnected {
-        conn: C1,
-        direction: Direction::Outgoing,
-    });
-    s.handle(Input::Message {
-        conn: C1,
-        message: peer_open(65501, REMOTE_ID, 90),
-    });
-    s.handle(Input::Message {
-        conn: C1,
-        message: Message::Keepalive,
-    });
+    connected(&mut s, C1, Direction::Outgoing);
+    receive(&mut s, C1, peer_open(65501, REMOTE_ID, 90));
+    receive(&mut s, C1, Message::Keepalive);
     s.handle(Input::TcpClosed { conn: C1 });
     s.handle(Input::TimerExpired(Timer::IdleHold));
-    let out = s.handle(Input::TcpConnected {
-        conn: C2,
-        direction: Direction::Incoming,
-    });
+    let out = connected(&mut s, C2, Direction::Incoming);
     let Some(Message::Open(again)) = sends(&out).into_iter().map(|(_, m)| m).next() else {
         panic!("expected our OPEN: {out:?}");
     };
@@ -912,10 +759,7 @@ fn established_with_n(n_bit: bool) -> Session {
     cfg.graceful_restart = Some(120);
     let mut s = Session::new(cfg);
     s.handle(Input::Start);
-    s.handle(Input::TcpConnected {
-        conn: C1,
-        direction: Direction::Outgoing,
-    });
+    connected(&mut s, C1, Direction::Outgoing);
     let mut open = Config::new(65501, 65500, REMOTE_ID).open();
     open.capabilities.push(Capability::GracefulRestart {
         restart_state: false,
@@ -923,14 +767,8 @@ fn established_with_n(n_bit: bool) -> Session {
         restart_time: 90,
         families: vec![(Afi::Ipv4, Safi::Unicast, true)],
     });
-    s.handle(Input::Message {
-        conn: C1,
-        message: Message::Open(open),
-    });
-    s.handle(Input::Message {
-        conn: C1,
-        message: Message::Keepalive,
-    });
+    receive(&mut s, C1, Message::Open(open));
+    receive(&mut s, C1, Message::Keepalive);
     assert_eq!(s.state(), State::Established);
     s
 }
@@ -1103,12 +941,7 @@ fn connect_now_replaces_an_attempt_in_flight() {
 
 #[test]
 fn connect_now_is_ignored_while_a_connection_is_open_or_established() {
-    let mut s = session();
-    s.handle(Input::Start);
-    s.handle(Input::TcpConnected {
-        conn: C1,
-        direction: Direction::Outgoing,
-    });
+    let mut s = open_sent();
     assert_eq!(s.state(), State::OpenSent);
     assert_eq!(s.handle(Input::ConnectNow), vec![]);
     let mut s = established();

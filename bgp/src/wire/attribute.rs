@@ -173,8 +173,6 @@ pub(super) fn decode(
             st.withdraw(code, at, "attribute overruns the path attributes field");
             break;
         };
-        let flags = whole[0];
-        let value = &whole[hdr_len..];
         rest = &rest[whole.len()..];
 
         if st.seen[code as usize] {
@@ -190,7 +188,16 @@ pub(super) fn decode(
             continue;
         }
         st.seen[code as usize] = true;
-        one(&mut st, flags, code, value, whole, at)?;
+        one(
+            &mut st,
+            Found {
+                flags: whole[0],
+                code,
+                value: &whole[hdr_len..],
+                whole,
+                at,
+            },
+        )?;
     }
 
     // RFC 6793 §4.2.3: on a 2-octet session rebuild the real path.
@@ -243,17 +250,30 @@ fn be32(v: &[u8]) -> u32 {
     u32::from_be_bytes([v[0], v[1], v[2], v[3]])
 }
 
-/// Decodes one attribute into `st`.
-fn one(
-    st: &mut State<'_>,
+/// One attribute as found in the message.
+#[derive(Clone, Copy)]
+struct Found<'m> {
     flags: u8,
     code: u8,
-    value: &[u8],
-    whole: &[u8],
+    /// The value, after the header.
+    value: &'m [u8],
+    /// Header and value: what an error carries as data.
+    whole: &'m [u8],
+    /// Offset of the header in the message.
     at: usize,
-) -> Result<(), DecodeError> {
+}
+
+/// Decodes one attribute into `st`.
+fn one(st: &mut State<'_>, attr: Found<'_>) -> Result<(), DecodeError> {
+    let Found {
+        flags,
+        code,
+        value,
+        at,
+        ..
+    } = attr;
     let Some(expected) = expected_flags(code) else {
-        return unknown(st, flags, code, value, whole, at);
+        return unknown(st, attr);
     };
     // RFC 7606 §3 (c): Optional/Transitive bits in conflict with the
     // attribute's definition make it malformed: treat-as-withdraw.
@@ -322,8 +342,8 @@ fn one(
         // RFC 7606 §7.9, §7.10: only meaningful for route reflection over
         // iBGP, which we do not do; optional non-transitive, so dropped.
         ORIGINATOR_ID | CLUSTER_LIST => {}
-        MP_REACH_NLRI => mp_reach(st, value, whole, at)?,
-        MP_UNREACH_NLRI => mp_unreach(st, value, whole, at)?,
+        MP_REACH_NLRI => mp_reach(st, attr)?,
+        MP_UNREACH_NLRI => mp_unreach(st, attr)?,
         // RFC 7606 §7.14: EXTENDED_COMMUNITIES of length 0 or not a
         // multiple of 8 is treat-as-withdraw.
         EXTENDED_COMMUNITIES if !value.is_empty() && value.len().is_multiple_of(8) => {
@@ -385,22 +405,16 @@ fn one(
 }
 
 /// An attribute we have no decoder for (RFC 4271 §5, §6.3).
-fn unknown(
-    st: &mut State<'_>,
-    flags: u8,
-    code: u8,
-    value: &[u8],
-    whole: &[u8],
-    at: usize,
-) -> Result<(), DecodeError> {
+fn unknown(st: &mut State<'_>, attr: Found<'_>) -> Result<(), DecodeError> {
+    let Found { flags, code, .. } = attr;
     if flags & OPTIONAL == 0 {
         // RFC 4271 §6.3, unchanged by RFC 7606: Unrecognized Well-known
         // Attribute, with the attribute as data.
         return Err(DecodeError::new(
-            at,
+            attr.at,
             DecodeErrorKind::UnrecognizedWellKnownAttribute {
                 code,
-                attribute: st.msg.slice_ref(whole),
+                attribute: st.msg.slice_ref(attr.whole),
             },
         ));
     }
@@ -410,7 +424,7 @@ fn unknown(
         st.rare.unknown.push(RawAttribute {
             flags: (flags | PARTIAL) & !EXTENDED_LENGTH & 0xf0,
             code,
-            value: st.msg.slice_ref(value),
+            value: st.msg.slice_ref(attr.value),
         });
     }
     // Unknown optional non-transitive: quietly ignored (RFC 4271 §5).
@@ -448,27 +462,13 @@ fn decode_prefixes(afi: Afi, field: &[u8]) -> Result<Vec<IpNet>, &'static str> {
 /// | Network Layer Reachability Information (variable)       |
 /// +---------------------------------------------------------+
 /// ```
-fn mp_reach(st: &mut State<'_>, value: &[u8], whole: &[u8], at: usize) -> Result<(), DecodeError> {
-    let afi: Afi = match value {
-        [a, b, ..] => u16::from_be_bytes([*a, *b]).into(),
-        _ => Afi::Unknown(0),
-    };
-    let safi: Safi = value.get(2).copied().unwrap_or(0).into();
-    let fail = |reason| {
-        // RFC 7606 §7.11: when the next hop length is inconsistent or the
-        // NLRI do not parse, the NLRI cannot be located reliably: "session
-        // reset" or "AFI/SAFI disable".
-        DecodeError::new(
-            at,
-            DecodeErrorKind::MalformedMpAttribute {
-                code: MP_REACH_NLRI,
-                afi,
-                safi,
-                attribute: st.msg.slice_ref(whole),
-                reason,
-            },
-        )
-    };
+fn mp_reach(st: &mut State<'_>, attr: Found<'_>) -> Result<(), DecodeError> {
+    let Found { value, at, .. } = attr;
+    let (afi, safi) = mp_family(value);
+    // RFC 7606 §7.11: when the next hop length is inconsistent or the NLRI
+    // do not parse, the NLRI cannot be located reliably: "session reset" or
+    // "AFI/SAFI disable".
+    let fail = |reason| attr.malformed_mp(st.msg.slice_ref(attr.whole), (afi, safi), reason);
     let [_, _, _, nh_len, rest @ ..] = value else {
         return Err(fail("MP_REACH_NLRI shorter than its fixed fields"));
     };
@@ -515,6 +515,38 @@ fn mp_reach(st: &mut State<'_>, value: &[u8], whole: &[u8], at: usize) -> Result
     Ok(())
 }
 
+/// The AFI and SAFI that open MP_REACH_NLRI and MP_UNREACH_NLRI, as far as
+/// a short value has them (the error for it names what there is).
+fn mp_family(value: &[u8]) -> (Afi, Safi) {
+    let afi = match value {
+        [a, b, ..] => u16::from_be_bytes([*a, *b]).into(),
+        _ => Afi::Unknown(0),
+    };
+    (afi, value.get(2).copied().unwrap_or(0).into())
+}
+
+impl Found<'_> {
+    /// This MP_REACH_NLRI or MP_UNREACH_NLRI (`attribute`, as part of the
+    /// message) does not parse.
+    fn malformed_mp(
+        &self,
+        attribute: Bytes,
+        (afi, safi): (Afi, Safi),
+        reason: &'static str,
+    ) -> DecodeError {
+        DecodeError::new(
+            self.at,
+            DecodeErrorKind::MalformedMpAttribute {
+                code: self.code,
+                afi,
+                safi,
+                attribute,
+                reason,
+            },
+        )
+    }
+}
+
 /// MP_UNREACH_NLRI (RFC 4760 §4).
 ///
 /// ```text
@@ -526,31 +558,12 @@ fn mp_reach(st: &mut State<'_>, value: &[u8], whole: &[u8], at: usize) -> Result
 /// | Withdrawn Routes (variable)                             |
 /// +---------------------------------------------------------+
 /// ```
-fn mp_unreach(
-    st: &mut State<'_>,
-    value: &[u8],
-    whole: &[u8],
-    at: usize,
-) -> Result<(), DecodeError> {
-    let afi: Afi = match value {
-        [a, b, ..] => u16::from_be_bytes([*a, *b]).into(),
-        _ => Afi::Unknown(0),
-    };
-    let safi: Safi = value.get(2).copied().unwrap_or(0).into();
+fn mp_unreach(st: &mut State<'_>, attr: Found<'_>) -> Result<(), DecodeError> {
+    let Found { value, at, .. } = attr;
+    let (afi, safi) = mp_family(value);
     // RFC 7606 §7.12: an MP_UNREACH_NLRI that does not parse is "session
     // reset" or "AFI/SAFI disable".
-    let fail = |reason| {
-        DecodeError::new(
-            at,
-            DecodeErrorKind::MalformedMpAttribute {
-                code: MP_UNREACH_NLRI,
-                afi,
-                safi,
-                attribute: st.msg.slice_ref(whole),
-                reason,
-            },
-        )
-    };
+    let fail = |reason| attr.malformed_mp(st.msg.slice_ref(attr.whole), (afi, safi), reason);
     let [_, _, _, field @ ..] = value else {
         return Err(fail("MP_UNREACH_NLRI shorter than its fixed fields"));
     };

@@ -1,95 +1,32 @@
 //! IANA code points used on the wire, each with an `Unknown(_)` catch-all so
 //! that decoding never fails on a value we do not know.
 
-/// Address Family Identifier (IANA "Address Family Numbers").
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Afi {
-    Ipv4,
-    Ipv6,
-    Unknown(u16),
-}
+/// Declares a code point enum with an `Unknown(_)` catch-all and both
+/// conversions, so that every value round-trips. With names (`V = 1 =>
+/// "name"`) and a prefix for the others, it also prints: `afi7`.
+macro_rules! code_points {
+    ($(#[$meta:meta])* $name:ident: $repr:ty, unknown $prefix:literal { $($(#[$vmeta:meta])* $variant:ident = $value:literal => $text:literal,)+ }) => {
+        code_points! { $(#[$meta])* $name: $repr { $($(#[$vmeta])* $variant = $value,)+ } }
 
-impl From<u16> for Afi {
-    fn from(v: u16) -> Self {
-        match v {
-            1 => Afi::Ipv4,
-            2 => Afi::Ipv6,
-            other => Afi::Unknown(other),
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                match self {
+                    $($name::$variant => f.write_str($text),)+
+                    $name::Unknown(v) => write!(f, concat!($prefix, "{}"), v),
+                }
+            }
         }
-    }
-}
-
-impl From<Afi> for u16 {
-    fn from(a: Afi) -> u16 {
-        match a {
-            Afi::Ipv4 => 1,
-            Afi::Ipv6 => 2,
-            Afi::Unknown(v) => v,
-        }
-    }
-}
-
-/// Subsequent Address Family Identifier (RFC 4760 §6).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Safi {
-    Unicast,
-    Multicast,
-    Unknown(u8),
-}
-
-impl From<u8> for Safi {
-    fn from(v: u8) -> Self {
-        match v {
-            1 => Safi::Unicast,
-            2 => Safi::Multicast,
-            other => Safi::Unknown(other),
-        }
-    }
-}
-
-impl From<Safi> for u8 {
-    fn from(s: Safi) -> u8 {
-        match s {
-            Safi::Unicast => 1,
-            Safi::Multicast => 2,
-            Safi::Unknown(v) => v,
-        }
-    }
-}
-
-impl std::fmt::Display for Afi {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Afi::Ipv4 => f.write_str("ipv4"),
-            Afi::Ipv6 => f.write_str("ipv6"),
-            Afi::Unknown(v) => write!(f, "afi{v}"),
-        }
-    }
-}
-
-impl std::fmt::Display for Safi {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Safi::Unicast => f.write_str("unicast"),
-            Safi::Multicast => f.write_str("multicast"),
-            Safi::Unknown(v) => write!(f, "safi{v}"),
-        }
-    }
-}
-
-/// Declares a `u8` code point enum with an `Unknown(u8)` catch-all and both
-/// conversions, so that every value round-trips.
-macro_rules! u8_code_points {
-    ($(#[$meta:meta])* $name:ident { $($(#[$vmeta:meta])* $variant:ident = $value:literal,)+ }) => {
+    };
+    ($(#[$meta:meta])* $name:ident: $repr:ty { $($(#[$vmeta:meta])* $variant:ident = $value:literal,)+ }) => {
         $(#[$meta])*
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
         pub enum $name {
             $($(#[$vmeta])* $variant,)+
-            Unknown(u8),
+            Unknown($repr),
         }
 
-        impl From<u8> for $name {
-            fn from(v: u8) -> Self {
+        impl From<$repr> for $name {
+            fn from(v: $repr) -> Self {
                 match v {
                     $($value => $name::$variant,)+
                     other => $name::Unknown(other),
@@ -97,8 +34,8 @@ macro_rules! u8_code_points {
             }
         }
 
-        impl From<$name> for u8 {
-            fn from(c: $name) -> u8 {
+        impl From<$name> for $repr {
+            fn from(c: $name) -> $repr {
                 match c {
                     $($name::$variant => $value,)+
                     $name::Unknown(v) => v,
@@ -108,10 +45,26 @@ macro_rules! u8_code_points {
     };
 }
 
-u8_code_points! {
+code_points! {
+    /// Address Family Identifier (IANA "Address Family Numbers").
+    Afi: u16, unknown "afi" {
+        Ipv4 = 1 => "ipv4",
+        Ipv6 = 2 => "ipv6",
+    }
+}
+
+code_points! {
+    /// Subsequent Address Family Identifier (RFC 4760 §6).
+    Safi: u8, unknown "safi" {
+        Unicast = 1 => "unicast",
+        Multicast = 2 => "multicast",
+    }
+}
+
+code_points! {
     /// NOTIFICATION error code (RFC 4271 §4.5; 7 from RFC 7313 §5; 8 from
     /// RFC 9687).
-    ErrorCode {
+    ErrorCode: u8 {
         MessageHeader = 1,
         OpenMessage = 2,
         UpdateMessage = 3,
@@ -123,10 +76,10 @@ u8_code_points! {
     }
 }
 
-u8_code_points! {
+code_points! {
     /// Cease subcode (RFC 4486 §4, RFC 8538 §3 Hard Reset, RFC 9384 BFD
     /// Down); 2 and 4 carry an RFC 9003 shutdown communication.
-    CeaseSubcode {
+    CeaseSubcode: u8 {
         MaximumPrefixesReached = 1,
         AdministrativeShutdown = 2,
         PeerDeconfigured = 3,
@@ -140,11 +93,11 @@ u8_code_points! {
     }
 }
 
-u8_code_points! {
+code_points! {
     /// ROUTE-REFRESH message subtype (RFC 7313 §3.2): 0 a normal request,
     /// 1 BoRR and 2 EoRR frame a re-advertisement; others are reserved and
     /// ignored by the receiver (§5).
-    RouteRefreshSubtype {
+    RouteRefreshSubtype: u8 {
         Request = 0,
         BeginOfRouteRefresh = 1,
         EndOfRouteRefresh = 2,
@@ -156,11 +109,15 @@ mod tests {
     use super::*;
 
     #[test]
-    fn u8_code_points_round_trip_every_value() {
+    fn code_points_round_trip_every_value() {
         for v in 0..=u8::MAX {
             assert_eq!(u8::from(ErrorCode::from(v)), v);
             assert_eq!(u8::from(CeaseSubcode::from(v)), v);
             assert_eq!(u8::from(RouteRefreshSubtype::from(v)), v);
+            assert_eq!(u8::from(Safi::from(v)), v);
+        }
+        for v in 0..=u16::MAX {
+            assert_eq!(u16::from(Afi::from(v)), v);
         }
     }
 

@@ -420,40 +420,25 @@ fn socket_path(cli: &Cli) -> Result<PathBuf, String> {
     Ok(Path::new(DEFAULT_CONTROL_SOCKET).to_path_buf())
 }
 
+/// `value` as JSON with `--json`, else as `text` renders it.
+fn text_or_json<T: serde::Serialize>(value: &T, json: bool, text: fn(&T) -> String) -> String {
+    if json {
+        render::json(value)
+    } else {
+        text(value)
+    }
+}
+
 fn show(response: Response, prefix: Option<IpNet>, json: bool) -> Result<String, String> {
     match response {
         Response::Error(e) => Err(e),
         Response::Done(what) => Ok(format!("{what}\n")),
-        Response::Plan(plan) => Ok(if json {
-            render::json(&plan)
-        } else {
-            plan.to_string()
-        }),
-        Response::Neighbors(n) => Ok(if json {
-            render::json(&n)
-        } else {
-            render::neighbors(&n)
-        }),
-        Response::Tunnels(t) => Ok(if json {
-            render::json(&t)
-        } else {
-            render::tunnels(&t)
-        }),
-        Response::Nexthops(n) => Ok(if json {
-            render::json(&n)
-        } else {
-            render::nexthops(&n)
-        }),
-        Response::AdjRoutes(r) => Ok(if json {
-            render::json(&r)
-        } else {
-            render::adj_routes(&r)
-        }),
-        Response::Summary(s) => Ok(if json {
-            render::json(&s)
-        } else {
-            render::summary(&s)
-        }),
+        Response::Plan(plan) => Ok(text_or_json(&plan, json, |p| p.to_string())),
+        Response::Neighbors(n) => Ok(text_or_json(&n, json, render::neighbors)),
+        Response::Tunnels(t) => Ok(text_or_json(&t, json, |t| render::tunnels(t))),
+        Response::Nexthops(n) => Ok(text_or_json(&n, json, |n| render::nexthops(n))),
+        Response::AdjRoutes(r) => Ok(text_or_json(&r, json, render::adj_routes)),
+        Response::Summary(s) => Ok(text_or_json(&s, json, render::summary)),
         Response::Route(r) => Ok(match (r, json) {
             (Some(r), true) => render::json(&r),
             (Some(r), false) => render::route(&r),
@@ -470,11 +455,7 @@ fn show(response: Response, prefix: Option<IpNet>, json: bool) -> Result<String,
                 t.total_routes = t.routes.len() as u64;
                 t.total_paths = t.routes.values().map(|v| v.len() as u64).sum();
             }
-            Ok(if json {
-                render::json(&t)
-            } else {
-                render::routes(&t)
-            })
+            Ok(text_or_json(&t, json, render::routes))
         }
     }
 }

@@ -576,7 +576,7 @@ fn insert_policy(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::import_frr::bgpd;
+    use crate::import_frr::{Skipped, bgpd};
     use rib::policy::{Chain, Policy};
     use std::sync::Arc;
 
@@ -584,11 +584,24 @@ mod tests {
         s.parse().unwrap()
     }
 
-    fn rules(conf: &str, filter: Filter) -> Vec<Rule> {
+    /// `conf` read as a bgpd.conf, and what it skipped.
+    fn parse(conf: &str) -> (bgpd::Bgpd, Vec<Skipped>) {
         let mut skipped = Vec::new();
         let b = bgpd::parse("t", conf, &mut skipped);
+        (b, skipped)
+    }
+
+    /// `conf` read as a bgpd.conf that has nothing to skip.
+    fn parse_clean(conf: &str) -> bgpd::Bgpd {
+        let (b, skipped) = parse(conf);
         assert!(skipped.is_empty(), "{skipped:?}");
-        Expander::new(&b).expand(&filter, None).unwrap()
+        b
+    }
+
+    fn rules(conf: &str, filter: Filter) -> Vec<Rule> {
+        Expander::new(&parse_clean(conf))
+            .expand(&filter, None)
+            .unwrap()
     }
 
     fn accepts(rules: &[Rule], p: &str) -> bool {
@@ -652,8 +665,7 @@ route-map M permit 20
 
     #[test]
     fn a_missing_route_map_denies_everything_as_in_frr() {
-        let mut skipped = Vec::new();
-        let b = bgpd::parse("t", "router bgp 1\n", &mut skipped);
+        let (b, _) = parse("router bgp 1\n");
         let mut x = Expander::new(&b);
         let r = x.expand(&rm("NOPE"), None).unwrap();
         assert!(!accepts(&r, "10.0.0.0/8"));
@@ -681,8 +693,7 @@ route-map M permit 10
 
     #[test]
     fn family_restriction_keeps_the_other_family_undecided() {
-        let mut skipped = Vec::new();
-        let b = bgpd::parse("t", "route-map ALL permit 10\n", &mut skipped);
+        let (b, _) = parse("route-map ALL permit 10\n");
         let r = Expander::new(&b)
             .expand(&rm("ALL"), Some(Family::Ipv4))
             .unwrap();
@@ -707,9 +718,7 @@ bgp community-list expanded E permit 6500[0-9]:1
 bgp community-list 150 deny 65004:[0-9]+
 bgp large-community-list expanded L permit ^65001:.*:.*$
 ";
-        let mut skipped = Vec::new();
-        let b = bgpd::parse("t", conf, &mut skipped);
-        assert!(skipped.is_empty(), "{skipped:?}");
+        let b = parse_clean(conf);
         assert_eq!(
             b.as_path_lists["A"],
             vec![(true, "_65001$".into()), (true, "^65002_".into())]
@@ -738,12 +747,7 @@ bgp large-community-list expanded L permit ^65001:.*:.*$
 
     #[test]
     fn bad_as_path_expression_is_skipped_with_the_reason() {
-        let mut skipped = Vec::new();
-        let b = bgpd::parse(
-            "t",
-            "bgp as-path access-list A permit _(65001$\n",
-            &mut skipped,
-        );
+        let (b, skipped) = parse("bgp as-path access-list A permit _(65001$\n");
         assert!(b.as_path_lists.is_empty());
         assert_eq!(skipped.len(), 1);
         assert!(
@@ -769,12 +773,7 @@ route-map M permit 20
         assert_eq!(r[0].set.as_ref().unwrap().med, Some(5));
         assert!(r[1].matches == Match::default() && r[1].action == Action::Accept);
         // A missing list: the permit entry never matches, and is reported.
-        let mut skipped = Vec::new();
-        let b = bgpd::parse(
-            "t",
-            "route-map M permit 10\n match as-path NOPE\n",
-            &mut skipped,
-        );
+        let (b, _) = parse("route-map M permit 10\n match as-path NOPE\n");
         let mut x = Expander::new(&b);
         let r = x.expand(&rm("M"), None).unwrap();
         assert!(!accepts(&r, "10.0.0.0/8"));

@@ -25,6 +25,8 @@ pub mod table;
 
 use std::net::{Ipv4Addr, Ipv6Addr};
 
+use crate::netns::{Netns, veth};
+
 pub use receivers::ReceiverKind;
 pub use run::{RunOptions, RunResult, run};
 pub use table::{Table, TableSpec, generate};
@@ -59,6 +61,25 @@ impl Default for Topology {
 }
 
 impl Topology {
+    /// The sender's and the receiver's namespaces (`names`), joined by a
+    /// veth (`ifnames`, sender side first) with both families' addresses on
+    /// it.
+    pub fn link(&self, names: (&str, &str), ifnames: (&str, &str)) -> (Netns, Netns) {
+        let (s, r) = (Netns::new(names.0), Netns::new(names.1));
+        let v4 = |a| Some(format!("{a}/24"));
+        veth(
+            &s,
+            ifnames.0,
+            v4(self.sender_v4).as_deref(),
+            &r,
+            ifnames.1,
+            v4(self.receiver_v4).as_deref(),
+        );
+        s.add_addr(ifnames.0, &format!("{}/64", self.sender_v6));
+        r.add_addr(ifnames.1, &format!("{}/64", self.receiver_v6));
+        (s, r)
+    }
+
     /// The table spec for `v4` + `v6` prefixes sent from this topology's sender.
     pub fn table_spec(&self, v4: usize, v6: usize, seed: u64) -> TableSpec {
         TableSpec {

@@ -28,7 +28,7 @@ use super::probe::{ProcSample, RouteCount, sample};
 use super::receivers::{self, ReceiverKind};
 use super::speaker::{Session, SpeakerConfig};
 use super::table::Table;
-use crate::{Netns, veth};
+use crate::Netns;
 
 /// Knobs of one run.
 #[derive(Debug, Clone, Copy)]
@@ -105,34 +105,7 @@ pub fn loadavg() -> String {
 
 /// Builds the two namespaces and the veth between them.
 fn topology_netns(t: &Topology) -> (Netns, Netns) {
-    let s = Netns::new("bsnd");
-    let r = Netns::new("brcv");
-    veth(
-        &s,
-        "fs0",
-        Some(&format!("{}/24", t.sender_v4)),
-        &r,
-        "fr0",
-        Some(&format!("{}/24", t.receiver_v4)),
-    );
-    s.exec(&[
-        "ip",
-        "addr",
-        "add",
-        &format!("{}/64", t.sender_v6),
-        "dev",
-        "fs0",
-        "nodad",
-    ]);
-    r.exec(&[
-        "ip",
-        "addr",
-        "add",
-        &format!("{}/64", t.receiver_v6),
-        "dev",
-        "fr0",
-        "nodad",
-    ]);
+    let (s, r) = t.link(("bsnd", "brcv"), ("fs0", "fr0"));
     // The kernel adds the link-local address and its routes on its own
     // shortly after the link is up; the route baseline must come after that.
     crate::wait_until(
@@ -331,12 +304,7 @@ fn verify(kind: ReceiverKind, table: &Table, t: &Topology, rns: &Netns, res: &mu
             return;
         }
     };
-    let want: HashSet<IpNet> = table
-        .v4
-        .iter()
-        .map(|p| IpNet::V4(*p))
-        .chain(table.v6.iter().map(|p| IpNet::V6(*p)))
-        .collect();
+    let want: HashSet<IpNet> = table.prefixes().collect();
     let mut seen = HashSet::with_capacity(routes.len());
     let mut bad_gw = 0usize;
     let mut extra = 0usize;
@@ -379,12 +347,7 @@ fn run_floor(
     b: Bounds,
     res: &mut RunResult,
 ) {
-    let prefixes: Vec<IpNet> = table
-        .v4
-        .iter()
-        .map(|p| IpNet::V4(*p))
-        .chain(table.v6.iter().map(|p| IpNet::V6(*p)))
-        .collect();
+    let prefixes: Vec<IpNet> = table.prefixes().collect();
     match kind {
         ReceiverKind::IpBatch => {
             let dir = crate::TempDir::new("ipbatch");

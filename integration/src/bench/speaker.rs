@@ -98,20 +98,18 @@ pub struct Session {
 }
 
 fn our_open(cfg: &SpeakerConfig) -> Message {
+    let unicast = |afi| Capability::Multiprotocol {
+        afi,
+        safi: Safi::Unicast,
+    };
     Message::Open(Open {
         version: 4,
         my_as: u16::try_from(cfg.asn).unwrap_or(bgp::wire::AS_TRANS),
         hold_time: cfg.hold_time,
         bgp_id: cfg.router_id,
         capabilities: vec![
-            Capability::Multiprotocol {
-                afi: Afi::Ipv4,
-                safi: Safi::Unicast,
-            },
-            Capability::Multiprotocol {
-                afi: Afi::Ipv6,
-                safi: Safi::Unicast,
-            },
+            unicast(Afi::Ipv4),
+            unicast(Afi::Ipv6),
             Capability::RouteRefresh,
             Capability::FourOctetAs(cfg.asn),
         ],

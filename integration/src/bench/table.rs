@@ -54,6 +54,14 @@ pub struct Table {
     pub attribute_sets: usize,
 }
 
+impl Table {
+    /// Every prefix of the table, IPv4 then IPv6.
+    pub fn prefixes(&self) -> impl Iterator<Item = IpNet> + '_ {
+        let v4 = self.v4.iter().map(|p| IpNet::V4(*p));
+        v4.chain(self.v6.iter().map(|p| IpNet::V6(*p)))
+    }
+}
+
 /// splitmix64: small, fast and good enough to spread prefixes and paths.
 #[derive(Debug, Clone)]
 pub struct Rng(u64);
@@ -231,8 +239,25 @@ pub fn generate(spec: &TableSpec) -> Table {
     let mut stream = Vec::with_capacity((v4.len() + v6.len()) * 30);
     let mut sets = HashSet::new();
     let mut updates = 0;
-    let mut emit = |afi: Afi, nh: MpNextHop, chunk: Vec<IpNet>, rng: &mut Rng| {
-        let attrs = gen_attributes(rng, spec.sender_asn);
+    let next_hop = |global| MpNextHop {
+        global,
+        link_local: None,
+    };
+    let (nh4, nh6) = (
+        next_hop(IpAddr::V4(spec.next_hop_v4)),
+        next_hop(IpAddr::V6(spec.next_hop_v6)),
+    );
+    // All of IPv4, then all of IPv6, `per_update` prefixes an UPDATE.
+    let v4_chunks = v4.chunks(spec.per_update).map(|c| {
+        let chunk: Vec<IpNet> = c.iter().map(|p| IpNet::V4(*p)).collect();
+        (Afi::Ipv4, nh4, chunk)
+    });
+    let v6_chunks = v6.chunks(spec.per_update).map(|c| {
+        let chunk: Vec<IpNet> = c.iter().map(|p| IpNet::V6(*p)).collect();
+        (Afi::Ipv6, nh6, chunk)
+    });
+    for (afi, nh, chunk) in v4_chunks.chain(v6_chunks) {
+        let attrs = gen_attributes(&mut rng, spec.sender_asn);
         let msgs = encode_announce(&attrs, &nh, afi, &chunk, &ctx);
         assert_eq!(
             msgs.len(),
@@ -243,30 +268,6 @@ pub fn generate(spec: &TableSpec) -> Table {
         stream.extend_from_slice(&msgs[0]);
         sets.insert(attrs);
         updates += 1;
-    };
-    let nh4 = MpNextHop {
-        global: IpAddr::V4(spec.next_hop_v4),
-        link_local: None,
-    };
-    for c in v4.chunks(spec.per_update) {
-        emit(
-            Afi::Ipv4,
-            nh4,
-            c.iter().map(|p| IpNet::V4(*p)).collect(),
-            &mut rng,
-        );
-    }
-    let nh6 = MpNextHop {
-        global: IpAddr::V6(spec.next_hop_v6),
-        link_local: None,
-    };
-    for c in v6.chunks(spec.per_update) {
-        emit(
-            Afi::Ipv6,
-            nh6,
-            c.iter().map(|p| IpNet::V6(*p)).collect(),
-            &mut rng,
-        );
     }
     let attribute_sets = sets.len();
     stream.extend_from_slice(&end_of_rib(Afi::Ipv4, Safi::Unicast, &ctx));

@@ -136,15 +136,8 @@ fn main() -> ExitCode {
         return export(&args, &table, &topo);
     }
     let mut results = Vec::new();
-    let rounds = (1..=args.runs).flat_map(|round| args.receivers.iter().map(move |k| (round, k)));
-    for (round, kind) in rounds {
-        eprintln!(
-            "fullfeed: {} (run {round} of {}, load {}) ...",
-            kind.name(),
-            args.runs,
-            integration::bench::run::loadavg()
-        );
-        let r = run(*kind, &table, &topo, &args.opts);
+    for kind in rounds(&args, "") {
+        let r = run(kind, &table, &topo, &args.opts);
         eprintln!(
             "fullfeed: {}: in {:?} s, out {:?} s, peak RSS {:?}, ok {}{}",
             r.receiver,
@@ -165,41 +158,16 @@ fn main() -> ExitCode {
         md.push('\n');
         md.push_str(&t);
     }
-    println!("{md}");
-    if let Some(p) = &args.markdown
-        && let Err(e) = std::fs::write(p, &md)
-    {
-        eprintln!("cannot write {}: {e}", p.display());
-        return ExitCode::FAILURE;
-    }
-    if let Some(p) = &args.json {
-        let text = serde_json::to_string_pretty(&report::json(&table, &machine, &results))
-            .expect("JSON of plain values");
-        if let Err(e) = std::fs::write(p, text + "\n") {
-            eprintln!("cannot write {}: {e}", p.display());
-            return ExitCode::FAILURE;
-        }
-    }
-    if results.iter().all(|r| r.ok()) {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    }
+    let json = || report::json(&table, &machine, &results);
+    finish(&args, &md, json, results.iter().all(|r| r.ok()))
 }
 
 /// `--export`: each exporter in turn, then the table, JSON and exit status.
 fn export(args: &Args, table: &integration::bench::Table, topo: &Topology) -> ExitCode {
     use integration::bench::export;
     let mut results = Vec::new();
-    let rounds = (1..=args.runs).flat_map(|round| args.receivers.iter().map(move |k| (round, k)));
-    for (round, kind) in rounds {
-        eprintln!(
-            "fullfeed: export from {} (run {round} of {}, load {}) ...",
-            kind.name(),
-            args.runs,
-            integration::bench::run::loadavg()
-        );
-        let r = export::run_export(*kind, table, topo, args.opts.timeout);
+    for kind in rounds(args, "export from ") {
+        let r = export::run_export(kind, table, topo, args.opts.timeout);
         eprintln!(
             "fullfeed: {}: export {:?} s {}",
             r.exporter,
@@ -209,21 +177,49 @@ fn export(args: &Args, table: &integration::bench::Table, topo: &Topology) -> Ex
         results.push(r);
     }
     let md = export::markdown(&results);
+    let json = || export::json(&results);
+    finish(args, &md, json, results.iter().all(|r| r.ok()))
+}
+
+/// Each receiver (or exporter) in turn, `--runs` times over, each announced
+/// on stderr (`what` before its name) as its run starts.
+fn rounds<'a>(args: &'a Args, what: &'a str) -> impl Iterator<Item = ReceiverKind> + 'a {
+    (1..=args.runs).flat_map(move |round| {
+        args.receivers.iter().map(move |kind| {
+            eprintln!(
+                "fullfeed: {what}{} (run {round} of {}, load {}) ...",
+                kind.name(),
+                args.runs,
+                integration::bench::run::loadavg()
+            );
+            *kind
+        })
+    })
+}
+
+/// Prints the Markdown report, writes it and the JSON where `args` ask, and
+/// succeeds only if every run did.
+fn finish(
+    args: &Args,
+    md: &str,
+    json: impl FnOnce() -> serde_json::Value,
+    all_ok: bool,
+) -> ExitCode {
     println!("{md}");
     if let Some(p) = &args.markdown
-        && let Err(e) = std::fs::write(p, &md)
+        && let Err(e) = std::fs::write(p, md)
     {
         eprintln!("cannot write {}: {e}", p.display());
         return ExitCode::FAILURE;
     }
     if let Some(p) = &args.json {
-        let text = serde_json::to_string_pretty(&export::json(&results)).expect("plain JSON");
+        let text = serde_json::to_string_pretty(&json()).expect("JSON of plain values");
         if let Err(e) = std::fs::write(p, text + "\n") {
             eprintln!("cannot write {}: {e}", p.display());
             return ExitCode::FAILURE;
         }
     }
-    if results.iter().all(|r| r.ok()) {
+    if all_ok {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE

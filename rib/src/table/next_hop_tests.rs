@@ -4,9 +4,11 @@
 use std::io::Write;
 use std::sync::Mutex;
 
-use super::tests::{FAMILIES, WG_S2, accept_all, announce, fib, lab, net};
+use super::tests::{
+    FAMILIES, WG_S2, accept_all, announce, assert_deletes, assert_replaces, fib, lab, mp, net, via,
+};
 use super::*;
-use bgp::wire::{AsPath, MpReach};
+use bgp::wire::AsPath;
 
 const WG_S3: u32 = 6;
 
@@ -14,55 +16,10 @@ fn ll(s: &str) -> Ipv6Addr {
     s.parse().unwrap()
 }
 
-/// An UPDATE with one MP_REACH_NLRI from AS 65501 (S2).
-fn mp(afi: Afi, global: &str, link_local: Option<&str>, prefixes: &[&str]) -> Update {
-    Update {
-        attributes: Some(PathAttributes {
-            as_path: AsPath::from_sequence([65501]),
-            ..Default::default()
-        }),
-        mp_reach: Some(MpReach {
-            afi,
-            safi: Safi::Unicast,
-            next_hop: MpNextHop {
-                global: global.parse().unwrap(),
-                link_local: link_local.map(ll),
-            },
-            nlri: prefixes.iter().map(|p| net(p)).collect(),
-        }),
-        ..Default::default()
-    }
-}
-
-/// `via GW dev IFINDEX`, as the kernel writer gets it.
-fn via(gw: &str, ifindex: u32, onlink: bool) -> NextHops {
-    vec![KernelNextHop {
-        gateway: gw.parse().unwrap(),
-        ifindex,
-        onlink,
-    }]
-    .into()
-}
-
-/// `out`'s one kernel change: `prefix` (re)installed through `nexthops`.
-fn assert_replaces(out: &[Output], prefix: &str, nexthops: NextHops) {
-    assert_eq!(
-        fib(out),
-        vec![FibOp::Replace {
-            prefix: net(prefix),
-            nexthops,
-        }]
-    );
-}
-
-/// `out`'s one kernel change: `prefix` deleted.
-fn assert_deletes(out: &[Output], prefix: &str) {
-    assert_eq!(
-        fib(out),
-        vec![FibOp::Delete {
-            prefix: net(prefix)
-        }]
-    );
+/// S2's announcement of `prefix` with next hops `global` and its link-local
+/// fe80::b (32 octets, RFC 2545 §3).
+fn s2_with_link_local(afi: Afi, global: &str, prefix: &str) -> Update {
+    mp(afi, global, Some("fe80::b"), &[prefix])
 }
 
 /// The lab with S2's session over its tunnel (RFC 8950 negotiated too).
@@ -77,13 +34,10 @@ fn lab_over_tunnel() -> Rib {
 fn birds_unspecified_global_and_link_local_installs_via_the_link_local_on_the_tunnel() {
     // BIRD on a link-local-only session: 32 octets, `::` then `fe80::b`.
     let mut rib = lab_over_tunnel();
-    let out = rib.handle_update(
-        2,
-        mp(Afi::Ipv6, "::", Some("fe80::b"), &["2001:db8:2::/48"]),
-    );
+    let out = rib.handle_update(2, s2_with_link_local(Afi::Ipv6, "::", "2001:db8:2::/48"));
     assert_replaces(&out, "2001:db8:2::/48", via("fe80::b", WG_S2, false));
     // IPv4 routes over it (RFC 8950): `via inet6 fe80::b dev wg-s2`.
-    let out = rib.handle_update(2, mp(Afi::Ipv4, "::", Some("fe80::b"), &["198.19.0.0/24"]));
+    let out = rib.handle_update(2, s2_with_link_local(Afi::Ipv4, "::", "198.19.0.0/24"));
     assert_replaces(&out, "198.19.0.0/24", via("fe80::b", WG_S2, false));
     assert_eq!(rib.next_hop_drops(2), 0);
     assert!(
@@ -92,39 +46,29 @@ fn birds_unspecified_global_and_link_local_installs_via_the_link_local_on_the_tu
     );
 }
 
+/// Over its tunnel, S2 announces 2001:db8:2::/48 with next hops `global`
+/// and fe80::b: asserts the kernel gets the route through `nexthops`.
+fn assert_global_or_link_local(global: &str, nexthops: NextHops) {
+    let mut rib = lab_over_tunnel();
+    let update = s2_with_link_local(Afi::Ipv6, global, "2001:db8:2::/48");
+    assert_replaces(&rib.handle_update(2, update), "2001:db8:2::/48", nexthops);
+}
+
 #[test]
 fn reachable_global_next_hop_is_preferred_over_the_link_local() {
-    let mut rib = lab_over_tunnel();
     // fd00::2 has a host route over wg-s2 in the lab.
-    let out = rib.handle_update(
-        2,
-        mp(Afi::Ipv6, "fd00::2", Some("fe80::b"), &["2001:db8:2::/48"]),
-    );
-    assert_replaces(&out, "2001:db8:2::/48", via("fd00::2", WG_S2, true));
+    assert_global_or_link_local("fd00::2", via("fd00::2", WG_S2, true));
 }
 
 #[test]
 fn unreachable_global_next_hop_falls_back_to_the_link_local() {
-    let mut rib = lab_over_tunnel();
-    let out = rib.handle_update(
-        2,
-        mp(
-            Afi::Ipv6,
-            "2001:db8:ffff::9",
-            Some("fe80::b"),
-            &["2001:db8:2::/48"],
-        ),
-    );
-    assert_replaces(&out, "2001:db8:2::/48", via("fe80::b", WG_S2, false));
+    assert_global_or_link_local("2001:db8:ffff::9", via("fe80::b", WG_S2, false));
 }
 
 #[test]
 fn link_local_next_hop_follows_its_interface_down_and_up() {
     let mut rib = lab_over_tunnel();
-    rib.handle_update(
-        2,
-        mp(Afi::Ipv6, "::", Some("fe80::b"), &["2001:db8:2::/48"]),
-    );
+    rib.handle_update(2, s2_with_link_local(Afi::Ipv6, "::", "2001:db8:2::/48"));
     let down = KernelEvent::LinkChanged {
         ifindex: WG_S2,
         name: "wg-s2".into(),
@@ -229,7 +173,7 @@ fn link_local_next_hop_without_an_interface_is_dropped_counted_and_logged_once()
 fn ipv6_next_hop_for_ipv4_routes_without_rfc8950_is_dropped_and_counted() {
     let mut rib = lab(accept_all(), Chain::default());
     rib.set_peer_interface(2, Some(WG_S2), None);
-    let out = rib.handle_update(2, mp(Afi::Ipv4, "::", Some("fe80::b"), &["198.19.0.0/24"]));
+    let out = rib.handle_update(2, s2_with_link_local(Afi::Ipv4, "::", "198.19.0.0/24"));
     assert!(fib(&out).is_empty());
     assert_eq!(rib.next_hop_drops(2), 1);
 }

@@ -78,10 +78,10 @@ pub(super) fn peer(name: &str, addr: &str, asn: u32, import: Chain, export: Chai
 pub(super) const FAMILIES: [(Afi, Safi); 2] =
     [(Afi::Ipv4, Safi::Unicast), (Afi::Ipv6, Safi::Unicast)];
 
-/// S1 (AS 65500) with peers S2 (id 2, AS 65501) and S3 (id 3, AS 65502),
-/// both Established, and host routes to their loopbacks via their tunnels.
-pub(super) fn lab(import: Chain, export: Chain) -> Rib {
-    let mut rib = Rib::new(RibConfig {
+/// S1's settings: AS 65500, router ID 1.1.1.1, the main table, one path per
+/// prefix, AS paths of at most 8.
+fn s1_config() -> RibConfig {
+    RibConfig {
         local_as: 65500,
         router_id: Ipv4Addr::new(1, 1, 1, 1),
         table: 254,
@@ -89,7 +89,13 @@ pub(super) fn lab(import: Chain, export: Chain) -> Rib {
         multipath: 1,
         multipath_relax: false,
         max_as_path_len: Some(8),
-    });
+    }
+}
+
+/// S1 (AS 65500) with peers S2 (id 2, AS 65501) and S3 (id 3, AS 65502),
+/// both Established, and host routes to their loopbacks via their tunnels.
+pub(super) fn lab(import: Chain, export: Chain) -> Rib {
+    let mut rib = Rib::new(s1_config());
     rib.handle_kernel_event(&links());
     rib.handle_kernel_event(&host_route("2.2.2.2/32", WG_S2));
     rib.handle_kernel_event(&host_route("3.3.3.3/32", WG_S3));
@@ -133,8 +139,66 @@ pub(super) fn fib(out: &[Output]) -> Vec<FibOp> {
         .collect()
 }
 
-fn onlink_arc(gw: &str, ifindex: u32) -> NextHops {
-    onlink(gw, ifindex).into()
+/// An UPDATE with one MP_REACH_NLRI from AS 65501 (S2).
+pub(super) fn mp(afi: Afi, global: &str, link_local: Option<&str>, prefixes: &[&str]) -> Update {
+    mp_from(65501, afi, global, link_local, prefixes)
+}
+
+/// An UPDATE with one MP_REACH_NLRI, AS path `first_as`.
+fn mp_from(
+    first_as: u32,
+    afi: Afi,
+    global: &str,
+    link_local: Option<&str>,
+    prefixes: &[&str],
+) -> Update {
+    Update {
+        attributes: Some(PathAttributes {
+            as_path: AsPath::from_sequence([first_as]),
+            ..Default::default()
+        }),
+        mp_reach: Some(MpReach {
+            afi,
+            safi: Safi::Unicast,
+            next_hop: MpNextHop {
+                global: global.parse().unwrap(),
+                link_local: link_local.map(|a| a.parse().unwrap()),
+            },
+            nlri: prefixes.iter().map(|p| net(p)).collect(),
+        }),
+        ..Default::default()
+    }
+}
+
+/// `via GW dev IFINDEX`, as the kernel writer gets it.
+pub(super) fn via(gw: &str, ifindex: u32, onlink: bool) -> NextHops {
+    vec![KernelNextHop {
+        gateway: gw.parse().unwrap(),
+        ifindex,
+        onlink,
+    }]
+    .into()
+}
+
+/// `out`'s one kernel change: `prefix` (re)installed through `nexthops`.
+pub(super) fn assert_replaces(out: &[Output], prefix: &str, nexthops: NextHops) {
+    assert_eq!(
+        fib(out),
+        vec![FibOp::Replace {
+            prefix: net(prefix),
+            nexthops,
+        }]
+    );
+}
+
+/// `out`'s one kernel change: `prefix` deleted.
+pub(super) fn assert_deletes(out: &[Output], prefix: &str) {
+    assert_eq!(
+        fib(out),
+        vec![FibOp::Delete {
+            prefix: net(prefix)
+        }]
+    );
 }
 
 fn onlink(gw: &str, ifindex: u32) -> Vec<KernelNextHop> {
@@ -149,13 +213,7 @@ fn onlink(gw: &str, ifindex: u32) -> Vec<KernelNextHop> {
 fn learned_route_installs_via_peer_loopback_onlink() {
     let mut rib = lab(accept_all(), Chain::default());
     let out = rib.handle_update(2, announce(&[65501], "2.2.2.2", &["198.19.0.1/32"]));
-    assert_eq!(
-        fib(&out),
-        vec![FibOp::Replace {
-            prefix: net("198.19.0.1/32"),
-            nexthops: onlink_arc("2.2.2.2", WG_S2)
-        }]
-    );
+    assert_replaces(&out, "198.19.0.1/32", via("2.2.2.2", WG_S2, true));
     assert_eq!(rib.peer_counts(2, Afi::Ipv4), (1, 0));
 }
 
@@ -164,12 +222,7 @@ fn withdrawal_removes_the_kernel_route() {
     let mut rib = lab(accept_all(), Chain::default());
     rib.handle_update(2, announce(&[65501], "2.2.2.2", &["198.19.0.1/32"]));
     let out = rib.handle_update(2, withdraw(&["198.19.0.1/32"]));
-    assert_eq!(
-        fib(&out),
-        vec![FibOp::Delete {
-            prefix: net("198.19.0.1/32")
-        }]
-    );
+    assert_deletes(&out, "198.19.0.1/32");
     assert!(rib.loc_rib().is_empty());
     assert_eq!(rib.peer_counts(2, Afi::Ipv4), (0, 0));
 }
@@ -220,13 +273,17 @@ fn unresolved_next_hop_waits_for_the_kernel_route() {
         "no best, nothing to lose against"
     );
     let out = rib.handle_kernel_event(&host_route("9.9.9.9/32", WG_S2));
-    assert_eq!(
-        fib(&out),
-        vec![FibOp::Replace {
-            prefix: net("198.19.0.1/32"),
-            nexthops: onlink_arc("9.9.9.9", WG_S2)
-        }]
-    );
+    assert_replaces(&out, "198.19.0.1/32", via("9.9.9.9", WG_S2, true));
+}
+
+/// Why peer `peer`'s path to `prefix` is not the best.
+fn why_lost(rib: &Rib, prefix: &str, peer: u32) -> Option<LossReason> {
+    let dest = &rib.loc_rib()[&net(prefix)];
+    let i = dest
+        .paths
+        .iter()
+        .position(|p| p.source == Source::Peer(peer));
+    rib.loss_reason(&net(prefix), dest, i.expect("a path from the peer"))
 }
 
 #[test]
@@ -234,31 +291,13 @@ fn shorter_path_wins_and_failover_switches_the_kernel_route() {
     let mut rib = lab(accept_all(), Chain::default());
     rib.handle_update(3, announce(&[65502, 65510], "3.3.3.3", &["203.0.113.0/24"]));
     let out = rib.handle_update(2, announce(&[65501], "2.2.2.2", &["203.0.113.0/24"]));
+    assert_replaces(&out, "203.0.113.0/24", via("2.2.2.2", WG_S2, true));
     assert_eq!(
-        fib(&out),
-        vec![FibOp::Replace {
-            prefix: net("203.0.113.0/24"),
-            nexthops: onlink_arc("2.2.2.2", WG_S2)
-        }]
-    );
-    let dest = &rib.loc_rib()[&net("203.0.113.0/24")];
-    let loser = dest
-        .paths
-        .iter()
-        .position(|p| p.source == Source::Peer(3))
-        .unwrap();
-    assert_eq!(
-        rib.loss_reason(&net("203.0.113.0/24"), dest, loser),
+        why_lost(&rib, "203.0.113.0/24", 3),
         Some(LossReason::AsPathLength)
     );
     let out = rib.handle_peer_down(2);
-    assert_eq!(
-        fib(&out),
-        vec![FibOp::Replace {
-            prefix: net("203.0.113.0/24"),
-            nexthops: onlink_arc("3.3.3.3", WG_S3)
-        }]
-    );
+    assert_replaces(&out, "203.0.113.0/24", via("3.3.3.3", WG_S3, true));
 }
 
 #[test]
@@ -278,12 +317,7 @@ fn as_path_longer_than_the_limit_is_withdrawn() {
     // One more AS: over the limit, and the earlier path goes too.
     let nine = [65501, 1, 2, 3, 4, 5, 6, 7, 8];
     let out = rib.handle_update(2, announce(&nine, "2.2.2.2", &["198.19.0.1/32"]));
-    assert_eq!(
-        fib(&out),
-        vec![FibOp::Delete {
-            prefix: net("198.19.0.1/32")
-        }]
-    );
+    assert_deletes(&out, "198.19.0.1/32");
     assert!(rib.loc_rib().is_empty());
 }
 
@@ -305,41 +339,14 @@ fn treat_as_withdraw_removes_an_earlier_path() {
         reason: "bad ORIGIN",
     });
     let out = rib.handle_update(2, bad);
-    assert_eq!(
-        fib(&out),
-        vec![FibOp::Delete {
-            prefix: net("198.19.0.1/32")
-        }]
-    );
+    assert_deletes(&out, "198.19.0.1/32");
 }
 
 #[test]
 fn ipv6_route_resolves_via_peer_ipv6_loopback() {
     let mut rib = lab(accept_all(), Chain::default());
-    let update = Update {
-        attributes: Some(PathAttributes {
-            as_path: AsPath::from_sequence([65501]),
-            ..Default::default()
-        }),
-        mp_reach: Some(MpReach {
-            afi: Afi::Ipv6,
-            safi: Safi::Unicast,
-            next_hop: MpNextHop {
-                global: "fd00::2".parse().unwrap(),
-                link_local: None,
-            },
-            nlri: vec![net("2001:db8:2::/48")],
-        }),
-        ..Default::default()
-    };
-    let out = rib.handle_update(2, update);
-    assert_eq!(
-        fib(&out),
-        vec![FibOp::Replace {
-            prefix: net("2001:db8:2::/48"),
-            nexthops: onlink_arc("fd00::2", WG_S2)
-        }]
-    );
+    let out = rib.handle_update(2, mp(Afi::Ipv6, "fd00::2", None, &["2001:db8:2::/48"]));
+    assert_replaces(&out, "2001:db8:2::/48", via("fd00::2", WG_S2, true));
     let unreach = Update {
         mp_unreach: Some(MpUnreach {
             afi: Afi::Ipv6,
@@ -349,16 +356,14 @@ fn ipv6_route_resolves_via_peer_ipv6_loopback() {
         ..Default::default()
     };
     let out = rib.handle_update(2, unreach);
-    assert_eq!(
-        fib(&out),
-        vec![FibOp::Delete {
-            prefix: net("2001:db8:2::/48")
-        }]
-    );
+    assert_deletes(&out, "2001:db8:2::/48");
 }
 
+/// The announcements in `out` as (peer, prefixes, AS path, next hop),
+/// sorted: the order of peers is not part of what is tested.
 fn announces(out: &[Output]) -> Vec<(PeerId, Vec<IpNet>, String, IpAddr)> {
-    out.iter()
+    let mut sent: Vec<_> = out
+        .iter()
         .filter_map(|o| match o {
             Output::Announce {
                 peer,
@@ -374,22 +379,25 @@ fn announces(out: &[Output]) -> Vec<(PeerId, Vec<IpNet>, String, IpAddr)> {
             )),
             _ => None,
         })
-        .collect()
+        .collect();
+    sent.sort();
+    sent
+}
+
+/// Our 198.19.0.1/32 as `announces` shows it sent to `peer`: AS path 65500,
+/// next hop `next_hop`.
+fn ours_to(peer: PeerId, next_hop: &str) -> (PeerId, Vec<IpNet>, String, IpAddr) {
+    let prefixes = vec![net("198.19.0.1/32")];
+    (peer, prefixes, "65500".into(), next_hop.parse().unwrap())
 }
 
 #[test]
 fn originated_prefix_is_exported_with_next_hop_self_and_own_as() {
     let mut rib = lab(accept_all(), accept_all());
     let out = rib.originate(&[net("198.19.0.1/32")]);
-    let mut got = announces(&out);
-    got.sort();
-    let lo: IpAddr = "1.1.1.1".parse().unwrap();
     assert_eq!(
-        got,
-        vec![
-            (2, vec![net("198.19.0.1/32")], "65500".into(), lo),
-            (3, vec![net("198.19.0.1/32")], "65500".into(), lo),
-        ]
+        announces(&out),
+        vec![ours_to(2, "1.1.1.1"), ours_to(3, "1.1.1.1")]
     );
     assert!(fib(&out).is_empty(), "our own prefixes are not installed");
     assert_eq!(rib.peer_counts(2, Afi::Ipv4), (0, 1));
@@ -409,11 +417,7 @@ fn learned_route_is_passed_on_but_not_back_to_its_source() {
         )]
     );
     let out = rib.handle_update(2, withdraw(&["198.19.0.1/32"]));
-    assert!(out.contains(&Output::Withdraw {
-        peer: 3,
-        afi: Afi::Ipv4,
-        prefixes: vec![net("198.19.0.1/32")]
-    }));
+    assert!(out.contains(&withdraw_to_s3("198.19.0.1/32")));
 }
 
 #[test]
@@ -468,24 +472,13 @@ fn link_down_unresolves_and_link_up_reinstalls() {
         name: "wg-s2".into(),
         up: false,
     });
-    assert_eq!(
-        fib(&out),
-        vec![FibOp::Delete {
-            prefix: net("198.19.0.1/32")
-        }]
-    );
+    assert_deletes(&out, "198.19.0.1/32");
     let out = rib.handle_kernel_event(&KernelEvent::LinkChanged {
         ifindex: WG_S2,
         name: "wg-s2".into(),
         up: true,
     });
-    assert_eq!(
-        fib(&out),
-        vec![FibOp::Replace {
-            prefix: net("198.19.0.1/32"),
-            nexthops: onlink_arc("2.2.2.2", WG_S2)
-        }]
-    );
+    assert_replaces(&out, "198.19.0.1/32", via("2.2.2.2", WG_S2, true));
 }
 
 #[test]
@@ -548,12 +541,7 @@ fn tighter_import_policy_drops_paths_and_asks_for_refresh() {
     })]);
     let (out, import_changed) = rib.set_policies(2, only_198, Chain::default());
     assert!(import_changed);
-    assert_eq!(
-        fib(&out),
-        vec![FibOp::Delete {
-            prefix: net("203.0.113.0/24")
-        }]
-    );
+    assert_deletes(&out, "203.0.113.0/24");
     assert_eq!(rib.peer_counts(2, Afi::Ipv4), (1, 0));
 }
 
@@ -563,19 +551,10 @@ fn removed_peer_loses_its_routes_and_local_withdrawal_is_exported() {
     rib.originate(&[net("198.19.0.1/32")]);
     rib.handle_update(2, announce(&[65501], "2.2.2.2", &["203.0.113.0/24"]));
     let out = rib.remove_peer(2);
-    assert_eq!(
-        fib(&out),
-        vec![FibOp::Delete {
-            prefix: net("203.0.113.0/24")
-        }]
-    );
+    assert_deletes(&out, "203.0.113.0/24");
     assert!(rib.peer_settings(2).is_none());
     let out = rib.withdraw_local(&[net("198.19.0.1/32")]);
-    assert!(out.contains(&Output::Withdraw {
-        peer: 3,
-        afi: Afi::Ipv4,
-        prefixes: vec![net("198.19.0.1/32")]
-    }));
+    assert!(out.contains(&withdraw_to_s3("198.19.0.1/32")));
 }
 
 #[test]
@@ -587,22 +566,10 @@ fn multipath_installs_one_ecmp_route_and_shrinks_on_withdraw() {
     let out = rib.handle_update(3, announce(&[65502, 65510], "3.3.3.3", &["203.0.113.0/24"]));
     let mut both = onlink("2.2.2.2", WG_S2);
     both.extend(onlink("3.3.3.3", WG_S3));
-    assert_eq!(
-        fib(&out),
-        vec![FibOp::Replace {
-            prefix: net("203.0.113.0/24"),
-            nexthops: both.into()
-        }]
-    );
+    assert_replaces(&out, "203.0.113.0/24", both.into());
     assert_eq!(rib.loc_rib()[&net("203.0.113.0/24")].multipath_count(), 2);
     let out = rib.handle_update(2, withdraw(&["203.0.113.0/24"]));
-    assert_eq!(
-        fib(&out),
-        vec![FibOp::Replace {
-            prefix: net("203.0.113.0/24"),
-            nexthops: onlink_arc("3.3.3.3", WG_S3)
-        }]
-    );
+    assert_replaces(&out, "203.0.113.0/24", via("3.3.3.3", WG_S3, true));
 }
 
 #[test]
@@ -615,6 +582,31 @@ fn multipath_without_relax_needs_identical_as_paths() {
         fib(&out).is_empty(),
         "different AS paths: still the single best"
     );
+}
+
+/// Policy `name`: `set` on the routes of (or to) `peer`, then every route
+/// accepted.
+fn set_for_peer_then_accept_all(name: &str, set: SetActions, peer: &str) -> Chain {
+    let only_peer = Match {
+        peer: Some(vec![peer.into()]),
+        ..Match::default()
+    };
+    Chain(
+        set_chain(name, set, only_peer)
+            .0
+            .into_iter()
+            .chain(accept_all().0)
+            .collect(),
+    )
+}
+
+/// S1 withdrawing IPv4 `prefix` from S3.
+fn withdraw_to_s3(prefix: &str) -> Output {
+    Output::Withdraw {
+        peer: 3,
+        afi: Afi::Ipv4,
+        prefixes: vec![net(prefix)],
+    }
 }
 
 fn set_chain(name: &str, set: SetActions, m: Match) -> Chain {
@@ -635,40 +627,20 @@ fn import_set_local_pref_overrides_a_shorter_path() {
         local_pref: Some(200),
         ..SetActions::default()
     };
-    let only_s3 = Match {
-        peer: Some(vec!["s3".into()]),
-        ..Match::default()
-    };
-    let import = Chain(
-        set_chain("prefer-s3", prefer_s3, only_s3)
-            .0
-            .into_iter()
-            .chain(accept_all().0)
-            .collect(),
-    );
+    let import = set_for_peer_then_accept_all("prefer-s3", prefer_s3, "s3");
     let mut rib = lab(import, Chain::default());
     rib.handle_update(2, announce(&[65501], "2.2.2.2", &["203.0.113.0/24"]));
     let out = rib.handle_update(3, announce(&[65502, 65510], "3.3.3.3", &["203.0.113.0/24"]));
-    assert_eq!(
-        fib(&out),
-        vec![FibOp::Replace {
-            prefix: net("203.0.113.0/24"),
-            nexthops: onlink_arc("3.3.3.3", WG_S3)
-        }]
-    );
+    assert_replaces(&out, "203.0.113.0/24", via("3.3.3.3", WG_S3, true));
     let dest = &rib.loc_rib()[&net("203.0.113.0/24")];
     let best = &dest.paths[dest.best().unwrap()];
     assert_eq!(best.attrs.local_pref, Some(200));
-    let loser = dest
-        .paths
-        .iter()
-        .position(|p| p.source == Source::Peer(2))
-        .unwrap();
     assert_eq!(
-        rib.loss_reason(&net("203.0.113.0/24"), dest, loser),
+        why_lost(&rib, "203.0.113.0/24", 2),
         Some(LossReason::LocalPref)
     );
-    assert_eq!(dest.paths[loser].attrs.local_pref, None, "s2 untouched");
+    let s2 = dest.paths.iter().find(|p| p.source == Source::Peer(2));
+    assert_eq!(s2.unwrap().attrs.local_pref, None, "s2 untouched");
 }
 
 /// Import chain: s2's routes go to kernel table 100, s3's to the default.
@@ -677,17 +649,7 @@ fn s2_to_table(table: u32) -> Chain {
         table: Some(table),
         ..SetActions::default()
     };
-    let only_s2 = Match {
-        peer: Some(vec!["s2".into()]),
-        ..Match::default()
-    };
-    Chain(
-        set_chain("s2-table", to_table, only_s2)
-            .0
-            .into_iter()
-            .chain(accept_all().0)
-            .collect(),
-    )
+    set_for_peer_then_accept_all("s2-table", to_table, "s2")
 }
 
 #[test]
@@ -695,31 +657,18 @@ fn import_set_table_installs_there_and_a_change_of_best_moves_the_route() {
     let p = net("203.0.113.0/24");
     let mut rib = lab(s2_to_table(100), Chain::default());
     let out = rib.handle_update(2, announce(&[65501, 65510], "2.2.2.2", &["203.0.113.0/24"]));
-    let via_s2 = onlink_arc("2.2.2.2", WG_S2);
-    let via_s3 = onlink_arc("3.3.3.3", WG_S3);
+    let via_s2 = via("2.2.2.2", WG_S2, true);
+    let via_s3 = via("3.3.3.3", WG_S3, true);
     assert_eq!(
         fib(&out),
-        vec![FibOp::ReplaceIn {
-            table: 100,
-            prefix: p,
-            nexthops: via_s2.clone()
-        }]
+        vec![FibOp::replace(Some(100), p, via_s2.clone())]
     );
     assert_eq!(rib.installed_table(&p), Some(100));
     // s3's shorter path wins: out of table 100, into the default table.
     let out = rib.handle_update(3, announce(&[65502], "3.3.3.3", &["203.0.113.0/24"]));
     assert_eq!(
         fib(&out),
-        vec![
-            FibOp::DeleteIn {
-                table: 100,
-                prefix: p
-            },
-            FibOp::Replace {
-                prefix: p,
-                nexthops: via_s3
-            }
-        ]
+        vec![FibOp::delete(Some(100), p), FibOp::replace(None, p, via_s3)]
     );
     assert_eq!(rib.installed_table(&p), None);
     // s3 withdraws: back to s2's path, in table 100.
@@ -728,22 +677,12 @@ fn import_set_table_installs_there_and_a_change_of_best_moves_the_route() {
         fib(&out),
         vec![
             FibOp::Delete { prefix: p },
-            FibOp::ReplaceIn {
-                table: 100,
-                prefix: p,
-                nexthops: via_s2
-            }
+            FibOp::replace(Some(100), p, via_s2)
         ]
     );
     // The last path goes: deleted from table 100, where it is.
     let out = rib.handle_update(2, withdraw(&["203.0.113.0/24"]));
-    assert_eq!(
-        fib(&out),
-        vec![FibOp::DeleteIn {
-            table: 100,
-            prefix: p
-        }]
-    );
+    assert_eq!(fib(&out), vec![FibOp::delete(Some(100), p)]);
     assert_eq!(rib.installed_table(&p), None);
     assert!(rib.loc_rib().get(&p).is_none());
 }
@@ -754,37 +693,24 @@ fn changed_import_table_moves_an_installed_route() {
     let p = net("203.0.113.0/24");
     let mut rib = lab(s2_to_table(100), Chain::default());
     rib.handle_update(2, announce(&[65501], "2.2.2.2", &["203.0.113.0/24"]));
-    rib.set_policies(2, s2_to_table(200), Chain::default());
-    let out = rib.handle_update(2, announce(&[65501], "2.2.2.2", &["203.0.113.0/24"]));
+    // The kernel changes when S2's import policy names `table` and S2
+    // sends the path again.
+    let mut move_to = |table| {
+        rib.set_policies(2, s2_to_table(table), Chain::default());
+        fib(&rib.handle_update(2, announce(&[65501], "2.2.2.2", &["203.0.113.0/24"])))
+    };
+    let via_s2 = via("2.2.2.2", WG_S2, true);
     assert_eq!(
-        fib(&out),
+        move_to(200),
         vec![
-            FibOp::DeleteIn {
-                table: 100,
-                prefix: p
-            },
-            FibOp::ReplaceIn {
-                table: 200,
-                prefix: p,
-                nexthops: onlink_arc("2.2.2.2", WG_S2)
-            }
+            FibOp::delete(Some(100), p),
+            FibOp::replace(Some(200), p, via_s2.clone())
         ]
     );
     // A table equal to the default one is the default table.
-    rib.set_policies(2, s2_to_table(254), Chain::default());
-    let out = rib.handle_update(2, announce(&[65501], "2.2.2.2", &["203.0.113.0/24"]));
     assert_eq!(
-        fib(&out),
-        vec![
-            FibOp::DeleteIn {
-                table: 200,
-                prefix: p
-            },
-            FibOp::Replace {
-                prefix: p,
-                nexthops: onlink_arc("2.2.2.2", WG_S2)
-            }
-        ]
+        move_to(254),
+        vec![FibOp::delete(Some(200), p), FibOp::replace(None, p, via_s2)]
     );
     assert_eq!(rib.installed_table(&p), None);
 }
@@ -824,13 +750,7 @@ fn import_set_next_hop_is_tracked_and_installed() {
     };
     let mut rib = lab(set_chain("nh", set, Match::default()), Chain::default());
     let out = rib.handle_update(2, announce(&[65501], "2.2.2.2", &["198.19.0.0/24"]));
-    assert_eq!(
-        fib(&out),
-        vec![FibOp::Replace {
-            prefix: net("198.19.0.0/24"),
-            nexthops: onlink_arc("3.3.3.3", WG_S3)
-        }]
-    );
+    assert_replaces(&out, "198.19.0.0/24", via("3.3.3.3", WG_S3, true));
 }
 
 #[test]
@@ -846,17 +766,7 @@ fn export_set_applies_before_own_as_prepend_and_sends_med() {
         },
         ..SetActions::default()
     };
-    let to_s3 = Match {
-        peer: Some(vec!["s3".into()]),
-        ..Match::default()
-    };
-    let export = Chain(
-        set_chain("to-s3", set, to_s3)
-            .0
-            .into_iter()
-            .chain(accept_all().0)
-            .collect(),
-    );
+    let export = set_for_peer_then_accept_all("to-s3", set, "s3");
     let mut rib = lab(accept_all(), export);
     let mut update = announce(&[65501], "2.2.2.2", &["198.19.0.0/24"]);
     update.attributes.as_mut().unwrap().med = Some(10);
@@ -976,7 +886,7 @@ fn route_deleted_behind_our_back_is_reinstalled_once() {
         fib(&r.out),
         vec![FibOp::Replace {
             prefix: net("198.19.0.1/32"),
-            nexthops: onlink_arc("2.2.2.2", WG_S2)
+            nexthops: via("2.2.2.2", WG_S2, true)
         }]
     );
     assert!(!rib.repairs_pending());
@@ -1049,12 +959,7 @@ fn route_of_another_protocol_at_our_metric_is_never_overwritten() {
         "198.19.0.1/32",
         20,
     )));
-    assert_eq!(
-        fib(&out),
-        vec![FibOp::Delete {
-            prefix: net("198.19.0.1/32")
-        }]
-    );
+    assert_deletes(&out, "198.19.0.1/32");
     assert!(rib.is_yielded(&net("198.19.0.1/32")));
     rib.handle_update(2, withdraw(&["198.19.0.1/32"]));
     let out = rib.handle_update(3, announce(&[65502], "3.3.3.3", &["198.19.0.1/32"]));
@@ -1064,13 +969,7 @@ fn route_of_another_protocol_at_our_metric_is_never_overwritten() {
         "198.19.0.1/32",
         20,
     )));
-    assert_eq!(
-        fib(&out),
-        vec![FibOp::Replace {
-            prefix: net("198.19.0.1/32"),
-            nexthops: onlink_arc("3.3.3.3", WG_S3)
-        }]
-    );
+    assert_replaces(&out, "198.19.0.1/32", via("3.3.3.3", WG_S3, true));
     assert!(!rib.is_yielded(&net("198.19.0.1/32")));
 }
 
@@ -1111,35 +1010,14 @@ fn session_down_is_worked_off_in_chunks() {
     assert_eq!(deletes, 9);
     assert!(ops.contains(&FibOp::Replace {
         prefix: net("198.19.0.0/24"),
-        nexthops: onlink_arc("3.3.3.3", WG_S3)
+        nexthops: via("3.3.3.3", WG_S3, true)
     }));
     assert_eq!(rib.loc_rib().len(), 1);
     assert_eq!(rib.flush_sweep(4), Vec::new());
 }
 
-/// An MP_REACH announcement of `prefix` (of family `afi`) with next hop
-/// fd00::2 and AS path `first_as`.
-fn mp_update(afi: Afi, first_as: u32, prefix: &str) -> Update {
-    Update {
-        attributes: Some(PathAttributes {
-            as_path: AsPath::from_sequence([first_as]),
-            ..Default::default()
-        }),
-        mp_reach: Some(MpReach {
-            afi,
-            safi: Safi::Unicast,
-            next_hop: MpNextHop {
-                global: "fd00::2".parse().unwrap(),
-                link_local: None,
-            },
-            nlri: vec![net(prefix)],
-        }),
-        ..Default::default()
-    }
-}
-
 fn v6_route(prefix: &str) -> Update {
-    mp_update(Afi::Ipv6, 65501, prefix)
+    mp(Afi::Ipv6, "fd00::2", None, &[prefix])
 }
 
 fn end_of_rib_v4() -> Update {
@@ -1163,12 +1041,7 @@ fn restarted(keep: &[Afi]) -> (Rib, Vec<Output>) {
 fn graceful_restart_keeps_routes_installed_and_marks_them_stale() {
     let (rib, out) = restarted(&[Afi::Ipv4]);
     // The IPv6 family is not preserved: its route goes at once.
-    assert_eq!(
-        fib(&out),
-        vec![FibOp::Delete {
-            prefix: net("2001:db8:2::/48")
-        }]
-    );
+    assert_deletes(&out, "2001:db8:2::/48");
     // Nothing is withdrawn from S3: the stale routes stay best.
     assert!(
         !out.iter()
@@ -1178,7 +1051,7 @@ fn graceful_restart_keeps_routes_installed_and_marks_them_stale() {
     assert!(rib.is_stale(2, &net("198.19.0.1/32")));
     let dest = &rib.loc_rib()[&net("198.19.0.1/32")];
     assert!(dest.best().is_some());
-    assert_eq!(dest.installed, Some(onlink_arc("2.2.2.2", WG_S2)));
+    assert_eq!(dest.installed, Some(via("2.2.2.2", WG_S2, true)));
     assert_eq!(rib.peer_counts(2, Afi::Ipv4).0, 2);
 }
 
@@ -1193,12 +1066,7 @@ fn re_announced_route_is_fresh_and_end_of_rib_sweeps_the_rest() {
     assert!(rib.is_stale(2, &net("198.19.1.0/24")));
     // IPv4 End-of-RIB sweeps the IPv4 route not re-announced, not IPv6.
     let out = rib.handle_update(2, end_of_rib_v4());
-    assert_eq!(
-        fib(&out),
-        vec![FibOp::Delete {
-            prefix: net("198.19.1.0/24")
-        }]
-    );
+    assert_deletes(&out, "198.19.1.0/24");
     assert!(out.iter().any(|o| matches!(
         o,
         Output::Withdraw { peer: 3, prefixes, .. } if prefixes == &vec![net("198.19.1.0/24")]
@@ -1216,12 +1084,7 @@ fn re_announced_route_is_fresh_and_end_of_rib_sweeps_the_rest() {
         ..Default::default()
     };
     let out = rib.handle_update(2, eor_v6);
-    assert_eq!(
-        fib(&out),
-        vec![FibOp::Delete {
-            prefix: net("2001:db8:2::/48")
-        }]
-    );
+    assert_deletes(&out, "2001:db8:2::/48");
     assert_eq!(rib.stale_count(2), 0);
     assert_eq!(rib.loc_rib().len(), 1);
 }
@@ -1246,13 +1109,7 @@ fn re_announced_route_with_a_new_next_hop_replaces_the_stale_one() {
     rib.handle_kernel_event(&host_route("2.2.2.9/32", WG_S2));
     rib.handle_peer_up(2, Ipv4Addr::new(2, 2, 2, 2), &FAMILIES, false);
     let out = rib.handle_update(2, announce(&[65501], "2.2.2.9", &["198.19.0.1/32"]));
-    assert_eq!(
-        fib(&out),
-        vec![FibOp::Replace {
-            prefix: net("198.19.0.1/32"),
-            nexthops: onlink_arc("2.2.2.9", WG_S2)
-        }]
-    );
+    assert_replaces(&out, "198.19.0.1/32", via("2.2.2.9", WG_S2, true));
     assert_eq!(rib.loc_rib()[&net("198.19.0.1/32")].paths.len(), 1);
     assert_eq!(rib.stale_count(2), 1);
     // A withdrawal of a stale route removes it and its stale mark.
@@ -1279,20 +1136,14 @@ fn lab_with_ipv6_peer(enh: bool) -> Rib {
 }
 
 fn ipv4_over_ipv6(prefix: &str) -> Update {
-    mp_update(Afi::Ipv4, 65504, prefix)
+    mp_from(65504, Afi::Ipv4, "fd00::2", None, &[prefix])
 }
 
 #[test]
 fn ipv4_route_with_ipv6_next_hop_resolves_via_the_ipv6_loopback_route() {
     let mut rib = lab_with_ipv6_peer(true);
     let out = rib.handle_update(4, ipv4_over_ipv6("198.19.4.0/24"));
-    assert_eq!(
-        fib(&out),
-        vec![FibOp::Replace {
-            prefix: net("198.19.4.0/24"),
-            nexthops: onlink_arc("fd00::2", WG_S2)
-        }]
-    );
+    assert_replaces(&out, "198.19.4.0/24", via("fd00::2", WG_S2, true));
     assert_eq!(rib.peer_counts(4, Afi::Ipv4).0, 1);
     // Passed on to an IPv4 peer with our IPv4 next hop in NEXT_HOP.
     assert!(announces(&out).contains(&(
@@ -1316,34 +1167,25 @@ fn ipv6_next_hop_for_ipv4_without_extended_next_hop_is_treated_as_withdraw() {
     rib.handle_update(4, classic);
     assert_eq!(rib.peer_counts(4, Afi::Ipv4).0, 1);
     let out = rib.handle_update(4, ipv4_over_ipv6("198.19.4.0/24"));
-    assert_eq!(
-        fib(&out),
-        vec![FibOp::Delete {
-            prefix: net("198.19.4.0/24")
-        }]
-    );
+    assert_deletes(&out, "198.19.4.0/24");
 }
 
 #[test]
 fn ipv4_routes_go_to_an_extended_next_hop_peer_with_our_ipv6_next_hop() {
     let mut rib = lab_with_ipv6_peer(true);
     let out = rib.originate(&[net("198.19.0.1/32")]);
-    let mut got = announces(&out);
-    got.sort();
-    let v4: IpAddr = "1.1.1.1".parse().unwrap();
-    let v6: IpAddr = "fd00::1".parse().unwrap();
     assert_eq!(
-        got,
+        announces(&out),
         vec![
-            (2, vec![net("198.19.0.1/32")], "65500".into(), v4),
-            (3, vec![net("198.19.0.1/32")], "65500".into(), v4),
-            (4, vec![net("198.19.0.1/32")], "65500".into(), v6),
+            ours_to(2, "1.1.1.1"),
+            ours_to(3, "1.1.1.1"),
+            ours_to(4, "fd00::1"),
         ]
     );
     // Without RFC 8950 the IPv6 session gets the IPv4 next hop.
     let mut rib = lab_with_ipv6_peer(false);
     let out = rib.originate(&[net("198.19.0.1/32")]);
-    assert!(announces(&out).contains(&(4, vec![net("198.19.0.1/32")], "65500".into(), v4)));
+    assert!(announces(&out).contains(&ours_to(4, "1.1.1.1")));
 }
 
 /// A stale path and a fresh one that tie up to MED: the fresh one wins at
@@ -1363,7 +1205,7 @@ fn fresh_path_beats_a_tied_stale_one_and_the_stale_keeps_its_router_id() {
         fib(&out),
         vec![FibOp::Replace {
             prefix: net(p),
-            nexthops: onlink_arc("3.3.3.3", WG_S3)
+            nexthops: via("3.3.3.3", WG_S3, true)
         }]
     );
     let dest = &rib.loc_rib()[&net(p)];
@@ -1380,7 +1222,7 @@ fn fresh_path_beats_a_tied_stale_one_and_the_stale_keeps_its_router_id() {
         fib(&out),
         vec![FibOp::Replace {
             prefix: net(p),
-            nexthops: onlink_arc("2.2.2.2", WG_S2)
+            nexthops: via("2.2.2.2", WG_S2, true)
         }]
     );
     // S2 back and re-announcing: fresh again, the usual router ID order.
@@ -1396,13 +1238,8 @@ fn fresh_path_beats_a_tied_stale_one_and_the_stale_keeps_its_router_id() {
 #[test]
 fn deferral_holds_fib_and_exports_then_replaces_and_sweeps_leftovers() {
     let mut rib = Rib::new(RibConfig {
-        local_as: 65500,
-        router_id: Ipv4Addr::new(1, 1, 1, 1),
-        table: 254,
-        metric: 20,
-        multipath: 1,
-        multipath_relax: false,
         max_as_path_len: None,
+        ..s1_config()
     });
     rib.begin_deferral();
     assert!(rib.is_deferring());
@@ -1438,11 +1275,11 @@ fn deferral_holds_fib_and_exports_then_replaces_and_sweeps_leftovers() {
         vec![
             FibOp::Replace {
                 prefix: net("198.19.0.0/24"),
-                nexthops: onlink_arc("2.2.2.2", WG_S2)
+                nexthops: via("2.2.2.2", WG_S2, true)
             },
             FibOp::Replace {
                 prefix: net("198.19.1.0/24"),
-                nexthops: onlink_arc("2.2.2.2", WG_S2)
+                nexthops: via("2.2.2.2", WG_S2, true)
             },
             FibOp::Delete {
                 prefix: net("198.19.9.0/24")
@@ -1475,12 +1312,7 @@ fn deferral_holds_fib_and_exports_then_replaces_and_sweeps_leftovers() {
     // Ending twice does nothing; afterwards changes flow as usual.
     assert!(rib.end_deferral(&kernel_stale).is_empty());
     let out = rib.handle_update(2, withdraw(&["198.19.1.0/24"]));
-    assert_eq!(
-        fib(&out),
-        vec![FibOp::Delete {
-            prefix: net("198.19.1.0/24")
-        }]
-    );
+    assert_deletes(&out, "198.19.1.0/24");
     // S3 coming up now gets the table at once.
     let out = rib.handle_peer_up(3, Ipv4Addr::new(3, 3, 3, 3), &FAMILIES, false);
     assert!(
@@ -1535,25 +1367,14 @@ fn soft_reconfiguration_keeps_rejected_routes_and_reapplies_a_new_policy_without
 
     let (out, refresh) = rib.set_policies(2, accept_all(), Chain::default());
     assert!(!refresh, "re-applied from the copy: no ROUTE-REFRESH");
-    assert_eq!(
-        fib(&out),
-        vec![FibOp::Replace {
-            prefix: net("203.0.113.0/24"),
-            nexthops: onlink_arc("2.2.2.2", WG_S2),
-        }]
-    );
+    assert_replaces(&out, "203.0.113.0/24", via("2.2.2.2", WG_S2, true));
     assert_eq!(rib.peer_counts(2, Afi::Ipv4), (2, 0));
     assert_eq!(rib.received_counts(2), Some([(2, 0), (0, 0)]));
 
     // Tighter again: the route goes, still from the copy.
     let (out, refresh) = rib.set_policies(2, only("198.0.0.0/8 le 32"), Chain::default());
     assert!(!refresh);
-    assert_eq!(
-        fib(&out),
-        vec![FibOp::Delete {
-            prefix: net("203.0.113.0/24")
-        }]
-    );
+    assert_deletes(&out, "203.0.113.0/24");
     // Peer 3 has no copy: a policy change there still needs a refresh.
     let (_, refresh) = rib.set_policies(3, accept_all(), Chain::default());
     assert!(refresh);
@@ -1656,13 +1477,7 @@ fn graceful_shutdown_community_sets_local_pref_zero_rfc8326() {
     rib.handle_update(2, draining);
     // S3's longer path wins: S2's is at LOCAL_PREF 0 despite the policy's 300.
     let out = rib.handle_update(3, announce(&[65502, 1, 2], "3.3.3.3", &["198.19.0.1/32"]));
-    assert_eq!(
-        fib(&out),
-        vec![FibOp::Replace {
-            prefix: net("198.19.0.1/32"),
-            nexthops: onlink_arc("3.3.3.3", WG_S3)
-        }]
-    );
+    assert_replaces(&out, "198.19.0.1/32", via("3.3.3.3", WG_S3, true));
     let dest = rib.loc_rib().get(&net("198.19.0.1/32")).unwrap();
     let s2 = dest
         .paths
@@ -1672,13 +1487,7 @@ fn graceful_shutdown_community_sets_local_pref_zero_rfc8326() {
     assert_eq!(s2.attrs.local_pref, Some(0));
     // Without the community S2's path is back at 300 and wins.
     let out = rib.handle_update(2, announce(&[65501], "2.2.2.2", &["198.19.0.1/32"]));
-    assert_eq!(
-        fib(&out),
-        vec![FibOp::Replace {
-            prefix: net("198.19.0.1/32"),
-            nexthops: onlink_arc("2.2.2.2", WG_S2)
-        }]
-    );
+    assert_replaces(&out, "198.19.0.1/32", via("2.2.2.2", WG_S2, true));
 }
 
 #[test]
@@ -1698,12 +1507,7 @@ fn enhanced_route_refresh_sweeps_paths_not_readvertised_between_borr_and_eorr() 
     assert!(!rib.is_stale(2, &net("198.19.0.1/32")));
     // EoRR: .2 goes, .1 stays.
     let out = rib.handle_end_of_refresh(2, Afi::Ipv4);
-    assert_eq!(
-        fib(&out),
-        vec![FibOp::Delete {
-            prefix: net("198.19.0.2/32")
-        }]
-    );
+    assert_deletes(&out, "198.19.0.2/32");
     assert_eq!(rib.stale_count(2), 0);
     assert!(rib.loc_rib().get(&net("198.19.0.1/32")).is_some());
     // A BoRR for the other family leaves IPv4 paths alone.
@@ -1717,23 +1521,11 @@ fn blackhole_community_installs_a_blackhole_route_and_is_not_exported_rfc7999() 
     let mut update = announce(&[65501], "2.2.2.2", &["203.0.113.7/32"]);
     (update.attributes.as_mut().unwrap().communities).push(Community::BLACKHOLE);
     let out = rib.handle_update(2, update);
-    assert_eq!(
-        fib(&out),
-        vec![FibOp::Replace {
-            prefix: net("203.0.113.7/32"),
-            nexthops: Arc::new(Vec::new())
-        }]
-    );
+    assert_replaces(&out, "203.0.113.7/32", Arc::new(Vec::new()));
     assert!(announces(&out).is_empty(), "not passed on to S3");
     // Without the community it is an ordinary route again, and exported.
     let out = rib.handle_update(2, announce(&[65501], "2.2.2.2", &["203.0.113.7/32"]));
-    assert_eq!(
-        fib(&out),
-        vec![FibOp::Replace {
-            prefix: net("203.0.113.7/32"),
-            nexthops: onlink_arc("2.2.2.2", WG_S2)
-        }]
-    );
+    assert_replaces(&out, "203.0.113.7/32", via("2.2.2.2", WG_S2, true));
     assert_eq!(announces(&out).len(), 1);
 }
 
@@ -1882,14 +1674,7 @@ fn a_links_flap_rewrites_only_the_routes_through_it() {
     assert_eq!(fib(&out), vec![]);
     // ... and comes back: S3's route is written again, S2's still untouched.
     let out = rib.handle_kernel_event(&dump(true, None));
-    assert_eq!(
-        fib(&out),
-        vec![FibOp::replace(
-            None,
-            net("203.0.113.0/24"),
-            onlink_arc("3.3.3.3", WG_S3)
-        )]
-    );
+    assert_replaces(&out, "203.0.113.0/24", via("3.3.3.3", WG_S3, true));
 
     // As the watcher reports it: the link's change first, then the dump.
     let s3_link = |up| KernelEvent::LinkChanged {
@@ -1899,17 +1684,10 @@ fn a_links_flap_rewrites_only_the_routes_through_it() {
     };
     let mut out = rib.handle_kernel_event(&s3_link(false));
     out.extend(rib.handle_kernel_event(&dump(false, None)));
-    assert_eq!(fib(&out), vec![FibOp::delete(None, net("203.0.113.0/24"))]);
+    assert_deletes(&out, "203.0.113.0/24");
     let mut out = rib.handle_kernel_event(&s3_link(true));
     out.extend(rib.handle_kernel_event(&dump(true, None)));
-    assert_eq!(
-        fib(&out),
-        vec![FibOp::replace(
-            None,
-            net("203.0.113.0/24"),
-            onlink_arc("3.3.3.3", WG_S3)
-        )]
-    );
+    assert_replaces(&out, "203.0.113.0/24", via("3.3.3.3", WG_S3, true));
 
     // A dump no link change explains (lost notifications): everything again.
     let other = host_route("192.0.2.0/24", 1);

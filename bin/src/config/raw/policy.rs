@@ -12,7 +12,9 @@ use rib::policy::{
     PrefixList, SetActions,
 };
 
-use serde::de::{self, Deserializer, Visitor};
+use serde::de;
+
+use super::de::deserialize_any;
 
 use super::*;
 
@@ -54,25 +56,17 @@ enum RawLen {
     Range(RawLenRange),
 }
 
-impl<'de> Deserialize<'de> for RawLen {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = RawLen;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a length N or {ge: N, le: M}")
-            }
-            fn visit_u64<E: de::Error>(self, v: u64) -> Result<RawLen, E> {
-                u32::try_from(v)
-                    .map(RawLen::Exact)
-                    .map_err(|_| E::custom(format!("length {v} is too large")))
-            }
-            fn visit_map<A: de::MapAccess<'de>>(self, map: A) -> Result<RawLen, A::Error> {
-                RawLenRange::deserialize(de::value::MapAccessDeserializer::new(map))
-                    .map(RawLen::Range)
-            }
-        }
-        d.deserialize_any(V)
+deserialize_any! {
+    RawLen,
+    expecting "a length N or {ge: N, le: M}",
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<RawLen, E> {
+        u32::try_from(v)
+            .map(RawLen::Exact)
+            .map_err(|_| E::custom(format!("length {v} is too large")))
+    }
+    fn visit_map<A: de::MapAccess<'de>>(self, map: A) -> Result<RawLen, A::Error> {
+        RawLenRange::deserialize(de::value::MapAccessDeserializer::new(map))
+            .map(RawLen::Range)
     }
 }
 
