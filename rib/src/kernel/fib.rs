@@ -398,7 +398,8 @@ fn run(
         "FIB writer started"
     );
     while let Some(cmd) = commands.blocking_recv() {
-        if let Some(o) = objects.as_mut() {
+        // Restore does the same itself, and reports what it did.
+        if let (Some(o), false) = (objects.as_mut(), matches!(cmd, Command::Restore(_))) {
             o.heal_if_changed(&cfg, &mut sock);
         }
         match cmd {
