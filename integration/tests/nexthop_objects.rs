@@ -549,3 +549,119 @@ fn an_earlier_runs_objects_are_reused_or_swept_and_purge_removes_ours_only() {
             .contains("nhid")
     );
 }
+
+/// Counts `RTM_NEWROUTE` notifications on a listener of IPv4 routes until it has been quiet
+/// for `quiet`: (caused by port `owner`, by anyone else).
+fn count_route_notifications(fd: i32, owner: u32, quiet: Duration) -> (usize, usize) {
+    let (mut ours, mut others) = (0, 0);
+    let mut buf = vec![0u8; 1 << 16];
+    let mut last = Instant::now();
+    while last.elapsed() < quiet {
+        // SAFETY: recv into a live buffer of its length.
+        let n = unsafe { libc::recv(fd, buf.as_mut_ptr().cast(), buf.len(), libc::MSG_DONTWAIT) };
+        if n <= 0 {
+            let e = std::io::Error::last_os_error();
+            assert_ne!(e.raw_os_error(), Some(libc::ENOBUFS), "listener overran");
+            std::thread::sleep(Duration::from_millis(5));
+            continue;
+        }
+        last = Instant::now();
+        let mut off = 0;
+        while off + 16 <= n as usize {
+            let len = u32::from_ne_bytes(buf[off..off + 4].try_into().unwrap()) as usize;
+            let kind = u16::from_ne_bytes(buf[off + 4..off + 6].try_into().unwrap());
+            let port = u32::from_ne_bytes(buf[off + 12..off + 16].try_into().unwrap());
+            if kind == libc::RTM_NEWROUTE {
+                if port == owner {
+                    ours += 1
+                } else {
+                    others += 1
+                }
+            }
+            off += (len + 3) & !3;
+            if len == 0 {
+                break;
+            }
+        }
+    }
+    (ours, others)
+}
+
+fn route_listener() -> i32 {
+    // SAFETY: plain socket/bind/setsockopt calls on a fresh fd with valid arguments.
+    unsafe {
+        let fd = libc::socket(
+            libc::AF_NETLINK,
+            libc::SOCK_RAW | libc::SOCK_CLOEXEC,
+            libc::NETLINK_ROUTE,
+        );
+        assert!(fd >= 0);
+        let size: i32 = 512 << 20;
+        let rc = libc::setsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_RCVBUFFORCE,
+            (&size as *const i32).cast(),
+            4,
+        );
+        assert_eq!(rc, 0);
+        let mut sa: libc::sockaddr_nl = std::mem::zeroed();
+        sa.nl_family = libc::AF_NETLINK as u16;
+        sa.nl_groups = libc::RTMGRP_IPV4_ROUTE as u32;
+        let rc = libc::bind(
+            fd,
+            (&sa as *const libc::sockaddr_nl).cast(),
+            std::mem::size_of::<libc::sockaddr_nl>() as u32,
+        );
+        assert_eq!(rc, 0);
+        fd
+    }
+}
+
+/// The kernel fact of issue 16, measured with our writer: re-pointing an object used by
+/// 100,000 routes. With `net.ipv4.nexthop_compat_mode=1` (the default) the kernel sends one
+/// `RTM_NEWROUTE` per route using it (stamped with the writer's port id, so our watcher's
+/// filter drops them, but every other listener gets them all); with 0, none. Prints the time
+/// of the repoint and of the purge (one delete per object) for the report.
+#[test]
+fn compat_mode_decides_whether_a_repoint_notifies_every_route() {
+    const N: u32 = 100_000;
+    for mode in ["1", "0"] {
+        let lab = lab(&format!("nc{mode}"));
+        lab.a.sysctl("net.ipv4.nexthop_compat_mode", mode);
+        let oif = lab.ifindex();
+        let (a, b) = (hop("10.77.0.2", oif), hop("10.77.0.3", oif));
+        let routes = prefixes(0, N);
+        lab.a.in_ns(|| {
+            let rt = runtime();
+            let mut w = FibWriter::spawn_with(cfg(), objects_mode()).expect("writer");
+            let t = Instant::now();
+            apply(&rt, &mut w, replace_all(&routes, std::slice::from_ref(&a)));
+            let install = t.elapsed();
+            let fd = route_listener();
+            let t = Instant::now();
+            rt.block_on(w.repoint(NexthopTarget::Hops(vec![a.clone()]), vec![b.clone()]))
+                .expect("repoint");
+            let repoint = t.elapsed();
+            let (ours, others) =
+                count_route_notifications(fd, w.port_id(), Duration::from_millis(500));
+            // SAFETY: closing the fd we opened.
+            unsafe { libc::close(fd) };
+            assert_eq!(lab.gateway_for("100.64.7.1"), "10.77.0.3");
+            let t = Instant::now();
+            assert_eq!(rt.block_on(w.purge_stale()).unwrap(), N as usize);
+            let purge = t.elapsed();
+            eprintln!(
+                "nexthop_compat_mode={mode}: {N} routes installed in {install:?}; repoint took \
+                 {repoint:?} and caused {ours} route notifications (+{others} by others); \
+                 purge (1 object) took {purge:?}"
+            );
+            match mode {
+                "1" => assert_eq!(ours, N as usize, "one notification per route"),
+                _ => assert_eq!(ours, 0, "no route notification at all"),
+            }
+            assert_eq!(others, 0);
+        });
+        assert!(lab.bgp_routes().is_empty());
+    }
+}

@@ -127,6 +127,80 @@ pub fn canonical(hops: &[KernelNextHop]) -> Vec<KernelNextHop> {
     v
 }
 
+/// Route → object. IPv4 routes, the bulk of a full table, are keyed by a packed 12-byte key
+/// (a 16-byte bucket with the id, against 28 for the generic key): at a million routes that
+/// is about 35 MB of table instead of 60.
+#[derive(Debug, Default)]
+struct RouteMap {
+    v4: FastMap<V4Key, u32>,
+    other: FastMap<RouteKey, u32>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+struct V4Key {
+    table: u32,
+    addr: u32,
+    len: u8,
+}
+
+impl V4Key {
+    fn of(k: &RouteKey) -> Option<V4Key> {
+        match k.prefix {
+            IpNet::V4(n) => Some(V4Key {
+                table: k.table,
+                addr: u32::from(n.addr()),
+                len: n.prefix_len(),
+            }),
+            IpNet::V6(_) => None,
+        }
+    }
+
+    fn key(&self) -> RouteKey {
+        let net = ipnet::Ipv4Net::new(self.addr.into(), self.len).expect("valid length");
+        RouteKey {
+            table: self.table,
+            prefix: IpNet::V4(net),
+        }
+    }
+}
+
+impl RouteMap {
+    fn get(&self, k: &RouteKey) -> Option<u32> {
+        match V4Key::of(k) {
+            Some(v4) => self.v4.get(&v4).copied(),
+            None => self.other.get(k).copied(),
+        }
+    }
+
+    fn insert(&mut self, k: RouteKey, id: u32) -> Option<u32> {
+        match V4Key::of(&k) {
+            Some(v4) => self.v4.insert(v4, id),
+            None => self.other.insert(k, id),
+        }
+    }
+
+    fn remove(&mut self, k: &RouteKey) -> Option<u32> {
+        match V4Key::of(k) {
+            Some(v4) => self.v4.remove(&v4),
+            None => self.other.remove(k),
+        }
+    }
+
+    fn iter(&self) -> impl Iterator<Item = (RouteKey, u32)> + '_ {
+        (self.v4.iter().map(|(k, id)| (k.key(), *id)))
+            .chain(self.other.iter().map(|(k, id)| (*k, *id)))
+    }
+
+    fn len(&self) -> usize {
+        self.v4.len() + self.other.len()
+    }
+
+    fn clear(&mut self) {
+        self.v4 = FastMap::default();
+        self.other = FastMap::default();
+    }
+}
+
 /// The registry.
 #[derive(Debug)]
 pub struct Objects {
@@ -137,7 +211,7 @@ pub struct Objects {
     objects: BTreeMap<u32, Object>,
     /// The object new routes with these next hops use.
     by_hops: HashMap<Vec<KernelNextHop>, u32>,
-    routes: FastMap<RouteKey, u32>,
+    routes: RouteMap,
     /// Ids in our range held by someone else.
     taken: HashSet<u32>,
     /// Objects whose count dropped to zero since the last `collect`.
@@ -153,7 +227,7 @@ impl Objects {
             cursor: base,
             objects: BTreeMap::new(),
             by_hops: HashMap::new(),
-            routes: FastMap::default(),
+            routes: RouteMap::default(),
             taken: HashSet::new(),
             unused: Vec::new(),
         }
@@ -204,7 +278,6 @@ impl Objects {
         let current = self
             .routes
             .get(key)
-            .copied()
             .filter(|id| self.objects.get(id).is_some_and(|o| o.hops == hops));
         let id = match current.or_else(|| self.by_hops.get(&hops).copied()) {
             Some(id) => id,
@@ -428,7 +501,7 @@ impl Objects {
 
     /// The object route `key` uses, if any.
     pub fn route_object(&self, key: &RouteKey) -> Option<u32> {
-        self.routes.get(key).copied()
+        self.routes.get(key)
     }
 
     /// Takes over an earlier run's objects found in the kernel (`dump`: every object of the
@@ -588,14 +661,14 @@ impl Objects {
 
     /// Number of routes using an object in `table`.
     pub fn route_count_in(&self, table: u32) -> usize {
-        self.routes.keys().filter(|k| k.table == table).count()
+        self.routes.iter().filter(|(k, _)| k.table == table).count()
     }
 
     /// The routes using object `id` (a scan: for repairs, not for the hot path).
     pub fn routes_of(&self, id: u32) -> Vec<RouteKey> {
         let mut v: Vec<RouteKey> = (self.routes.iter())
-            .filter(|(_, o)| **o == id)
-            .map(|(k, _)| *k)
+            .filter(|(_, o)| *o == id)
+            .map(|(k, _)| k)
             .collect();
         v.sort();
         v

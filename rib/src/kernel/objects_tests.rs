@@ -349,3 +349,36 @@ fn ids_wrap_within_the_range_and_run_out_loudly() {
     let (id, _) = install(&mut o, "198.51.102.0/24", &[hop("10.0.0.4", 3)]);
     assert_eq!(id, u32::MAX - 1);
 }
+
+#[test]
+fn the_route_map_packs_ipv4_keys_and_keeps_every_family_and_table_apart() {
+    assert_eq!(std::mem::size_of::<(V4Key, u32)>(), 16);
+    let mut m = RouteMap::default();
+    let keys = [
+        key("198.51.100.0/24"),
+        RouteKey {
+            table: 1000,
+            prefix: "198.51.100.0/24".parse().unwrap(),
+        },
+        key("2001:db8::/32"),
+        key("0.0.0.0/0"),
+    ];
+    for (i, k) in keys.iter().enumerate() {
+        assert_eq!(m.insert(*k, i as u32), None);
+    }
+    assert_eq!(m.len(), 4);
+    for (i, k) in keys.iter().enumerate() {
+        assert_eq!(m.get(k), Some(i as u32));
+    }
+    let mut all: Vec<_> = m.iter().collect();
+    all.sort();
+    let mut want: Vec<_> = keys
+        .iter()
+        .enumerate()
+        .map(|(i, k)| (*k, i as u32))
+        .collect();
+    want.sort();
+    assert_eq!(all, want);
+    assert_eq!(m.remove(&keys[1]), Some(1));
+    assert_eq!(m.get(&keys[0]), Some(0), "the main table's route stays");
+}
