@@ -633,6 +633,7 @@ fn compat_mode_decides_whether_a_repoint_notifies_every_route() {
         let (a, b) = (hop("10.77.0.2", oif), hop("10.77.0.3", oif));
         let routes = prefixes(0, N);
         lab.a.in_ns(|| {
+            assert_eq!(rib::kernel::nexthop_compat_mode().unwrap(), mode == "1");
             let rt = runtime();
             let mut w = FibWriter::spawn_with(cfg(), objects_mode()).expect("writer");
             let t = Instant::now();

@@ -20,6 +20,16 @@
 //!   cannot become a group or the reverse;
 //! - an IPv4 route may use an IPv6 gateway object (RFC 8950), an IPv6 route not an IPv4 one.
 
+//!
+//! `net.ipv4.nexthop_compat_mode` (per network namespace, default 1; it covers IPv6 too):
+//! with 1 the kernel puts each route's gateway and device next to its `nhid` in dumps and
+//! notifications, and re-pointing an object sends one `RTM_NEWROUTE` per route using it (at
+//! 100,000 routes: ~0.33 s in the kernel and 100,000 messages, all stamped with the writer's
+//! port id); with 0 only `nhid`, and a re-point is one `RTM_NEWNEXTHOP` (~3 ms). The writer
+//! works the same either way and only reports the mode ([`nexthop_compat_mode`]); setting
+//! it is the operator's choice, since every other route listener of the namespace sees the
+//! difference.
+
 use std::collections::HashMap;
 use std::io;
 use std::net::IpAddr;
@@ -38,6 +48,14 @@ use super::nexthop::{NexthopMessage, RTM_DELNEXTHOP, RTM_NEWNEXTHOP};
 use super::nlsock::{Body, KernelChanges, Request, RouteSocket};
 use super::objects::{NexthopObject, NhAction, Objects, RouteKey, Spec};
 use super::view::{KernelNextHop, KernelRoute};
+
+/// `net.ipv4.nexthop_compat_mode` of the calling thread's network namespace: true (the
+/// default, 1) if the kernel still describes routes on objects with their gateway and device,
+/// and notifies each of them when their object changes.
+pub fn nexthop_compat_mode() -> io::Result<bool> {
+    let v = std::fs::read_to_string("/proc/sys/net/ipv4/nexthop_compat_mode")?;
+    Ok(v.trim() != "0")
+}
 
 pub(super) struct ObjectWriter {
     reg: Objects,
@@ -117,16 +135,27 @@ impl ObjectWriter {
         sock: &mut RouteSocket,
         port: u32,
     ) -> io::Result<Option<ObjectWriter>> {
-        // Subscribed before the first dump, so nothing that happens after it is missed.
-        let changes = KernelChanges::open()?;
-        let dump = match sock.dump_nexthops() {
-            Ok(d) => d,
+        // The probe: a kernel without nexthop objects refuses the dump (EOPNOTSUPP), and
+        // one without their multicast group refuses the subscription.
+        let probe = sock.dump_nexthops().and_then(|_| KernelChanges::open());
+        let changes = match probe {
+            Ok(c) => c,
             Err(e) => {
                 tracing::warn!(error = %e,
                     "the kernel has no nexthop objects: routes carry their own next hops");
                 return Ok(None);
             }
         };
+        match nexthop_compat_mode() {
+            Ok(true) => tracing::info!(
+                "net.ipv4.nexthop_compat_mode=1: re-pointing a nexthop object sends a route \
+                 notification for every route using it; 0 makes it one message"
+            ),
+            Ok(false) => {}
+            Err(e) => tracing::debug!("cannot read net.ipv4.nexthop_compat_mode: {e}"),
+        }
+        // Subscribed before this dump, so nothing that happens after it is missed.
+        let dump = sock.dump_nexthops()?;
         let mut reg = Objects::new(cfg.protocol, opts.nhid_base, opts.nhid_span);
         let mut routes = Vec::new();
         for family in [AddressFamily::Inet, AddressFamily::Inet6] {

@@ -16,6 +16,7 @@ pub use fib::{
     DEFAULT_BATCH, FibConfig, FibError, FibOp, FibOptions, FibResult, FibWriter, NextHops,
     NexthopMode, NexthopTarget, QUEUE_BATCHES, Restored,
 };
+pub use fib_objects::nexthop_compat_mode;
 /// The watcher's socket filter, for tests that check what it lets through.
 pub use nlsock::drop_route_notifications;
 pub use objects::{NHID_BASE, NHID_SPAN, NexthopObject};

@@ -285,7 +285,7 @@ impl NexthopMessage {
                     _ => return Err(bad("4 or 16")),
                 },
                 NHA_GROUP => {
-                    if v.len() % 8 != 0 {
+                    if !v.len().is_multiple_of(8) {
                         return Err(bad("a multiple of 8"));
                     }
                     NexthopAttr::Group(
