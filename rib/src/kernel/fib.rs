@@ -4,6 +4,7 @@
 //!   caller ──submit(Vec<FibOp>)──► [cmd channel] ──► writer thread (blocking RouteSocket)
 //!   caller ◄──results()────────── [result channel] ◄─┘   batched RTM_NEWROUTE/RTM_DELROUTE,
 //!   purge_stale()/dump_own() ──► [cmd + oneshot] ──►      acks matched by sequence number
+//!   repoint()/restore_nexthops()/nexthops() ─┘             (+ RTM_*NEXTHOP in objects mode)
 //! ```
 //!
 //! With [`NexthopMode::Objects`] (opt-in through [`FibWriter::spawn_with`]) routes go in as

@@ -223,8 +223,17 @@ impl Watch {
                         while self.messages.try_recv().is_ok() {}
                         break;
                     }
-                    Incoming::Nexthop(Err(e)) => {
-                        tracing::warn!("nexthop notifications lost ({e}); re-reading the kernel");
+                    Incoming::Nexthop(Err(e)) if e.raw_os_error() != Some(libc::ENOBUFS) => {
+                        tracing::error!(
+                            "nexthop notification socket failed ({e}); not following objects"
+                        );
+                        self.nexthops = None;
+                        continue;
+                    }
+                    Incoming::Nexthop(Err(_)) => {
+                        tracing::warn!(
+                            "nexthop notifications lost (overrun); re-reading the kernel"
+                        );
                         tokio::time::sleep(SETTLE).await;
                         while self.messages.try_recv().is_ok() {}
                         break;
