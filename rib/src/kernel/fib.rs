@@ -4,7 +4,12 @@
 //!   caller ──submit(Vec<FibOp>)──► [cmd channel] ──► writer thread (blocking RouteSocket)
 //!   caller ◄──results()────────── [result channel] ◄─┘   batched RTM_NEWROUTE/RTM_DELROUTE,
 //!   purge_stale()/dump_own() ──► [cmd + oneshot] ──►      acks matched by sequence number
+//!   repoint()/restore_nexthops()/nexthops() ─┘             (+ RTM_*NEXTHOP in objects mode)
 //! ```
+//!
+//! With [`NexthopMode::Objects`] (opt-in through [`FibWriter::spawn_with`]) routes go in as
+//! `nhid N` over shared nexthop objects (`fib_objects`); where the kernel has none, or with
+//! the default [`NexthopMode::PerRoute`], every route carries its own gateway and device.
 //!
 //! The writer runs on its own OS thread so that full-table loads never compete with the BGP
 //! sessions' runtime, and talks to the kernel through a raw netlink socket that packs many
@@ -23,7 +28,9 @@ use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
 use tokio::sync::{mpsc, oneshot};
 
 use super::convert::{delete_message, replace_message, route_from_msg};
+use super::fib_objects::ObjectWriter;
 use super::nlsock::{Request, RouteSocket};
+use super::objects::{NHID_BASE, NHID_SPAN, NexthopObject};
 use super::view::{KernelNextHop, KernelRoute};
 
 /// Requests per `send()`: measured best on this class of machine (crates.md §2).
@@ -54,6 +61,63 @@ impl Default for FibConfig {
             protocol: super::view::RTPROT_BGP,
         }
     }
+}
+
+/// How routes name their next hops in the kernel.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum NexthopMode {
+    /// Each route carries its gateway and device (`RTA_GATEWAY`/`RTA_OIF`, or `RTA_MULTIPATH`).
+    #[default]
+    PerRoute,
+    /// Each route references a shared nexthop object (`RTA_NH_ID`, Linux 5.3+): one object per
+    /// distinct resolved next hop, a group per ECMP set. Re-pointing an object moves every route
+    /// using it in one kernel operation. Falls back to `PerRoute` where the kernel has no
+    /// nexthop objects.
+    Objects,
+}
+
+/// How the writer works, beyond where routes go ([`FibConfig`]). A separate struct so that
+/// `FibConfig { table, metric, protocol }` literals elsewhere stay valid.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FibOptions {
+    /// Requests per `send()`.
+    pub batch: usize,
+    pub nexthops: NexthopMode,
+    /// Our nexthop object ids: `nhid_base .. nhid_base + nhid_span` (see
+    /// [`super::objects`] for why a high fixed base). Two writers in objects mode in one
+    /// namespace need disjoint ranges.
+    pub nhid_base: u32,
+    pub nhid_span: u32,
+}
+
+impl Default for FibOptions {
+    fn default() -> Self {
+        FibOptions {
+            batch: DEFAULT_BATCH,
+            nexthops: NexthopMode::PerRoute,
+            nhid_base: NHID_BASE,
+            nhid_span: NHID_SPAN,
+        }
+    }
+}
+
+/// Which nexthop object [`FibWriter::repoint`] moves.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum NexthopTarget {
+    Id(u32),
+    /// The object routes through these next hops use now.
+    Hops(Vec<KernelNextHop>),
+}
+
+/// What [`FibWriter::restore_nexthops`] found and did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Restored {
+    /// Objects that were missing or no longer as we made them, installed again.
+    pub objects: usize,
+    /// Routes the kernel had removed with a deleted object, installed again.
+    pub routes: usize,
+    /// Failures, as (what, why).
+    pub errors: Vec<(String, String)>,
 }
 
 /// The next hops of one route, shared (a `Vec` behind the `Arc` keeps the
@@ -148,12 +212,20 @@ enum Command {
     Batch(Vec<FibOp>),
     Purge(oneshot::Sender<io::Result<usize>>),
     DumpOwn(oneshot::Sender<io::Result<Vec<KernelRoute>>>),
+    Repoint(
+        NexthopTarget,
+        Vec<KernelNextHop>,
+        oneshot::Sender<io::Result<u32>>,
+    ),
+    Restore(oneshot::Sender<io::Result<Restored>>),
+    Nexthops(oneshot::Sender<Vec<NexthopObject>>),
 }
 
 /// Handle to the writer thread. Dropping it stops the thread once queued work is done.
 pub struct FibWriter {
     cfg: FibConfig,
     port_id: u32,
+    objects: bool,
     commands: mpsc::Sender<Command>,
     results: mpsc::UnboundedReceiver<FibResult>,
 }
@@ -168,21 +240,47 @@ impl FibWriter {
     /// Like `spawn` with `batch` requests per `send()` (1 = one request per round trip);
     /// exists for measurements.
     pub fn spawn_with_batch(cfg: FibConfig, batch: usize) -> io::Result<FibWriter> {
+        Self::spawn_with(
+            cfg,
+            FibOptions {
+                batch,
+                ..FibOptions::default()
+            },
+        )
+    }
+
+    /// Starts the writer with `opts`. In [`NexthopMode::Objects`] this probes the kernel for
+    /// nexthop objects (an `RTM_GETNEXTHOP` dump) and falls back to per-route next hops
+    /// without them; if it has them, the objects an earlier run left in our range are taken
+    /// over with the routes that use them, and those no route uses are deleted. See
+    /// [`FibWriter::uses_objects`].
+    pub fn spawn_with(cfg: FibConfig, opts: FibOptions) -> io::Result<FibWriter> {
         // Open the socket here so that a failure is reported to the caller, then move it
         // to the thread: the thread inherits our network namespace at creation anyway.
-        let sock = RouteSocket::open(batch)?;
+        let mut sock = RouteSocket::open(opts.batch)?;
         let port_id = sock.port_id()?;
+        let objects = match opts.nexthops {
+            NexthopMode::PerRoute => None,
+            NexthopMode::Objects => ObjectWriter::start(&cfg, &opts, &mut sock, port_id)?,
+        };
+        let uses_objects = objects.is_some();
         let (commands, cmd_rx) = mpsc::channel(QUEUE_BATCHES);
         let (res_tx, results) = mpsc::unbounded_channel();
         thread::Builder::new()
             .name("fib-writer".into())
-            .spawn(move || run(cfg, sock, cmd_rx, res_tx))?;
+            .spawn(move || run(cfg, sock, objects, cmd_rx, res_tx))?;
         Ok(FibWriter {
             cfg,
             port_id,
+            objects: uses_objects,
             commands,
             results,
         })
+    }
+
+    /// True if routes go in over nexthop objects: asked for, and the kernel has them.
+    pub fn uses_objects(&self) -> bool {
+        self.objects
     }
 
     pub fn config(&self) -> FibConfig {
@@ -217,6 +315,11 @@ impl FibWriter {
 
     /// Deletes every route with our protocol in our table (left by an earlier run, as BIRD's
     /// kernel protocol does at start) and returns how many. Runs after already queued batches.
+    ///
+    /// In objects mode it deletes every object of ours first, one operation per object, and
+    /// the kernel removes the routes using them along with it (in any table: objects are per
+    /// namespace); then the routes left without an object (blackholes, an earlier per-route
+    /// run's) one by one.
     pub async fn purge_stale(&self) -> io::Result<usize> {
         let (tx, rx) = oneshot::channel();
         self.commands
@@ -235,6 +338,47 @@ impl FibWriter {
             .map_err(|_| gone())?;
         rx.await.map_err(|_| gone())?
     }
+
+    /// Re-points a nexthop object to `to` with one `RTM_NEWNEXTHOP` replace (plus the member
+    /// objects a group needs that do not exist yet): every route using it forwards to `to`
+    /// at once, none is rewritten. Returns the object's id. Runs after already queued
+    /// batches; later `Replace` ops through `to` keep their routes on this object.
+    ///
+    /// Errors: not in objects mode (`Unsupported`), no such object, or a gateway object asked
+    /// to become a group or the reverse (`InvalidInput`), or the kernel's refusal.
+    pub async fn repoint(&self, target: NexthopTarget, to: Vec<KernelNextHop>) -> io::Result<u32> {
+        let (tx, rx) = oneshot::channel();
+        self.commands
+            .send(Command::Repoint(target, to, tx))
+            .await
+            .map_err(|_| gone())?;
+        rx.await.map_err(|_| gone())?
+    }
+
+    /// Self-healing for objects: compares our objects with the kernel's and installs again
+    /// those that are missing or changed, and the routes the kernel removed along with a
+    /// deleted object (`ip nexthop del` takes its routes with it, silently). The writer also
+    /// does this by itself before each command once it has seen a link or nexthop change; call
+    /// this when the watcher reports [`super::KernelEvent::OwnNexthopRemoved`]. A no-op in
+    /// per-route mode.
+    pub async fn restore_nexthops(&self) -> io::Result<Restored> {
+        let (tx, rx) = oneshot::channel();
+        self.commands
+            .send(Command::Restore(tx))
+            .await
+            .map_err(|_| gone())?;
+        rx.await.map_err(|_| gone())?
+    }
+
+    /// Our nexthop objects (empty in per-route mode), for `show nexthops`.
+    pub async fn nexthops(&self) -> io::Result<Vec<NexthopObject>> {
+        let (tx, rx) = oneshot::channel();
+        self.commands
+            .send(Command::Nexthops(tx))
+            .await
+            .map_err(|_| gone())?;
+        rx.await.map_err(|_| gone())
+    }
 }
 
 fn gone() -> io::Error {
@@ -244,14 +388,27 @@ fn gone() -> io::Error {
 fn run(
     cfg: FibConfig,
     mut sock: RouteSocket,
+    mut objects: Option<ObjectWriter>,
     mut commands: mpsc::Receiver<Command>,
     results: mpsc::UnboundedSender<FibResult>,
 ) {
-    tracing::debug!(batch = sock.batch(), ?cfg, "FIB writer started");
+    tracing::debug!(
+        batch = sock.batch(),
+        ?cfg,
+        objects = objects.is_some(),
+        "FIB writer started"
+    );
     while let Some(cmd) = commands.blocking_recv() {
+        // Restore does the same itself, and reports what it did.
+        if let (Some(o), false) = (objects.as_mut(), matches!(cmd, Command::Restore(_))) {
+            o.heal_if_changed(&cfg, &mut sock);
+        }
         match cmd {
             Command::Batch(ops) => {
-                let result = apply(&cfg, &mut sock, ops);
+                let result = match objects.as_mut() {
+                    Some(o) => o.apply(&cfg, &mut sock, ops),
+                    None => apply(&cfg, &mut sock, ops),
+                };
                 if !result.errors.is_empty() {
                     tracing::warn!(
                         failed = result.errors.len(),
@@ -264,29 +421,57 @@ fn run(
                 let _ = results.send(result);
             }
             Command::Purge(reply) => {
-                let _ = reply.send(purge(&cfg, &mut sock));
+                let purged = match objects.as_mut() {
+                    Some(o) => o.purge(&cfg, &mut sock),
+                    None => purge(&cfg, &mut sock),
+                };
+                let _ = reply.send(purged);
             }
             Command::DumpOwn(reply) => {
-                let _ = reply.send(dump_own(&cfg, &mut sock));
+                let own = match objects.as_ref() {
+                    Some(o) => o.dump_own(&cfg, &mut sock),
+                    None => dump_own(&cfg, &mut sock),
+                };
+                let _ = reply.send(own);
+            }
+            Command::Repoint(target, to, reply) => {
+                let done = match objects.as_mut() {
+                    Some(o) => o.repoint(&cfg, &mut sock, target, &to),
+                    None => Err(io::Error::new(
+                        io::ErrorKind::Unsupported,
+                        "the FIB writer does not use nexthop objects",
+                    )),
+                };
+                let _ = reply.send(done);
+            }
+            Command::Restore(reply) => {
+                let done = match objects.as_mut() {
+                    Some(o) => o.restore(&cfg, &mut sock),
+                    None => Ok(Restored::default()),
+                };
+                let _ = reply.send(done);
+            }
+            Command::Nexthops(reply) => {
+                let _ = reply.send(objects.as_ref().map(|o| o.list()).unwrap_or_default());
             }
         }
     }
 }
 
-fn new_route(
+pub(super) fn new_route(
     cfg: &FibConfig,
     prefix: &IpNet,
     nexthops: &[KernelNextHop],
 ) -> Result<Request, FibError> {
     Ok(Request {
-        msg: RouteNetlinkMessage::NewRoute(replace_message(cfg, prefix, nexthops)?),
+        msg: RouteNetlinkMessage::NewRoute(replace_message(cfg, prefix, nexthops)?).into(),
         flags: NLM_F_CREATE | NLM_F_REPLACE,
     })
 }
 
-fn del_route(cfg: &FibConfig, prefix: &IpNet) -> Request {
+pub(super) fn del_route(cfg: &FibConfig, prefix: &IpNet) -> Request {
     Request {
-        msg: RouteNetlinkMessage::DelRoute(delete_message(cfg, prefix)),
+        msg: RouteNetlinkMessage::DelRoute(delete_message(cfg, prefix)).into(),
         flags: 0,
     }
 }
@@ -295,7 +480,7 @@ fn del_route(cfg: &FibConfig, prefix: &IpNet) -> Request {
 /// bytes and the socket waits for the acks of each send() (256 requests)
 /// anyway, so a larger chunk buys nothing; 4096 set the peak RSS of a
 /// full-table withdraw (+1.2 MiB at the moment every queue was full).
-const APPLY_CHUNK: usize = 512;
+pub(super) const APPLY_CHUNK: usize = 512;
 
 /// Applies a batch of ops and reports per-prefix failures, in op order.
 fn apply(cfg: &FibConfig, sock: &mut RouteSocket, ops: Vec<FibOp>) -> FibResult {
@@ -373,7 +558,7 @@ fn apply(cfg: &FibConfig, sock: &mut RouteSocket, ops: Vec<FibOp>) -> FibResult 
     }
 }
 
-fn dump_own(cfg: &FibConfig, sock: &mut RouteSocket) -> io::Result<Vec<KernelRoute>> {
+pub(super) fn dump_own(cfg: &FibConfig, sock: &mut RouteSocket) -> io::Result<Vec<KernelRoute>> {
     let mut own = Vec::new();
     for family in [AddressFamily::Inet, AddressFamily::Inet6] {
         own.extend(
@@ -386,7 +571,7 @@ fn dump_own(cfg: &FibConfig, sock: &mut RouteSocket) -> io::Result<Vec<KernelRou
     Ok(own)
 }
 
-fn purge(cfg: &FibConfig, sock: &mut RouteSocket) -> io::Result<usize> {
+pub(super) fn purge(cfg: &FibConfig, sock: &mut RouteSocket) -> io::Result<usize> {
     let stale = dump_own(cfg, sock)?;
     // Delete each with its own metric: an earlier run may have used another one.
     let reqs = stale

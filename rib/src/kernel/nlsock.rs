@@ -20,6 +20,7 @@ use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
 use netlink_sys::{Socket, SocketAddr, protocols::NETLINK_ROUTE};
 
 use super::convert::dump_request;
+use super::nexthop::{NHMSG_LEN, NexthopMessage, RTM_GETNEXTHOP, RTM_NEWNEXTHOP};
 
 const NLMSG_HDRLEN: usize = 16;
 const NLMSG_ERROR: u16 = 2;
@@ -38,11 +39,24 @@ const RX_CHUNK: usize = 64 << 10;
 /// A stuck kernel must not hang the writer forever.
 const RECV_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// One request in a batch: a route message with its netlink type flags.
+/// One request in a batch: a route or nexthop message with its netlink type flags.
 pub(crate) struct Request {
-    pub msg: RouteNetlinkMessage,
+    pub msg: Body,
     /// `NLM_F_*` flags besides `NLM_F_REQUEST | NLM_F_ACK`.
     pub flags: u16,
+}
+
+/// What a request carries: a message netlink-packet-route knows, or a nexthop object message
+/// (`RTM_NEWNEXTHOP` / `RTM_DELNEXTHOP`), which it does not and which we encode ourselves.
+pub(crate) enum Body {
+    Route(RouteNetlinkMessage),
+    Nexthop { kind: u16, msg: NexthopMessage },
+}
+
+impl From<RouteNetlinkMessage> for Body {
+    fn from(m: RouteNetlinkMessage) -> Body {
+        Body::Route(m)
+    }
 }
 
 /// The kernel's answer to one request: 0 or a positive errno, with the extended-ack text.
@@ -235,14 +249,23 @@ impl RouteSocket {
                 let Some(r) = reqs.next() else { break };
                 let last = count + 1 == self.batch || reqs.peek().is_none();
                 count += 1;
-                let mut hdr = NetlinkHeader::default();
-                hdr.flags = NLM_F_REQUEST | r.flags;
-                hdr.sequence_number = self.next_seq();
-                let mut m = NetlinkMessage::new(hdr, NetlinkPayload::InnerMessage(r.msg));
-                m.finalize();
+                let seq = self.next_seq();
                 let off = self.tx.len();
-                self.tx.resize(off + m.buffer_len(), 0);
-                m.serialize(&mut self.tx[off..]);
+                match r.msg {
+                    Body::Route(msg) => {
+                        let mut hdr = NetlinkHeader::default();
+                        hdr.flags = NLM_F_REQUEST | r.flags;
+                        hdr.sequence_number = seq;
+                        let mut m = NetlinkMessage::new(hdr, NetlinkPayload::InnerMessage(msg));
+                        m.finalize();
+                        self.tx.resize(off + m.buffer_len(), 0);
+                        m.serialize(&mut self.tx[off..]);
+                    }
+                    Body::Nexthop { kind, msg } => {
+                        push_header(&mut self.tx, kind, NLM_F_REQUEST | r.flags, seq, &msg);
+                        msg.encode(&mut self.tx);
+                    }
+                }
                 if last || self.tx.len() >= MAX_SEND {
                     // Flag the last message of this send() in place.
                     let flags =
@@ -333,6 +356,145 @@ impl RouteSocket {
             }
         }
     }
+}
+
+impl RouteSocket {
+    /// Dumps every nexthop object of the namespace (`RTM_GETNEXTHOP` with `NLM_F_DUMP`).
+    /// A kernel without nexthop objects (before 5.3) answers `EOPNOTSUPP`; that error is
+    /// returned as it came, and is how the FIB writer decides to fall back.
+    pub fn dump_nexthops(&mut self) -> io::Result<Vec<NexthopMessage>> {
+        for attempt in 0..3 {
+            let seq = self.next_seq();
+            let req = NexthopMessage::default();
+            self.tx.clear();
+            push_header(
+                &mut self.tx,
+                RTM_GETNEXTHOP,
+                NLM_F_REQUEST | NLM_F_DUMP,
+                seq,
+                &req,
+            );
+            req.encode(&mut self.tx);
+            self.sock.send(&self.tx, 0)?;
+            let mut out = Vec::new();
+            let mut interrupted = false;
+            'recv: loop {
+                self.recv()?;
+                let mut off = 0;
+                while let Some((h, whole)) = next_message(&self.rx, &mut off) {
+                    if h.seq != seq {
+                        continue;
+                    }
+                    interrupted |= h.flags & NLM_F_DUMP_INTR != 0;
+                    match h.kind {
+                        NLMSG_DONE => break 'recv,
+                        NLMSG_ERROR => {
+                            let errno = error_code(&whole[NLMSG_HDRLEN..]);
+                            if errno != 0 {
+                                return Err(io::Error::from_raw_os_error(errno));
+                            }
+                        }
+                        RTM_NEWNEXTHOP => match NexthopMessage::decode(&whole[NLMSG_HDRLEN..]) {
+                            Ok(m) => out.push(m),
+                            Err(e) => tracing::debug!("undecodable nexthop in dump: {e}"),
+                        },
+                        _ => {}
+                    }
+                }
+            }
+            if !interrupted || attempt == 2 {
+                return Ok(out);
+            }
+        }
+        unreachable!("the loop returns on its last attempt")
+    }
+}
+
+/// The FIB writer's ear on what can take nexthop objects away behind its back: link
+/// notifications (the kernel flushes the objects of a device that goes down or away, without
+/// any notification of its own), and `RTM_DELNEXTHOP` / `RTM_NEWNEXTHOP` sent by other sockets
+/// (`ip nexthop del`). Non-blocking: the writer drains it before each command.
+pub(crate) struct KernelChanges {
+    sock: Socket,
+    buf: Vec<u8>,
+}
+
+/// `RTNLGRP_LINK`
+const RTNLGRP_LINK: u32 = 1;
+
+impl KernelChanges {
+    pub fn open() -> io::Result<KernelChanges> {
+        let mut sock = Socket::new(NETLINK_ROUTE)?;
+        sock.bind_auto()?;
+        sock.add_membership(RTNLGRP_LINK)?;
+        sock.add_membership(super::nexthop::RTNLGRP_NEXTHOP)?;
+        sock.set_non_blocking(true)?;
+        Ok(KernelChanges {
+            sock,
+            buf: Vec::with_capacity(RX_CHUNK),
+        })
+    }
+
+    /// Reads everything queued; true if any of it may have removed or changed one of our
+    /// objects: a link message, a nexthop message another socket than `own_port` caused, or
+    /// lost notifications (`ENOBUFS`).
+    pub fn drain(&mut self, own_port: u32) -> bool {
+        let mut changed = false;
+        loop {
+            self.buf.clear();
+            self.buf.reserve(RX_CHUNK);
+            match self.sock.recv(&mut self.buf, 0) {
+                Ok(_) => {
+                    let mut off = 0;
+                    while let Some((h, whole)) = next_message(&self.buf, &mut off) {
+                        let port = u32::from_ne_bytes(whole[12..16].try_into().expect("4 bytes"));
+                        changed |= match h.kind {
+                            libc::RTM_NEWLINK | libc::RTM_DELLINK => true,
+                            super::nexthop::RTM_NEWNEXTHOP | super::nexthop::RTM_DELNEXTHOP => {
+                                port != own_port
+                            }
+                            _ => false,
+                        };
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return changed,
+                Err(e) if e.raw_os_error() == Some(libc::ENOBUFS) => changed = true,
+                Err(e) => {
+                    tracing::warn!("nexthop change socket failed: {e}");
+                    return true;
+                }
+            }
+        }
+    }
+}
+
+/// The nexthop messages of a datagram: (message type, port id of the socket that caused it,
+/// body). Other messages and undecodable bodies are skipped.
+pub(crate) fn nexthop_messages(buf: &[u8]) -> Vec<(u16, u32, NexthopMessage)> {
+    let mut off = 0;
+    let mut out = Vec::new();
+    while let Some((h, whole)) = next_message(buf, &mut off) {
+        if h.kind != RTM_NEWNEXTHOP && h.kind != super::nexthop::RTM_DELNEXTHOP {
+            continue;
+        }
+        let port = u32::from_ne_bytes(whole[12..16].try_into().expect("4 bytes"));
+        match NexthopMessage::decode(&whole[NLMSG_HDRLEN..]) {
+            Ok(m) => out.push((h.kind, port, m)),
+            Err(e) => tracing::debug!("undecodable nexthop notification: {e}"),
+        }
+    }
+    out
+}
+
+/// Appends an `nlmsghdr` for a nexthop message body (port id 0: the kernel fills it in).
+fn push_header(buf: &mut Vec<u8>, kind: u16, flags: u16, seq: u32, msg: &NexthopMessage) {
+    let len = (NLMSG_HDRLEN + msg.buffer_len()) as u32;
+    debug_assert!(msg.buffer_len() >= NHMSG_LEN);
+    buf.extend_from_slice(&len.to_ne_bytes());
+    buf.extend_from_slice(&kind.to_ne_bytes());
+    buf.extend_from_slice(&flags.to_ne_bytes());
+    buf.extend_from_slice(&seq.to_ne_bytes());
+    buf.extend_from_slice(&0u32.to_ne_bytes());
 }
 
 struct Header {

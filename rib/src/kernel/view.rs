@@ -101,6 +101,11 @@ pub enum KernelEvent {
     /// ask for (another process, or the kernel): the input of self-healing. Reported only by
     /// [`super::KernelWatcher::spawn_with_owner`]; the view ignores it.
     OwnRouteRemoved(KernelRoute),
+    /// `RTM_DELNEXTHOP` of a nexthop object with our protocol that our FIB writer did not ask
+    /// for (`ip nexthop del`): the kernel removed the routes using it too, without telling.
+    /// The input of self-healing in objects mode ([`super::FibWriter::restore_nexthops`]).
+    /// Reported only by [`super::KernelWatcher::spawn_with_owner`]; the view ignores it.
+    OwnNexthopRemoved { id: u32 },
 }
 
 #[derive(Clone, Debug)]
@@ -245,7 +250,7 @@ impl KernelView {
                 self.addrs.retain(|(i, _)| i != ifindex);
                 self.links.remove(ifindex).is_some()
             }
-            KernelEvent::OwnRouteRemoved(_) => false,
+            KernelEvent::OwnRouteRemoved(_) | KernelEvent::OwnNexthopRemoved { .. } => false,
             KernelEvent::Resync(events) => {
                 let mut fresh = KernelView::new(self.table);
                 for e in events {

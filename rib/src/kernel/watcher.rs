@@ -18,22 +18,33 @@
 //! too, unless the owner's socket made them: the kernel stamps a notification with the netlink
 //! port id of the socket whose request caused it (0 for the kernel itself), so the FIB writer's
 //! own deletes and replaces never look like a route deleted behind our back.
+//!
+//! Nexthop objects (`RTM_*NEXTHOP`, which rtnetlink's connection cannot parse) come over a
+//! second socket of our own. The watcher keeps every object's gateways and devices, so that a
+//! route that names only its object (`nhid N`, all the kernel sends with
+//! `net.ipv4.nexthop_compat_mode=0`) is reported with the object's gateway and device, as a
+//! per-route one would be. A change to an object that routes of interest use is followed by a
+//! re-dump (the kernel sends no route notifications for it in that mode); the deletion of one
+//! of our objects by anyone but the FIB writer is reported as `OwnNexthopRemoved`.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::io;
+use std::net::IpAddr;
 use std::os::fd::AsRawFd;
 use std::time::Duration;
 
 use futures::StreamExt;
 use futures::channel::mpsc::UnboundedReceiver;
 use netlink_packet_core::{NLM_F_REPLACE, NetlinkMessage, NetlinkPayload};
+use netlink_packet_route::route::RouteMessage;
 use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
-use netlink_sys::AsyncSocket;
+use netlink_sys::{AsyncSocket, AsyncSocketExt, TokioSocket, protocols::NETLINK_ROUTE};
 use rtnetlink::{Handle, MulticastGroup};
 use tokio::sync::mpsc;
 
-use super::convert::{address_of, dump_request, link_event, route_from_msg};
-use super::nlsock::{drop_route_notifications, set_rcvbuf};
+use super::convert::{address_of, dump_request, link_event, nhid_of, route_from_msg};
+use super::nexthop::{NexthopMessage, RTM_DELNEXTHOP, RTNLGRP_NEXTHOP};
+use super::nlsock::{RouteSocket, drop_route_notifications, nexthop_messages, set_rcvbuf};
 use super::view::{KernelEvent, KernelRoute, RTPROT_BGP};
 
 /// Multicast receive buffer: large, since a full-table install by the FIB writer produces
@@ -91,6 +102,15 @@ impl KernelWatcher {
         drop_route_notifications(fd, RTPROT_BGP, owner)?;
         let (tx, rx) = mpsc::channel(4096);
         rt.spawn(conn);
+        // Nexthop objects: notifications and dumps over sockets of our own, opened here (in
+        // the caller's namespace). Without them (a kernel before 5.3), routes are as ever.
+        let nexthops = match NexthopSockets::open(rcvbuf) {
+            Ok(n) => Some(n),
+            Err(e) => {
+                tracing::debug!("no nexthop object notifications: {e}");
+                None
+            }
+        };
         let watch = Watch {
             table,
             owner,
@@ -98,6 +118,9 @@ impl KernelWatcher {
             messages,
             tx,
             links_up: HashMap::new(),
+            nexthops,
+            objects: HashMap::new(),
+            used: HashSet::new(),
         };
         rt.spawn(watch.run());
         Ok(rx)
@@ -105,6 +128,29 @@ impl KernelWatcher {
 }
 
 type Messages = UnboundedReceiver<(NetlinkMessage<RouteNetlinkMessage>, netlink_sys::SocketAddr)>;
+
+/// The watcher's nexthop sockets: multicast notifications, and a blocking one for dumps (a
+/// dump of objects is small and quick).
+struct NexthopSockets {
+    events: TokioSocket,
+    dump: RouteSocket,
+}
+
+impl NexthopSockets {
+    fn open(rcvbuf: usize) -> io::Result<NexthopSockets> {
+        let mut events = TokioSocket::new(NETLINK_ROUTE)?;
+        events.socket_mut().bind_auto()?;
+        events.socket_mut().add_membership(RTNLGRP_NEXTHOP)?;
+        set_rcvbuf(events.as_raw_fd(), rcvbuf.min(1 << 20))?;
+        let mut dump = RouteSocket::open(1)?;
+        // The probe: a kernel without nexthop objects refuses the dump.
+        dump.dump_nexthops()?;
+        Ok(NexthopSockets { events, dump })
+    }
+}
+
+/// Gateways and devices of an object (a group's are its members').
+type Paths = Vec<(IpAddr, u32)>;
 
 struct Watch {
     table: u32,
@@ -115,6 +161,17 @@ struct Watch {
     tx: mpsc::Sender<KernelEvent>,
     /// Last known up state per link, to re-dump only when it changes.
     links_up: HashMap<u32, bool>,
+    nexthops: Option<NexthopSockets>,
+    /// Every nexthop object of the namespace, by id: its gateways and devices.
+    objects: HashMap<u32, Paths>,
+    /// Objects that routes we report use: a change to one is a change to those routes.
+    used: HashSet<u32>,
+}
+
+/// What woke the watch loop.
+enum Incoming {
+    Route(Option<(NetlinkMessage<RouteNetlinkMessage>, netlink_sys::SocketAddr)>),
+    Nexthop(io::Result<Vec<u8>>),
 }
 
 /// What handling one notification asks for.
@@ -143,9 +200,44 @@ impl Watch {
                 return;
             }
             loop {
-                let Some((msg, _)) = self.messages.next().await else {
-                    tracing::error!("rtnetlink multicast socket closed; kernel watcher stops");
-                    return;
+                let incoming = match self.nexthops.as_mut() {
+                    Some(nh) => tokio::select! {
+                        m = self.messages.next() => Incoming::Route(m),
+                        d = nh.events.recv_from_full() => Incoming::Nexthop(d.map(|(d, _)| d)),
+                    },
+                    None => Incoming::Route(self.messages.next().await),
+                };
+                let msg = match incoming {
+                    Incoming::Route(Some((msg, _))) => msg,
+                    Incoming::Route(None) => {
+                        tracing::error!("rtnetlink multicast socket closed; kernel watcher stops");
+                        return;
+                    }
+                    Incoming::Nexthop(Ok(datagram)) => {
+                        match self.handle_nexthops(&datagram).await {
+                            Next::Continue => continue,
+                            Next::Stop => return,
+                            Next::Resync => {}
+                        }
+                        tokio::time::sleep(SETTLE).await;
+                        while self.messages.try_recv().is_ok() {}
+                        break;
+                    }
+                    Incoming::Nexthop(Err(e)) if e.raw_os_error() != Some(libc::ENOBUFS) => {
+                        tracing::error!(
+                            "nexthop notification socket failed ({e}); not following objects"
+                        );
+                        self.nexthops = None;
+                        continue;
+                    }
+                    Incoming::Nexthop(Err(_)) => {
+                        tracing::warn!(
+                            "nexthop notifications lost (overrun); re-reading the kernel"
+                        );
+                        tokio::time::sleep(SETTLE).await;
+                        while self.messages.try_recv().is_ok() {}
+                        break;
+                    }
                 };
                 match self.handle(msg).await {
                     Next::Continue => continue,
@@ -169,6 +261,75 @@ impl Watch {
 
     fn wanted(&self, r: &KernelRoute) -> bool {
         r.table == self.table && r.protocol != RTPROT_BGP
+    }
+
+    /// A route from a message, with its object's gateway and device when it names only the
+    /// object; notes the objects that reported routes use.
+    fn route(&mut self, msg: &RouteMessage) -> Option<KernelRoute> {
+        let mut r = route_from_msg(msg)?;
+        if let Some(id) = nhid_of(msg) {
+            if r.gateway.is_none() && r.oif.is_none() && r.multipath.is_empty() {
+                match self.objects.get(&id).map(Vec::as_slice) {
+                    Some([(gw, oif)]) => {
+                        r.gateway = Some(*gw);
+                        r.oif = Some(*oif);
+                    }
+                    Some(paths) => {
+                        r.multipath = paths.iter().map(|&(g, o)| (Some(g), o)).collect();
+                    }
+                    None => {
+                        tracing::debug!(id, prefix = %r.prefix, "route on an unknown nexthop object")
+                    }
+                }
+            }
+            if self.wanted(&r) {
+                self.used.insert(id);
+            }
+        }
+        Some(r)
+    }
+
+    /// Learns an object's gateways and devices.
+    fn learn(&mut self, m: &NexthopMessage) {
+        let Some(id) = m.id() else { return };
+        let paths = if m.members().is_empty() {
+            match (m.gateway_addr(), m.oif()) {
+                (Some(g), Some(o)) => vec![(g, o)],
+                _ => Vec::new(),
+            }
+        } else {
+            (m.members().iter())
+                .filter_map(|g| self.objects.get(&g.id))
+                .flatten()
+                .copied()
+                .collect()
+        };
+        self.objects.insert(id, paths);
+    }
+
+    /// Nexthop notifications: learn them; ours deleted by someone else is news; a change
+    /// to an object routes of interest use asks for a re-dump.
+    async fn handle_nexthops(&mut self, datagram: &[u8]) -> Next {
+        let mut next = Next::Continue;
+        for (kind, port, m) in nexthop_messages(datagram) {
+            let Some(id) = m.id() else { continue };
+            if kind == RTM_DELNEXTHOP {
+                self.objects.remove(&id);
+            } else {
+                self.learn(&m);
+            }
+            if kind == RTM_DELNEXTHOP
+                && m.protocol == RTPROT_BGP
+                && self.owner.is_some_and(|owner| owner != port)
+                && let Next::Stop = self.send(KernelEvent::OwnNexthopRemoved { id }).await
+            {
+                return Next::Stop;
+            }
+            if m.protocol != RTPROT_BGP && self.used.contains(&id) {
+                next = Next::Resync;
+            }
+        }
+        next
     }
 
     /// A deletion of one of our routes that our FIB writer did not make.
@@ -225,7 +386,7 @@ impl Watch {
                 }
                 None => Next::Continue,
             },
-            RouteNetlinkMessage::NewRoute(r) => match route_from_msg(&r) {
+            RouteNetlinkMessage::NewRoute(r) => match self.route(&r) {
                 Some(r) if self.wanted(&r) => {
                     let ev = if replace {
                         KernelEvent::RouteReplaced(r)
@@ -236,7 +397,7 @@ impl Watch {
                 }
                 _ => Next::Continue,
             },
-            RouteNetlinkMessage::DelRoute(r) => match route_from_msg(&r) {
+            RouteNetlinkMessage::DelRoute(r) => match self.route(&r) {
                 Some(r) if self.wanted(&r) => self.send(KernelEvent::RouteRemoved(r)).await,
                 Some(r) if self.own_removed(&r, port) => {
                     self.send(KernelEvent::OwnRouteRemoved(r)).await
@@ -251,6 +412,20 @@ impl Watch {
     async fn snapshot(&mut self) -> Result<Vec<KernelEvent>, rtnetlink::Error> {
         let mut events = Vec::new();
         self.links_up.clear();
+        if let Some(nh) = self.nexthops.as_mut() {
+            match nh.dump.dump_nexthops() {
+                Ok(dump) => {
+                    self.objects.clear();
+                    // Gateway objects first, so groups find their members.
+                    let (groups, gateways): (Vec<_>, Vec<_>) =
+                        dump.iter().partition(|m| !m.members().is_empty());
+                    for m in gateways.into_iter().chain(groups) {
+                        self.learn(m);
+                    }
+                }
+                Err(e) => tracing::warn!("nexthop dump failed: {e}"),
+            }
+        }
         let mut links = self.handle.link().get().execute();
         while let Some(l) = links.next().await {
             let ev = link_event(&l?);
@@ -268,7 +443,8 @@ impl Watch {
         for family in [AddressFamily::Inet, AddressFamily::Inet6] {
             let mut routes = self.handle.route().get(dump_request(family)).execute();
             while let Some(r) = routes.next().await {
-                if let Some(r) = route_from_msg(&r?).filter(|r| self.wanted(r)) {
+                let r = r?;
+                if let Some(r) = self.route(&r).filter(|r| self.wanted(r)) {
                     events.push(KernelEvent::RouteAdded(r));
                 }
             }
