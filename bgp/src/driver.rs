@@ -560,7 +560,8 @@ impl<K: Copy + Send + 'static> Driver<K> {
                     Ok(mut message) => {
                         if let Message::Update(u) = &mut message {
                             // wgbgp speaks eBGP; an equal AS would be iBGP.
-                            if self.cfg.fsm.remote_as != self.cfg.fsm.local_as {
+                            let local_as = crate::fsm::PeerAs::Is(self.cfg.fsm.local_as);
+                            if self.cfg.fsm.remote_as != local_as {
                                 u.apply_external_peer_rules();
                             }
                             if let Some(e) = &u.treat_as_withdraw {

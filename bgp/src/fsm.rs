@@ -74,11 +74,49 @@ pub enum Timer {
     KeepaliveTimer(ConnId),
 }
 
+/// The AS a peer's OPEN must carry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum PeerAs {
+    /// Exactly this one (RFC 4271 §6.2: Bad Peer AS otherwise).
+    Is(u32),
+    /// Any AS but ours (FRR's `remote-as external`): eBGP with whoever
+    /// answers, for unnumbered and dynamic neighbors. Ours would be iBGP,
+    /// which wgbgp does not speak.
+    External,
+}
+
+impl PeerAs {
+    /// The configured number, if one is.
+    pub fn number(self) -> Option<u32> {
+        match self {
+            PeerAs::Is(asn) => Some(asn),
+            PeerAs::External => None,
+        }
+    }
+
+    /// Whether an OPEN from `asn` is acceptable when ours is `local_as`.
+    pub fn accepts(self, asn: u32, local_as: u32) -> bool {
+        match self {
+            PeerAs::Is(want) => asn == want,
+            PeerAs::External => asn != local_as,
+        }
+    }
+}
+
+impl std::fmt::Display for PeerAs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PeerAs::Is(asn) => write!(f, "{asn}"),
+            PeerAs::External => f.write_str("external"),
+        }
+    }
+}
+
 /// Settings of one session, fixed for its lifetime (a change resets it).
 #[derive(Debug, Clone)]
 pub struct Config {
     pub local_as: u32,
-    pub remote_as: u32,
+    pub remote_as: PeerAs,
     pub bgp_id: Ipv4Addr,
     /// Proposed hold time in seconds (0 or ≥ 3).
     pub hold_time: u16,
@@ -132,7 +170,7 @@ impl Config {
     pub fn new(local_as: u32, remote_as: u32, bgp_id: Ipv4Addr) -> Self {
         Config {
             local_as,
-            remote_as,
+            remote_as: PeerAs::Is(remote_as),
             bgp_id,
             hold_time: 90,
             open_hold_time: Duration::from_secs(240),
@@ -855,7 +893,7 @@ impl Session {
                 data: Bytes::from_static(&[0, 4]),
             });
         }
-        if open.asn() != self.cfg.remote_as {
+        if !self.cfg.remote_as.accepts(open.asn(), self.cfg.local_as) {
             return Err(Notification {
                 code: ErrorCode::OpenMessage.into(),
                 subcode: BAD_PEER_AS,

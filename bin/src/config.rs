@@ -32,6 +32,7 @@ use std::path::{Path, PathBuf};
 use ipnet::IpNet;
 use thiserror::Error;
 
+pub use bgp::fsm::PeerAs;
 pub use outline::Outline;
 pub use rib::policy::{Action, PrefixMatch, Rule as PolicyRule};
 
@@ -223,7 +224,8 @@ pub enum WgBackend {
 pub struct Peer {
     /// The config key.
     pub name: String,
-    pub asn: u32,
+    /// The peer's AS, or `external`: any AS but ours.
+    pub asn: PeerAs,
     /// The session address first, then (tunnel peers) more loopbacks of
     /// the peer; each but a link-local one gets a host route through the
     /// tunnel. Never empty.

@@ -31,6 +31,7 @@ use ipnet::IpNet;
 use thiserror::Error;
 use wireguard_control::Key;
 
+use crate::config::PeerAs;
 use crate::config::{Config, Endpoint, MAX_IFNAME_LEN};
 use bgpd::{Bgpd, Family, RemoteAs};
 use policy::{Expander, Filter};
@@ -130,7 +131,7 @@ pub enum ImportError {
 /// One neighbor, settings merged with its peer-group and router defaults.
 struct Resolved {
     address: IpAddr,
-    asn: u32,
+    asn: crate::config::PeerAs,
     description: Option<String>,
     update_source: Option<String>,
     passive: bool,
@@ -154,7 +155,7 @@ struct Resolved {
 /// A peer as it will be written.
 pub(crate) struct OutPeer {
     pub name: String,
-    pub asn: u32,
+    pub asn: crate::config::PeerAs,
     pub address: IpAddr,
     pub description: Option<String>,
     pub local_address: Option<IpAddr>,
@@ -657,18 +658,20 @@ fn resolve_neighbors(
             .clone()
             .or_else(|| group.and_then(|g| g.remote_as.clone()));
         let asn = match remote_as {
-            Some(RemoteAs::Asn(a)) => a,
+            Some(RemoteAs::Asn(a)) => PeerAs::Is(a),
+            // Any AS but ours, as FRR's: `asn: external`.
+            Some(RemoteAs::Keyword(k)) if k == "external" => PeerAs::External,
             other => {
                 let (what, why) = match other {
                     Some(RemoteAs::Keyword(k)) if k == "internal" => (
                         "remote-as internal".to_string(),
-                        "iBGP: wgbgp is an eBGP speaker; this peer and its policies are not \
+                        "iBGP: wgbgp speaks eBGP only; this peer and its policies are not \
                          translated",
                     ),
                     Some(RemoteAs::Keyword(k)) => (
                         format!("remote-as {k}"),
-                        "wgbgp needs the peer's AS number: write it as the peer's `asn:` (its \
-                         policies are translated once the peer is)",
+                        "wgbgp needs the peer's AS number or `external`: write it as the \
+                         peer's `asn:` (its policies are translated once the peer is)",
                     ),
                     _ => (
                         "no remote-as".to_string(),
@@ -685,7 +688,7 @@ fn resolve_neighbors(
                 continue;
             }
         };
-        if Some(asn) == b.asn {
+        if asn.number().is_some() && asn.number() == b.asn {
             notes.push(format!(
                 "neighbor {}: remote-as {asn} is our own AS (iBGP); wgbgp is built for eBGP",
                 n.address

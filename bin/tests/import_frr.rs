@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use ipnet::IpNet;
 use rib::policy::{Chain, Policy};
-use wgbgp::config::{Config, Endpoint};
+use wgbgp::config::{Config, Endpoint, PeerAs};
 use wgbgp::import_frr::{self, Translation, WgFile};
 use wireguard_control::Key;
 
@@ -107,7 +107,7 @@ fn s1_three_node_config_translates_to_two_tunnelled_peers() {
         ("s3", 65502, "3.3.3.3", "wg1", S3_PUBLIC, "10.3.0.2:51820"),
     ] {
         let p = &c.peers[name];
-        assert_eq!(p.asn, asn);
+        assert_eq!(p.asn, PeerAs::Is(asn));
         assert_eq!(p.addresses, vec![ip(addr)]);
         assert_eq!(p.description.as_deref(), Some(name.to_uppercase().as_str()));
         assert_eq!(p.local_address, Some(ip("1.1.1.1")), "update-source");
@@ -151,7 +151,7 @@ fn s2_redistribute_is_listed_and_bgp_out_accepts_only_its_prefix() {
     assert!(t.notes.iter().any(|n| n.contains("--key-file")));
 
     let p = &c.peers["s1"];
-    assert_eq!(p.asn, 65500);
+    assert_eq!(p.asn, PeerAs::Is(65500));
     assert_eq!(p.addresses, vec![ip("1.1.1.1")]);
     let w = p.wireguard.as_ref().unwrap();
     assert_eq!(w.public_key.to_base64(), S1_PUBLIC);
@@ -311,7 +311,7 @@ fn rich_config_keeps_its_meaning() {
     );
 
     let a = &c.peers["spoke-a"];
-    assert_eq!(a.asn, 65510, "remote-as from the peer-group");
+    assert_eq!(a.asn, PeerAs::Is(65510), "remote-as from the peer-group");
     assert_eq!(a.hold_time, 30, "timers bgp");
     assert_eq!(a.keepalive, 10);
     assert_eq!(a.wireguard.as_ref().unwrap().interface, "wg-a");
@@ -505,7 +505,7 @@ fn binary_imports_s1_and_the_result_passes_config_check_and_peer_config() {
     let s2 = format!("router_id: 2.2.2.2\nasn: 65501\nloopback: [2.2.2.2/32]\npeers:\n{stanza}");
     let c = Config::from_str(&s2, "s2.yaml").unwrap_or_else(|e| panic!("{e}\n{s2}"));
     let p = &c.peers["s1"];
-    assert_eq!(p.asn, 65500);
+    assert_eq!(p.asn, PeerAs::Is(65500));
     assert_eq!(p.addresses, vec![ip("1.1.1.1")]);
     let w = p.wireguard.as_ref().unwrap();
     assert_eq!(w.public_key.to_base64(), S1_PUBLIC);
@@ -877,4 +877,30 @@ fn a_multihop_provider_session_keeps_its_hops_and_needs_no_loopback() {
         "{:?}",
         t.skipped.iter().map(|s| &s.text).collect::<Vec<_>>()
     );
+}
+
+/// `remote-as external` (any AS but ours) becomes `asn: external`, with
+/// the peer's policies; nothing is lost.
+#[test]
+fn remote_as_external_becomes_an_external_peer() {
+    let dir = tempfile::tempdir().unwrap();
+    let conf = dir.path().join("bgpd.conf");
+    let src = "router bgp 65500\n \
+               bgp router-id 10.0.0.1\n \
+               neighbor 10.0.0.2 remote-as external\n \
+               address-family ipv4 unicast\n  \
+               neighbor 10.0.0.2 route-map ANY in\n  \
+               neighbor 10.0.0.2 route-map ANY out\n \
+               exit-address-family\n\
+               exit\n\
+               route-map ANY permit 10\n\
+               exit\n";
+    std::fs::write(&conf, src).unwrap();
+    let out = wgbgp(&["import", "frr", conf.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let yaml = text(&out.stdout);
+    let cfg = Config::from_str(&yaml, "external.yaml").unwrap();
+    let peer = cfg.peers.values().next().expect("the peer is kept");
+    assert_eq!(peer.asn, PeerAs::External, "{yaml}");
+    assert!(!peer.import.is_empty() && !peer.export.is_empty(), "{yaml}");
 }

@@ -461,6 +461,15 @@ impl Rib {
         }
     }
 
+    /// The AS of a peer configured to accept any (`external`), once its
+    /// OPEN named it: before the session is up, so that what it sends is
+    /// checked against it and what it is sent is loop-checked.
+    pub fn set_peer_as(&mut self, id: PeerId, asn: u32) {
+        if let Some(p) = self.peers.get_mut(&id) {
+            p.settings.asn = asn;
+        }
+    }
+
     /// The session with `id` reached Established: send it the whole table.
     /// `extended_next_hop`: RFC 8950 was negotiated for IPv4 unicast.
     pub fn handle_peer_up(

@@ -199,6 +199,34 @@ fn wrong_peer_as_sends_bad_peer_as_and_backs_off() {
     assert_eq!(s.state(), State::Idle);
 }
 
+/// The OPEN's verdict from a session expecting `remote_as`, for a peer in
+/// `asn`: the NOTIFICATION (code, subcode), or none.
+fn open_verdict(remote_as: PeerAs, asn: u32) -> Option<(u8, u8)> {
+    let mut cfg = Config::new(65500, 0, LOCAL_ID);
+    cfg.remote_as = remote_as;
+    let mut s = Session::new(cfg);
+    s.handle(Input::Start);
+    s.handle(Input::TcpConnected {
+        conn: C1,
+        direction: Direction::Outgoing,
+    });
+    let out = s.handle(Input::Message {
+        conn: C1,
+        message: peer_open(asn, REMOTE_ID, 90),
+    });
+    notification(&out).map(|n| (n.code, n.subcode))
+}
+
+#[test]
+fn external_accepts_any_as_but_ours() {
+    for asn in [65501, 65999, 4_200_000_001] {
+        assert_eq!(open_verdict(PeerAs::External, asn), None, "AS {asn}");
+    }
+    // Ours would be iBGP: Bad Peer AS (RFC 4271 §6.2).
+    assert_eq!(open_verdict(PeerAs::External, 65500), Some((2, 2)));
+    assert_eq!(open_verdict(PeerAs::Is(65501), 65502), Some((2, 2)));
+}
+
 #[test]
 fn own_bgp_identifier_is_rejected() {
     let mut s = open_sent();

@@ -64,7 +64,7 @@ fn issue_example_parses_with_all_fields() {
     assert_eq!(c.wireguard.backend, WgBackend::Auto);
     assert_eq!(c.announce, vec!["198.19.0.1/32".parse::<IpNet>().unwrap()]);
     let s2 = &c.peers["s2"];
-    assert_eq!(s2.asn, 65501);
+    assert_eq!(s2.asn, PeerAs::Is(65501));
     assert_eq!(s2.address(), "2.2.2.2".parse::<IpAddr>().unwrap());
     assert_eq!(s2.addresses.len(), 2);
     assert_eq!(s2.description.as_deref(), Some("S2"));
@@ -182,7 +182,27 @@ fn unknown_key_is_named_with_its_line() {
 
 #[test]
 fn wrong_type_is_located() {
-    assert_bad("    asn: 65501", "    asn: many", "peers.s2.asn", "");
+    assert_bad(
+        "    asn: 65501",
+        "    asn: many",
+        "peers.s2.asn",
+        "`many` is no AS number",
+    );
+}
+
+#[test]
+fn a_peer_may_be_any_external_as_but_not_internal() {
+    let cfg = Config::from_str(
+        &S1.replacen("    asn: 65501", "    asn: external", 1),
+        "t.yaml",
+    );
+    assert_eq!(cfg.unwrap().peers["s2"].asn, PeerAs::External);
+    assert_bad(
+        "    asn: 65501",
+        "    asn: internal",
+        "peers.s2.asn",
+        "eBGP only",
+    );
 }
 
 #[test]

@@ -24,7 +24,8 @@ fn session_config(
     peer: &config::Peer,
     restart: Option<bgp::fsm::LocalRestart>,
 ) -> PeerConfig {
-    let mut fsm = bgp::fsm::Config::new(cfg.asn, peer.asn, cfg.router_id);
+    let mut fsm = bgp::fsm::Config::new(cfg.asn, peer.asn.number().unwrap_or(0), cfg.router_id);
+    fsm.remote_as = peer.asn;
     fsm.local_restart = restart;
     fsm.hold_time = peer.hold_time;
     fsm.open_hold_time = Duration::from_secs(peer.startup_hold_time.into());

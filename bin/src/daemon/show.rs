@@ -25,6 +25,15 @@ pub(crate) struct PeerRuntime {
     pub stats: std::sync::Arc<bgp::driver::PeerStats>,
 }
 
+/// The peer's AS: configured, or for an `external` peer the one its
+/// OPEN named (0 before it ever came up).
+pub(super) fn remote_as(p: &PeerRuntime) -> u32 {
+    p.cfg.asn.number().unwrap_or_else(|| {
+        let negotiated = p.stats.negotiated.lock().unwrap();
+        negotiated.as_ref().map_or(0, |n| n.remote_as)
+    })
+}
+
 pub(super) fn session_state(p: &PeerRuntime) -> SessionState {
     match p.stats.state() {
         State::Idle if p.cfg.shutdown => SessionState::IdleAdmin,
@@ -61,7 +70,7 @@ fn peer_summary(
     };
     PeerSummary {
         hostname: negotiated.and_then(|n| n.remote_hostname),
-        remote_as: p.cfg.asn,
+        remote_as: remote_as(p),
         local_as: cfg.asn,
         version: 4,
         msg_rcvd: stats.received_total(),

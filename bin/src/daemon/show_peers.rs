@@ -158,7 +158,7 @@ pub(super) fn neighbors(
             );
         }
         let neighbor = Neighbor {
-            remote_as: p.cfg.asn,
+            remote_as: super::show::remote_as(p),
             local_as: cfg.asn,
             nbr_external_link: true,
             bgp_version: 4,

@@ -7,7 +7,7 @@ use super::*;
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawPeer {
-    asn: u32,
+    asn: RawPeerAs,
     address: OneOrMany,
     description: Option<String>,
     wireguard: Option<RawPeerWireguard>,
@@ -34,6 +34,14 @@ pub(super) struct RawPeer {
     max_adj_rib_in_mib: Option<RawMaxPrefix>,
     soft_reconfiguration: Option<RawSoftReconfiguration>,
     bfd: Option<RawBfd>,
+}
+
+/// `asn`: a number, or `external` (FRR's `remote-as external`).
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum RawPeerAs {
+    Number(u32),
+    Word(String),
 }
 
 /// `soft_reconfiguration: inbound` (FRR's `soft-reconfiguration inbound`).
@@ -141,6 +149,28 @@ pub(super) struct Scope<'a> {
     pub(super) policies: &'a BTreeMap<String, Vec<PolicyRule>>,
 }
 
+/// `peers.<name>.asn`: a number but 0 (RFC 7607), or `external`.
+/// `internal` is iBGP, which wgbgp does not speak.
+fn peer_as(cx: &mut Ctx, base: &str, raw: &RawPeerAs) -> PeerAs {
+    let key = format!("{base}.asn");
+    match raw {
+        RawPeerAs::Number(0) => cx.err(key, Problem::AsnZero),
+        RawPeerAs::Number(asn) => return PeerAs::Is(*asn),
+        RawPeerAs::Word(w) if w == "external" => return PeerAs::External,
+        RawPeerAs::Word(w) if w == "internal" => {
+            let why =
+                "`internal` is iBGP: wgbgp speaks eBGP only (give the peer's AS, or `external`)";
+            cx.err(key, Problem::Other(why.into()));
+        }
+        RawPeerAs::Word(w) => {
+            let why =
+                format!("`{w}` is no AS number (a number, or `external` for any AS but ours)");
+            cx.err(key, Problem::Other(why));
+        }
+    }
+    PeerAs::Is(0)
+}
+
 /// Validates `peers.<name>`.
 pub(super) fn peer(
     cx: &mut Ctx,
@@ -150,9 +180,7 @@ pub(super) fn peer(
     p: &RawPeer,
 ) -> Peer {
     let base = format!("peers.{name}");
-    if p.asn == 0 {
-        cx.err(format!("{base}.asn"), Problem::AsnZero);
-    }
+    let asn = peer_as(cx, &base, &p.asn);
     let Addresses {
         addresses,
         scope: link_scope,
@@ -216,7 +244,7 @@ pub(super) fn peer(
         .unwrap_or(addresses.first().is_some_and(|a| a.is_ipv6()));
     Peer {
         name: name.to_string(),
-        asn: p.asn,
+        asn,
         addresses,
         scope: link_scope,
         description: p.description.clone(),

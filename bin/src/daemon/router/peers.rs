@@ -54,7 +54,8 @@ fn peer_settings(cfg: &Config, peer: &config::Peer) -> PeerSettings {
     PeerSettings {
         name: peer.name.clone(),
         address: peer.address(),
-        asn: peer.asn,
+        // An `external` peer's is set when its session is up.
+        asn: peer.asn.number().unwrap_or(0),
         import: chain(cfg, &peer.import),
         export: chain(cfg, &peer.export),
         local_v4,

@@ -76,6 +76,9 @@ impl Router {
                 if watch {
                     self.liveness.established(now, peer);
                 }
+                if p.cfg.asn == config::PeerAs::External {
+                    self.rib.set_peer_as(peer, negotiated.remote_as);
+                }
                 let mut o = self.session_source(peer, connection, out);
                 o.extend(self.rib.handle_peer_up(
                     peer,

@@ -148,3 +148,15 @@ fn a_new_path_to_a_down_peer_wakes_its_session() {
     let out = r.handle(t0, link);
     assert!(matches!(commands(&out, id)[..], [Command::ConnectNow]));
 }
+
+#[test]
+fn an_external_peer_is_held_to_the_as_its_open_named() {
+    let t0 = Instant::now();
+    let cfg = Config::from_str(&yaml("").replace("asn: 65501", "asn: external"), "t.yaml");
+    let (mut r, _) = start(cfg.unwrap(), t0);
+    r.handle(t0, tunnel_ok());
+    // Its OPEN named AS 65501: its routes must start with it (RFC 4271 §6.3).
+    r.handle(t0, established(0, None));
+    let out = r.handle(t0, announce(0, &["10.2.0.0/24"]));
+    assert_eq!(fib(&out).0, [net("10.2.0.0/24")]);
+}
