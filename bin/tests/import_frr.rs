@@ -409,7 +409,7 @@ fn rich_config_keeps_its_meaning() {
     };
     use wgbgp::import_frr::SkipKind::{Lost, NotNeeded};
     assert_eq!(kind("frr version 8.4.4"), NotNeeded);
-    assert_eq!(kind("line vty"), Lost);
+    assert_eq!(kind("line vty"), NotNeeded);
     assert_eq!(kind("neighbor SPOKES timers connect 5"), NotNeeded);
     assert_eq!(kind("neighbor SPOKES next-hop-self"), NotNeeded);
     assert_eq!(kind("neighbor 10.255.0.9 (remote-as internal)"), Lost);

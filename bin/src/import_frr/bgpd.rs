@@ -220,8 +220,10 @@ enum Node {
     Interface {
         lo: bool,
     },
-    /// A block wgbgp has no use for (line vty, other routers, vrf...).
+    /// A block wgbgp has no use for (other routers, vrf...).
     Other,
+    /// `line vty`: vty access, which the control socket replaces.
+    Vty,
 }
 
 /// Words that open a command valid in `node`, so the line stays there.
@@ -284,7 +286,7 @@ fn belongs(node: &Node, words: &[&str]) -> bool {
             }
         }
         // Unknown blocks: keep indented lines, anything else is top level.
-        Node::Other => false,
+        Node::Other | Node::Vty => false,
     }
 }
 
@@ -305,6 +307,7 @@ pub fn parse(origin: &str, text: &str, skipped: &mut Vec<Skipped>) -> Bgpd {
     };
     let mut node = Node::Top;
     let mut seen_router = false;
+    let own_as = router_as(text);
     for (i, raw) in text.lines().enumerate() {
         let line = i + 1;
         let indented = raw.starts_with([' ', '\t']);
@@ -342,7 +345,8 @@ pub fn parse(origin: &str, text: &str, skipped: &mut Vec<Skipped>) -> Bgpd {
             _ => {}
         }
         // Indented lines of a block wgbgp does not translate stay in it.
-        let stays = belongs(&node, &words) || (node == Node::Other && indented);
+        let block = matches!(node, Node::Other | Node::Vty);
+        let stays = belongs(&node, &words) || (block && indented);
         if !stays {
             node = Node::Top;
         }
@@ -408,6 +412,10 @@ pub fn parse(origin: &str, text: &str, skipped: &mut Vec<Skipped>) -> Bgpd {
                 ("interface", Some(name)) => {
                     node = Node::Interface { lo: name == "lo" };
                 }
+                ("line", _) => {
+                    skip(NotNeeded, VTY);
+                    node = Node::Vty;
+                }
                 ("log", _) | ("debug", _) => skip(
                     NotNeeded,
                     "logging: wgbgpd logs to stderr, level from `RUST_LOG`",
@@ -460,7 +468,7 @@ pub fn parse(origin: &str, text: &str, skipped: &mut Vec<Skipped>) -> Bgpd {
                     ["match", ..] => entry.other_matches.push((line, trimmed.to_string())),
                     ["description", ..] => {}
                     ["set", rest @ ..] => {
-                        if let Err(why) = route_map_set(&mut entry.set, rest, b.asn) {
+                        if let Err(why) = route_map_set(&mut entry.set, rest, own_as) {
                             skip(Lost, &format!("{why} (the entry is translated without it)"));
                         }
                     }
@@ -478,9 +486,28 @@ pub fn parse(origin: &str, text: &str, skipped: &mut Vec<Skipped>) -> Bgpd {
                 _ => skip(Lost, "interface settings are not managed by wgbgp"),
             },
             Node::Other => skip(Lost, "inside a block wgbgp does not translate"),
+            // What a vty allows (access-class, ...) is the control
+            // socket's mode and `control_group` here: said, not guessed.
+            Node::Vty => skip(
+                Lost,
+                "vty setting: set `control_group` (and the socket's mode) instead",
+            ),
         }
     }
     b
+}
+
+/// Why `line vty` and its settings are not needed.
+const VTY: &str = "vty access: `wgbgp` talks to the daemon over `control_socket` (`control_group`)";
+
+/// The AS of the first `router bgp`, wherever it is in `text`: route-maps
+/// that prepend it may come before it.
+fn router_as(text: &str) -> Option<u32> {
+    text.lines()
+        .find_map(|l| match l.split_whitespace().collect::<Vec<_>>()[..] {
+            ["router", "bgp", asn] => parse_asn(asn),
+            _ => None,
+        })
 }
 
 /// The line with its secret replaced, for lines that carry one
@@ -513,9 +540,7 @@ fn route_map_set(
                 .iter()
                 .all(|a| parse_asn(a).is_some() && parse_asn(a) == own_asn);
             if !ours {
-                return Err(
-                    "wgbgp prepends only its own AS (`router bgp` before the route-map)".into(),
-                );
+                return Err("wgbgp prepends only its own AS (that of `router bgp`)".into());
             }
             if asns.len() > MAX_PREPEND as usize {
                 return Err(format!("wgbgp prepends at most {MAX_PREPEND} times"));
