@@ -313,6 +313,10 @@ pub const DEFAULT_RESTART_TIME: u16 = 120;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct PeerLimits {
     pub guard: rib::guard::Guard,
+    /// `enforce_first_as` (default true, FRR's `enforce-first-as`): the
+    /// peer's routes must start with its AS. Off for a route server, which
+    /// does not add its own (RFC 7947 §2.2.2.1).
+    pub enforce_first_as: bool,
     pub max_adj_rib_in_mib: Option<MaxPrefix>,
 }
 

@@ -143,6 +143,7 @@ struct Resolved {
     port: Option<u16>,
     password: Option<String>,
     bfd: bool,
+    enforce_first_as: bool,
     ebgp_multihop: Option<u8>,
     /// `maximum-prefix` of an active family (wgbgp's applies to each family).
     maximum_prefix: Option<bgpd::MaximumPrefix>,
@@ -168,6 +169,8 @@ pub(crate) struct OutPeer {
     pub port: Option<u16>,
     pub password: Option<String>,
     pub bfd: bool,
+    /// `no neighbor X enforce-first-as`: `false`.
+    pub enforce_first_as: bool,
     /// `ebgp-multihop N`.
     pub multihop: Option<u8>,
     pub max_prefix: Option<bgpd::MaximumPrefix>,
@@ -471,6 +474,7 @@ pub fn translate(
             port: n.port.filter(|p| *p != 179),
             password: n.password.clone(),
             bfd: n.bfd,
+            enforce_first_as: n.enforce_first_as,
             multihop: n.ebgp_multihop,
             max_prefix: n.maximum_prefix,
             graceful_restart: match b.graceful_restart {
@@ -753,6 +757,9 @@ fn resolve_neighbors(
             password: pick(&|s| s.password.clone()),
             ebgp_multihop: own.ebgp_multihop.or(group.and_then(|g| g.ebgp_multihop)),
             bfd: own.bfd || group.is_some_and(|g| g.bfd),
+            enforce_first_as: (own.enforce_first_as)
+                .or_else(|| group.and_then(|g| g.enforce_first_as))
+                .unwrap_or(true),
             maximum_prefix,
             active: [a4, a6],
             import: [i4, i6],

@@ -54,6 +54,19 @@ protocol bgp node {
 }
 "#;
 
+/// An exchange's route server in place of the provider: the other
+/// members' routes (AS 64601), without its own AS (`rs client`).
+fn route_server() -> String {
+    UP.replace(
+        "    password \"s3cret\";",
+        "    password \"s3cret\";\n    rs client;",
+    )
+    .replace(
+        "            bgp_community.add((64600, 1));",
+        "            bgp_path.prepend(64601);",
+    )
+}
+
 /// The customer: one prefix the node lets in, one it does not.
 const DOWN: &str = r#"router id 10.0.2.2;
 protocol device { scan time 1; }
@@ -183,7 +196,7 @@ fn corpus(name: &str) -> PathBuf {
 }
 
 /// Runs `name` on FRR, then imported on wgbgpd; returns both outcomes.
-fn run(name: &str, want: &[&str]) -> (Outcome, Outcome) {
+fn run(name: &str, up_conf: &str, want: &[&str]) -> (Outcome, Outcome) {
     let up_ns = Netns::new("cup");
     let node = Netns::new("cnode");
     let down_ns = Netns::new("cdown");
@@ -205,7 +218,7 @@ fn run(name: &str, want: &[&str]) -> (Outcome, Outcome) {
     );
     // FRR's `network` needs the prefix in its RIB; wgbgpd's `announce` does not.
     node.exec(&["ip", "route", "add", "blackhole", "198.18.0.0/24"]);
-    let mut up = Bird::start(&up_ns, UP);
+    let mut up = Bird::start(&up_ns, up_conf);
     let mut down = Bird::start(&down_ns, DOWN);
     let conf = std::fs::read_to_string(corpus(name)).unwrap();
 
@@ -283,7 +296,7 @@ fn assert_same(name: &str, want: &[&str], frr: &Outcome, ours: &Outcome) {
 #[test]
 fn edge_config_imported_from_frr_accepts_and_sends_what_frr_did() {
     require_root();
-    let (frr, ours) = run("edge.conf", &EDGE);
+    let (frr, ours) = run("edge.conf", UP, &EDGE);
     assert_same("edge", &EDGE, &frr, &ours);
     // The edge's prepend and communities, as FRR set them.
     assert_eq!(frr.up["198.18.0.0/24"].0, "65500 65500 65500", "{frr:?}");
@@ -293,7 +306,28 @@ fn edge_config_imported_from_frr_accepts_and_sends_what_frr_did() {
 #[test]
 fn hub_config_with_peer_groups_imported_from_frr_accepts_and_sends_what_frr_did() {
     require_root();
-    let (frr, ours) = run("hub.conf", &HUB);
+    let (frr, ours) = run("hub.conf", UP, &HUB);
     assert_same("hub", &HUB, &frr, &ours);
     assert_eq!(frr.down["45.0.0.0/24"].2, "50", "the sites' MED: {frr:?}");
+}
+
+/// The member takes the route server's routes whose first AS is another
+/// member's: all but the default, the /25 and the bogon.
+const MEMBER: [&str; 5] = [
+    "198.51.100.0/24",
+    "45.0.0.0/24",
+    "45.0.1.0/24",
+    "45.0.3.0/24",
+    "45.0.4.0/24",
+];
+
+#[test]
+fn route_server_client_config_imported_from_frr_accepts_and_sends_what_frr_did() {
+    require_root();
+    let (frr, ours) = run("rs-client.conf", &route_server(), &MEMBER);
+    assert_same("rs-client", &MEMBER, &frr, &ours);
+    assert!(
+        frr.down["45.0.0.0/24"].0.starts_with("65500 64601"),
+        "{frr:?}"
+    );
 }

@@ -186,6 +186,9 @@ struct Peer {
     adj_rib_in: Option<soft_in::AdjRibIn>,
     /// Limits on what it sends (see [`crate::guard`]).
     guard: Guard,
+    /// Its routes must start with its AS (FRR's `enforce-first-as`); off
+    /// for a route server, which does not add its own (RFC 7947 §2.2.2.1).
+    enforce_first_as: bool,
     memory: AdjInMemory,
     refused: BTreeMap<Refusal, u64>,
     /// Routes dropped for their next hop (see [`next_hop`]), and whether
@@ -346,6 +349,7 @@ impl Rib {
             router_id: None,
             adj_rib_in: None,
             guard: Guard::default(),
+            enforce_first_as: true,
             memory: AdjInMemory::default(),
             refused: BTreeMap::new(),
             next_hop_drops: 0,
@@ -647,7 +651,7 @@ impl Rib {
         let Some(established) = &peer.established else {
             return Vec::new();
         };
-        let peer_asn = peer.settings.asn;
+        let first_as = peer.enforce_first_as.then_some(peer.settings.asn);
         let extended_next_hop = established.extended_next_hop;
         let import = peer.settings.import.clone();
         let peer_name = peer.settings.name.clone();
@@ -678,7 +682,7 @@ impl Rib {
         }
 
         let attrs = match (&update.treat_as_withdraw, &update.attributes) {
-            (None, Some(attrs)) => self.accept_attributes(attrs, peer_asn),
+            (None, Some(attrs)) => self.accept_attributes(attrs, first_as),
             _ => None,
         };
         if self.peers[&id].adj_rib_in.is_some() {
@@ -1020,6 +1024,13 @@ impl Rib {
         }
     }
 
+    /// Whether the routes of `id` must start with its AS (on by default).
+    pub fn set_enforce_first_as(&mut self, id: PeerId, on: bool) {
+        if let Some(p) = self.peers.get_mut(&id) {
+            p.enforce_first_as = on;
+        }
+    }
+
     /// Routes refused from `id` so far, by reason.
     pub fn refused(&self, id: PeerId) -> Vec<(Refusal, u64)> {
         self.peers
@@ -1095,14 +1106,14 @@ impl Rib {
     fn accept_attributes(
         &mut self,
         attrs: &PathAttributes,
-        peer_asn: u32,
+        first_as: Option<u32>,
     ) -> Option<Arc<PathAttributes>> {
         // RFC 4271 §9.1.2: a route whose AS_PATH contains our AS is a loop.
         if attrs.as_path.contains(self.cfg.local_as) {
             return None;
         }
         // The neighbour must be the first AS (FRR's enforce-first-as).
-        if attrs.as_path.first() != Some(peer_asn) {
+        if first_as.is_some_and(|asn| attrs.as_path.first() != Some(asn)) {
             return None;
         }
         if self

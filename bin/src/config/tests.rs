@@ -1307,3 +1307,16 @@ fn one_link_local_address_may_be_a_peer_on_each_interface() {
     let msg = parse_err(&src.replace("eth1", "eth0"));
     assert!(msg.contains("fe80::1"), "{msg}");
 }
+
+#[test]
+fn enforce_first_as_is_on_unless_turned_off_for_a_route_server() {
+    let on = Config::from_str(S1, "t.yaml").unwrap();
+    assert!(on.peers["s2"].limits.enforce_first_as);
+    let src = S1.replacen(
+        "    asn: 65501\n",
+        "    asn: 65501\n    enforce_first_as: false\n",
+        1,
+    );
+    let off = Config::from_str(&src, "t.yaml").unwrap();
+    assert!(!off.peers["s2"].limits.enforce_first_as);
+}

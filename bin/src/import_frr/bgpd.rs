@@ -125,6 +125,8 @@ pub struct NeighborSettings {
     pub password: Option<String>,
     /// `neighbor X bfd`.
     pub bfd: bool,
+    /// `[no] neighbor X enforce-first-as` (on unless said otherwise).
+    pub enforce_first_as: Option<bool>,
     /// `ebgp-multihop [N]` (255 without N, as FRR).
     pub ebgp_multihop: Option<u8>,
     pub af: [AfSettings; 2],
@@ -838,6 +840,12 @@ fn router_bgp_line(
             };
             neighbor_line(n, &words[2..], skip);
         }
+        // A route server's client: its routes start with the AS the
+        // server passed on, not the server's (RFC 7947 §2.2.2.1).
+        ["no", "neighbor", who, "enforce-first-as"] => match target(b, &who.to_string(), words) {
+            Some(n) => n.enforce_first_as = Some(false),
+            None => skip(Lost, "undefined peer-group"),
+        },
         // Neighbor settings at router level apply to IPv4 unicast (FRR's
         // historical default node).
         ["network", ..] | ["redistribute", ..] => skip(
@@ -889,6 +897,7 @@ fn neighbor_line(n: &mut NeighborSettings, rest: &[&str], skip: &mut dyn FnMut(S
         // The caller redacts the secret from the listed line.
         ["password", pw] => n.password = Some(pw.to_string()),
         ["bfd"] => n.bfd = true,
+        ["enforce-first-as"] => n.enforce_first_as = Some(true),
         ["bfd", "profile", _] => {
             n.bfd = true;
             skip(

@@ -165,6 +165,9 @@ pub fn yaml(o: &Out) -> String {
         if p.bfd {
             s.push_str("    bfd: true\n");
         }
+        if !p.enforce_first_as {
+            s.push_str("    enforce_first_as: false\n");
+        }
         if let Some(m) = p.max_prefix {
             let action = if m.warning_only {
                 "action: warn".to_string()

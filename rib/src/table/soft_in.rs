@@ -123,7 +123,7 @@ impl Rib {
             .collect();
         let import = peer.settings.import.clone();
         let name = peer.settings.name.clone();
-        let asn = peer.settings.asn;
+        let first_as = peer.enforce_first_as.then_some(peer.settings.asn);
         let guard = peer.guard;
         let extended_next_hop = peer
             .established
@@ -141,7 +141,7 @@ impl Rib {
             let attrs = match checked.get(&key) {
                 Some(a) => a.clone(),
                 None => {
-                    let a = self.accept_attributes(&raw, asn);
+                    let a = self.accept_attributes(&raw, first_as);
                     checked.insert(key, a.clone());
                     a
                 }

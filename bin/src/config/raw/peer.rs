@@ -31,6 +31,7 @@ pub(super) struct RawPeer {
     graceful_restart: Option<RawGracefulRestart>,
     reject_default_route: Option<bool>,
     reject_bogons: Option<bool>,
+    enforce_first_as: Option<bool>,
     max_adj_rib_in_mib: Option<RawMaxPrefix>,
     soft_reconfiguration: Option<RawSoftReconfiguration>,
     bfd: Option<RawBfd>,
@@ -556,6 +557,7 @@ fn limits(raw: &RawConfig, p: &RawPeer) -> PeerLimits {
                 .unwrap_or(true),
             reject_bogons: p.reject_bogons.or(raw.reject_bogons).unwrap_or(false),
         },
+        enforce_first_as: p.enforce_first_as.unwrap_or(true),
         max_adj_rib_in_mib: p.max_adj_rib_in_mib.as_ref().map(RawMaxPrefix::checked),
     }
 }

@@ -108,6 +108,7 @@ impl Router {
         self.rib
             .set_soft_reconfiguration(id, cfg.soft_reconfiguration_inbound);
         self.rib.set_guard(id, cfg.limits.guard);
+        (self.rib).set_enforce_first_as(id, cfg.limits.enforce_first_as);
         (self.rib).track_memory(id, cfg.limits.max_adj_rib_in_mib.is_some());
         out.push(Action::Spawn {
             peer: id,
@@ -308,6 +309,7 @@ impl Router {
         let name = &peer.name;
         // Applies to routes received from now on (`clear soft in` for the rest).
         self.rib.set_guard(id, peer.limits.guard);
+        (self.rib).set_enforce_first_as(id, peer.limits.enforce_first_as);
         (self.rib).track_memory(id, peer.limits.max_adj_rib_in_mib.is_some());
         let tunnel =
             plan.tunnels_changed.contains(name) || (key_changed && peer.wireguard.is_some());
