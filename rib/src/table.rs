@@ -194,6 +194,16 @@ struct Peer {
     next_hop_drop_logged: bool,
 }
 
+impl Peer {
+    /// Nothing is, or ever will be, exported to this peer: its export
+    /// chain rejects every route and nothing sent earlier (under another
+    /// policy) waits to be withdrawn. Exports to it skip the per-prefix
+    /// work, so a hub's peers that take no routes cost nothing per route.
+    fn exports_nothing(&self) -> bool {
+        self.adj_rib_out.is_empty() && self.settings.export.rejects_everything()
+    }
+}
+
 #[derive(Debug, Clone)]
 struct Established {
     families: Vec<(Afi, Safi)>,
@@ -485,9 +495,11 @@ impl Rib {
             return out;
         }
         let mut batch = ExportBatch::default();
-        let prefixes: Vec<IpNet> = self.loc_rib.keys().collect();
-        for prefix in prefixes {
-            self.export_to(id, &prefix, &mut batch);
+        if !self.peers[&id].exports_nothing() {
+            let prefixes: Vec<IpNet> = self.loc_rib.keys().collect();
+            for prefix in prefixes {
+                self.export_to(id, &prefix, &mut batch);
+            }
         }
         batch.emit(&mut out);
         for &(afi, safi) in families {
@@ -794,9 +806,13 @@ impl Rib {
         };
         peer.adj_rib_out.clear_family(afi);
         let mut batch = ExportBatch::default();
-        let prefixes: Vec<IpNet> = self.loc_rib.keys().filter(|p| afi_of(p) == afi).collect();
-        for prefix in prefixes {
-            self.export_to(id, &prefix, &mut batch);
+        // Only the family just cleared is walked: the other one does not
+        // decide whether anything of this one can go out.
+        if !peer.settings.export.rejects_everything() {
+            let prefixes: Vec<IpNet> = self.loc_rib.keys().filter(|p| afi_of(p) == afi).collect();
+            for prefix in prefixes {
+                self.export_to(id, &prefix, &mut batch);
+            }
         }
         let mut out = Vec::new();
         batch.emit(&mut out);
@@ -1251,7 +1267,7 @@ impl Rib {
         let peers: Vec<PeerId> = self
             .peers
             .iter()
-            .filter(|(_, p)| p.established.is_some())
+            .filter(|(_, p)| p.established.is_some() && !p.exports_nothing())
             .map(|(id, _)| *id)
             .collect();
         for prefix in dirty {

@@ -118,6 +118,9 @@ pub struct PeersResult {
     /// CPU over the idle window, percent of one core.
     pub idle_cpu_percent: Option<f64>,
     pub idle_s: f64,
+    /// Handshakes the sender had to try again (connections the receiver
+    /// closed or reset before Established).
+    pub retries: usize,
     /// The kernel's routes of the receiver's protocol were exactly those sent.
     pub verified: Option<bool>,
     pub load: String,
@@ -362,6 +365,7 @@ pub fn run_peers(kind: ReceiverKind, peers: usize, opts: &PeersOptions) -> Peers
         std::thread::sleep(opts.poll);
     }
     res.established_s = est_at.map(|at| secs(t0, at));
+    res.retries = fleet.retries();
     res.fib_s = fib_at.map(|at| secs(t0, at));
     if est_at.is_none() {
         res.notes.push(format!(

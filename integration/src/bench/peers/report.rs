@@ -27,6 +27,8 @@ pub struct Summary {
     pub added_per_peer: Option<f64>,
     /// (peak RSS here − peak RSS at the next smaller P) / (P − that P).
     pub peak_per_extra_peer: Option<f64>,
+    /// Handshakes retried, summed over the runs.
+    pub retries: usize,
     /// Load averages before each run.
     pub loads: Vec<String>,
 }
@@ -60,6 +62,7 @@ pub fn summarize(results: &[PeersResult]) -> Vec<Summary> {
                 idle_cpu_percent: med(&|r| r.idle_cpu_percent),
                 added_per_peer: med(&|r| r.added_per_peer()),
                 peak_per_extra_peer: None,
+                retries: rs.iter().map(|r| r.retries).sum(),
                 loads: rs.iter().map(|r| r.load.clone()).collect(),
                 receiver,
                 peers,
@@ -130,12 +133,12 @@ pub fn markdown(machine: &Machine, routes: usize, results: &[PeersResult]) -> St
     );
     out.push_str(
         "| P | receiver | all Established | all routes in kernel | peak RSS | per extra peer \
-         (peak) | added per peer (run) | CPU to converge | idle CPU | runs ok | load before runs |\n\
-         |---|---|---|---|---|---|---|---|---|---|---|\n",
+         (peak) | added per peer (run) | CPU to converge | idle CPU | runs ok | retries | load before runs |\n\
+         |---|---|---|---|---|---|---|---|---|---|---|---|\n",
     );
     for s in &summaries {
         out.push_str(&format!(
-            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {}/{} | {} |\n",
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {}/{} | {} | {} |\n",
             s.peers,
             s.receiver,
             opt(s.established_s, |v| format!("{v:.2} s")),
@@ -147,6 +150,7 @@ pub fn markdown(machine: &Machine, routes: usize, results: &[PeersResult]) -> St
             opt(s.idle_cpu_percent, |v| format!("{v:.2} %")),
             s.ok_runs,
             s.runs,
+            s.retries,
             s.loads.join("; "),
         ));
     }
@@ -189,6 +193,7 @@ fn result_json(r: &PeersResult) -> Value {
         "cpu_converge_s": r.cpu_converge_s,
         "idle_cpu_percent": r.idle_cpu_percent,
         "idle_s": r.idle_s,
+        "handshake_retries": r.retries,
         "verified_by_dump": r.verified,
         "ok": r.ok(),
         "loadavg_before": r.load,
@@ -222,6 +227,7 @@ pub fn json(machine: &Machine, routes: usize, results: &[PeersResult]) -> Value 
             "added_rss_per_peer_bytes": s.added_per_peer,
             "cpu_converge_s": s.cpu_converge_s,
             "idle_cpu_percent": s.idle_cpu_percent,
+            "handshake_retries": s.retries,
         })).collect::<Vec<_>>(),
         "wgbgpd_over_bird": ratios(&summaries).into_iter().map(|(p, cpu, mem)| json!({
             "peers": p,

@@ -11,7 +11,8 @@
 //! ```
 //!
 //! Every session connects at once (the receiver is passive); refused
-//! connections are retried every 100 ms. Counters and the instant the last
+//! connections are retried every 100 ms, and a connection closed before
+//! Established after a second. Counters and the instant the last
 //! session became Established are shared with the measuring thread.
 
 use std::net::{IpAddr, SocketAddr};
@@ -44,6 +45,8 @@ struct Shared {
     streamed: AtomicUsize,
     /// Sessions that were Established and are not any more.
     down: AtomicUsize,
+    /// Handshakes that failed and were tried again.
+    retries: AtomicUsize,
     last_established: Mutex<Option<Instant>>,
     failures: Mutex<Vec<String>>,
 }
@@ -139,6 +142,12 @@ impl Fleet {
         self.shared.down.load(Ordering::Acquire)
     }
 
+    /// Handshakes that failed (the connection refused, closed or reset
+    /// before Established) and were tried again.
+    pub fn retries(&self) -> usize {
+        self.shared.retries.load(Ordering::Acquire)
+    }
+
     /// When the last of the sessions became Established, once all are.
     pub fn all_established_at(&self) -> Option<Instant> {
         (self.established() == self.sessions)
@@ -169,6 +178,9 @@ impl Drop for Fleet {
         self.shutdown();
     }
 }
+
+/// The wait before a failed handshake is tried again.
+const RETRY: Duration = Duration::from_secs(1);
 
 /// What every session task shares.
 struct SessionCtx {
@@ -294,11 +306,26 @@ impl SessionCtx {
     }
 
     async fn session(&mut self, p: &PeerSpec) -> Result<(), String> {
-        // A stop before Established just drops the connection.
+        // A receiver may close a connection it is not ready for (BIRD
+        // before its protocol has started): try again, as a BGP speaker's
+        // ConnectRetry timer would, but after a second (RFC 4271 suggests
+        // 120 s; that would only measure the retry timer). A stop before
+        // Established just drops the connection.
         let mut stop = self.stop.clone();
-        let (stream, mut reader, their_hold) = tokio::select! {
-            r = self.handshake(p) => r?,
-            _ = stop.changed() => return Ok(()),
+        let start = Instant::now();
+        let (stream, mut reader, their_hold) = loop {
+            let attempt = tokio::select! {
+                r = self.handshake(p) => r,
+                _ = stop.changed() => return Ok(()),
+            };
+            match attempt {
+                Ok(up) => break up,
+                Err(e) if start.elapsed() >= self.connect_timeout => return Err(e),
+                Err(_) => {
+                    self.shared.retries.fetch_add(1, Ordering::AcqRel);
+                    tokio::time::sleep(RETRY).await;
+                }
+            }
         };
         {
             let mut last = self.shared.last_established.lock().unwrap();
