@@ -798,9 +798,24 @@ fn open_announces_extended_message(msg: &Bytes) -> bool {
         )
 }
 
+/// The reader's first read size, and what it goes back to when reads come
+/// small: one whole message of RFC 4271's maximum.
+const READ_MIN: usize = 4096;
+/// Reads grow (doubling while they fill the buffer) up to this under load,
+/// such as a full table arriving.
+const READ_MAX: usize = 64 * 1024;
+
 /// Frames the byte stream into whole messages for the session task: 4096
 /// octets at most until the peer's OPEN, then up to the limit of `limits`
 /// if that OPEN announced Extended Message too.
+///
+/// Its buffer holds memory only while bytes wait to be framed: when all
+/// that was read has gone out as messages, the buffer is let go and the
+/// reader waits for the socket with none, so an idle session (a KEEPALIVE
+/// every 30 s) costs no buffer at all, where a fixed 64 KiB one ended up
+/// resident per peer as the read position crept through it. The next read
+/// allocates `size`, which doubles while reads fill it (bulk UPDATEs) and
+/// halves back while they don't.
 async fn reader(
     conn: ConnId,
     mut read: OwnedReadHalf,
@@ -811,7 +826,8 @@ async fn reader(
         extended_message: false,
         ..limits
     };
-    let mut buf = BytesMut::with_capacity(64 * 1024);
+    let mut buf = BytesMut::new();
+    let mut size = READ_MIN;
     loop {
         loop {
             match wire::frame(&buf, &ctx) {
@@ -834,14 +850,26 @@ async fn reader(
                 }
             }
         }
-        if buf.capacity() - buf.len() < 4096 {
-            buf.reserve(64 * 1024);
+        if buf.is_empty() {
+            // Messages already framed keep their part of the old
+            // allocation alive; this handle lets go of the rest.
+            buf = BytesMut::new();
+            if let Err(e) = read.readable().await {
+                let _ = tx.send((conn, Frame::Closed(Some(e)))).await;
+                return;
+            }
         }
+        if buf.capacity() - buf.len() < READ_MIN {
+            buf.reserve(size);
+        }
+        let room = buf.capacity() - buf.len();
         match read.read_buf(&mut buf).await {
             Ok(0) => {
                 let _ = tx.send((conn, Frame::Closed(None))).await;
                 return;
             }
+            Ok(n) if n == room => size = (size * 2).min(READ_MAX),
+            Ok(n) if n < size / 4 => size = (size / 2).max(READ_MIN),
             Ok(_) => {}
             Err(e) => {
                 let _ = tx.send((conn, Frame::Closed(Some(e)))).await;
