@@ -14,14 +14,15 @@ use integration::bench::{ReceiverKind, RunOptions, Topology, generate, run};
 const USAGE: &str = "usage: fullfeed [--v4 N] [--v6 N] [--seed S] \
 [--receivers wgbgpd,bird,frr,ip-batch,netlink,netlink-random] [--json FILE] [--markdown FILE] \
 [--timeout SECS] [--poll-ms MS] [--no-verify] [--per-update K] [--runs K] [--export]
-[--peers P,P,... [--routes-per-peer N] [--idle SECS] [--hold-time SECS]]
+[--peers P,P,... [--routes-per-peer N] [--idle SECS] [--hold-time SECS] [--in-flight N]]
   --runs K: every receiver K times, in rounds (each round runs each receiver once, so a change in
   the machine's load falls on all of them); the target ratios are taken between medians
   --export: the export side instead: each receiver listed (wgbgpd, bird; default both) first takes
   the IPv4 table, then advertises it to a fresh BIRD receiver
   --peers P,...: many peers instead (issue 17): for each P, P plain eBGP peers announcing
   --routes-per-peer routes each (default 100) to each receiver (wgbgpd, bird; default both);
-  idle CPU is measured over --idle seconds (default 30); --v4/--v6 do not apply";
+  idle CPU is measured over --idle seconds (default 30); the peers run --in-flight handshakes
+  at a time (default 8, BIRD's listen backlog; 0: all at once); --v4/--v6 do not apply";
 
 struct Args {
     v4: usize,
@@ -88,6 +89,9 @@ fn parse_args() -> Result<Args, String> {
                     num(value("--routes-per-peer")?, "--routes-per-peer")? as usize
             }
             "--idle" => a.peers_opts.idle = Duration::from_secs(num(value("--idle")?, "--idle")?),
+            "--in-flight" => {
+                a.peers_opts.in_flight = num(value("--in-flight")?, "--in-flight")? as usize
+            }
             "--hold-time" => {
                 a.peers_opts.hold_time = num(value("--hold-time")?, "--hold-time")? as u16
             }

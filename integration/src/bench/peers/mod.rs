@@ -14,6 +14,9 @@
 //! dynamic entries count against the host-wide `gc_thresh3` (1,024 by
 //! default, shared by every namespace), permanent ones do not.
 //!
+//! The sender runs `in_flight` handshakes at a time (8 by default: BIRD's
+//! listen backlog; see [`sender::Fleet::start`]).
+//!
 //! Clock (one `Instant` clock in this process): from the moment the sender
 //! starts connecting (the receiver has been up for a second) to "all
 //! Established" (the last session's KEEPALIVE read by the sender) and to
@@ -77,6 +80,8 @@ pub struct PeersOptions {
     pub poll: Duration,
     /// Compare the kernel's routes with what was sent (prefix, gateway).
     pub verify: bool,
+    /// Handshakes the sender runs at once (0: all at once).
+    pub in_flight: usize,
 }
 
 impl Default for PeersOptions {
@@ -89,6 +94,7 @@ impl Default for PeersOptions {
             timeout: Duration::from_secs(300),
             poll: Duration::from_millis(10),
             verify: true,
+            in_flight: 8,
         }
     }
 }
@@ -101,6 +107,8 @@ pub struct PeersResult {
     pub version: String,
     pub peers: usize,
     pub routes_per_peer: usize,
+    /// Handshakes the sender ran at once (0: all).
+    pub in_flight: usize,
     pub established_s: Option<f64>,
     pub fib_s: Option<f64>,
     /// RSS with every peer configured, before any session.
@@ -305,6 +313,7 @@ pub fn run_peers(kind: ReceiverKind, peers: usize, opts: &PeersOptions) -> Peers
         version: receivers::version(kind),
         peers,
         routes_per_peer: opts.routes,
+        in_flight: opts.in_flight,
         idle_s: opts.idle.as_secs_f64(),
         load: loadavg(),
         ..PeersResult::default()
@@ -342,6 +351,7 @@ pub fn run_peers(kind: ReceiverKind, peers: usize, opts: &PeersOptions) -> Peers
         streams,
         opts.hold_time,
         Duration::from_secs(60),
+        opts.in_flight,
     );
     let t0 = fleet.started;
     // Both clocks at once: sessions and routes.
@@ -393,6 +403,11 @@ pub fn run_peers(kind: ReceiverKind, peers: usize, opts: &PeersOptions) -> Peers
             res.verified = Some(verify(kind, peers, opts.routes, &rns, &mut res.notes));
         }
     }
+    if (est_at.is_none() || fleet.down() > 0)
+        && let Receiver::Bird(b) = &receiver
+    {
+        notes_from_bird(b, &mut res.notes);
+    }
     let end = sample(&pids);
     res.rss_idle_end = Some(end.rss);
     res.peak_rss = Some(end.hwm);
@@ -418,6 +433,28 @@ pub fn run_peers(kind: ReceiverKind, peers: usize, opts: &PeersOptions) -> Peers
     // Namespace teardown goes on in the kernel for a while.
     std::thread::sleep(Duration::from_secs(2));
     res
+}
+
+/// What BIRD says about its sessions that are not Established: the first
+/// few `show protocols` rows and `show protocols all` of the first.
+fn notes_from_bird(b: &Bird, notes: &mut Vec<String>) {
+    let Ok(text) = b.try_birdc("show protocols") else {
+        return;
+    };
+    let down: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains(" BGP ") && !l.contains("Established"))
+        .collect();
+    notes.push(format!(
+        "BIRD: {} BGP protocols not Established, e.g.:\n{}",
+        down.len(),
+        down.iter().take(5).copied().collect::<Vec<_>>().join("\n")
+    ));
+    if let Some(name) = down.first().and_then(|l| l.split_whitespace().next())
+        && let Ok(all) = b.try_birdc(&format!("show protocols all {name}"))
+    {
+        notes.push(all);
+    }
 }
 
 /// Dumps the receiver's routes of its protocol and compares them with what

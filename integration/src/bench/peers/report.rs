@@ -127,8 +127,12 @@ pub fn ratios(summaries: &[Summary]) -> Vec<(usize, Option<f64>, Option<f64>)> {
 pub fn markdown(machine: &Machine, routes: usize, results: &[PeersResult]) -> String {
     let summaries = summarize(results);
     let mut out = format!(
-        "Many peers: P plain eBGP peers × {routes} routes each, sessions opened by the peers \
-         all at once; times from the first connect.\nMachine: {}\n\n",
+        "Many peers: P plain eBGP peers × {routes} routes each, sessions opened by the peers, \
+         {} handshakes at a time; times from the first connect.\nMachine: {}\n\n",
+        match results.first().map_or(0, |r| r.in_flight) {
+            0 => "all".to_string(),
+            n => n.to_string(),
+        },
         machine.one_line()
     );
     out.push_str(
@@ -182,6 +186,7 @@ fn result_json(r: &PeersResult) -> Value {
         "version": r.version,
         "peers": r.peers,
         "routes_per_peer": r.routes_per_peer,
+        "handshakes_in_flight": r.in_flight,
         "all_established_s": r.established_s,
         "all_routes_in_kernel_s": r.fib_s,
         "rss_configured_bytes": r.rss_configured,

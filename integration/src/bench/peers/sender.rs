@@ -10,7 +10,8 @@
 //!         a NOTIFICATION or a close is a failure; on stop: Cease, FIN
 //! ```
 //!
-//! Every session connects at once (the receiver is passive); refused
+//! Sessions connect at once, up to `in_flight` handshakes at a time (the
+//! receiver is passive); refused
 //! connections are retried every 100 ms, and a connection closed before
 //! Established after a second. Counters and the instant the last
 //! session became Established are shared with the measuring thread.
@@ -64,13 +65,19 @@ pub struct Fleet {
 
 impl Fleet {
     /// Starts every session to `receiver` (TCP 179) from `ns`. Each one
-    /// keeps trying to connect for up to `connect_timeout`.
+    /// keeps trying to connect for up to `connect_timeout`. At most
+    /// `in_flight` handshakes (connect to KEEPALIVE) run at once (0: no
+    /// limit): BIRD listens with a backlog of 8, and a thousand SYNs at
+    /// once leave most connections waiting for SYN-ACK retransmissions
+    /// (seconds, up to half a minute), which measures TCP timers rather
+    /// than the receiver.
     pub fn start(
         ns: &Netns,
         receiver: IpAddr,
         peers: Vec<PeerSpec>,
         hold_time: u16,
         connect_timeout: Duration,
+        in_flight: usize,
     ) -> Fleet {
         let shared = Arc::new(Shared::default());
         let (stop, stop_rx) = watch::channel(false);
@@ -94,6 +101,10 @@ impl Fleet {
                         .expect("sender runtime");
                     rt.block_on(async move {
                         let started = Instant::now();
+                        let gate = Arc::new(tokio::sync::Semaphore::new(match in_flight {
+                            0 => tokio::sync::Semaphore::MAX_PERMITS,
+                            n => n,
+                        }));
                         let tasks: Vec<_> = peers
                             .into_iter()
                             .map(|p| {
@@ -103,6 +114,7 @@ impl Fleet {
                                     connect_timeout,
                                     shared: shared.clone(),
                                     stop: stop_rx.clone(),
+                                    gate: gate.clone(),
                                 };
                                 tokio::spawn(s.run(p))
                             })
@@ -189,6 +201,8 @@ struct SessionCtx {
     connect_timeout: Duration,
     shared: Arc<Shared>,
     stop: watch::Receiver<bool>,
+    /// Handshakes in flight at once (see [`Fleet::start`]).
+    gate: Arc<tokio::sync::Semaphore>,
 }
 
 /// What a session sends and reads: 4-octet ASNs, no Extended Message.
@@ -315,7 +329,10 @@ impl SessionCtx {
         let start = Instant::now();
         let (stream, mut reader, their_hold) = loop {
             let attempt = tokio::select! {
-                r = self.handshake(p) => r,
+                r = async {
+                    let _turn = self.gate.acquire().await.expect("the gate stays open");
+                    self.handshake(p).await
+                } => r,
                 _ = stop.changed() => return Ok(()),
             };
             match attempt {
