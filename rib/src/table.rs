@@ -192,6 +192,9 @@ struct Peer {
     /// the first one was logged.
     next_hop_drops: u64,
     next_hop_drop_logged: bool,
+    /// `settings.export.rejects_everything()`, kept with the chain: it is
+    /// asked for every peer at every flush.
+    export_rejects_all: bool,
 }
 
 impl Peer {
@@ -200,7 +203,7 @@ impl Peer {
     /// policy) waits to be withdrawn. Exports to it skip the per-prefix
     /// work, so a hub's peers that take no routes cost nothing per route.
     fn exports_nothing(&self) -> bool {
-        self.adj_rib_out.is_empty() && self.settings.export.rejects_everything()
+        self.export_rejects_all && self.adj_rib_out.is_empty()
     }
 }
 
@@ -348,6 +351,7 @@ impl Rib {
 
     pub fn add_peer(&mut self, id: PeerId, settings: PeerSettings) {
         let peer = Peer {
+            export_rejects_all: settings.export.rejects_everything(),
             settings,
             established: None,
             received: [0; 2],
@@ -413,6 +417,7 @@ impl Rib {
         };
         let import_changed = peer.settings.import != import;
         peer.settings.import = import.clone();
+        peer.export_rejects_all = export.rejects_everything();
         peer.settings.export = export;
         let soft = peer.adj_rib_in.is_some();
         let mut out = if !import_changed {
@@ -808,7 +813,7 @@ impl Rib {
         let mut batch = ExportBatch::default();
         // Only the family just cleared is walked: the other one does not
         // decide whether anything of this one can go out.
-        if !peer.settings.export.rejects_everything() {
+        if !peer.export_rejects_all {
             let prefixes: Vec<IpNet> = self.loc_rib.keys().filter(|p| afi_of(p) == afi).collect();
             for prefix in prefixes {
                 self.export_to(id, &prefix, &mut batch);
