@@ -224,7 +224,7 @@ pub type Lookup = Arc<dyn Fn(SocketAddr) -> Option<mpsc::UnboundedSender<Command
 /// Connections the kernel queues for `accept` on a listener. A hub whose
 /// peers all connect at once (after a restart of ours, or theirs) must not
 /// drop their SYNs: each dropped one costs its peer a retransmission a
-/// second or more later (at 128, 1,000 peers took 1.5 s instead of 0.1 s
+/// second or more later (at 128, 1,000 peers took 1.5 s instead of 0.4 s
 /// to come up). The kernel caps it at `net.core.somaxconn` (4096).
 const LISTEN_BACKLOG: i32 = 4096;
 
