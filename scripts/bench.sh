@@ -2,6 +2,10 @@
 # The full-table benchmark (docs/benchmarks.md), as root on Debian 12:
 #   bash scripts/bench.sh            100,000 IPv4, then 1,000,000 IPv4 (+ 200,000 IPv6)
 #   bash scripts/bench.sh --quick    20,000 IPv4 + 4,000 IPv6 (smoke run, ~1 min)
+#   bash scripts/bench.sh --peers    many peers (issue 17): P = 10, 100, 300, 1000 plain
+#                                    eBGP peers × 100 routes into wgbgpd and BIRD, 3 runs
+#                                    each, idle CPU over 30 s (~25 min); e.g. quicker:
+#                                    bash scripts/bench.sh --peers --peers 10,100 --idle 5 --runs 1
 # The full run ends with the export side (fullfeed --export): 1,000,000 IPv4
 # advertised by wgbgpd and by BIRD to the same BIRD receiver.
 # Extra arguments after the mode go to every fullfeed run, e.g.
@@ -19,8 +23,12 @@ cd "$(dirname "$0")/.."
 source scripts/common.sh
 
 quick=0
+peers=0
 if [ "${1:-}" = "--quick" ]; then
     quick=1
+    shift
+elif [ "${1:-}" = "--peers" ]; then
+    peers=1
     shift
 fi
 prepare_machine
@@ -52,6 +60,9 @@ run() {
 
 if [ "$quick" -eq 1 ]; then
     run quick --v4 20000 --v6 4000 "$@"
+elif [ "$peers" -eq 1 ]; then
+    # Later arguments win: `--peers 10,100 --runs 1` after the mode narrows it.
+    run peers --peers 10,100,300,1000 --runs 3 "$@"
 else
     # Three rounds each: the target ratios are taken between medians.
     run 100k --v4 100000 --runs 3 "$@"

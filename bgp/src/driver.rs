@@ -313,7 +313,8 @@ fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
 
 enum Frame {
     Message(Bytes),
-    Error(wire::DecodeError),
+    /// Boxed: a channel slot is the size of the largest variant.
+    Error(Box<wire::DecodeError>),
     Closed(Option<io::Error>),
 }
 
@@ -334,8 +335,10 @@ struct Driver<K> {
     conns: HashMap<ConnId, Conn>,
     timers: HashMap<Timer, tokio::time::Instant>,
     next_conn: u64,
-    /// The pending outgoing connection attempt.
-    connect: Option<JoinHandle<()>>,
+    /// The pending outgoing connection attempt; its result is polled by
+    /// the task's loop (no channel: a channel's first block is a
+    /// kilobyte per peer).
+    connect: Option<JoinHandle<io::Result<TcpStream>>>,
     frames_tx: mpsc::Sender<(ConnId, Frame)>,
     frames_rx: Option<mpsc::Receiver<(ConnId, Frame)>>,
 }
@@ -387,26 +390,25 @@ impl<K: Copy + Send + 'static> Driver<K> {
     /// started before this task (a restart after a failure).
     async fn run(mut self, commands: &mut mpsc::UnboundedReceiver<Command>, start: bool) {
         let mut frames = self.frames_rx.take().expect("run once");
-        let (connected_tx, mut connected_rx) = mpsc::channel(4);
         if start {
-            self.input(Input::Start, &connected_tx).await;
+            self.input(Input::Start).await;
         }
         loop {
             let deadline = self.timers.values().min().copied();
             let wake = tokio::select! {
                 cmd = commands.recv() => Wake::Command(cmd),
                 Some((conn, frame)) = frames.recv() => Wake::Frame(conn, frame),
-                Some(res) = connected_rx.recv() => Wake::Connected(res),
+                res = connect_result(&mut self.connect), if self.connect.is_some() => Wake::Connected(res),
                 _ = sleep_until(deadline) => Wake::Timer,
             };
             match wake {
                 Wake::Command(None) => break,
                 Wake::Command(Some(cmd)) => {
-                    if !self.command(cmd, &connected_tx).await {
+                    if !self.command(cmd).await {
                         break;
                     }
                 }
-                Wake::Frame(conn, frame) => self.frame(conn, frame, &connected_tx).await,
+                Wake::Frame(conn, frame) => self.frame(conn, frame).await,
                 Wake::Connected(Ok(stream)) => {
                     self.connect = None;
                     let conn = self.adopt(stream);
@@ -414,12 +416,12 @@ impl<K: Copy + Send + 'static> Driver<K> {
                         conn,
                         direction: Direction::Outgoing,
                     };
-                    self.input(input, &connected_tx).await;
+                    self.input(input).await;
                 }
                 Wake::Connected(Err(e)) => {
                     self.connect = None;
                     debug!(peer = %self.cfg.remote, error = %e, "connect failed");
-                    self.input(Input::TcpConnectFailed, &connected_tx).await;
+                    self.input(Input::TcpConnectFailed).await;
                 }
                 Wake::Timer => {
                     let now = tokio::time::Instant::now();
@@ -431,7 +433,7 @@ impl<K: Copy + Send + 'static> Driver<K> {
                         .collect();
                     for t in expired {
                         self.timers.remove(&t);
-                        self.input(Input::TimerExpired(t), &connected_tx).await;
+                        self.input(Input::TimerExpired(t)).await;
                     }
                 }
             }
@@ -441,27 +443,24 @@ impl<K: Copy + Send + 'static> Driver<K> {
     }
 
     /// Handles a command; false ends the task.
-    async fn command(&mut self, cmd: Command, connected: &ConnectTx) -> bool {
+    async fn command(&mut self, cmd: Command) -> bool {
         match cmd {
             Command::Start => {
                 self.stats.started.store(true, Ordering::Relaxed);
-                self.input(Input::Start, connected).await
+                self.input(Input::Start).await
             }
-            Command::ConnectNow => self.input(Input::ConnectNow, connected).await,
+            Command::ConnectNow => self.input(Input::ConnectNow).await,
             Command::Stop { communication } => {
                 self.stats.started.store(false, Ordering::Relaxed);
-                self.input(Input::Stop { communication }, connected).await
+                self.input(Input::Stop { communication }).await
             }
             #[cfg(any(test, feature = "test-hooks"))]
             Command::Panic => panic!("session task panic injected by a test"),
             Command::Reset(notification) => {
-                self.input(
-                    Input::Reset {
-                        notification,
-                        hold_down: None,
-                    },
-                    connected,
-                )
+                self.input(Input::Reset {
+                    notification,
+                    hold_down: None,
+                })
                 .await
             }
             Command::ResetHoldDown(notification, hold) => {
@@ -469,7 +468,7 @@ impl<K: Copy + Send + 'static> Driver<K> {
                     notification,
                     hold_down: Some(hold),
                 };
-                self.input(input, connected).await
+                self.input(input).await
             }
             Command::Incoming(stream) => {
                 if let Err(e) = secure_accepted(&stream, &self.cfg.transport) {
@@ -477,13 +476,10 @@ impl<K: Copy + Send + 'static> Driver<K> {
                     return true;
                 }
                 let conn = self.adopt(stream);
-                self.input(
-                    Input::TcpConnected {
-                        conn,
-                        direction: Direction::Incoming,
-                    },
-                    connected,
-                )
+                self.input(Input::TcpConnected {
+                    conn,
+                    direction: Direction::Incoming,
+                })
                 .await;
             }
             Command::Announce {
@@ -545,7 +541,7 @@ impl<K: Copy + Send + 'static> Driver<K> {
         Some((conn, self.conns.get(&conn)?.ctx))
     }
 
-    async fn frame(&mut self, conn: ConnId, frame: Frame, connected: &ConnectTx) {
+    async fn frame(&mut self, conn: ConnId, frame: Frame) {
         if !self.conns.contains_key(&conn) {
             return; // a connection we already closed
         }
@@ -579,27 +575,25 @@ impl<K: Copy + Send + 'static> Driver<K> {
                             *self.stats.last_error.lock().unwrap() =
                                 Some(format!("received {}", n.describe()));
                         }
-                        self.input(Input::Message { conn, message }, connected)
-                            .await;
+                        self.input(Input::Message { conn, message }).await;
                     }
-                    Err(e) => self.decode_error(conn, e, connected).await,
+                    Err(e) => self.decode_error(conn, e).await,
                 }
             }
-            Frame::Error(e) => self.decode_error(conn, e, connected).await,
+            Frame::Error(e) => self.decode_error(conn, *e).await,
             Frame::Closed(err) => {
                 debug!(peer = %self.cfg.remote, ?err, "connection closed");
-                self.input(Input::TcpClosed { conn }, connected).await;
+                self.input(Input::TcpClosed { conn }).await;
             }
         }
     }
 
-    async fn decode_error(&mut self, conn: ConnId, e: wire::DecodeError, connected: &ConnectTx) {
+    async fn decode_error(&mut self, conn: ConnId, e: wire::DecodeError) {
         let notification = e.notification();
         warn!(peer = %self.cfg.remote, error = %e, "malformed message: sending {}", notification.describe());
         *self.stats.last_error.lock().unwrap() =
             Some(format!("sent {}: {e}", notification.describe()));
-        self.input(Input::DecodeError { conn, notification }, connected)
-            .await;
+        self.input(Input::DecodeError { conn, notification }).await;
     }
 
     /// Registers a new TCP connection and starts its reader and writer tasks.
@@ -636,14 +630,20 @@ impl<K: Copy + Send + 'static> Driver<K> {
         }
     }
 
-    /// Feeds the FSM and carries out what it says.
-    async fn input(&mut self, input: Input, connected: &ConnectTx) {
-        for output in self.session.handle(input) {
-            self.output(output, connected).await;
+    /// Feeds the FSM and carries out what it says. Boxed: carrying out
+    /// outputs (sending events, each up to 300 bytes) nests futures of
+    /// some 2.4 KB, which would otherwise sit in every session task's
+    /// allocation, idle or not, for the whole life of the peer.
+    fn input(&mut self, input: Input) -> futures::future::BoxFuture<'_, ()> {
+        async move {
+            for output in self.session.handle(input) {
+                self.output(output).await;
+            }
         }
+        .boxed()
     }
 
-    async fn output(&mut self, output: Output, connected: &ConnectTx) {
+    async fn output(&mut self, output: Output) {
         match output {
             Output::Connect => {
                 if let Some(old) = self.connect.take() {
@@ -652,19 +652,12 @@ impl<K: Copy + Send + 'static> Driver<K> {
                 let remote = self.cfg.remote;
                 let local = self.cfg.local.bind_address(remote.ip());
                 let transport = self.cfg.transport.clone();
-                let tx = connected.clone();
                 let timeout = self.cfg.fsm.connect_retry;
                 self.connect = Some(tokio::spawn(async move {
-                    let res =
-                        match tokio::time::timeout(timeout, connect(remote, local, &transport))
-                            .await
-                        {
-                            Ok(res) => res,
-                            Err(_) => {
-                                Err(io::Error::new(io::ErrorKind::TimedOut, "connect timed out"))
-                            }
-                        };
-                    let _ = tx.send(res).await;
+                    match tokio::time::timeout(timeout, connect(remote, local, &transport)).await {
+                        Ok(res) => res,
+                        Err(_) => Err(io::Error::new(io::ErrorKind::TimedOut, "connect timed out")),
+                    }
                 }));
             }
             Output::AbortConnect => {
@@ -759,13 +752,22 @@ impl<K: Copy + Send + 'static> Driver<K> {
     }
 }
 
-type ConnectTx = mpsc::Sender<io::Result<TcpStream>>;
-
 /// The unspecified address of `a`'s family.
 fn unspecified(a: IpAddr) -> IpAddr {
     match a {
         IpAddr::V4(_) => IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
         IpAddr::V6(_) => IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED),
+    }
+}
+
+/// The result of the pending connection attempt (only polled while there
+/// is one).
+async fn connect_result(
+    attempt: &mut Option<JoinHandle<io::Result<TcpStream>>>,
+) -> io::Result<TcpStream> {
+    match attempt.as_mut() {
+        Some(task) => task.await.unwrap_or_else(|e| Err(io::Error::other(e))),
+        None => std::future::pending().await,
     }
 }
 
@@ -799,9 +801,24 @@ fn open_announces_extended_message(msg: &Bytes) -> bool {
         )
 }
 
+/// The reader's first read size, and what it goes back to when reads come
+/// small: one whole message of RFC 4271's maximum.
+const READ_MIN: usize = 4096;
+/// Reads grow (doubling while they fill the buffer) up to this under load,
+/// such as a full table arriving.
+const READ_MAX: usize = 64 * 1024;
+
 /// Frames the byte stream into whole messages for the session task: 4096
 /// octets at most until the peer's OPEN, then up to the limit of `limits`
 /// if that OPEN announced Extended Message too.
+///
+/// Its buffer holds memory only while bytes wait to be framed: when all
+/// that was read has gone out as messages, the buffer is let go and the
+/// reader waits for the socket with none, so an idle session (a KEEPALIVE
+/// every 30 s) costs no buffer at all, where a fixed 64 KiB one ended up
+/// resident per peer as the read position crept through it. The next read
+/// allocates `size`, which doubles while reads fill it (bulk UPDATEs) and
+/// halves back while they don't.
 async fn reader(
     conn: ConnId,
     mut read: OwnedReadHalf,
@@ -812,7 +829,8 @@ async fn reader(
         extended_message: false,
         ..limits
     };
-    let mut buf = BytesMut::with_capacity(64 * 1024);
+    let mut buf = BytesMut::new();
+    let mut size = READ_MIN;
     loop {
         loop {
             match wire::frame(&buf, &ctx) {
@@ -830,19 +848,31 @@ async fn reader(
                 }
                 Ok(None) => break,
                 Err(e) => {
-                    let _ = tx.send((conn, Frame::Error(e))).await;
+                    let _ = tx.send((conn, Frame::Error(Box::new(e)))).await;
                     return;
                 }
             }
         }
-        if buf.capacity() - buf.len() < 4096 {
-            buf.reserve(64 * 1024);
+        if buf.is_empty() {
+            // Messages already framed keep their part of the old
+            // allocation alive; this handle lets go of the rest.
+            buf = BytesMut::new();
+            if let Err(e) = read.readable().await {
+                let _ = tx.send((conn, Frame::Closed(Some(e)))).await;
+                return;
+            }
         }
+        if buf.capacity() - buf.len() < READ_MIN {
+            buf.reserve(size);
+        }
+        let room = buf.capacity() - buf.len();
         match read.read_buf(&mut buf).await {
             Ok(0) => {
                 let _ = tx.send((conn, Frame::Closed(None))).await;
                 return;
             }
+            Ok(n) if n == room => size = (size * 2).min(READ_MAX),
+            Ok(n) if n < size / 4 => size = (size / 2).max(READ_MIN),
             Ok(_) => {}
             Err(e) => {
                 let _ = tx.send((conn, Frame::Closed(Some(e)))).await;

@@ -1,6 +1,8 @@
 //! Prometheus metrics and the `/metrics` HTTP endpoint.
 //!
-//! One [`Metrics`] registry per daemon, every name prefixed `wgbgp_`. Label
+//! One [`Metrics`] registry per daemon, every name prefixed `wgbgp_`; its
+//! labelled series are [`series`]' compact ones (about 100 bytes a series
+//! instead of `prometheus`'s 700: a hub has some 30 per peer). Label
 //! names follow frr_exporter and GoBGP where they have the same thing
 //! (`peer` is the session address, `peer_as`, plus our `name` = config key),
 //! so dashboards port with a rename of the prefix. The HTTP side is a bare
@@ -19,12 +21,12 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
-use prometheus::{
-    Encoder, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGaugeVec, Opts, Registry,
-    TextEncoder,
-};
+use prometheus::{Encoder, Histogram, HistogramOpts, IntCounter, Registry, TextEncoder};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
+
+mod series;
+pub use series::{Counter, CounterVec, Gauge, GaugeVec};
 
 /// Labels identifying a peer: session address, its ASN, config key.
 pub const PEER_LABELS: [&str; 3] = ["peer", "peer_as", "name"];
@@ -36,73 +38,73 @@ pub struct Metrics {
     /// 5 OpenConfirm, 6 Established (BGP4-MIB `bgpPeerState`). Not
     /// frr_exporter's `frr_bgp_peer_state` (0 down, 1 Established, 2 admin
     /// down): its equivalent is `wgbgp_peer_established`.
-    pub peer_state: IntGaugeVec,
+    pub peer_state: GaugeVec,
     /// 1 while Established.
-    pub peer_up: IntGaugeVec,
+    pub peer_up: GaugeVec,
     /// 1 while Established, else 0, with the labels of [`ESTABLISHED_LABELS`].
-    pub peer_established: IntGaugeVec,
+    pub peer_established: GaugeVec,
     /// Prefixes received from the peer, labels + afi, safi: before import
     /// policy with `soft_reconfiguration: inbound`, else the accepted ones.
-    pub prefixes_received: IntGaugeVec,
+    pub prefixes_received: GaugeVec,
     /// Prefixes accepted by import policy (the peer's paths in the Loc-RIB).
-    pub prefixes_accepted: IntGaugeVec,
+    pub prefixes_accepted: GaugeVec,
     /// Prefixes received but rejected by import policy or an eBGP check;
     /// only for peers with `soft_reconfiguration: inbound` (as FRR).
-    pub prefixes_filtered: IntGaugeVec,
+    pub prefixes_filtered: GaugeVec,
     /// Prefixes advertised to the peer (Adj-RIB-Out), labels + afi, safi.
-    pub prefixes_advertised: IntGaugeVec,
+    pub prefixes_advertised: GaugeVec,
     /// Messages received, labels + type (open, update, notification,
     /// keepalive, route_refresh).
-    pub messages_received_total: IntCounterVec,
-    pub messages_sent_total: IntCounterVec,
+    pub messages_received_total: CounterVec,
+    pub messages_sent_total: CounterVec,
     /// Established sessions that went down.
-    pub session_flaps_total: IntCounterVec,
+    pub session_flaps_total: CounterVec,
     /// Session tasks that ended unexpectedly (a panic) and were restarted.
-    pub session_task_failures_total: IntCounterVec,
-    pub tunnel_failures_total: IntCounterVec,
+    pub session_task_failures_total: CounterVec,
+    pub tunnel_failures_total: CounterVec,
     /// NOTIFICATIONs, labels + direction (sent, received), code, subcode
     /// (RFC 4271 §4.5 numbers, as frr_exporter has none and GoBGP counts
     /// only totals).
-    pub notifications_total: IntCounterVec,
+    pub notifications_total: CounterVec,
     /// Seconds since the session reached Established (0 when not up).
-    pub peer_uptime_seconds: IntGaugeVec,
+    pub peer_uptime_seconds: GaugeVec,
     /// Loc-RIB prefixes by afi.
-    pub rib_routes: IntGaugeVec,
+    pub rib_routes: GaugeVec,
     /// Routes installed in the kernel by afi.
-    pub fib_routes: IntGaugeVec,
+    pub fib_routes: GaugeVec,
     /// Kernel route operations by op.
-    pub fib_operations_total: IntCounterVec,
+    pub fib_operations_total: CounterVec,
     pub fib_errors_total: IntCounter,
     /// Seconds the kernel took for one batch of route operations (up to
     /// 256 per netlink message, several messages per batch).
     pub fib_batch_duration_seconds: Histogram,
     /// BGP next hops by state (resolved, unresolved).
-    pub nexthops: IntGaugeVec,
+    pub nexthops: GaugeVec,
     /// Sessions torn down because their tunnel went quiet, by peer name and interface.
-    pub tunnel_dead_total: IntCounterVec,
+    pub tunnel_dead_total: CounterVec,
     /// Per tunnel (labels interface, peer, name): 1 if the link is up and
     /// its wireguard answers.
-    pub tunnel_up: IntGaugeVec,
+    pub tunnel_up: GaugeVec,
     /// Seconds since the tunnel's last handshake (absent before the first).
-    pub tunnel_handshake_age_seconds: IntGaugeVec,
-    pub tunnel_receive_bytes_total: IntCounterVec,
-    pub tunnel_transmit_bytes_total: IntCounterVec,
+    pub tunnel_handshake_age_seconds: GaugeVec,
+    pub tunnel_receive_bytes_total: CounterVec,
+    pub tunnel_transmit_bytes_total: CounterVec,
     /// Times the tunnel's peer endpoint changed (roaming, re-resolution).
-    pub tunnel_endpoint_changes_total: IntCounterVec,
+    pub tunnel_endpoint_changes_total: CounterVec,
     /// Times the supervised wireguard-go was restarted.
-    pub tunnel_restarts: IntGaugeVec,
+    pub tunnel_restarts: GaugeVec,
     /// Things deleted behind our back and put back, by kind (route,
     /// host_route, loopback, interface).
-    pub kernel_repairs_total: IntCounterVec,
+    pub kernel_repairs_total: CounterVec,
     /// Per BFD session (labels name, peer): 1 while Up.
-    pub bfd_session_up: IntGaugeVec,
+    pub bfd_session_up: GaugeVec,
     /// BFD sessions that went from Up to Down, by name and peer.
-    pub bfd_session_down_total: IntCounterVec,
+    pub bfd_session_down_total: CounterVec,
     /// Routes refused before import policy, labels + reason (bogon,
     /// default_route).
-    pub routes_refused_total: IntCounterVec,
+    pub routes_refused_total: CounterVec,
     /// Estimated Adj-RIB-In memory per peer, bytes (see `max_adj_rib_in_mib`).
-    pub adj_rib_in_bytes: IntGaugeVec,
+    pub adj_rib_in_bytes: GaugeVec,
 }
 
 /// Labels of `wgbgp_peer_established`: the session address, config name,
@@ -142,14 +144,14 @@ impl Metrics {
             .chain(["direction", "code", "subcode"])
             .collect();
         let gauge = |name: &str, help: &str, labels: &[&str]| {
-            let m = IntGaugeVec::new(Opts::new(name, help), labels).expect("valid metric");
+            let m = GaugeVec::new(name, help, labels).expect("valid metric");
             registry
                 .register(Box::new(m.clone()))
                 .expect("unique metric");
             m
         };
         let counter = |name: &str, help: &str, labels: &[&str]| {
-            let m = IntCounterVec::new(Opts::new(name, help), labels).expect("valid metric");
+            let m = CounterVec::new(name, help, labels).expect("valid metric");
             registry
                 .register(Box::new(m.clone()))
                 .expect("unique metric");

@@ -10,6 +10,8 @@
 //!  fs0 10.77.0.1/24 fd77::1/64 ── veth ── fr0 10.77.0.2/24 fd77::2/64
 //! ```
 //!
+//! The many-peers mode (`fullfeed --peers`) runs at 5 peers × 10 routes.
+//!
 //! Timings are printed, not asserted: CI machines are shared and noisy.
 
 use std::time::Duration;
@@ -88,4 +90,72 @@ fn wgbgpd_exports_a_small_full_feed_to_bird() {
     assert!(r.notes.is_empty(), "export problems: {:#?}", r.notes);
     assert!(r.export_s.is_some(), "the receiver never had all routes");
     assert!(r.cpu_s.unwrap_or(-1.0) >= 0.0, "no exporter CPU sampled");
+}
+
+/// The many-peers benchmark (`fullfeed --peers`, issue 17) at a tiny size:
+/// 5 peers × 10 routes into `kind`, idle measured for 1 s. Every session
+/// must come up, every route must reach the kernel through its own peer
+/// (checked by a full dump), and every figure of the report must be there.
+fn peers_smoke(kind: ReceiverKind) {
+    use integration::bench::peers::{PeersOptions, report, run_peers};
+    integration::require_root();
+    let opts = PeersOptions {
+        routes: 10,
+        idle: Duration::from_secs(1),
+        timeout: Duration::from_secs(30),
+        ..PeersOptions::default()
+    };
+    let r = run_peers(kind, 5, &opts);
+    eprintln!("{r:#?}");
+    assert!(
+        r.notes.is_empty(),
+        "{} reported problems: {:#?}",
+        r.receiver,
+        r.notes
+    );
+    assert!(
+        r.established_s.is_some(),
+        "{}: not all sessions came up",
+        r.receiver
+    );
+    assert!(
+        r.fib_s.is_some(),
+        "{}: not all routes reached the kernel",
+        r.receiver
+    );
+    assert!(r.fib_s.unwrap() > 0.0);
+    assert_eq!(
+        r.verified,
+        Some(true),
+        "{}: kernel routes differ",
+        r.receiver
+    );
+    assert!(r.peak_rss.unwrap_or(0) >= r.rss_idle_end.unwrap_or(u64::MAX));
+    assert!(
+        r.rss_configured.unwrap_or(0) > 0,
+        "no RSS before the sessions"
+    );
+    assert!(
+        r.cpu_converge_s.is_some_and(|c| c >= 0.0),
+        "no convergence CPU"
+    );
+    assert!(r.idle_cpu_percent.is_some_and(|c| c >= 0.0), "no idle CPU");
+    assert!(r.idle_s >= 1.0, "idle window {} s", r.idle_s);
+    assert!(r.ok());
+    let machine = integration::bench::report::Machine::describe();
+    let md = report::markdown(&machine, 10, std::slice::from_ref(&r));
+    assert!(md.contains(&format!("| 5 | {} |", r.receiver)), "{md}");
+    let json = report::json(&machine, 10, std::slice::from_ref(&r));
+    assert_eq!(json["medians"][0]["peers"], 5);
+    assert_eq!(json["results"][0]["ok"], true);
+}
+
+#[test]
+fn wgbgpd_takes_routes_from_a_few_peers() {
+    peers_smoke(ReceiverKind::Wgbgpd);
+}
+
+#[test]
+fn bird_takes_routes_from_a_few_peers() {
+    peers_smoke(ReceiverKind::Bird);
 }

@@ -661,6 +661,25 @@ impl Chain {
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
+
+    /// True if the chain rejects every route whatever its prefix and
+    /// attributes: no `accept` rule comes before a rule that rejects
+    /// unconditionally (or before the end, RFC 8212's default deny).
+    /// `next` rules only change routes for later rules, so they cannot
+    /// let anything through on their own. The RIB exports nothing, and
+    /// does no work per prefix, for a peer whose export chain is such.
+    pub fn rejects_everything(&self) -> bool {
+        for rule in self.0.iter().flat_map(|p| &p.rules) {
+            match rule.action {
+                Action::Accept => return false,
+                Action::Reject if rule.prefixes.is_empty() && rule.matches == Match::default() => {
+                    return true;
+                }
+                Action::Reject | Action::Next => {}
+            }
+        }
+        true
+    }
 }
 
 #[cfg(test)]
@@ -684,6 +703,48 @@ mod tests {
         for p in outside {
             assert!(!m.matches(&net(p)), "{pattern} should not match {p}");
         }
+    }
+
+    fn chain(rules: Vec<Rule>) -> Chain {
+        Chain(vec![Arc::new(Policy {
+            name: "p".into(),
+            rules,
+        })])
+    }
+
+    #[test]
+    fn rejects_everything_only_without_an_accept_before_an_unconditional_reject() {
+        assert!(Chain(Vec::new()).rejects_everything());
+        assert!(chain(vec![Rule::new(Vec::new(), Action::Reject)]).rejects_everything());
+        // Default deny at the end: only conditional rejects and `next`.
+        assert!(
+            chain(vec![
+                Rule::new(vec![pm("198.19.0.0/16")], Action::Reject),
+                Rule::new(Vec::new(), Action::Next),
+            ])
+            .rejects_everything()
+        );
+        assert!(!chain(vec![Rule::new(Vec::new(), Action::Accept)]).rejects_everything());
+        // A conditional accept lets some routes through.
+        let some = chain(vec![
+            Rule::new(vec![pm("198.19.0.0/16")], Action::Accept),
+            Rule::new(Vec::new(), Action::Reject),
+        ]);
+        assert!(!some.rejects_everything());
+        assert!(some.accepts(&net("198.19.0.0/16")));
+        // An accept after an unconditional reject is never reached.
+        let late = chain(vec![
+            Rule::new(Vec::new(), Action::Reject),
+            Rule::new(Vec::new(), Action::Accept),
+        ]);
+        assert!(late.rejects_everything());
+        assert!(!late.accepts(&net("198.19.0.0/16")));
+        // A reject with any other condition is conditional.
+        let mut only_v6 = Rule::new(Vec::new(), Action::Reject);
+        only_v6.matches.afi = Some(Afi::Ipv6);
+        let v4_passes = chain(vec![only_v6, Rule::new(Vec::new(), Action::Accept)]);
+        assert!(!v4_passes.rejects_everything());
+        assert!(v4_passes.accepts(&net("198.19.0.0/16")));
     }
 
     #[test]

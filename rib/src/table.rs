@@ -195,6 +195,19 @@ struct Peer {
     /// the first one was logged.
     next_hop_drops: u64,
     next_hop_drop_logged: bool,
+    /// `settings.export.rejects_everything()`, kept with the chain: it is
+    /// asked for every peer at every flush.
+    export_rejects_all: bool,
+}
+
+impl Peer {
+    /// Nothing is, or ever will be, exported to this peer: its export
+    /// chain rejects every route and nothing sent earlier (under another
+    /// policy) waits to be withdrawn. Exports to it skip the per-prefix
+    /// work, so a hub's peers that take no routes cost nothing per route.
+    fn exports_nothing(&self) -> bool {
+        self.export_rejects_all && self.adj_rib_out.is_empty()
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -341,6 +354,7 @@ impl Rib {
 
     pub fn add_peer(&mut self, id: PeerId, settings: PeerSettings) {
         let peer = Peer {
+            export_rejects_all: settings.export.rejects_everything(),
             settings,
             established: None,
             received: [0; 2],
@@ -407,6 +421,7 @@ impl Rib {
         };
         let import_changed = peer.settings.import != import;
         peer.settings.import = import.clone();
+        peer.export_rejects_all = export.rejects_everything();
         peer.settings.export = export;
         let soft = peer.adj_rib_in.is_some();
         let mut out = if !import_changed {
@@ -498,9 +513,11 @@ impl Rib {
             return out;
         }
         let mut batch = ExportBatch::default();
-        let prefixes: Vec<IpNet> = self.loc_rib.keys().collect();
-        for prefix in prefixes {
-            self.export_to(id, &prefix, &mut batch);
+        if !self.peers[&id].exports_nothing() {
+            let prefixes: Vec<IpNet> = self.loc_rib.keys().collect();
+            for prefix in prefixes {
+                self.export_to(id, &prefix, &mut batch);
+            }
         }
         batch.emit(&mut out);
         for &(afi, safi) in families {
@@ -807,9 +824,13 @@ impl Rib {
         };
         peer.adj_rib_out.clear_family(afi);
         let mut batch = ExportBatch::default();
-        let prefixes: Vec<IpNet> = self.loc_rib.keys().filter(|p| afi_of(p) == afi).collect();
-        for prefix in prefixes {
-            self.export_to(id, &prefix, &mut batch);
+        // Only the family just cleared is walked: the other one does not
+        // decide whether anything of this one can go out.
+        if !peer.export_rejects_all {
+            let prefixes: Vec<IpNet> = self.loc_rib.keys().filter(|p| afi_of(p) == afi).collect();
+            for prefix in prefixes {
+                self.export_to(id, &prefix, &mut batch);
+            }
         }
         let mut out = Vec::new();
         batch.emit(&mut out);
@@ -1271,7 +1292,7 @@ impl Rib {
         let peers: Vec<PeerId> = self
             .peers
             .iter()
-            .filter(|(_, p)| p.established.is_some())
+            .filter(|(_, p)| p.established.is_some() && !p.exports_nothing())
             .map(|(id, _)| *id)
             .collect();
         for prefix in dirty {

@@ -10,12 +10,14 @@
 //! - [`run`]: one measured run per receiver.
 //! - [`report`]: machine description, markdown table, JSON.
 //! - [`export`]: the export side: an exporter holding the table advertises it to BIRD.
+//! - [`peers`]: many peers (issue 17): P sessions × R routes into wgbgpd and BIRD.
 //!
 //! `src/bin/fullfeed.rs` is the command line; `scripts/bench.sh` the one
 //! command that builds and runs it; docs/benchmarks.md the write-up.
 
 pub mod export;
 pub mod monitor;
+pub mod peers;
 pub mod probe;
 pub mod receivers;
 pub mod report;

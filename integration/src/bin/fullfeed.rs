@@ -14,10 +14,15 @@ use integration::bench::{ReceiverKind, RunOptions, Topology, generate, run};
 const USAGE: &str = "usage: fullfeed [--v4 N] [--v6 N] [--seed S] \
 [--receivers wgbgpd,bird,frr,ip-batch,netlink,netlink-random] [--json FILE] [--markdown FILE] \
 [--timeout SECS] [--poll-ms MS] [--no-verify] [--per-update K] [--runs K] [--export]
+[--peers P,P,... [--routes-per-peer N] [--idle SECS] [--hold-time SECS] [--in-flight N]]
   --runs K: every receiver K times, in rounds (each round runs each receiver once, so a change in
   the machine's load falls on all of them); the target ratios are taken between medians
   --export: the export side instead: each receiver listed (wgbgpd, bird; default both) first takes
-  the IPv4 table, then advertises it to a fresh BIRD receiver";
+  the IPv4 table, then advertises it to a fresh BIRD receiver
+  --peers P,...: many peers instead (issue 17): for each P, P plain eBGP peers announcing
+  --routes-per-peer routes each (default 100) to each receiver (wgbgpd, bird; default both);
+  idle CPU is measured over --idle seconds (default 30); the peers run --in-flight handshakes
+  at a time (default 8, BIRD's listen backlog; 0: all at once); --v4/--v6 do not apply";
 
 struct Args {
     v4: usize,
@@ -30,6 +35,9 @@ struct Args {
     opts: RunOptions,
     runs: usize,
     export: bool,
+    /// `--peers`: the P values, and that mode's knobs.
+    peers: Vec<usize>,
+    peers_opts: integration::bench::peers::PeersOptions,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -44,6 +52,8 @@ fn parse_args() -> Result<Args, String> {
         opts: RunOptions::default(),
         runs: 1,
         export: false,
+        peers: Vec::new(),
+        peers_opts: Default::default(),
     };
     let mut receivers_given = false;
     let mut it = std::env::args().skip(1);
@@ -68,6 +78,23 @@ fn parse_args() -> Result<Args, String> {
             "--no-verify" => a.opts.verify = false,
             "--runs" => a.runs = num(value("--runs")?, "--runs")? as usize,
             "--export" => a.export = true,
+            "--peers" => {
+                a.peers = value("--peers")?
+                    .split(',')
+                    .map(|p| num(p.trim().to_string(), "--peers").map(|n| n as usize))
+                    .collect::<Result<_, _>>()?
+            }
+            "--routes-per-peer" => {
+                a.peers_opts.routes =
+                    num(value("--routes-per-peer")?, "--routes-per-peer")? as usize
+            }
+            "--idle" => a.peers_opts.idle = Duration::from_secs(num(value("--idle")?, "--idle")?),
+            "--in-flight" => {
+                a.peers_opts.in_flight = num(value("--in-flight")?, "--in-flight")? as usize
+            }
+            "--hold-time" => {
+                a.peers_opts.hold_time = num(value("--hold-time")?, "--hold-time")? as u16
+            }
             "--json" => a.json = Some(value("--json")?.into()),
             "--markdown" => a.markdown = Some(value("--markdown")?.into()),
             "--receivers" => {
@@ -99,6 +126,32 @@ fn parse_args() -> Result<Args, String> {
             return Err("--export is IPv4 only: leave --v6 at 0".into());
         }
     }
+    if !a.peers.is_empty() {
+        if !receivers_given {
+            a.receivers = vec![ReceiverKind::Wgbgpd, ReceiverKind::Bird];
+        }
+        if let Some(k) = a
+            .receivers
+            .iter()
+            .find(|k| !matches!(k, ReceiverKind::Wgbgpd | ReceiverKind::Bird))
+        {
+            return Err(format!(
+                "--peers: `{}` is not measured (wgbgpd, bird)",
+                k.name()
+            ));
+        }
+        if a.export {
+            return Err("--peers and --export are separate modes".into());
+        }
+        let max = integration::bench::peers::MAX_PEERS;
+        if a.peers.iter().any(|p| !(1..=max).contains(p)) {
+            return Err(format!("--peers: each P must be 1..={max}"));
+        }
+        a.peers_opts.per_update = a.per_update;
+        a.peers_opts.verify = a.opts.verify;
+        a.peers_opts.poll = a.opts.poll;
+        a.peers_opts.timeout = a.opts.timeout;
+    }
     if a.per_update == 0 {
         return Err("--per-update must be at least 1".into());
     }
@@ -118,6 +171,9 @@ fn main() -> ExitCode {
     };
     integration::require_root();
     let machine = Machine::describe();
+    if !args.peers.is_empty() {
+        return peers(&args, &machine);
+    }
     let topo = Topology::default();
     let mut spec = topo.table_spec(args.v4, args.v6, args.seed);
     spec.per_update = args.per_update;
@@ -220,6 +276,66 @@ fn finish(
         }
     }
     if all_ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+/// `--peers`: for each P, each receiver `--runs` times in rounds, then the
+/// table, JSON and exit status.
+fn peers(args: &Args, machine: &Machine) -> ExitCode {
+    use integration::bench::peers::{report as peers_report, run_peers};
+    let opts = &args.peers_opts;
+    let mut results = Vec::new();
+    for &p in &args.peers {
+        for round in 1..=args.runs {
+            for kind in &args.receivers {
+                eprintln!(
+                    "fullfeed: {} with {p} peers × {} routes (run {round} of {}, load {}) ...",
+                    kind.name(),
+                    opts.routes,
+                    args.runs,
+                    integration::bench::run::loadavg()
+                );
+                let r = run_peers(*kind, p, opts);
+                eprintln!(
+                    "fullfeed: {}: all Established {:?} s, all in kernel {:?} s, CPU {:?} s, \
+                     peak RSS {:?}, idle CPU {:?} %, ok {}{}",
+                    r.receiver,
+                    r.established_s,
+                    r.fib_s,
+                    r.cpu_converge_s,
+                    r.peak_rss,
+                    r.idle_cpu_percent,
+                    r.ok(),
+                    if r.notes.is_empty() {
+                        String::new()
+                    } else {
+                        format!("\n  {}", r.notes.join("\n  "))
+                    }
+                );
+                results.push(r);
+            }
+        }
+    }
+    let md = peers_report::markdown(machine, opts.routes, &results);
+    println!("{md}");
+    if let Some(p) = &args.markdown
+        && let Err(e) = std::fs::write(p, &md)
+    {
+        eprintln!("cannot write {}: {e}", p.display());
+        return ExitCode::FAILURE;
+    }
+    if let Some(p) = &args.json {
+        let doc = peers_report::json(machine, opts.routes, &results);
+        let text = serde_json::to_string_pretty(&doc).expect("plain JSON");
+        if let Err(e) = std::fs::write(p, text + "\n") {
+            eprintln!("cannot write {}: {e}", p.display());
+            return ExitCode::FAILURE;
+        }
+    }
+    if results.iter().all(|r| r.ok()) {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE

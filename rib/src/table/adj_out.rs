@@ -64,6 +64,11 @@ impl AdjRibOut {
         }
     }
 
+    /// Nothing sent in any family.
+    pub(super) fn is_empty(&self) -> bool {
+        self.v4.is_empty() && self.v6.is_empty()
+    }
+
     /// Every prefix sent, with what was sent, in no particular order.
     pub(super) fn iter(&self) -> impl Iterator<Item = (IpNet, &Arc<PathAttributes>)> {
         self.v4

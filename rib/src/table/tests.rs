@@ -525,6 +525,64 @@ fn tighter_export_policy_withdraws_what_it_now_rejects() {
     );
 }
 
+fn reject_all() -> Chain {
+    Chain(vec![Arc::new(Policy {
+        name: "nothing".into(),
+        rules: vec![Rule::new(vec![], Action::Reject)],
+    })])
+}
+
+/// A hub's peers that take no routes (export chain rejecting everything)
+/// are skipped by the export diff; that must not lose a withdrawal when a
+/// peer moves from a policy that sent routes to one that sends none, nor
+/// the table when it moves back.
+#[test]
+fn peer_whose_export_rejects_everything_gets_nothing_until_its_policy_changes() {
+    let mut rib = lab(accept_all(), reject_all());
+    let out = rib.originate(&[net("198.19.0.1/32")]);
+    assert!(announces(&out).is_empty(), "{out:?}");
+    let out = rib.handle_update(2, announce(&[65501], "2.2.2.2", &["198.51.100.0/24"]));
+    assert!(announces(&out).is_empty(), "{out:?}");
+    assert_eq!(rib.peer_counts(3, Afi::Ipv4), (0, 0));
+    // Loosened: the whole table goes out at once.
+    let (out, _) = rib.set_policies(3, accept_all(), accept_all());
+    let sent: HashSet<IpNet> = announces(&out).into_iter().flat_map(|a| a.1).collect();
+    assert_eq!(
+        sent,
+        HashSet::from([net("198.19.0.1/32"), net("198.51.100.0/24")])
+    );
+    assert_eq!(rib.peer_counts(3, Afi::Ipv4), (0, 2));
+    // Tightened again: what was sent is withdrawn, and a later change
+    // (its Adj-RIB-Out now empty) sends nothing.
+    let (out, _) = rib.set_policies(3, accept_all(), reject_all());
+    let withdrawn: HashSet<IpNet> = out
+        .iter()
+        .filter_map(|o| match o {
+            Output::Withdraw {
+                peer: 3, prefixes, ..
+            } => Some(prefixes.clone()),
+            _ => None,
+        })
+        .flatten()
+        .collect();
+    assert_eq!(withdrawn, sent);
+    assert_eq!(rib.peer_counts(3, Afi::Ipv4), (0, 0));
+    let out = rib.handle_update(2, withdraw(&["198.51.100.0/24"]));
+    assert!(
+        !out.iter()
+            .any(|o| matches!(o, Output::Withdraw { peer: 3, .. })),
+        "{out:?}"
+    );
+    // The session coming back sends nothing either, End-of-RIB only.
+    rib.handle_peer_down(3);
+    let out = rib.handle_peer_up(3, Ipv4Addr::new(3, 3, 3, 3), &FAMILIES, false);
+    assert!(
+        out.iter()
+            .all(|o| matches!(o, Output::EndOfRib { peer: 3, .. })),
+        "{out:?}"
+    );
+}
+
 #[test]
 fn tighter_import_policy_drops_paths_and_asks_for_refresh() {
     let mut rib = lab(accept_all(), Chain::default());
