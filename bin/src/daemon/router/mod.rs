@@ -266,6 +266,8 @@ pub(crate) enum Count {
 /// The daemon's routing state, private, behind [`Router::handle`].
 pub(crate) struct Router {
     cfg: Arc<Config>,
+    /// The config's policies, each built once and shared by its peers.
+    policies: peers::Policies,
     rib: Rib,
     peers: BTreeMap<PeerId, Peer>,
     /// Config name → the id of its current session.
@@ -292,6 +294,7 @@ impl Router {
             rib.begin_deferral();
         }
         Router {
+            policies: peers::policies(&cfg),
             cfg,
             rib,
             peers: BTreeMap::new(),

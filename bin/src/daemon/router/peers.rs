@@ -19,22 +19,34 @@ use crate::api::SoftDirection;
 use crate::config::{self, Config};
 use crate::plan::ReloadPlan;
 
-pub(crate) fn chain(cfg: &Config, names: &[String]) -> Chain {
+/// One shared policy per name, so that the peers using it share it.
+pub(super) type Policies = std::collections::BTreeMap<String, Arc<Policy>>;
+
+/// The policies of `cfg`, each built once.
+pub(super) fn policies(cfg: &Config) -> Policies {
+    (cfg.policies.iter())
+        .map(|(name, rules)| {
+            let policy = Policy {
+                name: name.clone(),
+                rules: rules.clone(),
+            };
+            (name.clone(), Arc::new(policy))
+        })
+        .collect()
+}
+
+/// The chain of `names` (a name without a policy is skipped: validation
+/// refuses it).
+pub(super) fn chain(policies: &Policies, names: &[String]) -> Chain {
     Chain(
         names
             .iter()
-            .filter_map(|name| {
-                let rules = cfg.policies.get(name)?.clone();
-                Some(Arc::new(Policy {
-                    name: name.clone(),
-                    rules,
-                }))
-            })
+            .filter_map(|n| policies.get(n).cloned())
             .collect(),
     )
 }
 
-fn peer_settings(cfg: &Config, peer: &config::Peer) -> PeerSettings {
+fn peer_settings(cfg: &Config, policies: &Policies, peer: &config::Peer) -> PeerSettings {
     let v4 = cfg.loopback.iter().find_map(|n| match n.addr() {
         IpAddr::V4(a) => Some(a),
         _ => None,
@@ -56,8 +68,8 @@ fn peer_settings(cfg: &Config, peer: &config::Peer) -> PeerSettings {
         address: peer.address(),
         // An `external` peer's is set when its session is up.
         asn: peer.asn.number().unwrap_or(0),
-        import: chain(cfg, &peer.import),
-        export: chain(cfg, &peer.export),
+        import: chain(policies, &peer.import),
+        export: chain(policies, &peer.export),
         local_v4,
         local_v6,
         interface: None,
@@ -104,7 +116,8 @@ impl Router {
         let cfg = self.cfg.peers[name].clone();
         let id = self.next_id;
         self.next_id += 1;
-        self.rib.add_peer(id, peer_settings(&self.cfg, &cfg));
+        self.rib
+            .add_peer(id, peer_settings(&self.cfg, &self.policies, &cfg));
         self.rib
             .set_soft_reconfiguration(id, cfg.soft_reconfiguration_inbound);
         self.rib.set_guard(id, cfg.limits.guard);
@@ -261,6 +274,7 @@ impl Router {
         }
         let new = Arc::new(new);
         let old = std::mem::replace(&mut self.cfg, new.clone());
+        self.policies = policies(&new);
         for name in &plan.peers_removed {
             info!(peer = %name, "reload: removing peer");
             self.drop_peer(name, cease(CeaseSubcode::PeerDeconfigured), false, out);
@@ -332,8 +346,8 @@ impl Router {
         }
         if plan.import_changed.contains(name) || plan.export_changed.contains(name) {
             let (import, export) = (
-                chain(&self.cfg, &peer.import),
-                chain(&self.cfg, &peer.export),
+                chain(&self.policies, &peer.import),
+                chain(&self.policies, &peer.export),
             );
             let (o, import_changed) = self.rib.set_policies(id, import, export);
             self.route(o, out);
