@@ -319,6 +319,43 @@ fn config_check_accepts_and_rejects() {
     );
 }
 
+/// A tunnel interface name taken on this host by something that is not
+/// WireGuard (here `lo`, in every network namespace) fails both checks,
+/// naming the key and the interface, as the start would fail on it.
+#[test]
+fn config_check_refuses_an_interface_name_in_use_by_something_else() {
+    let (dir, _, key) = s1_pointing("/etc/wgbgp/private.key", "private.key");
+    let bad = dir.path().join("bad.yaml");
+    let src = S1
+        .replace("/etc/wgbgp/private.key", key.to_str().unwrap())
+        .replace("interface: wg-s2 ", "interface: lo    ");
+    assert_ne!(
+        src,
+        S1.replace("/etc/wgbgp/private.key", key.to_str().unwrap())
+    );
+    std::fs::write(&bad, src).unwrap();
+    let expected = "bad.yaml:19: peers.s2.wireguard.interface: interface `lo` exists on this \
+                    host and is not a WireGuard interface (it is a loopback device)";
+    let out = wgbgp(&["config", "check", bad.to_str().unwrap()], None);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains(expected),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(out.stdout.is_empty());
+    let out = Command::new(env!("CARGO_BIN_EXE_wgbgpd"))
+        .args(["--check", "--config", bad.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains(expected),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
 #[test]
 fn usage_errors_exit_1_and_help_exits_0() {
     let out = wgbgp(&["show", "bgp", "nonsense"], None);
