@@ -702,6 +702,12 @@ pub enum Problem {
         file.display(), file.display()
     )]
     KeyFileInsecure { file: PathBuf, mode: u32 },
+    /// Found when the config is checked against the host, not by validation.
+    #[error(
+        "interface `{name}` exists on this host and is not a WireGuard interface (it is a \
+         {kind} device): wgbgpd cannot make this peer's tunnel there; choose another name"
+    )]
+    InterfaceInUse { name: String, kind: String },
     #[error("interface `{name}` is also used by peer `{other}`")]
     DuplicateInterface { name: String, other: String },
     #[error("listen port {port} is also used by peer `{other}`")]

@@ -6,8 +6,14 @@
 //!   and by `wgbgpd --check` / `wgbgp config check`. A group that does not
 //!   exist is refused there with the file, line and key, like any other
 //!   configuration error.
+//! - A peer's `wireguard.interface` that exists on this host as something
+//!   other than a WireGuard interface (`eth0`, a veth) is refused there too,
+//!   as the start would fail on it ([`interfaces`]); an existing WireGuard
+//!   interface is fine (ours, left by `keep_on_exit`).
 //! - Tunnel endpoints written as hostnames are resolved by DNS when a tunnel
 //!   is made and when the daemon re-resolves them.
+
+pub mod interfaces;
 
 use std::io;
 use std::net::SocketAddr;
@@ -30,8 +36,41 @@ pub struct Checked {
 /// this host: what the daemon's start does before touching anything.
 pub fn load(path: impl AsRef<Path>) -> Result<Checked, ConfigError> {
     let (config, src) = Config::load_with_source(path)?;
-    let access = control_access(&config, &src)?;
-    Ok(Checked { config, access })
+    let access = control_access(&config, &src);
+    let in_use = interfaces_in_use(&config, &src);
+    match (access, in_use) {
+        (Ok(access), Ok(())) => Ok(Checked { config, access }),
+        (Err(ConfigError::Invalid(mut a)), Err(ConfigError::Invalid(b))) => {
+            a.extend(b);
+            Err(ConfigError::Invalid(a))
+        }
+        (Err(e), _) | (_, Err(e)) => Err(e),
+    }
+}
+
+/// Refuses each peer whose tunnel interface exists on this host and is
+/// not a WireGuard interface: wgbgpd cannot make its tunnel there.
+pub fn interfaces_in_use(config: &Config, src: &str) -> Result<(), ConfigError> {
+    use interfaces::Existing;
+    let mut problems = Vec::new();
+    for (name, peer) in &config.peers {
+        let Some(ifname) = peer.interface() else {
+            continue;
+        };
+        let Existing::Other(kind) = interfaces::existing(ifname) else {
+            continue;
+        };
+        // A defaulted name (wg-<peer>) is reported at `wireguard:`.
+        let key = format!("peers.{name}.wireguard.interface");
+        let name = ifname.to_string();
+        let problem = Problem::InterfaceInUse { name, kind };
+        problems.push(Diagnostic::at(&config.path, src, &key, problem));
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(ConfigError::Invalid(problems))
+    }
 }
 
 /// Resolves the control groups of `config` (whose text is `src`, for the

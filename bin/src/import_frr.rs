@@ -8,9 +8,14 @@
 //! IPv4/IPv6 unicast activation, `route-map`/`prefix-list` filters (as exact
 //! policies, see [`policy`]), `network` (→ `announce`), `interface lo`
 //! addresses (→ `loopback`); from wg-quick: the private key, listen port,
-//! MTU, the peer's public key, endpoint and keepalive. Each wg-quick file is
-//! matched to the BGP neighbor its host routes (PostUp `ip route add ... dev
-//! %i`) or AllowedIPs cover, else by order. Anything else is listed at the
+//! MTU, the peer's public key, endpoint and keepalive, a link-local
+//! `Address` (→ `link_local`). Each wg-quick file goes to the BGP neighbor
+//! that something ties it to (`NEIGHBOR=FILE` on the command line, `neighbor
+//! X interface IFNAME`, its host routes (PostUp `ip route add ... dev %i`)
+//! or AllowedIPs, its Endpoint), never by order: when nothing ties a file to
+//! exactly one neighbor the import fails and says how to tie them. A
+//! link-local neighbor with an `interface` but no tunnel file becomes a
+//! plain peer `fe80::X%IFNAME`. Anything else is listed at the
 //! top of the output, with what to do instead, as [`SkipKind::Lost`] (`#
 //! not translated:`; the CLI fails on it without `--allow-partial`) or
 //! [`SkipKind::NotNeeded`]; nothing is dropped silently. The output is checked with
@@ -19,6 +24,7 @@
 mod bgpd;
 mod emit;
 mod policy;
+mod tunnels;
 mod wgquick;
 
 use std::collections::BTreeMap;
@@ -32,9 +38,10 @@ use thiserror::Error;
 use wireguard_control::Key;
 
 use crate::config::PeerAs;
-use crate::config::{Config, Endpoint, MAX_IFNAME_LEN};
+use crate::config::{Config, is_link_local};
 use bgpd::{Bgpd, Family, RemoteAs};
 use policy::{Expander, Filter};
+use tunnels::{match_tunnels, tunnel};
 use wgquick::WgQuick;
 
 pub(crate) use emit::scalar;
@@ -47,6 +54,9 @@ pub struct WgFile {
     /// How to name the file in messages.
     pub origin: String,
     pub text: String,
+    /// The neighbor the file was tied to on the command line
+    /// (`NEIGHBOR=FILE`), which overrides every other tie.
+    pub neighbor: Option<IpAddr>,
 }
 
 impl WgFile {
@@ -59,8 +69,31 @@ impl WgFile {
                 .unwrap_or_default(),
             origin: path.display().to_string(),
             text: std::fs::read_to_string(path)?,
+            neighbor: None,
         })
     }
+
+    /// Reads a command-line argument: `FILE`, or `NEIGHBOR=FILE` to tie the
+    /// file to the BGP neighbor with that address.
+    pub fn read_arg(arg: &Path) -> Result<WgFile, String> {
+        let (neighbor, path) = split_tie(arg);
+        let mut file =
+            WgFile::read(&path).map_err(|e| format!("{}: cannot read: {e}", path.display()))?;
+        file.neighbor = neighbor;
+        Ok(file)
+    }
+}
+
+/// `NEIGHBOR=FILE` into the neighbor's address and the file; anything else
+/// (no `=`, or no address before it) is a file name.
+fn split_tie(arg: &Path) -> (Option<IpAddr>, PathBuf) {
+    if let Some((left, right)) = arg.to_str().and_then(|s| s.split_once('='))
+        && let Ok(addr) = left.parse::<IpAddr>()
+        && !right.is_empty()
+    {
+        return (Some(addr), PathBuf::from(right));
+    }
+    (None, arg.to_path_buf())
 }
 
 /// A line (or fact) of the input that has no wgbgp equivalent.
@@ -123,6 +156,20 @@ pub enum ImportError {
         #[source]
         source: io::Error,
     },
+    /// A wg-quick file that nothing ties to exactly one BGP neighbor, or a
+    /// neighbor tied to two files: the importer does not guess.
+    #[error(
+        "cannot tell which BGP neighbor each wg-quick file belongs to:\n{}\ntie each file to \
+         its neighbor on the command line as NEIGHBOR=FILE, e.g. `wgbgp import frr {bgpd} \
+         {example}`, or leave out a file that no BGP neighbor runs over",
+        .problems.iter().map(|p| format!("  {p}")).collect::<Vec<_>>().join("\n")
+    )]
+    Untied {
+        problems: Vec<String>,
+        bgpd: String,
+        /// `NEIGHBOR=FILE` for the first problem.
+        example: String,
+    },
     /// The generated YAML did not validate: a bug in the importer.
     #[error("the generated configuration does not validate (please report):\n{0}")]
     Invalid(String),
@@ -145,6 +192,8 @@ struct Resolved {
     bfd: bool,
     enforce_first_as: bool,
     ebgp_multihop: Option<u8>,
+    /// `neighbor X interface IFNAME`.
+    interface: Option<String>,
     /// `maximum-prefix` of an active family (wgbgp's applies to each family).
     maximum_prefix: Option<bgpd::MaximumPrefix>,
     /// Per family: `None` not active; `Some(filter)` in and out.
@@ -158,6 +207,8 @@ pub(crate) struct OutPeer {
     pub name: String,
     pub asn: crate::config::PeerAs,
     pub address: IpAddr,
+    /// `%IFNAME` of a plain peer's link-local address.
+    pub scope: Option<String>,
     pub description: Option<String>,
     pub local_address: Option<IpAddr>,
     pub passive: bool,
@@ -183,6 +234,8 @@ pub(crate) struct OutPeer {
 }
 
 pub(crate) struct OutWireguard {
+    /// `peers.<name>.link_local`: the file's link-local `Address`.
+    pub link_local: Option<std::net::Ipv6Addr>,
     pub public_key: Key,
     pub endpoint: Option<String>,
     pub interface: Option<String>,
@@ -234,7 +287,14 @@ pub fn translate(
     })?;
 
     let neighbors = resolve_neighbors(&b, bgpd_origin, &mut skipped, &mut notes);
-    let matched = match_tunnels(&neighbors, &wgs, &mut skipped, &mut notes);
+    let explicit: Vec<Option<IpAddr>> = wg_files.iter().map(|f| f.neighbor).collect();
+    let matched = match_tunnels(&neighbors, &wgs, &explicit, &mut skipped, &mut notes).map_err(
+        |(problems, example)| ImportError::Untied {
+            problems,
+            bgpd: bgpd_origin.to_string(),
+            example,
+        },
+    )?;
     if wgs.is_empty() && !neighbors.is_empty() {
         notes.push(
             "no wg-quick files given: peers are written as plain eBGP (no `wireguard:`); pass \
@@ -276,8 +336,13 @@ pub fn translate(
         let fam_has_lo =
             |lo: &Vec<IpNet>| lo.iter().any(|l| l.addr().is_ipv4() == n.address.is_ipv4());
         // A plain neighbor is peered from the address the kernel picks,
-        // as FRR does without update-source: it needs no loopback.
-        if local[i].is_some() || fam_has_lo(&loopback) || matched[i].is_none() {
+        // as FRR does without update-source: it needs no loopback; nor
+        // does a link-local session, sourced from our link-local address.
+        if local[i].is_some()
+            || fam_has_lo(&loopback)
+            || matched[i].is_none()
+            || is_link_local(n.address)
+        {
             continue;
         }
         let from_tunnel = matched[i].and_then(|w| {
@@ -388,7 +453,57 @@ pub fn translate(
             .map(|l| l.addr())
             .find(|l| l.is_ipv4() == n.address.is_ipv4());
         let plain = matched[i].is_none();
-        if default_local.is_none() && !plain {
+        // A link-local neighbor is reached over its interface: the tunnel,
+        // or the `interface` FRR names, which becomes the address's scope.
+        let scope = match (plain, is_link_local(n.address), &n.interface) {
+            (true, true, Some(ifname)) => {
+                notes.push(format!(
+                    "neighbor {} interface {ifname}: no wg-quick file for {ifname}; written as \
+                     the plain peer {}%{ifname} over that interface (give {ifname}'s wg-quick \
+                     file to have wgbgpd make the tunnel)",
+                    n.address, n.address
+                ));
+                Some(ifname.clone())
+            }
+            (true, true, None) => {
+                skipped.push(Skipped {
+                    origin: bgpd_origin.to_string(),
+                    line: None,
+                    text: format!("neighbor {}", n.address),
+                    why: "a link-local neighbor needs its interface: add `neighbor ADDR interface \
+                          IFNAME` (or give its tunnel's wg-quick file as ADDR=FILE) and run the \
+                          import again"
+                        .into(),
+                    kind: SkipKind::Lost,
+                });
+                continue;
+            }
+            (true, false, Some(ifname)) => {
+                skipped.push(Skipped {
+                    origin: bgpd_origin.to_string(),
+                    line: None,
+                    text: format!("neighbor {} interface {ifname}", n.address),
+                    why: "wgbgp does not bind a session with a global address to an interface; \
+                          the peer is translated without it"
+                        .into(),
+                    kind: SkipKind::Lost,
+                });
+                None
+            }
+            (false, _, Some(ifname)) => {
+                let w = &wgs[matched[i].expect("not plain")];
+                if *ifname != w.interface {
+                    notes.push(format!(
+                        "neighbor {} interface {ifname}: its tunnel is {} (from {}), so the \
+                         session runs over {}",
+                        n.address, w.interface, w.origin, w.interface
+                    ));
+                }
+                None
+            }
+            _ => None,
+        };
+        if default_local.is_none() && !plain && !is_link_local(n.address) {
             skipped.push(Skipped {
                 origin: bgpd_origin.to_string(),
                 line: None,
@@ -442,7 +557,10 @@ pub fn translate(
                 }
             }
         }
-        let wireguard = matched[i].and_then(|w| tunnel(&wgs[w], &mut notes, &mut skipped));
+        let wireguard = matched[i].and_then(|w| {
+            let link_local_peer = is_link_local(n.address).then_some(router_id);
+            tunnel(&wgs[w], link_local_peer, &mut notes, &mut skipped)
+        });
         let timers = n.timers.filter(|(ka, hold)| {
             let ok = if *hold == 0 {
                 *ka == 0
@@ -464,6 +582,7 @@ pub fn translate(
             name,
             asn: n.asn,
             address: n.address,
+            scope,
             description: n.description.clone(),
             local_address,
             passive: n.passive,
@@ -581,7 +700,7 @@ pub fn write_key_file(path: &Path, key: &Key) -> Result<(), ImportError> {
         .map_err(err)
 }
 
-/// `wgbgp import frr`: reads the files, writes the private key to
+/// `wgbgp import frr`: reads the files (each `FILE` or `NEIGHBOR=FILE`), writes the private key to
 /// `key_file` (mode 0600) and returns the YAML; a summary goes to stderr.
 /// Fails, printing no configuration, when something of the FRR
 /// configuration was lost ([`SkipKind::Lost`]) unless `allow_partial`.
@@ -595,7 +714,7 @@ pub fn cli(
         .map_err(|e| format!("{}: cannot read: {e}", bgpd.display()))?;
     let files = wg
         .iter()
-        .map(|p| WgFile::read(p).map_err(|e| format!("{}: cannot read: {e}", p.display())))
+        .map(|p| WgFile::read_arg(p))
         .collect::<Result<Vec<_>, _>>()?;
     let t = translate(&bgpd.display().to_string(), &text, &files, key_file)
         .map_err(|e| e.to_string())?;
@@ -760,6 +879,7 @@ fn resolve_neighbors(
             enforce_first_as: (own.enforce_first_as)
                 .or_else(|| group.and_then(|g| g.enforce_first_as))
                 .unwrap_or(true),
+            interface: own.interface.clone(),
             maximum_prefix,
             active: [a4, a6],
             import: [i4, i6],
@@ -767,82 +887,6 @@ fn resolve_neighbors(
         });
     }
     out
-}
-
-/// For each neighbor, the index of its wg-quick file.
-fn match_tunnels(
-    neighbors: &[Resolved],
-    wgs: &[WgQuick],
-    skipped: &mut Vec<Skipped>,
-    notes: &mut Vec<String>,
-) -> Vec<Option<usize>> {
-    let mut matched: Vec<Option<usize>> = vec![None; neighbors.len()];
-    let mut used = vec![false; wgs.len()];
-    // By the most specific host route or AllowedIPs entry (not a default
-    // route, which covers everyone) that covers the neighbor address.
-    for (w, wg) in wgs.iter().enumerate() {
-        let allowed = wg.peer.iter().flat_map(|p| p.allowed_ips.iter());
-        let nets: Vec<&IpNet> = wg
-            .routes
-            .iter()
-            .chain(allowed)
-            .filter(|n| n.prefix_len() > 0)
-            .collect();
-        let best = neighbors
-            .iter()
-            .enumerate()
-            .filter(|(i, _)| matched[*i].is_none())
-            .filter_map(|(i, n)| {
-                let len = nets
-                    .iter()
-                    .filter(|net| net.contains(&n.address))
-                    .map(|net| net.prefix_len())
-                    .max()?;
-                Some((len, i))
-            })
-            .max_by_key(|(len, i)| (*len, std::cmp::Reverse(*i)));
-        if let Some((_, i)) = best {
-            matched[i] = Some(w);
-            used[w] = true;
-        }
-    }
-    // The rest by order.
-    let free: Vec<usize> = (0..wgs.len()).filter(|w| !used[*w]).collect();
-    let mut free = free.into_iter();
-    for (i, n) in neighbors.iter().enumerate() {
-        if matched[i].is_some() {
-            continue;
-        }
-        match free.next() {
-            Some(w) => {
-                matched[i] = Some(w);
-                used[w] = true;
-                notes.push(format!(
-                    "{} was matched to neighbor {} by order (no host route or AllowedIPs \
-                     entry names the neighbor); check it",
-                    wgs[w].origin, n.address
-                ));
-            }
-            None if !wgs.is_empty() => notes.push(format!(
-                "neighbor {}: no wg-quick file left; written as plain eBGP (no `wireguard:`), \
-                 so its address must already be reachable",
-                n.address
-            )),
-            None => {}
-        }
-    }
-    for (w, wg) in wgs.iter().enumerate() {
-        if !used[w] {
-            skipped.push(Skipped {
-                origin: wg.origin.clone(),
-                line: None,
-                text: format!("interface {}", wg.interface),
-                why: "no BGP neighbor left for this tunnel".into(),
-                kind: SkipKind::Lost,
-            });
-        }
-    }
-    matched
 }
 
 /// A unique peer name: the description when it makes a good key, else
@@ -869,92 +913,4 @@ fn peer_name(n: &Resolved, names: &mut BTreeMap<String, ()>) -> String {
     };
     names.insert(name.clone(), ());
     name
-}
-
-fn tunnel(
-    wg: &WgQuick,
-    notes: &mut Vec<String>,
-    skipped: &mut Vec<Skipped>,
-) -> Option<OutWireguard> {
-    let Some(peer) = wg.peer.as_ref() else {
-        skipped.push(Skipped {
-            origin: wg.origin.clone(),
-            line: None,
-            text: format!("interface {}", wg.interface),
-            why: "no [Peer] section: the neighbor is written without a tunnel".into(),
-            kind: SkipKind::Lost,
-        });
-        return None;
-    };
-    let Some(public_key) = peer.public_key.clone() else {
-        skipped.push(Skipped {
-            origin: wg.origin.clone(),
-            line: None,
-            text: "[Peer]".into(),
-            why: "no PublicKey: the neighbor is written without a tunnel".into(),
-            kind: SkipKind::Lost,
-        });
-        return None;
-    };
-    let endpoint = peer
-        .endpoint
-        .as_ref()
-        .and_then(|e| match Endpoint::parse(e) {
-            Ok(_) => Some(e.clone()),
-            Err(why) => {
-                skipped.push(Skipped {
-                    origin: wg.origin.clone(),
-                    line: None,
-                    text: format!("Endpoint = {e}"),
-                    why,
-                    kind: SkipKind::Lost,
-                });
-                None
-            }
-        });
-    match wg.table.as_deref() {
-        Some(t) if t.eq_ignore_ascii_case("off") => {}
-        t => notes.push(format!(
-            "{}: Table = {}: wgbgp never installs AllowedIPs as routes (as with Table = off); \
-             routes come from BGP plus host routes to the peer's addresses",
-            wg.origin,
-            t.unwrap_or("auto (not set)")
-        )),
-    }
-    for a in &wg.addresses {
-        notes.push(format!(
-            "{}: Address = {a} is not put on the tunnel: wgbgp tunnels are unnumbered and \
-             sessions run between loopbacks",
-            wg.origin
-        ));
-    }
-    let everything: [IpNet; 2] = ["0.0.0.0/0".parse().unwrap(), "::/0".parse().unwrap()];
-    let mut allowed = peer.allowed_ips.clone();
-    allowed.sort();
-    allowed.dedup();
-    if allowed != everything {
-        let list: Vec<String> = peer.allowed_ips.iter().map(|n| n.to_string()).collect();
-        notes.push(format!(
-            "{}: AllowedIPs = {} ignored: wgbgp uses 0.0.0.0/0, ::/0 and routes by BGP",
-            wg.origin,
-            list.join(", ")
-        ));
-    }
-    let interface = if wg.interface.is_empty() || wg.interface.len() > MAX_IFNAME_LEN {
-        notes.push(format!(
-            "{}: the file name is not a usable interface name; wgbgp's default is used",
-            wg.origin
-        ));
-        None
-    } else {
-        Some(wg.interface.clone())
-    };
-    Some(OutWireguard {
-        public_key,
-        endpoint,
-        interface,
-        listen_port: wg.listen_port.filter(|p| *p != 0),
-        persistent_keepalive: peer.persistent_keepalive.filter(|k| *k != 0),
-        mtu: wg.mtu,
-    })
 }

@@ -319,6 +319,116 @@ fn config_check_accepts_and_rejects() {
     );
 }
 
+/// A tunnel interface name taken on this host by something that is not
+/// WireGuard (here `lo`, in every network namespace) fails both checks,
+/// naming the key and the interface, as the start would fail on it.
+#[test]
+fn config_check_refuses_an_interface_name_in_use_by_something_else() {
+    let (dir, _, key) = s1_pointing("/etc/wgbgp/private.key", "private.key");
+    let bad = dir.path().join("bad.yaml");
+    let src = S1
+        .replace("/etc/wgbgp/private.key", key.to_str().unwrap())
+        .replace("interface: wg-s2 ", "interface: lo    ");
+    assert_ne!(
+        src,
+        S1.replace("/etc/wgbgp/private.key", key.to_str().unwrap())
+    );
+    std::fs::write(&bad, src).unwrap();
+    let expected = "bad.yaml:19: peers.s2.wireguard.interface: interface `lo` exists on this \
+                    host and is not a WireGuard interface (it is a loopback device)";
+    let out = wgbgp(&["config", "check", bad.to_str().unwrap()], None);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains(expected),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(out.stdout.is_empty());
+    let out = Command::new(env!("CARGO_BIN_EXE_wgbgpd"))
+        .args(["--check", "--config", bad.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains(expected),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+/// Started without CAP_NET_ADMIN (root under `capsh --drop=cap_net_admin`,
+/// or any other user as is), wgbgpd fails at its first netlink change and
+/// says what it needs and which line of the unit grants it. The kernel
+/// refuses every change, so nothing on the host is touched.
+#[test]
+fn wgbgpd_without_cap_net_admin_says_what_it_needs() {
+    let (dir, cfg, key) = s1_pointing("/etc/wgbgp/private.key", "private.key");
+    let socket = dir.path().join("wgbgp.sock");
+    let src = S1
+        .replace("/etc/wgbgp/private.key", key.to_str().unwrap())
+        .replace("/run/wgbgp/wgbgp.sock", socket.to_str().unwrap())
+        .replace("metrics: { listen: \"127.0.0.1:9179\" }\n", "");
+    std::fs::write(&cfg, src).unwrap();
+    let wgbgpd = env!("CARGO_BIN_EXE_wgbgpd");
+    // SAFETY: geteuid(2) has no preconditions and cannot fail.
+    let root = unsafe { libc::geteuid() } == 0;
+    let unprivileged = |script: &str, args: &[&str]| {
+        let mut c = match root {
+            true => {
+                let mut c = Command::new("capsh");
+                c.args(["--drop=cap_net_admin", "--", "-c", script]);
+                c
+            }
+            false => {
+                let mut c = Command::new("sh");
+                c.args(["-c", script]);
+                c
+            }
+        };
+        c.arg("sh")
+            .args(args)
+            .output()
+            .expect("run capsh (libcap2-bin)")
+    };
+    // Without CAP_NET_ADMIN indeed (bit 12 of the effective set), before
+    // anything runs that could change the host.
+    let status = unprivileged("cat /proc/self/status", &[]);
+    let caps = text(&status.stdout);
+    let eff = caps
+        .lines()
+        .find_map(|l| l.strip_prefix("CapEff:"))
+        .map(|h| u64::from_str_radix(h.trim(), 16).unwrap())
+        .unwrap_or_else(|| panic!("no CapEff: {caps}"));
+    assert_eq!(eff & (1 << 12), 0, "CAP_NET_ADMIN still effective: {eff:x}");
+
+    let out = unprivileged(
+        "exec timeout 30 \"$1\" --config \"$2\"",
+        &[wgbgpd, cfg.to_str().unwrap()],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let err = text(&out.stderr);
+    assert!(err.contains("Operation not permitted"), "{err}");
+    assert!(
+        err.contains(
+            "wgbgpd needs root, or the capabilities CAP_NET_ADMIN (tunnels, addresses, routes, \
+             ip rules) and CAP_NET_BIND_SERVICE (BGP's TCP port 179); the shipped unit \
+             wgbgpd.service grants them with AmbientCapabilities=CAP_NET_ADMIN \
+             CAP_NET_BIND_SERVICE"
+        ),
+        "{err}"
+    );
+    // The unit line named is the one shipped.
+    let unit = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../contrib/wgbgpd.service"),
+    )
+    .unwrap();
+    assert!(
+        unit.lines()
+            .any(|l| l == "AmbientCapabilities=CAP_NET_ADMIN CAP_NET_BIND_SERVICE"),
+        "{unit}"
+    );
+}
+
 #[test]
 fn usage_errors_exit_1_and_help_exits_0() {
     let out = wgbgp(&["show", "bgp", "nonsense"], None);

@@ -27,9 +27,20 @@ fn data(rel: &str) -> PathBuf {
         .join(rel)
 }
 
+/// Imports `bgpd` with the wg-quick files `wg`, each `FILE` or
+/// `NEIGHBOR=FILE` as on the command line (files relative to the data).
 fn import(bgpd: &str, wg: &[&str], key_file: Option<&Path>) -> (Translation, Config) {
     let text = std::fs::read_to_string(data(bgpd)).unwrap();
-    let files: Vec<WgFile> = wg.iter().map(|w| WgFile::read(&data(w)).unwrap()).collect();
+    let files: Vec<WgFile> = wg
+        .iter()
+        .map(|w| match w.split_once('=') {
+            Some((n, f)) => WgFile {
+                neighbor: Some(n.parse().unwrap()),
+                ..WgFile::read(&data(f)).unwrap()
+            },
+            None => WgFile::read(&data(w)).unwrap(),
+        })
+        .collect();
     import_text(bgpd, &text, &files, key_file)
 }
 
@@ -87,9 +98,11 @@ const SAMPLES: &[&str] = &[
 fn s1_three_node_config_translates_to_two_tunnelled_peers() {
     let dir = tempfile::tempdir().unwrap();
     let key_file = dir.path().join("private.key");
+    // Nothing in the files names a neighbor (AllowedIPs 0.0.0.0/0, ::/0,
+    // the endpoints are underlay addresses): tied on the command line.
     let (t, c) = import(
         "s1/bgpd.conf",
-        &["s1/wg0.conf", "s1/wg1.conf"],
+        &["2.2.2.2=s1/wg0.conf", "3.3.3.3=s1/wg1.conf"],
         Some(&key_file),
     );
     assert!(t.skipped.is_empty(), "{:?}", t.skipped);
@@ -133,7 +146,7 @@ fn s1_three_node_config_translates_to_two_tunnelled_peers() {
 
 #[test]
 fn s2_redistribute_is_listed_and_bgp_out_accepts_only_its_prefix() {
-    let (t, c) = import("s2/bgpd.conf", &["s2/wg0.conf"], None);
+    let (t, c) = import("s2/bgpd.conf", &["1.1.1.1=s2/wg0.conf"], None);
     assert_eq!(c.asn, 65501);
     assert_eq!(c.router_id.to_string(), "2.2.2.2");
     assert!(
@@ -267,6 +280,7 @@ fn wg(interface: &str, text: &str) -> WgFile {
         interface: interface.into(),
         origin: format!("{interface}.conf"),
         text: text.into(),
+        neighbor: None,
     }
 }
 
@@ -466,8 +480,8 @@ fn binary_imports_s1_and_the_result_passes_config_check_and_peer_config() {
         "--key-file",
         &key_s,
         &d("s1/bgpd.conf"),
-        &d("s1/wg0.conf"),
-        &d("s1/wg1.conf"),
+        &format!("2.2.2.2={}", d("s1/wg0.conf")),
+        &format!("3.3.3.3={}", d("s1/wg1.conf")),
     ];
     let out = wgbgp(&args);
     assert!(out.status.success(), "{}", text(&out.stderr));

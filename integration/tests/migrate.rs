@@ -85,11 +85,12 @@ fn imported_frr_config_runs_the_seed_hub() {
     let out = std::process::Command::new(cli_bin())
         .args(["import", "frr", "--key-file"])
         .arg(&key)
-        .args([
-            s1_file("bgpd.conf"),
-            s1_file("wg0.conf"),
-            s1_file("wg1.conf"),
-        ])
+        .arg(s1_file("bgpd.conf"))
+        // Nothing in S1's files names the neighbor behind each tunnel
+        // (AllowedIPs 0.0.0.0/0, ::/0; the endpoints are underlay
+        // addresses): each is tied on the command line, as the README says.
+        .arg(format!("2.2.2.2={}", s1_file("wg0.conf")))
+        .arg(format!("3.3.3.3={}", s1_file("wg1.conf")))
         .output()
         .expect("run wgbgp import frr");
     let stderr = String::from_utf8_lossy(&out.stderr);

@@ -121,6 +121,20 @@ pub enum TunnelError {
 }
 
 impl TunnelError {
+    /// Whether the kernel refused for want of privilege (EPERM, or EACCES):
+    /// the process lacks CAP_NET_ADMIN, so the caller can say so.
+    pub fn permission_denied(&self) -> bool {
+        let code =
+            match self {
+                TunnelError::Netlink { source, .. }
+                | TunnelError::KernelUnavailable { source, .. } => errno(source),
+                TunnelError::NetlinkSocket { source, .. }
+                | TunnelError::Wireguard { source, .. } => source.raw_os_error(),
+                _ => None,
+            };
+        matches!(code, Some(libc::EPERM | libc::EACCES))
+    }
+
     pub(crate) fn netlink(
         interface: &str,
         operation: impl Into<String>,

@@ -157,8 +157,11 @@ enum ImportCommand {
         /// The FRR configuration.
         #[arg(value_name = "BGPD.CONF")]
         bgpd: PathBuf,
-        /// wg-quick files; each file's stem is the interface name.
-        #[arg(value_name = "WG-QUICK.CONF")]
+        /// wg-quick files; each file's stem is the interface name. A file
+        /// goes to the neighbor that `neighbor X interface IFNAME`, its
+        /// PostUp host route or AllowedIPs, or its Endpoint ties it to;
+        /// write NEIGHBOR=FILE (e.g. 2.2.2.2=wg0.conf) to tie it yourself.
+        #[arg(value_name = "[NEIGHBOR=]WG-QUICK.CONF")]
         wg_quick: Vec<PathBuf>,
         /// Print the translation even when some of the FRR configuration
         /// could not be translated (listed under `# not translated:`);

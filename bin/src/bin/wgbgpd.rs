@@ -41,9 +41,31 @@ fn main() -> ExitCode {
     match runtime.block_on(wgbgp::daemon::run(checked.config, checked.access)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            tracing::error!("{e}");
-            eprintln!("wgbgpd: {e}");
+            let message = match permission_denied(&e) {
+                true => format!("{e}\n{PRIVILEGE_HINT}"),
+                false => e.to_string(),
+            };
+            tracing::error!("{message}");
+            eprintln!("wgbgpd: {message}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// What to do when the kernel refused the start for want of privilege.
+const PRIVILEGE_HINT: &str = "wgbgpd needs root, or the capabilities CAP_NET_ADMIN (tunnels, \
+    addresses, routes, ip rules) and CAP_NET_BIND_SERVICE (BGP's TCP port 179); the shipped \
+    unit wgbgpd.service grants them with AmbientCapabilities=CAP_NET_ADMIN CAP_NET_BIND_SERVICE";
+
+/// Whether the start failed because the kernel refused a netlink or
+/// tunnel operation (EPERM), or the BGP port (EACCES): not privileged.
+fn permission_denied(e: &wgbgp::daemon::StartError) -> bool {
+    use wgbgp::daemon::StartError;
+    match e {
+        StartError::Tunnel(t) => t.permission_denied(),
+        StartError::Io { source, .. } => {
+            matches!(source.raw_os_error(), Some(libc::EPERM | libc::EACCES))
+        }
+        _ => false,
     }
 }

@@ -129,6 +129,9 @@ pub struct NeighborSettings {
     pub enforce_first_as: Option<bool>,
     /// `ebgp-multihop [N]` (255 without N, as FRR).
     pub ebgp_multihop: Option<u8>,
+    /// `neighbor X interface IFNAME`: the interface the session runs over
+    /// (what scopes a link-local neighbor address).
+    pub interface: Option<String>,
     pub af: [AfSettings; 2],
 }
 
@@ -834,7 +837,8 @@ fn router_bgp_line(
                 skip(
                     Lost,
                     "neighbor by interface name (BGP unnumbered) or undefined peer-group: \
-                     wgbgp peers with the remote loopback address",
+                     wgbgp needs the neighbor's address (for a link-local one, `neighbor \
+                     fe80::X remote-as ASN` and `neighbor fe80::X interface IFNAME`)",
                 );
                 return;
             };
@@ -877,6 +881,7 @@ fn neighbor_line(n: &mut NeighborSettings, rest: &[&str], skip: &mut dyn FnMut(S
             _ => skip(Lost, "ebgp-multihop needs 1 to 255 hops"),
         },
         ["passive"] => n.passive = true,
+        ["interface", ifname] => n.interface = Some(ifname.to_string()),
         ["capability", "extended-nexthop"] => n.extended_next_hop = true,
         ["shutdown", ..] => n.shutdown = true,
         // Before `timers KA HOLD`, which would read `connect` as a number.

@@ -130,7 +130,14 @@ pub fn yaml(o: &Out) -> String {
     for p in &o.peers {
         let _ = writeln!(s, "  {}:", scalar(&p.name, false));
         let _ = writeln!(s, "    asn: {}", p.asn);
-        let _ = writeln!(s, "    address: {}", scalar(&p.address.to_string(), false));
+        let address = match &p.scope {
+            Some(ifname) => format!("{}%{ifname}", p.address),
+            None => p.address.to_string(),
+        };
+        let _ = writeln!(s, "    address: {}", scalar(&address, false));
+        if let Some(ll) = p.wireguard.as_ref().and_then(|w| w.link_local) {
+            let _ = writeln!(s, "    link_local: {}", scalar(&ll.to_string(), false));
+        }
         if let Some(d) = &p.description {
             let _ = writeln!(s, "    description: {}", scalar(d, false));
         }
