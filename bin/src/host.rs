@@ -36,6 +36,15 @@ pub struct Checked {
 /// this host: what the daemon's start does before touching anything.
 pub fn load(path: impl AsRef<Path>) -> Result<Checked, ConfigError> {
     let (config, src) = Config::load_with_source(path)?;
+    let access = control_access(&config, &src)?;
+    Ok(Checked { config, access })
+}
+
+/// [`load`], then [`interfaces_in_use`] as an error: `wgbgp config check`.
+/// The daemon only warns of a taken interface (see [`warn_interfaces_in_use`]):
+/// that peer's tunnel fails and is retried while the others run.
+pub fn check(path: impl AsRef<Path>) -> Result<Checked, ConfigError> {
+    let (config, src) = Config::load_with_source(path)?;
     let access = control_access(&config, &src);
     let in_use = interfaces_in_use(&config, &src);
     match (access, in_use) {
@@ -46,6 +55,14 @@ pub fn load(path: impl AsRef<Path>) -> Result<Checked, ConfigError> {
         }
         (Err(e), _) | (_, Err(e)) => Err(e),
     }
+}
+
+/// What [`interfaces_in_use`] finds, as a warning for `wgbgpd` (and
+/// `wgbgpd --check`, the unit's ExecStartPre): the start does not fail on
+/// it, so neither does the check.
+pub fn warn_interfaces_in_use(path: impl AsRef<Path>, config: &Config) -> Option<String> {
+    let src = std::fs::read_to_string(path).unwrap_or_default();
+    interfaces_in_use(config, &src).err().map(|e| e.to_string())
 }
 
 /// Refuses each peer whose tunnel interface exists on this host and is

@@ -313,7 +313,7 @@ fn run(cli: Cli) -> Result<String, String> {
         }
         Command::Config {
             what: ConfigCommand::Check { file },
-        } => wgbgp::host::load(file)
+        } => wgbgp::host::check(file)
             .map(|_| "configuration OK\n".to_string())
             .map_err(|e| e.to_string()),
         Command::Config {

@@ -24,6 +24,10 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    // A taken interface fails only that peer's tunnel (retried); said here.
+    if let Some(taken) = wgbgp::host::warn_interfaces_in_use(&args.config, &checked.config) {
+        eprintln!("wgbgpd: warning: {taken}");
+    }
     if args.check {
         println!("configuration OK");
         return ExitCode::SUCCESS;
