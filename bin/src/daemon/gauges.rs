@@ -76,6 +76,14 @@ impl Shell {
     /// from the RIB and the session tasks' atomic counters.
     pub(super) fn refresh_peer_metrics(&mut self) {
         const TYPES: [&str; 6] = crate::metrics::MESSAGE_TYPES;
+        // A removed or reset session's totals go with it (a new session
+        // has a new id), so reloads do not grow these maps.
+        let live = |id: &PeerId| self.router.peers().contains_key(id);
+        let g = &mut self.gauges;
+        g.messages.retain(|(id, _, _), _| live(id));
+        g.notifications.retain(|(id, _, _, _), _| live(id));
+        g.refused.retain(|(id, _), _| live(id));
+        g.next_hop_dropped.retain(|id, _| live(id));
         let (rib, m, asn) = (self.router.rib(), &self.metrics, self.router.config().asn);
         for (id, p) in self.router.peers() {
             let Some(session) = self.sessions.get(id) else {

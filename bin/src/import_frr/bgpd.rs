@@ -846,7 +846,7 @@ fn router_bgp_line(
         }
         // A route server's client: its routes start with the AS the
         // server passed on, not the server's (RFC 7947 §2.2.2.1).
-        ["no", "neighbor", who, "enforce-first-as"] => match target(b, &who.to_string(), words) {
+        ["no", "neighbor", who, "enforce-first-as"] => match target(b, who, words) {
             Some(n) => n.enforce_first_as = Some(false),
             None => skip(Lost, "undefined peer-group"),
         },
