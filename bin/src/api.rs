@@ -46,6 +46,8 @@ pub enum Request {
     Tunnels,
     /// `show nexthops`.
     Nexthops,
+    /// `show nexthops objects`.
+    NexthopObjects,
     /// `reload`: re-read the daemon's config file and apply it by difference.
     Reload,
     /// `config plan FILE`: what a reload with FILE would change.
@@ -77,6 +79,7 @@ impl Request {
             Request::NeighborRoutes { .. } => "neighbor_routes",
             Request::Tunnels => "tunnels",
             Request::Nexthops => "nexthops",
+            Request::NexthopObjects => "nexthop_objects",
             Request::Reload => "reload",
             Request::Plan { .. } => "plan",
             Request::Clear { .. } => "clear",
@@ -201,6 +204,7 @@ pub enum Response {
     Neighbors(BTreeMap<String, Neighbor>),
     Tunnels(Vec<TunnelInfo>),
     Nexthops(Vec<NexthopInfo>),
+    NexthopObjects(Vec<NexthopObjectInfo>),
     /// A reload or plan: what changed (or would).
     Plan(crate::plan::ReloadPlan),
     /// A command that succeeded, with what it did.
@@ -540,6 +544,25 @@ pub struct NexthopInfo {
     pub via: Vec<String>,
     /// Paths that use this next hop.
     pub paths: u64,
+}
+
+/// `show nexthops objects`: one kernel nexthop object of ours (`ip nexthop
+/// show id ID`), shared by the routes with the same next hops and backup.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NexthopObjectInfo {
+    pub id: u32,
+    /// `via GW dev IF [onlink]` per next hop it forwards to now.
+    pub via: Vec<String>,
+    /// Member object ids of a group; empty for a gateway object.
+    pub members: Vec<u32>,
+    /// Where it moves when its next hops die (BGP PIC); empty: nowhere.
+    pub backup: Vec<String>,
+    /// Routes using it.
+    pub routes: u64,
+    /// Groups it is a member of.
+    pub groups: u64,
+    /// Believed present in the kernel as described.
+    pub installed: bool,
 }
 
 /// `show bgp summary json`: one [`Summary`] per address family.

@@ -158,6 +158,10 @@ pub struct KernelConfig {
     pub underlay_priority: u32,
     /// `kernel.rules`: ip rules installed as written (applied by difference on reload).
     pub rules: Vec<rib::kernel::IpRule>,
+    /// Routes go in over shared nexthop objects (Linux 5.3+, per-route next
+    /// hops where the kernel has none), each with its backup path: a dead
+    /// peer's routes then move in one kernel operation per object (BGP PIC).
+    pub nexthop_objects: bool,
 }
 
 impl Default for KernelConfig {
@@ -170,6 +174,7 @@ impl Default for KernelConfig {
             underlay_table: DEFAULT_UNDERLAY_TABLE,
             underlay_priority: DEFAULT_UNDERLAY_PRIORITY,
             rules: Vec::new(),
+            nexthop_objects: false,
         }
     }
 }

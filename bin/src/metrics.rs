@@ -21,7 +21,7 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
-use prometheus::{Encoder, Histogram, HistogramOpts, IntCounter, Registry, TextEncoder};
+use prometheus::{Encoder, Histogram, HistogramOpts, IntCounter, IntGauge, Registry, TextEncoder};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
@@ -80,6 +80,13 @@ pub struct Metrics {
     pub fib_batch_duration_seconds: Histogram,
     /// BGP next hops by state (resolved, unresolved).
     pub nexthops: GaugeVec,
+    /// Our kernel nexthop objects (`kernel.nexthop_objects`).
+    pub nexthop_objects: IntGauge,
+    /// Fail-overs to backup paths (BGP PIC): a peer's death moved its
+    /// routes with one kernel operation per nexthop object.
+    pub fib_failovers_total: IntCounter,
+    /// Routes those fail-overs moved without a route write.
+    pub fib_failover_routes_total: IntCounter,
     /// Sessions torn down because their tunnel went quiet, by peer name and interface.
     pub tunnel_dead_total: CounterVec,
     /// Per tunnel (labels interface, peer, name): 1 if the link is up and
@@ -162,6 +169,21 @@ impl Metrics {
                 .expect("valid metric");
         registry
             .register(Box::new(fib_errors_total.clone()))
+            .expect("unique metric");
+        let int_counter = |name: &str, help: &str| {
+            let m = IntCounter::new(name, help).expect("valid metric");
+            registry
+                .register(Box::new(m.clone()))
+                .expect("unique metric");
+            m
+        };
+        let nexthop_objects = IntGauge::new(
+            "nexthop_objects",
+            "Kernel nexthop objects our routes use (kernel.nexthop_objects)",
+        )
+        .expect("valid metric");
+        registry
+            .register(Box::new(nexthop_objects.clone()))
             .expect("unique metric");
         let fib_batch_duration_seconds = Histogram::with_opts(
             HistogramOpts::new(
@@ -269,6 +291,15 @@ impl Metrics {
             fib_errors_total,
             fib_batch_duration_seconds,
             nexthops: gauge("nexthops", "BGP next hops by resolution state", &["state"]),
+            nexthop_objects,
+            fib_failovers_total: int_counter(
+                "fib_failovers_total",
+                "Dead peers whose routes moved to their backups by nexthop object (BGP PIC)",
+            ),
+            fib_failover_routes_total: int_counter(
+                "fib_failover_routes_total",
+                "Routes moved to their backup paths by a fail-over, without a route write",
+            ),
             tunnel_up: gauge(
                 "tunnel_up",
                 "1 if the tunnel's link is up and its WireGuard answers",

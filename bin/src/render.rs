@@ -16,7 +16,7 @@ use std::collections::BTreeMap;
 use crate::api::{
     BgpSummary, PeerState, PeerSummary, RoutePath, RouteTable, SessionState, Summary,
 };
-use crate::api::{Neighbor, NexthopInfo, TunnelInfo};
+use crate::api::{Neighbor, NexthopInfo, NexthopObjectInfo, TunnelInfo};
 
 /// FRR truncates descriptions in the summary table to this many characters.
 const DESC_MAX: usize = 20;
@@ -626,6 +626,38 @@ pub fn nexthops(n: &[NexthopInfo]) -> String {
         let _ = writeln!(out, "{} {state}, used by {} path(s)", nh.ip, nh.paths);
         for v in &nh.via {
             let _ = writeln!(out, "  {v}");
+        }
+    }
+    out
+}
+
+pub fn nexthop_objects(n: &[NexthopObjectInfo]) -> String {
+    let mut out = String::new();
+    if n.is_empty() {
+        out.push_str(
+            "no nexthop objects (kernel.nexthop_objects is off, or the kernel has none)\n",
+        );
+    }
+    for o in n {
+        let kind = match o.members.is_empty() {
+            true => String::new(),
+            false => format!(" group {:?}", o.members),
+        };
+        let state = if o.installed {
+            ""
+        } else {
+            " (not in the kernel)"
+        };
+        let _ = writeln!(
+            out,
+            "id {}{kind}: {} route(s), {} group(s){state}",
+            o.id, o.routes, o.groups
+        );
+        for v in &o.via {
+            let _ = writeln!(out, "  {v}");
+        }
+        for v in &o.backup {
+            let _ = writeln!(out, "  backup {v}");
         }
     }
     out

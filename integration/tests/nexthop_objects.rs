@@ -134,6 +134,7 @@ fn replace_all(prefixes: &[IpNet], hops: &[KernelNextHop]) -> Vec<FibOp> {
         .map(|&prefix| FibOp::Replace {
             prefix,
             nexthops: shared.clone(),
+            backup: None,
         })
         .collect()
 }

@@ -154,6 +154,7 @@ fn the_watcher_filter_drops_the_fib_writers_own_notifications_only() {
         .map(|&prefix| FibOp::Replace {
             prefix,
             nexthops: vec![hop.clone()].into(),
+            backup: None,
         })
         .collect();
     fib.submit_blocking(install);

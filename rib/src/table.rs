@@ -28,6 +28,7 @@ use smallvec::SmallVec;
 
 use crate::best::{self, LossReason};
 use crate::guard::{AdjInMemory, Guard, Refusal};
+use crate::kernel::objects::canonical;
 use crate::kernel::{FibOp, KernelEvent, KernelNextHop, KernelView, NextHops};
 use crate::path::{Interner, Path, PeerId, Source};
 use crate::policy::{Chain, Context};
@@ -63,6 +64,11 @@ pub struct RibConfig {
     /// Routes with a longer AS_PATH (RFC 4271 §9.1.2.2 counting: a set
     /// counts one) are handled as withdrawn, as FRR's `bgp maxas-limit`.
     pub max_as_path_len: Option<usize>,
+    /// BGP PIC: hand the kernel each route's backup next hops (the best
+    /// path through other next hops) with it, and on a peer's death say
+    /// which next hops died ([`Output::FailOver`]) before working off its
+    /// routes. Only for a FIB writer with nexthop objects.
+    pub backup_paths: bool,
 }
 
 /// What the RIB needs to know about a configured peer.
@@ -106,6 +112,10 @@ pub enum Output {
     },
     /// The initial table dump to `peer` is complete (RFC 4724 §2).
     EndOfRib { peer: PeerId, afi: Afi },
+    /// These next hops died with their peer: move the kernel's routes
+    /// through them to their backups now ([`crate::kernel::FibWriter::fail_over`]),
+    /// ahead of the re-selection that follows.
+    FailOver(HashSet<KernelNextHop>),
 }
 
 /// All paths to one prefix, the chosen one, and what the kernel holds.
@@ -122,6 +132,8 @@ pub struct Dest {
     multipath: u32,
     /// Next hops last handed to the kernel for this prefix.
     pub installed: Option<NextHops>,
+    /// The backup handed with them ([`RibConfig::backup_paths`]).
+    pub backup: Option<NextHops>,
 }
 
 const NO_BEST: u32 = u32::MAX;
@@ -133,6 +145,7 @@ impl Default for Dest {
             best: NO_BEST,
             multipath: 0,
             installed: None,
+            backup: None,
         }
     }
 }
@@ -224,6 +237,9 @@ struct NextHop {
     /// Shared by every route installed through this next hop.
     resolved: Option<NextHops>,
     users: usize,
+    /// Paths through it per peer (few peers share a next hop), so that a
+    /// peer's death tells at once which next hops died with it.
+    by_peer: SmallVec<[(PeerId, u32); 1]>,
 }
 
 /// The routing engine. See the module docs.
@@ -262,6 +278,29 @@ pub struct Rib {
     deferring: bool,
     /// Table versions, IPv4 and IPv6 (see [`Rib::table_version`]).
     versions: [u64; 2],
+    /// Next hops failed over ([`Output::FailOver`]) whose routes are not all
+    /// re-selected yet: a route the kernel already moved where re-selection
+    /// wants it is not written again.
+    failed_over: HashSet<KernelNextHop>,
+}
+
+/// What the kernel forwards `dest` to after the FIB writer's fail-over of
+/// the next hops in `failed_over` ([`crate::kernel::fail_over`]): `None` if
+/// that left it alone; next hops and backup if it moved, with no next hops
+/// if nothing was left to move to.
+fn after_fail_over(
+    failed_over: &HashSet<KernelNextHop>,
+    dest: &Dest,
+) -> Option<(Vec<KernelNextHop>, Vec<KernelNextHop>)> {
+    if failed_over.is_empty() {
+        return None;
+    }
+    let installed = dest.installed.as_deref()?;
+    if installed.is_empty() {
+        return None;
+    }
+    let backup = dest.backup.as_deref().map_or(&[][..], |b| b.as_slice());
+    crate::kernel::fail_over(&canonical(installed), &canonical(backup), failed_over)
 }
 
 /// Prefixes left to re-select, per family (5 bytes an IPv4 prefix).
@@ -345,6 +384,7 @@ impl Rib {
             sweep: Sweep::default(),
             deferring: false,
             versions: [0; 2],
+            failed_over: HashSet::new(),
         }
     }
 
@@ -539,6 +579,47 @@ impl Rib {
     /// `flush_sweep`, which the caller runs until `sweep_pending` is false
     /// (re-selecting before the FIB writer took the previous chunk).
     pub fn begin_peer_down(&mut self, id: PeerId) -> Vec<Output> {
+        let mut out: Vec<Output> = self.fail_over(id).into_iter().collect();
+        out.extend(self.sweep_peer(id));
+        out
+    }
+
+    /// BGP PIC: the next hops that die with peer `id` — those its paths
+    /// resolve to and no other peer's do — as an [`Output::FailOver`] for
+    /// the FIB writer, which moves their routes to the backups at once. A
+    /// cheap look at the few tracked next hops, not at the routes; `None`
+    /// without [`RibConfig::backup_paths`], during our own restart's
+    /// deferral (nothing is installed yet), or if nothing died. Idempotent:
+    /// `begin_peer_down` calls it too, so a caller may run it first and
+    /// hand the output to the writer before the routes are worked off.
+    pub fn fail_over(&mut self, id: PeerId) -> Option<Output> {
+        if !self.cfg.backup_paths || self.deferring {
+            return None;
+        }
+        let mut dead: HashSet<KernelNextHop> = HashSet::new();
+        let mut live: HashSet<&KernelNextHop> = HashSet::new();
+        for nh in self.next_hops.values() {
+            let Some(hops) = &nh.resolved else { continue };
+            if nh.by_peer.iter().any(|(p, _)| *p == id) {
+                dead.extend(hops.iter().cloned());
+            }
+            // Another peer's paths (stale ones of a graceful restart too)
+            // keep it: they still forward there.
+            if nh.by_peer.iter().any(|(p, _)| *p != id) {
+                live.extend(hops.iter());
+            }
+        }
+        dead.retain(|h| !live.contains(h) && !self.failed_over.contains(h));
+        if dead.is_empty() {
+            return None;
+        }
+        self.failed_over.extend(dead.iter().cloned());
+        Some(Output::FailOver(dead))
+    }
+
+    /// The rest of `begin_peer_down`: the peer's paths go, queued for the
+    /// sweep.
+    fn sweep_peer(&mut self, id: PeerId) -> Vec<Output> {
         let Some(peer) = self.peers.get_mut(&id) else {
             return Vec::new();
         };
@@ -579,12 +660,7 @@ impl Rib {
         self.sweep.v4.shrink_to_fit();
         self.sweep.v6.shrink_to_fit();
         for (key, n) in released {
-            if let Some(nh) = self.next_hops.get_mut(&key) {
-                nh.users = nh.users.saturating_sub(n);
-                if nh.users == 0 {
-                    self.next_hops.remove(&key);
-                }
-            }
+            self.release_next_hops(id, key, n);
         }
         if let Some(peer) = self.peers.get_mut(&id) {
             peer.received = [0; 2];
@@ -747,7 +823,7 @@ impl Rib {
                         let path = Path {
                             source: Source::Peer(id),
                             attrs,
-                            next_hop: self.track_next_hop(NextHopKey::of(Source::Peer(id), nh)),
+                            next_hop: self.track_next_hop(id, nh),
                         };
                         self.insert_path(prefix, path);
                     }
@@ -1180,7 +1256,7 @@ impl Rib {
                 {
                     p.memory.remove(&old.attrs);
                 }
-                self.release_next_hop(NextHopKey::of(source, *old.next_hop))
+                self.release_next_hop(source, *old.next_hop)
             }
             None => {
                 if let Source::Peer(id) = source {
@@ -1218,30 +1294,77 @@ impl Rib {
                     p.stale.remove(&prefix);
                 }
             }
-            self.release_next_hop(NextHopKey::of(source, *old.next_hop));
+            self.release_next_hop(source, *old.next_hop);
         }
         self.dirty.insert(prefix);
     }
 
-    /// Counts one more path through `key`; returns the shared address.
-    fn track_next_hop(&mut self, key: NextHopKey) -> Arc<IpAddr> {
+    /// Counts one more path of `peer` through `addr`; returns the shared
+    /// address.
+    fn track_next_hop(&mut self, peer: PeerId, addr: IpAddr) -> Arc<IpAddr> {
+        let key = NextHopKey::of(Source::Peer(peer), addr);
         let (kernel, peers) = (&self.kernel, &self.peers);
         let nh = self.next_hops.entry(key).or_insert_with(|| NextHop {
             addr: Arc::new(key.addr),
             resolved: key.resolve(kernel, peers).map(Arc::new),
             users: 0,
+            by_peer: SmallVec::new(),
         });
         nh.users += 1;
+        match nh.by_peer.iter_mut().find(|(p, _)| *p == peer) {
+            Some((_, n)) => *n += 1,
+            None => nh.by_peer.push((peer, 1)),
+        }
         nh.addr.clone()
     }
 
-    fn release_next_hop(&mut self, key: NextHopKey) {
-        if let Some(nh) = self.next_hops.get_mut(&key) {
-            nh.users = nh.users.saturating_sub(1);
-            if nh.users == 0 {
-                self.next_hops.remove(&key);
+    fn release_next_hop(&mut self, source: Source, addr: IpAddr) {
+        let Source::Peer(peer) = source else { return };
+        self.release_next_hops(peer, NextHopKey::of(source, addr), 1);
+    }
+
+    /// `n` paths of `peer` through `key` are gone.
+    fn release_next_hops(&mut self, peer: PeerId, key: NextHopKey, n: usize) {
+        let Some(nh) = self.next_hops.get_mut(&key) else {
+            return;
+        };
+        nh.users = nh.users.saturating_sub(n);
+        if nh.users == 0 {
+            self.next_hops.remove(&key);
+            return;
+        }
+        if let Some(i) = nh.by_peer.iter().position(|(p, _)| *p == peer) {
+            let left = nh.by_peer[i].1.saturating_sub(n as u32);
+            match left {
+                0 => _ = nh.by_peer.swap_remove(i),
+                left => nh.by_peer[i].1 = left,
             }
         }
+    }
+
+    /// The backup of a prefix whose best path is `best` (with `multipath`)
+    /// and goes through `hops`: the resolved next hops of the best of the
+    /// other eligible paths that go elsewhere. `None` if there is none.
+    fn backup_for(
+        &self,
+        prefix: &IpNet,
+        dest: &Dest,
+        best: usize,
+        multipath: &[usize],
+        hops: &NextHops,
+    ) -> Option<NextHops> {
+        if dest.paths.len() < 2 {
+            return None;
+        }
+        let elsewhere = |i: usize| {
+            i != best
+                && !multipath.contains(&i)
+                && self.eligible(&dest.paths[i])
+                && self.resolution(&dest.paths[i]).is_some_and(|r| r != *hops)
+        };
+        let ids = tie_break(&self.cfg, &self.peers, prefix);
+        let b = best::select(&dest.paths, &ids, elsewhere)?;
+        self.resolution(&dest.paths[b])
     }
 
     fn resolution(&self, path: &Path) -> Option<NextHops> {
@@ -1273,7 +1396,13 @@ impl Rib {
         if !self.sweep_pending() {
             self.sweep = Sweep::default();
         }
-        self.flush_prefixes(chunk)
+        let out = self.flush_prefixes(chunk);
+        if !self.sweep_pending() {
+            // Every route through a failed-over next hop had a path of the
+            // dead peer, so was in the sweep: all re-selected now.
+            self.failed_over.clear();
+        }
+        out
     }
 
     /// Re-selects every touched prefix and emits the FIB and export diffs.
@@ -1295,6 +1424,10 @@ impl Rib {
             .filter(|(_, p)| p.established.is_some() && !p.exports_nothing())
             .map(|(id, _)| *id)
             .collect();
+        // A route written through a failed-over next hop (its peer is back,
+        // or another peer's path names it): the fail-over's view of the
+        // routes not yet re-selected may no longer be the kernel's.
+        let mut reused_dead: HashSet<IpNet> = HashSet::new();
         for prefix in dirty {
             let Some(dest) = self.loc_rib.get(&prefix) else {
                 continue;
@@ -1341,6 +1474,12 @@ impl Rib {
                 (Some(b), false) => self.resolution(&dest.paths[b]),
                 (None, _) => None,
             };
+            let backup = match (best, &want) {
+                (Some(b), Some(w)) if self.cfg.backup_paths && !w.is_empty() => {
+                    self.backup_for(&prefix, dest, b, &multipath, w)
+                }
+                _ => None,
+            };
             // Never overwrite another protocol's route (NLM_F_REPLACE
             // would): stand back while it holds our prefix and metric.
             let table = best.filter(|_| !self.path_tables.is_empty()).and_then(|b| {
@@ -1352,6 +1491,9 @@ impl Rib {
                 && table.is_none()
                 && self.kernel.has_foreign(&prefix, self.cfg.metric);
             let want = if yielded { None } else { want };
+            let backup = want
+                .as_ref()
+                .and(table.is_none().then_some(backup).flatten());
             if yielded != self.yielded.contains(&prefix) {
                 if yielded {
                     tracing::info!(%prefix, metric = self.cfg.metric,
@@ -1381,22 +1523,51 @@ impl Rib {
                     self.installed_in.get(&prefix).copied()
                 };
                 let moved = want.is_some() && dest.installed.is_some() && table != was;
-                if want != dest.installed || moved {
+                let kernel_has = after_fail_over(&self.failed_over, dest);
+                let same = match &kernel_has {
+                    None => want == dest.installed && backup == dest.backup,
+                    // Moved by the writer's fail-over: maybe already right.
+                    Some((h, b)) => {
+                        !h.is_empty()
+                            && want.as_deref().is_some_and(|w| canonical(w) == *h)
+                            && canonical(backup.as_deref().map_or(&[], |b| b.as_slice())) == *b
+                    }
+                };
+                if !same || moved {
                     match &want {
                         Some(nexthops) => {
                             if moved {
                                 // Out of the old table (gone already is fine).
                                 fib.push(FibOp::delete(was, prefix));
                             }
-                            fib.push(FibOp::replace(table, prefix, nexthops.clone()));
+                            let through_dead = |h: &Option<NextHops>| {
+                                h.as_ref()
+                                    .is_some_and(|h| h.iter().any(|h| self.failed_over.contains(h)))
+                            };
+                            if !self.failed_over.is_empty()
+                                && (through_dead(&want) || through_dead(&backup))
+                            {
+                                reused_dead.insert(prefix);
+                            }
+                            fib.push(match table {
+                                None => FibOp::Replace {
+                                    prefix,
+                                    nexthops: nexthops.clone(),
+                                    backup: backup.clone(),
+                                },
+                                Some(_) => FibOp::replace(table, prefix, nexthops.clone()),
+                            });
                         }
                         None => fib.push(FibOp::delete(was, prefix)),
                     }
+                }
+                if !same || moved || kernel_has.is_some() {
                     match (&want, table) {
                         (Some(_), Some(t)) => self.installed_in.insert(prefix, t),
                         _ => self.installed_in.remove(&prefix),
                     };
                     dest.installed = want;
+                    dest.backup = backup;
                 }
             }
             if !self.deferring {
@@ -1416,6 +1587,15 @@ impl Rib {
             out.push(Output::Fib(fib));
         }
         batch.emit(&mut out);
+        if !reused_dead.is_empty() {
+            // So re-select the others now, which ends the fail-over (these
+            // were just written as the kernel has them).
+            let written = |p: IpNet| !reused_dead.contains(&p);
+            self.sweep.v4.retain(|p| written(IpNet::V4(*p)));
+            self.sweep.v6.retain(|p| written(IpNet::V6(*p)));
+            out.extend(self.flush_sweep(usize::MAX));
+            self.failed_over.clear();
+        }
         out
     }
 
@@ -1594,3 +1774,6 @@ mod tests;
 
 #[cfg(test)]
 mod next_hop_tests;
+
+#[cfg(test)]
+mod pic_tests;

@@ -105,8 +105,18 @@ enum Show {
     },
     /// The WireGuard tunnels: keys (public only), endpoints, handshakes, transfer.
     Tunnels,
-    /// BGP next hops and what they resolve through.
-    Nexthops,
+    /// BGP next hops and what they resolve through; `objects`: the kernel
+    /// nexthop objects our routes use, with their backups.
+    Nexthops {
+        #[command(subcommand)]
+        what: Option<ShowNexthops>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ShowNexthops {
+    /// The kernel nexthop objects (`ip nexthop`): id, next hops, group members, backup, routes.
+    Objects,
 }
 
 #[derive(Debug, Subcommand)]
@@ -353,8 +363,13 @@ fn run(cli: Cli) -> Result<String, String> {
             what: Show::Tunnels,
         } => show(ask(&cli, &Request::Tunnels)?, None, cli.json),
         Command::Show {
-            what: Show::Nexthops,
+            what: Show::Nexthops { what: None },
         } => show(ask(&cli, &Request::Nexthops)?, None, cli.json),
+        Command::Show {
+            what: Show::Nexthops {
+                what: Some(ShowNexthops::Objects),
+            },
+        } => show(ask(&cli, &Request::NexthopObjects)?, None, cli.json),
         Command::Show {
             what: Show::Bgp { what },
         } => {
@@ -440,6 +455,7 @@ fn show(response: Response, prefix: Option<IpNet>, json: bool) -> Result<String,
         Response::Neighbors(n) => Ok(text_or_json(&n, json, render::neighbors)),
         Response::Tunnels(t) => Ok(text_or_json(&t, json, |t| render::tunnels(t))),
         Response::Nexthops(n) => Ok(text_or_json(&n, json, |n| render::nexthops(n))),
+        Response::NexthopObjects(n) => Ok(text_or_json(&n, json, |n| render::nexthop_objects(n))),
         Response::AdjRoutes(r) => Ok(text_or_json(&r, json, render::adj_routes)),
         Response::Summary(s) => Ok(text_or_json(&s, json, render::summary)),
         Response::Route(r) => Ok(match (r, json) {

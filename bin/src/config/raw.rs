@@ -82,6 +82,7 @@ struct RawKernel {
     fwmark: Option<u32>,
     underlay_table: Option<u32>,
     underlay_priority: Option<u32>,
+    nexthop_objects: Option<bool>,
     #[serde(default)]
     rules: Vec<kernel_rules::RawIpRule>,
 }

@@ -70,6 +70,34 @@ impl Shell {
                 true => self.fib_ops = ops,
                 false => self.fib_ops.extend(ops),
             },
+            Action::FailOver(dead) => {
+                // In order: the batches planned before it go first.
+                self.submit().await;
+                self.fib.fail_over(dead).await;
+            }
+            Action::RestoreNexthops => {
+                self.submit().await;
+                match self.fib.restore_nexthops().await {
+                    Ok(r) => {
+                        if r.objects > 0 || r.routes > 0 {
+                            warn!(
+                                objects = r.objects,
+                                routes = r.routes,
+                                "nexthop objects were deleted behind our back: restored"
+                            );
+                            let kind = super::router::heal::Kind::Nexthop;
+                            self.count(Count::Repaired {
+                                kind,
+                                n: r.objects as u64,
+                            });
+                        }
+                        for (what, why) in r.errors.iter().take(10) {
+                            warn!(what, why, "could not restore");
+                        }
+                    }
+                    Err(e) => warn!(error = %e, "could not restore our nexthop objects"),
+                }
+            }
             Action::Session(id, cmd) => self.command(id, cmd),
             Action::Spawn { peer, cfg, restart } => {
                 let input = match self.spawn(peer, &cfg, restart).await {

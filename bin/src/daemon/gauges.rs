@@ -169,6 +169,19 @@ impl Shell {
         m.rib_routes.with_label_values(&["ipv6"]).set(v6);
         m.fib_routes.with_label_values(&["ipv4"]).set(fib4);
         m.fib_routes.with_label_values(&["ipv6"]).set(fib6);
+        let stats = self.fib.stats();
+        m.nexthop_objects
+            .set(stats.objects.load(Ordering::Relaxed) as i64);
+        let catch_up =
+            |c: &prometheus::IntCounter, total: u64| c.inc_by(total.saturating_sub(c.get()));
+        catch_up(
+            &m.fib_failovers_total,
+            stats.failovers.load(Ordering::Relaxed),
+        );
+        catch_up(
+            &m.fib_failover_routes_total,
+            stats.failover_routes.load(Ordering::Relaxed),
+        );
     }
 
     /// Brings `wgbgp_routes_refused_total` and `wgbgp_adj_rib_in_bytes` up to date.

@@ -49,7 +49,7 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use bgp::driver::Command;
-use rib::kernel::{FibConfig, FibWriter, KernelWatcher, RTPROT_BGP};
+use rib::kernel::{FibConfig, FibOptions, FibWriter, KernelWatcher, NexthopMode, RTPROT_BGP};
 use rib::table::{Rib, RibConfig};
 use tokio::sync::mpsc;
 use tracing::{error, info, warn};
@@ -152,7 +152,15 @@ pub async fn run(cfg: Config, access: crate::control::Access) -> Result<(), Star
         metric: cfg.kernel.metric,
         protocol: RTPROT_BGP,
     };
-    let fib = FibWriter::spawn(fib_cfg).map_err(io_err("starting the FIB writer"))?;
+    let nexthops = match cfg.kernel.nexthop_objects {
+        true => NexthopMode::Objects,
+        false => NexthopMode::PerRoute,
+    };
+    let opts = FibOptions {
+        nexthops,
+        ..FibOptions::default()
+    };
+    let fib = FibWriter::spawn_with(fib_cfg, opts).map_err(io_err("starting the FIB writer"))?;
     // With graceful restart they stay, stale, until the new routes replace them.
     let restart = restart::Restart::prepare(&cfg, &fib)
         .await
@@ -201,6 +209,7 @@ pub async fn run(cfg: Config, access: crate::control::Access) -> Result<(), Star
         multipath: cfg.multipath,
         multipath_relax: cfg.multipath_relax,
         max_as_path_len: cfg.max_as_path_len,
+        backup_paths: fib.uses_objects(),
     });
     let (bfd, bfd_events) = bfd::Bfd::new();
     let mut shell = shell::Shell {

@@ -53,6 +53,12 @@ impl Shell {
                 Response::Tunnels(t)
             }
             Request::Nexthops => Response::Nexthops(super::show::nexthops(self.router.rib())),
+            Request::NexthopObjects => match self.fib.nexthops().await {
+                Ok(o) => {
+                    Response::NexthopObjects(super::show::nexthop_objects(self.router.rib(), o))
+                }
+                Err(e) => Response::Error(format!("the FIB writer: {e}")),
+            },
             Request::Plan { path } => match self.plan_file(Some(&path)) {
                 Ok((_, plan)) => Response::Plan(plan),
                 Err(e) => Response::Error(e),

@@ -92,7 +92,7 @@ impl Shell {
         }
     }
 
-    async fn submit(&mut self) {
+    pub(super) async fn submit(&mut self) {
         let fib = std::mem::take(&mut self.fib_ops);
         if !fib.is_empty() {
             let replaced = fib.iter().filter(|op| !op.is_delete()).count();

@@ -9,12 +9,13 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use bgp::fsm::State;
 use ipnet::IpNet;
 use rib::best::LossReason;
+use rib::kernel::{KernelNextHop, NexthopObject};
 use rib::path::{PeerId, Source};
 use rib::table::Rib;
 
 use crate::api::{
-    self, Afi, BgpSummary, Nexthop, NexthopInfo, PeerState, PeerSummary, RoutePath, RouteTable,
-    SessionState, Summary,
+    self, Afi, BgpSummary, Nexthop, NexthopInfo, NexthopObjectInfo, PeerState, PeerSummary,
+    RoutePath, RouteTable, SessionState, Summary,
 };
 use crate::config::Config;
 
@@ -255,14 +256,17 @@ fn via(rib: &Rib, dest: &rib::table::Dest, i: usize) -> Option<String> {
     }
     dest.installed.as_ref().map(|hops| {
         hops.iter()
-            .map(|h| {
-                let dev = rib.kernel().ifname(h.ifindex).unwrap_or("?");
-                let onlink = if h.onlink { " onlink" } else { "" };
-                format!("via {} dev {dev}{onlink}", h.gateway)
-            })
+            .map(|h| via_text(rib, h))
             .collect::<Vec<_>>()
             .join(", ")
     })
+}
+
+/// `via GW dev IF [onlink]`, as `ip route` writes a next hop.
+fn via_text(rib: &Rib, h: &KernelNextHop) -> String {
+    let dev = rib.kernel().ifname(h.ifindex).unwrap_or("?");
+    let onlink = if h.onlink { " onlink" } else { "" };
+    format!("via {} dev {dev}{onlink}", h.gateway)
 }
 
 /// The host name the peer announced on its current session.
@@ -493,20 +497,30 @@ pub(super) fn nexthops(rib: &Rib) -> Vec<NexthopInfo> {
         .map(|(ip, resolved, users)| NexthopInfo {
             ip,
             resolved: resolved.is_some(),
-            via: resolved
-                .unwrap_or_default()
-                .iter()
-                .map(|h| {
-                    let dev = rib.kernel().ifname(h.ifindex).unwrap_or("?");
-                    let onlink = if h.onlink { " onlink" } else { "" };
-                    format!("via {} dev {dev}{onlink}", h.gateway)
-                })
+            via: (resolved.unwrap_or_default().iter())
+                .map(|h| via_text(rib, h))
                 .collect(),
             paths: users as u64,
         })
         .collect();
     out.sort_by_key(|n| n.ip);
     out
+}
+
+/// `show nexthops objects`: the FIB writer's nexthop objects.
+pub(super) fn nexthop_objects(rib: &Rib, objects: Vec<NexthopObject>) -> Vec<NexthopObjectInfo> {
+    let vias = |hops: &[KernelNextHop]| hops.iter().map(|h| via_text(rib, h)).collect();
+    (objects.into_iter())
+        .map(|o| NexthopObjectInfo {
+            id: o.id,
+            via: vias(&o.nexthops),
+            members: o.members,
+            backup: vias(&o.backup),
+            routes: o.routes as u64,
+            groups: o.groups as u64,
+            installed: o.installed,
+        })
+        .collect()
 }
 
 #[cfg(test)]

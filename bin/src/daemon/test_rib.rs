@@ -26,6 +26,11 @@ pub(crate) fn accept_all() -> Chain {
 
 /// Our RIB with no peer, S2's tunnel and host route in its kernel view.
 pub(crate) fn rib() -> Rib {
+    rib_with(false)
+}
+
+/// `rib`, handing the kernel backup paths (BGP PIC) if `backup_paths`.
+pub(crate) fn rib_with(backup_paths: bool) -> Rib {
     let mut rib = Rib::new(RibConfig {
         local_as: 65500,
         router_id: Ipv4Addr::new(1, 1, 1, 1),
@@ -34,6 +39,7 @@ pub(crate) fn rib() -> Rib {
         multipath: 1,
         multipath_relax: false,
         max_as_path_len: None,
+        backup_paths,
     });
     rib.handle_kernel_event(&KernelEvent::Resync(vec![
         KernelEvent::LinkChanged {

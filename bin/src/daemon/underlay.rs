@@ -239,6 +239,7 @@ fn pin_ops(
             ops.push(FibOp::Replace {
                 prefix: *prefix,
                 nexthops: Arc::new(hops.clone()),
+                backup: None,
             });
         }
     }

@@ -494,6 +494,7 @@ fn netlink_add(prefixes: &[IpNet], t: &Topology) -> (f64, usize) {
                 ifindex,
                 onlink: false,
             }]),
+            backup: None,
         })
         .collect();
     fib_run(ops)

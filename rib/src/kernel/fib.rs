@@ -16,9 +16,11 @@
 //! requests into one `send()`. Ops are applied strictly in submission order, so ops for the
 //! same prefix apply in order.
 
+use std::collections::HashSet;
 use std::io;
 use std::net::IpAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -129,8 +131,14 @@ pub type NextHops = Arc<Vec<KernelNextHop>>;
 pub enum FibOp {
     /// Install or overwrite `prefix` with these next hops (`NLM_F_CREATE | NLM_F_REPLACE`);
     /// several next hops make an ECMP route. The next hops are shared with
-    /// the RIB (every route through one BGP next hop has the same).
-    Replace { prefix: IpNet, nexthops: NextHops },
+    /// the RIB (every route through one BGP next hop has the same). With nexthop objects,
+    /// `backup` is where the route moves without a write when its next hops die
+    /// ([`FibWriter::fail_over`]); the per-route writer ignores it.
+    Replace {
+        prefix: IpNet,
+        nexthops: NextHops,
+        backup: Option<NextHops>,
+    },
     /// Remove our route to `prefix`; a route that is already gone is not an error.
     Delete { prefix: IpNet },
     /// `Replace` in another table than the writer's (policy `set: {table}`).
@@ -147,7 +155,11 @@ impl FibOp {
     /// `Replace` in `table`, `None` meaning the writer's.
     pub fn replace(table: Option<u32>, prefix: IpNet, nexthops: NextHops) -> FibOp {
         match table {
-            None => FibOp::Replace { prefix, nexthops },
+            None => FibOp::Replace {
+                prefix,
+                nexthops,
+                backup: None,
+            },
             Some(table) => FibOp::ReplaceIn {
                 table,
                 prefix,
@@ -219,6 +231,30 @@ enum Command {
     ),
     Restore(oneshot::Sender<io::Result<Restored>>),
     Nexthops(oneshot::Sender<Vec<NexthopObject>>),
+    FailOver(HashSet<KernelNextHop>),
+}
+
+/// Counters the writer thread keeps for metrics and `show`, readable without a round trip
+/// through its queue (which may hold a full table's batches).
+#[derive(Debug, Default)]
+pub struct FibStats {
+    /// Nexthop objects of ours in the kernel's namespace.
+    pub objects: AtomicUsize,
+    /// Fail-overs run ([`FibWriter::fail_over`]).
+    pub failovers: AtomicU64,
+    /// Objects re-pointed by them, each one kernel operation.
+    pub failover_objects: AtomicU64,
+    /// Routes those objects carried, moved without a write each.
+    pub failover_routes: AtomicU64,
+}
+
+/// What one [`FibWriter::fail_over`] did, for the log.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct FailOverReport {
+    pub objects: super::objects::FailOver,
+    /// Netlink messages sent (object replaces, and members a backup set needed).
+    pub messages: usize,
+    pub elapsed: Duration,
 }
 
 /// Handle to the writer thread. Dropping it stops the thread once queued work is done.
@@ -228,6 +264,7 @@ pub struct FibWriter {
     objects: bool,
     commands: mpsc::Sender<Command>,
     results: mpsc::UnboundedReceiver<FibResult>,
+    stats: Arc<FibStats>,
 }
 
 impl FibWriter {
@@ -266,15 +303,18 @@ impl FibWriter {
         let uses_objects = objects.is_some();
         let (commands, cmd_rx) = mpsc::channel(QUEUE_BATCHES);
         let (res_tx, results) = mpsc::unbounded_channel();
+        let stats = Arc::new(FibStats::default());
+        let thread_stats = stats.clone();
         thread::Builder::new()
             .name("fib-writer".into())
-            .spawn(move || run(cfg, sock, objects, cmd_rx, res_tx))?;
+            .spawn(move || run(cfg, sock, objects, cmd_rx, res_tx, &thread_stats))?;
         Ok(FibWriter {
             cfg,
             port_id,
             objects: uses_objects,
             commands,
             results,
+            stats,
         })
     }
 
@@ -370,6 +410,25 @@ impl FibWriter {
         rx.await.map_err(|_| gone())?
     }
 
+    /// BGP PIC (issue 16): the next hops in `dead` are gone, because their peer was declared
+    /// dead. Every nexthop object routes use through them moves to where [`objects::fail_over`]
+    /// says: one kernel operation per object, none per route, so a full table follows its
+    /// backups at once. Runs in order with the batches queued before it; the RIB then catches
+    /// up, and writes only the routes whose new best path differs from their backup. A no-op
+    /// in per-route mode. The outcome is logged and counted in [`FibWriter::stats`].
+    ///
+    /// [`objects::fail_over`]: super::objects::fail_over
+    pub async fn fail_over(&self, dead: HashSet<KernelNextHop>) {
+        if self.commands.send(Command::FailOver(dead)).await.is_err() {
+            tracing::error!("FIB writer thread is gone; fail-over dropped");
+        }
+    }
+
+    /// The writer's counters.
+    pub fn stats(&self) -> Arc<FibStats> {
+        self.stats.clone()
+    }
+
     /// Our nexthop objects (empty in per-route mode), for `show nexthops`.
     pub async fn nexthops(&self) -> io::Result<Vec<NexthopObject>> {
         let (tx, rx) = oneshot::channel();
@@ -391,6 +450,7 @@ fn run(
     mut objects: Option<ObjectWriter>,
     mut commands: mpsc::Receiver<Command>,
     results: mpsc::UnboundedSender<FibResult>,
+    stats: &FibStats,
 ) {
     tracing::debug!(
         batch = sock.batch(),
@@ -454,6 +514,30 @@ fn run(
             Command::Nexthops(reply) => {
                 let _ = reply.send(objects.as_ref().map(|o| o.list()).unwrap_or_default());
             }
+            Command::FailOver(dead) => {
+                let Some(o) = objects.as_mut() else { continue };
+                match o.fail_over(&cfg, &mut sock, &dead) {
+                    Ok(r) => {
+                        tracing::info!(
+                            objects = r.objects.moved,
+                            routes = r.objects.routes,
+                            left_for_the_rib = r.objects.stranded,
+                            messages = r.messages,
+                            took = ?r.elapsed,
+                            "failed over to backup paths"
+                        );
+                        stats.failovers.fetch_add(1, Ordering::Relaxed);
+                        (stats.failover_objects)
+                            .fetch_add(r.objects.moved as u64, Ordering::Relaxed);
+                        (stats.failover_routes)
+                            .fetch_add(r.objects.routes as u64, Ordering::Relaxed);
+                    }
+                    Err(e) => tracing::warn!(error = %e, "fail-over to backup paths failed"),
+                }
+            }
+        }
+        if let Some(o) = objects.as_ref() {
+            stats.objects.store(o.object_count(), Ordering::Relaxed);
         }
     }
 }
@@ -495,7 +579,9 @@ fn apply(cfg: &FibConfig, sock: &mut RouteSocket, ops: Vec<FibOp>) -> FibResult 
         let mut reqs = Vec::with_capacity(chunk.len());
         for (j, op) in chunk.iter().enumerate() {
             let req = match op {
-                FibOp::Replace { prefix, nexthops } => new_route(cfg, prefix, nexthops),
+                FibOp::Replace {
+                    prefix, nexthops, ..
+                } => new_route(cfg, prefix, nexthops),
                 FibOp::Delete { prefix } => Ok(del_route(cfg, prefix)),
                 FibOp::ReplaceIn {
                     table,
@@ -598,10 +684,10 @@ pub(super) fn purge(cfg: &FibConfig, sock: &mut RouteSocket) -> io::Result<usize
             errno => tracing::warn!(prefix = %r.prefix, errno, "could not purge stale route"),
         }
     }
-    tracing::info!(
+    tracing::debug!(
         removed,
         table = cfg.table,
-        "purged stale routes of an earlier run"
+        "deleted our routes from the table"
     );
     Ok(removed)
 }

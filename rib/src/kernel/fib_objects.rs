@@ -30,7 +30,7 @@
 //! it is the operator's choice, since every other route listener of the namespace sees the
 //! difference.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::io;
 use std::net::IpAddr;
 use std::time::Instant;
@@ -41,8 +41,8 @@ use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
 
 use super::convert::{nhid_message, nhid_of, route_from_msg};
 use super::fib::{
-    APPLY_CHUNK, FibConfig, FibError, FibOp, FibOptions, FibResult, NexthopTarget, Restored,
-    del_route, new_route,
+    APPLY_CHUNK, FailOverReport, FibConfig, FibError, FibOp, FibOptions, FibResult, NexthopTarget,
+    Restored, del_route, new_route,
 };
 use super::nexthop::{NexthopMessage, RTM_DELNEXTHOP, RTM_NEWNEXTHOP};
 use super::nlsock::{Body, KernelChanges, Request, RouteSocket};
@@ -261,7 +261,9 @@ impl ObjectWriter {
                             delete: true,
                         });
                     }
-                    FibOp::Replace { prefix, nexthops }
+                    FibOp::Replace {
+                        prefix, nexthops, ..
+                    }
                     | FibOp::ReplaceIn {
                         prefix, nexthops, ..
                     } if nexthops.is_empty() => {
@@ -279,10 +281,18 @@ impl ObjectWriter {
                             Err(e) => errors.push((i, *prefix, e.to_string())),
                         }
                     }
-                    FibOp::Replace { prefix, nexthops }
+                    FibOp::Replace {
+                        prefix, nexthops, ..
+                    }
                     | FibOp::ReplaceIn {
                         prefix, nexthops, ..
                     } => {
+                        let backup = match op {
+                            FibOp::Replace {
+                                backup: Some(b), ..
+                            } => b.as_slice(),
+                            _ => &[],
+                        };
                         if let (IpNet::V6(_), Some(h)) =
                             (prefix, nexthops.iter().find(|h| h.gateway.is_ipv4()))
                         {
@@ -294,7 +304,7 @@ impl ObjectWriter {
                             continue;
                         }
                         let mut actions = Vec::new();
-                        match self.reg.hold(&key, nexthops, &mut actions) {
+                        match self.reg.hold(&key, nexthops, backup, &mut actions) {
                             Ok(id) => {
                                 for a in &actions {
                                     reqs.push(nh_request(cfg.protocol, a));
@@ -524,6 +534,39 @@ impl ObjectWriter {
 
     pub fn list(&self) -> Vec<NexthopObject> {
         self.reg.list()
+    }
+
+    pub fn object_count(&self) -> usize {
+        self.reg.len()
+    }
+
+    /// See [`super::FibWriter::fail_over`].
+    pub fn fail_over(
+        &mut self,
+        cfg: &FibConfig,
+        sock: &mut RouteSocket,
+        dead: &HashSet<KernelNextHop>,
+    ) -> io::Result<FailOverReport> {
+        let start = Instant::now();
+        let mut actions = Vec::new();
+        let objects = self.reg.fail_over(dead, &mut actions);
+        let failed = self.execute_actions(cfg, sock, &actions)?;
+        if let Some((id, why)) = failed.first() {
+            tracing::warn!(
+                id,
+                why,
+                failed = failed.len(),
+                "nexthop objects refused the fail-over"
+            );
+        }
+        let mut unused = Vec::new();
+        self.reg.collect(&mut unused);
+        self.execute_actions(cfg, sock, &unused)?;
+        Ok(FailOverReport {
+            objects,
+            messages: actions.len() + unused.len(),
+            elapsed: start.elapsed(),
+        })
     }
 }
 

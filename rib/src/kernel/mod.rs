@@ -13,13 +13,13 @@ pub mod view;
 pub mod watcher;
 
 pub use fib::{
-    DEFAULT_BATCH, FibConfig, FibError, FibOp, FibOptions, FibResult, FibWriter, NextHops,
-    NexthopMode, NexthopTarget, QUEUE_BATCHES, Restored,
+    DEFAULT_BATCH, FailOverReport, FibConfig, FibError, FibOp, FibOptions, FibResult, FibStats,
+    FibWriter, NextHops, NexthopMode, NexthopTarget, QUEUE_BATCHES, Restored,
 };
 pub use fib_objects::nexthop_compat_mode;
 /// The watcher's socket filter, for tests that check what it lets through.
 pub use nlsock::drop_route_notifications;
-pub use objects::{NHID_BASE, NHID_SPAN, NexthopObject};
+pub use objects::{FailOver, NHID_BASE, NHID_SPAN, NexthopObject, fail_over};
 pub use rules::{IpRule, RuleClient};
 pub use view::{KernelEvent, KernelNextHop, KernelRoute, KernelView, RTPROT_BGP, RouteKind};
 pub use watcher::KernelWatcher;

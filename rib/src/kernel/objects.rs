@@ -65,6 +65,8 @@ pub struct NexthopObject {
     pub nexthops: Vec<KernelNextHop>,
     /// Member ids of a group, empty for a gateway object.
     pub members: Vec<u32>,
+    /// Where it moves when its next hops die ([`fail_over`]); empty: nowhere.
+    pub backup: Vec<KernelNextHop>,
     /// Routes using it.
     pub routes: usize,
     /// Groups it is a member of.
@@ -91,7 +93,10 @@ pub enum ObjectError {
 
 #[derive(Clone, Debug)]
 struct Object {
+    /// What it forwards to now.
     hops: Vec<KernelNextHop>,
+    /// Where it moves when all of `hops` die ([`fail_over`]); empty: nowhere.
+    backup: Vec<KernelNextHop>,
     members: Vec<u32>,
     routes: usize,
     groups: usize,
@@ -116,6 +121,53 @@ impl Object {
             "group"
         }
     }
+
+    fn want(&self) -> Want {
+        (self.hops.clone(), self.backup.clone())
+    }
+}
+
+/// What routes ask of an object: the next hops to forward to, and the backup to move to
+/// when they all die. Routes asking the same share one object.
+type Want = (Vec<KernelNextHop>, Vec<KernelNextHop>);
+
+/// Where routes forwarding to `hops`, with `backup` behind them, forward once the next hops
+/// in `dead` are gone (BGP PIC, issue 16): the live part of an ECMP set, else the live part
+/// of the backup, which then has no backup of its own. `None`: nothing they use died.
+/// `Some` with no next hops: nothing is left, and the routes wait for the RIB to delete them.
+///
+/// The FIB writer moves its objects by this rule, and the RIB, catching up afterwards,
+/// applies the same rule to know which routes are already where it wants them.
+pub fn fail_over(
+    hops: &[KernelNextHop],
+    backup: &[KernelNextHop],
+    dead: &HashSet<KernelNextHop>,
+) -> Option<Want> {
+    let live = |v: &[KernelNextHop]| -> Vec<KernelNextHop> {
+        v.iter().filter(|h| !dead.contains(h)).cloned().collect()
+    };
+    let (h, b) = (live(hops), live(backup));
+    if h.len() == hops.len() && b.len() == backup.len() {
+        return None;
+    }
+    Some(if h.is_empty() {
+        (b, Vec::new())
+    } else {
+        (h, b)
+    })
+}
+
+/// What [`Objects::fail_over`] did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct FailOver {
+    /// Objects re-pointed in the kernel (one message each).
+    pub moved: usize,
+    /// Routes on them, which now forward elsewhere without a write.
+    pub routes: usize,
+    /// Objects that only lost a dead backup (no kernel operation).
+    pub rekeyed: usize,
+    /// Routes left with nothing to forward to, for the RIB to delete.
+    pub stranded: usize,
 }
 
 /// Canonical form of a next-hop set: sorted, without duplicates (ECMP order does not matter
@@ -209,8 +261,8 @@ pub struct Objects {
     span: u32,
     cursor: u32,
     objects: BTreeMap<u32, Object>,
-    /// The object new routes with these next hops use.
-    by_hops: HashMap<Vec<KernelNextHop>, u32>,
+    /// The object new routes with these next hops and this backup use.
+    by_want: HashMap<Want, u32>,
     routes: RouteMap,
     /// Ids in our range held by someone else.
     taken: HashSet<u32>,
@@ -226,7 +278,7 @@ impl Objects {
             span: span.max(1),
             cursor: base,
             objects: BTreeMap::new(),
-            by_hops: HashMap::new(),
+            by_want: HashMap::new(),
             routes: RouteMap::default(),
             taken: HashSet::new(),
             unused: Vec::new(),
@@ -265,45 +317,51 @@ impl Objects {
         })
     }
 
-    /// Plans the install of a route through `hops` (not empty): takes a reference to the
-    /// object it will use and appends what the kernel must do first (create the object and its
-    /// members). The route keeps the object it has when that one already forwards to `hops`.
+    /// Plans the install of a route through `hops` (not empty), with `backup` (maybe empty) to
+    /// move to when they die: takes a reference to the object it will use and appends what
+    /// the kernel must do first (create the object and its members). The route keeps the
+    /// object it has when that one already forwards to `hops` with that backup.
     pub fn hold(
         &mut self,
         key: &RouteKey,
         hops: &[KernelNextHop],
+        backup: &[KernelNextHop],
         out: &mut Vec<NhAction>,
     ) -> Result<u32, ObjectError> {
-        let hops = canonical(hops);
-        let current = self
-            .routes
-            .get(key)
-            .filter(|id| self.objects.get(id).is_some_and(|o| o.hops == hops));
-        let id = match current.or_else(|| self.by_hops.get(&hops).copied()) {
+        let want = (canonical(hops), canonical(backup));
+        let current = self.routes.get(key).filter(|id| {
+            self.objects
+                .get(id)
+                .is_some_and(|o| o.hops == want.0 && o.backup == want.1)
+        });
+        let id = match current.or_else(|| self.by_want.get(&want).copied()) {
             Some(id) => id,
-            None => self.create(hops)?,
+            None => self.create(want)?,
         };
         self.ensure_installed(id, out);
         self.objects.get_mut(&id).expect("held object").routes += 1;
         Ok(id)
     }
 
-    /// A new object for `hops` (not yet installed), members first for a set.
-    fn create(&mut self, hops: Vec<KernelNextHop>) -> Result<u32, ObjectError> {
+    /// A new object (not yet installed), members first for a set. It is a group when it
+    /// forwards to several next hops or may have to (its backup is a set): the kernel cannot
+    /// turn a gateway object into a group later.
+    fn create(&mut self, (hops, backup): Want) -> Result<u32, ObjectError> {
         if hops.is_empty() {
             return Err(ObjectError::Empty);
         }
-        let members = if hops.len() == 1 {
+        let members = if hops.len() == 1 && backup.len() <= 1 {
             Vec::new()
         } else {
             self.members_for(&hops)?
         };
         let id = self.allocate()?;
-        self.by_hops.insert(hops.clone(), id);
+        self.by_want.insert((hops.clone(), backup.clone()), id);
         self.objects.insert(
             id,
             Object {
                 hops,
+                backup,
                 members,
                 routes: 0,
                 groups: 0,
@@ -318,8 +376,8 @@ impl Objects {
     fn members_for(&mut self, hops: &[KernelNextHop]) -> Result<Vec<u32>, ObjectError> {
         let mut members = Vec::with_capacity(hops.len());
         for h in hops {
-            let single = vec![h.clone()];
-            let id = match self.by_hops.get(&single) {
+            let single = (vec![h.clone()], Vec::new());
+            let id = match self.by_want.get(&single) {
                 Some(&id) => id,
                 None => self.create(single)?,
             };
@@ -327,6 +385,15 @@ impl Objects {
             members.push(id);
         }
         Ok(members)
+    }
+
+    /// Files object `id` under what it forwards to now, unless another object is filed there.
+    fn refile(&mut self, id: u32, old: &Want) {
+        if self.by_want.get(old) == Some(&id) {
+            self.by_want.remove(old);
+        }
+        let now = self.objects[&id].want();
+        self.by_want.entry(now).or_insert(id);
     }
 
     fn ensure_installed(&mut self, id: u32, out: &mut Vec<NhAction>) {
@@ -390,8 +457,8 @@ impl Objects {
                 continue; // used again since
             }
             let o = self.objects.remove(&id).expect("object");
-            if self.by_hops.get(&o.hops) == Some(&id) {
-                self.by_hops.remove(&o.hops);
+            if self.by_want.get(&o.want()) == Some(&id) {
+                self.by_want.remove(&o.want());
             }
             if o.installed {
                 out.push(NhAction::Delete { id });
@@ -408,34 +475,47 @@ impl Objects {
     }
 
     /// Re-points object `id` to `hops` in place: one `RTM_NEWNEXTHOP` replace, after which
-    /// every route using it forwards to `hops` without being rewritten (the failover of
-    /// issue 16). A gateway object takes one next hop, a group several (the kernel cannot turn
-    /// one into the other). New routes through `hops` use this object unless another one
-    /// already forwards there. A gateway object that is a member of groups moves in those
-    /// groups too.
+    /// every route using it forwards to `hops` without being rewritten. A gateway object takes
+    /// one next hop, a group any number (the kernel cannot turn one into the other). New
+    /// routes through `hops` use this object unless another one already forwards there. A
+    /// gateway object that is a member of groups moves in those groups too.
     pub fn repoint(
         &mut self,
         id: u32,
         hops: &[KernelNextHop],
         out: &mut Vec<NhAction>,
     ) -> Result<(), ObjectError> {
-        let hops = canonical(hops);
         let o = self.objects.get(&id).ok_or(ObjectError::Unknown(id))?;
-        let want = match hops.len() {
+        let backup = o.backup.clone();
+        self.move_to(id, (canonical(hops), backup), out)
+    }
+
+    /// Makes object `id` ask for `want`: re-pointed in the kernel if it forwards elsewhere,
+    /// refiled either way.
+    fn move_to(&mut self, id: u32, want: Want, out: &mut Vec<NhAction>) -> Result<(), ObjectError> {
+        let o = self.objects.get(&id).ok_or(ObjectError::Unknown(id))?;
+        let (hops, backup) = want;
+        let kind = match hops.len() {
             0 => return Err(ObjectError::Empty),
             1 => "gateway",
             _ => "group",
         };
-        if o.kind() != want {
+        if o.kind() == "gateway" && kind == "group" {
             return Err(ObjectError::KindChange {
                 id,
-                is: o.kind(),
-                want,
+                is: "gateway",
+                want: "group",
             });
         }
-        let old_hops = o.hops.clone();
+        let old = o.want();
+        if o.hops == hops {
+            self.objects.get_mut(&id).expect("object").backup = backup;
+            self.refile(id, &old);
+            return Ok(());
+        }
         let old_members = o.members.clone();
-        let members = if want == "group" {
+        let group = o.kind() == "group";
+        let members = if group {
             let m = self.members_for(&hops)?;
             for &mid in &m {
                 self.ensure_installed(mid, out);
@@ -444,16 +524,14 @@ impl Objects {
         } else {
             Vec::new()
         };
-        if self.by_hops.get(&old_hops) == Some(&id) {
-            self.by_hops.remove(&old_hops);
-        }
-        self.by_hops.entry(hops.clone()).or_insert(id);
         let o = self.objects.get_mut(&id).expect("object");
         o.hops = hops;
+        o.backup = backup;
         o.members = members;
         o.installed = true;
         out.push(NhAction::Install { id, spec: o.spec() });
-        if want == "gateway" {
+        self.refile(id, &old);
+        if !group {
             self.rekey_groups_of(id);
         }
         // Old members go after the group no longer names them.
@@ -466,6 +544,46 @@ impl Objects {
             }
         }
         Ok(())
+    }
+
+    /// The next hops in `dead` are gone (their peer was declared dead): every object routes
+    /// use moves by [`fail_over`], so each of their routes forwards to its backup after one
+    /// kernel operation per object, and none per route. Objects left with nothing to forward
+    /// to stay as they are, for the RIB to delete their routes.
+    pub fn fail_over(
+        &mut self,
+        dead: &HashSet<KernelNextHop>,
+        out: &mut Vec<NhAction>,
+    ) -> FailOver {
+        let mut done = FailOver::default();
+        let ids: Vec<u32> = (self.objects.iter())
+            .filter(|(_, o)| o.routes > 0)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in ids {
+            let o = &self.objects[&id];
+            let Some(want) = fail_over(&o.hops, &o.backup, dead) else {
+                continue;
+            };
+            let routes = o.routes;
+            if want.0.is_empty() {
+                done.stranded += routes;
+                continue;
+            }
+            let moves = want.0 != o.hops;
+            match self.move_to(id, want, out) {
+                Ok(()) if moves => {
+                    done.moved += 1;
+                    done.routes += routes;
+                }
+                Ok(()) => done.rekeyed += 1,
+                Err(e) => {
+                    tracing::warn!(id, error = %e, "nexthop object could not fail over");
+                    done.stranded += routes;
+                }
+            }
+        }
+        done
     }
 
     /// Groups with member `id` forward to their members' next hops: after a member moved,
@@ -482,21 +600,16 @@ impl Objects {
                 .filter_map(|m| self.objects.get(m))
                 .flat_map(|m| m.hops.iter().cloned())
                 .collect();
-            let hops = canonical(&hops);
-            let old = std::mem::replace(
-                &mut self.objects.get_mut(&g).expect("group").hops,
-                hops.clone(),
-            );
-            if self.by_hops.get(&old) == Some(&g) {
-                self.by_hops.remove(&old);
-            }
-            self.by_hops.entry(hops).or_insert(g);
+            let group = self.objects.get_mut(&g).expect("group");
+            let old = group.want();
+            group.hops = canonical(&hops);
+            self.refile(g, &old);
         }
     }
 
-    /// The object new routes through `hops` would use, if there is one.
+    /// The object new routes through `hops` (with no backup) would use, if there is one.
     pub fn id_for(&self, hops: &[KernelNextHop]) -> Option<u32> {
-        self.by_hops.get(&canonical(hops)).copied()
+        self.by_want.get(&(canonical(hops), Vec::new())).copied()
     }
 
     /// The object route `key` uses, if any.
@@ -543,7 +656,7 @@ impl Objects {
                         mo.groups += 1;
                         hops.extend(mo.hops.iter().cloned());
                     }
-                    // A member that is not ours: keep the group off `by_hops`.
+                    // A member that is not ours: keep the group off `by_want`.
                     None => hops.clear(),
                 }
             }
@@ -570,14 +683,16 @@ impl Objects {
         self.cursor = if self.in_range(next) { next } else { self.base };
     }
 
+    /// An earlier run's object: the kernel does not know its backup, so it has none.
     fn adopt_one(&mut self, id: u32, hops: Vec<KernelNextHop>, members: Vec<u32>) {
         if !hops.is_empty() {
-            self.by_hops.entry(hops.clone()).or_insert(id);
+            self.by_want.entry((hops.clone(), Vec::new())).or_insert(id);
         }
         self.objects.insert(
             id,
             Object {
                 hops,
+                backup: Vec::new(),
                 members,
                 routes: 0,
                 groups: 0,
@@ -687,6 +802,7 @@ impl Objects {
                 id,
                 nexthops: o.hops.clone(),
                 members: o.members.clone(),
+                backup: o.backup.clone(),
                 routes: o.routes,
                 groups: o.groups,
                 installed: o.installed,
@@ -697,10 +813,19 @@ impl Objects {
     /// Forgets every object and route (after they were all deleted from the kernel).
     pub fn clear(&mut self) {
         self.objects.clear();
-        self.by_hops.clear();
+        self.by_want.clear();
         self.routes.clear();
         self.unused.clear();
         self.cursor = self.base;
+    }
+
+    /// Number of objects.
+    pub fn len(&self) -> usize {
+        self.objects.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.objects.is_empty()
     }
 
     /// Number of routes using an object.

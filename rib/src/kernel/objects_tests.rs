@@ -1,5 +1,7 @@
 //! Reference counting and planning of nexthop objects, without a kernel.
 
+use std::collections::BTreeSet;
+
 use super::*;
 use crate::kernel::nexthop::{GroupMember, NexthopAttr};
 
@@ -26,9 +28,21 @@ fn objects() -> Objects {
 /// kernel operations planned before it.
 fn install(o: &mut Objects, prefix: &str, hops: &[KernelNextHop]) -> (u32, Vec<NhAction>) {
     let mut out = Vec::new();
-    let id = o.hold(&key(prefix), hops, &mut out).unwrap();
+    let id = o.hold(&key(prefix), hops, &[], &mut out).unwrap();
     o.settle(key(prefix), Some(id), true);
     (id, out)
+}
+
+/// As `install`, with a backup.
+fn protect(o: &mut Objects, prefix: &str, hops: &[KernelNextHop], backup: &[KernelNextHop]) -> u32 {
+    let mut out = Vec::new();
+    let id = o.hold(&key(prefix), hops, backup, &mut out).unwrap();
+    o.settle(key(prefix), Some(id), true);
+    id
+}
+
+fn dead(hops: &[&KernelNextHop]) -> HashSet<KernelNextHop> {
+    hops.iter().map(|h| (*h).clone()).collect()
 }
 
 fn delete(o: &mut Objects, prefix: &str) -> Vec<NhAction> {
@@ -131,7 +145,12 @@ fn a_refused_route_keeps_its_old_object_and_lets_go_of_the_new() {
     install(&mut o, "198.51.100.0/24", &[hop("10.0.0.2", 3)]);
     let mut out = Vec::new();
     let new = o
-        .hold(&key("198.51.100.0/24"), &[hop("10.0.0.3", 3)], &mut out)
+        .hold(
+            &key("198.51.100.0/24"),
+            &[hop("10.0.0.3", 3)],
+            &[],
+            &mut out,
+        )
         .unwrap();
     o.settle(key("198.51.100.0/24"), Some(new), false);
     assert_eq!(o.route_object(&key("198.51.100.0/24")), Some(100));
@@ -146,7 +165,12 @@ fn an_object_the_kernel_refused_is_installed_again_by_the_next_route() {
     let a = hop("10.9.9.9", 3);
     let mut out = Vec::new();
     let id = o
-        .hold(&key("198.51.100.0/24"), std::slice::from_ref(&a), &mut out)
+        .hold(
+            &key("198.51.100.0/24"),
+            std::slice::from_ref(&a),
+            &[],
+            &mut out,
+        )
         .unwrap();
     o.install_failed(id);
     o.settle(key("198.51.100.0/24"), Some(id), false);
@@ -339,7 +363,12 @@ fn ids_wrap_within_the_range_and_run_out_loudly() {
     install(&mut o, "198.51.101.0/24", &[hop("10.0.0.3", 3)]);
     let mut out = Vec::new();
     assert_eq!(
-        o.hold(&key("198.51.102.0/24"), &[hop("10.0.0.4", 3)], &mut out),
+        o.hold(
+            &key("198.51.102.0/24"),
+            &[hop("10.0.0.4", 3)],
+            &[],
+            &mut out
+        ),
         Err(ObjectError::IdsExhausted {
             base: u32::MAX - 1,
             end: 0
@@ -381,4 +410,176 @@ fn the_route_map_packs_ipv4_keys_and_keeps_every_family_and_table_apart() {
     assert_eq!(all, want);
     assert_eq!(m.remove(&keys[1]), Some(1));
     assert_eq!(m.get(&keys[0]), Some(0), "the main table's route stays");
+}
+
+#[test]
+fn routes_with_the_same_best_and_backup_share_one_object_and_fail_over_in_one_operation() {
+    let mut o = objects();
+    let (a, b, c) = (hop("10.0.0.2", 3), hop("10.0.1.2", 4), hop("10.0.2.2", 5));
+    let ab: Vec<u32> = (0..100)
+        .map(|i| {
+            protect(
+                &mut o,
+                &format!("198.51.{i}.0/24"),
+                std::slice::from_ref(&a),
+                std::slice::from_ref(&b),
+            )
+        })
+        .collect();
+    let ac = protect(
+        &mut o,
+        "203.0.113.0/24",
+        std::slice::from_ref(&a),
+        std::slice::from_ref(&c),
+    );
+    let plain = protect(&mut o, "203.0.114.0/24", std::slice::from_ref(&a), &[]);
+    let other = protect(
+        &mut o,
+        "203.0.115.0/24",
+        std::slice::from_ref(&c),
+        std::slice::from_ref(&a),
+    );
+    assert!(ab.iter().all(|&id| id == ab[0]));
+    assert_eq!(
+        BTreeSet::from([ab[0], ac, plain, other]).len(),
+        4,
+        "one object per pair"
+    );
+    let mut out = Vec::new();
+    let done = o.fail_over(&dead(&[&a]), &mut out);
+    assert_eq!(
+        out,
+        vec![
+            NhAction::Install {
+                id: ab[0],
+                spec: Spec::Gateway(b.clone())
+            },
+            NhAction::Install {
+                id: ac,
+                spec: Spec::Gateway(c.clone())
+            },
+        ]
+    );
+    assert_eq!(
+        done,
+        FailOver {
+            moved: 2,
+            routes: 101,
+            rekeyed: 1,
+            stranded: 1
+        }
+    );
+    // Filed under where they forward now: the RIB's catch-up finds them.
+    assert_eq!(o.id_for(std::slice::from_ref(&b)), Some(ab[0]));
+    // Both now forward to c alone; the first one refiled (by id) takes the place.
+    assert_eq!(o.id_for(std::slice::from_ref(&c)), Some(ac.min(other)));
+    let mut out = Vec::new();
+    assert_eq!(
+        o.hold(
+            &key("198.51.0.0/24"),
+            std::slice::from_ref(&b),
+            &[],
+            &mut out
+        ),
+        Ok(ab[0])
+    );
+    assert!(out.is_empty());
+}
+
+#[test]
+fn an_ecmp_set_fails_over_to_its_live_members_then_to_its_backup() {
+    let mut o = objects();
+    let (a1, a2, b) = (hop("10.0.0.2", 3), hop("10.0.0.3", 3), hop("10.0.1.2", 4));
+    let g = protect(
+        &mut o,
+        "198.51.100.0/24",
+        &[a1.clone(), a2.clone()],
+        std::slice::from_ref(&b),
+    );
+    let members = o.list().into_iter().find(|x| x.id == g).unwrap().members;
+    let mut out = Vec::new();
+    o.fail_over(&dead(&[&a1]), &mut out);
+    assert_eq!(
+        out,
+        vec![NhAction::Install {
+            id: g,
+            spec: Spec::Group(vec![members[1]])
+        }]
+    );
+    let mut gone = Vec::new();
+    o.collect(&mut gone);
+    assert_eq!(gone, vec![NhAction::Delete { id: members[0] }]);
+    // A gateway could not become a group later; a group of one can become anything.
+    let mut out = Vec::new();
+    o.fail_over(&dead(&[&a2]), &mut out);
+    let b_id = match &out[..] {
+        [
+            NhAction::Install {
+                id,
+                spec: Spec::Gateway(h),
+            },
+            NhAction::Install {
+                id: gid,
+                spec: Spec::Group(m),
+            },
+        ] => {
+            assert_eq!((h, *gid), (&b, g));
+            assert_eq!(m, &vec![*id]);
+            *id
+        }
+        other => panic!("unexpected {other:?}"),
+    };
+    assert_eq!(o.hops_of(b_id), Some(std::slice::from_ref(&b)));
+}
+
+#[test]
+fn a_backup_set_makes_a_group_so_the_failover_stays_one_operation() {
+    let mut o = objects();
+    let (a, b1, b2) = (hop("10.0.0.2", 3), hop("10.0.1.2", 4), hop("10.0.1.3", 4));
+    let id = protect(
+        &mut o,
+        "198.51.100.0/24",
+        std::slice::from_ref(&a),
+        &[b1.clone(), b2.clone()],
+    );
+    assert_eq!(
+        o.list().iter().find(|x| x.id == id).unwrap().members.len(),
+        1
+    );
+    let mut out = Vec::new();
+    let done = o.fail_over(&dead(&[&a]), &mut out);
+    assert_eq!((done.moved, done.routes), (1, 1));
+    assert!(
+        matches!(out.last(), Some(NhAction::Install { id: g, spec: Spec::Group(m) }) if *g == id && m.len() == 2)
+    );
+}
+
+#[test]
+fn the_failover_rule() {
+    let (a, b, c) = (hop("10.0.0.2", 3), hop("10.0.1.2", 4), hop("10.0.2.2", 5));
+    let (one, two) = (
+        |h: &KernelNextHop| vec![h.clone()],
+        |x: &KernelNextHop, y: &KernelNextHop| vec![x.clone(), y.clone()],
+    );
+    assert_eq!(fail_over(&one(&a), &one(&b), &dead(&[&c])), None);
+    assert_eq!(
+        fail_over(&one(&a), &one(&b), &dead(&[&a])),
+        Some((one(&b), vec![]))
+    );
+    assert_eq!(
+        fail_over(&one(&a), &one(&b), &dead(&[&b])),
+        Some((one(&a), vec![]))
+    );
+    assert_eq!(
+        fail_over(&one(&a), &one(&b), &dead(&[&a, &b])),
+        Some((vec![], vec![]))
+    );
+    assert_eq!(
+        fail_over(&two(&a, &c), &one(&b), &dead(&[&a])),
+        Some((one(&c), one(&b)))
+    );
+    assert_eq!(
+        fail_over(&one(&a), &[], &dead(&[&a])),
+        Some((vec![], vec![]))
+    );
 }

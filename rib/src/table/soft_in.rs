@@ -171,8 +171,7 @@ impl Rib {
                         let path = crate::path::Path {
                             source: Source::Peer(id),
                             attrs,
-                            next_hop: self
-                                .track_next_hop(super::NextHopKey::of(Source::Peer(id), nh)),
+                            next_hop: self.track_next_hop(id, nh),
                         };
                         self.insert_path(prefix, path);
                     }

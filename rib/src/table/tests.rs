@@ -7,7 +7,7 @@ use bgp::wire::{AsPath, MpReach, MpUnreach};
 use ipnet::Ipv4Net;
 
 pub(super) const WG_S2: u32 = 5;
-const WG_S3: u32 = 6;
+pub(super) const WG_S3: u32 = 6;
 
 pub(super) fn net(s: &str) -> IpNet {
     s.parse().unwrap()
@@ -24,7 +24,7 @@ pub(super) fn accept_all() -> Chain {
     })])
 }
 
-fn host_route(dst: &str, oif: u32) -> KernelEvent {
+pub(super) fn host_route(dst: &str, oif: u32) -> KernelEvent {
     KernelEvent::RouteAdded(KernelRoute {
         prefix: net(dst),
         gateway: None,
@@ -80,7 +80,7 @@ pub(super) const FAMILIES: [(Afi, Safi); 2] =
 
 /// S1's settings: AS 65500, router ID 1.1.1.1, the main table, one path per
 /// prefix, AS paths of at most 8.
-fn s1_config() -> RibConfig {
+pub(super) fn s1_config() -> RibConfig {
     RibConfig {
         local_as: 65500,
         router_id: Ipv4Addr::new(1, 1, 1, 1),
@@ -89,13 +89,19 @@ fn s1_config() -> RibConfig {
         multipath: 1,
         multipath_relax: false,
         max_as_path_len: Some(8),
+        backup_paths: false,
     }
 }
 
 /// S1 (AS 65500) with peers S2 (id 2, AS 65501) and S3 (id 3, AS 65502),
 /// both Established, and host routes to their loopbacks via their tunnels.
 pub(super) fn lab(import: Chain, export: Chain) -> Rib {
-    let mut rib = Rib::new(s1_config());
+    lab_with(s1_config(), import, export)
+}
+
+/// `lab` with other RIB settings.
+pub(super) fn lab_with(cfg: RibConfig, import: Chain, export: Chain) -> Rib {
+    let mut rib = Rib::new(cfg);
     rib.handle_kernel_event(&links());
     rib.handle_kernel_event(&host_route("2.2.2.2/32", WG_S2));
     rib.handle_kernel_event(&host_route("3.3.3.3/32", WG_S3));
@@ -122,7 +128,7 @@ pub(super) fn announce(as_path: &[u32], next_hop: &str, prefixes: &[&str]) -> Up
     }
 }
 
-fn withdraw(prefixes: &[&str]) -> Update {
+pub(super) fn withdraw(prefixes: &[&str]) -> Update {
     Update {
         withdrawn: prefixes.iter().map(|p| v4(p)).collect(),
         ..Default::default()
@@ -187,6 +193,7 @@ pub(super) fn assert_replaces(out: &[Output], prefix: &str, nexthops: NextHops) 
         vec![FibOp::Replace {
             prefix: net(prefix),
             nexthops,
+            backup: None,
         }]
     );
 }
@@ -944,7 +951,8 @@ fn route_deleted_behind_our_back_is_reinstalled_once() {
         fib(&r.out),
         vec![FibOp::Replace {
             prefix: net("198.19.0.1/32"),
-            nexthops: via("2.2.2.2", WG_S2, true)
+            nexthops: via("2.2.2.2", WG_S2, true),
+            backup: None,
         }]
     );
     assert!(!rib.repairs_pending());
@@ -1037,7 +1045,8 @@ fn route_state_stays_small() {
     // One Dest per route of a full table, the single path inline: grows
     // here show up straight in the full-table memory (docs/benchmarks.md).
     let dest = size_of::<Dest>();
-    assert!(dest <= 48, "Dest is {dest} bytes");
+    // 56: the installed next hops and their backup (BGP PIC), 8 bytes each.
+    assert!(dest <= 56, "Dest is {dest} bytes");
     let attrs = size_of::<PathAttributes>();
     assert!(attrs <= 96, "PathAttributes is {attrs} bytes");
 }
@@ -1068,7 +1077,8 @@ fn session_down_is_worked_off_in_chunks() {
     assert_eq!(deletes, 9);
     assert!(ops.contains(&FibOp::Replace {
         prefix: net("198.19.0.0/24"),
-        nexthops: via("3.3.3.3", WG_S3, true)
+        nexthops: via("3.3.3.3", WG_S3, true),
+        backup: None,
     }));
     assert_eq!(rib.loc_rib().len(), 1);
     assert_eq!(rib.flush_sweep(4), Vec::new());
@@ -1263,7 +1273,8 @@ fn fresh_path_beats_a_tied_stale_one_and_the_stale_keeps_its_router_id() {
         fib(&out),
         vec![FibOp::Replace {
             prefix: net(p),
-            nexthops: via("3.3.3.3", WG_S3, true)
+            nexthops: via("3.3.3.3", WG_S3, true),
+            backup: None,
         }]
     );
     let dest = &rib.loc_rib()[&net(p)];
@@ -1280,7 +1291,8 @@ fn fresh_path_beats_a_tied_stale_one_and_the_stale_keeps_its_router_id() {
         fib(&out),
         vec![FibOp::Replace {
             prefix: net(p),
-            nexthops: via("2.2.2.2", WG_S2, true)
+            nexthops: via("2.2.2.2", WG_S2, true),
+            backup: None,
         }]
     );
     // S2 back and re-announcing: fresh again, the usual router ID order.
@@ -1297,6 +1309,7 @@ fn fresh_path_beats_a_tied_stale_one_and_the_stale_keeps_its_router_id() {
 fn deferral_holds_fib_and_exports_then_replaces_and_sweeps_leftovers() {
     let mut rib = Rib::new(RibConfig {
         max_as_path_len: None,
+        backup_paths: false,
         ..s1_config()
     });
     rib.begin_deferral();
@@ -1333,11 +1346,13 @@ fn deferral_holds_fib_and_exports_then_replaces_and_sweeps_leftovers() {
         vec![
             FibOp::Replace {
                 prefix: net("198.19.0.0/24"),
-                nexthops: via("2.2.2.2", WG_S2, true)
+                nexthops: via("2.2.2.2", WG_S2, true),
+                backup: None,
             },
             FibOp::Replace {
                 prefix: net("198.19.1.0/24"),
-                nexthops: via("2.2.2.2", WG_S2, true)
+                nexthops: via("2.2.2.2", WG_S2, true),
+                backup: None,
             },
             FibOp::Delete {
                 prefix: net("198.19.9.0/24")

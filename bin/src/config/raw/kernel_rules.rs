@@ -27,6 +27,9 @@ pub(super) fn kernel(cx: &mut Ctx, raw: Option<&RawKernel>) -> KernelConfig {
         fwmark: get(|k| k.fwmark, d.fwmark),
         underlay_table: get(|k| k.underlay_table, d.underlay_table),
         underlay_priority: get(|k| k.underlay_priority, d.underlay_priority),
+        nexthop_objects: raw
+            .and_then(|k| k.nexthop_objects)
+            .unwrap_or(d.nexthop_objects),
         rules: raw.map_or(Vec::new(), |k| {
             (k.rules.iter().enumerate())
                 .flat_map(|(i, r)| rule(cx, format!("kernel.rules[{i}]"), r))

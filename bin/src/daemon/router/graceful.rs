@@ -43,6 +43,20 @@ impl GracefulHelper {
         self.deadlines.values().min().copied()
     }
 
+    /// The families whose routes `peer`'s session ending for `reason`
+    /// keeps, stale (see [`Self::down`]); empty: its routes go.
+    pub(crate) fn kept(&self, peer: PeerId, reason: &DownReason) -> Vec<Afi> {
+        let cap = self.caps.get(&peer);
+        let eligible = reason.allows_graceful_restart(cap.is_some_and(|c| c.notification));
+        match cap {
+            Some(cap) if eligible && cap.restart_time > 0 => [Afi::Ipv4, Afi::Ipv6]
+                .into_iter()
+                .filter(|&afi| cap.preserves(afi, Safi::Unicast))
+                .collect(),
+            _ => Vec::new(),
+        }
+    }
+
     /// The Established session of `peer` ended. RFC 4724 §4.2: an end
     /// without a NOTIFICATION (or, with RFC 8538's N bit both ways, with
     /// any NOTIFICATION but a Hard Reset) of a peer that announced
@@ -57,15 +71,8 @@ impl GracefulHelper {
         reason: &DownReason,
         rib: &mut Rib,
     ) -> Vec<Output> {
+        let keep = self.kept(peer, reason);
         let cap = self.caps.remove(&peer);
-        let eligible = reason.allows_graceful_restart(cap.as_ref().is_some_and(|c| c.notification));
-        let keep: Vec<Afi> = match &cap {
-            Some(cap) if eligible && cap.restart_time > 0 => [Afi::Ipv4, Afi::Ipv6]
-                .into_iter()
-                .filter(|&afi| cap.preserves(afi, Safi::Unicast))
-                .collect(),
-            _ => Vec::new(),
-        };
         if keep.is_empty() {
             info!(peer = %name, %reason, "withdrawing routes of the session");
             self.deadlines.remove(&peer);

@@ -37,6 +37,8 @@ pub(crate) enum Kind {
     Loopback,
     /// A tunnel's wg interface.
     Interface,
+    /// A nexthop object of ours, and the routes the kernel took with it.
+    Nexthop,
 }
 
 impl Kind {
@@ -46,6 +48,7 @@ impl Kind {
             Kind::HostRoute => "host_route",
             Kind::Loopback => "loopback",
             Kind::Interface => "interface",
+            Kind::Nexthop => "nexthop",
         }
     }
 }

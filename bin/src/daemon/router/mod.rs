@@ -41,7 +41,7 @@ pub(super) mod tunnel_retry;
 #[cfg(test)]
 mod tests;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Instant;
@@ -50,7 +50,7 @@ use bgp::driver::{Command, Endpoints, Event};
 use bgp::fsm::{LocalRestart, State};
 use bgp::wire::Notification;
 use ipnet::IpNet;
-use rib::kernel::{FibOp, KernelEvent};
+use rib::kernel::{FibOp, KernelEvent, KernelNextHop};
 use rib::path::PeerId;
 use rib::table::Rib;
 
@@ -166,6 +166,12 @@ pub(crate) enum Restored {
 pub(crate) enum Action {
     /// Route changes for the FIB writer.
     Fib(Vec<FibOp>),
+    /// These next hops died: the FIB writer moves their routes to their
+    /// backups (BGP PIC), after the batches before it.
+    FailOver(HashSet<KernelNextHop>),
+    /// One of our nexthop objects was deleted behind our back: have the FIB
+    /// writer put back its objects and the routes that went with them.
+    RestoreNexthops,
     /// A command to the session of a peer.
     Session(PeerId, Command),
     /// Start a new peer: its session task (not started), its addresses in
@@ -285,6 +291,9 @@ pub(crate) struct Router {
     restart: Restart,
     /// When the liveness and first-handshake watches are looked at next.
     next_poll: Option<Instant>,
+    /// Sessions that went down whose routes are failed over but not yet
+    /// withdrawn (see [`sessions`]).
+    downs: Vec<(PeerId, bgp::fsm::DownReason)>,
 }
 
 impl Router {
@@ -310,12 +319,21 @@ impl Router {
             limits: Default::default(),
             restart,
             next_poll: None,
+            downs: Vec::new(),
         }
     }
 
     /// Takes in `input` at `now`; returns what to do, in order.
     pub(crate) fn handle(&mut self, now: Instant, input: Input) -> Vec<Action> {
         let mut out = Vec::new();
+        // A session's withdrawal waiting behind its fail-over goes first.
+        if !self.downs.is_empty() {
+            self.finish_downs(now, &mut out);
+            if matches!(input, Input::Sweep) {
+                self.arm(now);
+                return out;
+            }
+        }
         match input {
             Input::Start => self.start(now, &mut out),
             Input::Session(peer, ev) => self.session_event(now, peer, ev, &mut out),
@@ -369,7 +387,7 @@ impl Router {
     /// Whether a session's withdrawn table still waits for re-selection
     /// ([`Input::Sweep`]).
     pub(crate) fn sweep_pending(&self) -> bool {
-        self.rib.sweep_pending()
+        self.rib.sweep_pending() || !self.downs.is_empty()
     }
 
     pub(crate) fn config(&self) -> &Arc<Config> {

@@ -107,6 +107,17 @@ impl Router {
                 p.connection = None;
                 self.liveness.forget(peer);
                 self.wait_for_handshake(now, peer);
+                // BGP PIC: the kernel moves the routes to their backups
+                // first; their withdrawal waits for the next input, so the
+                // shell hands the fail-over to the FIB writer before the
+                // walk over a full table starts.
+                if self.graceful.kept(peer, &reason).is_empty()
+                    && let Some(f) = self.rib.fail_over(peer)
+                {
+                    self.route(vec![f], out);
+                    self.downs.push((peer, reason));
+                    return;
+                }
                 let name = &self.peers[&peer].name;
                 // Re-selection of its prefixes, if they go, follows in `Sweep`.
                 (self.graceful).down(now, peer, name, &reason, &mut self.rib)
@@ -150,6 +161,18 @@ impl Router {
         }
     }
 
+    /// The withdrawals [`Event::Down`] left for after its fail-over.
+    pub(super) fn finish_downs(&mut self, now: Instant, out: &mut Vec<Action>) {
+        for (peer, reason) in std::mem::take(&mut self.downs) {
+            let o = match self.peers.get(&peer) {
+                Some(p) => (self.graceful).down(now, peer, &p.name, &reason, &mut self.rib),
+                None => self.rib.begin_peer_down(peer),
+            };
+            self.route(o, out);
+            self.end_deferral_if_due(now, out);
+        }
+    }
+
     /// Turns the RIB's outputs into actions: FIB batches, and UPDATE work
     /// for the sessions of peers we still have.
     pub(super) fn route(&self, o: Vec<Output>, out: &mut Vec<Action>) {
@@ -182,6 +205,10 @@ impl Router {
                     prefixes,
                 } => (peer, Command::Withdraw { afi, prefixes }),
                 Output::EndOfRib { peer, afi } => (peer, Command::EndOfRib(afi)),
+                Output::FailOver(dead) => {
+                    out.push(Action::FailOver(dead));
+                    continue;
+                }
             };
             if self.peers.contains_key(&peer) {
                 out.push(Action::Session(peer, cmd));
@@ -255,6 +282,10 @@ impl Router {
             _ => {}
         }
         self.route(o, out);
+        if let KernelEvent::OwnNexthopRemoved { .. } = ev {
+            // The kernel took its routes along, without a word about them.
+            out.push(Action::RestoreNexthops);
+        }
         self.connect_now_after(ev, out);
         self.arm_repair(now, None);
     }

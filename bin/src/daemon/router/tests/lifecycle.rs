@@ -160,3 +160,47 @@ fn an_external_peer_is_held_to_the_as_its_open_named() {
     let out = r.handle(t0, announce(0, &["10.2.0.0/24"]));
     assert_eq!(fib(&out).0, [net("10.2.0.0/24")]);
 }
+
+#[test]
+fn a_dead_peers_fail_over_leaves_before_its_routes_are_worked_off() {
+    let t0 = Instant::now();
+    let (mut r, _) = start_with(config(""), test_rib::rib_with(true), t0);
+    let id = r.peer_id("s2").unwrap();
+    r.handle(t0, tunnel_ok());
+    r.handle(t0, established(id, None));
+    let out = r.handle(t0, announce(id, &["198.51.100.0/24", "198.51.101.0/24"]));
+    assert_eq!(fib(&out).0.len(), 2);
+    let out = r.handle(
+        t0,
+        Input::Session(id, Event::Down(DownReason::HoldTimerExpired)),
+    );
+    let dead: Vec<_> = (out.iter())
+        .filter_map(|a| match a {
+            Action::FailOver(dead) => Some(dead.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(dead.len(), 1, "{out:?}");
+    assert!(dead[0].iter().all(|h| h.ifindex == test_rib::WG_S2));
+    assert_eq!(fib(&out), (vec![], vec![]), "no route work yet");
+    assert!(r.sweep_pending());
+    // The next input works the withdrawal off first.
+    let mut deleted = Vec::new();
+    while r.sweep_pending() {
+        deleted.extend(fib(&r.handle(t0, Input::Sweep)).1);
+    }
+    deleted.sort();
+    assert_eq!(
+        deleted,
+        vec![net("198.51.100.0/24"), net("198.51.101.0/24")]
+    );
+    // Without backup paths, no fail-over and the same withdrawal.
+    let (mut r, id) = running("", t0);
+    r.handle(t0, established(id, None));
+    r.handle(t0, announce(id, &["198.51.100.0/24"]));
+    let out = r.handle(
+        t0,
+        Input::Session(id, Event::Down(DownReason::HoldTimerExpired)),
+    );
+    assert!(!out.iter().any(|a| matches!(a, Action::FailOver(_))));
+}

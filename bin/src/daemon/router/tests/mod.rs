@@ -59,7 +59,12 @@ fn config(extra: &str) -> Config {
 /// A router on `cfg`, started at `t0`, its kernel view holding `wg-s2` and
 /// the host route to 2.2.2.2 through it.
 fn start(cfg: Config, t0: Instant) -> (Router, Vec<Action>) {
-    let mut r = Router::new(Arc::new(cfg), test_rib::rib(), Restart::default());
+    start_with(cfg, test_rib::rib(), t0)
+}
+
+/// `start` with this RIB.
+fn start_with(cfg: Config, rib: rib::table::Rib, t0: Instant) -> (Router, Vec<Action>) {
+    let mut r = Router::new(Arc::new(cfg), rib, Restart::default());
     let out = r.handle(t0, Input::Start);
     (r, out)
 }
