@@ -702,7 +702,8 @@ router bgp 65500
     // IPv4 is active there (`bgp default ipv4-unicast`): the note says
     // FRR carried none of it.
     assert!(
-        t.yaml.contains("neighbor fd00::5: IPv4 unicast is active on this IPv6 session"),
+        t.yaml
+            .contains("neighbor fd00::5: IPv4 unicast is active on this IPv6 session"),
         "{}",
         t.yaml
     );
