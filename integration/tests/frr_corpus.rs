@@ -2,8 +2,11 @@
 //! `bin/tests/data/frr/corpus/` runs on FRR 8.4 first, then `wgbgp import
 //! frr` translates it, `wgbgp config check` passes it, and wgbgpd runs the
 //! result in the same place against the same BIRD peers. What the node
-//! accepted (its kernel's BGP routes) and what each peer received from it
-//! (prefixes, AS path, communities, MED) must be the same both times.
+//! accepted (its kernel's BGP routes, with next hop and interface) and what
+//! each peer received from it (prefixes, AS path, communities, MED, next
+//! hop) must be the same both times. The dn42 node of
+//! `bin/tests/data/frr/dn42/` (link-local sessions over its wg-quick
+//! tunnels) runs the same way, drawn above its test.
 //!
 //! ```text
 //!   +-----------------+ 10.0.1.1/30   10.0.1.2/30 +----------------+ 10.0.2.1/30   10.0.2.2/30 +------------------+
@@ -448,8 +451,8 @@ const NODE_LL: &str = "fe80::100";
 
 /// A dn42 neighbour in BIRD, written as dn42's guides do: the node at
 /// `fe80::100` on IF (BIRD's `%IF` scope takes no `-` in names), IPv4 over
-/// IPv6 next hops. It offers `routes` (its
-/// statics of both families); `tweak` is BIRD filter code run on each.
+/// IPv6 next hops. It offers `routes` (its statics of both families);
+/// `tweak` is BIRD filter code run on each.
 fn dn42_bird(id: &str, asn: u32, wg_if: &str, routes: &[&str], tweak: &str) -> String {
     let statics = |v6: bool| -> String {
         routes
