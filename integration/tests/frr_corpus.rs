@@ -452,7 +452,8 @@ const NODE_LL: &str = "fe80::100";
 /// A dn42 neighbour in BIRD, written as dn42's guides do: the node at
 /// `fe80::100` on IF (BIRD's `%IF` scope takes no `-` in names), IPv4 over
 /// IPv6 next hops. It offers `routes` (its statics of both families);
-/// `tweak` is BIRD filter code run on each.
+/// `tweak` is BIRD filter code run on each IPv6 route (an IPv4 route
+/// compared with an IPv6 prefix would be a filter error, and rejected).
 fn dn42_bird(id: &str, asn: u32, wg_if: &str, routes: &[&str], tweak: &str) -> String {
     let statics = |v6: bool| -> String {
         routes
@@ -474,10 +475,13 @@ protocol bgp node {{
     error wait time 1, 5;
     ipv4 {{
         import all;
-        export filter {{ if proto != "s4" then reject; {tweak} accept; }};
+        export filter {{ if proto != "s4" then reject; bgp_community.add((64511, 3)); accept; }};
         extended next hop on;
     }};
-    ipv6 {{ import all; export filter {{ if proto != "s6" then reject; {tweak} accept; }}; }};
+    ipv6 {{
+        import all;
+        export filter {{ if proto != "s6" then reject; bgp_community.add((64511, 3)); {tweak} accept; }};
+    }};
 }}
 "#,
         statics(false),
@@ -632,7 +636,7 @@ fn dn42_link_local_config_imported_from_frr_accepts_and_sends_what_frr_did() {
                         "fd42:aaac::/96",
                         "2001:db8:1::/48",
                     ],
-                    "bgp_community.add((64511, 3));",
+                    "",
                 ),
             ),
         ),
