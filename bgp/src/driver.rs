@@ -150,8 +150,12 @@ pub struct PeerStats {
     /// When the session last reached Established (monotonic, wall clock).
     pub established_at: Mutex<Option<(Instant, SystemTime)>>,
     pub negotiated: Mutex<Option<Negotiated>>,
-    /// The Established connection's addresses (FRR's hostLocal/hostForeign).
+    /// The last Established connection's addresses (FRR's hostLocal and
+    /// hostForeign), kept after it ends: FRR shows them while it is down.
     pub connection: Mutex<Option<Endpoints>>,
+    /// The host name the peer's last OPEN announced (FQDN capability),
+    /// kept after the session ends, as FRR shows it.
+    pub remote_hostname: Mutex<Option<String>>,
     pub last_error: Mutex<Option<String>>,
     /// When and why the last Established session ended: FRR counts its
     /// Up/Down column from here while the session is down.
@@ -282,7 +286,6 @@ async fn supervise<K: Copy + Send + 'static>(
         stats.set_state(State::Idle);
         *stats.established_at.lock().unwrap() = None;
         *stats.negotiated.lock().unwrap() = None;
-        *stats.connection.lock().unwrap() = None;
         *stats.last_error.lock().unwrap() = Some(format!("session task failed: {why}"));
         if from != State::Idle {
             let to = State::Idle;
@@ -721,6 +724,8 @@ impl<K: Copy + Send + 'static> Driver<K> {
                     Some((Instant::now(), SystemTime::now()));
                 *self.stats.negotiated.lock().unwrap() = Some(negotiated.clone());
                 *self.stats.connection.lock().unwrap() = Some(connection);
+                (*self.stats.remote_hostname.lock().unwrap())
+                    .clone_from(&negotiated.remote_hostname);
                 *self.stats.end_of_rib.lock().unwrap() = EndOfRibSeen::default();
                 let established = Event::Established {
                     negotiated,
@@ -744,7 +749,6 @@ impl<K: Copy + Send + 'static> Driver<K> {
                     .fetch_add(1, Ordering::Relaxed);
                 *self.stats.established_at.lock().unwrap() = None;
                 *self.stats.negotiated.lock().unwrap() = None;
-                *self.stats.connection.lock().unwrap() = None;
                 self.stats.went_down(&reason);
                 let _ = self.events.send((self.id, Event::Down(reason))).await;
             }
@@ -1027,6 +1031,7 @@ mod tests {
         );
         let mut theirs = fsm::Config::new(65002, 65001, "10.0.0.2".parse().unwrap());
         theirs.passive = true;
+        theirs.hostname = Some("b".into());
         theirs.idle_hold = Duration::from_millis(10);
         let (b_tx, mut b_rx) = mpsc::channel(64);
         let b = spawn(
@@ -1066,7 +1071,8 @@ mod tests {
         assert_eq!(connection.remote.ip().to_string(), "127.0.0.1");
         assert_eq!(connection.local.ip().to_string(), "127.0.0.1");
         assert_ne!(connection.local.port(), 0);
-        assert_eq!(*a.stats.connection.lock().unwrap(), Some(*connection));
+        let connection = *connection;
+        assert_eq!(*a.stats.connection.lock().unwrap(), Some(connection));
 
         a.commands.send(Command::Panic).unwrap();
         seen.clear();
@@ -1094,13 +1100,41 @@ mod tests {
         assert_eq!(a.stats.task_failures.load(Ordering::Relaxed), 1);
         assert_eq!(a.stats.state(), State::Idle);
         assert!(a.stats.negotiated.lock().unwrap().is_none());
-        assert!(a.stats.connection.lock().unwrap().is_none());
+        // The addresses stay for `show bgp neighbors` (FRR's hostLocal...).
+        assert_eq!(*a.stats.connection.lock().unwrap(), Some(connection));
 
         // Started again after the back-off, without a new Start command.
         seen.clear();
         until(&mut events, &mut seen, established).await;
         assert_eq!(a.stats.state(), State::Established);
         assert!(!a.task.is_finished());
+    }
+
+    #[tokio::test]
+    async fn a_dropped_session_keeps_its_addresses_and_host_name_for_show() {
+        let (a, b, mut events) = pair_of_sessions().await;
+        let mut seen = Vec::new();
+        until(&mut events, &mut seen, established).await;
+        let up = a.stats.connection.lock().unwrap().expect("addresses");
+        assert_eq!(
+            a.stats.remote_hostname.lock().unwrap().as_deref(),
+            Some("b")
+        );
+
+        b.commands
+            .send(Command::Stop {
+                communication: None,
+            })
+            .unwrap();
+        until(&mut events, &mut seen, |e| matches!(e, Event::Down(_))).await;
+        assert_ne!(a.stats.state(), State::Established);
+        assert!(a.stats.negotiated.lock().unwrap().is_none());
+        assert!(a.stats.last_down.lock().unwrap().is_some());
+        assert_eq!(*a.stats.connection.lock().unwrap(), Some(up));
+        assert_eq!(
+            a.stats.remote_hostname.lock().unwrap().as_deref(),
+            Some("b")
+        );
     }
 
     #[tokio::test]

@@ -106,10 +106,7 @@ pub const SUMMARY_MISSING: &[(&str, &str)] = &[];
 
 /// What FRR still writes for a peer whose session went down and wgbgp
 /// does not.
-pub const SUMMARY_DOWN_MISSING: &[(&str, &str)] = &[(
-    ".ipv4Unicast.peers.*.hostname",
-    "the host name comes from the session's OPEN and is forgotten when it ends",
-)];
+pub const SUMMARY_DOWN_MISSING: &[(&str, &str)] = &[];
 
 /// `show bgp neighbors json` keys of FRR's that wgbgp does not write.
 pub const NEIGHBOR_MISSING: &[(&str, &str)] = &[
@@ -218,21 +215,9 @@ pub const NEIGHBOR_DOWN_MISSING: &[(&str, &str)] = &[
         "the connect retry timer lives in the session task, not shown yet",
     ),
     (
-        ".*.hostname",
-        "the host name comes from the session's OPEN and is forgotten when it ends",
-    ),
-    (
         ".*.gracefulRestartInfo.timers.receivedRestartTimer",
         "from the session's OPEN, forgotten when it ends",
     ),
-    (
-        ".*.hostLocal",
-        "the addresses are of the Established connection, gone with it \
-         (FRR shows its last connection attempt's)",
-    ),
-    (".*.portLocal", "as hostLocal"),
-    (".*.hostForeign", "as hostLocal"),
-    (".*.portForeign", "as hostLocal"),
 ];
 
 /// `show bgp ipv4 unicast PREFIX json` keys of FRR's that wgbgp does not write.

@@ -213,7 +213,9 @@ pub(crate) struct OutPeer {
     pub local_address: Option<IpAddr>,
     pub passive: bool,
     pub shutdown: bool,
-    /// RFC 8950 asked for on an IPv4 session (on IPv6 ones it is the default).
+    /// RFC 8950 as FRR's `capability extended-nexthop` says: FRR announces
+    /// it only when asked, wgbgp on every IPv6 session unless told, so it is
+    /// written where the two differ.
     pub extended_next_hop: bool,
     pub soft_reconfiguration: bool,
     pub timers: Option<(u16, u16)>,
@@ -548,6 +550,14 @@ pub fn translate(
                 }
             }
         }
+        if n.active[0] && n.address.is_ipv6() && !n.extended_next_hop {
+            notes.push(format!(
+                "neighbor {}: IPv4 unicast is active on this IPv6 session without `capability \
+                 extended-nexthop`, so FRR carries no IPv4 routes on it; written as \
+                 `extended_next_hop: false` to keep that (make it true to carry them, RFC 8950)",
+                n.address
+            ));
+        }
         for f in 0..2 {
             if n.active[f] {
                 for p in policy::permitted_exact(&b, &n.export[f]) {
@@ -587,7 +597,7 @@ pub fn translate(
             local_address,
             passive: n.passive,
             shutdown: n.shutdown,
-            extended_next_hop: n.extended_next_hop && n.address.is_ipv4(),
+            extended_next_hop: n.extended_next_hop,
             soft_reconfiguration: n.soft_reconfiguration,
             timers,
             port: n.port.filter(|p| *p != 179),

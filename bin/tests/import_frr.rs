@@ -663,7 +663,7 @@ fn route_map_set_clauses_become_policy_set() {
 }
 
 #[test]
-fn capability_extended_nexthop_becomes_extended_next_hop_on_ipv4_sessions() {
+fn capability_extended_nexthop_is_kept_on_ipv4_sessions_and_its_absence_on_ipv6_ones() {
     let src = "\
 router bgp 65500
  bgp router-id 10.0.0.1
@@ -675,12 +675,21 @@ router bgp 65500
  neighbor fd00::4 remote-as 65504
  neighbor fd00::4 update-source fd00::1
  neighbor fd00::4 capability extended-nexthop
+ neighbor fd00::5 remote-as 65505
+ neighbor fd00::5 update-source fd00::1
 ";
     let (t, c) = import_text("ext.conf", src, &[], None);
     // Asked for on an IPv4 session: written out. On an IPv6 session it is
-    // wgbgp's default, so nothing is written and it is still on.
+    // wgbgp's default, so nothing is written and it is still on; not asked
+    // for there, FRR does not announce it, so neither must we.
     assert_eq!(
         t.yaml.matches("extended_next_hop: true").count(),
+        1,
+        "{}",
+        t.yaml
+    );
+    assert_eq!(
+        t.yaml.matches("extended_next_hop: false").count(),
         1,
         "{}",
         t.yaml
@@ -689,6 +698,15 @@ router bgp 65500
     assert!(by_address("10.0.0.2").extended_next_hop);
     assert!(!by_address("10.0.0.3").extended_next_hop);
     assert!(by_address("fd00::4").extended_next_hop);
+    assert!(!by_address("fd00::5").extended_next_hop);
+    // IPv4 is active there (`bgp default ipv4-unicast`): the note says
+    // FRR carried none of it.
+    assert!(
+        t.yaml
+            .contains("neighbor fd00::5: IPv4 unicast is active on this IPv6 session"),
+        "{}",
+        t.yaml
+    );
     assert!(
         !t.yaml.contains("capability extended-nexthop"),
         "{}",

@@ -90,4 +90,7 @@ fn every_corpus_config_imports_whole_and_passes_both_checks() {
         Some("wg-kioubit")
     );
     assert_eq!(dn42.peers["peer-fe80--42"].scope.as_deref(), Some("eth1"));
+    // `capability extended-nexthop` on peer-a only, as in FRR.
+    assert!(dn42.peers["peer-a"].extended_next_hop);
+    assert!(!dn42.peers["peer-fe80--5678"].extended_next_hop);
 }

@@ -216,7 +216,19 @@ impl HandTunnel {
     /// B's end in `b` (interface tagged `TAGb`, A's `TAGa`), with host routes
     /// to `a_loopbacks` (`"1.1.1.1/32"`) and the given keepalive.
     pub fn new(b: &Netns, tag: &str, a_loopbacks: &[&str], keepalive: Option<u16>) -> HandTunnel {
-        let (ka, kb) = (WgKey::generate(), WgKey::generate());
+        HandTunnel::to_key(b, tag, a_loopbacks, keepalive, &WgKey::generate())
+    }
+
+    /// [`HandTunnel::new`] to A's key `ka`, for a node whose tunnels all
+    /// share its one key (as wgbgpd's and a dn42 node's do).
+    pub fn to_key(
+        b: &Netns,
+        tag: &str,
+        a_loopbacks: &[&str],
+        keepalive: Option<u16>,
+        ka: &WgKey,
+    ) -> HandTunnel {
+        let kb = WgKey::generate();
         let wg = WgPeer::start(
             b,
             &format!("{tag}b"),
@@ -235,7 +247,7 @@ impl HandTunnel {
         HandTunnel {
             wg,
             a_if: crate::ifname(&format!("{tag}a")),
-            a_key_file: keys.write("a.key", &ka),
+            a_key_file: keys.write("a.key", ka),
             b_public: kb.public,
             _keys: keys,
         }

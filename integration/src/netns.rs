@@ -155,6 +155,15 @@ impl Netns {
         self.exec(&args);
     }
 
+    /// Makes `cidr` (`"fe80::b/64"`) the only IPv6 address of `dev`, as on a
+    /// dn42 tunnel or a link with a fixed link-local: no address generated
+    /// by the kernel, so sessions always come from this one.
+    pub fn set_link_local(&self, dev: &str, cidr: &str) {
+        self.exec(&["ip", "link", "set", dev, "addrgenmode", "none"]);
+        self.exec(&["ip", "-6", "addr", "flush", "dev", dev]);
+        self.add_addr(dev, cidr);
+    }
+
     /// Adds an address (`"1.1.1.1/32"`, `"fd00::1/128"`) to `lo`.
     pub fn add_lo_addr(&self, cidr: &str) {
         self.exec(&["ip", "addr", "add", cidr, "dev", "lo"]);

@@ -100,10 +100,17 @@ impl WgPeer {
     /// `Table = off` and AllowedIPs 0.0.0.0/0, ::/0, and brings it up. No
     /// address is put on it; add routes with [`WgPeer::route`].
     pub fn start(ns: &Netns, tag: &str, cfg: &WgPeerConfig) -> WgPeer {
+        WgPeer::start_named(ns, &crate::ifname(tag), cfg)
+    }
+
+    /// [`WgPeer::start`] on an interface name the caller made with
+    /// [`crate::ifname`], for a name some config has to know first (the
+    /// tunnels of an FRR node that wgbgpd makes again after it).
+    pub fn start_named(ns: &Netns, ifname: &str, cfg: &WgPeerConfig) -> WgPeer {
         crate::require_tool("wireguard-go", "wireguard-go");
         crate::require_tool("wg", "wireguard-tools");
         let dir = TempDir::new("wg");
-        let ifname = crate::ifname(tag);
+        let ifname = ifname.to_string();
         let log = dir.join("wireguard-go.log");
         let logf = File::create(&log).expect("create wireguard-go log");
         let mut cmd = ns.command(&["wireguard-go", &ifname]);

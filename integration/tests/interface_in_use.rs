@@ -6,7 +6,8 @@
 //! warning and passes: the daemon starts with that peer's tunnel failed and
 //! retried, the others up (issue 17's isolation). An existing WireGuard
 //! interface (wireguard-go, as one left by `keep_on_exit`) and a free name
-//! pass both.
+//! pass both. A private key file of mode 0644, or one in a missing
+//! directory, fails both.
 //!
 //! ```text
 //!   netns wgt-…-ifuse
@@ -29,7 +30,8 @@ fn text(b: &[u8]) -> String {
 }
 
 #[test]
-fn config_check_refuses_a_veth_and_accepts_an_existing_wireguard_interface() {
+fn config_check_refuses_a_veth_a_readable_key_or_a_missing_key_directory_and_accepts_an_existing_wireguard_interface()
+ {
     require_root();
     let ns = Netns::new("ifuse");
     let (veth, other) = (ifname("vuse"), ifname("vuse"));
@@ -50,9 +52,9 @@ fn config_check_refuses_a_veth_and_accepts_an_existing_wireguard_interface() {
     );
     let dir = TempDir::new("ifuse");
     // `wgbgp config check` (or `wgbgpd --check`) in the namespace, with the
-    // peer's tunnel on `interface`.
-    let check = |daemon: bool, interface: &str| -> Output {
-        let yaml = Config::tunnel_node("10.77.0.1", 65001, &key_file)
+    // peer's tunnel on `interface` and our key in `key`.
+    let check_with = |daemon: bool, interface: &str, key: &str| -> Output {
+        let yaml = Config::tunnel_node("10.77.0.1", 65001, key)
             .peer(Peer::new("p", 65002, "10.77.0.2").tunnel(Tunnel::new(&theirs.public, interface)))
             .accept_all("all")
             .render();
@@ -73,6 +75,7 @@ fn config_check_refuses_a_veth_and_accepts_an_existing_wireguard_interface() {
         };
         ns.try_exec(&args)
     };
+    let check = |daemon: bool, interface: &str| check_with(daemon, interface, &key_file);
 
     for daemon in [false, true] {
         let out = check(daemon, &veth);
@@ -106,4 +109,27 @@ fn config_check_refuses_a_veth_and_accepts_an_existing_wireguard_interface() {
             );
         }
     }
+
+    // What the start refuses, both checks refuse (exit 1, naming the key):
+    // a private key others can read, and a key directory that is missing.
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |m: u32| std::fs::set_permissions(&key_file, std::fs::Permissions::from_mode(m));
+    mode(0o644).unwrap();
+    let absent = keys.path().join("absent").join("ours.key");
+    for (key, want) in [
+        (key_file.as_str(), "(mode 0644): run chmod 600"),
+        (absent.to_str().unwrap(), "does not exist"),
+    ] {
+        for daemon in [false, true] {
+            let out = check_with(daemon, wg.ifname(), key);
+            let err = text(&out.stderr);
+            assert_eq!(out.status.code(), Some(1), "daemon {daemon}, {key}: {err}");
+            assert!(
+                err.contains("wireguard.private_key_file") && err.contains(want),
+                "daemon {daemon}, {key}: {err}"
+            );
+        }
+    }
+    mode(0o600).unwrap();
+    assert!(check(false, wg.ifname()).status.success());
 }

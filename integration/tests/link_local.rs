@@ -69,9 +69,7 @@ fn a_link_local_session_over_wireguard_carries_ipv4_with_ipv6_next_hops() {
     let tunnel = HandTunnel::new(&b, "ll", &[], None);
     let (a_if, b_if) = (tunnel.a_if.clone(), tunnel.wg.ifname().to_string());
     // B's end has exactly fe80::b, as a dn42 tunnel has its one address.
-    b.exec(&["ip", "link", "set", &b_if, "addrgenmode", "none"]);
-    b.exec(&["ip", "-6", "addr", "flush", "dev", &b_if]);
-    b.add_addr(&b_if, "fe80::b/64");
+    b.set_link_local(&b_if, "fe80::b/64");
     let mut bird = Bird::start(&b, &bird_config(&b_if));
     let mut wgbgpd = Wgbgpd::start(&a, &wgbgpd_config(&tunnel));
     wgbgpd.wait_established(&a, "fe80::b", SESSION_TIMEOUT);

@@ -135,9 +135,7 @@ fn one_edge_serves_a_provider_two_sites_and_a_link_local_dn42_peer() {
     let (e_s1, e_s2, s1_e, s2_e) = (ifname("mxa"), ifname("mxb"), ifname("mxc"), ifname("mxd"));
     let dn42 = HandTunnel::new(&d, "mxf", &[], None);
     let d_if = dn42.wg.ifname().to_string();
-    d.exec(&["ip", "link", "set", &d_if, "addrgenmode", "none"]);
-    d.exec(&["ip", "-6", "addr", "flush", "dev", &d_if]);
-    d.add_addr(&d_if, "fe80::d/64");
+    d.set_link_local(&d_if, "fe80::d/64");
 
     // wgbgpd has one key for all its tunnels: the edge's is the one
     // HandTunnel made for D's peer.

@@ -60,7 +60,6 @@ fn peer_summary(
     let since = last_change(stats);
     let uptime = since.map(|(at, _)| at.elapsed());
     let (pfx_rcd, pfx_snt) = rib.peer_counts(id, afi);
-    let negotiated = stats.negotiated.lock().unwrap().clone();
     let peer_state = if p.cfg.shutdown {
         PeerState::Admin
     } else if p.cfg.import.is_empty() || p.cfg.export.is_empty() {
@@ -70,7 +69,7 @@ fn peer_summary(
         PeerState::Ok
     };
     PeerSummary {
-        hostname: negotiated.and_then(|n| n.remote_hostname),
+        hostname: remote_hostname(p),
         remote_as: remote_as(p),
         local_as: cfg.asn,
         version: 4,
@@ -269,10 +268,10 @@ fn via_text(rib: &Rib, h: &KernelNextHop) -> String {
     format!("via {} dev {dev}{onlink}", h.gateway)
 }
 
-/// The host name the peer announced on its current session.
-fn remote_hostname(p: &PeerRuntime) -> Option<String> {
-    let n = p.stats.negotiated.lock().unwrap();
-    n.as_ref().and_then(|n| n.remote_hostname.clone())
+/// The host name the peer announced on its last session (FRR keeps
+/// showing it once the session is down).
+pub(super) fn remote_hostname(p: &PeerRuntime) -> Option<String> {
+    p.stats.remote_hostname.lock().unwrap().clone()
 }
 
 /// `show bgp ipv4|ipv6 unicast PREFIX`: FRR's detail of one prefix
@@ -320,7 +319,7 @@ pub(super) fn route(
                         router_id: n
                             .as_ref()
                             .map_or_else(|| "0.0.0.0".into(), |n| n.remote_id.to_string()),
-                        hostname: n.and_then(|n| n.remote_hostname),
+                        hostname: p.and_then(remote_hostname),
                         kind: Some("external".into()),
                     }
                 }

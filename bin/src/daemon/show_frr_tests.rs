@@ -93,6 +93,13 @@ fn peers(cfg: &Config, up: bool) -> BTreeMap<PeerId, PeerRuntime> {
         .connections_established
         .store(1, std::sync::atomic::Ordering::Relaxed);
     let now = (Instant::now() - Duration::from_secs(6), SystemTime::now());
+    // The last Established connection's addresses and the peer's host
+    // name: the driver keeps them once the session is down.
+    *stats.connection.lock().unwrap() = Some(Endpoints {
+        local: SocketAddr::new("1.1.1.1".parse().unwrap(), 179),
+        remote: SocketAddr::new("2.2.2.2".parse().unwrap(), 39832),
+    });
+    *stats.remote_hostname.lock().unwrap() = Some("s2".into());
     if up {
         stats.set_state(State::Established);
         *stats.established_at.lock().unwrap() = Some(now);
@@ -134,10 +141,6 @@ fn peers(cfg: &Config, up: bool) -> BTreeMap<PeerId, PeerRuntime> {
             }),
             remote_open,
         });
-        *stats.connection.lock().unwrap() = Some(Endpoints {
-            local: SocketAddr::new("1.1.1.1".parse().unwrap(), 179),
-            remote: SocketAddr::new("2.2.2.2".parse().unwrap(), 39832),
-        });
         *stats.end_of_rib.lock().unwrap() = EndOfRibSeen {
             sent: vec![bgp::wire::Afi::Ipv4],
             received: vec![bgp::wire::Afi::Ipv4],
@@ -177,6 +180,8 @@ async fn summary_has_frr_keys() {
         // Up/Down counts from the last change, up or down (as FRR).
         assert_eq!(p["peerUptime"], "00:00:06", "{p:#}");
         assert!(p["peerUptimeEstablishedEpoch"].as_u64().unwrap() > 0);
+        // The peer's host name, up and after it went down, as FRR.
+        assert_eq!(p["hostname"], "s2", "{p:#}");
     }
 }
 
@@ -228,6 +233,15 @@ async fn neighbors_have_frr_keys() {
     assert_eq!(n["lastNotificationReason"], "Cease/Administrative Shutdown");
     assert_eq!(n["lastErrorCodeSubcode"], "0602");
     assert!(n.get("neighborCapabilities").is_none());
+    // As FRR: the connection's addresses, our next hops and the peer's
+    // host name stay after the session drops.
+    assert_eq!(n["hostLocal"], "1.1.1.1", "{n:#}");
+    assert_eq!(n["portLocal"], 179, "{n:#}");
+    assert_eq!(n["hostForeign"], "2.2.2.2", "{n:#}");
+    assert_eq!(n["portForeign"], 39832, "{n:#}");
+    assert_eq!(n["nexthopGlobal"], "fd00::1", "{n:#}");
+    assert_eq!(n["nexthopLocal"], "fe80::1", "{n:#}");
+    assert_eq!(n["hostname"], "s2", "{n:#}");
 }
 
 #[tokio::test]

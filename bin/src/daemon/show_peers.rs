@@ -163,7 +163,7 @@ pub(super) fn neighbors(
             nbr_external_link: true,
             bgp_version: 4,
             nbr_desc: p.cfg.description.clone(),
-            hostname: negotiated.as_ref().and_then(|n| n.remote_hostname.clone()),
+            hostname: super::show::remote_hostname(p),
             // FRR: 0.0.0.0 until a session told it.
             remote_router_id: Some(
                 negotiated

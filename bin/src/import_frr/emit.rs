@@ -153,8 +153,9 @@ pub fn yaml(o: &Out) -> String {
         if p.shutdown {
             s.push_str("    shutdown: true\n");
         }
-        if p.extended_next_hop {
-            s.push_str("    extended_next_hop: true\n");
+        // wgbgp's default is on for IPv6 sessions, FRR's off.
+        if p.extended_next_hop != p.address.is_ipv6() {
+            let _ = writeln!(s, "    extended_next_hop: {}", p.extended_next_hop);
         }
         if p.soft_reconfiguration {
             s.push_str("    soft_reconfiguration: inbound\n");
