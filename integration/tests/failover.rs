@@ -75,10 +75,28 @@ struct Anycast {
     lab: SeedLab,
 }
 
+/// A full table besides the anycast prefix, and S1 installing over nexthop
+/// objects with backups (BGP PIC).
+struct Pic {
+    /// `/28`s in 198.18.0.0/15 that S2 and S3 both announce.
+    prefixes: usize,
+}
+
+/// The `i`th of the table's prefixes.
+fn table_prefix(i: usize) -> String {
+    format!("198.18.{}.{}/28", i / 16, (i % 16) * 16)
+}
+
+const S1_METRICS: &str = "127.0.0.1:9179";
+
 impl Anycast {
     /// Every session with `dead_after` and, if `bfd`, BFD at 150 ms × 3;
     /// returns once S1 has both sessions Established.
     fn start(tag: &str, dead_after: u64, bfd: bool) -> Anycast {
+        Anycast::start_with(tag, dead_after, bfd, None)
+    }
+
+    fn start_with(tag: &str, dead_after: u64, bfd: bool, pic: Option<Pic>) -> Anycast {
         let lab = SeedLab::new();
         let keys = Keys::new();
         let dir = TempDir::new(tag);
@@ -93,15 +111,20 @@ impl Anycast {
             if bfd { p.bfd(150, 3) } else { p }
         };
         let node = |id: &str, asn: u32, name: &str, key: &WgKey| {
+            let anycast = format!(
+                "{{ match: {{ prefix: [\"{PREFIX}\", \"198.18.0.0/15 le 32\"] }}, action: accept }}"
+            );
             Config::tunnel_node(id, asn, &keys.write(&format!("{name}.key"), key))
                 .accept_all("accept-all")
-                .only("anycast", PREFIX)
+                .policy("anycast", &[&anycast, "{ action: reject }"])
         };
         let leaf = |id: &str, asn: u32, name: &str, key: &WgKey, ifname: &str| {
             let tunnel = Tunnel::new(&k1.public, ifname).listen_port(51820);
-            node(id, asn, name, key)
-                .announce(PREFIX)
-                .peer(Peer::new("s1", 65500, "1.1.1.1").tunnel(tunnel))
+            let mut c = node(id, asn, name, key).announce(PREFIX);
+            for i in 0..pic.as_ref().map_or(0, |p| p.prefixes) {
+                c = c.announce(&table_prefix(i));
+            }
+            c.peer(Peer::new("s1", 65500, "1.1.1.1").tunnel(tunnel))
                 .with_peers(tune)
                 .render()
         };
@@ -109,11 +132,16 @@ impl Anycast {
             let tunnel = Tunnel::new(&key.public, ifname).endpoint(&format!("{eth}:51820"));
             Peer::new(name, asn, addr).tunnel(tunnel)
         };
-        let s1_yaml = node("1.1.1.1", 65500, "s1", &k1)
+        let mut s1 = node("1.1.1.1", 65500, "s1", &k1)
             .peer(to("s2", 65501, "2.2.2.2", &k2, S2_ETH, &if12))
             .peer(to("s3", 65502, "3.3.3.3", &k3, S3_ETH, &if13))
-            .with_peers(tune)
-            .render();
+            .with_peers(tune);
+        if pic.is_some() {
+            s1 = s1
+                .metrics(S1_METRICS)
+                .tail("kernel: { nexthop_objects: true }\n");
+        }
+        let s1_yaml = s1.render();
         let s2 = Wgbgpd::start(
             &lab.s2,
             &leaf("2.2.2.2", 65501, "s2", &k2, &ifname(&format!("{tag}21"))),
@@ -140,12 +168,16 @@ impl Anycast {
 
     /// Starts `ping -D -i PING_INTERVAL` from S1 to the anycast address.
     fn ping(&self) -> ChildGuard {
+        self.ping_every(PING_INTERVAL)
+    }
+
+    fn ping_every(&self, interval: f64) -> ChildGuard {
         let mut cmd = self.lab.s1.command(&[
             "ping",
             "-D",
             "-n",
             "-i",
-            &PING_INTERVAL.to_string(),
+            &interval.to_string(),
             "-W",
             "1",
             "-w",
@@ -158,7 +190,11 @@ impl Anycast {
 
     /// Stops the ping (it prints its last lines on SIGINT); its output and
     /// its timely replies, at least 300 of them.
-    fn stop_ping(&self, mut ping: ChildGuard) -> (String, Vec<(f64, u64)>) {
+    fn stop_ping(&self, ping: ChildGuard) -> (String, Vec<(f64, u64)>) {
+        self.stop_ping_min(ping, 300)
+    }
+
+    fn stop_ping_min(&self, mut ping: ChildGuard, min: usize) -> (String, Vec<(f64, u64)>) {
         ping.signal(libc::SIGINT);
         wait_for(
             Duration::from_secs(5),
@@ -168,7 +204,7 @@ impl Anycast {
         );
         let text = std::fs::read_to_string(self.dir.join("ping.txt")).unwrap();
         let got = replies(&text);
-        assert!(got.len() > 300, "too few replies:\n{text}");
+        assert!(got.len() > min, "too few replies:\n{text}");
         (text, got)
     }
 
@@ -425,4 +461,133 @@ fn anycast_fails_over_to_the_backup_within_a_second_with_bfd() {
         );
     }
     any.check_alive();
+}
+
+/// S1's BGP routes as `ip route` shows them, nexthop object ids left out
+/// (a cold start numbers its objects afresh), sorted.
+fn routes_without_ids(ns: &Netns) -> Vec<String> {
+    let mut r: Vec<String> = (ns.bgp_routes().iter())
+        .map(|l| {
+            let mut w: Vec<&str> = l.split_whitespace().collect();
+            if let Some(i) = w.iter().position(|x| *x == "nhid") {
+                w.drain(i..i + 2);
+            }
+            w.join(" ")
+        })
+        .collect();
+    r.sort();
+    r
+}
+
+fn series(text: &str, name: &str) -> f64 {
+    integration::metrics::value(text, name).unwrap_or_else(|| panic!("no {name} in\n{text}"))
+}
+
+/// BGP PIC (issue 16): S1 has the anycast prefix and 2,000 more from both S2
+/// and S3, over nexthop objects with S3's paths as their backups. S2 dies
+/// (its wgbgpd stops, its anycast address goes): S1's session ends, and
+/// the kernel moves every route to S3 by re-pointing one object, without a
+/// route written. A 100 ms ping loses at most 2, and the kernel ends as a
+/// cold start with S3 alone leaves it.
+#[test]
+fn a_full_table_fails_over_by_nexthop_object_when_the_best_peer_dies() {
+    require_root();
+    const N: usize = 2000;
+    let mut any = Anycast::start_with("pc", 3, false, Some(Pic { prefixes: N }));
+    let (lab, if12, if13) = (&any.lab, any.if12.clone(), any.if13.clone());
+    let via = |dev: &str| {
+        let want = format!(" dev {dev} ");
+        (lab.s1.bgp_routes().iter())
+            .filter(|l| l.contains(&want))
+            .count()
+    };
+    wait_for(
+        T,
+        Duration::from_millis(100),
+        "the table via S2",
+        || match via(&if12) {
+            n if n == N + 1 => Ok(()),
+            n => Err(format!("{n} routes via {if12}")),
+        },
+    );
+    let r = route(&lab.s1);
+    assert!(
+        r.contains("nhid "),
+        "the route names its nexthop object: {r}"
+    );
+    // One object carries them all, with S3 as its backup.
+    let objects = any.s1.cli_json(&lab.s1, &["show", "nexthops", "objects"]);
+    let carrying: Vec<&serde_json::Value> = (objects.as_array().unwrap().iter())
+        .filter(|o| o["routes"].as_u64() == Some(N as u64 + 1))
+        .collect();
+    assert_eq!(carrying.len(), 1, "{objects:#}");
+    let backup = carrying[0]["backup"].to_string();
+    assert!(backup.contains(&format!("dev {if13}")), "{objects:#}");
+
+    lab.s1.wait_ping(ANYCAST, Duration::from_secs(10));
+    let before = integration::metrics::scrape(&lab.s1, S1_METRICS);
+    let ping = any.ping_every(0.1);
+    std::thread::sleep(Duration::from_secs(1));
+    let cut = epoch();
+    lab.s2
+        .exec(&["ip", "addr", "del", "203.0.113.1/32", "dev", "lo"]);
+    any.s2.stop();
+    let start = Instant::now();
+    wait_for(
+        Duration::from_secs(10),
+        Duration::from_millis(5),
+        "the table via S3",
+        || match via(&if13) {
+            n if n == N + 1 => Ok(()),
+            n => Err(format!("{n} routes via {if13}")),
+        },
+    );
+    let moved = start.elapsed();
+    eprintln!("PIC: {} routes via S3 {moved:?} after S2 stopped", N + 1);
+    std::thread::sleep(Duration::from_secs(2));
+    let (text, got) = any.stop_ping_min(ping, 20);
+    let after = integration::metrics::scrape(&lab.s1, S1_METRICS);
+    let delta = |name: &str| series(&after, name) - series(&before, name);
+    let lost: u64 = gaps(&got)
+        .iter()
+        .filter(|(end, _, _)| *end > cut)
+        .map(|g| g.1)
+        .sum();
+    eprintln!(
+        "PIC: {lost} pings of 100 ms lost; route writes during the fail-over: {} replace, {} delete",
+        delta("wgbgp_fib_operations_total{op=\"replace\"}"),
+        delta("wgbgp_fib_operations_total{op=\"delete\"}")
+    );
+    assert_eq!(delta("wgbgp_fib_failovers_total"), 1.0);
+    assert_eq!(delta("wgbgp_fib_failover_routes_total"), (N + 1) as f64);
+    assert_eq!(
+        delta("wgbgp_fib_operations_total{op=\"replace\"}"),
+        0.0,
+        "the catch-up found every route where it wanted it"
+    );
+    assert!(lost <= 2, "{lost} pings lost:\n{text}");
+    assert!(moved < Duration::from_secs(2), "{moved:?}");
+
+    // The same kernel as a cold start with S3 alone.
+    let failed_over = routes_without_ids(&lab.s1);
+    assert_eq!(failed_over.len(), N + 1);
+    any.s1.stop();
+    assert!(
+        lab.s1.bgp_routes().is_empty(),
+        "stopping removed our routes"
+    );
+    let mut s1 = Wgbgpd::start(&lab.s1, &any.s1_yaml);
+    s1.wait_established(&lab.s1, "3.3.3.3", T);
+    wait_for(
+        T,
+        Duration::from_millis(100),
+        "the cold start's table",
+        || match via(&if13) {
+            n if n == N + 1 => Ok(()),
+            n => Err(format!("{n} routes via {if13}")),
+        },
+    );
+    assert_eq!(routes_without_ids(&lab.s1), failed_over);
+    any.s1 = s1;
+    any.s3.check_alive();
 }

@@ -1320,3 +1320,16 @@ fn enforce_first_as_is_on_unless_turned_off_for_a_route_server() {
     let off = Config::from_str(&src, "t.yaml").unwrap();
     assert!(!off.peers["s2"].limits.enforce_first_as);
 }
+
+#[test]
+fn nexthop_objects_is_off_unless_asked_and_must_be_a_boolean() {
+    assert!(!parse(S1).unwrap().kernel.nexthop_objects);
+    let on = S1.replacen("metric: 20 }", "metric: 20, nexthop_objects: true }", 1);
+    assert!(parse(&on).unwrap().kernel.nexthop_objects);
+    assert_bad(
+        "kernel: { table: 254, metric: 20 }",
+        "kernel: { table: 254, metric: 20, nexthop_objects: maybe }",
+        "nexthop_objects",
+        "",
+    );
+}
