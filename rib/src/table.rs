@@ -130,10 +130,43 @@ pub struct Dest {
     /// Paths installed together with the best one (ECMP): bit `i` is path
     /// `i`; only the first 32 paths of a prefix can be multipaths.
     multipath: u32,
-    /// Next hops last handed to the kernel for this prefix.
-    pub installed: Option<NextHops>,
-    /// The backup handed with them ([`RibConfig::backup_paths`]).
+    /// What was last handed to the kernel for this prefix: one pointer,
+    /// shared by every prefix handed the same (see [`Installed`]).
+    installed: Option<Arc<Installed>>,
+}
+
+/// Next hops handed to the kernel for a prefix, and the backup handed with
+/// them ([`RibConfig::backup_paths`]). Few distinct ones exist (about one
+/// per pair of peers), so they are interned: a route costs one pointer for
+/// both, as it did for its next hops alone.
+#[derive(Debug, PartialEq, Eq, Hash)]
+pub struct Installed {
+    pub hops: NextHops,
     pub backup: Option<NextHops>,
+}
+
+/// Hands out one shared [`Installed`] per distinct value.
+#[derive(Debug, Default)]
+struct InstalledSet {
+    set: FastMap<Arc<Installed>, ()>,
+    swept_at: usize,
+}
+
+impl InstalledSet {
+    fn intern(&mut self, hops: NextHops, backup: Option<NextHops>) -> Arc<Installed> {
+        let want = Installed { hops, backup };
+        if let Some((existing, _)) = self.set.get_key_value(&want) {
+            return existing.clone();
+        }
+        // Drop those no route holds any more once the set has doubled.
+        if self.set.len() >= 2 * self.swept_at.max(64) {
+            self.set.retain(|i, _| Arc::strong_count(i) > 1);
+            self.swept_at = self.set.len();
+        }
+        let new = Arc::new(want);
+        self.set.insert(new.clone(), ());
+        new
+    }
 }
 
 const NO_BEST: u32 = u32::MAX;
@@ -145,7 +178,6 @@ impl Default for Dest {
             best: NO_BEST,
             multipath: 0,
             installed: None,
-            backup: None,
         }
     }
 }
@@ -154,6 +186,16 @@ impl Dest {
     /// Index of the best path in `paths`.
     pub fn best(&self) -> Option<usize> {
         (self.best != NO_BEST).then_some(self.best as usize)
+    }
+
+    /// The next hops last handed to the kernel.
+    pub fn installed(&self) -> Option<&NextHops> {
+        self.installed.as_ref().map(|i| &i.hops)
+    }
+
+    /// The backup handed to the kernel with them.
+    pub fn backup(&self) -> Option<&NextHops> {
+        self.installed.as_ref().and_then(|i| i.backup.as_ref())
     }
 
     /// Whether path `i` is installed as one of several ECMP paths.
@@ -282,6 +324,7 @@ pub struct Rib {
     /// re-selected yet: a route the kernel already moved where re-selection
     /// wants it is not written again.
     failed_over: HashSet<KernelNextHop>,
+    installed_set: InstalledSet,
 }
 
 /// What the kernel forwards `dest` to after the FIB writer's fail-over of
@@ -295,11 +338,11 @@ fn after_fail_over(
     if failed_over.is_empty() {
         return None;
     }
-    let installed = dest.installed.as_deref()?;
+    let installed = dest.installed()?;
     if installed.is_empty() {
         return None;
     }
-    let backup = dest.backup.as_deref().map_or(&[][..], |b| b.as_slice());
+    let backup = dest.backup().map_or(&[][..], |b| b.as_slice());
     crate::kernel::fail_over(&canonical(installed), &canonical(backup), failed_over)
 }
 
@@ -385,6 +428,7 @@ impl Rib {
             deferring: false,
             versions: [0; 2],
             failed_over: HashSet::new(),
+            installed_set: InstalledSet::default(),
         }
     }
 
@@ -997,7 +1041,7 @@ impl Rib {
         for (prefix, dest) in self.loc_rib.iter_mut() {
             let through_changed =
                 |hops: &Arc<Vec<KernelNextHop>>| hops.iter().any(|h| changed.contains(&h.ifindex));
-            if dest.installed.as_ref().is_some_and(through_changed) {
+            if dest.installed().is_some_and(through_changed) {
                 dest.installed = None;
                 self.dirty.insert(prefix);
             }
@@ -1012,11 +1056,7 @@ impl Rib {
         if r.table != table || r.metric != self.cfg.metric {
             return;
         }
-        let Some(installed) = self
-            .loc_rib
-            .get(&r.prefix)
-            .and_then(|d| d.installed.as_ref())
-        else {
+        let Some(installed) = self.loc_rib.get(&r.prefix).and_then(|d| d.installed()) else {
             return;
         };
         let mut have: Vec<(Option<IpAddr>, Option<u32>)> = installed
@@ -1053,8 +1093,7 @@ impl Rib {
             let Some(dest) = self.loc_rib.get_mut(&prefix) else {
                 continue;
             };
-            if dest.installed.as_ref() != Some(&hops)
-                || !hops.iter().all(|h| self.kernel.is_up(h.ifindex))
+            if dest.installed() != Some(&hops) || !hops.iter().all(|h| self.kernel.is_up(h.ifindex))
             {
                 continue;
             }
@@ -1525,7 +1564,7 @@ impl Rib {
                 let moved = want.is_some() && dest.installed.is_some() && table != was;
                 let kernel_has = after_fail_over(&self.failed_over, dest);
                 let same = match &kernel_has {
-                    None => want == dest.installed && backup == dest.backup,
+                    None => want.as_ref() == dest.installed() && backup.as_ref() == dest.backup(),
                     // Moved by the writer's fail-over: maybe already right.
                     Some((h, b)) => {
                         !h.is_empty()
@@ -1566,8 +1605,7 @@ impl Rib {
                         (Some(_), Some(t)) => self.installed_in.insert(prefix, t),
                         _ => self.installed_in.remove(&prefix),
                     };
-                    dest.installed = want;
-                    dest.backup = backup;
+                    dest.installed = want.map(|w| self.installed_set.intern(w, backup));
                 }
             }
             if !self.deferring {

@@ -158,7 +158,7 @@ impl Shell {
     pub(super) fn update_rib_metrics(&self) {
         let (mut v4, mut v6, mut fib4, mut fib6) = (0i64, 0i64, 0i64, 0i64);
         for (prefix, dest) in self.router.rib().loc_rib().iter() {
-            let installed = dest.installed.is_some() as i64;
+            let installed = dest.installed().is_some() as i64;
             match prefix {
                 ipnet::IpNet::V4(_) => (v4 += 1, fib4 += installed),
                 ipnet::IpNet::V6(_) => (v6 += 1, fib6 += installed),

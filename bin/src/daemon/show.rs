@@ -237,7 +237,7 @@ pub(super) fn routes(
                         hostname,
                         ..Nexthop::global(next_hop)
                     }],
-                    installed: best && dest.installed.is_some(),
+                    installed: best && dest.installed().is_some(),
                     via,
                     attrs: path_attrs(attrs),
                 }
@@ -253,7 +253,7 @@ fn via(rib: &Rib, dest: &rib::table::Dest, i: usize) -> Option<String> {
     if dest.best() != Some(i) && !dest.is_multipath(i) {
         return None;
     }
-    dest.installed.as_ref().map(|hops| {
+    dest.installed().map(|hops| {
         hops.iter()
             .map(|h| via_text(rib, h))
             .collect::<Vec<_>>()
@@ -367,7 +367,7 @@ pub(super) fn route(
                     used: true,
                 }],
                 peer,
-                installed: best == Some(i) && dest.installed.is_some(),
+                installed: best == Some(i) && dest.installed().is_some(),
                 via: via(rib, dest, i),
                 attrs,
             }

@@ -105,7 +105,7 @@ fn the_same_link_local_address_on_two_tunnels_is_two_next_hops() {
     });
     assert_deletes(&out, "2001:db8:3::/48");
     let d = rib.loc_rib().get(&net("2001:db8:2::/48")).unwrap();
-    assert_eq!(d.installed, Some(via("fe80::1", WG_S2, false)));
+    assert_eq!(d.installed(), Some(&via("fe80::1", WG_S2, false)));
 }
 
 /// A writer the log goes to, for counting lines.

@@ -55,6 +55,14 @@ fn each_route_goes_in_with_the_best_path_through_other_next_hops_as_backup() {
         fib(&out),
         vec![protected("198.19.0.0/24", s2.clone(), Some(s3.clone()))]
     );
+    // Another prefix with the same pair shares its record: a pointer a route.
+    rib.handle_update(3, announce(&[65502, 65510], "3.3.3.3", &["198.19.1.0/24"]));
+    rib.handle_update(2, announce(&[65501], "2.2.2.2", &["198.19.1.0/24"]));
+    let record = |p: &str| rib.loc_rib()[&net(p)].installed.clone().unwrap();
+    assert!(Arc::ptr_eq(
+        &record("198.19.0.0/24"),
+        &record("198.19.1.0/24")
+    ));
     // The backup going changes the route's object, not its next hops.
     let out = rib.handle_update(3, super::tests::withdraw(&["198.19.0.0/24"]));
     assert_eq!(fib(&out), vec![protected("198.19.0.0/24", s2, None)]);
@@ -101,8 +109,8 @@ fn a_peers_death_fails_over_first_and_the_catch_up_writes_nothing_the_kernel_has
     );
     assert_eq!(fib(&out), vec![FibOp::delete(None, net("203.0.113.0/24"))]);
     let dest = &rib.loc_rib()[&net("198.19.3.0/24")];
-    assert_eq!(dest.installed, Some(via("3.3.3.3", WG_S3, true)));
-    assert_eq!(dest.backup, None);
+    assert_eq!(dest.installed(), Some(&via("3.3.3.3", WG_S3, true)));
+    assert_eq!(dest.backup(), None);
     assert!(
         rib.failed_over.is_empty(),
         "forgotten once all is re-selected"

@@ -213,8 +213,8 @@ fn our_route_deleted_behind_our_back_is_put_back() {
         .loc_rib()
         .get(&net("10.2.0.0/24"))
         .unwrap()
-        .installed
-        .clone();
+        .installed()
+        .cloned();
     assert!(installed.is_some());
     let gone = KernelRoute {
         prefix: net("10.2.0.0/24"),
