@@ -16,14 +16,14 @@
 //! The receiver is the same BIRD with the same configuration for every
 //! exporter, so the difference between runs is the exporter's.
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
 
 use super::Topology;
 use super::monitor::RouteMonitor;
 use super::probe::{RouteCount, sample};
 use super::receivers::{self, ReceiverKind};
-use super::speaker::{Session, SpeakerConfig};
+use super::speaker::Session;
 use super::table::Table;
 use crate::config::Peer;
 use crate::{Bird, Netns, Wgbgpd, veth};
@@ -179,13 +179,7 @@ pub fn run_export(
     };
     std::thread::sleep(Duration::from_secs(1));
     let base = counter.count();
-    let cfg = SpeakerConfig {
-        asn: t.sender_asn,
-        router_id: t.sender_v4,
-        peer: SocketAddr::new(IpAddr::V4(t.receiver_v4), 179),
-        local: Some(IpAddr::V4(t.sender_v4)),
-        hold_time: 240,
-    };
+    let cfg = t.speaker_config();
     let session = match s.in_ns(|| Session::connect(&cfg, Duration::from_secs(60))) {
         Ok(s) => s,
         Err(e) => {

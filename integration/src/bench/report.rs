@@ -66,6 +66,17 @@ impl Machine {
             self.load
         )
     }
+
+    /// The description as the `machine` object of the JSON reports.
+    pub fn json(&self) -> Value {
+        json!({
+            "nproc": self.nproc,
+            "memory_bytes": self.memory,
+            "kernel": self.kernel,
+            "cpu_model": self.cpu_model,
+            "loadavg_at_start": self.load,
+        })
+    }
 }
 
 fn mib(b: u64) -> String {
@@ -140,13 +151,22 @@ pub fn markdown(table: &Table, machine: &Machine, results: &[RunResult]) -> Stri
             r.load,
         ));
     }
-    for r in results.iter().filter(|r| !r.notes.is_empty()) {
-        out.push_str(&format!("\n{}:\n", r.receiver));
-        for n in &r.notes {
-            for line in n.lines().take(25) {
-                out.push_str(&format!("    {line}\n"));
-            }
-        }
+    for r in results {
+        out.push_str(&notes_markdown(&r.receiver, &r.notes));
+    }
+    out
+}
+
+/// A run's problems under a `TITLE:` line, each indented and cut to its
+/// first 25 lines (a log tail is enough to see what went wrong); nothing
+/// for a run without any.
+pub fn notes_markdown(title: &str, notes: &[String]) -> String {
+    if notes.is_empty() {
+        return String::new();
+    }
+    let mut out = format!("\n{title}:\n");
+    for line in notes.iter().flat_map(|n| n.lines().take(25)) {
+        out.push_str(&format!("    {line}\n"));
     }
     out
 }
@@ -236,13 +256,7 @@ fn result_json(r: &RunResult) -> Value {
 pub fn json(table: &Table, machine: &Machine, results: &[RunResult]) -> Value {
     json!({
         "date": machine.date,
-        "machine": {
-            "nproc": machine.nproc,
-            "memory_bytes": machine.memory,
-            "kernel": machine.kernel,
-            "cpu_model": machine.cpu_model,
-            "loadavg_at_start": machine.load,
-        },
+        "machine": machine.json(),
         "table": {
             "ipv4_prefixes": table.v4.len(),
             "ipv6_prefixes": table.v6.len(),

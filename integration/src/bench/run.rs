@@ -16,17 +16,17 @@
 //! "clean" is the first poll that sees none left.
 
 use std::collections::HashSet;
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
 use ipnet::IpNet;
-use rib::kernel::{FibConfig, FibOp, FibWriter, KernelNextHop};
+use rib::kernel::{FibConfig, FibOp, FibWriter, KernelNextHop, KernelRoute};
 
 use super::Topology;
 use super::monitor::RouteMonitor;
 use super::probe::{ProcSample, RouteCount, sample};
 use super::receivers::{self, ReceiverKind};
-use super::speaker::{Session, SpeakerConfig};
+use super::speaker::Session;
 use super::table::Table;
 use crate::Netns;
 
@@ -203,13 +203,7 @@ fn run_bgp(
     let me = std::process::id();
     let pids: Vec<u32> = rns.pids().into_iter().filter(|p| *p != me).collect();
     res.rss_idle = Some(sample(&pids).rss);
-    let cfg = SpeakerConfig {
-        asn: t.sender_asn,
-        router_id: t.sender_v4,
-        peer: SocketAddr::new(IpAddr::V4(t.receiver_v4), 179),
-        local: Some(IpAddr::V4(t.sender_v4)),
-        hold_time: 240,
-    };
+    let cfg = t.speaker_config();
     let session = match sns.in_ns(|| Session::connect(&cfg, Duration::from_secs(60))) {
         Ok(s) => s,
         Err(e) => {
@@ -282,21 +276,26 @@ fn run_bgp(
     drop(daemon);
 }
 
-/// Compares the kernel's routes of the receiver's protocol with the table.
-fn verify(kind: ReceiverKind, table: &Table, t: &Topology, rns: &Netns, res: &mut RunResult) {
+/// The routes of `protocol` in `rns`'s main table, by a full netlink dump
+/// (a second or two at 1M routes).
+pub fn dump_routes(rns: &Netns, protocol: u8) -> std::io::Result<Vec<KernelRoute>> {
     let cfg = FibConfig {
         table: 254,
         metric: 0,
-        protocol: kind.protocol(),
+        protocol,
     };
-    let routes = rns.in_ns(|| {
+    rns.in_ns(|| {
         let writer = FibWriter::spawn(cfg).expect("netlink socket");
         tokio::runtime::Builder::new_current_thread()
             .build()
             .expect("runtime")
             .block_on(writer.dump_own())
-    });
-    let routes = match routes {
+    })
+}
+
+/// Compares the kernel's routes of the receiver's protocol with the table.
+fn verify(kind: ReceiverKind, table: &Table, t: &Topology, rns: &Netns, res: &mut RunResult) {
+    let routes = match dump_routes(rns, kind.protocol()) {
         Ok(r) => r,
         Err(e) => {
             res.notes.push(format!("verification dump failed: {e}"));

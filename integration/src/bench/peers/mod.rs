@@ -39,12 +39,11 @@ use std::time::{Duration, Instant};
 
 use bgp::wire::{AsPath, MpNextHop, PathAttributes, encode_announce, end_of_rib};
 use ipnet::{IpNet, Ipv4Net};
-use rib::kernel::{FibConfig, FibWriter};
 
 use super::monitor::RouteMonitor;
 use super::probe::{RouteCount, sample};
 use super::receivers::{self, ReceiverKind};
-use super::run::loadavg;
+use super::run::{dump_routes, loadavg};
 use crate::config::{Config, Peer};
 use crate::{Bird, Netns, Wgbgpd, veth};
 use sender::{Fleet, PeerSpec};
@@ -466,19 +465,7 @@ fn verify(
     rns: &Netns,
     notes: &mut Vec<String>,
 ) -> bool {
-    let cfg = FibConfig {
-        table: 254,
-        metric: 0,
-        protocol: kind.protocol(),
-    };
-    let dumped = rns.in_ns(|| {
-        let writer = FibWriter::spawn(cfg).expect("netlink socket");
-        tokio::runtime::Builder::new_current_thread()
-            .build()
-            .expect("runtime")
-            .block_on(writer.dump_own())
-    });
-    let dumped = match dumped {
+    let dumped = match dump_routes(rns, kind.protocol()) {
         Ok(r) => r,
         Err(e) => {
             notes.push(format!("verification dump failed: {e}"));

@@ -10,7 +10,7 @@
 use serde_json::{Value, json};
 
 use super::PeersResult;
-use crate::bench::report::{Machine, median};
+use crate::bench::report::{Machine, median, notes_markdown};
 
 /// The medians of one receiver at one P.
 #[derive(Debug, Clone, PartialEq)]
@@ -169,13 +169,9 @@ pub fn markdown(machine: &Machine, routes: usize, results: &[PeersResult]) -> St
             ));
         }
     }
-    for r in results.iter().filter(|r| !r.notes.is_empty()) {
-        out.push_str(&format!("\n{} with {} peers:\n", r.receiver, r.peers));
-        for n in &r.notes {
-            for line in n.lines().take(25) {
-                out.push_str(&format!("    {line}\n"));
-            }
-        }
+    for r in results {
+        let title = format!("{} with {} peers", r.receiver, r.peers);
+        out.push_str(&notes_markdown(&title, &r.notes));
     }
     out
 }
@@ -211,13 +207,7 @@ pub fn json(machine: &Machine, routes: usize, results: &[PeersResult]) -> Value 
     let summaries = summarize(results);
     json!({
         "date": machine.date,
-        "machine": {
-            "nproc": machine.nproc,
-            "memory_bytes": machine.memory,
-            "kernel": machine.kernel,
-            "cpu_model": machine.cpu_model,
-            "loadavg_at_start": machine.load,
-        },
+        "machine": machine.json(),
         "routes_per_peer": routes,
         "results": results.iter().map(result_json).collect::<Vec<_>>(),
         "medians": summaries.iter().map(|s| json!({
