@@ -16,7 +16,7 @@ use integration::bench::speaker::{Session, SpeakerConfig};
 use integration::bench::table::{TableSpec, generate};
 use integration::metrics::{scrape, value};
 use integration::rawpeer::bytes_of::{hex, prefix, update};
-use integration::{Netns, RawPeer, Wgbgpd, require_root, veth, wait_for};
+use integration::{Netns, RawPeer, Wgbgpd, link, require_root, wait_for};
 
 const TIMEOUT: Duration = Duration::from_secs(30);
 const POLL: Duration = Duration::from_millis(50);
@@ -24,14 +24,7 @@ const METRICS: &str = "127.0.0.1:9179";
 
 fn lab() -> (Netns, Netns) {
     let (a, s) = (Netns::new("ga"), Netns::new("gs"));
-    veth(
-        &a,
-        "eth1",
-        Some("10.67.1.1/24"),
-        &s,
-        "eth1",
-        Some("10.67.1.2/24"),
-    );
+    link((&a, "eth1", "10.67.1.1/24"), (&s, "eth1", "10.67.1.2/24"));
     (a, s)
 }
 

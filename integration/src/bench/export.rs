@@ -26,7 +26,7 @@ use super::receivers::{self, ReceiverKind};
 use super::speaker::Session;
 use super::table::Table;
 use crate::config::Peer;
-use crate::{Bird, Netns, Wgbgpd, veth};
+use crate::{Bird, Netns, Wgbgpd, link};
 
 /// The exporter ↔ receiver link and the receiver's AS.
 const EXPORTER_OUT: Ipv4Addr = Ipv4Addr::new(10, 78, 0, 1);
@@ -151,21 +151,13 @@ pub fn run_export(
     let s = Netns::new("xsnd");
     let x = Netns::new("xexp");
     let r = Netns::new("xrcv");
-    veth(
-        &s,
-        "fs0",
-        Some(&format!("{}/24", t.sender_v4)),
-        &x,
-        "fr0",
-        Some(&format!("{}/24", t.receiver_v4)),
+    link(
+        (&s, "fs0", &format!("{}/24", t.sender_v4)),
+        (&x, "fr0", &format!("{}/24", t.receiver_v4)),
     );
-    veth(
-        &x,
-        "fx0",
-        Some(&format!("{EXPORTER_OUT}/24")),
-        &r,
-        "fy0",
-        Some(&format!("{RECEIVER}/24")),
+    link(
+        (&x, "fx0", &format!("{EXPORTER_OUT}/24")),
+        (&r, "fy0", &format!("{RECEIVER}/24")),
     );
     let counter = RouteMonitor::start(&x, kind.protocol());
     enum Exporter {

@@ -27,7 +27,7 @@ pub mod table;
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
-use crate::netns::{Netns, veth};
+use crate::netns::{Netns, link};
 use speaker::SpeakerConfig;
 
 pub use receivers::ReceiverKind;
@@ -69,14 +69,9 @@ impl Topology {
     /// it.
     pub fn link(&self, names: (&str, &str), ifnames: (&str, &str)) -> (Netns, Netns) {
         let (s, r) = (Netns::new(names.0), Netns::new(names.1));
-        let v4 = |a| Some(format!("{a}/24"));
-        veth(
-            &s,
-            ifnames.0,
-            v4(self.sender_v4).as_deref(),
-            &r,
-            ifnames.1,
-            v4(self.receiver_v4).as_deref(),
+        link(
+            (&s, ifnames.0, &format!("{}/24", self.sender_v4)),
+            (&r, ifnames.1, &format!("{}/24", self.receiver_v4)),
         );
         s.add_addr(ifnames.0, &format!("{}/64", self.sender_v6));
         r.add_addr(ifnames.1, &format!("{}/64", self.receiver_v6));
