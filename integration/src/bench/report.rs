@@ -3,6 +3,7 @@
 
 use serde_json::{Value, json};
 
+use super::receivers::ReceiverKind;
 use super::run::RunResult;
 use super::table::Table;
 
@@ -79,6 +80,41 @@ impl Machine {
     }
 }
 
+/// Who ran, under what load, and what went wrong: what the results of
+/// every benchmark (full table, export, many peers) share.
+#[derive(Debug, Clone, Default)]
+pub struct RunInfo {
+    /// The receiver (or exporter): `wgbgpd`, `bird`, ...
+    pub name: String,
+    pub version: String,
+    /// `/proc/loadavg` before the run.
+    pub load: String,
+    /// Problems: timeouts, verification mismatches, session failures.
+    pub notes: Vec<String>,
+}
+
+impl RunInfo {
+    /// A run of `kind` starting now.
+    pub fn new(kind: ReceiverKind) -> RunInfo {
+        RunInfo {
+            name: kind.name().to_string(),
+            version: super::receivers::version(kind),
+            load: super::run::loadavg(),
+            notes: Vec::new(),
+        }
+    }
+
+    /// The notes, each on a line of its own after a progress line; nothing
+    /// when there are none.
+    pub fn notes_lines(&self) -> String {
+        if self.notes.is_empty() {
+            String::new()
+        } else {
+            format!("\n  {}", self.notes.join("\n  "))
+        }
+    }
+}
+
 fn mib(b: u64) -> String {
     format!("{:.0} MiB", b as f64 / (1u64 << 20) as f64)
 }
@@ -129,8 +165,8 @@ pub fn markdown(table: &Table, machine: &Machine, results: &[RunResult]) -> Stri
         };
         out.push_str(&format!(
             "| {} ({}) | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
-            r.receiver,
-            r.version,
+            r.info.name,
+            r.info.version,
             opt_s(r.converge_s),
             opt_s(r.stream_s),
             opt_s(r.withdraw_s),
@@ -148,11 +184,11 @@ pub fn markdown(table: &Table, machine: &Machine, results: &[RunResult]) -> Stri
             opt_s(r.cpu_converge_s),
             opt_s(r.cpu_withdraw_s),
             check,
-            r.load,
+            r.info.load,
         ));
     }
     for r in results {
-        out.push_str(&notes_markdown(&r.receiver, &r.notes));
+        out.push_str(&notes_markdown(&r.info.name, &r.info.notes));
     }
     out
 }
@@ -187,8 +223,9 @@ pub fn median(mut v: Vec<f64>) -> Option<f64> {
 /// bytes/route), each the ratio of the two receivers' medians over their
 /// runs, so one noisy run on a shared machine does not decide it.
 pub fn target_ratios(results: &[RunResult]) -> Option<(usize, [Option<f64>; 3])> {
-    let of =
-        |name: &str| -> Vec<&RunResult> { results.iter().filter(|r| r.receiver == name).collect() };
+    let of = |name: &str| -> Vec<&RunResult> {
+        results.iter().filter(|r| r.info.name == name).collect()
+    };
     let (w, b) = (of("wgbgpd"), of("bird"));
     if w.is_empty() || b.is_empty() {
         return None;
@@ -230,8 +267,8 @@ pub fn targets(results: &[RunResult]) -> Option<String> {
 
 fn result_json(r: &RunResult) -> Value {
     json!({
-        "receiver": r.receiver,
-        "version": r.version,
+        "receiver": r.info.name,
+        "version": r.info.version,
         "ipv4_prefixes": r.v4,
         "ipv6_prefixes": r.v6,
         "established_to_fib_s": r.converge_s,
@@ -247,8 +284,8 @@ fn result_json(r: &RunResult) -> Value {
         "cpu_withdraw_s": r.cpu_withdraw_s,
         "verified_by_dump": r.verified,
         "ok": r.ok(),
-        "loadavg_before": r.load,
-        "notes": r.notes,
+        "loadavg_before": r.info.load,
+        "notes": r.info.notes,
     })
 }
 

@@ -26,6 +26,7 @@ use super::Topology;
 use super::monitor::RouteMonitor;
 use super::probe::{ProcSample, RouteCount, sample};
 use super::receivers::{self, ReceiverKind};
+use super::report::RunInfo;
 use super::speaker::Session;
 use super::table::Table;
 use crate::Netns;
@@ -56,8 +57,8 @@ impl Default for RunOptions {
 /// figure does not apply (floors have no RSS) or was not reached.
 #[derive(Debug, Clone, Default)]
 pub struct RunResult {
-    pub receiver: String,
-    pub version: String,
+    /// Who ran, the load before, and what went wrong.
+    pub info: RunInfo,
     pub v4: usize,
     pub v6: usize,
     /// Established → all routes in the kernel (floors: start → all in).
@@ -80,10 +81,6 @@ pub struct RunResult {
     pub cpu_withdraw_s: Option<f64>,
     /// Full dump matched the table exactly (prefixes, protocol, gateway).
     pub verified: Option<bool>,
-    /// `/proc/loadavg` before the run.
-    pub load: String,
-    /// Problems: timeouts, verification mismatches, session failures.
-    pub notes: Vec<String>,
 }
 
 impl RunResult {
@@ -92,7 +89,7 @@ impl RunResult {
         self.converge_s.is_some()
             && self.withdraw_s.is_some()
             && self.verified != Some(false)
-            && self.notes.is_empty()
+            && self.info.notes.is_empty()
     }
 }
 
@@ -145,11 +142,9 @@ fn secs(a: Instant, b: Instant) -> f64 {
 /// Runs the whole measurement for one receiver.
 pub fn run(kind: ReceiverKind, table: &Table, t: &Topology, opts: &RunOptions) -> RunResult {
     let mut res = RunResult {
-        receiver: kind.name().to_string(),
-        version: receivers::version(kind),
+        info: RunInfo::new(kind),
         v4: table.v4.len(),
         v6: table.v6.len(),
-        load: loadavg(),
         ..RunResult::default()
     };
     let (sns, rns) = topology_netns(t);
@@ -175,7 +170,7 @@ pub fn run(kind: ReceiverKind, table: &Table, t: &Topology, opts: &RunOptions) -
         run_floor(kind, table, t, opts, &rns, &counter, bounds, &mut res);
     }
     if counter.overruns() > 0 {
-        res.notes.push(format!(
+        res.info.notes.push(format!(
             "route monitor overran {} times: counts and times are not reliable",
             counter.overruns()
         ));
@@ -207,8 +202,8 @@ fn run_bgp(
     let session = match sns.in_ns(|| Session::connect(&cfg, Duration::from_secs(60))) {
         Ok(s) => s,
         Err(e) => {
-            res.notes.push(format!("session not established: {e}"));
-            res.notes.push(daemon.log_tail(20));
+            res.info.notes.push(format!("session not established: {e}"));
+            res.info.notes.push(daemon.log_tail(20));
             return;
         }
     };
@@ -223,7 +218,10 @@ fn run_bgp(
     let (conv, sent) = converged;
     match sent {
         Ok(at) => res.stream_s = Some(secs(est, at)),
-        Err(e) => res.notes.push(format!("sending the table failed: {e}")),
+        Err(e) => res
+            .info
+            .notes
+            .push(format!("sending the table failed: {e}")),
     }
     match conv {
         Ok((at, _)) => {
@@ -234,7 +232,7 @@ fn run_bgp(
             res.cpu_converge_s = Some(s.cpu - at_est.cpu);
         }
         Err(last) => {
-            res.notes.push(format!(
+            res.info.notes.push(format!(
                 "not converged after {:?}: kernel has {} IPv4 + {} IPv6 of {} + {} (with baseline)",
                 opts.timeout,
                 last.v4,
@@ -243,9 +241,9 @@ fn run_bgp(
                 table.v6.len()
             ));
             if let Some(f) = session.failure() {
-                res.notes.push(format!("session: {f}"));
+                res.info.notes.push(format!("session: {f}"));
             }
-            res.notes.push(daemon.log_tail(20));
+            res.info.notes.push(daemon.log_tail(20));
         }
     }
     daemon.check_alive();
@@ -253,7 +251,7 @@ fn run_bgp(
         verify(daemon.kind(), table, t, rns, res);
     }
     if let Some(f) = session.failure() {
-        res.notes.push(format!("session failed: {f}"));
+        res.info.notes.push(format!("session failed: {f}"));
     }
     let before_close = sample(&pids);
     let gone = session.close();
@@ -263,7 +261,7 @@ fn run_bgp(
             res.withdraw_s = Some(secs(gone, at));
             res.cpu_withdraw_s = Some(s.cpu - before_close.cpu);
         }
-        Err(last) => res.notes.push(format!(
+        Err(last) => res.info.notes.push(format!(
             "not clean after {:?}: {} IPv4 + {} IPv6 routes left above the baseline",
             opts.timeout,
             last.v4.saturating_sub(b.base.v4),
@@ -298,7 +296,9 @@ fn verify(kind: ReceiverKind, table: &Table, t: &Topology, rns: &Netns, res: &mu
     let routes = match dump_routes(rns, kind.protocol()) {
         Ok(r) => r,
         Err(e) => {
-            res.notes.push(format!("verification dump failed: {e}"));
+            res.info
+                .notes
+                .push(format!("verification dump failed: {e}"));
             res.verified = Some(false);
             return;
         }
@@ -325,7 +325,7 @@ fn verify(kind: ReceiverKind, table: &Table, t: &Topology, rns: &Netns, res: &mu
     let missing = want.len() - seen.len();
     let ok = missing == 0 && extra == 0 && bad_gw == 0;
     if !ok {
-        res.notes.push(format!(
+        res.info.notes.push(format!(
             "verification: {missing} missing, {extra} unexpected, {bad_gw} with a wrong gateway \
              (of {} routes with protocol {})",
             routes.len(),
@@ -390,7 +390,7 @@ fn run_floor(
                 let secs_taken = match r {
                     Ok((at, _)) => Some(secs(start, at)),
                     Err(last) => {
-                        res.notes.push(format!(
+                        res.info.notes.push(format!(
                             "ip -batch ({}): kernel at {last:?}, baseline {:?}, target {:?}",
                             if is_add { "add" } else { "del" },
                             b.base,
@@ -400,7 +400,7 @@ fn run_floor(
                     }
                 };
                 if !status.success() {
-                    res.notes.push(format!("ip -batch exited {status}"));
+                    res.info.notes.push(format!("ip -batch exited {status}"));
                 }
                 if is_add {
                     res.converge_s = secs_taken;
@@ -424,10 +424,10 @@ fn run_floor(
             let (conv, errors) = rns.in_ns(|| netlink_add(&prefixes, t));
             res.converge_s = Some(conv);
             if errors > 0 {
-                res.notes.push(format!("{errors} FIB ops failed"));
+                res.info.notes.push(format!("{errors} FIB ops failed"));
             }
             if let Err(c) = counter.wait(Duration::from_secs(10), opts.poll, |c| b.full(c)) {
-                res.notes.push(format!("after the writer: {c:?}"));
+                res.info.notes.push(format!("after the writer: {c:?}"));
             }
             if opts.verify {
                 verify(kind, table, t, rns, res);
@@ -435,13 +435,13 @@ fn run_floor(
             let (wd_s, errors) = rns.in_ns(|| netlink_delete(&prefixes));
             res.withdraw_s = Some(wd_s);
             if errors > 0 {
-                res.notes.push(format!("{errors} FIB deletes failed"));
+                res.info.notes.push(format!("{errors} FIB deletes failed"));
             }
             if counter
                 .wait(Duration::from_secs(10), opts.poll, |c| b.clean(c))
                 .is_err()
             {
-                res.notes.push("routes left after the deletes".into());
+                res.info.notes.push("routes left after the deletes".into());
             }
         }
         _ => unreachable!("BGP receivers go through run_bgp"),

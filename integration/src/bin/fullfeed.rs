@@ -196,16 +196,12 @@ fn main() -> ExitCode {
         let r = run(kind, &table, &topo, &args.opts);
         eprintln!(
             "fullfeed: {}: in {:?} s, out {:?} s, peak RSS {:?}, ok {}{}",
-            r.receiver,
+            r.info.name,
             r.converge_s,
             r.withdraw_s,
             r.peak_rss,
             r.ok(),
-            if r.notes.is_empty() {
-                String::new()
-            } else {
-                format!("\n  {}", r.notes.join("\n  "))
-            }
+            r.info.notes_lines()
         );
         results.push(r);
     }
@@ -226,9 +222,9 @@ fn export(args: &Args, table: &integration::bench::Table, topo: &Topology) -> Ex
         let r = export::run_export(kind, table, topo, args.opts.timeout);
         eprintln!(
             "fullfeed: {}: export {:?} s {}",
-            r.exporter,
+            r.info.name,
             r.export_s,
-            r.notes.join("; ")
+            r.info.notes.join("; ")
         );
         results.push(r);
     }
@@ -302,18 +298,14 @@ fn peers(args: &Args, machine: &Machine) -> ExitCode {
                 eprintln!(
                     "fullfeed: {}: all Established {:?} s, all in kernel {:?} s, CPU {:?} s, \
                      peak RSS {:?}, idle CPU {:?} %, ok {}{}",
-                    r.receiver,
+                    r.info.name,
                     r.established_s,
                     r.fib_s,
                     r.cpu_converge_s,
                     r.peak_rss,
                     r.idle_cpu_percent,
                     r.ok(),
-                    if r.notes.is_empty() {
-                        String::new()
-                    } else {
-                        format!("\n  {}", r.notes.join("\n  "))
-                    }
+                    r.info.notes_lines()
                 );
                 results.push(r);
             }
