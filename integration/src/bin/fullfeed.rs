@@ -109,37 +109,16 @@ fn parse_args() -> Result<Args, String> {
         }
     }
     if a.export {
-        if !receivers_given {
-            a.receivers = vec![ReceiverKind::Wgbgpd, ReceiverKind::Bird];
-        }
-        if let Some(k) = a
-            .receivers
-            .iter()
-            .find(|k| !matches!(k, ReceiverKind::Wgbgpd | ReceiverKind::Bird))
-        {
-            return Err(format!(
-                "--export: `{}` cannot be an exporter (wgbgpd, bird)",
-                k.name()
-            ));
-        }
+        wgbgpd_and_bird(&mut a.receivers, receivers_given).map_err(|k| {
+            format!("--export: `{}` cannot be an exporter (wgbgpd, bird)", k.name())
+        })?;
         if a.v6 > 0 {
             return Err("--export is IPv4 only: leave --v6 at 0".into());
         }
     }
     if !a.peers.is_empty() {
-        if !receivers_given {
-            a.receivers = vec![ReceiverKind::Wgbgpd, ReceiverKind::Bird];
-        }
-        if let Some(k) = a
-            .receivers
-            .iter()
-            .find(|k| !matches!(k, ReceiverKind::Wgbgpd | ReceiverKind::Bird))
-        {
-            return Err(format!(
-                "--peers: `{}` is not measured (wgbgpd, bird)",
-                k.name()
-            ));
-        }
+        wgbgpd_and_bird(&mut a.receivers, receivers_given)
+            .map_err(|k| format!("--peers: `{}` is not measured (wgbgpd, bird)", k.name()))?;
         if a.export {
             return Err("--peers and --export are separate modes".into());
         }
@@ -212,6 +191,21 @@ fn main() -> ExitCode {
     }
     let json = || report::json(&table, &machine, &results);
     finish(&args, &md, json, results.iter().all(|r| r.ok()))
+}
+
+/// `--export` and `--peers` measure wgbgpd and BIRD only: both of them
+/// unless `--receivers` named some (`given`); `Err` names any other.
+fn wgbgpd_and_bird(receivers: &mut Vec<ReceiverKind>, given: bool) -> Result<(), ReceiverKind> {
+    if !given {
+        *receivers = vec![ReceiverKind::Wgbgpd, ReceiverKind::Bird];
+    }
+    match receivers
+        .iter()
+        .find(|k| !matches!(k, ReceiverKind::Wgbgpd | ReceiverKind::Bird))
+    {
+        Some(k) => Err(*k),
+        None => Ok(()),
+    }
 }
 
 /// `--export`: each exporter in turn, then the table, JSON and exit status.
