@@ -110,7 +110,10 @@ fn parse_args() -> Result<Args, String> {
     }
     if a.export {
         wgbgpd_and_bird(&mut a.receivers, receivers_given).map_err(|k| {
-            format!("--export: `{}` cannot be an exporter (wgbgpd, bird)", k.name())
+            format!(
+                "--export: `{}` cannot be an exporter (wgbgpd, bird)",
+                k.name()
+            )
         })?;
         if a.v6 > 0 {
             return Err("--export is IPv4 only: leave --v6 at 0".into());
