@@ -101,6 +101,18 @@ struct Object {
 }
 
 impl Object {
+    /// An object used by no route or group yet.
+    fn new(hops: Vec<KernelNextHop>, members: Vec<u32>, installed: bool) -> Object {
+        Object {
+            hops,
+            members,
+            routes: 0,
+            groups: 0,
+            installed,
+            lost: false,
+        }
+    }
+
     fn spec(&self) -> Spec {
         if self.members.is_empty() {
             Spec::Gateway(self.hops[0].clone())
@@ -300,17 +312,7 @@ impl Objects {
         };
         let id = self.allocate()?;
         self.by_hops.insert(hops.clone(), id);
-        self.objects.insert(
-            id,
-            Object {
-                hops,
-                members,
-                routes: 0,
-                groups: 0,
-                installed: false,
-                lost: false,
-            },
-        );
+        self.objects.insert(id, Object::new(hops, members, false));
         Ok(id)
     }
 
@@ -574,17 +576,7 @@ impl Objects {
         if !hops.is_empty() {
             self.by_hops.entry(hops.clone()).or_insert(id);
         }
-        self.objects.insert(
-            id,
-            Object {
-                hops,
-                members,
-                routes: 0,
-                groups: 0,
-                installed: true,
-                lost: false,
-            },
-        );
+        self.objects.insert(id, Object::new(hops, members, true));
     }
 
     /// Compares with a fresh dump of the kernel's objects: one missing is no longer
