@@ -6,8 +6,7 @@
 
 use std::net::IpAddr;
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::Path;
 use std::sync::Arc;
 
 use ipnet::IpNet;
@@ -16,16 +15,13 @@ use wgbgp::config::{Config, Endpoint, PeerAs};
 use wgbgp::import_frr::{self, Translation, WgFile};
 use wireguard_control::Key;
 
+mod common;
+use common::{data, text, wgbgp};
+
 const S1_PRIVATE: &str = "0G/YfiSxtaUpSGQ5GMLpcNQGwQIMDSPkPN4tMVjwjHI=";
 const S1_PUBLIC: &str = "G3D758Mb0jyo9H9MnTeDO6Hnh/mqHju3R3Cols4P+jo=";
 const S2_PUBLIC: &str = "HRyEEQXB02irTFUQwtSoe0zqoNftss8IifFJFKZ46xE=";
 const S3_PUBLIC: &str = "Mi87VBithUnR8zI9cWqgMaYeK4PaNvA4tG3h4GLjLh8=";
-
-fn data(rel: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/data/frr")
-        .join(rel)
-}
 
 /// Imports `bgpd` with the wg-quick files `wg`, each `FILE` or
 /// `NEIGHBOR=FILE` as on the command line (files relative to the data).
@@ -452,17 +448,6 @@ fn rich_config_keeps_its_meaning() {
         !comments.contains("s3cret") && !comments.contains("grp-secret"),
         "{comments}"
     );
-}
-
-fn wgbgp(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_wgbgp"))
-        .args(args)
-        .output()
-        .expect("run wgbgp")
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
 }
 
 /// `wgbgp import frr` writes the key (0600) and YAML that `wgbgp config

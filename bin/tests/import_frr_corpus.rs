@@ -6,25 +6,15 @@
 //! is imported with the binary as an operator would, loses nothing, and
 //! passes `wgbgp config check` and `wgbgpd --check`.
 
-use std::path::Path;
 use std::process::{Command, Output};
 
 use wgbgp::config::{Config, PeerAs};
 
-fn data(rel: &str) -> String {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/data/frr")
-        .join(rel)
-        .display()
-        .to_string()
-}
+mod common;
+use common::{data, text};
 
 fn run(bin: &str, args: &[&str]) -> Output {
     Command::new(bin).args(args).output().expect("run")
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
 }
 
 /// `wgbgp import frr --key-file DIR/private.key ARGS...`, then both checks
@@ -59,12 +49,12 @@ fn import_and_check(args: &[String]) -> Config {
 
 #[test]
 fn every_corpus_config_imports_whole_and_passes_both_checks() {
-    let edge = import_and_check(&[data("corpus/edge.conf")]);
+    let edge = import_and_check(&[data("corpus/edge.conf").display().to_string()]);
     assert_eq!(edge.peers.len(), 2);
     assert_eq!(edge.peers["transit"].asn, PeerAs::Is(64600));
     assert!(edge.peers["transit"].password.is_some(), "MD5 kept");
 
-    let hub = import_and_check(&[data("corpus/hub.conf")]);
+    let hub = import_and_check(&[data("corpus/hub.conf").display().to_string()]);
     assert_eq!(hub.peers.len(), 2);
     // Inherited from the peer-groups: TRANSIT's password, SITES' limit.
     assert_eq!(
@@ -76,13 +66,13 @@ fn every_corpus_config_imports_whole_and_passes_both_checks() {
         Some(50)
     );
 
-    let rs = import_and_check(&[data("corpus/rs-client.conf")]);
+    let rs = import_and_check(&[data("corpus/rs-client.conf").display().to_string()]);
     assert!(!rs.peers["ixp-route-server"].limits.enforce_first_as);
 
     let dn42 = import_and_check(&[
-        data("dn42/bgpd.conf"),
-        data("dn42/wg-kioubit.conf"),
-        data("dn42/wg-dn42.conf"),
+        data("dn42/bgpd.conf").display().to_string(),
+        data("dn42/wg-kioubit.conf").display().to_string(),
+        data("dn42/wg-dn42.conf").display().to_string(),
     ]);
     assert_eq!(dn42.peers["peer-a"].interface(), Some("wg-dn42"));
     assert_eq!(

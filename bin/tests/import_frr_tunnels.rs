@@ -11,32 +11,16 @@
 //! endpoints, and one link-local peer on an Ethernet link.
 
 use std::net::IpAddr;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 
 use wgbgp::config::Config;
 use wgbgp::import_frr::{self, ImportError, SkipKind, Translation, WgFile};
 use wireguard_control::Key;
 
-fn data(rel: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/data/frr")
-        .join(rel)
-}
+mod common;
+use common::{data, text, wgbgp};
 
 fn ip(s: &str) -> IpAddr {
     s.parse().unwrap()
-}
-
-fn wgbgp(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_wgbgp"))
-        .args(args)
-        .output()
-        .expect("run wgbgp")
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
 }
 
 /// A wg-quick file named `interface.conf`, tied to `neighbor` if given.

@@ -37,7 +37,7 @@
 use std::path::Path;
 
 use crate::config::{Config, Peer, Tunnel};
-use crate::netns::{Netns, veth};
+use crate::netns::{Netns, link};
 use crate::tempdir::TempDir;
 use crate::wg::{WG_SOCKET_DIR, WgKey, WgPeer, WgPeerConfig};
 
@@ -102,13 +102,9 @@ impl SeedLab {
     /// brings it back with this.
     pub fn link(&self, n: u8) {
         let server = self.server(n);
-        veth(
-            &self.r1,
-            &format!("eth{n}"),
-            Some(&format!("10.{n}.0.1/24")),
-            server,
-            "eth1",
-            Some(&format!("10.{n}.0.2/24")),
+        link(
+            (&self.r1, &format!("eth{n}"), &format!("10.{n}.0.1/24")),
+            (server, "eth1", &format!("10.{n}.0.2/24")),
         );
         server.route_add(&format!("{UNDERLAY} via 10.{n}.0.1"));
     }
@@ -135,13 +131,9 @@ impl Pair {
     pub fn new(tag: &str, ifname: &str, subnet: &str) -> Pair {
         let a = Netns::new(&format!("{tag}a"));
         let b = Netns::new(&format!("{tag}b"));
-        veth(
-            &a,
-            ifname,
-            Some(&format!("{subnet}.1/24")),
-            &b,
-            ifname,
-            Some(&format!("{subnet}.2/24")),
+        link(
+            (&a, ifname, &format!("{subnet}.1/24")),
+            (&b, ifname, &format!("{subnet}.2/24")),
         );
         Pair {
             a,

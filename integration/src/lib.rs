@@ -49,7 +49,7 @@ pub use frr::Frr;
 pub use gobgp::Gobgpd;
 pub use lab::{HandTunnel, Keys, Leftovers, Pair, SeedLab, WgbgpdPair};
 pub use names::{ifname, unique_name};
-pub use netns::{ChildGuard, Netns, veth};
+pub use netns::{ChildGuard, Netns, link, veth};
 pub use rawpeer::RawPeer;
 pub use tempdir::TempDir;
 pub use wg::{WgKey, WgPeer, WgPeerConfig};

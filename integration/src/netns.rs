@@ -502,6 +502,13 @@ pub(crate) fn show_args<S: AsRef<OsStr>>(args: &[S]) -> String {
         .join(" ")
 }
 
+/// Joins two namespaces by a veth whose ends, each `(namespace, interface,
+/// address)`, are addressed and up: the link every lab is built of. See
+/// [`veth`] for an end without an address.
+pub fn link(a: (&Netns, &str, &str), b: (&Netns, &str, &str)) {
+    veth(a.0, a.1, Some(a.2), b.0, b.1, Some(b.2));
+}
+
 /// Joins `a` and `b` with a veth pair (`a_if` in `a`, `b_if` in `b`), puts the
 /// addresses on (`"10.1.0.2/24"`; `None` for none; IPv6 without DAD so it is
 /// usable at once) and brings both ends up. The pair is created directly inside

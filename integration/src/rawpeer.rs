@@ -261,12 +261,8 @@ fn describe(m: &Message) -> String {
 pub mod bytes_of {
     /// Octets from hex text; spaces are ignored ("400101 00").
     pub fn hex(s: &str) -> Vec<u8> {
-        let s: String = s.chars().filter(|c| !c.is_whitespace()).collect();
-        assert!(s.len().is_multiple_of(2), "odd hex string {s:?}");
-        (0..s.len())
-            .step_by(2)
-            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).expect("hex digit"))
-            .collect()
+        let s: String = s.split_whitespace().collect();
+        hex::decode(&s).unwrap_or_else(|e| panic!("hex {s:?}: {e}"))
     }
 
     /// A message: marker of all ones, the true length, `ty`, `body`.

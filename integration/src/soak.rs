@@ -19,7 +19,7 @@
 //! for half a minute.
 
 use std::collections::BTreeSet;
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
 use bgp::wire::{Afi, MpNextHop, encode_announce, encode_withdraw};
@@ -28,7 +28,7 @@ use serde_json::{Value, json};
 
 use crate::bench::Topology;
 use crate::bench::probe::{fd_count, sample};
-use crate::bench::speaker::{Session, SpeakerConfig};
+use crate::bench::speaker::Session;
 use crate::bench::table::{Rng, ctx, gen_attributes, gen_v4, gen_v6};
 use crate::{Netns, Wgbgpd};
 
@@ -373,13 +373,7 @@ pub fn run(opts: &SoakOptions) -> SoakResult {
         );
         pids[0]
     };
-    let cfg = SpeakerConfig {
-        asn: t.sender_asn,
-        router_id: t.sender_v4,
-        peer: SocketAddr::new(IpAddr::V4(t.receiver_v4), 179),
-        local: Some(IpAddr::V4(t.sender_v4)),
-        hold_time: 240,
-    };
+    let cfg = t.speaker_config();
     let session = sns
         .in_ns(|| Session::connect(&cfg, Duration::from_secs(60)))
         .unwrap_or_else(|e| panic!("churn session: {e}\n{}", d.log_text()));

@@ -25,7 +25,7 @@ use std::time::Duration;
 
 use integration::bird::BirdPeer;
 use integration::capture::tcp_payloads;
-use integration::{Bird, Capture, ExaBgp, Netns, Wgbgpd, require_root, veth, wait_for};
+use integration::{Bird, Capture, ExaBgp, Netns, Wgbgpd, link, require_root, wait_for};
 use serde_json::Value;
 
 const T: Duration = Duration::from_secs(30);
@@ -132,21 +132,13 @@ fn attributes_of_type(stream: &[u8], code: u8) -> Vec<(u8, Vec<u8>)> {
 fn as_set_communities_and_unknown_attribute_are_stored_shown_and_passed_on() {
     require_root();
     let (x_ns, a_ns, r_ns) = (Netns::new("ax"), Netns::new("aa"), Netns::new("ar"));
-    veth(
-        &x_ns,
-        "eth1",
-        Some("10.78.1.2/24"),
-        &a_ns,
-        "eth1",
-        Some("10.78.1.1/24"),
+    link(
+        (&x_ns, "eth1", "10.78.1.2/24"),
+        (&a_ns, "eth1", "10.78.1.1/24"),
     );
-    veth(
-        &a_ns,
-        "eth2",
-        Some("10.78.2.1/24"),
-        &r_ns,
-        "eth1",
-        Some("10.78.2.2/24"),
+    link(
+        (&a_ns, "eth2", "10.78.2.1/24"),
+        (&r_ns, "eth1", "10.78.2.2/24"),
     );
     let capture = Capture::start(&a_ns, "eth2", "tcp port 179");
     let mut bird = Bird::start(&r_ns, &BIRD_R.conf());

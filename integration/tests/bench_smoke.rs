@@ -30,30 +30,30 @@ fn smoke(kind: ReceiverKind) -> RunResult {
     let r = run(kind, &table, &topo, &opts);
     eprintln!(
         "{}: in {:?} s, out {:?} s, peak RSS {:?}, notes {:#?}",
-        r.receiver, r.converge_s, r.withdraw_s, r.peak_rss, r.notes
+        r.info.name, r.converge_s, r.withdraw_s, r.peak_rss, r.info.notes
     );
     assert!(
-        r.notes.is_empty(),
+        r.info.notes.is_empty(),
         "{} reported problems: {:#?}",
-        r.receiver,
-        r.notes
+        r.info.name,
+        r.info.notes
     );
-    assert!(r.converge_s.is_some(), "{}: never converged", r.receiver);
+    assert!(r.converge_s.is_some(), "{}: never converged", r.info.name);
     assert_eq!(
         r.verified,
         Some(true),
         "{}: kernel routes differ from the table",
-        r.receiver
+        r.info.name
     );
     assert!(
         r.withdraw_s.is_some(),
         "{}: routes left after the sender left",
-        r.receiver
+        r.info.name
     );
     assert!(
         r.peak_rss.unwrap_or(0) > 0,
         "{}: no RSS sampled",
-        r.receiver
+        r.info.name
     );
     assert!(r.ok());
     r
@@ -87,7 +87,11 @@ fn wgbgpd_exports_a_small_full_feed_to_bird() {
         "{}",
         integration::bench::export::markdown(std::slice::from_ref(&r))
     );
-    assert!(r.notes.is_empty(), "export problems: {:#?}", r.notes);
+    assert!(
+        r.info.notes.is_empty(),
+        "export problems: {:#?}",
+        r.info.notes
+    );
     assert!(r.export_s.is_some(), "the receiver never had all routes");
     assert!(r.cpu_s.unwrap_or(-1.0) >= 0.0, "no exporter CPU sampled");
 }
@@ -108,27 +112,27 @@ fn peers_smoke(kind: ReceiverKind) {
     let r = run_peers(kind, 5, &opts);
     eprintln!("{r:#?}");
     assert!(
-        r.notes.is_empty(),
+        r.info.notes.is_empty(),
         "{} reported problems: {:#?}",
-        r.receiver,
-        r.notes
+        r.info.name,
+        r.info.notes
     );
     assert!(
         r.established_s.is_some(),
         "{}: not all sessions came up",
-        r.receiver
+        r.info.name
     );
     assert!(
         r.fib_s.is_some(),
         "{}: not all routes reached the kernel",
-        r.receiver
+        r.info.name
     );
     assert!(r.fib_s.unwrap() > 0.0);
     assert_eq!(
         r.verified,
         Some(true),
         "{}: kernel routes differ",
-        r.receiver
+        r.info.name
     );
     assert!(r.peak_rss.unwrap_or(0) >= r.rss_idle_end.unwrap_or(u64::MAX));
     assert!(
@@ -144,7 +148,7 @@ fn peers_smoke(kind: ReceiverKind) {
     assert!(r.ok());
     let machine = integration::bench::report::Machine::describe();
     let md = report::markdown(&machine, 10, std::slice::from_ref(&r));
-    assert!(md.contains(&format!("| 5 | {} |", r.receiver)), "{md}");
+    assert!(md.contains(&format!("| 5 | {} |", r.info.name)), "{md}");
     let json = report::json(&machine, 10, std::slice::from_ref(&r));
     assert_eq!(json["medians"][0]["peers"], 5);
     assert_eq!(json["results"][0]["ok"], true);

@@ -25,7 +25,7 @@ use std::time::Duration;
 use integration::wgbgpd::cli_bin;
 use integration::{
     Bird, Frr, HandTunnel, Leftovers, Netns, SESSION_TIMEOUT, WgKey, WgPeer, WgPeerConfig, Wgbgpd,
-    require_root, veth, wait_for,
+    link, require_root, veth, wait_for,
 };
 
 /// The transit provider: a small table, with a route to drop by
@@ -324,21 +324,10 @@ fn run(name: &str, up_conf: &str, want: &[&str]) -> (Outcome, Outcome) {
     let up_ns = Netns::new("cup");
     let node = Netns::new("cnode");
     let down_ns = Netns::new("cdown");
-    veth(
-        &up_ns,
-        "v0",
-        Some("10.0.1.1/30"),
-        &node,
-        "tr0",
-        Some("10.0.1.2/30"),
-    );
-    veth(
-        &node,
-        "cu0",
-        Some("10.0.2.1/30"),
-        &down_ns,
-        "v0",
-        Some("10.0.2.2/30"),
+    link((&up_ns, "v0", "10.0.1.1/30"), (&node, "tr0", "10.0.1.2/30"));
+    link(
+        (&node, "cu0", "10.0.2.1/30"),
+        (&down_ns, "v0", "10.0.2.2/30"),
     );
     // FRR's `network` needs the prefix in its RIB; wgbgpd's `announce` does not.
     node.exec(&["ip", "route", "add", "blackhole", "198.18.0.0/24"]);

@@ -16,23 +16,15 @@ use integration::bench::speaker::{Session, SpeakerConfig};
 use integration::bench::table::{TableSpec, generate};
 use integration::metrics::{scrape, value};
 use integration::rawpeer::bytes_of::{hex, prefix, update};
-use integration::{Netns, RawPeer, Wgbgpd, require_root, veth, wait_for};
+use integration::{Netns, Pair, RawPeer, Wgbgpd, require_root, wait_for};
 
 const TIMEOUT: Duration = Duration::from_secs(30);
 const POLL: Duration = Duration::from_millis(50);
 const METRICS: &str = "127.0.0.1:9179";
 
 fn lab() -> (Netns, Netns) {
-    let (a, s) = (Netns::new("ga"), Netns::new("gs"));
-    veth(
-        &a,
-        "eth1",
-        Some("10.67.1.1/24"),
-        &s,
-        "eth1",
-        Some("10.67.1.2/24"),
-    );
-    (a, s)
+    let Pair { a, b, .. } = Pair::new("g", "eth1", "10.67.1");
+    (a, b)
 }
 
 fn config(peer_extra: &str) -> String {

@@ -30,7 +30,7 @@ use bgp::wire::{Capability, Message, Notification, Open};
 use integration::bench::probe::{fd_count, sample};
 use integration::bird::BirdPeer;
 use integration::rawpeer::bytes_of::{hex, message, message_with_length, prefix, update};
-use integration::{Bird, Netns, RawPeer, Wgbgpd, require_root, veth, wait_for};
+use integration::{Bird, Netns, RawPeer, Wgbgpd, link, require_root, wait_for};
 use serde_json::Value;
 
 const T: Duration = Duration::from_secs(15);
@@ -104,21 +104,13 @@ impl Lab {
 
     fn with(config: &str) -> Lab {
         let (dut, raw, bird_ns) = (Netns::new("hd"), Netns::new("hr"), Netns::new("hb"));
-        veth(
-            &dut,
-            "eth1",
-            Some("10.66.1.1/24"),
-            &raw,
-            "eth1",
-            Some("10.66.1.2/24"),
+        link(
+            (&dut, "eth1", "10.66.1.1/24"),
+            (&raw, "eth1", "10.66.1.2/24"),
         );
-        veth(
-            &dut,
-            "eth2",
-            Some("10.66.2.1/24"),
-            &bird_ns,
-            "eth2",
-            Some("10.66.2.2/24"),
+        link(
+            (&dut, "eth2", "10.66.2.1/24"),
+            (&bird_ns, "eth2", "10.66.2.2/24"),
         );
         let mut wgbgpd = Wgbgpd::start(&dut, config);
         let mut bird = Bird::start(&bird_ns, &BIRD.conf());

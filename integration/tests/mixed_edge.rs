@@ -20,7 +20,7 @@
 use std::time::Duration;
 
 use integration::{
-    Bird, Config, HandTunnel, Keys, Netns, Peer, Tunnel, WgKey, Wgbgpd, ifname, require_root, veth,
+    Bird, Config, HandTunnel, Keys, Netns, Peer, Tunnel, WgKey, Wgbgpd, ifname, link, require_root,
 };
 
 const T: Duration = Duration::from_secs(40);
@@ -90,38 +90,10 @@ fn one_edge_serves_a_provider_two_sites_and_a_link_local_dn42_peer() {
     let s1 = Netns::new("mx1");
     let s2 = Netns::new("mx2");
     let d = Netns::new("mxd");
-    veth(
-        &e,
-        "v0",
-        Some("10.255.5.2/30"),
-        &p,
-        "v0",
-        Some("10.255.5.1/30"),
-    );
-    veth(
-        &e,
-        "u1",
-        Some("10.71.1.1/24"),
-        &s1,
-        "u1",
-        Some("10.71.1.2/24"),
-    );
-    veth(
-        &e,
-        "u2",
-        Some("10.71.2.1/24"),
-        &s2,
-        "u2",
-        Some("10.71.2.2/24"),
-    );
-    veth(
-        &e,
-        "u3",
-        Some("10.71.3.1/24"),
-        &d,
-        "u3",
-        Some("10.71.3.2/24"),
-    );
+    link((&e, "v0", "10.255.5.2/30"), (&p, "v0", "10.255.5.1/30"));
+    link((&e, "u1", "10.71.1.1/24"), (&s1, "u1", "10.71.1.2/24"));
+    link((&e, "u2", "10.71.2.1/24"), (&s2, "u2", "10.71.2.2/24"));
+    link((&e, "u3", "10.71.3.1/24"), (&d, "u3", "10.71.3.2/24"));
     e.sysctl("net.ipv4.ip_forward", "1");
     p.add_lo_addr("45.0.0.1/32");
     s1.add_lo_addr("10.100.1.1/32");

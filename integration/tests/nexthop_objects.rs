@@ -19,7 +19,7 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use integration::{Netns, ifname, require_root, veth};
+use integration::{Netns, ifname, link, require_root};
 use ipnet::IpNet;
 use rib::kernel::{
     FibConfig, FibOp, FibOptions, FibWriter, KernelEvent, KernelNextHop, KernelView, KernelWatcher,
@@ -37,7 +37,7 @@ fn lab(tag: &str) -> Lab {
     let a = Netns::new(&format!("{tag}a"));
     let b = Netns::new(&format!("{tag}b"));
     let (va, vb) = (ifname("nha"), ifname("nhb"));
-    veth(&a, &va, Some("10.77.0.1/24"), &b, &vb, Some("10.77.0.2/24"));
+    link((&a, &va, "10.77.0.1/24"), (&b, &vb, "10.77.0.2/24"));
     for extra in ["10.77.0.3/24", "10.77.0.4/24"] {
         b.exec(&["ip", "addr", "add", extra, "dev", &vb]);
     }

@@ -20,7 +20,7 @@
 use std::time::Duration;
 
 use integration::bird::BirdPeer;
-use integration::{Bird, Netns, Wgbgpd, require_root, veth, wait_for};
+use integration::{Bird, Netns, Wgbgpd, link, require_root, wait_for};
 use serde_json::Value;
 
 const T: Duration = Duration::from_secs(30);
@@ -145,13 +145,9 @@ fn import_local_pref_and_export_communities_prepend_med_and_set_reload() {
         Netns::new("pr"),
     );
     for (i, ns) in [(1, &b_ns), (2, &c_ns), (3, &r_ns)] {
-        veth(
-            &a_ns,
-            &format!("eth{i}"),
-            Some(&format!("10.77.{i}.1/24")),
-            ns,
-            "eth1",
-            Some(&format!("10.77.{i}.2/24")),
+        link(
+            (&a_ns, &format!("eth{i}"), &format!("10.77.{i}.1/24")),
+            (ns, "eth1", &format!("10.77.{i}.2/24")),
         );
     }
     let _b = Wgbgpd::start(

@@ -14,7 +14,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use integration::metrics::{http_get, scrape, value};
-use integration::{Netns, TempDir, Wgbgpd, require_root, veth, wait_for};
+use integration::{Netns, Pair, TempDir, Wgbgpd, require_root, wait_for};
 use serde_json::Value;
 
 const T: Duration = Duration::from_secs(40);
@@ -117,15 +117,9 @@ fn query(ns: &Netns, query: &str) -> Result<Vec<(Value, f64)>, String> {
 #[test]
 fn promtool_accepts_the_metrics_and_prometheus_scrapes_them() {
     require_root();
-    let (a_ns, b_ns) = (Netns::new("pa"), Netns::new("pb"));
-    veth(
-        &a_ns,
-        "eth1",
-        Some("10.9.2.1/24"),
-        &b_ns,
-        "eth1",
-        Some("10.9.2.2/24"),
-    );
+    let Pair {
+        a: a_ns, b: b_ns, ..
+    } = Pair::new("p", "eth1", "10.9.2");
     let mut a = Wgbgpd::start(&a_ns, A);
     // The first scrape, before B runs: the peer's counters are there at 0
     // (so rate() and increase() see the first flap, UPDATE, NOTIFICATION),

@@ -14,7 +14,7 @@
 
 use std::time::Duration;
 
-use integration::{Netns, Wgbgpd, require_root, veth, wait_for};
+use integration::{Netns, Wgbgpd, link, require_root, wait_for};
 use serde_json::Value;
 
 const T: Duration = Duration::from_secs(30);
@@ -84,21 +84,13 @@ fn established_count(d: &Wgbgpd, ns: &Netns, addr: &str) -> u64 {
 fn reload_applies_by_difference_without_flapping_unrelated_sessions() {
     require_root();
     let (a_ns, b_ns, c_ns) = (Netns::new("ra"), Netns::new("rb"), Netns::new("rc"));
-    veth(
-        &a_ns,
-        "eth1",
-        Some("10.7.1.1/24"),
-        &b_ns,
-        "eth1",
-        Some("10.7.1.2/24"),
+    link(
+        (&a_ns, "eth1", "10.7.1.1/24"),
+        (&b_ns, "eth1", "10.7.1.2/24"),
     );
-    veth(
-        &a_ns,
-        "eth2",
-        Some("10.7.2.1/24"),
-        &c_ns,
-        "eth1",
-        Some("10.7.2.2/24"),
+    link(
+        (&a_ns, "eth2", "10.7.2.1/24"),
+        (&c_ns, "eth1", "10.7.2.2/24"),
     );
     let b = Wgbgpd::start(
         &b_ns,

@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use integration::bird::BirdPeer;
 use integration::metrics::{scrape, value};
-use integration::{Bird, Netns, POLL, Wgbgpd, require_root, veth, wait_for};
+use integration::{Bird, Netns, POLL, Pair, Wgbgpd, require_root, wait_for};
 use serde_json::Value;
 
 const T: Duration = Duration::from_secs(30);
@@ -104,15 +104,9 @@ fn refresh_metric(text: &str) -> f64 {
 #[test]
 fn received_routes_keep_what_policy_rejects_and_reload_applies_it_without_refresh() {
     require_root();
-    let (a_ns, b_ns) = (Netns::new("sra"), Netns::new("srb"));
-    veth(
-        &a_ns,
-        "eth1",
-        Some("10.8.1.1/24"),
-        &b_ns,
-        "eth1",
-        Some("10.8.1.2/24"),
-    );
+    let Pair {
+        a: a_ns, b: b_ns, ..
+    } = Pair::new("sr", "eth1", "10.8.1");
     let mut a = Wgbgpd::start(&a_ns, &a_config("only-198", true));
     let mut bird = Bird::start(&b_ns, &BIRD_B.conf());
     bird.wait_established("a", T);

@@ -22,7 +22,7 @@ use std::fmt::Write as _;
 use std::time::Duration;
 
 use integration::{
-    Bird, Config, Netns, POLL, Peer, SESSION_TIMEOUT, Wgbgpd, require_root, veth, wait_for,
+    Bird, Config, Netns, POLL, Peer, SESSION_TIMEOUT, Wgbgpd, link, require_root, wait_for,
 };
 
 /// IPv4 prefixes the provider sends, besides the default route.
@@ -107,14 +107,7 @@ fn a_transit_session_on_a_link_needs_no_loopback_in_ipv4_and_ipv6() {
     require_root();
     let a = Netns::new("tra");
     let b = Netns::new("trb");
-    veth(
-        &a,
-        "v0",
-        Some("10.255.1.2/30"),
-        &b,
-        "v0",
-        Some("10.255.1.1/30"),
-    );
+    link((&a, "v0", "10.255.1.2/30"), (&b, "v0", "10.255.1.1/30"));
     a.add_addr("v0", "2001:db8:ff::2/64");
     b.add_addr("v0", "2001:db8:ff::1/64");
     let mut bird = Bird::start(&b, &provider_bird());
@@ -226,22 +219,8 @@ fn a_provider_one_hop_away_needs_multihop_and_takes_a_password() {
     let a = Netns::new("mha");
     let r = Netns::new("mhr");
     let b = Netns::new("mhb");
-    veth(
-        &a,
-        "v0",
-        Some("10.255.2.2/30"),
-        &r,
-        "va",
-        Some("10.255.2.1/30"),
-    );
-    veth(
-        &r,
-        "vb",
-        Some("10.255.3.1/30"),
-        &b,
-        "v0",
-        Some("10.255.3.2/30"),
-    );
+    link((&a, "v0", "10.255.2.2/30"), (&r, "va", "10.255.2.1/30"));
+    link((&r, "vb", "10.255.3.1/30"), (&b, "v0", "10.255.3.2/30"));
     r.sysctl("net.ipv4.ip_forward", "1");
     a.route_add("10.255.3.0/30 via 10.255.2.1");
     b.route_add("10.255.2.0/30 via 10.255.3.1");
@@ -302,14 +281,7 @@ fn a_refusing_provider_is_retried_with_back_off() {
     require_root();
     let a = Netns::new("rfa");
     let b = Netns::new("rfb");
-    veth(
-        &a,
-        "v0",
-        Some("10.255.4.2/30"),
-        &b,
-        "v0",
-        Some("10.255.4.1/30"),
-    );
+    link((&a, "v0", "10.255.4.2/30"), (&b, "v0", "10.255.4.1/30"));
     let capture = integration::Capture::start(
         &b,
         "v0",

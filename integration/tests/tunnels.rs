@@ -25,7 +25,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use integration::lab::wireguard_go_pids;
-use integration::{Leftovers, Netns, TempDir, require_root, veth, wait_for};
+use integration::{Leftovers, Netns, TempDir, link, require_root, veth, wait_for};
 use ipnet::IpNet;
 use tokio::sync::{Mutex, oneshot};
 use tunnels::{Backend, Key, TunnelError, TunnelManager, TunnelSpec, TunnelStatus, keys};
@@ -267,13 +267,9 @@ fn two_namespaces_ping_through_supervised_wireguard_go() {
 
     let a = Netns::new(&ns_a);
     let b = Netns::new(&ns_b);
-    veth(
-        &a,
-        &veth_a,
-        Some("10.200.0.1/30"),
-        &b,
-        &veth_b,
-        Some("10.200.0.2/30"),
+    link(
+        (&a, &veth_a, "10.200.0.1/30"),
+        (&b, &veth_b, "10.200.0.2/30"),
     );
 
     let key_a = keys::load_or_generate(&keydir.join("a.key")).unwrap();

@@ -16,7 +16,7 @@
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
 
-use integration::{Netns, require_root, veth};
+use integration::{Netns, link, require_root};
 use ipnet::IpNet;
 use rib::kernel::{FibConfig, FibOp, FibWriter, KernelNextHop, drop_route_notifications};
 
@@ -108,14 +108,7 @@ fn the_watcher_filter_drops_the_fib_writers_own_notifications_only() {
     require_root();
     let ns = Netns::new("bpf");
     let far = Netns::new("bpfb");
-    veth(
-        &ns,
-        "d0",
-        Some("10.200.0.1/24"),
-        &far,
-        "d1",
-        Some("10.200.0.2/24"),
-    );
+    link((&ns, "d0", "10.200.0.1/24"), (&far, "d1", "10.200.0.2/24"));
     let ifindex: u32 = ns
         .stdout(&["cat", "/sys/class/net/d0/ifindex"])
         .trim()

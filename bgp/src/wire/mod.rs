@@ -24,7 +24,7 @@ mod pack;
 mod rfc7606_tests;
 mod route_refresh;
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 mod types;
 mod update;
 

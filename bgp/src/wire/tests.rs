@@ -11,12 +11,11 @@ use ipnet::{IpNet, Ipv4Net};
 
 use super::*;
 
-pub(super) fn hex(s: &str) -> Bytes {
-    let s: String = s.chars().filter(|c| !c.is_whitespace()).collect();
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
-        .collect::<Vec<u8>>()
+/// Octets from hex text; white space is ignored ("400101 00").
+pub(crate) fn hex(s: &str) -> Bytes {
+    let s: String = s.split_whitespace().collect();
+    hex::decode(&s)
+        .unwrap_or_else(|e| panic!("hex {s:?}: {e}"))
         .into()
 }
 

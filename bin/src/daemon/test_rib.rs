@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use bgp::wire::{AsPath, PathAttributes, Update};
 use ipnet::Ipv4Net;
-use rib::kernel::{KernelEvent, KernelRoute, RouteKind};
+use rib::kernel::{KernelEvent, KernelRoute};
 use rib::path::PeerId;
 use rib::policy::{Action, Chain, Policy, Rule};
 use rib::table::{PeerSettings, Rib, RibConfig};
@@ -47,16 +47,13 @@ pub(crate) fn rib_with(backup_paths: bool) -> Rib {
             name: "wg-s2".into(),
             up: true,
         },
-        KernelEvent::RouteAdded(KernelRoute {
-            prefix: "2.2.2.2/32".parse().unwrap(),
-            gateway: None,
-            oif: Some(WG_S2),
-            protocol: 4,
-            kind: RouteKind::Unicast,
-            table: 254,
-            metric: 0,
-            multipath: vec![],
-        }),
+        KernelEvent::RouteAdded(KernelRoute::unicast(
+            "2.2.2.2/32".parse().unwrap(),
+            None,
+            WG_S2,
+            4,
+            254,
+        )),
     ]));
     rib
 }

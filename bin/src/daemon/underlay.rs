@@ -273,21 +273,18 @@ async fn endpoints(cfg: &Config) -> BTreeSet<IpAddr> {
 mod tests {
     use std::collections::BTreeMap;
 
-    use rib::kernel::{KernelNextHop, KernelRoute, RouteKind};
+    use rib::kernel::{KernelNextHop, KernelRoute};
 
     use super::*;
 
     fn pin(prefix: &str, gw: &str, oif: u32) -> KernelEvent {
-        KernelEvent::RouteAdded(KernelRoute {
-            prefix: prefix.parse().unwrap(),
-            gateway: Some(gw.parse().unwrap()),
-            oif: Some(oif),
-            protocol: PIN_PROTOCOL,
-            kind: RouteKind::Unicast,
-            table: 51820,
-            metric: 0,
-            multipath: vec![],
-        })
+        KernelEvent::RouteAdded(KernelRoute::unicast(
+            prefix.parse().unwrap(),
+            Some(gw.parse().unwrap()),
+            oif,
+            PIN_PROTOCOL,
+            51820,
+        ))
     }
 
     #[test]

@@ -16,17 +16,18 @@
 //! The receiver is the same BIRD with the same configuration for every
 //! exporter, so the difference between runs is the exporter's.
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
 
 use super::Topology;
 use super::monitor::RouteMonitor;
 use super::probe::{RouteCount, sample};
 use super::receivers::{self, ReceiverKind};
-use super::speaker::{Session, SpeakerConfig};
+use super::report::RunInfo;
+use super::speaker::Session;
 use super::table::Table;
 use crate::config::Peer;
-use crate::{Bird, Netns, Wgbgpd, veth};
+use crate::{Bird, Netns, Wgbgpd, link};
 
 /// The exporter ↔ receiver link and the receiver's AS.
 const EXPORTER_OUT: Ipv4Addr = Ipv4Addr::new(10, 78, 0, 1);
@@ -36,8 +37,8 @@ const RECEIVER_ASN: u32 = 64_800;
 /// What one export run measured (times in seconds).
 #[derive(Debug, Clone, Default)]
 pub struct ExportResult {
-    pub exporter: String,
-    pub version: String,
+    /// Who ran, the load before, and what went wrong.
+    pub info: RunInfo,
     pub routes: usize,
     /// Receiver Established → receiver has all routes.
     pub export_s: Option<f64>,
@@ -47,13 +48,11 @@ pub struct ExportResult {
     pub rss: Option<u64>,
     /// Receiver CPU seconds over the export (tells whether it was the bottleneck).
     pub receiver_cpu_s: Option<f64>,
-    pub load: String,
-    pub notes: Vec<String>,
 }
 
 impl ExportResult {
     pub fn ok(&self) -> bool {
-        self.export_s.is_some() && self.notes.is_empty()
+        self.export_s.is_some() && self.info.notes.is_empty()
     }
 }
 
@@ -141,31 +140,21 @@ pub fn run_export(
 ) -> ExportResult {
     let n = table.v4.len();
     let mut res = ExportResult {
-        exporter: kind.name().to_string(),
-        version: receivers::version(kind),
+        info: RunInfo::new(kind),
         routes: n,
-        load: super::run::loadavg(),
         ..ExportResult::default()
     };
     assert!(table.v6.is_empty(), "the export benchmark is IPv4 only");
     let s = Netns::new("xsnd");
     let x = Netns::new("xexp");
     let r = Netns::new("xrcv");
-    veth(
-        &s,
-        "fs0",
-        Some(&format!("{}/24", t.sender_v4)),
-        &x,
-        "fr0",
-        Some(&format!("{}/24", t.receiver_v4)),
+    link(
+        (&s, "fs0", &format!("{}/24", t.sender_v4)),
+        (&x, "fr0", &format!("{}/24", t.receiver_v4)),
     );
-    veth(
-        &x,
-        "fx0",
-        Some(&format!("{EXPORTER_OUT}/24")),
-        &r,
-        "fy0",
-        Some(&format!("{RECEIVER}/24")),
+    link(
+        (&x, "fx0", &format!("{EXPORTER_OUT}/24")),
+        (&r, "fy0", &format!("{RECEIVER}/24")),
     );
     let counter = RouteMonitor::start(&x, kind.protocol());
     enum Exporter {
@@ -179,27 +168,25 @@ pub fn run_export(
     };
     std::thread::sleep(Duration::from_secs(1));
     let base = counter.count();
-    let cfg = SpeakerConfig {
-        asn: t.sender_asn,
-        router_id: t.sender_v4,
-        peer: SocketAddr::new(IpAddr::V4(t.receiver_v4), 179),
-        local: Some(IpAddr::V4(t.sender_v4)),
-        hold_time: 240,
-    };
+    let cfg = t.speaker_config();
     let session = match s.in_ns(|| Session::connect(&cfg, Duration::from_secs(60))) {
         Ok(s) => s,
         Err(e) => {
-            res.notes.push(format!("feed session not established: {e}"));
+            res.info
+                .notes
+                .push(format!("feed session not established: {e}"));
             return res;
         }
     };
     if let Err(e) = session.send_stream(&table.stream) {
-        res.notes.push(format!("sending the table failed: {e}"));
+        res.info
+            .notes
+            .push(format!("sending the table failed: {e}"));
         return res;
     }
     let full = |c: RouteCount| c.v4 >= base.v4 + n as u64;
     if let Err(c) = counter.wait(timeout, Duration::from_millis(50), full) {
-        res.notes.push(format!(
+        res.info.notes.push(format!(
             "exporter took only {} of {n} routes into its kernel",
             c.v4 - base.v4
         ));
@@ -233,7 +220,7 @@ pub fn run_export(
             break;
         }
         if start.elapsed() > timeout {
-            res.notes.push(format!(
+            res.info.notes.push(format!(
                 "receiver has {imported} of {n} routes after {timeout:?} (Established: {})",
                 established.is_some()
             ));
@@ -243,7 +230,7 @@ pub fn run_export(
         std::thread::sleep(Duration::from_millis(10));
     }
     if let Some(f) = session.failure() {
-        res.notes.push(format!("feed session failed: {f}"));
+        res.info.notes.push(format!("feed session failed: {f}"));
     }
     match &mut exporter {
         Exporter::Wgbgpd(d) => d.check_alive(),
@@ -267,22 +254,22 @@ pub fn markdown(results: &[ExportResult]) -> String {
     for r in results {
         md.push_str(&format!(
             "| {} ({}) | {} | {} | {} | {} | {} |\n",
-            r.exporter,
-            r.version,
+            r.info.name,
+            r.info.version,
             f(r.export_s),
             f(r.cpu_s),
             f(r.receiver_cpu_s),
             r.rss.map_or("—".into(), |b| format!("{} MiB", b >> 20)),
-            r.load
+            r.info.load
         ));
     }
     // Medians over the runs of each exporter (`--runs`).
     let by = |name: &str| {
-        let times = results.iter().filter(|r| r.exporter == name);
+        let times = results.iter().filter(|r| r.info.name == name);
         super::report::median(times.filter_map(|r| r.export_s).collect())
     };
     if let (Some(w), Some(b)) = (by("wgbgpd"), by("bird")) {
-        let runs = results.iter().filter(|r| r.exporter == "bird").count();
+        let runs = results.iter().filter(|r| r.info.name == "bird").count();
         let over = if runs > 1 { " (medians)" } else { "" };
         md.push_str(&format!(
             "\nwgbgpd / BIRD{over}: export {:.2} (target ≤ 0.6)\n",
@@ -299,15 +286,15 @@ pub fn json(results: &[ExportResult]) -> serde_json::Value {
             .iter()
             .map(|r| {
                 serde_json::json!({
-                    "exporter": r.exporter,
-                    "version": r.version,
+                    "exporter": r.info.name,
+                    "version": r.info.version,
                     "routes": r.routes,
                     "export_s": r.export_s,
                     "cpu_s": r.cpu_s,
                     "receiver_cpu_s": r.receiver_cpu_s,
                     "rss_bytes": r.rss,
-                    "load": r.load,
-                    "notes": r.notes,
+                    "load": r.info.load,
+                    "notes": r.info.notes,
                 })
             })
             .collect(),

@@ -25,9 +25,10 @@ pub mod run;
 pub mod speaker;
 pub mod table;
 
-use std::net::{Ipv4Addr, Ipv6Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
-use crate::netns::{Netns, veth};
+use crate::netns::{Netns, link};
+use speaker::SpeakerConfig;
 
 pub use receivers::ReceiverKind;
 pub use run::{RunOptions, RunResult, run};
@@ -68,14 +69,9 @@ impl Topology {
     /// it.
     pub fn link(&self, names: (&str, &str), ifnames: (&str, &str)) -> (Netns, Netns) {
         let (s, r) = (Netns::new(names.0), Netns::new(names.1));
-        let v4 = |a| Some(format!("{a}/24"));
-        veth(
-            &s,
-            ifnames.0,
-            v4(self.sender_v4).as_deref(),
-            &r,
-            ifnames.1,
-            v4(self.receiver_v4).as_deref(),
+        link(
+            (&s, ifnames.0, &format!("{}/24", self.sender_v4)),
+            (&r, ifnames.1, &format!("{}/24", self.receiver_v4)),
         );
         s.add_addr(ifnames.0, &format!("{}/64", self.sender_v6));
         r.add_addr(ifnames.1, &format!("{}/64", self.receiver_v6));
@@ -92,6 +88,19 @@ impl Topology {
             per_update: 3,
             next_hop_v4: self.sender_v4,
             next_hop_v6: self.sender_v6,
+        }
+    }
+
+    /// The sender's session to the receiver: from the sender's address on
+    /// the link to the receiver's port 179, hold time 240 s (long enough
+    /// that a slow receiver taking the table in does not time out).
+    pub fn speaker_config(&self) -> SpeakerConfig {
+        SpeakerConfig {
+            asn: self.sender_asn,
+            router_id: self.sender_v4,
+            peer: SocketAddr::new(IpAddr::V4(self.receiver_v4), 179),
+            local: Some(IpAddr::V4(self.sender_v4)),
+            hold_time: 240,
         }
     }
 }

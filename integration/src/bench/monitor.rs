@@ -22,17 +22,11 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use libc::{RTA_DST, RTA_TABLE, RTM_DELROUTE, RTM_NEWROUTE, RTMGRP_IPV4_ROUTE, RTMGRP_IPV6_ROUTE};
+
 use crate::Netns;
 
 use super::probe::RouteCount;
-
-const RTMGRP_IPV4_ROUTE: u32 = 0x40;
-const RTMGRP_IPV6_ROUTE: u32 = 0x400;
-const RTM_NEWROUTE: u16 = 24;
-const RTM_DELROUTE: u16 = 25;
-const RTA_DST: u16 = 1;
-const RTA_TABLE: u16 = 15;
-const RT_TABLE_MAIN: u32 = 254;
 
 #[derive(Default)]
 struct Shared {
@@ -155,7 +149,7 @@ fn open_socket() -> std::io::Result<OwnedFd> {
     // SAFETY: all-zero sockaddr_nl, then the fields we need.
     let mut sa: libc::sockaddr_nl = unsafe { std::mem::zeroed() };
     sa.nl_family = libc::AF_NETLINK as libc::sa_family_t;
-    sa.nl_groups = RTMGRP_IPV4_ROUTE | RTMGRP_IPV6_ROUTE;
+    sa.nl_groups = (RTMGRP_IPV4_ROUTE | RTMGRP_IPV6_ROUTE) as u32;
     // SAFETY: sa is a valid sockaddr_nl.
     let rc = unsafe {
         libc::bind(
@@ -288,7 +282,7 @@ fn route_key(msg: &[u8], protocol: u8) -> Option<Key> {
         }
         attrs = &attrs[((alen + 3) & !3).min(attrs.len())..];
     }
-    (table == RT_TABLE_MAIN).then_some((family, dst, dst_len))
+    (table == u32::from(libc::RT_TABLE_MAIN)).then_some((family, dst, dst_len))
 }
 
 #[cfg(test)]

@@ -3,6 +3,7 @@
 
 use serde_json::{Value, json};
 
+use super::receivers::ReceiverKind;
 use super::run::RunResult;
 use super::table::Table;
 
@@ -66,6 +67,52 @@ impl Machine {
             self.load
         )
     }
+
+    /// The description as the `machine` object of the JSON reports.
+    pub fn json(&self) -> Value {
+        json!({
+            "nproc": self.nproc,
+            "memory_bytes": self.memory,
+            "kernel": self.kernel,
+            "cpu_model": self.cpu_model,
+            "loadavg_at_start": self.load,
+        })
+    }
+}
+
+/// Who ran, under what load, and what went wrong: what the results of
+/// every benchmark (full table, export, many peers) share.
+#[derive(Debug, Clone, Default)]
+pub struct RunInfo {
+    /// The receiver (or exporter): `wgbgpd`, `bird`, ...
+    pub name: String,
+    pub version: String,
+    /// `/proc/loadavg` before the run.
+    pub load: String,
+    /// Problems: timeouts, verification mismatches, session failures.
+    pub notes: Vec<String>,
+}
+
+impl RunInfo {
+    /// A run of `kind` starting now.
+    pub fn new(kind: ReceiverKind) -> RunInfo {
+        RunInfo {
+            name: kind.name().to_string(),
+            version: super::receivers::version(kind),
+            load: super::run::loadavg(),
+            notes: Vec::new(),
+        }
+    }
+
+    /// The notes, each on a line of its own after a progress line; nothing
+    /// when there are none.
+    pub fn notes_lines(&self) -> String {
+        if self.notes.is_empty() {
+            String::new()
+        } else {
+            format!("\n  {}", self.notes.join("\n  "))
+        }
+    }
 }
 
 fn mib(b: u64) -> String {
@@ -118,8 +165,8 @@ pub fn markdown(table: &Table, machine: &Machine, results: &[RunResult]) -> Stri
         };
         out.push_str(&format!(
             "| {} ({}) | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
-            r.receiver,
-            r.version,
+            r.info.name,
+            r.info.version,
             opt_s(r.converge_s),
             opt_s(r.stream_s),
             opt_s(r.withdraw_s),
@@ -137,16 +184,25 @@ pub fn markdown(table: &Table, machine: &Machine, results: &[RunResult]) -> Stri
             opt_s(r.cpu_converge_s),
             opt_s(r.cpu_withdraw_s),
             check,
-            r.load,
+            r.info.load,
         ));
     }
-    for r in results.iter().filter(|r| !r.notes.is_empty()) {
-        out.push_str(&format!("\n{}:\n", r.receiver));
-        for n in &r.notes {
-            for line in n.lines().take(25) {
-                out.push_str(&format!("    {line}\n"));
-            }
-        }
+    for r in results {
+        out.push_str(&notes_markdown(&r.info.name, &r.info.notes));
+    }
+    out
+}
+
+/// A run's problems under a `TITLE:` line, each indented and cut to its
+/// first 25 lines (a log tail is enough to see what went wrong); nothing
+/// for a run without any.
+pub fn notes_markdown(title: &str, notes: &[String]) -> String {
+    if notes.is_empty() {
+        return String::new();
+    }
+    let mut out = format!("\n{title}:\n");
+    for line in notes.iter().flat_map(|n| n.lines().take(25)) {
+        out.push_str(&format!("    {line}\n"));
     }
     out
 }
@@ -167,8 +223,9 @@ pub fn median(mut v: Vec<f64>) -> Option<f64> {
 /// bytes/route), each the ratio of the two receivers' medians over their
 /// runs, so one noisy run on a shared machine does not decide it.
 pub fn target_ratios(results: &[RunResult]) -> Option<(usize, [Option<f64>; 3])> {
-    let of =
-        |name: &str| -> Vec<&RunResult> { results.iter().filter(|r| r.receiver == name).collect() };
+    let of = |name: &str| -> Vec<&RunResult> {
+        results.iter().filter(|r| r.info.name == name).collect()
+    };
     let (w, b) = (of("wgbgpd"), of("bird"));
     if w.is_empty() || b.is_empty() {
         return None;
@@ -210,8 +267,8 @@ pub fn targets(results: &[RunResult]) -> Option<String> {
 
 fn result_json(r: &RunResult) -> Value {
     json!({
-        "receiver": r.receiver,
-        "version": r.version,
+        "receiver": r.info.name,
+        "version": r.info.version,
         "ipv4_prefixes": r.v4,
         "ipv6_prefixes": r.v6,
         "established_to_fib_s": r.converge_s,
@@ -227,8 +284,8 @@ fn result_json(r: &RunResult) -> Value {
         "cpu_withdraw_s": r.cpu_withdraw_s,
         "verified_by_dump": r.verified,
         "ok": r.ok(),
-        "loadavg_before": r.load,
-        "notes": r.notes,
+        "loadavg_before": r.info.load,
+        "notes": r.info.notes,
     })
 }
 
@@ -236,13 +293,7 @@ fn result_json(r: &RunResult) -> Value {
 pub fn json(table: &Table, machine: &Machine, results: &[RunResult]) -> Value {
     json!({
         "date": machine.date,
-        "machine": {
-            "nproc": machine.nproc,
-            "memory_bytes": machine.memory,
-            "kernel": machine.kernel,
-            "cpu_model": machine.cpu_model,
-            "loadavg_at_start": machine.load,
-        },
+        "machine": machine.json(),
         "table": {
             "ipv4_prefixes": table.v4.len(),
             "ipv6_prefixes": table.v6.len(),

@@ -16,17 +16,18 @@
 //! "clean" is the first poll that sees none left.
 
 use std::collections::HashSet;
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
 use ipnet::IpNet;
-use rib::kernel::{FibConfig, FibOp, FibWriter, KernelNextHop};
+use rib::kernel::{FibConfig, FibOp, FibWriter, KernelNextHop, KernelRoute};
 
 use super::Topology;
 use super::monitor::RouteMonitor;
 use super::probe::{ProcSample, RouteCount, sample};
 use super::receivers::{self, ReceiverKind};
-use super::speaker::{Session, SpeakerConfig};
+use super::report::RunInfo;
+use super::speaker::Session;
 use super::table::Table;
 use crate::Netns;
 
@@ -56,8 +57,8 @@ impl Default for RunOptions {
 /// figure does not apply (floors have no RSS) or was not reached.
 #[derive(Debug, Clone, Default)]
 pub struct RunResult {
-    pub receiver: String,
-    pub version: String,
+    /// Who ran, the load before, and what went wrong.
+    pub info: RunInfo,
     pub v4: usize,
     pub v6: usize,
     /// Established → all routes in the kernel (floors: start → all in).
@@ -80,10 +81,6 @@ pub struct RunResult {
     pub cpu_withdraw_s: Option<f64>,
     /// Full dump matched the table exactly (prefixes, protocol, gateway).
     pub verified: Option<bool>,
-    /// `/proc/loadavg` before the run.
-    pub load: String,
-    /// Problems: timeouts, verification mismatches, session failures.
-    pub notes: Vec<String>,
 }
 
 impl RunResult {
@@ -92,7 +89,7 @@ impl RunResult {
         self.converge_s.is_some()
             && self.withdraw_s.is_some()
             && self.verified != Some(false)
-            && self.notes.is_empty()
+            && self.info.notes.is_empty()
     }
 }
 
@@ -145,11 +142,9 @@ fn secs(a: Instant, b: Instant) -> f64 {
 /// Runs the whole measurement for one receiver.
 pub fn run(kind: ReceiverKind, table: &Table, t: &Topology, opts: &RunOptions) -> RunResult {
     let mut res = RunResult {
-        receiver: kind.name().to_string(),
-        version: receivers::version(kind),
+        info: RunInfo::new(kind),
         v4: table.v4.len(),
         v6: table.v6.len(),
-        load: loadavg(),
         ..RunResult::default()
     };
     let (sns, rns) = topology_netns(t);
@@ -175,7 +170,7 @@ pub fn run(kind: ReceiverKind, table: &Table, t: &Topology, opts: &RunOptions) -
         run_floor(kind, table, t, opts, &rns, &counter, bounds, &mut res);
     }
     if counter.overruns() > 0 {
-        res.notes.push(format!(
+        res.info.notes.push(format!(
             "route monitor overran {} times: counts and times are not reliable",
             counter.overruns()
         ));
@@ -203,18 +198,12 @@ fn run_bgp(
     let me = std::process::id();
     let pids: Vec<u32> = rns.pids().into_iter().filter(|p| *p != me).collect();
     res.rss_idle = Some(sample(&pids).rss);
-    let cfg = SpeakerConfig {
-        asn: t.sender_asn,
-        router_id: t.sender_v4,
-        peer: SocketAddr::new(IpAddr::V4(t.receiver_v4), 179),
-        local: Some(IpAddr::V4(t.sender_v4)),
-        hold_time: 240,
-    };
+    let cfg = t.speaker_config();
     let session = match sns.in_ns(|| Session::connect(&cfg, Duration::from_secs(60))) {
         Ok(s) => s,
         Err(e) => {
-            res.notes.push(format!("session not established: {e}"));
-            res.notes.push(daemon.log_tail(20));
+            res.info.notes.push(format!("session not established: {e}"));
+            res.info.notes.push(daemon.log_tail(20));
             return;
         }
     };
@@ -229,7 +218,10 @@ fn run_bgp(
     let (conv, sent) = converged;
     match sent {
         Ok(at) => res.stream_s = Some(secs(est, at)),
-        Err(e) => res.notes.push(format!("sending the table failed: {e}")),
+        Err(e) => res
+            .info
+            .notes
+            .push(format!("sending the table failed: {e}")),
     }
     match conv {
         Ok((at, _)) => {
@@ -240,7 +232,7 @@ fn run_bgp(
             res.cpu_converge_s = Some(s.cpu - at_est.cpu);
         }
         Err(last) => {
-            res.notes.push(format!(
+            res.info.notes.push(format!(
                 "not converged after {:?}: kernel has {} IPv4 + {} IPv6 of {} + {} (with baseline)",
                 opts.timeout,
                 last.v4,
@@ -249,9 +241,9 @@ fn run_bgp(
                 table.v6.len()
             ));
             if let Some(f) = session.failure() {
-                res.notes.push(format!("session: {f}"));
+                res.info.notes.push(format!("session: {f}"));
             }
-            res.notes.push(daemon.log_tail(20));
+            res.info.notes.push(daemon.log_tail(20));
         }
     }
     daemon.check_alive();
@@ -259,7 +251,7 @@ fn run_bgp(
         verify(daemon.kind(), table, t, rns, res);
     }
     if let Some(f) = session.failure() {
-        res.notes.push(format!("session failed: {f}"));
+        res.info.notes.push(format!("session failed: {f}"));
     }
     let before_close = sample(&pids);
     let gone = session.close();
@@ -269,7 +261,7 @@ fn run_bgp(
             res.withdraw_s = Some(secs(gone, at));
             res.cpu_withdraw_s = Some(s.cpu - before_close.cpu);
         }
-        Err(last) => res.notes.push(format!(
+        Err(last) => res.info.notes.push(format!(
             "not clean after {:?}: {} IPv4 + {} IPv6 routes left above the baseline",
             opts.timeout,
             last.v4.saturating_sub(b.base.v4),
@@ -282,24 +274,31 @@ fn run_bgp(
     drop(daemon);
 }
 
-/// Compares the kernel's routes of the receiver's protocol with the table.
-fn verify(kind: ReceiverKind, table: &Table, t: &Topology, rns: &Netns, res: &mut RunResult) {
+/// The routes of `protocol` in `rns`'s main table, by a full netlink dump
+/// (a second or two at 1M routes).
+pub fn dump_routes(rns: &Netns, protocol: u8) -> std::io::Result<Vec<KernelRoute>> {
     let cfg = FibConfig {
         table: 254,
         metric: 0,
-        protocol: kind.protocol(),
+        protocol,
     };
-    let routes = rns.in_ns(|| {
+    rns.in_ns(|| {
         let writer = FibWriter::spawn(cfg).expect("netlink socket");
         tokio::runtime::Builder::new_current_thread()
             .build()
             .expect("runtime")
             .block_on(writer.dump_own())
-    });
-    let routes = match routes {
+    })
+}
+
+/// Compares the kernel's routes of the receiver's protocol with the table.
+fn verify(kind: ReceiverKind, table: &Table, t: &Topology, rns: &Netns, res: &mut RunResult) {
+    let routes = match dump_routes(rns, kind.protocol()) {
         Ok(r) => r,
         Err(e) => {
-            res.notes.push(format!("verification dump failed: {e}"));
+            res.info
+                .notes
+                .push(format!("verification dump failed: {e}"));
             res.verified = Some(false);
             return;
         }
@@ -326,7 +325,7 @@ fn verify(kind: ReceiverKind, table: &Table, t: &Topology, rns: &Netns, res: &mu
     let missing = want.len() - seen.len();
     let ok = missing == 0 && extra == 0 && bad_gw == 0;
     if !ok {
-        res.notes.push(format!(
+        res.info.notes.push(format!(
             "verification: {missing} missing, {extra} unexpected, {bad_gw} with a wrong gateway \
              (of {} routes with protocol {})",
             routes.len(),
@@ -391,7 +390,7 @@ fn run_floor(
                 let secs_taken = match r {
                     Ok((at, _)) => Some(secs(start, at)),
                     Err(last) => {
-                        res.notes.push(format!(
+                        res.info.notes.push(format!(
                             "ip -batch ({}): kernel at {last:?}, baseline {:?}, target {:?}",
                             if is_add { "add" } else { "del" },
                             b.base,
@@ -401,7 +400,7 @@ fn run_floor(
                     }
                 };
                 if !status.success() {
-                    res.notes.push(format!("ip -batch exited {status}"));
+                    res.info.notes.push(format!("ip -batch exited {status}"));
                 }
                 if is_add {
                     res.converge_s = secs_taken;
@@ -425,10 +424,10 @@ fn run_floor(
             let (conv, errors) = rns.in_ns(|| netlink_add(&prefixes, t));
             res.converge_s = Some(conv);
             if errors > 0 {
-                res.notes.push(format!("{errors} FIB ops failed"));
+                res.info.notes.push(format!("{errors} FIB ops failed"));
             }
             if let Err(c) = counter.wait(Duration::from_secs(10), opts.poll, |c| b.full(c)) {
-                res.notes.push(format!("after the writer: {c:?}"));
+                res.info.notes.push(format!("after the writer: {c:?}"));
             }
             if opts.verify {
                 verify(kind, table, t, rns, res);
@@ -436,13 +435,13 @@ fn run_floor(
             let (wd_s, errors) = rns.in_ns(|| netlink_delete(&prefixes));
             res.withdraw_s = Some(wd_s);
             if errors > 0 {
-                res.notes.push(format!("{errors} FIB deletes failed"));
+                res.info.notes.push(format!("{errors} FIB deletes failed"));
             }
             if counter
                 .wait(Duration::from_secs(10), opts.poll, |c| b.clean(c))
                 .is_err()
             {
-                res.notes.push("routes left after the deletes".into());
+                res.info.notes.push("routes left after the deletes".into());
             }
         }
         _ => unreachable!("BGP receivers go through run_bgp"),

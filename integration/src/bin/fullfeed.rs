@@ -109,37 +109,19 @@ fn parse_args() -> Result<Args, String> {
         }
     }
     if a.export {
-        if !receivers_given {
-            a.receivers = vec![ReceiverKind::Wgbgpd, ReceiverKind::Bird];
-        }
-        if let Some(k) = a
-            .receivers
-            .iter()
-            .find(|k| !matches!(k, ReceiverKind::Wgbgpd | ReceiverKind::Bird))
-        {
-            return Err(format!(
+        wgbgpd_and_bird(&mut a.receivers, receivers_given).map_err(|k| {
+            format!(
                 "--export: `{}` cannot be an exporter (wgbgpd, bird)",
                 k.name()
-            ));
-        }
+            )
+        })?;
         if a.v6 > 0 {
             return Err("--export is IPv4 only: leave --v6 at 0".into());
         }
     }
     if !a.peers.is_empty() {
-        if !receivers_given {
-            a.receivers = vec![ReceiverKind::Wgbgpd, ReceiverKind::Bird];
-        }
-        if let Some(k) = a
-            .receivers
-            .iter()
-            .find(|k| !matches!(k, ReceiverKind::Wgbgpd | ReceiverKind::Bird))
-        {
-            return Err(format!(
-                "--peers: `{}` is not measured (wgbgpd, bird)",
-                k.name()
-            ));
-        }
+        wgbgpd_and_bird(&mut a.receivers, receivers_given)
+            .map_err(|k| format!("--peers: `{}` is not measured (wgbgpd, bird)", k.name()))?;
         if a.export {
             return Err("--peers and --export are separate modes".into());
         }
@@ -196,16 +178,12 @@ fn main() -> ExitCode {
         let r = run(kind, &table, &topo, &args.opts);
         eprintln!(
             "fullfeed: {}: in {:?} s, out {:?} s, peak RSS {:?}, ok {}{}",
-            r.receiver,
+            r.info.name,
             r.converge_s,
             r.withdraw_s,
             r.peak_rss,
             r.ok(),
-            if r.notes.is_empty() {
-                String::new()
-            } else {
-                format!("\n  {}", r.notes.join("\n  "))
-            }
+            r.info.notes_lines()
         );
         results.push(r);
     }
@@ -218,6 +196,21 @@ fn main() -> ExitCode {
     finish(&args, &md, json, results.iter().all(|r| r.ok()))
 }
 
+/// `--export` and `--peers` measure wgbgpd and BIRD only: both of them
+/// unless `--receivers` named some (`given`); `Err` names any other.
+fn wgbgpd_and_bird(receivers: &mut Vec<ReceiverKind>, given: bool) -> Result<(), ReceiverKind> {
+    if !given {
+        *receivers = vec![ReceiverKind::Wgbgpd, ReceiverKind::Bird];
+    }
+    match receivers
+        .iter()
+        .find(|k| !matches!(k, ReceiverKind::Wgbgpd | ReceiverKind::Bird))
+    {
+        Some(k) => Err(*k),
+        None => Ok(()),
+    }
+}
+
 /// `--export`: each exporter in turn, then the table, JSON and exit status.
 fn export(args: &Args, table: &integration::bench::Table, topo: &Topology) -> ExitCode {
     use integration::bench::export;
@@ -226,9 +219,9 @@ fn export(args: &Args, table: &integration::bench::Table, topo: &Topology) -> Ex
         let r = export::run_export(kind, table, topo, args.opts.timeout);
         eprintln!(
             "fullfeed: {}: export {:?} s {}",
-            r.exporter,
+            r.info.name,
             r.export_s,
-            r.notes.join("; ")
+            r.info.notes.join("; ")
         );
         results.push(r);
     }
@@ -302,18 +295,14 @@ fn peers(args: &Args, machine: &Machine) -> ExitCode {
                 eprintln!(
                     "fullfeed: {}: all Established {:?} s, all in kernel {:?} s, CPU {:?} s, \
                      peak RSS {:?}, idle CPU {:?} %, ok {}{}",
-                    r.receiver,
+                    r.info.name,
                     r.established_s,
                     r.fib_s,
                     r.cpu_converge_s,
                     r.peak_rss,
                     r.idle_cpu_percent,
                     r.ok(),
-                    if r.notes.is_empty() {
-                        String::new()
-                    } else {
-                        format!("\n  {}", r.notes.join("\n  "))
-                    }
+                    r.info.notes_lines()
                 );
                 results.push(r);
             }

@@ -106,6 +106,23 @@ struct Object {
 }
 
 impl Object {
+    /// An object used by no route or group yet.
+    fn new(
+        (hops, backup): Want,
+        members: Vec<u32>,
+        installed: bool,
+    ) -> Object {
+        Object {
+            hops,
+            backup,
+            members,
+            routes: 0,
+            groups: 0,
+            installed,
+            lost: false,
+        }
+    }
+
     fn spec(&self) -> Spec {
         if self.members.is_empty() {
             Spec::Gateway(self.hops[0].clone())
@@ -357,18 +374,8 @@ impl Objects {
         };
         let id = self.allocate()?;
         self.by_want.insert((hops.clone(), backup.clone()), id);
-        self.objects.insert(
-            id,
-            Object {
-                hops,
-                backup,
-                members,
-                routes: 0,
-                groups: 0,
-                installed: false,
-                lost: false,
-            },
-        );
+        self.objects
+            .insert(id, Object::new((hops, backup), members, false));
         Ok(id)
     }
 
@@ -688,18 +695,8 @@ impl Objects {
         if !hops.is_empty() {
             self.by_want.entry((hops.clone(), Vec::new())).or_insert(id);
         }
-        self.objects.insert(
-            id,
-            Object {
-                hops,
-                backup: Vec::new(),
-                members,
-                routes: 0,
-                groups: 0,
-                installed: true,
-                lost: false,
-            },
-        );
+        self.objects
+            .insert(id, Object::new((hops, Vec::new()), members, true));
     }
 
     /// Compares with a fresh dump of the kernel's objects: one missing is no longer

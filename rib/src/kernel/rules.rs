@@ -260,7 +260,7 @@ impl RuleClient {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::kernel::{KernelEvent, KernelRoute, RouteKind};
+    use crate::kernel::{KernelEvent, KernelRoute};
 
     fn rule(priority: u32, from: Option<&str>, table: u32) -> IpRule {
         IpRule {
@@ -324,16 +324,13 @@ mod tests {
     }
 
     fn route(prefix: &str, gw: Option<&str>, oif: u32, protocol: u8) -> KernelEvent {
-        KernelEvent::RouteAdded(KernelRoute {
-            prefix: prefix.parse().unwrap(),
-            gateway: gw.map(|g| g.parse().unwrap()),
-            oif: Some(oif),
+        KernelEvent::RouteAdded(KernelRoute::unicast(
+            prefix.parse().unwrap(),
+            gw.map(|g| g.parse().unwrap()),
+            oif,
             protocol,
-            kind: RouteKind::Unicast,
-            table: 254,
-            metric: 0,
-            multipath: vec![],
-        })
+            254,
+        ))
     }
 
     #[test]

@@ -52,6 +52,27 @@ pub struct KernelRoute {
 }
 
 impl KernelRoute {
+    /// A single-path unicast route to `prefix` through `gateway` (none: an
+    /// interface route) and `oif`, metric 0 in `table`.
+    pub fn unicast(
+        prefix: IpNet,
+        gateway: Option<IpAddr>,
+        oif: u32,
+        protocol: u8,
+        table: u32,
+    ) -> KernelRoute {
+        KernelRoute {
+            prefix,
+            gateway,
+            oif: Some(oif),
+            protocol,
+            kind: RouteKind::Unicast,
+            table,
+            metric: 0,
+            multipath: Vec::new(),
+        }
+    }
+
     /// The paths of this route as (gateway, oif), whether it is single-path or multipath.
     pub fn paths(&self) -> Vec<(Option<IpAddr>, Option<u32>)> {
         if self.multipath.is_empty() {
@@ -123,13 +144,17 @@ struct Table {
 }
 
 impl Table {
-    fn add(&mut self, route: KernelRoute) -> bool {
-        let routes = self
-            .by_len
-            .entry(route.prefix.prefix_len())
+    /// The routes to `prefix`, an empty list if there were none.
+    fn routes_mut(&mut self, prefix: IpNet) -> &mut Vec<KernelRoute> {
+        self.by_len
+            .entry(prefix.prefix_len())
             .or_default()
-            .entry(route.prefix)
-            .or_default();
+            .entry(prefix)
+            .or_default()
+    }
+
+    fn add(&mut self, route: KernelRoute) -> bool {
+        let routes = self.routes_mut(route.prefix);
         if routes.contains(&route) {
             return false;
         }
@@ -138,12 +163,7 @@ impl Table {
     }
 
     fn replace(&mut self, route: KernelRoute) -> bool {
-        let routes = self
-            .by_len
-            .entry(route.prefix.prefix_len())
-            .or_default()
-            .entry(route.prefix)
-            .or_default();
+        let routes = self.routes_mut(route.prefix);
         if routes.len() == 1 && routes[0] == route {
             return false;
         }

@@ -12,16 +12,14 @@ fn ip(s: &str) -> IpAddr {
 }
 
 fn route(prefix: &str, gateway: Option<&str>, oif: u32) -> KernelRoute {
-    KernelRoute {
-        prefix: prefix.parse::<IpNet>().unwrap().trunc(),
-        gateway: gateway.map(ip),
-        oif: Some(oif),
-        protocol: 4, // static
-        kind: RouteKind::Unicast,
-        table: MAIN,
-        metric: 0,
-        multipath: Vec::new(),
-    }
+    // Protocol 4: static.
+    KernelRoute::unicast(
+        prefix.parse::<IpNet>().unwrap().trunc(),
+        gateway.map(ip),
+        oif,
+        4,
+        MAIN,
+    )
 }
 
 fn link(ifindex: u32, name: &str, up: bool) -> KernelEvent {

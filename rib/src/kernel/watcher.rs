@@ -183,6 +183,13 @@ enum Next {
 }
 
 impl Watch {
+    /// Lets a burst of changes settle before the re-dump, and drops what
+    /// queued meanwhile: the dump that follows covers it.
+    async fn settle(&mut self) {
+        tokio::time::sleep(SETTLE).await;
+        while self.messages.try_recv().is_ok() {}
+    }
+
     async fn run(mut self) {
         loop {
             let events = match self.snapshot().await {
@@ -219,8 +226,7 @@ impl Watch {
                             Next::Stop => return,
                             Next::Resync => {}
                         }
-                        tokio::time::sleep(SETTLE).await;
-                        while self.messages.try_recv().is_ok() {}
+                        self.settle().await;
                         break;
                     }
                     Incoming::Nexthop(Err(e)) if e.raw_os_error() != Some(libc::ENOBUFS) => {
@@ -234,8 +240,7 @@ impl Watch {
                         tracing::warn!(
                             "nexthop notifications lost (overrun); re-reading the kernel"
                         );
-                        tokio::time::sleep(SETTLE).await;
-                        while self.messages.try_recv().is_ok() {}
+                        self.settle().await;
                         break;
                     }
                 };
@@ -244,9 +249,7 @@ impl Watch {
                     Next::Stop => return,
                     Next::Resync => {}
                 }
-                tokio::time::sleep(SETTLE).await;
-                // Everything queued so far is covered by the dump that follows.
-                while self.messages.try_recv().is_ok() {}
+                self.settle().await;
                 break;
             }
         }

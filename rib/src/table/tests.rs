@@ -1,7 +1,7 @@
 //! The routing engine driven by session and kernel events, no netlink.
 
 use super::*;
-use crate::kernel::{KernelRoute, RouteKind};
+use crate::kernel::KernelRoute;
 use crate::policy::{Action, CommunityEdit, CommunityValue, Match, Policy, Rule, SetActions};
 use bgp::wire::{AsPath, MpReach, MpUnreach};
 use ipnet::Ipv4Net;
@@ -25,16 +25,7 @@ pub(super) fn accept_all() -> Chain {
 }
 
 pub(super) fn host_route(dst: &str, oif: u32) -> KernelEvent {
-    KernelEvent::RouteAdded(KernelRoute {
-        prefix: net(dst),
-        gateway: None,
-        oif: Some(oif),
-        protocol: 4,
-        kind: RouteKind::Unicast,
-        table: 254,
-        metric: 0,
-        multipath: vec![],
-    })
+    KernelEvent::RouteAdded(KernelRoute::unicast(net(dst), None, oif, 4, 254))
 }
 
 fn links() -> KernelEvent {
@@ -909,27 +900,15 @@ fn changed_export_set_is_re_announced_without_a_reset() {
 /// The kernel route our writer installed for `prefix` via 2.2.2.2 on wg-s2.
 fn our_route(prefix: &str, gateway: &str, oif: u32) -> KernelRoute {
     KernelRoute {
-        prefix: net(prefix),
-        gateway: Some(gateway.parse().unwrap()),
-        oif: Some(oif),
-        protocol: 186,
-        kind: RouteKind::Unicast,
-        table: 254,
         metric: 20,
-        multipath: vec![],
+        ..KernelRoute::unicast(net(prefix), Some(gateway.parse().unwrap()), oif, 186, 254)
     }
 }
 
 fn static_route(prefix: &str, metric: u32) -> KernelRoute {
     KernelRoute {
-        prefix: net(prefix),
-        gateway: Some("10.9.9.9".parse().unwrap()),
-        oif: Some(1),
-        protocol: 4,
-        kind: RouteKind::Unicast,
-        table: 254,
         metric,
-        multipath: vec![],
+        ..KernelRoute::unicast(net(prefix), Some("10.9.9.9".parse().unwrap()), 1, 4, 254)
     }
 }
 

@@ -188,7 +188,7 @@ fn has_host_route(view: &KernelView, addr: IpAddr, ifindex: u32) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use rib::kernel::{KernelRoute, RouteKind};
+    use rib::kernel::KernelRoute;
 
     fn cfg() -> Config {
         let yaml = r#"
@@ -219,16 +219,13 @@ peers:
     }
 
     fn host_route(dst: &str, oif: u32, protocol: u8) -> KernelEvent {
-        KernelEvent::RouteRemoved(KernelRoute {
-            prefix: dst.parse().unwrap(),
-            gateway: None,
-            oif: Some(oif),
+        KernelEvent::RouteRemoved(KernelRoute::unicast(
+            dst.parse().unwrap(),
+            None,
+            oif,
             protocol,
-            kind: RouteKind::Unicast,
-            table: 254,
-            metric: 0,
-            multipath: vec![],
-        })
+            254,
+        ))
     }
 
     #[test]

@@ -39,12 +39,12 @@ use std::time::{Duration, Instant};
 
 use bgp::wire::{AsPath, MpNextHop, PathAttributes, encode_announce, end_of_rib};
 use ipnet::{IpNet, Ipv4Net};
-use rib::kernel::{FibConfig, FibWriter};
 
 use super::monitor::RouteMonitor;
 use super::probe::{RouteCount, sample};
-use super::receivers::{self, ReceiverKind};
-use super::run::loadavg;
+use super::receivers::ReceiverKind;
+use super::report::RunInfo;
+use super::run::dump_routes;
 use crate::config::{Config, Peer};
 use crate::{Bird, Netns, Wgbgpd, veth};
 use sender::{Fleet, PeerSpec};
@@ -103,8 +103,8 @@ impl Default for PeersOptions {
 /// connect, sizes in bytes, `None` where a figure was not reached.
 #[derive(Debug, Clone, Default)]
 pub struct PeersResult {
-    pub receiver: String,
-    pub version: String,
+    /// Who ran, the load before, and what went wrong.
+    pub info: RunInfo,
     pub peers: usize,
     pub routes_per_peer: usize,
     /// Handshakes the sender ran at once (0: all).
@@ -131,8 +131,6 @@ pub struct PeersResult {
     pub retries: usize,
     /// The kernel's routes of the receiver's protocol were exactly those sent.
     pub verified: Option<bool>,
-    pub load: String,
-    pub notes: Vec<String>,
 }
 
 impl PeersResult {
@@ -141,7 +139,7 @@ impl PeersResult {
         self.established_s.is_some()
             && self.fib_s.is_some()
             && self.verified != Some(false)
-            && self.notes.is_empty()
+            && self.info.notes.is_empty()
     }
 
     /// (RSS at the end − RSS before the sessions) / P: what the sessions
@@ -309,13 +307,11 @@ fn process_cpu(pids: &[u32]) -> f64 {
 /// Runs one measurement: `kind` (wgbgpd or BIRD) with `peers` peers.
 pub fn run_peers(kind: ReceiverKind, peers: usize, opts: &PeersOptions) -> PeersResult {
     let mut res = PeersResult {
-        receiver: kind.name().to_string(),
-        version: receivers::version(kind),
+        info: RunInfo::new(kind),
         peers,
         routes_per_peer: opts.routes,
         in_flight: opts.in_flight,
         idle_s: opts.idle.as_secs_f64(),
-        load: loadavg(),
         ..PeersResult::default()
     };
     let streams: Vec<PeerSpec> = (0..peers)
@@ -378,13 +374,13 @@ pub fn run_peers(kind: ReceiverKind, peers: usize, opts: &PeersOptions) -> Peers
     res.retries = fleet.retries();
     res.fib_s = fib_at.map(|at| secs(t0, at));
     if est_at.is_none() {
-        res.notes.push(format!(
+        res.info.notes.push(format!(
             "{} of {peers} sessions Established",
             fleet.established()
         ));
     }
     if fib_at.is_none() {
-        res.notes.push(format!(
+        res.info.notes.push(format!(
             "kernel has {} of {} routes",
             last.v4.saturating_sub(base.v4),
             peers * opts.routes
@@ -400,27 +396,28 @@ pub fn run_peers(kind: ReceiverKind, peers: usize, opts: &PeersOptions) -> Peers
         res.idle_cpu_percent = Some((b - a) / took * 100.0);
         res.idle_s = took;
         if opts.verify {
-            res.verified = Some(verify(kind, peers, opts.routes, &rns, &mut res.notes));
+            res.verified = Some(verify(kind, peers, opts.routes, &rns, &mut res.info.notes));
         }
     }
     if (est_at.is_none() || fleet.down() > 0)
         && let Receiver::Bird(b) = &receiver
     {
-        notes_from_bird(b, &mut res.notes);
+        notes_from_bird(b, &mut res.info.notes);
     }
     let end = sample(&pids);
     res.rss_idle_end = Some(end.rss);
     res.peak_rss = Some(end.hwm);
     receiver.check_alive();
     if fleet.down() > 0 {
-        res.notes
+        res.info
+            .notes
             .push(format!("{} sessions went down", fleet.down()));
     }
     for f in fleet.failures().into_iter().take(5) {
-        res.notes.push(f);
+        res.info.notes.push(f);
     }
     if counter.overruns() > 0 {
-        res.notes.push(format!(
+        res.info.notes.push(format!(
             "route monitor overran {} times: counts are not reliable",
             counter.overruns()
         ));
@@ -466,19 +463,7 @@ fn verify(
     rns: &Netns,
     notes: &mut Vec<String>,
 ) -> bool {
-    let cfg = FibConfig {
-        table: 254,
-        metric: 0,
-        protocol: kind.protocol(),
-    };
-    let dumped = rns.in_ns(|| {
-        let writer = FibWriter::spawn(cfg).expect("netlink socket");
-        tokio::runtime::Builder::new_current_thread()
-            .build()
-            .expect("runtime")
-            .block_on(writer.dump_own())
-    });
-    let dumped = match dumped {
+    let dumped = match dump_routes(rns, kind.protocol()) {
         Ok(r) => r,
         Err(e) => {
             notes.push(format!("verification dump failed: {e}"));

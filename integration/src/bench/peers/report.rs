@@ -10,7 +10,7 @@
 use serde_json::{Value, json};
 
 use super::PeersResult;
-use crate::bench::report::{Machine, median};
+use crate::bench::report::{Machine, median, notes_markdown};
 
 /// The medians of one receiver at one P.
 #[derive(Debug, Clone, PartialEq)]
@@ -37,7 +37,7 @@ pub struct Summary {
 pub fn summarize(results: &[PeersResult]) -> Vec<Summary> {
     let mut keys: Vec<(String, usize)> = Vec::new();
     for r in results {
-        let k = (r.receiver.clone(), r.peers);
+        let k = (r.info.name.clone(), r.peers);
         if !keys.contains(&k) {
             keys.push(k);
         }
@@ -47,7 +47,7 @@ pub fn summarize(results: &[PeersResult]) -> Vec<Summary> {
         .map(|(receiver, peers)| {
             let rs: Vec<&PeersResult> = results
                 .iter()
-                .filter(|r| r.receiver == receiver && r.peers == peers)
+                .filter(|r| r.info.name == receiver && r.peers == peers)
                 .collect();
             let med = |f: &dyn Fn(&PeersResult) -> Option<f64>| {
                 median(rs.iter().filter_map(|r| f(r)).collect())
@@ -63,7 +63,7 @@ pub fn summarize(results: &[PeersResult]) -> Vec<Summary> {
                 added_per_peer: med(&|r| r.added_per_peer()),
                 peak_per_extra_peer: None,
                 retries: rs.iter().map(|r| r.retries).sum(),
-                loads: rs.iter().map(|r| r.load.clone()).collect(),
+                loads: rs.iter().map(|r| r.info.load.clone()).collect(),
                 receiver,
                 peers,
             }
@@ -169,21 +169,17 @@ pub fn markdown(machine: &Machine, routes: usize, results: &[PeersResult]) -> St
             ));
         }
     }
-    for r in results.iter().filter(|r| !r.notes.is_empty()) {
-        out.push_str(&format!("\n{} with {} peers:\n", r.receiver, r.peers));
-        for n in &r.notes {
-            for line in n.lines().take(25) {
-                out.push_str(&format!("    {line}\n"));
-            }
-        }
+    for r in results {
+        let title = format!("{} with {} peers", r.info.name, r.peers);
+        out.push_str(&notes_markdown(&title, &r.info.notes));
     }
     out
 }
 
 fn result_json(r: &PeersResult) -> Value {
     json!({
-        "receiver": r.receiver,
-        "version": r.version,
+        "receiver": r.info.name,
+        "version": r.info.version,
         "peers": r.peers,
         "routes_per_peer": r.routes_per_peer,
         "handshakes_in_flight": r.in_flight,
@@ -201,8 +197,8 @@ fn result_json(r: &PeersResult) -> Value {
         "handshake_retries": r.retries,
         "verified_by_dump": r.verified,
         "ok": r.ok(),
-        "loadavg_before": r.load,
-        "notes": r.notes,
+        "loadavg_before": r.info.load,
+        "notes": r.info.notes,
     })
 }
 
@@ -211,13 +207,7 @@ pub fn json(machine: &Machine, routes: usize, results: &[PeersResult]) -> Value 
     let summaries = summarize(results);
     json!({
         "date": machine.date,
-        "machine": {
-            "nproc": machine.nproc,
-            "memory_bytes": machine.memory,
-            "kernel": machine.kernel,
-            "cpu_model": machine.cpu_model,
-            "loadavg_at_start": machine.load,
-        },
+        "machine": machine.json(),
         "routes_per_peer": routes,
         "results": results.iter().map(result_json).collect::<Vec<_>>(),
         "medians": summaries.iter().map(|s| json!({
@@ -245,10 +235,14 @@ pub fn json(machine: &Machine, routes: usize, results: &[PeersResult]) -> Value 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::bench::report::RunInfo;
 
     fn run(receiver: &str, peers: usize, peak_mb: u64, cpu: f64) -> PeersResult {
         PeersResult {
-            receiver: receiver.into(),
+            info: RunInfo {
+                name: receiver.into(),
+                ..RunInfo::default()
+            },
             peers,
             established_s: Some(0.1),
             fib_s: Some(0.2),

@@ -13,7 +13,7 @@ use bgp::driver::{Command, Endpoints, Event};
 use bgp::fsm::{DownReason, Negotiated, PeerGracefulRestart, State};
 use bgp::wire::{Afi, CeaseSubcode, Open, Safi};
 use ipnet::IpNet;
-use rib::kernel::{FibOp, KernelEvent, KernelRoute, RouteKind};
+use rib::kernel::{FibOp, KernelEvent, KernelRoute};
 
 use super::*;
 use crate::config::Config;

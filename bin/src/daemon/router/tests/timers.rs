@@ -217,14 +217,14 @@ fn our_route_deleted_behind_our_back_is_put_back() {
         .cloned();
     assert!(installed.is_some());
     let gone = KernelRoute {
-        prefix: net("10.2.0.0/24"),
-        gateway: Some("2.2.2.2".parse().unwrap()),
-        oif: Some(test_rib::WG_S2),
-        protocol: rib::kernel::RTPROT_BGP,
-        kind: RouteKind::Unicast,
-        table: 254,
         metric: 20,
-        multipath: vec![],
+        ..KernelRoute::unicast(
+            net("10.2.0.0/24"),
+            Some("2.2.2.2".parse().unwrap()),
+            test_rib::WG_S2,
+            rib::kernel::RTPROT_BGP,
+            254,
+        )
     };
     r.handle(t0, Input::Kernel(KernelEvent::OwnRouteRemoved(gone)));
     let fib_op = |a: &Action| matches!(a, Action::Fib(_));
