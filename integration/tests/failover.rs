@@ -524,23 +524,22 @@ fn fail_over_table(tag: &str, objects: bool) {
     };
     let mut any = Anycast::start_with(tag, 3, false, Some(pic));
     let (lab, if12, if13) = (&any.lab, any.if12.clone(), any.if13.clone());
-    let via = |dev: &str| {
+    // Waits until all n + 1 routes go through `dev`.
+    let all_via = |dev: &str, timeout, poll, what: &str| {
         let want = format!(" dev {dev} ");
-        (lab.s1.bgp_routes().iter())
-            .filter(|l| l.contains(&want))
-            .count()
+        wait_for(timeout, poll, what, || {
+            match (lab.s1.bgp_routes().iter())
+                .filter(|l| l.contains(&want))
+                .count()
+            {
+                c if c == n + 1 => Ok(()),
+                c => Err(format!("{c} routes via {dev}")),
+            }
+        })
     };
     // A large table takes a while through userspace WireGuard.
     let load = T + Duration::from_millis(n as u64);
-    wait_for(
-        load,
-        Duration::from_millis(100),
-        "the table via S2",
-        || match via(&if12) {
-            c if c == n + 1 => Ok(()),
-            c => Err(format!("{c} routes via {if12}")),
-        },
-    );
+    all_via(&if12, load, Duration::from_millis(100), "the table via S2");
     let r = route(&lab.s1);
     assert_eq!(r.contains("nhid "), objects, "{r}");
     // One object carries them all, with S3 as its backup.
@@ -581,14 +580,11 @@ fn fail_over_table(tag: &str, objects: bool) {
             std::thread::sleep(Duration::from_millis(2));
         }
     };
-    wait_for(
+    all_via(
+        &if13,
         Duration::from_secs(10),
         Duration::from_millis(5),
         "the table via S3",
-        || match via(&if13) {
-            c if c == n + 1 => Ok(()),
-            c => Err(format!("{c} routes via {if13}")),
-        },
     );
     let moved = start.elapsed();
     let mode = if objects { "PIC" } else { "per-route" };
@@ -633,14 +629,11 @@ fn fail_over_table(tag: &str, objects: bool) {
     );
     let mut s1 = Wgbgpd::start(&lab.s1, &any.s1_yaml);
     s1.wait_established(&lab.s1, "3.3.3.3", T);
-    wait_for(
+    all_via(
+        &if13,
         load,
         Duration::from_millis(100),
         "the cold start's table",
-        || match via(&if13) {
-            c if c == n + 1 => Ok(()),
-            c => Err(format!("{c} routes via {if13}")),
-        },
     );
     assert_eq!(routes_without_ids(&lab.s1), failed_over);
     any.s1 = s1;

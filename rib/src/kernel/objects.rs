@@ -107,11 +107,7 @@ struct Object {
 
 impl Object {
     /// An object used by no route or group yet.
-    fn new(
-        (hops, backup): Want,
-        members: Vec<u32>,
-        installed: bool,
-    ) -> Object {
+    fn new((hops, backup): Want, members: Vec<u32>, installed: bool) -> Object {
         Object {
             hops,
             backup,

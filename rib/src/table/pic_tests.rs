@@ -18,6 +18,13 @@ fn pic_lab() -> Rib {
     lab_with(cfg, accept_all(), Chain::default())
 }
 
+/// S3 (AS path 2 long) then S2 (1 long, best) announce `prefixes`; the
+/// output of S2's UPDATE.
+fn two_feeds(rib: &mut Rib, prefixes: &[&str]) -> Vec<Output> {
+    rib.handle_update(3, announce(&[65502, 65510], "3.3.3.3", prefixes));
+    rib.handle_update(2, announce(&[65501], "2.2.2.2", prefixes))
+}
+
 fn protected(prefix: &str, nexthops: NextHops, backup: Option<NextHops>) -> FibOp {
     FibOp::Replace {
         prefix: net(prefix),
@@ -48,16 +55,14 @@ fn peer_down(rib: &mut Rib, id: PeerId) -> (Vec<HashSet<KernelNextHop>>, Vec<Fib
 #[test]
 fn each_route_goes_in_with_the_best_path_through_other_next_hops_as_backup() {
     let mut rib = pic_lab();
-    rib.handle_update(3, announce(&[65502, 65510], "3.3.3.3", &["198.19.0.0/24"]));
-    let out = rib.handle_update(2, announce(&[65501], "2.2.2.2", &["198.19.0.0/24"]));
+    let out = two_feeds(&mut rib, &["198.19.0.0/24"]);
     let (s2, s3) = (via("2.2.2.2", WG_S2, true), via("3.3.3.3", WG_S3, true));
     assert_eq!(
         fib(&out),
         vec![protected("198.19.0.0/24", s2.clone(), Some(s3.clone()))]
     );
     // Another prefix with the same pair shares its record: a pointer a route.
-    rib.handle_update(3, announce(&[65502, 65510], "3.3.3.3", &["198.19.1.0/24"]));
-    rib.handle_update(2, announce(&[65501], "2.2.2.2", &["198.19.1.0/24"]));
+    two_feeds(&mut rib, &["198.19.1.0/24"]);
     let record = |p: &str| rib.loc_rib()[&net(p)].installed.clone().unwrap();
     assert!(Arc::ptr_eq(
         &record("198.19.0.0/24"),
@@ -71,8 +76,7 @@ fn each_route_goes_in_with_the_best_path_through_other_next_hops_as_backup() {
 #[test]
 fn without_backup_paths_nothing_changes() {
     let mut rib = super::tests::lab(accept_all(), Chain::default());
-    rib.handle_update(3, announce(&[65502, 65510], "3.3.3.3", &["198.19.0.0/24"]));
-    let out = rib.handle_update(2, announce(&[65501], "2.2.2.2", &["198.19.0.0/24"]));
+    let out = two_feeds(&mut rib, &["198.19.0.0/24"]);
     assert_eq!(
         fib(&out),
         vec![protected(
@@ -90,8 +94,7 @@ fn a_peers_death_fails_over_first_and_the_catch_up_writes_nothing_the_kernel_has
     let mut rib = pic_lab();
     let prefixes: Vec<String> = (0..10).map(|i| format!("198.19.{i}.0/24")).collect();
     let prefixes: Vec<&str> = prefixes.iter().map(String::as_str).collect();
-    rib.handle_update(3, announce(&[65502, 65510], "3.3.3.3", &prefixes));
-    rib.handle_update(2, announce(&[65501], "2.2.2.2", &prefixes));
+    two_feeds(&mut rib, &prefixes);
     // Only S2 has this one: nothing to fail over to, so it is deleted.
     rib.handle_update(2, announce(&[65501], "2.2.2.2", &["203.0.113.0/24"]));
     let out = rib.begin_peer_down(2);
@@ -135,8 +138,7 @@ fn with_a_third_feed_the_catch_up_rewrites_routes_for_their_new_backup() {
         4,
         announce(&[65503, 65510, 65511], "4.4.4.4", &["198.19.0.0/24"]),
     );
-    rib.handle_update(3, announce(&[65502, 65510], "3.3.3.3", &["198.19.0.0/24"]));
-    let out = rib.handle_update(2, announce(&[65501], "2.2.2.2", &["198.19.0.0/24"]));
+    let out = two_feeds(&mut rib, &["198.19.0.0/24"]);
     let (s2, s3, s4) = (
         via("2.2.2.2", WG_S2, true),
         via("3.3.3.3", WG_S3, true),
@@ -166,8 +168,7 @@ fn a_next_hop_another_peer_still_uses_does_not_die() {
 #[test]
 fn a_peer_back_before_its_sweep_is_done_gets_its_routes_written_again() {
     let mut rib = pic_lab();
-    rib.handle_update(3, announce(&[65502, 65510], "3.3.3.3", &["198.19.0.0/24"]));
-    rib.handle_update(2, announce(&[65501], "2.2.2.2", &["198.19.0.0/24"]));
+    two_feeds(&mut rib, &["198.19.0.0/24"]);
     let out = rib.begin_peer_down(2);
     assert_eq!(failed_over(&out).len(), 1);
     // The kernel now forwards via S3; S2 is back before the sweep ran.
