@@ -504,7 +504,23 @@ fn series(text: &str, name: &str) -> f64 {
 /// cold start with S3 alone leaves it.
 #[test]
 fn a_full_table_fails_over_by_nexthop_object_when_the_best_peer_dies() {
-    fail_over_table("pc", true);
+    fail_over_table("pc", true, Cut::Stop);
+}
+
+/// The same over BFD (150 ms x 3): S2's wireguard-go is frozen, so only BFD
+/// tells S1 the paths are gone; the tunnel stays up.
+#[test]
+fn a_full_table_fails_over_by_nexthop_object_when_bfd_declares_the_peer_dead() {
+    fail_over_table("pb", true, Cut::FreezeBfd);
+}
+
+/// How S2 is cut off.
+#[derive(Clone, Copy, PartialEq)]
+enum Cut {
+    /// Its wgbgpd stops (Cease; the session closes) and its anycast address goes.
+    Stop,
+    /// Its wireguard-go freezes; BFD declares it dead.
+    FreezeBfd,
 }
 
 /// The same with per-route next hops (`kernel.nexthop_objects: false`):
@@ -512,17 +528,18 @@ fn a_full_table_fails_over_by_nexthop_object_when_the_best_peer_dies() {
 /// Its time is the figure PIC is measured against.
 #[test]
 fn a_full_table_fails_over_route_by_route_without_nexthop_objects() {
-    fail_over_table("pr", false);
+    fail_over_table("pr", false, Cut::Stop);
 }
 
-fn fail_over_table(tag: &str, objects: bool) {
+fn fail_over_table(tag: &str, objects: bool, how: Cut) {
     require_root();
     let n = pic_prefixes();
     let pic = Pic {
         prefixes: n,
         objects,
     };
-    let mut any = Anycast::start_with(tag, 3, false, Some(pic));
+    let bfd = how == Cut::FreezeBfd;
+    let mut any = Anycast::start_with(tag, 3, bfd, Some(pic));
     let (lab, if12, if13) = (&any.lab, any.if12.clone(), any.if13.clone());
     // Waits until all n + 1 routes go through `dev`.
     let all_via = |dev: &str, timeout, poll, what: &str| {
@@ -557,10 +574,28 @@ fn fail_over_table(tag: &str, objects: bool) {
     let before = integration::metrics::scrape(&lab.s1, S1_METRICS);
     let ping = any.ping_every(0.1);
     std::thread::sleep(Duration::from_secs(1));
+    if bfd {
+        wait_for(T, Duration::from_millis(100), "BFD Up to S2", || {
+            let v = any.s1.cli_json(&lab.s1, &["show", "bgp", "neighbors"]);
+            match v["2.2.2.2"]["peerBfdInfo"]["status"] == "Up" {
+                true => Ok(()),
+                false => Err(format!("{v:#}")),
+            }
+        });
+    }
     let cut = epoch();
-    lab.s2
-        .exec(&["ip", "addr", "del", "203.0.113.1/32", "dev", "lo"]);
-    any.s2.stop();
+    let wg2 = wireguard_go_pid(&lab.s2);
+    match how {
+        Cut::Stop => {
+            lab.s2
+                .exec(&["ip", "addr", "del", "203.0.113.1/32", "dev", "lo"]);
+            any.s2.stop();
+        }
+        // SAFETY: signalling a process of our own test namespace.
+        Cut::FreezeBfd => unsafe {
+            libc::kill(wg2, libc::SIGSTOP);
+        },
+    }
     let start = Instant::now();
     // One lookup (`ip route get`, not a dump), every 2 ms: when forwarding switched.
     let first = {
@@ -589,7 +624,7 @@ fn fail_over_table(tag: &str, objects: bool) {
     let moved = start.elapsed();
     let mode = if objects { "PIC" } else { "per-route" };
     eprintln!(
-        "{mode}: {PREFIX} via S3 {first:?} and all {} routes {moved:?} after S2 stopped",
+        "{mode}: {PREFIX} via S3 {first:?} and all {} routes {moved:?} after S2 was cut",
         n + 1
     );
     std::thread::sleep(Duration::from_secs(2));
@@ -613,7 +648,9 @@ fn fail_over_table(tag: &str, objects: bool) {
             replaced, 0.0,
             "the catch-up found every route where it wanted it"
         );
-        assert!(lost <= 2, "{lost} pings lost:\n{text}");
+        // BFD takes 450 ms to tell: at most a second then.
+        let most = if bfd { 10 } else { 2 };
+        assert!(lost <= most, "{lost} pings lost:\n{text}");
         assert!(moved < Duration::from_secs(2), "{moved:?}");
     } else {
         assert_eq!(replaced, (n + 1) as f64, "every route rewritten");
@@ -638,4 +675,8 @@ fn fail_over_table(tag: &str, objects: bool) {
     assert_eq!(routes_without_ids(&lab.s1), failed_over);
     any.s1 = s1;
     any.s3.check_alive();
+    if bfd {
+        // SAFETY: as above; thawed so that it can be stopped.
+        unsafe { libc::kill(wg2, libc::SIGCONT) };
+    }
 }
