@@ -150,10 +150,29 @@ pub struct Installed {
 struct InstalledSet {
     set: FastMap<Arc<Installed>, ()>,
     swept_at: usize,
+    /// The last one handed out: a table's routes mostly come through the
+    /// same shared next hops, so most calls end here without hashing.
+    last: Option<Arc<Installed>>,
 }
 
 impl InstalledSet {
     fn intern(&mut self, hops: NextHops, backup: Option<NextHops>) -> Arc<Installed> {
+        if let Some(last) = &self.last
+            && Arc::ptr_eq(&last.hops, &hops)
+            && match (&last.backup, &backup) {
+                (None, None) => true,
+                (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+                _ => false,
+            }
+        {
+            return last.clone();
+        }
+        let got = self.lookup(hops, backup);
+        self.last = Some(got.clone());
+        got
+    }
+
+    fn lookup(&mut self, hops: NextHops, backup: Option<NextHops>) -> Arc<Installed> {
         let want = Installed { hops, backup };
         if let Some((existing, _)) = self.set.get_key_value(&want) {
             return existing.clone();
